@@ -1,0 +1,417 @@
+/**
+ * The catalog: what backups exist across every store of a cluster. Each store is listed on its own (a store
+ * that is down is recorded and skipped), its files are classified by name (naming.ts), each manifest is read
+ * and parsed strictly, and manifests are paired with their objects. Then the stores are merged into one
+ * entry per backup name, newest first, telling which stores hold a copy and whether the copies agree.
+ *
+ * Nothing here deletes or writes: prune.ts and healing.ts plan from a catalog.
+ */
+import { InputError, IntegrityError, messageOf, NotFoundError } from '../errors.ts';
+import { MANIFEST_FORMAT, type Manifest, type SourceMember } from './manifest.ts';
+import { assertClusterName, classifyFile, manifestFileName, objectFileName, parseBackupName } from './naming.ts';
+import type { Store, StoredFile } from '../stores/store.ts';
+
+/** One backup as one store holds it: its manifest file, and the object the manifest names when present. */
+export interface StoreBackup {
+  readonly name: string;
+  readonly time: Date;
+  readonly revision: number;
+  readonly member: string;
+  readonly manifestFile: StoredFile;
+  /** The parsed manifest; absent when it could not be read or parsed (then `manifestError` says why). */
+  readonly manifest?: Manifest;
+  readonly manifestError?: string;
+  /** The object file named by the manifest, when it is listed on this store. */
+  readonly object?: StoredFile;
+  /** Why this copy is not usable (unreadable manifest, missing or wrong-sized object); absent when it is. */
+  readonly problem?: string;
+}
+
+export interface UnreadableManifest {
+  readonly storeId: string;
+  readonly name: string;
+  readonly file: string;
+  readonly error: string;
+}
+
+/** Everything one reachable store holds for the cluster. */
+export interface StoreListing {
+  readonly storeId: string;
+  /** One per manifest file, newest first; usable ones have `manifest` and `object` and no `problem`. */
+  readonly backups: readonly StoreBackup[];
+  /** Object files no manifest on this store names (left by an interrupted backup or prune). */
+  readonly orphanObjects: readonly StoredFile[];
+  /** In-flight or abandoned uploads (`.tmp-*`), with their modification times. */
+  readonly temporary: readonly StoredFile[];
+  /** Files that are not ours (or belong to another cluster's naming): never touched. */
+  readonly foreign: readonly StoredFile[];
+}
+
+export interface FailedStore {
+  readonly storeId: string;
+  readonly error: string;
+}
+
+export interface CatalogCopy {
+  readonly storeId: string;
+  readonly objectFile: string;
+  /** Size of the object as listed on that store. */
+  readonly objectSize: number;
+  /** The object's sha256 as recorded in that store's manifest. */
+  readonly manifestSha256: string;
+}
+
+export interface CatalogEntry {
+  readonly name: string;
+  readonly time: Date;
+  readonly revision: number;
+  /** Size of the stored object (from a readable manifest); undefined when no manifest is readable. */
+  readonly size: number | undefined;
+  /** The member the snapshot was taken from (as in the backup name). */
+  readonly sourceMember: string;
+  /** A readable manifest of this backup (the first store's); absent when none could be read. */
+  readonly manifest?: Manifest;
+  /** Stores holding a usable copy: readable manifest and its object, of the size the manifest records. */
+  readonly copies: readonly CatalogCopy[];
+  /** Every copy records the same object sha256 (and no store has a damaged copy of it). */
+  readonly consistent: boolean;
+  /** Stores that hold this backup but not usably, with why. */
+  readonly damaged: readonly { readonly storeId: string; readonly problem: string }[];
+}
+
+export interface Catalog {
+  readonly cluster: string;
+  /** Reachable stores, in the order given. */
+  readonly stores: readonly StoreListing[];
+  /** Stores that could not be listed: skipped. */
+  readonly failedStores: readonly FailedStore[];
+  /** One per backup name seen on any reachable store, newest first. */
+  readonly entries: readonly CatalogEntry[];
+  /** Every unreadable manifest on every reachable store. */
+  readonly unreadable: readonly UnreadableManifest[];
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Strict manifest parsing
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+type Json = Record<string, unknown>;
+
+function isRecord(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function field<T>(obj: Json, key: string, path: string, check: (v: unknown) => v is T, what: string): T {
+  const value = obj[key];
+  if (!check(value)) {
+    throw new IntegrityError(`${path}${key} must be ${what}, got ${JSON.stringify(value) ?? 'nothing'}`);
+  }
+  return value;
+}
+
+const isString = (v: unknown): v is string => typeof v === 'string';
+const isNonEmptyString = (v: unknown): v is string => typeof v === 'string' && v !== '';
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const isBoolean = (v: unknown): v is boolean => typeof v === 'boolean';
+const isSha256 = (v: unknown): v is string => typeof v === 'string' && SHA256_HEX.test(v);
+const isIsoTime = (v: unknown): v is string =>
+  typeof v === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(v) && !Number.isNaN(Date.parse(v));
+const isCompression = (v: unknown): v is Manifest['compression'] => v === 'zstd' || v === 'gzip' || v === 'none';
+const isQuality = (v: unknown): v is Manifest['quality'] => v === 'leader' || v === 'degraded';
+const isFormat = (v: unknown): v is typeof MANIFEST_FORMAT => v === MANIFEST_FORMAT;
+const isStringArray = (v: unknown): v is string[] => Array.isArray(v) && v.every(isNonEmptyString);
+const isJson = (v: unknown): v is Json => isRecord(v);
+
+/**
+ * Parses a manifest strictly: valid JSON, every field of Manifest present with the right type, the name and
+ * cluster the ones expected, and an object file name that is this backup's with the manifest's compression
+ * and encryption. Unknown extra fields are ignored. Throws IntegrityError saying what is wrong.
+ */
+export function parseManifest(data: Buffer | string, expectedName: string, cluster: string): Manifest {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(typeof data === 'string' ? data : data.toString('utf8'));
+  } catch (error) {
+    throw new IntegrityError(`manifest is not valid JSON: ${messageOf(error)}`);
+  }
+  if (!isRecord(raw)) throw new IntegrityError('manifest is not a JSON object');
+  const format = field(raw, 'format', '', isFormat, `${MANIFEST_FORMAT} (the manifest format this version reads)`);
+  const name = field(raw, 'name', '', isString, 'a string');
+  if (name !== expectedName) {
+    throw new IntegrityError(`manifest names backup ${JSON.stringify(name)}, but its file is ${expectedName}.json`);
+  }
+  const manifestCluster = field(raw, 'cluster', '', isString, 'a string');
+  if (manifestCluster !== cluster) {
+    throw new IntegrityError(`manifest belongs to cluster ${JSON.stringify(manifestCluster)}, not ${cluster}`);
+  }
+  const sourceRaw = field(raw, 'source', '', isJson, 'an object');
+  const source: SourceMember = {
+    name: field(sourceRaw, 'name', 'source.', isNonEmptyString, 'a non-empty string'),
+    id: field(sourceRaw, 'id', 'source.', (v): v is string => isString(v) && /^[0-9a-f]{1,16}$/.test(v), 'a hex member id'),
+    endpoint: field(sourceRaw, 'endpoint', 'source.', isNonEmptyString, 'a non-empty string'),
+    wasLeader: field(sourceRaw, 'wasLeader', 'source.', isBoolean, 'a boolean'),
+  };
+  const objectRaw = field(raw, 'object', '', isJson, 'an object');
+  const object = {
+    file: field(objectRaw, 'file', 'object.', isString, 'a string'),
+    size: field(objectRaw, 'size', 'object.', isCount, 'a whole number >= 0'),
+    sha256: field(objectRaw, 'sha256', 'object.', isSha256, 'a lowercase hex sha256'),
+  };
+  const compression = field(raw, 'compression', '', isCompression, "'zstd', 'gzip' or 'none'");
+  const encryptedTo = field(raw, 'encryptedTo', '', isStringArray, 'an array of age recipients');
+  const expectedObject = objectFileName(name, compression, encryptedTo.length > 0);
+  if (object.file !== expectedObject) {
+    throw new IntegrityError(
+      `manifest object.file ${JSON.stringify(object.file)} does not match the backup's compression and encryption (expected ${expectedObject})`,
+    );
+  }
+  return {
+    format,
+    name,
+    cluster: manifestCluster,
+    createdAt: field(raw, 'createdAt', '', isIsoTime, 'an ISO-8601 UTC time'),
+    source,
+    revision: field(raw, 'revision', '', isCount, 'a whole number >= 0'),
+    raftTerm: field(raw, 'raftTerm', '', isCount, 'a whole number >= 0'),
+    raftIndex: field(raw, 'raftIndex', '', isCount, 'a whole number >= 0'),
+    etcdVersion: field(raw, 'etcdVersion', '', isString, 'a string'),
+    dbSize: field(raw, 'dbSize', '', isCount, 'a whole number >= 0'),
+    keyCount: field(raw, 'keyCount', '', isCount, 'a whole number >= 0'),
+    snapshotSha256: field(raw, 'snapshotSha256', '', isSha256, 'a lowercase hex sha256'),
+    object,
+    compression,
+    encryptedTo,
+    quality: field(raw, 'quality', '', isQuality, "'leader' or 'degraded'"),
+    toolVersion: field(raw, 'toolVersion', '', isString, 'a string'),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Listing
+
+/** Runs `fn` over `items` with at most `limit` in flight, keeping the order of results. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+const MANIFEST_READ_CONCURRENCY = 8;
+
+/**
+ * Lists one store. A failure to list is thrown (the caller records the store as down); a manifest that
+ * cannot be read or parsed is recorded as unreadable, never dropped, so retention keeps it.
+ */
+export async function listStore(store: Store, cluster: string): Promise<StoreListing> {
+  const files = await store.list(cluster);
+  const manifests: { file: StoredFile; name: string; time: Date; revision: number; member: string }[] = [];
+  const objects = new Map<string, StoredFile>();
+  const temporary: StoredFile[] = [];
+  const foreign: StoredFile[] = [];
+  for (const file of files) {
+    const kind = classifyFile(file.name);
+    switch (kind.kind) {
+      case 'manifest':
+      case 'object':
+        if (kind.backup.cluster !== cluster) foreign.push(file);
+        else if (kind.kind === 'object') objects.set(file.name, file);
+        else {
+          const { name, time, revision, member } = kind.backup;
+          manifests.push({ file, name, time, revision, member });
+        }
+        break;
+      case 'temporary':
+        temporary.push(file);
+        break;
+      case 'status':
+        break;
+      case 'foreign':
+        foreign.push(file);
+        break;
+    }
+  }
+
+  const read = await mapLimit(manifests, MANIFEST_READ_CONCURRENCY, async (m): Promise<StoreBackup | undefined> => {
+    const base = { name: m.name, time: m.time, revision: m.revision, member: m.member, manifestFile: m.file };
+    let manifest: Manifest;
+    try {
+      manifest = parseManifest(await store.readFile(cluster, m.file.name), m.name, cluster);
+    } catch (error) {
+      // Deleted between list and read (a concurrent prune): it is gone, not unreadable.
+      if (error instanceof NotFoundError) return undefined;
+      const manifestError = `${error instanceof IntegrityError ? '' : 'could not read it: '}${messageOf(error)}`;
+      return { ...base, manifestError, problem: `manifest unreadable: ${manifestError}` };
+    }
+    const object = objects.get(manifest.object.file);
+    if (!object) return { ...base, manifest, problem: `object ${manifest.object.file} missing` };
+    if (object.size !== manifest.object.size) {
+      return {
+        ...base,
+        manifest,
+        object,
+        problem: `object ${object.name} is ${object.size} bytes, its manifest says ${manifest.object.size}`,
+      };
+    }
+    return { ...base, manifest, object };
+  });
+  const backups = read.filter((b): b is StoreBackup => b !== undefined);
+  const named = new Set(backups.flatMap((b) => (b.manifest ? [b.manifest.object.file] : [])));
+  // Objects beside an unreadable manifest are not orphans: we cannot tell which object it names, so
+  // everything of that backup's name is left alone.
+  const unreadableNames = new Set(backups.filter((b) => !b.manifest).map((b) => b.name));
+  const orphanObjects = [...objects.values()].filter((o) => {
+    const kind = classifyFile(o.name);
+    return !named.has(o.name) && !(kind.kind === 'object' && unreadableNames.has(kind.backup.name));
+  });
+  backups.sort((a, b) => b.time.getTime() - a.time.getTime() || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+  return { storeId: store.id, backups, orphanObjects, temporary, foreign };
+}
+
+/** Merges per-store listings into one entry per backup name, newest first. */
+export function mergeListings(
+  cluster: string,
+  stores: readonly StoreListing[],
+  failedStores: readonly FailedStore[],
+): Catalog {
+  const byName = new Map<string, { first: StoreBackup; perStore: { storeId: string; backup: StoreBackup }[] }>();
+  for (const listing of stores) {
+    for (const backup of listing.backups) {
+      const slot = byName.get(backup.name);
+      if (slot) slot.perStore.push({ storeId: listing.storeId, backup });
+      else byName.set(backup.name, { first: backup, perStore: [{ storeId: listing.storeId, backup }] });
+    }
+  }
+  const entries: CatalogEntry[] = [...byName.values()].map(({ first, perStore }) => {
+    const manifest = perStore.find((p) => p.backup.manifest)?.backup.manifest;
+    const copies: CatalogCopy[] = perStore.flatMap(({ storeId, backup }) =>
+      backup.manifest && backup.object && !backup.problem
+        ? [{ storeId, objectFile: backup.object.name, objectSize: backup.object.size, manifestSha256: backup.manifest.object.sha256 }]
+        : [],
+    );
+    const damaged = perStore.flatMap(({ storeId, backup }) => (backup.problem ? [{ storeId, problem: backup.problem }] : []));
+    const shas = new Set(perStore.flatMap(({ backup }) => (backup.manifest ? [backup.manifest.object.sha256] : [])));
+    const sizeMismatch = perStore.some(({ backup }) => backup.manifest && backup.object && backup.problem);
+    return {
+      name: first.name,
+      time: first.time,
+      revision: first.revision,
+      size: manifest?.object.size,
+      sourceMember: first.member,
+      ...(manifest ? { manifest } : {}),
+      copies,
+      consistent: shas.size <= 1 && !sizeMismatch,
+      damaged,
+    };
+  });
+  entries.sort((a, b) => b.time.getTime() - a.time.getTime() || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+  const unreadable = stores.flatMap((listing) =>
+    listing.backups.flatMap((b) =>
+      b.manifest ? [] : [{ storeId: listing.storeId, name: b.name, file: b.manifestFile.name, error: b.manifestError ?? 'unreadable' }],
+    ),
+  );
+  return { cluster, stores, failedStores, entries, unreadable };
+}
+
+/**
+ * Lists every store (in parallel) and merges them. A store whose listing fails is recorded in
+ * `failedStores` with the error and skipped; this never rejects because of one store.
+ */
+export async function listCatalog(stores: readonly Store[], cluster: string): Promise<Catalog> {
+  assertClusterName(cluster);
+  const ids = stores.map((s) => s.id);
+  const duplicate = ids.find((id, i) => ids.indexOf(id) !== i);
+  if (duplicate !== undefined) throw new InputError(`listing ${cluster}: store ${duplicate} is given twice`);
+  const results = await Promise.all(
+    stores.map(async (store) => {
+      try {
+        return { ok: true as const, listing: await listStore(store, cluster) };
+      } catch (error) {
+        return { ok: false as const, failed: { storeId: store.id, error: `listing ${cluster}/ on ${store.id}: ${messageOf(error)}` } };
+      }
+    }),
+  );
+  return mergeListings(
+    cluster,
+    results.flatMap((r) => (r.ok ? [r.listing] : [])),
+    results.flatMap((r) => (r.ok ? [] : [r.failed])),
+  );
+}
+
+/** The newest backup with a readable manifest and its object on at least one store; undefined if none. */
+export function latest(catalog: Catalog): CatalogEntry | undefined {
+  return catalog.entries.find((e) => e.manifest !== undefined && e.copies.length > 0);
+}
+
+/** Looks a backup up by exact name. */
+export function findEntry(catalog: Catalog, name: string): CatalogEntry | undefined {
+  return catalog.entries.find((e) => e.name === name);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Summary
+
+export function formatSize(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+
+function cell(text: string): string {
+  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+/**
+ * A markdown table of the catalog for job summaries (name, time, revision, size, member, sites,
+ * consistent), followed by notes on stores that were down, unreadable manifests and damaged copies.
+ */
+export function formatCatalogTable(catalog: Catalog): string {
+  const reachable = catalog.stores.length;
+  const lines = [
+    '| Backup | Time (UTC) | Revision | Size | Member | Sites | Consistent |',
+    '| --- | --- | ---: | ---: | --- | --- | --- |',
+  ];
+  for (const e of catalog.entries) {
+    const missing = catalog.stores.map((s) => s.storeId).filter((id) => !e.copies.some((c) => c.storeId === id));
+    const sites = `${e.copies.length}/${reachable}${missing.length > 0 ? ` (missing on ${missing.join(', ')})` : ''}`;
+    const consistent = e.manifest === undefined ? 'unreadable' : e.consistent ? 'yes' : '**no**';
+    lines.push(
+      `| ${[
+        `\`${e.name}\``,
+        e.time.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        String(e.revision),
+        e.size === undefined ? '?' : formatSize(e.size),
+        e.sourceMember,
+        sites,
+        consistent,
+      ]
+        .map(cell)
+        .join(' | ')} |`,
+    );
+  }
+  if (catalog.entries.length === 0) lines.push('| _no backups_ | | | | | | |');
+  const notes: string[] = [];
+  for (const f of catalog.failedStores) notes.push(`- store down, skipped: ${f.error}`);
+  for (const u of catalog.unreadable) notes.push(`- unreadable manifest \`${u.file}\` on ${u.storeId} (kept): ${u.error}`);
+  for (const e of catalog.entries) {
+    for (const d of e.damaged) {
+      if (e.manifest !== undefined && !d.problem.startsWith('manifest unreadable')) {
+        notes.push(`- \`${e.name}\` on ${d.storeId}: ${d.problem}`);
+      }
+    }
+    if (e.manifest !== undefined && !e.consistent) notes.push(`- \`${e.name}\`: copies disagree on the object's sha256 or size`);
+  }
+  return notes.length > 0 ? `${lines.join('\n')}\n\n${notes.join('\n')}\n` : `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,37 @@
+/**
+ * What a command hands back to its front end (the action or the CLI): outputs by name, a markdown
+ * summary, and whether the step failed. Front ends only print; they decide nothing.
+ */
+import type { Outputs } from '../config/names.ts';
+
+export type Outcome = 'success' | 'degraded' | 'failed';
+
+export interface CommandReport {
+  readonly outcome: Outcome;
+  readonly outputs: Partial<Record<Outputs, string>>;
+  /** Markdown for the job summary (and the CLI's stdout). */
+  readonly summary: string;
+  /** Set when the step must fail: one sentence saying what and why. */
+  readonly failure?: string;
+}
+
+/** A markdown table from a header row and data rows; cells are escaped so names cannot break it. */
+export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
+  const cell = (value: string) => value.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+  return [
+    `| ${header.map(cell).join(' | ')} |`,
+    `| ${header.map(() => '---').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
+  ].join('\n');
+}
+
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}

@@ -1,0 +1,32 @@
+/** Settings of a backup run, validated into the engine's options before anything touches etcd or a store. */
+import { hostname, tmpdir } from 'node:os';
+import type { BackupOptions } from '../engine/backup.ts';
+import { assertClusterName, type Compression } from '../catalog/naming.ts';
+import { parseRecipients } from '../snapshot/codec.ts';
+import { etcdAccess } from './etcd.ts';
+import { Inputs } from './names.ts';
+import { oneOf, text, wholeNumber, type SettingSource } from './source.ts';
+
+export const COMPRESSIONS: readonly Compression[] = ['zstd', 'gzip', 'none'];
+
+export function clusterName(source: SettingSource): string {
+  return assertClusterName(text(source, Inputs.ClusterName, 'etcd')!);
+}
+
+/** Who is running: the runner's name in Actions, else the host name. */
+export function holderName(env: NodeJS.ProcessEnv): string {
+  return env['RUNNER_NAME'] ? `${env['RUNNER_NAME']} (${hostname()})` : hostname();
+}
+
+export function backupOptions(source: SettingSource): BackupOptions {
+  return {
+    cluster: clusterName(source),
+    etcd: etcdAccess(source),
+    compression: oneOf(source, Inputs.Compression, COMPRESSIONS, 'zstd'),
+    recipients: parseRecipients(text(source, Inputs.EncryptTo) ?? ''),
+    tempDir: text(source, Inputs.TempDir) ?? source.env['RUNNER_TEMP'] ?? tmpdir(),
+    holder: holderName(source.env),
+    lockTtlSeconds: wholeNumber(source, Inputs.LockTtl, 60, 5),
+    maxAttempts: 3,
+  };
+}

@@ -1,0 +1,255 @@
+/**
+ * One backup run: pick the member with the newest data, snapshot it once into every store, then make
+ * the backup visible (object, then manifest) on each store that holds a complete, verified copy.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Etcd3 } from 'etcd3';
+import { backupName, manifestFileName, objectFileName, type Compression } from '../catalog/naming.ts';
+import { MANIFEST_FORMAT, type Manifest } from '../catalog/manifest.ts';
+import { connect, type EtcdAccess } from '../etcd/connection.ts';
+import { countKeys } from '../etcd/keys.ts';
+import { acquireLock, type HeldLock } from '../etcd/lock.ts';
+import { probeCluster, type MemberProbe } from '../etcd/members.ts';
+import { chooseSource, type SourceChoice } from '../etcd/source.ts';
+import { openSnapshot } from '../etcd/snapshotStream.ts';
+import { IntegrityError, messageOf } from '../errors.ts';
+import { shipSnapshot, type StoreUploadResult } from '../snapshot/ship.ts';
+import type { Store } from '../stores/store.ts';
+import type { Log } from './log.ts';
+import { TOOL_VERSION } from '../version.ts';
+
+export interface BackupOptions {
+  readonly cluster: string;
+  readonly etcd: EtcdAccess;
+  readonly compression: Compression;
+  readonly recipients: readonly string[];
+  /** Where spool files go (a private temp dir is made inside). */
+  readonly tempDir: string;
+  /** Who runs this (runner name, host): recorded in the lock. */
+  readonly holder: string;
+  readonly lockTtlSeconds: number;
+  /** How many members to try when a source fails mid-snapshot. */
+  readonly maxAttempts: number;
+}
+
+export interface BackupDeps {
+  readonly stores: readonly Store[];
+  readonly now: () => Date;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly log: Log;
+}
+
+export type RunStatus = 'success' | 'degraded' | 'failed';
+
+export interface StoreOutcome {
+  readonly store: string;
+  readonly ok: boolean;
+  readonly error?: string;
+}
+
+export interface BackupResult {
+  readonly status: RunStatus;
+  readonly manifest?: Manifest;
+  readonly stores: readonly StoreOutcome[];
+  readonly members: readonly MemberProbe[];
+  readonly warnings: readonly string[];
+  /** Why the run failed or degraded, as one sentence for the step's failure message. */
+  readonly problem?: string;
+}
+
+/** Errors that mean "this source member failed": try another member. */
+class SourceFailed extends Error {
+  override readonly name = 'SourceFailed';
+}
+
+export async function runBackup(options: BackupOptions, deps: BackupDeps): Promise<BackupResult> {
+  const warnings: string[] = [];
+  const warn = (message: string): void => {
+    warnings.push(message);
+    deps.log.warning(message);
+  };
+
+  let members = await probeCluster(options.etcd);
+  const excluded = new Set<string>();
+  const tempDir = await mkdtemp(join(options.tempDir, 'etcd-dr-'));
+  let lock: HeldLock | undefined;
+  let lockClient: Etcd3 | undefined;
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const choice = chooseSource(members, excluded);
+      if (!choice) {
+        const problem = `no etcd member could be snapshotted: ${describeMembers(members)}`;
+        return { status: 'failed', stores: [], members, warnings, problem };
+      }
+      choice.warnings.forEach(warn);
+
+      if (!lock && choice.quality === 'leader') {
+        lockClient = connect(options.etcd, reachableEndpoints(members));
+        lock = await acquireLock(lockClient, options.cluster, options.holder, options.lockTtlSeconds, (error) =>
+          warn(error.message),
+        );
+      } else if (!lock) {
+        warn('quorum is lost, so the lock in etcd cannot be taken; relying on the workflow concurrency group');
+      }
+
+      try {
+        return await snapshotFrom(choice, options, deps, tempDir, members, warnings);
+      } catch (error) {
+        if (!(error instanceof SourceFailed) || attempt >= options.maxAttempts) throw error;
+        warn(`${error.message}; retrying from another member (attempt ${attempt + 1} of ${options.maxAttempts})`);
+        excluded.add(choice.member.id);
+        members = await waitForSource(options.etcd, excluded, deps);
+      }
+    }
+  } catch (error) {
+    const problem = messageOf(error);
+    deps.log.error(problem);
+    return { status: 'failed', stores: [], members, warnings, problem };
+  } finally {
+    await lock?.release();
+    lockClient?.close();
+    await rm(tempDir, { recursive: true, force: true });
+  }
+}
+
+/** After a source died, give the cluster a few seconds to elect a new leader. */
+async function waitForSource(access: EtcdAccess, excluded: ReadonlySet<string>, deps: BackupDeps): Promise<MemberProbe[]> {
+  let members: MemberProbe[] = [];
+  for (let i = 0; i < 10; i++) {
+    await deps.sleep(1000);
+    members = await probeCluster(access);
+    if (chooseSource(members, excluded)?.quality === 'leader') break;
+  }
+  return members;
+}
+
+async function snapshotFrom(
+  choice: SourceChoice,
+  options: BackupOptions,
+  deps: BackupDeps,
+  tempDir: string,
+  members: readonly MemberProbe[],
+  warnings: string[],
+): Promise<BackupResult> {
+  const member = choice.member;
+  const sourceLabel = `member ${member.name} (${member.endpoint})`;
+  const client = connect(options.etcd, [member.endpoint]);
+  try {
+    // The revision is read just before the snapshot starts, so the snapshot holds at least this revision.
+    let status;
+    let keyCount;
+    try {
+      status = await client.maintenance.status();
+      const revision = Number(status.header.revision);
+      keyCount = await countKeys(client, revision);
+    } catch (error) {
+      throw new SourceFailed(`${sourceLabel} did not answer before the snapshot: ${messageOf(error)}`);
+    }
+    const revision = Number(status.header.revision);
+    const createdAt = deps.now();
+    const name = backupName(options.cluster, createdAt, member.name, revision);
+    const encrypted = options.recipients.length > 0;
+    const objectFile = objectFileName(name, options.compression, encrypted);
+    deps.log.info(`snapshotting ${sourceLabel} at revision ${revision} into ${name}`);
+
+    let shipped;
+    try {
+      const snapshot = await openSnapshot(client);
+      shipped = await shipSnapshot({
+        snapshot: snapshot.bytes,
+        sourceLabel,
+        stores: deps.stores,
+        folder: options.cluster,
+        objectFile,
+        compression: options.compression,
+        recipients: options.recipients,
+        spoolDir: tempDir,
+      });
+    } catch (error) {
+      if (error instanceof IntegrityError) throw error;
+      throw new SourceFailed(`snapshot of ${sourceLabel} failed: ${messageOf(error)}`);
+    }
+
+    const manifest: Manifest = {
+      format: MANIFEST_FORMAT,
+      name,
+      cluster: options.cluster,
+      createdAt: createdAt.toISOString(),
+      source: { name: member.name, id: member.id, endpoint: member.endpoint, wasLeader: choice.quality === 'leader' },
+      revision,
+      raftTerm: Number(status.raftTerm),
+      raftIndex: Number(status.raftIndex),
+      etcdVersion: status.version,
+      dbSize: shipped.snapshotSize,
+      keyCount,
+      snapshotSha256: shipped.snapshotSha256,
+      object: { file: objectFile, size: shipped.objectSize, sha256: shipped.objectSha256 },
+      compression: options.compression,
+      encryptedTo: [...options.recipients],
+      quality: choice.quality,
+      toolVersion: TOOL_VERSION,
+    };
+    const stores = await Promise.all(shipped.uploads.map((upload) => publish(upload, manifest, options.cluster)));
+    for (const failed of stores.filter((s) => !s.ok)) deps.log.error(`store ${failed.store}: ${failed.error}`);
+
+    const okCount = stores.filter((s) => s.ok).length;
+    const failedStores = stores.filter((s) => !s.ok).map((s) => `${s.store} (${s.error})`);
+    if (okCount === 0) {
+      return { status: 'failed', stores, members, warnings, problem: `no store accepted the backup: ${failedStores.join('; ')}` };
+    }
+    const problems = [
+      ...(failedStores.length > 0 ? [`the backup is missing from ${failedStores.join('; ')}`] : []),
+      ...(choice.quality === 'degraded' ? ['no leader: the snapshot came from a follower and may miss the newest writes'] : []),
+    ];
+    return {
+      status: problems.length > 0 ? 'degraded' : 'success',
+      manifest,
+      stores,
+      members,
+      warnings,
+      ...(problems.length > 0 ? { problem: problems.join('; ') } : {}),
+    };
+  } finally {
+    client.close();
+  }
+}
+
+/** Makes a complete upload visible: the object first, then the manifest that lists it. */
+async function publish(upload: StoreUploadResult, manifest: Manifest, folder: string): Promise<StoreOutcome> {
+  if (!upload.ok) return { store: upload.store.id, ok: false, error: upload.error };
+  if (upload.pending.size !== manifest.object.size) {
+    await upload.pending.abort();
+    return {
+      store: upload.store.id,
+      ok: false,
+      error: `wrote ${upload.pending.size} bytes but the object has ${manifest.object.size}`,
+    };
+  }
+  try {
+    await upload.pending.commit();
+  } catch (error) {
+    await upload.pending.abort();
+    return { store: upload.store.id, ok: false, error: `committing ${manifest.object.file}: ${messageOf(error)}` };
+  }
+  try {
+    const body = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
+    await upload.store.writeFile(folder, manifestFileName(manifest.name), body);
+    return { store: upload.store.id, ok: true };
+  } catch (error) {
+    // An object without a manifest is not listed; remove it rather than leave an orphan behind.
+    await upload.store.remove(folder, manifest.object.file).catch(() => undefined);
+    return { store: upload.store.id, ok: false, error: `writing manifest: ${messageOf(error)}` };
+  }
+}
+
+function reachableEndpoints(members: readonly MemberProbe[]): string[] {
+  return members.filter((m) => m.reachable).map((m) => m.endpoint);
+}
+
+function describeMembers(members: readonly MemberProbe[]): string {
+  if (members.length === 0) return 'no member answered';
+  return members
+    .map((m) => (m.reachable ? `${m.name} (${m.endpoint}) reachable but not usable` : `${m.name ?? m.endpoint} (${m.endpoint}): ${m.error}`))
+    .join('; ');
+}

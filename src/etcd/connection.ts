@@ -1,0 +1,45 @@
+/**
+ * How we reach etcd: endpoints, client TLS and auth, as etcdctl takes them. One `Etcd3` client per
+ * endpoint, because etcd3 load-balances across hosts and we need to know which member answered.
+ */
+import { Etcd3, type CallContext, type IOptions } from 'etcd3';
+
+
+export interface EtcdTls {
+  /** PEM contents (not paths): read once by the config layer so a missing file is an input error up front. */
+  readonly ca: Buffer;
+  readonly cert?: Buffer;
+  readonly key?: Buffer;
+}
+
+export interface EtcdAccess {
+  readonly endpoints: readonly string[];
+  readonly tls?: EtcdTls;
+  readonly auth?: { readonly username: string; readonly password: string };
+  /** Deadline for unary calls (status, range...). Streams (snapshot) get none: they take as long as the data. */
+  readonly callTimeoutMs: number;
+}
+
+/** A client bound to exactly the given endpoints. Caller closes it. */
+export function connect(access: EtcdAccess, endpoints: readonly string[] = access.endpoints): Etcd3 {
+  const options: IOptions = {
+    hosts: endpoints.map(stripScheme),
+    dialTimeout: access.callTimeoutMs,
+    defaultCallOptions: (context: CallContext) =>
+      context.isStream ? {} : { deadline: new Date(Date.now() + access.callTimeoutMs) },
+  };
+  if (access.tls) {
+    options.credentials = {
+      rootCertificate: access.tls.ca,
+      ...(access.tls.key ? { privateKey: access.tls.key } : {}),
+      ...(access.tls.cert ? { certChain: access.tls.cert } : {}),
+    };
+  }
+  if (access.auth) options.auth = { username: access.auth.username, password: access.auth.password };
+  return new Etcd3(options);
+}
+
+/** etcd3 wants host:port; the scheme only tells whether TLS is used, which the credentials decide. */
+function stripScheme(endpoint: string): string {
+  return endpoint.replace(/^(https?|unixs?):\/\//, '').replace(/\/+$/, '');
+}

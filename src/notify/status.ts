@@ -1,0 +1,244 @@
+/**
+ * The status record `<cluster>/status.json`, written on every reachable site after each run: what was
+ * attempted last and how it ended, the last successful backup, and how each site looked. It is what the
+ * watchdog, a Prometheus textfile exporter (prometheus.ts) and a human with `sftp` read. `nextStatus` is
+ * pure; `writeStatus` never throws (a site that cannot take the record is reported, not fatal).
+ */
+import { NotFoundError, messageOf, withContext } from '../errors.ts';
+import { STATUS_FILE } from '../catalog/naming.ts';
+import type { Store } from '../stores/store.ts';
+import type { Operation, Outcome } from './alarm.ts';
+
+export interface SiteStatus {
+  /** Store id (no credentials). */
+  readonly store: string;
+  readonly ok: boolean;
+  readonly error?: string;
+  /** Name of the newest backup on this site, when known. */
+  readonly newestBackup?: string;
+}
+
+export interface StatusRecord {
+  readonly cluster: string;
+  readonly lastAttempt: {
+    /** ISO-8601 UTC. */
+    readonly at: string;
+    readonly operation: Operation;
+    readonly outcome: Outcome;
+    /** The backup this run made or used. */
+    readonly backup?: string;
+    readonly error?: string;
+    readonly runner?: string;
+    readonly runUrl?: string;
+  };
+  /** The last backup run that produced a backup (success, or degraded: stored on fewer sites / no leader). */
+  readonly lastSuccess?: { readonly at: string; readonly backup: string; readonly revision: number };
+  readonly sites: readonly SiteStatus[];
+}
+
+/** What a run reports for the record. */
+export interface RunReport {
+  readonly cluster: string;
+  readonly operation: Operation;
+  readonly outcome: Outcome;
+  /** The backup the run made (backup) or used (restore, verify). */
+  readonly backup?: { readonly name: string; readonly revision: number };
+  readonly error?: string;
+  readonly runner?: string;
+  readonly runUrl?: string;
+  readonly sites: readonly SiteStatus[];
+}
+
+/**
+ * The record after `run`. Pure. `lastSuccess` moves only when a backup run produced a backup (outcome
+ * success or degraded); otherwise the previous one is kept (a previous record of another cluster is ignored).
+ */
+export function nextStatus(previous: StatusRecord | undefined, run: RunReport, now: Date): StatusRecord {
+  const at = now.toISOString();
+  const kept = previous !== undefined && previous.cluster === run.cluster ? previous.lastSuccess : undefined;
+  const produced = run.operation === 'backup' && run.outcome !== 'failed' && run.backup !== undefined;
+  const lastSuccess = produced ? { at, backup: run.backup!.name, revision: run.backup!.revision } : kept;
+  return {
+    cluster: run.cluster,
+    lastAttempt: {
+      at,
+      operation: run.operation,
+      outcome: run.outcome,
+      ...(run.backup !== undefined ? { backup: run.backup.name } : {}),
+      ...(run.error !== undefined ? { error: run.error } : {}),
+      ...(run.runner !== undefined ? { runner: run.runner } : {}),
+      ...(run.runUrl !== undefined ? { runUrl: run.runUrl } : {}),
+    },
+    ...(lastSuccess !== undefined ? { lastSuccess } : {}),
+    sites: run.sites.map((site) => ({
+      store: site.store,
+      ok: site.ok,
+      ...(site.error !== undefined ? { error: site.error } : {}),
+      ...(site.newestBackup !== undefined ? { newestBackup: site.newestBackup } : {}),
+    })),
+  };
+}
+
+export function serializeStatus(record: StatusRecord): Buffer {
+  return Buffer.from(`${JSON.stringify(record, null, 2)}\n`, 'utf8');
+}
+
+const OPERATIONS: readonly string[] = ['backup', 'restore', 'verify', 'prune', 'watchdog'];
+const OUTCOMES: readonly string[] = ['success', 'degraded', 'failed'];
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function optionalString(obj: Record<string, unknown>, key: string, where: string): string | undefined {
+  const value = obj[key];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw new Error(`${where}.${key} is not a string`);
+  return value;
+}
+
+function requiredString(obj: Record<string, unknown>, key: string, where: string): string {
+  const value = optionalString(obj, key, where);
+  if (value === undefined) throw new Error(`${where}.${key} is missing`);
+  return value;
+}
+
+function isoTime(obj: Record<string, unknown>, key: string, where: string): string {
+  const value = requiredString(obj, key, where);
+  if (Number.isNaN(Date.parse(value))) throw new Error(`${where}.${key} is not a time: ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Parses a status.json strictly; throws saying what is wrong. Pure. */
+export function parseStatus(text: string): StatusRecord {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`not JSON: ${messageOf(error)}`);
+  }
+  if (!isObject(raw)) throw new Error('not a JSON object');
+  const cluster = requiredString(raw, 'cluster', 'status');
+  const attempt = raw['lastAttempt'];
+  if (!isObject(attempt)) throw new Error('status.lastAttempt is missing');
+  const operation = requiredString(attempt, 'operation', 'lastAttempt');
+  const outcome = requiredString(attempt, 'outcome', 'lastAttempt');
+  if (!OPERATIONS.includes(operation)) throw new Error(`lastAttempt.operation ${JSON.stringify(operation)} is unknown`);
+  if (!OUTCOMES.includes(outcome)) throw new Error(`lastAttempt.outcome ${JSON.stringify(outcome)} is unknown`);
+  const optionals: Record<string, string> = {};
+  for (const key of ['backup', 'error', 'runner', 'runUrl']) {
+    const value = optionalString(attempt, key, 'lastAttempt');
+    if (value !== undefined) optionals[key] = value;
+  }
+  let lastSuccess: StatusRecord['lastSuccess'];
+  const success = raw['lastSuccess'];
+  if (success !== undefined) {
+    if (!isObject(success)) throw new Error('status.lastSuccess is not an object');
+    const revision = success['revision'];
+    if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) {
+      throw new Error('lastSuccess.revision is not a non-negative integer');
+    }
+    lastSuccess = {
+      at: isoTime(success, 'at', 'lastSuccess'),
+      backup: requiredString(success, 'backup', 'lastSuccess'),
+      revision,
+    };
+  }
+  const sitesRaw = raw['sites'];
+  if (!Array.isArray(sitesRaw)) throw new Error('status.sites is not a list');
+  const sites: SiteStatus[] = sitesRaw.map((site: unknown, i) => {
+    const where = `sites[${i}]`;
+    if (!isObject(site)) throw new Error(`${where} is not an object`);
+    if (typeof site['ok'] !== 'boolean') throw new Error(`${where}.ok is not a boolean`);
+    const error = optionalString(site, 'error', where);
+    const newestBackup = optionalString(site, 'newestBackup', where);
+    return {
+      store: requiredString(site, 'store', where),
+      ok: site['ok'],
+      ...(error !== undefined ? { error } : {}),
+      ...(newestBackup !== undefined ? { newestBackup } : {}),
+    };
+  });
+  return {
+    cluster,
+    lastAttempt: {
+      at: isoTime(attempt, 'at', 'lastAttempt'),
+      operation: operation as Operation,
+      outcome: outcome as Outcome,
+      ...optionals,
+    },
+    ...(lastSuccess !== undefined ? { lastSuccess } : {}),
+    sites,
+  };
+}
+
+export interface StatusWriteResult {
+  /** Ids of the stores that now hold the record. */
+  readonly written: string[];
+  readonly errors: Array<{ readonly store: string; readonly error: string }>;
+}
+
+/** Writes the record to `<cluster>/status.json` on every store (replacing it), in parallel. Never throws. */
+export async function writeStatus(stores: readonly Store[], cluster: string, record: StatusRecord): Promise<StatusWriteResult> {
+  const data = serializeStatus(record);
+  const results = await Promise.allSettled(
+    stores.map((store) => store.writeFile(cluster, STATUS_FILE, data, { replace: true })),
+  );
+  const written: string[] = [];
+  const errors: Array<{ store: string; error: string }> = [];
+  results.forEach((result, i) => {
+    const store = stores[i]!;
+    if (result.status === 'fulfilled') written.push(store.id);
+    else errors.push({ store: store.id, error: `writing ${cluster}/${STATUS_FILE} to ${store.id}: ${messageOf(result.reason)}` });
+  });
+  return { written, errors };
+}
+
+/**
+ * Reads `<cluster>/status.json` from one store: undefined when there is none; throws (with context)
+ * when it cannot be read or is not a status record.
+ */
+export async function readStatus(store: Store, cluster: string): Promise<StatusRecord | undefined> {
+  const where = `reading ${cluster}/${STATUS_FILE} from ${store.id}`;
+  let data: Buffer;
+  try {
+    data = await store.readFile(cluster, STATUS_FILE);
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw withContext(where, error);
+  }
+  try {
+    return parseStatus(data.toString('utf8'));
+  } catch (error) {
+    throw withContext(where, error);
+  }
+}
+
+/**
+ * The most recent record (by lastAttempt.at) over all stores, with the most recent lastSuccess any store
+ * knows (a site that was down during the last success may hold a newer attempt but an older success).
+ * For carrying lastSuccess forward. Never throws: unreadable stores are returned as errors.
+ */
+export async function readNewestStatus(
+  stores: readonly Store[],
+  cluster: string,
+): Promise<{ record?: StatusRecord; errors: string[] }> {
+  const results = await Promise.allSettled(stores.map((store) => readStatus(store, cluster)));
+  let record: StatusRecord | undefined;
+  let lastSuccess: StatusRecord['lastSuccess'];
+  const errors: string[] = [];
+  for (const result of results) {
+    if (result.status === 'rejected') {
+      errors.push(messageOf(result.reason));
+      continue;
+    }
+    const value = result.value;
+    if (value === undefined || value.cluster !== cluster) continue;
+    if (record === undefined || Date.parse(value.lastAttempt.at) > Date.parse(record.lastAttempt.at)) record = value;
+    if (value.lastSuccess !== undefined && (lastSuccess === undefined || Date.parse(value.lastSuccess.at) > Date.parse(lastSuccess.at))) {
+      lastSuccess = value.lastSuccess;
+    }
+  }
+  if (record === undefined) return { errors };
+  return { record: lastSuccess !== undefined ? { ...record, lastSuccess } : record, errors };
+}

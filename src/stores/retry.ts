@@ -1,0 +1,102 @@
+/**
+ * Retries as a wrapper around any Store (restic's approach), so backends stay simple. Only operations that
+ * can be repeated safely are retried, and only on errors that look like a flaky network. `upload` is never
+ * retried: its content stream is consumed once, so the caller retries the whole backup instead. Commit and
+ * abort of a pending upload pass through untouched for the same reason.
+ */
+import type { Readable } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { PendingUpload, Store, StoredFile } from './store.ts';
+
+export interface RetryPolicy {
+  /** Total tries, including the first (1 = no retries). */
+  readonly attempts: number;
+  /** Delay before the first retry; doubled for each further one (capped at maxDelayMs). */
+  readonly baseDelayMs: number;
+  readonly maxDelayMs?: number;
+  /** For tests: replaces the real timer. */
+  readonly sleep?: (ms: number) => Promise<void>;
+  /** Called before each retry, e.g. to log it. */
+  readonly onRetry?: (info: { operation: string; attempt: number; delayMs: number; error: unknown }) => void;
+}
+
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { attempts: 4, baseDelayMs: 1000, maxDelayMs: 15_000 };
+
+// errno codes of a network that may come back; everything else (permissions, full disk, missing file,
+// refused host key, failed authentication) will fail the same way again.
+const TRANSIENT_CODES = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EAI_AGAIN',
+]);
+// ssh2 reports a lost connection and a stalled handshake only in these messages (no code).
+const TRANSIENT_MESSAGES = [
+  /timed out while waiting for handshake/i,
+  /no response from server/i,
+  /unexpected (end|close) event/i,
+  /connection (lost|closed|reset)/i,
+  /keepalive timeout/i,
+  /not connected/i,
+];
+const PERMANENT_NAMES = new Set(['NotFoundError', 'InputError', 'IntegrityError', 'HostKeyError']);
+
+/** Whether `error` (or anything in its cause chain) is a transient network failure, and nothing is permanent. */
+export function isTransientError(error: unknown): boolean {
+  let transient = false;
+  for (let current: unknown = error, depth = 0; current !== undefined && current !== null && depth < 10; depth++) {
+    if (!(current instanceof Error)) break;
+    if (PERMANENT_NAMES.has(current.name)) return false;
+    const { code, level } = current as Error & { code?: unknown; level?: unknown };
+    if (level === 'client-authentication') return false;
+    if (typeof code === 'string' && TRANSIENT_CODES.has(code)) transient = true;
+    if (TRANSIENT_MESSAGES.some((re) => re.test(current instanceof Error ? current.message : ''))) transient = true;
+    current = current.cause;
+  }
+  return transient;
+}
+
+export function withRetry(store: Store, policy: RetryPolicy = DEFAULT_RETRY_POLICY): Store {
+  const sleep = policy.sleep ?? ((ms: number) => delay(ms));
+  const maxDelay = policy.maxDelayMs ?? Number.POSITIVE_INFINITY;
+
+  async function retrying<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fn();
+      } catch (error) {
+        if (attempt >= policy.attempts || !isTransientError(error)) throw error;
+        const delayMs = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), maxDelay);
+        policy.onRetry?.({ operation, attempt, delayMs, error });
+        await sleep(delayMs);
+      }
+    }
+  }
+
+  return {
+    id: store.id,
+    upload: (folder: string, name: string, content: Readable): Promise<PendingUpload> =>
+      store.upload(folder, name, content),
+    // Retried only when replacing: the data is a Buffer (re-sendable), and a repeated replace is harmless,
+    // whereas a repeated create-only write whose first commit did land would fail with "exists".
+    writeFile: (folder: string, name: string, data: Buffer, options?: { replace?: boolean }): Promise<void> =>
+      options?.replace
+        ? retrying(`writing ${folder}/${name}`, () => store.writeFile(folder, name, data, options))
+        : store.writeFile(folder, name, data, options),
+    // Retries opening the stream only; a failure mid-read surfaces to the caller (it already has bytes).
+    download: (folder: string, name: string): Promise<Readable> =>
+      retrying(`downloading ${folder}/${name}`, () => store.download(folder, name)),
+    readFile: (folder: string, name: string): Promise<Buffer> =>
+      retrying(`reading ${folder}/${name}`, () => store.readFile(folder, name)),
+    list: (folder: string): Promise<StoredFile[]> => retrying(`listing ${folder}`, () => store.list(folder)),
+    remove: (folder: string, name: string): Promise<void> =>
+      retrying(`removing ${folder}/${name}`, () => store.remove(folder, name)),
+    open: (): Promise<void> => retrying('connecting', () => store.open()),
+    close: (): Promise<void> => store.close(),
+  };
+}

@@ -1,0 +1,251 @@
+/**
+ * The one test suite every Store backend must pass: each contract written in src/stores/store.ts, checked
+ * against a real backend. Both backends write to this machine, so `rootDir` lets the suite look at the
+ * files directly (modes, leftovers) instead of trusting the store's own view.
+ */
+import assert from 'node:assert/strict';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import { NotFoundError } from '../../src/errors.ts';
+import { TEMP_PREFIX } from '../../src/catalog/naming.ts';
+import type { Store } from '../../src/stores/store.ts';
+
+export interface StoreUnderTest {
+  readonly store: Store;
+  /** The local directory the store's root maps to. */
+  readonly rootDir: string;
+  cleanup(): Promise<void>;
+}
+
+const MiB = 1024 * 1024;
+
+async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** Deterministic pseudo-random bytes (an AES-CTR keystream) made on the fly, so a big upload never sits in memory. */
+function generated(totalBytes: number, seed: number): { stream: Readable; sha256: () => string } {
+  const hash = createHash('sha256');
+  const key = createHash('sha256').update(String(seed)).digest().subarray(0, 16);
+  const cipher = createCipheriv('aes-128-ctr', key, Buffer.alloc(16));
+  const zeros = Buffer.alloc(256 * 1024);
+  let produced = 0;
+  const stream = new Readable({
+    read() {
+      if (produced >= totalBytes) {
+        this.push(null);
+        return;
+      }
+      const size = Math.min(zeros.length, totalBytes - produced);
+      const out = cipher.update(zeros.subarray(0, size));
+      hash.update(out);
+      produced += size;
+      this.push(out);
+    },
+  });
+  return { stream, sha256: () => hash.digest('hex') };
+}
+
+/** A stream that yields some bytes and then fails, like a snapshot source dying mid-transfer. */
+function failingStream(): Readable {
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent < 3) {
+        sent++;
+        this.push(randomBytes(64 * 1024));
+      } else {
+        this.destroy(new Error('source broke'));
+      }
+    },
+  });
+}
+
+async function localNames(dir: string): Promise<string[]> {
+  return (await fs.readdir(dir).catch(() => [] as string[])).sort();
+}
+
+export function runStoreConformance(name: string, makeStore: () => Promise<StoreUnderTest>): void {
+  describe(`Store conformance: ${name}`, () => {
+    let sut: StoreUnderTest;
+    let store: Store;
+    let folderCounter = 0;
+    // Each test gets its own folder so they cannot see each other's files.
+    const freshFolder = (): string => `cluster-${++folderCounter}`;
+
+    before(async () => {
+      sut = await makeStore();
+      store = sut.store;
+      await store.open();
+    });
+    after(async () => {
+      await store?.close();
+      await sut?.cleanup();
+    });
+
+    it('has an id without credentials', () => {
+      assert.match(store.id, /^(sftp|file):\/\//);
+      assert.doesNotMatch(store.id, /:[^/@]*@/, 'no password in the id');
+    });
+
+    it('upload then commit makes the file visible with the same bytes', async () => {
+      const folder = freshFolder();
+      const data = randomBytes(300_000);
+      const pending = await store.upload(folder, 'a.db', Readable.from([data]));
+      assert.equal(pending.size, data.length);
+      await pending.commit();
+      assert.deepEqual(await store.readFile(folder, 'a.db'), data);
+      assert.deepEqual(await readAll(await store.download(folder, 'a.db')), data);
+      const listed = await store.list(folder);
+      assert.deepEqual(
+        listed.map((f) => [f.name, f.size]),
+        [['a.db', data.length]],
+        'only the final file remains after commit',
+      );
+      assert.ok(listed[0]!.modifiedAt instanceof Date && Math.abs(listed[0]!.modifiedAt.getTime() - Date.now()) < 60_000);
+    });
+
+    it('shows nothing under the final name before commit, only a temporary file', async () => {
+      const folder = freshFolder();
+      const pending = await store.upload(folder, 'b.db', Readable.from([Buffer.from('hello')]));
+      const listed = await store.list(folder);
+      assert.equal(listed.length, 1);
+      assert.ok(listed[0]!.name.startsWith(`${TEMP_PREFIX}b.db`), `temporary name, got ${listed[0]!.name}`);
+      await assert.rejects(store.readFile(folder, 'b.db'), NotFoundError);
+      await pending.commit();
+      assert.deepEqual(
+        (await store.list(folder)).map((f) => f.name),
+        ['b.db'],
+      );
+    });
+
+    it('abort removes the temporary file and never throws', async () => {
+      const folder = freshFolder();
+      const pending = await store.upload(folder, 'c.db', Readable.from([Buffer.from('data')]));
+      await pending.abort();
+      assert.deepEqual(await store.list(folder), []);
+      await pending.abort(); // twice: still fine
+    });
+
+    it('commit refuses to overwrite an existing file and keeps both intact', async () => {
+      const folder = freshFolder();
+      await store.writeFile(folder, 'd.db', Buffer.from('first'));
+      const pending = await store.upload(folder, 'd.db', Readable.from([Buffer.from('second')]));
+      await assert.rejects(pending.commit(), /exists/);
+      assert.equal((await store.readFile(folder, 'd.db')).toString(), 'first');
+      await pending.abort();
+      assert.deepEqual(
+        (await store.list(folder)).map((f) => f.name),
+        ['d.db'],
+      );
+      await assert.rejects(store.writeFile(folder, 'd.db', Buffer.from('third')), /exists/);
+      assert.equal((await store.readFile(folder, 'd.db')).toString(), 'first');
+      assert.deepEqual((await store.list(folder)).map((f) => f.name), ['d.db'], 'failed writeFile leaves no temp');
+    });
+
+    it('a failing content stream rejects the upload and leaves no file', async () => {
+      const folder = freshFolder();
+      await assert.rejects(store.upload(folder, 'e.db', failingStream()), /source broke/);
+      assert.deepEqual(await store.list(folder), []);
+      assert.deepEqual(await localNames(join(sut.rootDir, folder)), []);
+    });
+
+    it('writes files with mode 0600 and folders with 0700', async () => {
+      const folder = freshFolder();
+      await store.writeFile(folder, 'f.json', Buffer.from('{}'));
+      const file = await fs.stat(join(sut.rootDir, folder, 'f.json'));
+      assert.equal(file.mode & 0o777, 0o600);
+      const dir = await fs.stat(join(sut.rootDir, folder));
+      assert.equal(dir.mode & 0o777, 0o700);
+    });
+
+    it('download and readFile of a missing file reject with NotFoundError', async () => {
+      const folder = freshFolder();
+      await assert.rejects(store.download(folder, 'missing.db'), NotFoundError);
+      await assert.rejects(store.readFile(folder, 'missing.db'), NotFoundError);
+      await store.writeFile(folder, 'present', Buffer.from('x'));
+      await assert.rejects(store.download(folder, 'missing.db'), NotFoundError);
+    });
+
+    it('lists a missing folder as empty, and regular files only', async () => {
+      assert.deepEqual(await store.list('no-such-folder'), []);
+      const folder = freshFolder();
+      await store.writeFile(folder, 'g', Buffer.from('x'));
+      await fs.mkdir(join(sut.rootDir, folder, 'subdir'));
+      assert.deepEqual(
+        (await store.list(folder)).map((f) => f.name),
+        ['g'],
+      );
+    });
+
+    it('removes files, and removing a missing file succeeds', async () => {
+      const folder = freshFolder();
+      await store.writeFile(folder, 'h', Buffer.from('x'));
+      await store.remove(folder, 'h');
+      assert.deepEqual(await store.list(folder), []);
+      await store.remove(folder, 'h');
+      await store.remove('no-such-folder', 'h');
+    });
+
+    it('writeFile with replace swaps the content atomically', async () => {
+      const folder = freshFolder();
+      await store.writeFile(folder, 'status.json', Buffer.from('{"v":1}'), { replace: true });
+      await store.writeFile(folder, 'status.json', Buffer.from('{"v":2}'), { replace: true });
+      assert.equal((await store.readFile(folder, 'status.json')).toString(), '{"v":2}');
+      assert.deepEqual((await store.list(folder)).map((f) => f.name), ['status.json']);
+      assert.equal((await fs.stat(join(sut.rootDir, folder, 'status.json'))).mode & 0o777, 0o600);
+    });
+
+    it('rejects names that would leave the folder', async () => {
+      await assert.rejects(store.writeFile('x', '../escape', Buffer.from('x')));
+      await assert.rejects(store.list('../x'));
+      await assert.rejects(store.readFile('x', '..'));
+    });
+
+    it('streams a 64 MiB upload and download without buffering it', async () => {
+      const folder = freshFolder();
+      const size = 64 * MiB;
+      // Warm up first, so the heap and allocator growing to their working size on a backend's first
+      // transfer is not mistaken for buffering (buffering would grow with the file, this does not).
+      const warmUp = await store.upload(folder, 'warm-up', generated(8 * MiB, 1).stream);
+      await warmUp.abort();
+      const source = generated(size, 42);
+      let peakRss = 0;
+      const baseline = process.memoryUsage().rss;
+      const sampler = setInterval(() => {
+        peakRss = Math.max(peakRss, process.memoryUsage().rss);
+      }, 20);
+      try {
+        const started = performance.now();
+        const pending = await store.upload(folder, 'big.db', source.stream);
+        const seconds = (performance.now() - started) / 1000;
+        await pending.commit();
+        assert.equal(pending.size, size);
+        console.log(`# ${name}: uploaded 64 MiB in ${seconds.toFixed(2)} s = ${(64 / seconds).toFixed(1)} MiB/s`);
+
+        const downloadStarted = performance.now();
+        const hash = createHash('sha256');
+        let downloaded = 0;
+        for await (const chunk of await store.download(folder, 'big.db')) {
+          hash.update(chunk as Buffer);
+          downloaded += (chunk as Buffer).length;
+        }
+        const downloadSeconds = (performance.now() - downloadStarted) / 1000;
+        console.log(
+          `# ${name}: downloaded 64 MiB in ${downloadSeconds.toFixed(2)} s = ${(64 / downloadSeconds).toFixed(1)} MiB/s`,
+        );
+        assert.equal(downloaded, size);
+        assert.equal(hash.digest('hex'), source.sha256());
+      } finally {
+        clearInterval(sampler);
+      }
+      const grewBy = Math.max(0, peakRss - baseline);
+      assert.ok(grewBy < 64 * MiB, `RSS grew by ${(grewBy / MiB).toFixed(1)} MiB during a 64 MiB transfer`);
+    });
+  });
+}
