@@ -1,30 +1,101 @@
-/** The `backup` command: settings -> engine -> report. Later stages (retention, healing, status, alarms) hook in here. */
+/**
+ * The `backup` command: snapshot and ship (engine/backup.ts), then heal sites that missed backups,
+ * apply retention, write the status record and raise or clear the alarm.
+ */
+import { latest, listCatalog } from '../catalog/catalog.ts';
+import { heal, planHealing, type HealResult } from '../catalog/healing.ts';
+import type { RetentionPolicy } from '../catalog/policy.ts';
+import { prune, type PruneResult } from '../catalog/prune.ts';
 import { backupOptions } from '../config/backup.ts';
-import { Outputs } from '../config/names.ts';
-import type { SettingSource } from '../config/source.ts';
+import { Inputs, Outputs } from '../config/names.ts';
+import { retentionPolicy } from '../config/retention.ts';
+import { bool, type SettingSource } from '../config/source.ts';
 import { closeAll, storesFromSettings } from '../config/stores.ts';
 import { runBackup, type BackupResult } from '../engine/backup.ts';
-import type { Log } from '../engine/log.ts';
-import { formatBytes, table, type CommandReport } from './report.ts';
-
-export interface CommandDeps {
-  readonly log: Log;
-  readonly now: () => Date;
-  readonly sleep: (ms: number) => Promise<void>;
-}
+import { messageOf } from '../errors.ts';
+import type { Store } from '../stores/store.ts';
+import { afterRun } from './aftermath.ts';
+import type { CommandDeps } from './context.ts';
+import { pruneProblems, prunedCount, pruneSummary } from './prune.ts';
+import { table, type CommandReport } from './report.ts';
+import { formatSize } from '../catalog/catalog.ts';
 
 export async function backupCommand(source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
+  // Every setting is validated before anything touches etcd or a store.
   const options = backupOptions(source);
+  const policy = retentionPolicy(source);
+  const doHeal = bool(source, Inputs.Heal, true);
+  const doPrune = bool(source, Inputs.Prune, true);
+  const pruneDryRun = bool(source, Inputs.PruneDryRun, false);
   const stores = storesFromSettings(source);
   try {
     const result = await runBackup(options, { stores, ...deps });
-    return backupReport(result);
+    const upkeep = result.status === 'failed' ? undefined : await maintain(stores, options.cluster, policy, deps, { doHeal, doPrune, pruneDryRun });
+    const report = backupReport(result, upkeep);
+    const newestGood = result.manifest?.name ?? (await newestGoodBackup(stores, options.cluster));
+    const notes = await afterRun(
+      source,
+      stores,
+      {
+        cluster: options.cluster,
+        operation: 'backup',
+        report,
+        ...(result.manifest ? { backup: { name: result.manifest.name, revision: result.manifest.revision } } : {}),
+        sites: result.stores.length > 0 ? result.stores : stores.map((s) => ({ store: s.id, ok: false, error: 'no backup was shipped' })),
+        ...(newestGood ? { newestGoodBackup: newestGood } : {}),
+      },
+      deps,
+    );
+    return withNotes(report, notes);
   } finally {
     await closeAll(stores);
   }
 }
 
-export function backupReport(result: BackupResult): CommandReport {
+interface Upkeep {
+  readonly healed?: HealResult;
+  readonly pruned?: PruneResult;
+  readonly problems: readonly string[];
+}
+
+/** Healing first, so each site is then pruned with every backup it should have. */
+async function maintain(
+  stores: readonly Store[],
+  cluster: string,
+  policy: RetentionPolicy,
+  deps: CommandDeps,
+  what: { doHeal: boolean; doPrune: boolean; pruneDryRun: boolean },
+): Promise<Upkeep> {
+  const problems: string[] = [];
+  let healed: HealResult | undefined;
+  let pruned: PruneResult | undefined;
+  try {
+    if (what.doHeal) {
+      const catalog = await listCatalog(stores, cluster);
+      healed = await heal(stores, cluster, planHealing(catalog, policy, deps.now()));
+      for (const h of healed.healed) deps.log.info(`healed: copied ${h.name} from ${h.from} to ${h.to}`);
+      problems.push(...healed.failed.map((f) => `healing ${f.name} to ${f.to} failed: ${f.error}`));
+    }
+    if (what.doPrune) {
+      pruned = await prune(stores, cluster, policy, deps.now(), { dryRun: what.pruneDryRun });
+      problems.push(...pruneProblems(pruned));
+    }
+  } catch (error) {
+    problems.push(`retention/healing: ${messageOf(error)}`);
+  }
+  problems.forEach((p) => deps.log.warning(p));
+  return { ...(healed ? { healed } : {}), ...(pruned ? { pruned } : {}), problems };
+}
+
+async function newestGoodBackup(stores: readonly Store[], cluster: string): Promise<string | undefined> {
+  try {
+    return latest(await listCatalog(stores, cluster))?.name;
+  } catch {
+    return undefined;
+  }
+}
+
+export function backupReport(result: BackupResult, upkeep?: Upkeep): CommandReport {
   const m = result.manifest;
   const storesOk = result.stores.filter((s) => s.ok).length;
   const outputs = {
@@ -38,13 +109,15 @@ export function backupReport(result: BackupResult): CommandReport {
           [Outputs.Sha256]: m.object.sha256,
         }
       : {}),
+    ...(upkeep?.pruned ? { [Outputs.Pruned]: String(prunedCount(upkeep.pruned)) } : {}),
+    ...(upkeep?.healed ? { [Outputs.Healed]: String(upkeep.healed.healed.length) } : {}),
   };
   const lines = [`## etcd backup: ${result.status}`, ''];
   if (m) {
     lines.push(
       table(
         ['backup', 'revision', 'keys', 'size', 'source member', 'sha256'],
-        [[m.name, String(m.revision), String(m.keyCount), formatBytes(m.object.size), `${m.source.name}${m.source.wasLeader ? ' (leader)' : ''}`, m.object.sha256.slice(0, 16)]],
+        [[m.name, String(m.revision), String(m.keyCount), formatSize(m.object.size), `${m.source.name}${m.source.wasLeader ? ' (leader)' : ' (not leader)'}`, m.object.sha256]],
       ),
       '',
     );
@@ -54,12 +127,21 @@ export function backupReport(result: BackupResult): CommandReport {
   }
   const unreachable = result.members.filter((p) => !p.reachable);
   if (unreachable.length > 0) lines.push(`Unreachable members: ${unreachable.map((p) => p.endpoint).join(', ')}`, '');
-  for (const warning of result.warnings) lines.push(`> ⚠️ ${warning}`);
-  if (result.problem) lines.push('', `**Problem:** ${result.problem}`);
+  if (upkeep?.healed && upkeep.healed.healed.length > 0) {
+    lines.push('### Healed', '', table(['backup', 'from', 'to'], upkeep.healed.healed.map((h) => [h.name, h.from, h.to])), '');
+  }
+  if (upkeep?.pruned) lines.push(`### Retention${upkeep.pruned.dryRun ? ' (dry run)' : ''}`, '', pruneSummary(upkeep.pruned));
+  for (const warning of [...result.warnings, ...(upkeep?.problems ?? [])]) lines.push(`> ⚠️ ${warning}`, '');
+  if (result.problem) lines.push(`**Problem:** ${result.problem}`);
   return {
     outcome: result.status,
     outputs,
     summary: lines.join('\n'),
     ...(result.status !== 'success' ? { failure: `backup ${result.status}: ${result.problem ?? 'see the summary'}` } : {}),
   };
+}
+
+export function withNotes(report: CommandReport, notes: readonly string[]): CommandReport {
+  if (notes.length === 0) return report;
+  return { ...report, summary: `${report.summary}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` };
 }

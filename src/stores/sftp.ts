@@ -140,7 +140,19 @@ export class SftpStore implements Store {
       // stat first: a missing file becomes NotFoundError now, not an error event on a stream later.
       const stats = await statOrUndefined(sftp, path);
       if (!stats || !isRegularFile(stats)) throw new NotFoundError(`${folder}/${name} does not exist`);
-      return sftp.createReadStream(path, { highWaterMark: 256 * 1024 });
+      const stream = sftp.createReadStream(path, { highWaterMark: 256 * 1024 });
+      // After the last byte, ssh2 still closes the remote handle; if the caller has meanwhile closed the
+      // store, that emits "No response from server" on a stream nobody listens to any more, which would
+      // crash the process. Such an error after 'end' loses no data, so it is dropped; earlier errors still
+      // reach the caller's listeners (and are rethrown, as by default, if there are none).
+      let ended = false;
+      stream.once('end', () => {
+        ended = true;
+      });
+      stream.on('error', (error: Error) => {
+        if (!ended && stream.listenerCount('error') === 1) throw error;
+      });
+      return stream;
     });
   }
 
@@ -278,7 +290,7 @@ export class SftpStore implements Store {
     const client = new SftpClient(this.id, { error: forget, end: forget, close: forget });
     // Our own socket so TCP_NODELAY is set before the first byte (see the header comment).
     const socket = net.connect({ host, port });
-    socket.setNoDelay(false);
+    socket.setNoDelay(true);
     socket.setKeepAlive(true, 15_000);
     const pinnedTypes = pinnedKeyTypes(this.options.knownHosts, host, port);
     const algorithms = pinnedTypes.flatMap((type) => HOST_KEY_ALGORITHMS[type] ?? []);

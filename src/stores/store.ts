@@ -57,6 +57,6 @@ export interface Store {
   /** Checks the store is reachable and writable-to-be (connects, authenticates, verifies host key). */
   open(): Promise<void>;
 
-  /** Releases connections. Safe to call more than once. */
+  /** Releases connections. Safe to call more than once; a later operation (or open()) connects again. */
   close(): Promise<void>;
 }

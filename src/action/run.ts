@@ -1,0 +1,45 @@
+/**
+ * The GitHub Action front end: inputs from `INPUT_*` (via @actions/core), outputs to GITHUB_OUTPUT,
+ * the report to the job summary, failures as annotations. It decides nothing; the command does.
+ */
+import * as core from '@actions/core';
+import { runCommand } from '../commands/index.ts';
+import { COMMANDS, Inputs, type Command } from '../config/names.ts';
+import { oneOf, type SettingSource } from '../config/source.ts';
+import type { Log } from '../engine/log.ts';
+import { messageOf } from '../errors.ts';
+
+export function actionSettings(): SettingSource {
+  return {
+    get: (name) => {
+      const value = core.getInput(name);
+      return value === '' ? undefined : value;
+    },
+    secret: (value) => core.setSecret(value),
+    env: process.env,
+  };
+}
+
+const actionLog: Log = {
+  info: (message) => core.info(message),
+  warning: (message) => core.warning(message),
+  error: (message) => core.error(message),
+};
+
+/** Runs `command` (or the `command` input of the root action). Sets the step's result; never throws. */
+export async function runAction(command?: Command): Promise<void> {
+  try {
+    const source = actionSettings();
+    const chosen = command ?? oneOf(source, Inputs.Command, COMMANDS, 'backup');
+    const report = await runCommand(chosen, source, {
+      log: actionLog,
+      now: () => new Date(),
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    });
+    for (const [name, value] of Object.entries(report.outputs)) core.setOutput(name, value);
+    await core.summary.addRaw(report.summary, true).write();
+    if (report.failure) core.setFailed(report.failure);
+  } catch (error) {
+    core.setFailed(messageOf(error));
+  }
+}

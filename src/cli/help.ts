@@ -1,0 +1,44 @@
+/** `etcd-dr --help`. Flags have the names of the action's inputs (see action.yml for every one). */
+export const HELP = `etcd-dr: disaster recovery for etcd (backups to two sites, restore, drills, alarms)
+
+Usage: etcd-dr <command> [--flag value]...
+
+Commands
+  backup     snapshot the member with the newest data, verify, compress, encrypt, ship to every store,
+             then heal sites that missed backups and apply retention
+  restore    restore this member's data directory from a backup (stops etcd, moves the old data aside)
+  verify     restore drill: restore a backup into a scratch directory, start a throwaway etcd, compare
+  list       every backup across the stores, which sites hold it, whether the copies match
+  prune      apply retention now (--prune-dry-run true to only show what would go)
+  watchdog   alarm when the newest backup on a site is older than --max-age (needs only the stores)
+
+Connection to etcd (defaults: ETCDCTL_ENDPOINTS, ETCDCTL_CACERT, ETCDCTL_CERT, ETCDCTL_KEY, ETCDCTL_USER,
+then kubeadm's https://127.0.0.1:2379 and /etc/kubernetes/pki/etcd/{ca.crt,healthcheck-client.crt,.key})
+  --endpoints URL[,URL]   --cacert FILE   --cert FILE   --key FILE   --username NAME   --password-file FILE
+
+Stores
+  --stores URL            sftp://user@host[:port]/path or file:///path; repeat for several sites
+  --ssh-private-key-file FILE    --ssh-known-hosts-file FILE   (host keys are pinned: unknown hosts are refused)
+
+Backup
+  --cluster-name NAME (etcd)   --compression zstd|gzip|none (zstd)   --encrypt-to-file RECIPIENTS
+  --keep-within 48h  --keep-last 3  --keep-hourly N  --keep-daily N  --keep-weekly N  --keep-monthly N
+
+Restore and verify
+  --backup NAME|latest  --decrypt-identity-file FILE  --confirm CLUSTER-NAME  --dry-run true|false
+  --data-dir DIR  --member-name NAME  --initial-cluster N=URL,...  --initial-advertise-peer-urls URL
+  --initial-cluster-token TOKEN  --etcd-service systemd:UNIT|static-pod:PATH|none
+  --stop-command CMD  --start-command CMD  --bump-revision N (1000000000)  --mark-compacted true|false
+  --etcd-bin-dir DIR  --etcd-version X.Y.Z  --etcd-download-url URL
+
+Any flag can be read from a file (--NAME-file PATH) or the environment (ETCD_DR_NAME, e.g.
+ETCD_DR_SSH_PRIVATE_KEY). Exit codes: 0 success, 1 failed or degraded, 2 bad usage.
+
+Example (break-glass restore, GitHub down):
+  etcd-dr restore --cluster-name prod --confirm prod --backup latest \\
+    --stores sftp://backup@dc1.example.com/srv/etcd --stores sftp://backup@dc2.example.com/srv/etcd \\
+    --ssh-private-key-file ~/.ssh/etcd-dr --ssh-known-hosts-file ~/.ssh/etcd-dr.known_hosts \\
+    --decrypt-identity-file ~/etcd-dr.agekey --data-dir /var/lib/etcd --member-name node-1 \\
+    --initial-cluster node-1=https://10.0.0.1:2380 --initial-advertise-peer-urls https://10.0.0.1:2380 \\
+    --etcd-service static-pod:/etc/kubernetes/manifests/etcd.yaml
+`;

@@ -1,0 +1,44 @@
+/** The `list` command: every backup across the stores, which sites hold it, whether the copies match. */
+import { formatCatalogTable, listCatalog, type Catalog } from '../catalog/catalog.ts';
+import { clusterName } from '../config/backup.ts';
+import { Outputs } from '../config/names.ts';
+import type { SettingSource } from '../config/source.ts';
+import { closeAll, storesFromSettings } from '../config/stores.ts';
+import type { CommandReport } from './report.ts';
+
+export async function listCommand(source: SettingSource): Promise<CommandReport> {
+  const cluster = clusterName(source);
+  const stores = storesFromSettings(source);
+  try {
+    return listReport(await listCatalog(stores, cluster));
+  } finally {
+    await closeAll(stores);
+  }
+}
+
+/** The JSON form of the catalog for the `backups` output: plain values, newest first. */
+export function catalogJson(catalog: Catalog): string {
+  return JSON.stringify(
+    catalog.entries.map((e) => ({
+      name: e.name,
+      time: e.time.toISOString(),
+      revision: e.revision,
+      size: e.size ?? null,
+      sourceMember: e.sourceMember,
+      keys: e.manifest?.keyCount ?? null,
+      sites: e.copies.map((c) => c.storeId),
+      consistent: e.consistent,
+      damaged: e.damaged,
+    })),
+  );
+}
+
+function listReport(catalog: Catalog): CommandReport {
+  const down = catalog.failedStores.map((f) => `${f.storeId} (${f.error})`);
+  return {
+    outcome: down.length > 0 ? 'degraded' : 'success',
+    outputs: { [Outputs.Backups]: catalogJson(catalog) },
+    summary: `## etcd backups of ${catalog.cluster}\n\n${formatCatalogTable(catalog)}\n`,
+    ...(down.length > 0 ? { failure: `could not list ${down.join('; ')}` } : {}),
+  };
+}

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { Readable } from 'node:stream';
+import { describe, it } from 'node:test';
+import { NotFoundError, withContext } from '../../src/errors.ts';
+import { HostKeyError } from '../../src/stores/knownHosts.ts';
+import { isTransientError, withRetry } from '../../src/stores/retry.ts';
+import type { Store } from '../../src/stores/store.ts';
+
+function errno(code: string, message = code): Error {
+  return Object.assign(new Error(message), { code });
+}
+
+/** A fake store whose every method fails with the queued errors first, then succeeds; counts calls. */
+function flakyStore(failures: unknown[]): Store & { calls: Record<string, number> } {
+  const calls: Record<string, number> = {};
+  const step = async <T>(method: string, value: T): Promise<T> => {
+    calls[method] = (calls[method] ?? 0) + 1;
+    if (failures.length > 0) throw failures.shift();
+    return value;
+  };
+  return {
+    id: 'fake://store',
+    calls,
+    upload: (_f, _n, content) => step('upload', { size: 0, commit: async () => {}, abort: async () => {} }).then((p) => {
+      content.resume();
+      return p;
+    }),
+    writeFile: () => step('writeFile', undefined),
+    download: () => step('download', Readable.from([])),
+    readFile: () => step('readFile', Buffer.from('ok')),
+    list: () => step('list', []),
+    remove: () => step('remove', undefined),
+    open: () => step('open', undefined),
+    close: () => step('close', undefined),
+  };
+}
+
+function recordingSleep(): { sleep: (ms: number) => Promise<void>; delays: number[] } {
+  const delays: number[] = [];
+  return { delays, sleep: async (ms) => void delays.push(ms) };
+}
+
+describe('isTransientError', () => {
+  it('treats network failures as transient, also when wrapped with context', () => {
+    assert.equal(isTransientError(errno('ECONNRESET')), true);
+    assert.equal(isTransientError(withContext('sftp://x: listing c', errno('ECONNREFUSED'))), true);
+    assert.equal(isTransientError(new Error('getConnection: Timed out while waiting for handshake')), true);
+    assert.equal(isTransientError(new Error('No response from server')), true);
+  });
+  it('treats everything else as permanent', () => {
+    assert.equal(isTransientError(new NotFoundError('x does not exist')), false);
+    assert.equal(isTransientError(withContext('ctx', new NotFoundError('gone'))), false);
+    assert.equal(isTransientError(new HostKeyError('host key verification failed')), false);
+    // A host key refusal stays permanent even if the socket also reset while failing.
+    assert.equal(isTransientError(new Error('ctx', { cause: new HostKeyError('x', { cause: errno('ECONNRESET') }) })), false);
+    assert.equal(isTransientError(new Error('All configured authentication methods failed')), false);
+    assert.equal(isTransientError(errno('EACCES')), false);
+    assert.equal(isTransientError('a string'), false);
+  });
+});
+
+describe('withRetry', () => {
+  it('retries transient failures with exponential backoff, then succeeds', async () => {
+    const store = flakyStore([errno('ECONNRESET'), errno('ETIMEDOUT')]);
+    const { sleep, delays } = recordingSleep();
+    const retried: string[] = [];
+    const wrapped = withRetry(store, {
+      attempts: 4,
+      baseDelayMs: 100,
+      sleep,
+      onRetry: ({ operation, attempt }) => retried.push(`${operation}#${attempt}`),
+    });
+    assert.equal((await wrapped.readFile('c', 'm.json')).toString(), 'ok');
+    assert.equal(store.calls['readFile'], 3);
+    assert.deepEqual(delays, [100, 200]);
+    assert.deepEqual(retried, ['reading c/m.json#1', 'reading c/m.json#2']);
+    assert.equal(wrapped.id, 'fake://store');
+  });
+
+  it('gives up after the configured attempts with the last error', async () => {
+    const store = flakyStore([errno('ECONNREFUSED', 'one'), errno('ECONNREFUSED', 'two'), errno('ECONNREFUSED', 'three')]);
+    const { sleep, delays } = recordingSleep();
+    await assert.rejects(withRetry(store, { attempts: 3, baseDelayMs: 10, sleep }).list('c'), /three/);
+    assert.equal(store.calls['list'], 3);
+    assert.deepEqual(delays, [10, 20]);
+  });
+
+  it('caps the delay', async () => {
+    const store = flakyStore([errno('EPIPE'), errno('EPIPE'), errno('EPIPE')]);
+    const { sleep, delays } = recordingSleep();
+    await withRetry(store, { attempts: 5, baseDelayMs: 1000, maxDelayMs: 1500, sleep }).open();
+    assert.deepEqual(delays, [1000, 1500, 1500]);
+  });
+
+  it('does not retry NotFoundError or host key refusals', async () => {
+    const { sleep, delays } = recordingSleep();
+    const missing = flakyStore([new NotFoundError('gone')]);
+    await assert.rejects(withRetry(missing, { attempts: 3, baseDelayMs: 1, sleep }).download('c', 'x'), NotFoundError);
+    assert.equal(missing.calls['download'], 1);
+    const refused = flakyStore([withContext('sftp://x', new HostKeyError('host key verification failed'))]);
+    await assert.rejects(withRetry(refused, { attempts: 3, baseDelayMs: 1, sleep }).open(), /host key/);
+    assert.equal(refused.calls['open'], 1);
+    assert.deepEqual(delays, []);
+  });
+
+  it('never retries upload (its stream is consumed once)', async () => {
+    const store = flakyStore([errno('ECONNRESET')]);
+    const { sleep } = recordingSleep();
+    await assert.rejects(
+      withRetry(store, { attempts: 3, baseDelayMs: 1, sleep }).upload('c', 'x', Readable.from([Buffer.from('x')])),
+      /ECONNRESET/,
+    );
+    assert.equal(store.calls['upload'], 1);
+  });
+
+  it('retries writeFile only when replacing', async () => {
+    const { sleep } = recordingSleep();
+    const create = flakyStore([errno('ECONNRESET')]);
+    await assert.rejects(withRetry(create, { attempts: 3, baseDelayMs: 1, sleep }).writeFile('c', 'x', Buffer.from('x')));
+    assert.equal(create.calls['writeFile'], 1);
+    const replace = flakyStore([errno('ECONNRESET')]);
+    await withRetry(replace, { attempts: 3, baseDelayMs: 1, sleep }).writeFile('c', 'x', Buffer.from('x'), { replace: true });
+    assert.equal(replace.calls['writeFile'], 2);
+  });
+
+  it('retries remove and passes close through once', async () => {
+    const { sleep } = recordingSleep();
+    const store = flakyStore([errno('ECONNRESET')]);
+    const wrapped = withRetry(store, { attempts: 3, baseDelayMs: 1, sleep });
+    await wrapped.remove('c', 'x');
+    assert.equal(store.calls['remove'], 2);
+    await wrapped.close();
+    assert.equal(store.calls['close'], 1);
+  });
+});
