@@ -13,7 +13,7 @@ import { acquireLock, type HeldLock } from '../etcd/lock.ts';
 import { probeCluster, type MemberProbe } from '../etcd/members.ts';
 import { chooseSource, type SourceChoice } from '../etcd/source.ts';
 import { openSnapshot } from '../etcd/snapshotStream.ts';
-import { IntegrityError, messageOf } from '../errors.ts';
+import { IntegrityError, inContext, messageOf } from '../errors.ts';
 import { shipSnapshot, type StoreUploadResult } from '../snapshot/ship.ts';
 import type { Store } from '../stores/store.ts';
 import type { Log } from './log.ts';
@@ -86,8 +86,8 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
 
       if (!lock && choice.quality === 'leader') {
         lockClient = connect(options.etcd, reachableEndpoints(members));
-        lock = await acquireLock(lockClient, options.cluster, options.holder, options.lockTtlSeconds, (error) =>
-          warn(error.message),
+        lock = await inContext('taking the lock in etcd', () =>
+          acquireLock(lockClient!, options.cluster, options.holder, options.lockTtlSeconds, (error) => warn(error.message)),
         );
       } else if (!lock) {
         warn('quorum is lost, so the lock in etcd cannot be taken; relying on the workflow concurrency group');

@@ -41,7 +41,7 @@ export async function acquireLock(
     await lease.revoke().catch(() => undefined);
     const current = result.responses[0]?.response_range?.kvs[0]?.value.toString() ?? 'unknown';
     throw new LockBusyError(
-      `another etcd-dr run holds the lock ${key} (${current}); it frees itself within ${ttlSeconds}s if that run died`,
+      `another etcd-dr run holds the lock ${key} (${current}); it frees itself when that run's lease expires if the run died`,
     );
   }
   lease.on('lost', (error: Error) => onLost(new Error(`lost the lock ${key}: ${messageOf(error)}`)));

@@ -19,8 +19,13 @@ export function chooseSource(probes: readonly MemberProbe[], exclude: ReadonlySe
     .filter((p) => !p.reachable)
     .map((p) => `member ${p.name ?? p.endpoint} (${p.endpoint}) is unreachable: ${p.reachable ? '' : p.error}`);
 
+  // A member can still call itself leader for an election timeout after losing its peers; only a
+  // leader with a majority of members answering is trusted to hold the latest committed data.
+  const answering = probes.filter((p) => p.reachable).length;
+  const quorum = answering > probes.length / 2;
   const leader = healthy.find((p) => p.id === p.leaderId);
-  if (leader) return { member: leader, quality: 'leader', warnings };
+  if (leader && quorum) return { member: leader, quality: 'leader', warnings };
+  if (!quorum) warnings.push(`only ${answering} of ${probes.length} members answer: quorum is lost`);
 
   const best = [...healthy].sort((a, b) => b.raftIndex - a.raftIndex || b.revision - a.revision)[0];
   if (!best) return undefined;
@@ -29,7 +34,7 @@ export function chooseSource(probes: readonly MemberProbe[], exclude: ReadonlySe
     quality: 'degraded',
     warnings: [
       ...warnings,
-      `no member is the leader (quorum lost?): snapshotting ${best.name} (raft index ${best.raftIndex}), the most up-to-date reachable member; the backup may miss the newest writes`,
+      `no trustworthy leader: snapshotting ${best.name} (raft index ${best.raftIndex}), the most up-to-date reachable member; the backup may miss the newest writes`,
     ],
   };
 }

@@ -46,7 +46,23 @@ export class LocalStore implements Store {
   }
 
   /** upload(), also telling writeFile the paths so it can replace by rename. */
-  private stage(folder: string, name: string, content: Readable): Promise<LocalPending> {
+  private async stage(folder: string, name: string, content: Readable): Promise<LocalPending> {
+    // Until the pipeline reads `content`, an error it emits would have no listener and crash the process;
+    // the pipeline still sees such an error (the stream keeps it). If we fail before reading it, destroying
+    // it tells its producer (e.g. etcdctl) that nobody will.
+    const keepEarlyError = (): void => {};
+    content.on('error', keepEarlyError);
+    try {
+      return await this.stageUnguarded(folder, name, content);
+    } catch (error) {
+      content.destroy();
+      throw error;
+    } finally {
+      content.off('error', keepEarlyError);
+    }
+  }
+
+  private stageUnguarded(folder: string, name: string, content: Readable): Promise<LocalPending> {
     return inContext(`${this.id}: uploading ${folder}/${name}`, async () => {
       const dir = this.folderPath(folder);
       const finalPath = this.filePath(folder, name);

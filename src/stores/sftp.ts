@@ -195,7 +195,23 @@ export class SftpStore implements Store {
   }
 
   /** upload(), also handing writeFile the paths so it can replace by rename. */
-  private stage(folder: string, name: string, content: Readable): Promise<SftpPending> {
+  private async stage(folder: string, name: string, content: Readable): Promise<SftpPending> {
+    // Until the pipeline reads `content`, an error it emits would have no listener and crash the process;
+    // the pipeline still sees such an error (the stream keeps it). If we fail before reading it, destroying
+    // it tells its producer (e.g. etcdctl) that nobody will.
+    const keepEarlyError = (): void => {};
+    content.on('error', keepEarlyError);
+    try {
+      return await this.stageUnguarded(folder, name, content);
+    } catch (error) {
+      content.destroy();
+      throw error;
+    } finally {
+      content.off('error', keepEarlyError);
+    }
+  }
+
+  private stageUnguarded(folder: string, name: string, content: Readable): Promise<SftpPending> {
     const label = `${folder}/${name}`;
     return inContext(`${this.id}: uploading ${label}`, async () => {
       const finalPath = this.filePath(folder, name);
@@ -278,7 +294,7 @@ export class SftpStore implements Store {
     return this.connection;
   }
 
-  private async openConnection(): Promise<Connection> {
+  private openConnection(): Promise<Connection> {
     const { host, port, user } = this.location;
     const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
     let refusal: HostKeyError | undefined;

@@ -155,6 +155,20 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
       assert.deepEqual(await localNames(join(sut.rootDir, folder)), []);
     });
 
+    it('a content stream that failed before the upload started rejects it and leaves no file', async () => {
+      const folder = freshFolder();
+      const broken = new Readable({ read() {} });
+      broken.destroy(new Error('failed early'));
+      await assert.rejects(store.upload(folder, 'e2.db', broken), /failed early/);
+      assert.deepEqual(await store.list(folder), []);
+    });
+
+    it('an upload that fails before reading its content destroys the content stream', async () => {
+      const content = new Readable({ read() {} });
+      await assert.rejects(store.upload('../escape', 'x.db', content));
+      assert.equal(content.destroyed, true);
+    });
+
     it('writes files with mode 0600 and folders with 0700', async () => {
       const folder = freshFolder();
       await store.writeFile(folder, 'f.json', Buffer.from('{}'));

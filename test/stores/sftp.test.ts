@@ -3,6 +3,7 @@
  * failures an operator must be able to read: wrong or unknown host key, sshd down, client key not accepted.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, promises as fs } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { InputError } from '../../src/errors.ts';
 import { fingerprintSha256 } from '../../src/stores/knownHosts.ts';
-import { isTransientError } from '../../src/stores/retry.ts';
+import { isTransientError, withRetry } from '../../src/stores/retry.ts';
 import { SftpStore, type SftpLocation } from '../../src/stores/sftp.ts';
 import { parseStoreUrl } from '../../src/stores/url.ts';
 import { knownHostKey, makeClientKey, startSftpSite, type SftpSite } from '../harness/sftp.ts';
@@ -23,6 +24,17 @@ function sftpLocation(url: string): SftpLocation {
   const location = parseStoreUrl(url);
   assert.equal(location.kind, 'sftp');
   return location as SftpLocation;
+}
+
+/** Kills the per-connection sshd processes of a site (children of its listener, found via its PidFile). */
+async function killSessions(site: SftpSite): Promise<void> {
+  const listener = (await fs.readFile(join(site.dir, 'sshd.pid'), 'utf8')).trim();
+  const children = execFileSync('ps', ['-o', 'pid=', '--ppid', listener], { encoding: 'utf8' })
+    .split(/\s+/)
+    .filter((pid) => pid !== '');
+  assert.ok(children.length > 0, 'an sshd session process exists');
+  for (const pid of children) process.kill(Number(pid), 'SIGKILL');
+  await new Promise((resolve) => setTimeout(resolve, 200));
 }
 
 function storeFor(site: SftpSite, overrides: { knownHosts?: string; privateKey?: string } = {}): SftpStore {
@@ -130,6 +142,24 @@ describe('SftpStore failures', { skip }, () => {
 
   it('rejects a private key that cannot be parsed, before connecting', () => {
     assert.throws(() => storeFor(siteB, { privateKey: 'not a key' }), InputError);
+  });
+
+  it('reconnects after the connection drops, and the retry wrapper hides the drop', async () => {
+    const store = storeFor(siteB);
+    const retrying = withRetry(store, { attempts: 3, baseDelayMs: 50 });
+    try {
+      await store.writeFile('c', 'x', Buffer.from('1'));
+      await killSessions(siteB);
+      // The first call after the drop may see it (transient) or may already reconnect; with retries it works.
+      assert.deepEqual(
+        (await retrying.list('c')).map((f) => f.name),
+        ['x'],
+      );
+      assert.equal((await store.readFile('c', 'x')).toString(), '1');
+    } finally {
+      await store.close();
+      await store.remove('c', 'x').finally(() => store.close());
+    }
   });
 
   it('reports a stopped sshd as connection refused, naming the store, and reconnects once it is back', async () => {

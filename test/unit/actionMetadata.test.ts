@@ -1,0 +1,363 @@
+/**
+ * The action metadata and the workflows, checked as data: every action.yml runs a dist/ bundle on node24
+ * and uses only the input and output names of src/config/names.ts (the root action declares all of them,
+ * with the defaults the code uses); the workflows grant explicit permissions, time out, keep backups and
+ * restores of a cluster apart, and never paste user input or secrets into a shell script.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { parse } from 'yaml';
+import { DEFAULT_RETENTION_POLICY, parseRetentionPolicy, RETENTION_INPUTS } from '../../src/catalog/policy.ts';
+import { KUBEADM_CACERT, KUBEADM_CERT, KUBEADM_ENDPOINT, KUBEADM_KEY } from '../../src/config/etcd.ts';
+import { COMMANDS, Inputs, Outputs } from '../../src/config/names.ts';
+import { DEFAULT_MAX_AGE_MS, parseMaxAge } from '../../src/notify/watchdog.ts';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const INPUT_NAMES: readonly string[] = Object.values(Inputs);
+const OUTPUT_NAMES: readonly string[] = Object.values(Outputs);
+
+type Yaml = Record<string, unknown>;
+
+function isMap(value: unknown): value is Yaml {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function map(value: unknown, what: string): Yaml {
+  assert.ok(isMap(value), `${what} must be a mapping`);
+  return value;
+}
+
+function readYaml(path: string): Yaml {
+  return map(parse(readFileSync(path, 'utf8')), relative(ROOT, path));
+}
+
+interface ActionFile {
+  /** Relative to the repository root. */
+  readonly file: string;
+  /** The command a wrapper fixes; undefined for the root action. */
+  readonly command?: string;
+  readonly doc: Yaml;
+}
+
+function actionFiles(): ActionFile[] {
+  const files: ActionFile[] = [{ file: 'action.yml', doc: readYaml(join(ROOT, 'action.yml')) }];
+  for (const entry of readdirSync(join(ROOT, 'actions'), { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const file = join('actions', entry.name, 'action.yml');
+    assert.ok(existsSync(join(ROOT, file)), `${file} is missing`);
+    files.push({ file, command: entry.name, doc: readYaml(join(ROOT, file)) });
+  }
+  return files;
+}
+
+function inputsOf(action: ActionFile): Yaml {
+  return map(action.doc['inputs'] ?? {}, `${action.file} inputs`);
+}
+
+function outputsOf(action: ActionFile): Yaml {
+  return map(action.doc['outputs'] ?? {}, `${action.file} outputs`);
+}
+
+function workflowFiles(): string[] {
+  const dir = join(ROOT, '.github', 'workflows');
+  return readdirSync(dir)
+    .filter((name) => /\.ya?ml$/.test(name))
+    .map((name) => join('.github', 'workflows', name));
+}
+
+interface Step {
+  readonly job: string;
+  readonly index: number;
+  readonly step: Yaml;
+}
+
+function jobsOf(workflow: Yaml, file: string): Array<[string, Yaml]> {
+  return Object.entries(map(workflow['jobs'], `${file} jobs`)).map(([id, job]) => [id, map(job, `${file} job ${id}`)]);
+}
+
+function stepsOf(workflow: Yaml, file: string): Step[] {
+  return jobsOf(workflow, file).flatMap(([job, body]) => {
+    const steps = body['steps'];
+    if (steps === undefined) return [];
+    assert.ok(Array.isArray(steps), `${file} job ${job}: steps must be a list`);
+    return steps.map((step: unknown, index) => ({ job, index, step: map(step, `${file} job ${job} step ${index}`) }));
+  });
+}
+
+/** A concurrency setting as { group, cancel } whether written as a string or a mapping. */
+function concurrencyOf(value: unknown): { group: string; cancel: unknown } | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string') return { group: value, cancel: false };
+  const body = map(value, 'concurrency');
+  assert.equal(typeof body['group'], 'string', 'concurrency.group must be a string');
+  return { group: body['group'] as string, cancel: body['cancel-in-progress'] ?? false };
+}
+
+/** The literal part of a group name before its first expression: `etcd-dr-${{ matrix.cluster }}` -> `etcd-dr-`. */
+function groupPrefix(group: string): string {
+  const at = group.indexOf('${{');
+  return at === -1 ? group : group.slice(0, at);
+}
+
+const ACTIONS = actionFiles();
+const ROOT_ACTION = ACTIONS.find((a) => a.command === undefined)!;
+const WORKFLOWS = workflowFiles().map((file) => ({ file, doc: readYaml(join(ROOT, file)) }));
+
+describe('action metadata', () => {
+  it('has a wrapper for every command and no other', () => {
+    const wrappers = ACTIONS.flatMap((a) => (a.command ? [a.command] : [])).sort();
+    assert.deepEqual(wrappers, [...COMMANDS].sort());
+  });
+
+  it('runs every action on node24 from a bundle under dist/', () => {
+    for (const action of ACTIONS) {
+      const runs = map(action.doc['runs'], `${action.file} runs`);
+      assert.equal(runs['using'], 'node24', `${action.file}: runs.using`);
+      const main = runs['main'];
+      assert.equal(typeof main, 'string', `${action.file}: runs.main`);
+      const bundle = resolve(ROOT, dirname(action.file), main as string);
+      if (action.command === undefined) {
+        assert.equal(main, 'dist/main.js', `${action.file}: runs.main`);
+      } else {
+        // Relative to the wrapper's folder, as github/codeql-action's sub-actions do.
+        assert.equal(main, `../../dist/${action.command}.js`, `${action.file}: runs.main`);
+      }
+      assert.match(relative(ROOT, bundle).split('\\').join('/'), /^dist\/[a-z]+\.js$/, `${action.file}: main must be a dist/ bundle`);
+      assert.equal(runs['pre'], undefined, `${action.file}: no pre step`);
+    }
+  });
+
+  it('names, describes and brands every action', () => {
+    for (const action of ACTIONS) {
+      assert.equal(typeof action.doc['name'], 'string', `${action.file}: name`);
+      assert.ok(String(action.doc['description'] ?? '').length > 20, `${action.file}: description`);
+    }
+    const branding = map(ROOT_ACTION.doc['branding'], 'action.yml branding');
+    assert.equal(typeof branding['icon'], 'string');
+    assert.equal(typeof branding['color'], 'string');
+  });
+
+  it('uses only the input and output names of src/config/names.ts, each described', () => {
+    for (const action of ACTIONS) {
+      for (const [name, spec] of Object.entries(inputsOf(action))) {
+        assert.ok(INPUT_NAMES.includes(name), `${action.file}: input ${name} is not in the Inputs enum`);
+        const body = map(spec, `${action.file} input ${name}`);
+        assert.ok(typeof body['description'] === 'string' && body['description'].length > 10, `${action.file}: input ${name} needs a description`);
+        if (body['default'] !== undefined) {
+          assert.equal(typeof body['default'], 'string', `${action.file}: input ${name}: quote the default (inputs are strings)`);
+        }
+      }
+      for (const [name, spec] of Object.entries(outputsOf(action))) {
+        assert.ok(OUTPUT_NAMES.includes(name), `${action.file}: output ${name} is not in the Outputs enum`);
+        const body = map(spec, `${action.file} output ${name}`);
+        assert.ok(typeof body['description'] === 'string' && body['description'].length > 10, `${action.file}: output ${name} needs a description`);
+      }
+    }
+  });
+
+  it('declares every input and output in the root action.yml', () => {
+    assert.deepEqual(Object.keys(inputsOf(ROOT_ACTION)).sort(), [...INPUT_NAMES].sort());
+    assert.deepEqual(Object.keys(outputsOf(ROOT_ACTION)).sort(), [...OUTPUT_NAMES].sort());
+  });
+
+  it('lets the root action choose the command, backup by default', () => {
+    const command = map(inputsOf(ROOT_ACTION)[Inputs.Command], 'command input');
+    assert.equal(command['default'], 'backup');
+    for (const name of COMMANDS) assert.match(String(command['description']), new RegExp(`\\b${name}\\b`));
+  });
+
+  it('leaves the command out of the wrappers, which fix it', () => {
+    for (const action of ACTIONS.filter((a) => a.command !== undefined)) {
+      assert.equal(inputsOf(action)[Inputs.Command], undefined, `${action.file}: must not take command`);
+    }
+  });
+
+  it('gives the wrappers the same defaults as the root action', () => {
+    const root = inputsOf(ROOT_ACTION);
+    for (const action of ACTIONS.filter((a) => a.command !== undefined)) {
+      for (const [name, spec] of Object.entries(inputsOf(action))) {
+        assert.ok(name in root, `${action.file}: input ${name} is not declared by the root action.yml`);
+        const mine = map(spec, name)['default'] ?? '';
+        const theirs = map(root[name], name)['default'] ?? '';
+        assert.equal(mine, theirs, `${action.file}: default of ${name}`);
+      }
+    }
+  });
+
+  it('gives each wrapper what its command needs', () => {
+    const needs: Record<string, { inputs: string[]; outputs: string[] }> = {
+      backup: {
+        inputs: [Inputs.Stores, Inputs.SshPrivateKey, Inputs.SshKnownHosts, Inputs.Endpoints, Inputs.CaCert, Inputs.Cert, Inputs.Key, Inputs.Compression, Inputs.EncryptTo, Inputs.KeepWithin, Inputs.KeepLast, Inputs.Prune, Inputs.Heal, Inputs.GithubToken, Inputs.LockTtl],
+        outputs: [Outputs.BackupName, Outputs.Revision, Outputs.Size, Outputs.Sha256, Outputs.Status, Outputs.StoresOk],
+      },
+      restore: {
+        inputs: [Inputs.Backup, Inputs.Stores, Inputs.DecryptIdentity, Inputs.Confirm, Inputs.DryRun, Inputs.DataDir, Inputs.MemberName, Inputs.InitialCluster, Inputs.InitialAdvertisePeerUrls, Inputs.InitialClusterToken, Inputs.EtcdService, Inputs.BumpRevision, Inputs.MarkCompacted, Inputs.Endpoints],
+        outputs: [Outputs.BackupName, Outputs.MovedAside],
+      },
+      verify: {
+        inputs: [Inputs.Backup, Inputs.Stores, Inputs.DecryptIdentity, Inputs.EtcdBinDir, Inputs.EtcdVersion, Inputs.EtcdDownloadUrl],
+        outputs: [Outputs.BackupName, Outputs.Revision, Outputs.Keys, Outputs.RestoreSeconds],
+      },
+      list: { inputs: [Inputs.Stores, Inputs.ClusterName], outputs: [Outputs.Backups] },
+      prune: { inputs: [Inputs.Stores, Inputs.KeepWithin, Inputs.PruneDryRun], outputs: [Outputs.Pruned] },
+      watchdog: { inputs: [Inputs.Stores, Inputs.MaxAge], outputs: [] },
+    };
+    for (const action of ACTIONS.filter((a) => a.command !== undefined)) {
+      const need = needs[action.command!]!;
+      for (const name of need.inputs) assert.ok(name in inputsOf(action), `${action.file}: needs input ${name}`);
+      for (const name of need.outputs) assert.ok(name in outputsOf(action), `${action.file}: needs output ${name}`);
+    }
+    // The drill never touches the live cluster: no etcd connection, no restore controls.
+    const verify = inputsOf(ACTIONS.find((a) => a.command === 'verify')!);
+    for (const name of [Inputs.Endpoints, Inputs.Confirm, Inputs.DataDir, Inputs.StopCommand, Inputs.EtcdService]) {
+      assert.equal(verify[name], undefined, `actions/verify must not take ${name}`);
+    }
+  });
+
+  it('has the defaults the code has', () => {
+    const defaults = Object.fromEntries(
+      Object.entries(inputsOf(ROOT_ACTION)).map(([name, spec]) => [name, String(map(spec, name)['default'] ?? '')]),
+    );
+    // Retention: the action's defaults parse to the code's default policy.
+    const retention = Object.fromEntries(RETENTION_INPUTS.map((name) => [name, defaults[name]]));
+    assert.deepEqual(parseRetentionPolicy(retention), DEFAULT_RETENTION_POLICY);
+    assert.equal(parseMaxAge(defaults[Inputs.MaxAge]), DEFAULT_MAX_AGE_MS);
+    assert.equal(defaults[Inputs.ClusterName], 'etcd');
+    assert.equal(defaults[Inputs.Compression], 'zstd');
+    assert.equal(defaults[Inputs.Backup], 'latest');
+    assert.equal(defaults[Inputs.LockTtl], '60');
+    assert.equal(defaults[Inputs.BumpRevision], '1000000000');
+    assert.equal(defaults[Inputs.IssueLabels], 'etcd-backup');
+    assert.equal(defaults[Inputs.GithubToken], '${{ github.token }}');
+    for (const name of [Inputs.Prune, Inputs.Heal, Inputs.MarkCompacted, Inputs.OpenIssueOnFailure]) assert.equal(defaults[name], 'true', name);
+    for (const name of [Inputs.DryRun, Inputs.PruneDryRun]) assert.equal(defaults[name], 'false', name);
+  });
+
+  it('leaves the etcd connection empty so ETCDCTL_* can win, and names the kubeadm fallbacks', () => {
+    const inputs = inputsOf(ROOT_ACTION);
+    const fallbacks: Array<[Inputs, string, string]> = [
+      [Inputs.Endpoints, 'ETCDCTL_ENDPOINTS', KUBEADM_ENDPOINT],
+      [Inputs.CaCert, 'ETCDCTL_CACERT', KUBEADM_CACERT],
+      [Inputs.Cert, 'ETCDCTL_CERT', KUBEADM_CERT],
+      [Inputs.Key, 'ETCDCTL_KEY', KUBEADM_KEY],
+    ];
+    for (const action of ACTIONS) {
+      for (const [name] of fallbacks) {
+        const spec = inputsOf(action)[name];
+        if (spec !== undefined) assert.equal(map(spec, name)['default'] ?? '', '', `${action.file}: ${name} must default to empty`);
+      }
+    }
+    for (const [name, env, kubeadm] of fallbacks) {
+      const description = String(map(inputs[name], name)['description']);
+      assert.ok(description.includes(env), `${name}: description must name ${env}`);
+      assert.ok(description.includes(kubeadm), `${name}: description must name ${kubeadm}`);
+    }
+  });
+});
+
+describe('workflows', () => {
+  it('exist: backup, restore, verify, watchdog and ci', () => {
+    const names = WORKFLOWS.map((w) => w.file.replace(/^.*\//, '')).sort();
+    for (const name of ['ci.yml', 'etcd-backup.yml', 'etcd-restore.yml', 'etcd-verify.yml', 'etcd-watchdog.yml']) {
+      assert.ok(names.includes(name), `.github/workflows/${name} is missing`);
+    }
+  });
+
+  it('set permissions explicitly at the top and time out every job', () => {
+    for (const { file, doc } of WORKFLOWS) {
+      assert.ok('permissions' in doc, `${file}: top-level permissions must be explicit`);
+      assert.notEqual(doc['permissions'], 'write-all', `${file}: no write-all`);
+      for (const [id, job] of jobsOf(doc, file)) {
+        const timeout = job['timeout-minutes'];
+        assert.ok(typeof timeout === 'number' && timeout > 0 && timeout <= 120, `${file}: job ${id} needs timeout-minutes (1-120)`);
+        assert.notEqual(job['permissions'], 'write-all', `${file}: job ${id}: no write-all`);
+      }
+    }
+  });
+
+  it('never interpolates workflow inputs, event inputs or secrets into a run: script', () => {
+    const unsafe = /\$\{\{\s*(inputs\.|github\.event\.inputs|secrets\.|github\.event\.(issue|pull_request|comment|head_commit)|github\.head_ref)/;
+    for (const { file, doc } of WORKFLOWS) {
+      for (const { job, index, step } of stepsOf(doc, file)) {
+        const run = step['run'];
+        if (typeof run !== 'string') continue;
+        assert.doesNotMatch(run, unsafe, `${file} job ${job} step ${index}: pass user input and secrets through env:, not into the script`);
+      }
+    }
+  });
+
+  it('passes only inputs that the local action declares', () => {
+    const byPath = new Map(ACTIONS.map((a) => [a.command === undefined ? '.' : `./actions/${a.command}`, a]));
+    for (const { file, doc } of WORKFLOWS) {
+      for (const { job, index, step } of stepsOf(doc, file)) {
+        const uses = step['uses'];
+        if (typeof uses !== 'string' || !uses.startsWith('./')) continue;
+        const action = byPath.get(uses.replace(/\/$/, ''));
+        assert.ok(action, `${file} job ${job} step ${index}: ${uses} is not an action of this repository`);
+        for (const name of Object.keys(map(step['with'] ?? {}, 'with'))) {
+          assert.ok(name in inputsOf(action), `${file} job ${job} step ${index}: ${uses} has no input ${name}`);
+        }
+      }
+    }
+  });
+
+  it('checks out without persisting credentials', () => {
+    for (const { file, doc } of WORKFLOWS) {
+      for (const { job, index, step } of stepsOf(doc, file)) {
+        if (typeof step['uses'] !== 'string' || !step['uses'].startsWith('actions/checkout@')) continue;
+        const options = map(step['with'] ?? {}, 'with');
+        assert.equal(options['persist-credentials'], false, `${file} job ${job} step ${index}: persist-credentials: false`);
+      }
+    }
+  });
+
+  it('keeps backups and restores of a cluster apart with one never-cancelling concurrency group', () => {
+    const backup = WORKFLOWS.find((w) => w.file.endsWith('etcd-backup.yml'))!;
+    const restore = WORKFLOWS.find((w) => w.file.endsWith('etcd-restore.yml'))!;
+
+    const backupGroups = jobsOf(backup.doc, backup.file).map(([id, job]) => {
+      const c = concurrencyOf(job['concurrency'] ?? backup.doc['concurrency']);
+      assert.ok(c, `${backup.file}: job ${id} needs a concurrency group`);
+      assert.equal(c.cancel, false, `${backup.file}: job ${id} must not cancel a running backup`);
+      return c.group;
+    });
+    // The restore holds the group for the whole run (workflow level), so its members restore together.
+    const restoreGroup = concurrencyOf(restore.doc['concurrency']);
+    assert.ok(restoreGroup, `${restore.file}: needs a workflow-level concurrency group`);
+    assert.equal(restoreGroup.cancel, false, `${restore.file}: must not cancel a running backup or restore`);
+
+    const prefix = groupPrefix(restoreGroup.group);
+    assert.ok(prefix.length > 0, `${restore.file}: the group needs a literal prefix`);
+    for (const group of backupGroups) {
+      assert.equal(groupPrefix(group), prefix, `backup group ${group} and restore group ${restoreGroup.group} must share the prefix`);
+      // Same per-cluster expression on both sides, modulo the context it comes from.
+      assert.match(group, /\$\{\{\s*matrix\.cluster\s*\}\}$/);
+    }
+    assert.match(restoreGroup.group, /\$\{\{\s*inputs\.cluster\s*\}\}$/);
+  });
+
+  it('restores one resolved backup on every member, behind the etcd-restore environment', () => {
+    const restore = WORKFLOWS.find((w) => w.file.endsWith('etcd-restore.yml'))!;
+    const jobs = new Map(jobsOf(restore.doc, restore.file));
+    const job = jobs.get('restore');
+    assert.ok(job, 'etcd-restore.yml: job restore');
+    assert.equal(job['environment'], 'etcd-restore');
+    const needs = ([] as unknown[]).concat(job['needs']);
+    assert.ok(needs.includes('prepare'), 'restore needs prepare');
+    const step = stepsOf(restore.doc, restore.file).find((s) => s.job === 'restore' && s.step['uses'] === './actions/restore');
+    assert.ok(step, 'the restore job uses ./actions/restore');
+    const options = map(step.step['with'], 'with');
+    assert.match(String(options[Inputs.Backup]), /needs\.prepare\.outputs\./, 'backup must be the name prepare resolved');
+    assert.equal(typeof options[Inputs.InitialClusterToken], 'string', 'one cluster token for all members');
+    assert.doesNotMatch(String(options[Inputs.InitialClusterToken]), /matrix\./, 'the token must not differ per member');
+    const dispatch = map(map(restore.doc['on'], 'on')['workflow_dispatch'], 'workflow_dispatch');
+    const inputs = map(dispatch['inputs'], 'workflow_dispatch inputs');
+    const dryRun = map(inputs[Inputs.DryRun], 'dry-run');
+    assert.equal(dryRun['type'], 'boolean');
+    assert.equal(dryRun['default'], true, 'dry-run by default');
+    for (const name of ['backup', 'cluster', 'confirm']) assert.ok(name in inputs, `restore form needs ${name}`);
+  });
+});
