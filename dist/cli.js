@@ -1,10 +1,6 @@
 #!/usr/bin/env node
 import { createRequire as __etcdDrCreateRequire } from 'node:module';
-import { fileURLToPath as __etcdDrFileURLToPath } from 'node:url';
-import { dirname as __etcdDrDirname } from 'node:path';
 const require = __etcdDrCreateRequire(import.meta.url);
-const __filename = __etcdDrFileURLToPath(import.meta.url);
-const __dirname = __etcdDrDirname(__filename);
 import {
   COMMANDS,
   InputError,
@@ -12,7 +8,7 @@ import {
   TOOL_VERSION,
   messageOf,
   runCommand
-} from "./chunk-NWTTZE55.js";
+} from "./chunk-7MMWHT6U.js";
 
 // src/cli/run.ts
 import { readFileSync } from "node:fs";

@@ -5,15 +5,13 @@ import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 
 const entries = ['main', 'backup', 'restore', 'verify', 'list', 'prune', 'watchdog'];
 
-// CommonJS dependencies (etcd3, ssh2, grpc) use require/__dirname; ESM output has neither, so every
-// output file defines them relative to itself (all files live directly in dist/).
+// CommonJS dependencies (etcd3, ssh2, grpc) use require and __dirname, which ESM output lacks: every
+// output file gets a `require` of its own, and __dirname/__filename become import.meta's (all files
+// live directly in dist/, so both point there). `define` rather than a banner declaration, because
+// ESM dependencies declare their own __filename constants.
 const banner = [
   "import { createRequire as __etcdDrCreateRequire } from 'node:module';",
-  "import { fileURLToPath as __etcdDrFileURLToPath } from 'node:url';",
-  "import { dirname as __etcdDrDirname } from 'node:path';",
   'const require = __etcdDrCreateRequire(import.meta.url);',
-  'const __filename = __etcdDrFileURLToPath(import.meta.url);',
-  'const __dirname = __etcdDrDirname(__filename);',
 ].join('\n');
 
 // etcd3 loads its .proto files from `${__dirname}/../proto` at run time. In the bundle __dirname is
@@ -47,6 +45,7 @@ await build({
   outdir: 'dist',
   chunkNames: 'chunk-[hash]',
   banner: { js: banner },
+  define: { __dirname: 'import.meta.dirname', __filename: 'import.meta.filename' },
   // ssh2's optional native addons: it falls back to pure JS when they are absent.
   external: ['cpu-features', '*.node'],
   plugins: [etcd3ProtoPath],

@@ -2,12 +2,14 @@
  * The GitHub Action front end: inputs from `INPUT_*` (via @actions/core), outputs to GITHUB_OUTPUT,
  * the report to the job summary, failures as annotations. It decides nothing; the command does.
  */
+import * as cache from '@actions/cache';
 import * as core from '@actions/core';
 import { runCommand } from '../commands/index.ts';
 import { COMMANDS, Inputs, type Command } from '../config/names.ts';
 import { oneOf, type SettingSource } from '../config/source.ts';
 import type { Log } from '../engine/log.ts';
 import { messageOf } from '../errors.ts';
+import type { ToolCache } from '../restore/etcdTools.ts';
 
 export function actionSettings(): SettingSource {
   return {
@@ -26,6 +28,14 @@ const actionLog: Log = {
   error: (message) => core.error(message),
 };
 
+/** Downloaded etcd releases survive between runs in the Actions cache (where the runner has one). */
+const actionsToolCache: ToolCache = {
+  restore: async (paths, key) => (cache.isFeatureAvailable() ? cache.restoreCache(paths, key) : undefined),
+  save: async (paths, key) => {
+    if (cache.isFeatureAvailable()) await cache.saveCache(paths, key);
+  },
+};
+
 /** Runs `command` (or the `command` input of the root action). Sets the step's result; never throws. */
 export async function runAction(command?: Command): Promise<void> {
   try {
@@ -35,6 +45,7 @@ export async function runAction(command?: Command): Promise<void> {
       log: actionLog,
       now: () => new Date(),
       sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      toolCache: actionsToolCache,
     });
     for (const [name, value] of Object.entries(report.outputs)) core.setOutput(name, value);
     await core.summary.addRaw(report.summary, true).write();

@@ -8,7 +8,7 @@
  */
 import { InputError, IntegrityError, messageOf, NotFoundError } from '../errors.ts';
 import { MANIFEST_FORMAT, type Manifest, type SourceMember } from './manifest.ts';
-import { assertClusterName, classifyFile, manifestFileName, objectFileName, parseBackupName } from './naming.ts';
+import { assertClusterName, classifyFile, manifestFileName, newestBackupFirst, objectFileName, parseBackupName } from './naming.ts';
 import type { Store, StoredFile } from '../stores/store.ts';
 
 /** One backup as one store holds it: its manifest file, and the object the manifest names when present. */
@@ -178,6 +178,7 @@ export function parseManifest(data: Buffer | string, expectedName: string, clust
     etcdVersion: field(raw, 'etcdVersion', '', isString, 'a string'),
     dbSize: field(raw, 'dbSize', '', isCount, 'a whole number >= 0'),
     keyCount: field(raw, 'keyCount', '', isCount, 'a whole number >= 0'),
+    keyCountExact: raw['keyCountExact'] === undefined ? false : field(raw, 'keyCountExact', '', isBoolean, 'a boolean'),
     snapshotSha256: field(raw, 'snapshotSha256', '', isSha256, 'a lowercase hex sha256'),
     object,
     compression,
@@ -271,7 +272,7 @@ export async function listStore(store: Store, cluster: string): Promise<StoreLis
     const kind = classifyFile(o.name);
     return !named.has(o.name) && !(kind.kind === 'object' && unreadableNames.has(kind.backup.name));
   });
-  backups.sort((a, b) => b.time.getTime() - a.time.getTime() || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+  backups.sort(newestBackupFirst);
   return { storeId: store.id, backups, orphanObjects, temporary, foreign };
 }
 
@@ -311,7 +312,7 @@ export function mergeListings(
       damaged,
     };
   });
-  entries.sort((a, b) => b.time.getTime() - a.time.getTime() || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+  entries.sort(newestBackupFirst);
   const unreadable = stores.flatMap((listing) =>
     listing.backups.flatMap((b) =>
       b.manifest ? [] : [{ storeId: listing.storeId, name: b.name, file: b.manifestFile.name, error: b.manifestError ?? 'unreadable' }],

@@ -32,6 +32,12 @@ export interface Manifest {
   readonly dbSize: number;
   /** Live keys at `revision`, excluding etcd-dr's own lock keys. */
   readonly keyCount: number;
+  /**
+   * True when no write landed between reading `revision` and the start of the snapshot, so the snapshot
+   * holds exactly `revision` and `keyCount` must match a restore's latest count exactly. When false the
+   * snapshot may hold a few later writes; `keyCount` is still exact at `revision` (a drill checks there).
+   */
+  readonly keyCountExact: boolean;
   /** sha256 (hex) of the raw snapshot file as etcd sent it (trailer included). */
   readonly snapshotSha256: string;
   /** The stored object: file name, size and sha256 (hex) of exactly the bytes on the store. */

@@ -74,6 +74,20 @@ export function parseBackupName(name: string): ParsedBackupName | undefined {
 }
 
 /**
+ * Orders backups newest first: by time, then (backups taken within the same second, whose names carry the
+ * same time) by revision as a number, then by name. Comparing the names as text would put `-r9` before
+ * `-r10` and make retention delete the backup just taken.
+ */
+export function newestBackupFirst(a: { readonly name: string; readonly time: Date }, b: { readonly name: string; readonly time: Date }): number {
+  const byTime = b.time.getTime() - a.time.getTime();
+  if (byTime !== 0) return byTime;
+  const ra = parseBackupName(a.name)?.revision;
+  const rb = parseBackupName(b.name)?.revision;
+  if (ra !== undefined && rb !== undefined && ra !== rb) return rb - ra;
+  return a.name < b.name ? 1 : a.name > b.name ? -1 : 0;
+}
+
+/**
  * Validates a backup name that came from a user (dispatch input, CLI flag) before any I/O.
  * `latest` is handled by the caller; this only accepts exact names of `cluster`.
  */

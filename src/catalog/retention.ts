@@ -13,6 +13,7 @@
  *    we never delete what we cannot read. Such backups do not take part in the rules above (they do not
  *    use up a keep-last slot or a bucket), so the policy always counts restorable backups.
  */
+import { newestBackupFirst } from './naming.ts';
 import { assertRetentionPolicy, describePolicy, formatDuration, type RetentionPolicy } from './policy.ts';
 
 export interface BackupRef {
@@ -62,11 +63,12 @@ interface BucketRule {
   readonly bucket: (time: Date) => string;
 }
 
-/** Newest first; equal times by name, descending, so the order never depends on the input order. */
+/**
+ * Newest first; equal times by revision (for backup names), then by name, descending, so the order never
+ * depends on the input order. See naming.ts newestBackupFirst.
+ */
 export function newestFirst<B extends BackupRef>(a: B, b: B): number {
-  const byTime = b.time.getTime() - a.time.getTime();
-  if (byTime !== 0) return byTime;
-  return a.name < b.name ? 1 : a.name > b.name ? -1 : 0;
+  return newestBackupFirst(a, b);
 }
 
 /** Decides, for each backup, whether `policy` keeps it at `now`. Returns one decision per backup, newest first. */

@@ -2,6 +2,7 @@
 import type { Command } from '../config/names.ts';
 import type { SettingSource } from '../config/source.ts';
 import { backupCommand } from './backup.ts';
+import { checkClusterCommand } from './checkCluster.ts';
 import type { CommandDeps } from './context.ts';
 import { listCommand } from './list.ts';
 import { pruneCommand } from './prune.ts';
@@ -27,5 +28,7 @@ export function runCommand(command: Command, source: SettingSource, deps: Comman
       return pruneCommand(source, deps);
     case 'watchdog':
       return watchdogCommand(source, deps);
+    case 'check-cluster':
+      return checkClusterCommand(source, deps);
   }
 }

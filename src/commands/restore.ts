@@ -1,8 +1,155 @@
+/**
+ * The `restore` command: this node's member, from a named backup (or `latest`). With dry-run it only
+ * downloads, verifies and restores into a scratch directory.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { etcdAccess } from '../config/etcd.ts';
+import { Outputs } from '../config/names.ts';
+import { memberSpec, restoreSettings } from '../config/restore.ts';
 import type { SettingSource } from '../config/source.ts';
-import { InputError } from '../errors.ts';
+import { closeAll, storesFromSettings } from '../config/stores.ts';
+import { connect } from '../etcd/connection.ts';
+import { InputError, messageOf } from '../errors.ts';
+import { restoreMember, type RestoreMemberResult } from '../restore/restoreMember.ts';
+import { execRunner, serviceControl } from '../restore/service.ts';
+import { afterRun } from './aftermath.ts';
+import { withNotes } from './backup.ts';
 import type { CommandDeps } from './context.ts';
-import type { CommandReport } from './report.ts';
+import { table, type CommandReport } from './report.ts';
+import { resolveBackup } from './resolve.ts';
+import { etcdToolsFor } from './tools.ts';
 
-export async function restoreCommand(_source: SettingSource, _deps: CommandDeps): Promise<CommandReport> {
-  throw new InputError('restore is not implemented yet');
+const HEALTH_TIMEOUT_MS = 180_000;
+
+export async function restoreCommand(source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
+  const settings = restoreSettings(source);
+  const access = etcdAccess(source);
+  const owner = settings.owner ? await resolveOwner(settings.owner) : undefined;
+  const stores = storesFromSettings(source);
+  try {
+    let report: CommandReport;
+    let result: RestoreMemberResult | undefined;
+    try {
+      const { entry } = await resolveBackup(stores, settings.cluster, settings.backup);
+      const member = memberSpec(settings, entry.name);
+      const tools = await etcdToolsFor(entry.manifest!, settings.tools, deps);
+      const run = execRunner();
+      const service = settings.service
+        ? serviceControl(settings.service, { run, log: deps.log, sleep: deps.sleep, isServing: () => answers(access) })
+        : { describe: () => 'not needed for a dry run', stop: async () => undefined, start: async () => undefined };
+      if (!settings.dryRun) {
+        deps.log.warning(
+          'stop kube-apiserver on every control-plane node before restoring etcd, or it keeps writing to a cluster that is being replaced (see docs/restore-runbook.md)',
+        );
+      }
+      result = await restoreMember({
+        entry,
+        stores,
+        identities: settings.identities,
+        tools,
+        dataDir: settings.dataDir,
+        member,
+        bump: settings.bump,
+        dryRun: settings.dryRun,
+        ...(owner ? { owner } : {}),
+        service,
+        managesEtcd: settings.service !== undefined && settings.service.kind !== 'none',
+        isServing: () => answers(access),
+        access,
+        run,
+        healthTimeoutMs: HEALTH_TIMEOUT_MS,
+        ...deps,
+      });
+      report = restoreReport(result, settings.dataDir);
+    } catch (error) {
+      report = {
+        outcome: 'failed',
+        outputs: { [Outputs.Status]: 'failed' },
+        summary: `## etcd restore: FAILED\n\n${messageOf(error)}\n`,
+        failure: `restore failed: ${messageOf(error)}`,
+      };
+      if (error instanceof InputError) throw error;
+    }
+    const notes = await afterRun(
+      source,
+      undefined,
+      {
+        cluster: settings.cluster,
+        operation: 'restore',
+        report,
+        ...(result ? { backup: { name: result.manifest.name, revision: result.manifest.revision } } : {}),
+        sites: [],
+      },
+      deps,
+    );
+    return withNotes(report, notes);
+  } finally {
+    await closeAll(stores);
+  }
+}
+
+function restoreReport(result: RestoreMemberResult, dataDir: string): CommandReport {
+  const m = result.manifest;
+  const rows = [
+    ['backup', m.name],
+    ['from', result.from],
+    ['backup revision / keys', `${m.revision} / ${m.keyCount}`],
+    ...(result.state ? [['restored revision / keys', `${result.state.revision} / ${result.state.keys}`]] : []),
+    ['data directory', result.dryRun ? `${dataDir} (untouched: dry run)` : dataDir],
+    ...(result.movedAside ? [['old data directory moved to', result.movedAside]] : []),
+  ];
+  return {
+    outcome: 'success',
+    outputs: {
+      [Outputs.Status]: 'success',
+      [Outputs.BackupName]: m.name,
+      [Outputs.Revision]: String(result.state?.revision ?? m.revision),
+      [Outputs.Keys]: String(result.state?.keys ?? m.keyCount),
+      ...(result.movedAside ? { [Outputs.MovedAside]: result.movedAside } : {}),
+    },
+    summary: [
+      `## etcd restore${result.dryRun ? ' (dry run)' : ''}: done`,
+      '',
+      table(['', ''], rows),
+      '',
+      `Steps: ${result.steps.join(' → ')}`,
+      '',
+      ...result.warnings.map((w) => `> ⚠️ ${w}`),
+    ].join('\n'),
+  };
+}
+
+/** Whether anything answers etcd's Status at the configured endpoint (used to confirm etcd stopped). */
+async function answers(access: ReturnType<typeof etcdAccess>): Promise<boolean> {
+  const client = connect({ ...access, callTimeoutMs: 1500 }, [access.endpoints[0]!]);
+  try {
+    await client.maintenance.status();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    client.close();
+  }
+}
+
+/** `etcd`, `etcd:etcd`, or `uid:gid` -> numeric ids (names through `id`, never a shell). */
+async function resolveOwner(owner: string): Promise<{ uid: number; gid: number }> {
+  const numeric = /^(\d+):(\d+)$/.exec(owner);
+  if (numeric) return { uid: Number(numeric[1]), gid: Number(numeric[2]) };
+  const [user, group] = owner.split(':');
+  if (!user || !/^[a-z_][a-z0-9_-]*$/i.test(user) || (group !== undefined && !/^[a-z_][a-z0-9_-]*$/i.test(group))) {
+    throw new InputError(`etcd-user ${JSON.stringify(owner)} is not a user, user:group or uid:gid`);
+  }
+  const run = promisify(execFile);
+  try {
+    const uid = Number((await run('id', ['-u', user])).stdout.trim());
+    const gid = group
+      ? Number((await run('getent', ['group', group])).stdout.split(':')[2])
+      : Number((await run('id', ['-g', user])).stdout.trim());
+    if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error('id gave no number');
+    return { uid, gid };
+  } catch (error) {
+    throw new InputError(`etcd-user: no such user or group ${owner}: ${messageOf(error)}`);
+  }
 }

@@ -1,8 +1,80 @@
+/** The `verify` command: a restore drill of a backup (latest by default) that never touches the live cluster. */
+import { clusterName } from '../config/backup.ts';
+import { Outputs } from '../config/names.ts';
+import { backupChoice, identities, tempDir, toolSettings } from '../config/restore.ts';
 import type { SettingSource } from '../config/source.ts';
-import { InputError } from '../errors.ts';
+import { closeAll, storesFromSettings } from '../config/stores.ts';
+import { messageOf } from '../errors.ts';
+import { runDrill, type DrillResult } from '../restore/drill.ts';
+import { execRunner } from '../restore/service.ts';
+import { afterRun } from './aftermath.ts';
+import { withNotes } from './backup.ts';
 import type { CommandDeps } from './context.ts';
-import type { CommandReport } from './report.ts';
+import { table, type CommandReport } from './report.ts';
+import { resolveBackup } from './resolve.ts';
+import { etcdToolsFor } from './tools.ts';
 
-export async function verifyCommand(_source: SettingSource, _deps: CommandDeps): Promise<CommandReport> {
-  throw new InputError('verify is not implemented yet');
+export async function verifyCommand(source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
+  const cluster = clusterName(source);
+  const choice = backupChoice(source, cluster, 'latest');
+  const keys = identities(source);
+  const tools = toolSettings(source);
+  const scratch = tempDir(source);
+  const stores = storesFromSettings(source);
+  try {
+    let report: CommandReport;
+    let result: DrillResult | undefined;
+    try {
+      const { entry } = await resolveBackup(stores, cluster, choice);
+      const etcd = await etcdToolsFor(entry.manifest!, tools, deps);
+      result = await runDrill({ entry, stores, identities: keys, tools: etcd, tempDir: scratch, run: execRunner(), ...deps });
+      report = drillReport(result);
+    } catch (error) {
+      report = {
+        outcome: 'failed',
+        outputs: { [Outputs.Status]: 'failed' },
+        summary: `## etcd restore drill: FAILED\n\n${messageOf(error)}\n`,
+        failure: `restore drill failed: ${messageOf(error)}`,
+      };
+    }
+    const notes = await afterRun(
+      source,
+      stores,
+      {
+        cluster,
+        operation: 'verify',
+        report,
+        ...(result ? { backup: { name: result.name, revision: result.revision } } : {}),
+        sites: stores.map((s) => ({ store: s.id, ok: true })),
+        ...(result ? { newestGoodBackup: result.name } : {}),
+      },
+      deps,
+    );
+    return withNotes(report, notes);
+  } finally {
+    await closeAll(stores);
+  }
+}
+
+function drillReport(result: DrillResult): CommandReport {
+  return {
+    outcome: 'success',
+    outputs: {
+      [Outputs.Status]: 'success',
+      [Outputs.BackupName]: result.name,
+      [Outputs.Revision]: String(result.revision),
+      [Outputs.Keys]: String(result.keys),
+      [Outputs.RestoreSeconds]: result.restoreSeconds.toFixed(1),
+    },
+    summary: [
+      '## etcd restore drill: passed',
+      '',
+      table(
+        ['backup', 'from', 'revision', 'keys', 'restore time'],
+        [[result.name, result.from, String(result.revision), String(result.keys), `${result.restoreSeconds.toFixed(1)} s`]],
+      ),
+      '',
+      ...result.warnings.map((w) => `> ⚠️ ${w}`),
+    ].join('\n'),
+  };
 }

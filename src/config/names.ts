@@ -47,6 +47,9 @@ export enum Inputs {
   EtcdVersion = 'etcd-version',
   EtcdDownloadUrl = 'etcd-download-url',
   EtcdUser = 'etcd-user',
+  // Cluster check after a restore
+  ExpectKeys = 'expect-keys',
+  ExpectRevisionAtLeast = 'expect-revision-at-least',
   // Alarms
   GithubToken = 'github-token',
   OpenIssueOnFailure = 'open-issue-on-failure',
@@ -70,5 +73,5 @@ export enum Outputs {
   Healed = 'healed',
 }
 
-export const COMMANDS = ['backup', 'restore', 'verify', 'list', 'prune', 'watchdog'] as const;
+export const COMMANDS = ['backup', 'restore', 'verify', 'list', 'prune', 'watchdog', 'check-cluster'] as const;
 export type Command = (typeof COMMANDS)[number];

@@ -154,8 +154,14 @@ async function snapshotFrom(
     deps.log.info(`snapshotting ${sourceLabel} at revision ${revision} into ${name}`);
 
     let shipped;
+    let revisionAtStart: Promise<number | undefined> = Promise.resolve(undefined);
     try {
       const snapshot = await openSnapshot(client);
+      // Did anything write between our status read and etcd's point-in-time view? (see Manifest.keyCountExact)
+      revisionAtStart = snapshot.started.then(
+        () => client.maintenance.status().then((s) => Number(s.header.revision)),
+        () => undefined,
+      ).catch(() => undefined);
       shipped = await shipSnapshot({
         snapshot: snapshot.bytes,
         sourceLabel,
@@ -183,6 +189,7 @@ async function snapshotFrom(
       etcdVersion: status.version,
       dbSize: shipped.snapshotSize,
       keyCount,
+      keyCountExact: (await revisionAtStart) === revision,
       snapshotSha256: shipped.snapshotSha256,
       object: { file: objectFile, size: shipped.objectSize, sha256: shipped.objectSha256 },
       compression: options.compression,

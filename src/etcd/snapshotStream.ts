@@ -32,6 +32,8 @@ interface PoolOwner {
 export interface SnapshotStream {
   /** Raw snapshot bytes, ending with etcd's 32-byte sha256 trailer. */
   readonly bytes: Readable;
+  /** Resolves when the first chunk arrives: etcd has taken its point-in-time view of the database. */
+  readonly started: Promise<void>;
   /** Cancels the RPC (e.g. when every store failed and there is no point continuing). */
   cancel(): void;
 }
@@ -43,7 +45,10 @@ export async function openSnapshot(client: Etcd3): Promise<SnapshotStream> {
   );
   // Chunks are ~32 KiB; a few MiB of buffer lets etcd run ahead of the spool's disk writes.
   const bytes = new PassThrough({ highWaterMark: 4 << 20 });
+  let markStarted: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (markStarted = resolve));
   call.on('data', (chunk: SnapshotChunk) => {
+    markStarted();
     if (!bytes.write(chunk.blob)) {
       call.pause();
       bytes.once('drain', () => call.resume());
@@ -54,5 +59,5 @@ export async function openSnapshot(client: Etcd3): Promise<SnapshotStream> {
   bytes.on('close', () => {
     if (!bytes.writableFinished) call.cancel();
   });
-  return { bytes, cancel: () => call.cancel() };
+  return { bytes, started, cancel: () => call.cancel() };
 }

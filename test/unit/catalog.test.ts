@@ -52,6 +52,7 @@ function manifestFor(name: string, time: Date, revision: number, object: Buffer)
     etcdVersion: '3.5.17',
     dbSize: object.length,
     keyCount: 42,
+    keyCountExact: true,
     snapshotSha256: sha256(object),
     object: { file: objectFileName(name, 'none', false), size: object.length, sha256: sha256(object) },
     compression: 'none',

@@ -1,9 +1,5 @@
 import { createRequire as __etcdDrCreateRequire } from 'node:module';
-import { fileURLToPath as __etcdDrFileURLToPath } from 'node:url';
-import { dirname as __etcdDrDirname } from 'node:path';
 const require = __etcdDrCreateRequire(import.meta.url);
-const __filename = __etcdDrFileURLToPath(import.meta.url);
-const __dirname = __etcdDrDirname(__filename);
 var __create = Object.create;
 var __defProp = Object.defineProperty;
 var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
@@ -22,6 +18,10 @@ var __commonJS = (cb, mod4) => function __require2() {
   } catch (e) {
     throw mod4 = 0, e;
   }
+};
+var __export = (target, all) => {
+  for (var name in all)
+    __defProp(target, name, { get: all[name], enumerable: true });
 };
 var __copyProps = (to, from, except, desc) => {
   if (from && typeof from === "object" || typeof from === "function") {
@@ -4793,7 +4793,7 @@ var require_poly1305 = __commonJS({
   "node_modules/ssh2/lib/protocol/crypto/poly1305.js"(exports, module) {
     var createPoly1305 = (function() {
       var _scriptDir = typeof document !== "undefined" && document.currentScript ? document.currentScript.src : void 0;
-      if (typeof __filename !== "undefined") _scriptDir = _scriptDir || __filename;
+      if (typeof import.meta.filename !== "undefined") _scriptDir = _scriptDir || import.meta.filename;
       return (function(createPoly13052) {
         createPoly13052 = createPoly13052 || {};
         var b;
@@ -4806,7 +4806,7 @@ var require_poly1305 = __commonJS({
         var u = {}, w;
         for (w in b) b.hasOwnProperty(w) && (u[w] = b[w]);
         var x = "object" === typeof window, y = "function" === typeof importScripts, z = "object" === typeof process && "object" === typeof process.versions && "string" === typeof process.versions.node, B = "", C, D, E, F2, G;
-        if (z) B = y ? __require("path").dirname(B) + "/" : __dirname + "/", C = function(a, c) {
+        if (z) B = y ? __require("path").dirname(B) + "/" : import.meta.dirname + "/", C = function(a, c) {
           var d = H(a);
           if (d) return c ? d : d.toString();
           F2 || (F2 = __require("fs"));
@@ -6547,7 +6547,7 @@ var require_keyParser = __commonJS({
     var {
       createDecipheriv,
       createECDH,
-      createHash: createHash5,
+      createHash: createHash7,
       createHmac: createHmac2,
       createSign,
       createVerify,
@@ -7235,11 +7235,11 @@ ${formatted}-----END ${type} KEY-----`;
                 );
               }
               const ivSlice = bufferSlice(cipherIV, 0, 8);
-              let cipherKey = createHash5("md5").update(passphrase).update(ivSlice).digest();
+              let cipherKey = createHash7("md5").update(passphrase).update(ivSlice).digest();
               while (cipherKey.length < encInfo.keyLen) {
                 cipherKey = combineBuffers(
                   cipherKey,
-                  createHash5("md5").update(cipherKey).update(passphrase).update(ivSlice).digest()
+                  createHash7("md5").update(cipherKey).update(passphrase).update(ivSlice).digest()
                 );
               }
               if (cipherKey.length > encInfo.keyLen)
@@ -7404,8 +7404,8 @@ ${formatted}-----END ${type} KEY-----`;
         if (encrypted) {
           const encInfo = CIPHER_INFO[cipherName];
           let cipherKey = combineBuffers(
-            createHash5("sha1").update(PPK_PP1).update(passphrase).digest(),
-            createHash5("sha1").update(PPK_PP2).update(passphrase).digest()
+            createHash7("sha1").update(PPK_PP1).update(passphrase).digest(),
+            createHash7("sha1").update(PPK_PP2).update(passphrase).digest()
           );
           if (cipherKey.length > encInfo.keyLen)
             cipherKey = bufferSlice(cipherKey, 0, encInfo.keyLen);
@@ -7445,7 +7445,7 @@ ${formatted}-----END ${type} KEY-----`;
           passphrase = EMPTY_PASSPHRASE;
         const calcMAC = createHmac2(
           "sha1",
-          createHash5("sha1").update("putty-private-key-file-mac-key").update(passphrase).digest()
+          createHash7("sha1").update("putty-private-key-file-mac-key").update(passphrase).digest()
         ).update(macData).digest("hex");
         if (calcMAC !== mac) {
           if (encrypted) {
@@ -7789,7 +7789,7 @@ var require_agent = __commonJS({
     var { Duplex } = __require("stream");
     var { resolve } = __require("path");
     var { readFile } = __require("fs");
-    var { execFile, spawn } = __require("child_process");
+    var { execFile: execFile4, spawn: spawn2 } = __require("child_process");
     var { isParsedKey, parseKey } = require_keyParser();
     var {
       makeBufferParser,
@@ -7923,7 +7923,7 @@ var require_agent = __commonJS({
       const RET_ERR_BINSTDIN = 13;
       const RET_ERR_BINSTDOUT = 14;
       const RET_ERR_BADLEN = 15;
-      const EXEPATH = resolve(__dirname, "..", "util/pagent.exe");
+      const EXEPATH = resolve(import.meta.dirname, "..", "util/pagent.exe");
       const ERROR = {
         [RET_ERR_BADARGS]: new Error("Invalid pagent.exe arguments"),
         [RET_ERR_UNAVAILABLE]: new Error("Pageant is not running"),
@@ -7966,7 +7966,7 @@ var require_agent = __commonJS({
             return cb(new Error("Unexpected multiple agent requests"));
           this.buffer = null;
           let error;
-          const proc = this.proc = spawn(EXEPATH, [data.length]);
+          const proc = this.proc = spawn2(EXEPATH, [data.length]);
           proc.stdout.on("data", (data2) => {
             this.push(data2);
           });
@@ -8010,7 +8010,7 @@ var require_agent = __commonJS({
             if (err) {
               if (triedCygpath)
                 return cb(new Error("Invalid cygwin unix socket path"));
-              execFile("cygpath", ["-w", socketPath], (err2, stdout, stderr) => {
+              execFile4("cygpath", ["-w", socketPath], (err2, stdout, stderr) => {
                 if (err2 || stdout.length === 0)
                   return cb(new Error("Invalid cygwin unix socket path"));
                 triedCygpath = true;
@@ -8089,11 +8089,11 @@ var require_agent = __commonJS({
       };
     })();
     var WINDOWS_PIPE_REGEX = /^[/\\][/\\]\.[/\\]pipe[/\\].+/;
-    function createAgent(path) {
-      if (process.platform === "win32" && !WINDOWS_PIPE_REGEX.test(path)) {
-        return path === "pageant" ? new PageantAgent() : new CygwinAgent(path);
+    function createAgent(path3) {
+      if (process.platform === "win32" && !WINDOWS_PIPE_REGEX.test(path3)) {
+        return path3 === "pageant" ? new PageantAgent() : new CygwinAgent(path3);
       }
-      return new OpenSSHAgent(path);
+      return new OpenSSHAgent(path3);
     }
     var AgentProtocol = (() => {
       const SSH_AGENTC_REQUEST_IDENTITIES = 11;
@@ -9767,7 +9767,7 @@ var require_kex = __commonJS({
       createDiffieHellman,
       createDiffieHellmanGroup,
       createECDH,
-      createHash: createHash5,
+      createHash: createHash7,
       createPublicKey,
       diffieHellman,
       generateKeyPairSync,
@@ -10193,7 +10193,7 @@ var require_kex = __commonJS({
               DISCONNECT_REASON.KEY_EXCHANGE_FAILED
             );
           }
-          const hash = createHash5(this.hashName);
+          const hash = createHash7(this.hashName);
           hashString(hash, isServer ? this._remoteIdentRaw : this._identRaw);
           hashString(hash, isServer ? this._identRaw : this._remoteIdentRaw);
           hashString(hash, isServer ? this._remoteKexinit : this._kexinit);
@@ -11201,9 +11201,9 @@ var require_kex = __commonJS({
     function generateKEXVal(len, hashName, secret, exchangeHash, sessionID, char) {
       let ret;
       if (len) {
-        let digest = createHash5(hashName).update(secret).update(exchangeHash).update(char).update(sessionID).digest();
+        let digest = createHash7(hashName).update(secret).update(exchangeHash).update(char).update(sessionID).digest();
         while (digest.length < len) {
-          const chunk = createHash5(hashName).update(secret).update(exchangeHash).update(digest).digest();
+          const chunk = createHash7(hashName).update(secret).update(exchangeHash).update(digest).digest();
           const extended = Buffer.allocUnsafe(digest.length + chunk.length);
           extended.set(digest, 0);
           extended.set(chunk, digest.length);
@@ -11968,7 +11968,7 @@ var require_Protocol = __commonJS({
           sendPacket(this, this._packetRW.write.finalize(packet));
         });
       }
-      authHostbased(username, pubKey, hostname2, userlocal, keyAlgo, cbSign) {
+      authHostbased(username, pubKey, hostname3, userlocal, keyAlgo, cbSign) {
         if (this._server)
           throw new Error("Client-only method called in server mode");
         pubKey = parseKey(pubKey);
@@ -11987,7 +11987,7 @@ var require_Protocol = __commonJS({
         const pubKeyLen = pubKey.length;
         const sessionID = this._kex.sessionID;
         const sesLen = sessionID.length;
-        const hostnameLen = Buffer.byteLength(hostname2);
+        const hostnameLen = Buffer.byteLength(hostname3);
         const userlocalLen = Buffer.byteLength(userlocal);
         const data = Buffer.allocUnsafe(
           4 + sesLen + 1 + 4 + userLen + 4 + 14 + 4 + 9 + 4 + algoLen + 4 + pubKeyLen + 4 + hostnameLen + 4 + userlocalLen
@@ -12007,7 +12007,7 @@ var require_Protocol = __commonJS({
         writeUInt32BE(data, pubKeyLen, p += algoLen);
         data.set(pubKey, p += 4);
         writeUInt32BE(data, hostnameLen, p += pubKeyLen);
-        data.utf8Write(hostname2, p += 4, hostnameLen);
+        data.utf8Write(hostname3, p += 4, hostnameLen);
         writeUInt32BE(data, userlocalLen, p += hostnameLen);
         data.utf8Write(userlocal, p += 4, userlocalLen);
         cbSign(data, (signature) => {
@@ -13069,7 +13069,7 @@ var require_SFTP = __commonJS({
     "use strict";
     var EventEmitter2 = __require("events");
     var fs2 = __require("fs");
-    var { constants } = fs2;
+    var { constants: constants3 } = fs2;
     var {
       Readable: ReadableStream2,
       Writable: WritableStream
@@ -13337,17 +13337,17 @@ var require_SFTP = __commonJS({
       // ===========================================================================
       // Client-specific ===========================================================
       // ===========================================================================
-      createReadStream(path, options) {
+      createReadStream(path3, options) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        return new ReadStream(this, path, options);
+        return new ReadStream(this, path3, options);
       }
-      createWriteStream(path, options) {
+      createWriteStream(path3, options) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        return new WriteStream(this, path, options);
+        return new WriteStream(this, path3, options);
       }
-      open(path, flags_, attrs, cb) {
+      open(path3, flags_, attrs, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         if (typeof attrs === "function") {
@@ -13366,7 +13366,7 @@ var require_SFTP = __commonJS({
           attrsFlags = attrs.flags;
           attrsLen = attrs.nb;
         }
-        const pathLen = Buffer.byteLength(path);
+        const pathLen = Buffer.byteLength(path3);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen + 4 + 4 + attrsLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13374,7 +13374,7 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path, p += 4, pathLen);
+        buf.utf8Write(path3, p += 4, pathLen);
         writeUInt32BE(buf, flags, p += pathLen);
         writeUInt32BE(buf, attrsFlags, p += 4);
         if (attrsLen) {
@@ -13505,7 +13505,7 @@ var require_SFTP = __commonJS({
           throw new Error("Client-only method called in server mode");
         fastXfer(fs2, this, localPath, remotePath, opts2, cb);
       }
-      readFile(path, options, callback_) {
+      readFile(path3, options, callback_) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         let callback;
@@ -13578,13 +13578,13 @@ var require_SFTP = __commonJS({
             return callback && callback(er, buffer);
           });
         };
-        this.open(path, flag, 438, (er, handle_) => {
+        this.open(path3, flag, 438, (er, handle_) => {
           if (er)
             return callback && callback(er);
           handle = handle_;
           const tryStat = (er2, st) => {
             if (er2) {
-              this.stat(path, (er_, st_) => {
+              this.stat(path3, (er_, st_) => {
                 if (er_) {
                   return this.close(handle, () => {
                     callback && callback(er2);
@@ -13605,7 +13605,7 @@ var require_SFTP = __commonJS({
           this.fstat(handle, tryStat);
         });
       }
-      writeFile(path, data, options, callback_) {
+      writeFile(path3, data, options, callback_) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         let callback;
@@ -13624,7 +13624,7 @@ var require_SFTP = __commonJS({
         if (options.encoding && !Buffer.isEncoding(options.encoding))
           throw new Error(`Unknown encoding: ${options.encoding}`);
         const flag = options.flag || "w";
-        this.open(path, flag, options.mode, (openErr, handle) => {
+        this.open(path3, flag, options.mode, (openErr, handle) => {
           if (openErr) {
             callback && callback(openErr);
           } else {
@@ -13633,7 +13633,7 @@ var require_SFTP = __commonJS({
             if (position === null) {
               const tryStat = (er, st) => {
                 if (er) {
-                  this.stat(path, (er_, st_) => {
+                  this.stat(path3, (er_, st_) => {
                     if (er_) {
                       return this.close(handle, () => {
                         callback && callback(er);
@@ -13652,7 +13652,7 @@ var require_SFTP = __commonJS({
           }
         });
       }
-      appendFile(path, data, options, callback_) {
+      appendFile(path3, data, options, callback_) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         let callback;
@@ -13670,12 +13670,12 @@ var require_SFTP = __commonJS({
           throw new TypeError("Bad arguments");
         if (!options.flag)
           options = Object.assign({ flag: "a" }, options);
-        this.writeFile(path, data, options, callback);
+        this.writeFile(path3, data, options, callback);
       }
-      exists(path, cb) {
+      exists(path3, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        this.stat(path, (err) => {
+        this.stat(path3, (err) => {
           cb && cb(err ? false : true);
         });
       }
@@ -13718,7 +13718,7 @@ var require_SFTP = __commonJS({
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} RENAME`
         );
       }
-      mkdir(path, attrs, cb) {
+      mkdir(path3, attrs, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         let flags = 0;
@@ -13732,7 +13732,7 @@ var require_SFTP = __commonJS({
           flags = attrs.flags;
           attrsLen = attrs.nb;
         }
-        const pathLen = Buffer.byteLength(path);
+        const pathLen = Buffer.byteLength(path3);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen + 4 + attrsLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13740,7 +13740,7 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path, p += 4, pathLen);
+        buf.utf8Write(path3, p += 4, pathLen);
         writeUInt32BE(buf, flags, p += pathLen);
         if (attrsLen) {
           p += 4;
@@ -13756,10 +13756,10 @@ var require_SFTP = __commonJS({
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} MKDIR`
         );
       }
-      rmdir(path, cb) {
+      rmdir(path3, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        const pathLen = Buffer.byteLength(path);
+        const pathLen = Buffer.byteLength(path3);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13767,7 +13767,7 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path, p += 4, pathLen);
+        buf.utf8Write(path3, p += 4, pathLen);
         this._requests[reqid] = { cb };
         const isBuffered = sendOrBuffer(this, buf);
         this._debug && this._debug(
@@ -13857,10 +13857,10 @@ var require_SFTP = __commonJS({
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} FSTAT`
         );
       }
-      stat(path, cb) {
+      stat(path3, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        const pathLen = Buffer.byteLength(path);
+        const pathLen = Buffer.byteLength(path3);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13868,17 +13868,17 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path, p += 4, pathLen);
+        buf.utf8Write(path3, p += 4, pathLen);
         this._requests[reqid] = { cb };
         const isBuffered = sendOrBuffer(this, buf);
         this._debug && this._debug(
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} STAT`
         );
       }
-      lstat(path, cb) {
+      lstat(path3, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        const pathLen = Buffer.byteLength(path);
+        const pathLen = Buffer.byteLength(path3);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13886,17 +13886,17 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path, p += 4, pathLen);
+        buf.utf8Write(path3, p += 4, pathLen);
         this._requests[reqid] = { cb };
         const isBuffered = sendOrBuffer(this, buf);
         this._debug && this._debug(
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} LSTAT`
         );
       }
-      opendir(path, cb) {
+      opendir(path3, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        const pathLen = Buffer.byteLength(path);
+        const pathLen = Buffer.byteLength(path3);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13904,14 +13904,14 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path, p += 4, pathLen);
+        buf.utf8Write(path3, p += 4, pathLen);
         this._requests[reqid] = { cb };
         const isBuffered = sendOrBuffer(this, buf);
         this._debug && this._debug(
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} OPENDIR`
         );
       }
-      setstat(path, attrs, cb) {
+      setstat(path3, attrs, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         let flags = 0;
@@ -13923,7 +13923,7 @@ var require_SFTP = __commonJS({
         } else if (typeof attrs === "function") {
           cb = attrs;
         }
-        const pathLen = Buffer.byteLength(path);
+        const pathLen = Buffer.byteLength(path3);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen + 4 + attrsLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13931,7 +13931,7 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path, p += 4, pathLen);
+        buf.utf8Write(path3, p += 4, pathLen);
         writeUInt32BE(buf, flags, p += pathLen);
         if (attrsLen) {
           p += 4;
@@ -13991,8 +13991,8 @@ var require_SFTP = __commonJS({
           mtime: toUnixTimestamp(mtime)
         }, cb);
       }
-      utimes(path, atime, mtime, cb) {
-        return this.setstat(path, {
+      utimes(path3, atime, mtime, cb) {
+        return this.setstat(path3, {
           atime: toUnixTimestamp(atime),
           mtime: toUnixTimestamp(mtime)
         }, cb);
@@ -14003,8 +14003,8 @@ var require_SFTP = __commonJS({
           gid
         }, cb);
       }
-      chown(path, uid, gid, cb) {
-        return this.setstat(path, {
+      chown(path3, uid, gid, cb) {
+        return this.setstat(path3, {
           uid,
           gid
         }, cb);
@@ -14014,15 +14014,15 @@ var require_SFTP = __commonJS({
           mode
         }, cb);
       }
-      chmod(path, mode, cb) {
-        return this.setstat(path, {
+      chmod(path3, mode, cb) {
+        return this.setstat(path3, {
           mode
         }, cb);
       }
-      readlink(path, cb) {
+      readlink(path3, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        const pathLen = Buffer.byteLength(path);
+        const pathLen = Buffer.byteLength(path3);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -14030,16 +14030,16 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path, p += 4, pathLen);
+        buf.utf8Write(path3, p += 4, pathLen);
         this._requests[reqid] = {
-          cb: (err, names) => {
+          cb: (err, names2) => {
             if (typeof cb !== "function")
               return;
             if (err)
               return cb(err);
-            if (!names || !names.length)
+            if (!names2 || !names2.length)
               return cb(new Error("Response missing link info"));
-            cb(void 0, names[0].filename);
+            cb(void 0, names2[0].filename);
           }
         };
         const isBuffered = sendOrBuffer(this, buf);
@@ -14075,10 +14075,10 @@ var require_SFTP = __commonJS({
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} SYMLINK`
         );
       }
-      realpath(path, cb) {
+      realpath(path3, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        const pathLen = Buffer.byteLength(path);
+        const pathLen = Buffer.byteLength(path3);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -14086,16 +14086,16 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path, p += 4, pathLen);
+        buf.utf8Write(path3, p += 4, pathLen);
         this._requests[reqid] = {
-          cb: (err, names) => {
+          cb: (err, names2) => {
             if (typeof cb !== "function")
               return;
             if (err)
               return cb(err);
-            if (!names || !names.length)
+            if (!names2 || !names2.length)
               return cb(new Error("Response missing path info"));
-            cb(void 0, names[0].filename);
+            cb(void 0, names2[0].filename);
           }
         };
         const isBuffered = sendOrBuffer(this, buf);
@@ -14131,13 +14131,13 @@ var require_SFTP = __commonJS({
           this._debug(`SFTP: Outbound: ${which} posix-rename@openssh.com`);
         }
       }
-      ext_openssh_statvfs(path, cb) {
+      ext_openssh_statvfs(path3, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         const ext = this._extensions["statvfs@openssh.com"];
         if (!ext || ext !== "2")
           throw new Error("Server does not support this extended request");
-        const pathLen = Buffer.byteLength(path);
+        const pathLen = Buffer.byteLength(path3);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + 19 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -14147,7 +14147,7 @@ var require_SFTP = __commonJS({
         writeUInt32BE(buf, 19, p);
         buf.utf8Write("statvfs@openssh.com", p += 4, 19);
         writeUInt32BE(buf, pathLen, p += 19);
-        buf.utf8Write(path, p += 4, pathLen);
+        buf.utf8Write(path3, p += 4, pathLen);
         this._requests[reqid] = { extended: "statvfs@openssh.com", cb };
         const isBuffered = sendOrBuffer(this, buf);
         if (this._debug) {
@@ -14233,7 +14233,7 @@ var require_SFTP = __commonJS({
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} fsync@openssh.com`
         );
       }
-      ext_openssh_lsetstat(path, attrs, cb) {
+      ext_openssh_lsetstat(path3, attrs, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         const ext = this._extensions["lsetstat@openssh.com"];
@@ -14248,7 +14248,7 @@ var require_SFTP = __commonJS({
         } else if (typeof attrs === "function") {
           cb = attrs;
         }
-        const pathLen = Buffer.byteLength(path);
+        const pathLen = Buffer.byteLength(path3);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + 20 + 4 + pathLen + 4 + attrsLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -14258,7 +14258,7 @@ var require_SFTP = __commonJS({
         writeUInt32BE(buf, 20, p);
         buf.utf8Write("lsetstat@openssh.com", p += 4, 20);
         writeUInt32BE(buf, pathLen, p += 20);
-        buf.utf8Write(path, p += 4, pathLen);
+        buf.utf8Write(path3, p += 4, pathLen);
         writeUInt32BE(buf, flags, p += pathLen);
         if (attrsLen) {
           p += 4;
@@ -14275,13 +14275,13 @@ var require_SFTP = __commonJS({
           this._debug(`SFTP: Outbound: ${status} lsetstat@openssh.com`);
         }
       }
-      ext_openssh_expandPath(path, cb) {
+      ext_openssh_expandPath(path3, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         const ext = this._extensions["expand-path@openssh.com"];
         if (ext !== "1")
           throw new Error("Server does not support this extended request");
-        const pathLen = Buffer.byteLength(path);
+        const pathLen = Buffer.byteLength(path3);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + 23 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -14291,16 +14291,16 @@ var require_SFTP = __commonJS({
         writeUInt32BE(buf, 23, p);
         buf.utf8Write("expand-path@openssh.com", p += 4, 23);
         writeUInt32BE(buf, pathLen, p += 20);
-        buf.utf8Write(path, p += 4, pathLen);
+        buf.utf8Write(path3, p += 4, pathLen);
         this._requests[reqid] = {
-          cb: (err, names) => {
+          cb: (err, names2) => {
             if (typeof cb !== "function")
               return;
             if (err)
               return cb(err);
-            if (!names || !names.length)
+            if (!names2 || !names2.length)
               return cb(new Error("Response missing expanded path"));
-            cb(void 0, names[0].filename);
+            cb(void 0, names2[0].filename);
           }
         };
         const isBuffered = sendOrBuffer(this, buf);
@@ -14392,14 +14392,14 @@ var require_SFTP = __commonJS({
         buf.utf8Write(username, p, usernameLen);
         p += usernameLen;
         this._requests[reqid] = {
-          cb: (err, names) => {
+          cb: (err, names2) => {
             if (typeof cb !== "function")
               return;
             if (err)
               return cb(err);
-            if (!names || !names.length)
+            if (!names2 || !names2.length)
               return cb(new Error("Response missing home directory"));
-            cb(void 0, names[0].filename);
+            cb(void 0, names2[0].filename);
           }
         };
         const isBuffered = sendOrBuffer(this, buf);
@@ -14540,20 +14540,20 @@ var require_SFTP = __commonJS({
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} DATA`
         );
       }
-      name(reqid, names) {
+      name(reqid, names2) {
         if (!this.server)
           throw new Error("Server-only method called in client mode");
-        if (!Array.isArray(names)) {
-          if (typeof names !== "object" || names === null)
+        if (!Array.isArray(names2)) {
+          if (typeof names2 !== "object" || names2 === null)
             throw new Error("names is not an object or array");
-          names = [names];
+          names2 = [names2];
         }
-        const count = names.length;
+        const count = names2.length;
         let namesLen = 0;
         let nameAttrs;
         const attrs = [];
         for (let i = 0; i < count; ++i) {
-          const name = names[i];
+          const name = names2[i];
           const filename = !name || !name.filename || typeof name.filename !== "string" ? "" : name.filename;
           namesLen += 4 + Buffer.byteLength(filename);
           const longname = !name || !name.longname || typeof name.longname !== "string" ? "" : name.longname;
@@ -14585,7 +14585,7 @@ var require_SFTP = __commonJS({
         writeUInt32BE(buf, count, p);
         p += 4;
         for (let i = 0; i < count; ++i) {
-          const name = names[i];
+          const name = names2[i];
           {
             const filename = !name || !name.filename || typeof name.filename !== "string" ? "" : name.filename;
             const len = Buffer.byteLength(filename);
@@ -14924,25 +14924,25 @@ var require_SFTP = __commonJS({
         this.extended = initial && initial.extended;
       }
       isDirectory() {
-        return (this.mode & constants.S_IFMT) === constants.S_IFDIR;
+        return (this.mode & constants3.S_IFMT) === constants3.S_IFDIR;
       }
       isFile() {
-        return (this.mode & constants.S_IFMT) === constants.S_IFREG;
+        return (this.mode & constants3.S_IFMT) === constants3.S_IFREG;
       }
       isBlockDevice() {
-        return (this.mode & constants.S_IFMT) === constants.S_IFBLK;
+        return (this.mode & constants3.S_IFMT) === constants3.S_IFBLK;
       }
       isCharacterDevice() {
-        return (this.mode & constants.S_IFMT) === constants.S_IFCHR;
+        return (this.mode & constants3.S_IFMT) === constants3.S_IFCHR;
       }
       isSymbolicLink() {
-        return (this.mode & constants.S_IFMT) === constants.S_IFLNK;
+        return (this.mode & constants3.S_IFMT) === constants3.S_IFLNK;
       }
       isFIFO() {
-        return (this.mode & constants.S_IFMT) === constants.S_IFIFO;
+        return (this.mode & constants3.S_IFMT) === constants3.S_IFIFO;
       }
       isSocket() {
-        return (this.mode & constants.S_IFMT) === constants.S_IFSOCK;
+        return (this.mode & constants3.S_IFMT) === constants3.S_IFSOCK;
       }
     };
     function attrsToBytes(attrs) {
@@ -15215,10 +15215,10 @@ var require_SFTP = __commonJS({
         if (version === void 0)
           return doFatalSFTPError(sftp, "Malformed VERSION packet");
         if (sftp._debug) {
-          const names = Object.keys(extensions);
-          if (names.length) {
+          const names2 = Object.keys(extensions);
+          if (names2.length) {
             sftp._debug(
-              `SFTP: Inbound: Received VERSION (v${version}, exts:${names})`
+              `SFTP: Inbound: Received VERSION (v${version}, exts:${names2})`
             );
           } else {
             sftp._debug(`SFTP: Inbound: Received VERSION (v${version})`);
@@ -15334,24 +15334,24 @@ var require_SFTP = __commonJS({
         }
         const count = bufferParser.readUInt32BE();
         if (count !== void 0) {
-          let names = [];
+          let names2 = [];
           for (let i = 0; i < count; ++i) {
             const filename = bufferParser.readString(true);
             const longname = bufferParser.readString(true);
             const attrs = readAttrs(sftp._biOpt);
             if (attrs === void 0) {
-              names = void 0;
+              names2 = void 0;
               break;
             }
-            names.push({ filename, longname, attrs });
+            names2.push({ filename, longname, attrs });
           }
-          if (names !== void 0) {
+          if (names2 !== void 0) {
             sftp._debug && sftp._debug(
-              `SFTP: Inbound: Received NAME (id:${reqID}, ${names.length})`
+              `SFTP: Inbound: Received NAME (id:${reqID}, ${names2.length})`
             );
             bufferParser.clear();
             if (req && typeof req.cb === "function")
-              req.cb(void 0, names);
+              req.cb(void 0, names2);
             return;
           }
         }
@@ -15498,10 +15498,10 @@ var require_SFTP = __commonJS({
         if (version === void 0)
           return doFatalSFTPError(sftp, "Malformed INIT packet");
         if (sftp._debug) {
-          const names = Object.keys(extensions);
-          if (names.length) {
+          const names2 = Object.keys(extensions);
+          if (names2.length) {
             sftp._debug(
-              `SFTP: Inbound: Received INIT (v${version}, exts:${names})`
+              `SFTP: Inbound: Received INIT (v${version}, exts:${names2})`
             );
           } else {
             sftp._debug(`SFTP: Inbound: Received INIT (v${version})`);
@@ -15569,12 +15569,12 @@ var require_SFTP = __commonJS({
       [REQUEST.LSTAT]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path = bufferParser.readString(true);
+        const path3 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path === void 0)
+        if (path3 === void 0)
           return doFatalSFTPError(sftp, "Malformed LSTAT packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received LSTAT (id:${reqID})`);
-        if (!sftp.emit("LSTAT", reqID, path)) {
+        if (!sftp.emit("LSTAT", reqID, path3)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
@@ -15593,13 +15593,13 @@ var require_SFTP = __commonJS({
       [REQUEST.SETSTAT]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path = bufferParser.readString(true);
+        const path3 = bufferParser.readString(true);
         const attrs = readAttrs(sftp._biOpt);
         bufferParser.clear();
         if (attrs === void 0)
           return doFatalSFTPError(sftp, "Malformed SETSTAT packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received SETSTAT (id:${reqID})`);
-        if (!sftp.emit("SETSTAT", reqID, path, attrs)) {
+        if (!sftp.emit("SETSTAT", reqID, path3, attrs)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
@@ -15621,12 +15621,12 @@ var require_SFTP = __commonJS({
       [REQUEST.OPENDIR]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path = bufferParser.readString(true);
+        const path3 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path === void 0)
+        if (path3 === void 0)
           return doFatalSFTPError(sftp, "Malformed OPENDIR packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received OPENDIR (id:${reqID})`);
-        if (!sftp.emit("OPENDIR", reqID, path)) {
+        if (!sftp.emit("OPENDIR", reqID, path3)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
@@ -15645,63 +15645,63 @@ var require_SFTP = __commonJS({
       [REQUEST.REMOVE]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path = bufferParser.readString(true);
+        const path3 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path === void 0)
+        if (path3 === void 0)
           return doFatalSFTPError(sftp, "Malformed REMOVE packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received REMOVE (id:${reqID})`);
-        if (!sftp.emit("REMOVE", reqID, path)) {
+        if (!sftp.emit("REMOVE", reqID, path3)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
       [REQUEST.MKDIR]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path = bufferParser.readString(true);
+        const path3 = bufferParser.readString(true);
         const attrs = readAttrs(sftp._biOpt);
         bufferParser.clear();
         if (attrs === void 0)
           return doFatalSFTPError(sftp, "Malformed MKDIR packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received MKDIR (id:${reqID})`);
-        if (!sftp.emit("MKDIR", reqID, path, attrs)) {
+        if (!sftp.emit("MKDIR", reqID, path3, attrs)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
       [REQUEST.RMDIR]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path = bufferParser.readString(true);
+        const path3 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path === void 0)
+        if (path3 === void 0)
           return doFatalSFTPError(sftp, "Malformed RMDIR packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received RMDIR (id:${reqID})`);
-        if (!sftp.emit("RMDIR", reqID, path)) {
+        if (!sftp.emit("RMDIR", reqID, path3)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
       [REQUEST.REALPATH]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path = bufferParser.readString(true);
+        const path3 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path === void 0)
+        if (path3 === void 0)
           return doFatalSFTPError(sftp, "Malformed REALPATH packet");
         sftp._debug && sftp._debug(
           `SFTP: Inbound: Received REALPATH (id:${reqID})`
         );
-        if (!sftp.emit("REALPATH", reqID, path)) {
+        if (!sftp.emit("REALPATH", reqID, path3)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
       [REQUEST.STAT]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path = bufferParser.readString(true);
+        const path3 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path === void 0)
+        if (path3 === void 0)
           return doFatalSFTPError(sftp, "Malformed STAT packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received STAT (id:${reqID})`);
-        if (!sftp.emit("STAT", reqID, path)) {
+        if (!sftp.emit("STAT", reqID, path3)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
@@ -15721,14 +15721,14 @@ var require_SFTP = __commonJS({
       [REQUEST.READLINK]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path = bufferParser.readString(true);
+        const path3 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path === void 0)
+        if (path3 === void 0)
           return doFatalSFTPError(sftp, "Malformed READLINK packet");
         sftp._debug && sftp._debug(
           `SFTP: Inbound: Received READLINK (id:${reqID})`
         );
-        if (!sftp.emit("READLINK", reqID, path)) {
+        if (!sftp.emit("READLINK", reqID, path3)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
@@ -15799,7 +15799,7 @@ var require_SFTP = __commonJS({
     function roundUpToMultipleOf8(n) {
       return n + 7 & ~7;
     }
-    function ReadStream(sftp, path, options) {
+    function ReadStream(sftp, path3, options) {
       if (options === void 0)
         options = {};
       else if (typeof options === "string")
@@ -15813,7 +15813,7 @@ var require_SFTP = __commonJS({
       options.emitClose = false;
       options.autoDestroy = false;
       ReadableStream2.call(this, options);
-      this.path = path;
+      this.path = path3;
       this.flags = options.flags === void 0 ? "r" : options.flags;
       this.mode = options.mode === void 0 ? 438 : options.mode;
       this.start = options.start;
@@ -15944,7 +15944,7 @@ var require_SFTP = __commonJS({
       },
       configurable: true
     });
-    function WriteStream(sftp, path, options) {
+    function WriteStream(sftp, path3, options) {
       if (options === void 0)
         options = {};
       else if (typeof options === "string")
@@ -15956,7 +15956,7 @@ var require_SFTP = __commonJS({
       options.emitClose = false;
       options.autoDestroy = false;
       WritableStream.call(this, options);
-      this.path = path;
+      this.path = path3;
       this.flags = options.flags === void 0 ? "w" : options.flags;
       this.mode = options.mode === void 0 ? 438 : options.mode;
       this.start = options.start;
@@ -16638,7 +16638,7 @@ var require_client = __commonJS({
   "node_modules/ssh2/lib/client.js"(exports, module) {
     "use strict";
     var {
-      createHash: createHash5,
+      createHash: createHash7,
       getHashes,
       randomFillSync
     } = __require("crypto");
@@ -16860,7 +16860,7 @@ var require_client = __commonJS({
           }
           hostVerifier = (key, verify) => {
             if (hashAlgo)
-              key = createHash5(hashAlgo).update(key).digest("hex");
+              key = createHash7(hashAlgo).update(key).digest("hex");
             const ret = hashCb(key, verify);
             if (ret !== void 0)
               verify(ret);
@@ -17057,8 +17057,8 @@ var require_client = __commonJS({
                   instructions,
                   "",
                   prompts,
-                  (answers) => {
-                    proto.authInfoRes(answers);
+                  (answers2) => {
+                    proto.authInfoRes(answers2);
                   }
                 );
               }
@@ -19699,7 +19699,7 @@ var require_keygen = __commonJS({
       generateKeyPair: generateKeyPair_,
       generateKeyPairSync: generateKeyPairSync_,
       getCurves,
-      randomBytes: randomBytes8
+      randomBytes: randomBytes9
     } = __require("crypto");
     var { Ber } = require_lib();
     var bcrypt_pbkdf = require_bcrypt_pbkdf().pbkdf;
@@ -19963,7 +19963,7 @@ var require_keygen = __commonJS({
                 rounds = opts2.rounds;
             }
             const gen = Buffer.allocUnsafe(cipher.keyLen + cipher.ivLen);
-            const salt = randomBytes8(SALT_LEN);
+            const salt = randomBytes9(SALT_LEN);
             const r = bcrypt_pbkdf(
               passphrase,
               passphrase.length,
@@ -20002,7 +20002,7 @@ var require_keygen = __commonJS({
           const kdfOptions = encrypted ? encrypted.kdfOptions : Buffer.alloc(0);
           const blockLen = encrypted ? encrypted.cipher.blockLen : 8;
           const parsed = parseDERs(keyType, pub, priv);
-          const checkInt = randomBytes8(4);
+          const checkInt = randomBytes9(4);
           const commentBin = Buffer.from(comment);
           const privBlobLen = 4 + 4 + parsed.priv.length + 4 + commentBin.length;
           let padding = [];
@@ -20291,7 +20291,7 @@ var require_buffer_list = __commonJS({
         }
       }, {
         key: "join",
-        value: function join4(s) {
+        value: function join7(s) {
           if (this.length === 0) return "";
           var p = this.head;
           var ret = "" + p.data;
@@ -20868,7 +20868,7 @@ var require_stream_writable = __commonJS({
       // because otherwise some prototype manipulation in
       // userland will fail
       enumerable: false,
-      get: function get() {
+      get: function get2() {
         return this._writableState && this._writableState.getBuffer();
       }
     });
@@ -20883,7 +20883,7 @@ var require_stream_writable = __commonJS({
       // because otherwise some prototype manipulation in
       // userland will fail
       enumerable: false,
-      get: function get() {
+      get: function get2() {
         return this._writableState.highWaterMark;
       }
     });
@@ -21053,7 +21053,7 @@ var require_stream_writable = __commonJS({
       // because otherwise some prototype manipulation in
       // userland will fail
       enumerable: false,
-      get: function get() {
+      get: function get2() {
         return this._writableState.length;
       }
     });
@@ -21126,7 +21126,7 @@ var require_stream_writable = __commonJS({
       // because otherwise some prototype manipulation in
       // userland will fail
       enumerable: false,
-      get: function get() {
+      get: function get2() {
         if (this._writableState === void 0) {
           return false;
         }
@@ -21157,9 +21157,9 @@ var require_stream_duplex = __commonJS({
       return keys2;
     };
     module.exports = Duplex;
-    var Readable5 = require_stream_readable();
+    var Readable6 = require_stream_readable();
     var Writable2 = require_stream_writable();
-    require_inherits()(Duplex, Readable5);
+    require_inherits()(Duplex, Readable6);
     {
       keys = objectKeys(Writable2.prototype);
       for (v = 0; v < keys.length; v++) {
@@ -21172,7 +21172,7 @@ var require_stream_duplex = __commonJS({
     var v;
     function Duplex(options) {
       if (!(this instanceof Duplex)) return new Duplex(options);
-      Readable5.call(this, options);
+      Readable6.call(this, options);
       Writable2.call(this, options);
       this.allowHalfOpen = true;
       if (options) {
@@ -21189,7 +21189,7 @@ var require_stream_duplex = __commonJS({
       // because otherwise some prototype manipulation in
       // userland will fail
       enumerable: false,
-      get: function get() {
+      get: function get2() {
         return this._writableState.highWaterMark;
       }
     });
@@ -21198,7 +21198,7 @@ var require_stream_duplex = __commonJS({
       // because otherwise some prototype manipulation in
       // userland will fail
       enumerable: false,
-      get: function get() {
+      get: function get2() {
         return this._writableState && this._writableState.getBuffer();
       }
     });
@@ -21207,7 +21207,7 @@ var require_stream_duplex = __commonJS({
       // because otherwise some prototype manipulation in
       // userland will fail
       enumerable: false,
-      get: function get() {
+      get: function get2() {
         return this._writableState.length;
       }
     });
@@ -21223,7 +21223,7 @@ var require_stream_duplex = __commonJS({
       // because otherwise some prototype manipulation in
       // userland will fail
       enumerable: false,
-      get: function get() {
+      get: function get2() {
         if (this._readableState === void 0 || this._writableState === void 0) {
           return false;
         }
@@ -21886,14 +21886,14 @@ var require_from = __commonJS({
       return (hint === "string" ? String : Number)(input);
     }
     var ERR_INVALID_ARG_TYPE = require_errors2().codes.ERR_INVALID_ARG_TYPE;
-    function from(Readable5, iterable, opts2) {
+    function from(Readable6, iterable, opts2) {
       var iterator2;
       if (iterable && typeof iterable.next === "function") {
         iterator2 = iterable;
       } else if (iterable && iterable[Symbol.asyncIterator]) iterator2 = iterable[Symbol.asyncIterator]();
       else if (iterable && iterable[Symbol.iterator]) iterator2 = iterable[Symbol.iterator]();
       else throw new ERR_INVALID_ARG_TYPE("iterable", ["Iterable"], iterable);
-      var readable = new Readable5(_objectSpread({
+      var readable = new Readable6(_objectSpread({
         objectMode: true
       }, opts2));
       var reading = false;
@@ -21933,9 +21933,9 @@ var require_from = __commonJS({
 var require_stream_readable = __commonJS({
   "node_modules/readable-stream/lib/_stream_readable.js"(exports, module) {
     "use strict";
-    module.exports = Readable5;
+    module.exports = Readable6;
     var Duplex;
-    Readable5.ReadableState = ReadableState;
+    Readable6.ReadableState = ReadableState;
     var EE = __require("events").EventEmitter;
     var EElistenerCount = function EElistenerCount2(emitter, type) {
       return emitter.listeners(type).length;
@@ -21970,7 +21970,7 @@ var require_stream_readable = __commonJS({
     var StringDecoder;
     var createReadableStreamAsyncIterator;
     var from;
-    require_inherits()(Readable5, Stream);
+    require_inherits()(Readable6, Stream);
     var errorOrDestroy = destroyImpl.errorOrDestroy;
     var kProxyEvents = ["error", "close", "destroy", "pause", "resume"];
     function prependListener(emitter, event, fn) {
@@ -22014,9 +22014,9 @@ var require_stream_readable = __commonJS({
         this.encoding = options.encoding;
       }
     }
-    function Readable5(options) {
+    function Readable6(options) {
       Duplex = Duplex || require_stream_duplex();
-      if (!(this instanceof Readable5)) return new Readable5(options);
+      if (!(this instanceof Readable6)) return new Readable6(options);
       var isDuplex = this instanceof Duplex;
       this._readableState = new ReadableState(options, this, isDuplex);
       this.readable = true;
@@ -22026,12 +22026,12 @@ var require_stream_readable = __commonJS({
       }
       Stream.call(this);
     }
-    Object.defineProperty(Readable5.prototype, "destroyed", {
+    Object.defineProperty(Readable6.prototype, "destroyed", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
       enumerable: false,
-      get: function get() {
+      get: function get2() {
         if (this._readableState === void 0) {
           return false;
         }
@@ -22044,12 +22044,12 @@ var require_stream_readable = __commonJS({
         this._readableState.destroyed = value;
       }
     });
-    Readable5.prototype.destroy = destroyImpl.destroy;
-    Readable5.prototype._undestroy = destroyImpl.undestroy;
-    Readable5.prototype._destroy = function(err, cb) {
+    Readable6.prototype.destroy = destroyImpl.destroy;
+    Readable6.prototype._undestroy = destroyImpl.undestroy;
+    Readable6.prototype._destroy = function(err, cb) {
       cb(err);
     };
-    Readable5.prototype.push = function(chunk, encoding) {
+    Readable6.prototype.push = function(chunk, encoding) {
       var state = this._readableState;
       var skipChunkCheck;
       if (!state.objectMode) {
@@ -22066,7 +22066,7 @@ var require_stream_readable = __commonJS({
       }
       return readableAddChunk(this, chunk, encoding, false, skipChunkCheck);
     };
-    Readable5.prototype.unshift = function(chunk) {
+    Readable6.prototype.unshift = function(chunk) {
       return readableAddChunk(this, chunk, null, true, false);
     };
     function readableAddChunk(stream2, chunk, encoding, addToFront, skipChunkCheck) {
@@ -22127,10 +22127,10 @@ var require_stream_readable = __commonJS({
       }
       return er;
     }
-    Readable5.prototype.isPaused = function() {
+    Readable6.prototype.isPaused = function() {
       return this._readableState.flowing === false;
     };
-    Readable5.prototype.setEncoding = function(enc) {
+    Readable6.prototype.setEncoding = function(enc) {
       if (!StringDecoder) StringDecoder = require_string_decoder().StringDecoder;
       var decoder = new StringDecoder(enc);
       this._readableState.decoder = decoder;
@@ -22176,7 +22176,7 @@ var require_stream_readable = __commonJS({
       }
       return state.length;
     }
-    Readable5.prototype.read = function(n) {
+    Readable6.prototype.read = function(n) {
       debug("read", n);
       n = parseInt(n, 10);
       var state = this._readableState;
@@ -22285,10 +22285,10 @@ var require_stream_readable = __commonJS({
       }
       state.readingMore = false;
     }
-    Readable5.prototype._read = function(n) {
+    Readable6.prototype._read = function(n) {
       errorOrDestroy(this, new ERR_METHOD_NOT_IMPLEMENTED("_read()"));
     };
-    Readable5.prototype.pipe = function(dest, pipeOpts) {
+    Readable6.prototype.pipe = function(dest, pipeOpts) {
       var src = this;
       var state = this._readableState;
       switch (state.pipesCount) {
@@ -22391,7 +22391,7 @@ var require_stream_readable = __commonJS({
         }
       };
     }
-    Readable5.prototype.unpipe = function(dest) {
+    Readable6.prototype.unpipe = function(dest) {
       var state = this._readableState;
       var unpipeInfo = {
         hasUnpiped: false
@@ -22425,7 +22425,7 @@ var require_stream_readable = __commonJS({
       dest.emit("unpipe", this, unpipeInfo);
       return this;
     };
-    Readable5.prototype.on = function(ev, fn) {
+    Readable6.prototype.on = function(ev, fn) {
       var res = Stream.prototype.on.call(this, ev, fn);
       var state = this._readableState;
       if (ev === "data") {
@@ -22446,15 +22446,15 @@ var require_stream_readable = __commonJS({
       }
       return res;
     };
-    Readable5.prototype.addListener = Readable5.prototype.on;
-    Readable5.prototype.removeListener = function(ev, fn) {
+    Readable6.prototype.addListener = Readable6.prototype.on;
+    Readable6.prototype.removeListener = function(ev, fn) {
       var res = Stream.prototype.removeListener.call(this, ev, fn);
       if (ev === "readable") {
         process.nextTick(updateReadableListening, this);
       }
       return res;
     };
-    Readable5.prototype.removeAllListeners = function(ev) {
+    Readable6.prototype.removeAllListeners = function(ev) {
       var res = Stream.prototype.removeAllListeners.apply(this, arguments);
       if (ev === "readable" || ev === void 0) {
         process.nextTick(updateReadableListening, this);
@@ -22474,7 +22474,7 @@ var require_stream_readable = __commonJS({
       debug("readable nexttick read 0");
       self2.read(0);
     }
-    Readable5.prototype.resume = function() {
+    Readable6.prototype.resume = function() {
       var state = this._readableState;
       if (!state.flowing) {
         debug("resume");
@@ -22500,7 +22500,7 @@ var require_stream_readable = __commonJS({
       flow(stream2);
       if (state.flowing && !state.reading) stream2.read(0);
     }
-    Readable5.prototype.pause = function() {
+    Readable6.prototype.pause = function() {
       debug("call pause flowing=%j", this._readableState.flowing);
       if (this._readableState.flowing !== false) {
         debug("pause");
@@ -22515,7 +22515,7 @@ var require_stream_readable = __commonJS({
       debug("flow", state.flowing);
       while (state.flowing && stream2.read() !== null) ;
     }
-    Readable5.prototype.wrap = function(stream2) {
+    Readable6.prototype.wrap = function(stream2) {
       var _this = this;
       var state = this._readableState;
       var paused = false;
@@ -22560,37 +22560,37 @@ var require_stream_readable = __commonJS({
       return this;
     };
     if (typeof Symbol === "function") {
-      Readable5.prototype[Symbol.asyncIterator] = function() {
+      Readable6.prototype[Symbol.asyncIterator] = function() {
         if (createReadableStreamAsyncIterator === void 0) {
           createReadableStreamAsyncIterator = require_async_iterator();
         }
         return createReadableStreamAsyncIterator(this);
       };
     }
-    Object.defineProperty(Readable5.prototype, "readableHighWaterMark", {
+    Object.defineProperty(Readable6.prototype, "readableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
       enumerable: false,
-      get: function get() {
+      get: function get2() {
         return this._readableState.highWaterMark;
       }
     });
-    Object.defineProperty(Readable5.prototype, "readableBuffer", {
+    Object.defineProperty(Readable6.prototype, "readableBuffer", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
       enumerable: false,
-      get: function get() {
+      get: function get2() {
         return this._readableState && this._readableState.buffer;
       }
     });
-    Object.defineProperty(Readable5.prototype, "readableFlowing", {
+    Object.defineProperty(Readable6.prototype, "readableFlowing", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
       enumerable: false,
-      get: function get() {
+      get: function get2() {
         return this._readableState.flowing;
       },
       set: function set(state) {
@@ -22599,13 +22599,13 @@ var require_stream_readable = __commonJS({
         }
       }
     });
-    Readable5._fromList = fromList;
-    Object.defineProperty(Readable5.prototype, "readableLength", {
+    Readable6._fromList = fromList;
+    Object.defineProperty(Readable6.prototype, "readableLength", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
       enumerable: false,
-      get: function get() {
+      get: function get2() {
         return this._readableState.length;
       }
     });
@@ -22646,11 +22646,11 @@ var require_stream_readable = __commonJS({
       }
     }
     if (typeof Symbol === "function") {
-      Readable5.from = function(iterable, opts2) {
+      Readable6.from = function(iterable, opts2) {
         if (from === void 0) {
           from = require_from();
         }
-        return from(Readable5, iterable, opts2);
+        return from(Readable6, iterable, opts2);
       };
     }
     function indexOf(xs, x) {
@@ -22666,14 +22666,14 @@ var require_stream_readable = __commonJS({
 var require_stream_transform = __commonJS({
   "node_modules/readable-stream/lib/_stream_transform.js"(exports, module) {
     "use strict";
-    module.exports = Transform4;
+    module.exports = Transform5;
     var _require$codes = require_errors2().codes;
     var ERR_METHOD_NOT_IMPLEMENTED = _require$codes.ERR_METHOD_NOT_IMPLEMENTED;
     var ERR_MULTIPLE_CALLBACK = _require$codes.ERR_MULTIPLE_CALLBACK;
     var ERR_TRANSFORM_ALREADY_TRANSFORMING = _require$codes.ERR_TRANSFORM_ALREADY_TRANSFORMING;
     var ERR_TRANSFORM_WITH_LENGTH_0 = _require$codes.ERR_TRANSFORM_WITH_LENGTH_0;
     var Duplex = require_stream_duplex();
-    require_inherits()(Transform4, Duplex);
+    require_inherits()(Transform5, Duplex);
     function afterTransform(er, data) {
       var ts = this._transformState;
       ts.transforming = false;
@@ -22692,8 +22692,8 @@ var require_stream_transform = __commonJS({
         this._read(rs.highWaterMark);
       }
     }
-    function Transform4(options) {
-      if (!(this instanceof Transform4)) return new Transform4(options);
+    function Transform5(options) {
+      if (!(this instanceof Transform5)) return new Transform5(options);
       Duplex.call(this, options);
       this._transformState = {
         afterTransform: afterTransform.bind(this),
@@ -22721,14 +22721,14 @@ var require_stream_transform = __commonJS({
         done(this, null, null);
       }
     }
-    Transform4.prototype.push = function(chunk, encoding) {
+    Transform5.prototype.push = function(chunk, encoding) {
       this._transformState.needTransform = false;
       return Duplex.prototype.push.call(this, chunk, encoding);
     };
-    Transform4.prototype._transform = function(chunk, encoding, cb) {
+    Transform5.prototype._transform = function(chunk, encoding, cb) {
       cb(new ERR_METHOD_NOT_IMPLEMENTED("_transform()"));
     };
-    Transform4.prototype._write = function(chunk, encoding, cb) {
+    Transform5.prototype._write = function(chunk, encoding, cb) {
       var ts = this._transformState;
       ts.writecb = cb;
       ts.writechunk = chunk;
@@ -22738,7 +22738,7 @@ var require_stream_transform = __commonJS({
         if (ts.needTransform || rs.needReadable || rs.length < rs.highWaterMark) this._read(rs.highWaterMark);
       }
     };
-    Transform4.prototype._read = function(n) {
+    Transform5.prototype._read = function(n) {
       var ts = this._transformState;
       if (ts.writechunk !== null && !ts.transforming) {
         ts.transforming = true;
@@ -22747,7 +22747,7 @@ var require_stream_transform = __commonJS({
         ts.needTransform = true;
       }
     };
-    Transform4.prototype._destroy = function(err, cb) {
+    Transform5.prototype._destroy = function(err, cb) {
       Duplex.prototype._destroy.call(this, err, function(err2) {
         cb(err2);
       });
@@ -22768,11 +22768,11 @@ var require_stream_passthrough = __commonJS({
   "node_modules/readable-stream/lib/_stream_passthrough.js"(exports, module) {
     "use strict";
     module.exports = PassThrough2;
-    var Transform4 = require_stream_transform();
-    require_inherits()(PassThrough2, Transform4);
+    var Transform5 = require_stream_transform();
+    require_inherits()(PassThrough2, Transform5);
     function PassThrough2(options) {
       if (!(this instanceof PassThrough2)) return new PassThrough2(options);
-      Transform4.call(this, options);
+      Transform5.call(this, options);
     }
     PassThrough2.prototype._transform = function(chunk, encoding, cb) {
       cb(null, chunk);
@@ -22838,7 +22838,7 @@ var require_pipeline = __commonJS({
       if (typeof streams[streams.length - 1] !== "function") return noop3;
       return streams.pop();
     }
-    function pipeline5() {
+    function pipeline7() {
       for (var _len = arguments.length, streams = new Array(_len), _key = 0; _key < _len; _key++) {
         streams[_key] = arguments[_key];
       }
@@ -22861,7 +22861,7 @@ var require_pipeline = __commonJS({
       });
       return streams.reduce(pipe);
     }
-    module.exports = pipeline5;
+    module.exports = pipeline7;
   }
 });
 
@@ -23628,8 +23628,8 @@ var require_constants2 = __commonJS({
 // node_modules/ssh2-sftp-client/src/utils.js
 var require_utils3 = __commonJS({
   "node_modules/ssh2-sftp-client/src/utils.js"(exports, module) {
-    var { statSync, constants, accessSync } = __require("node:fs");
-    var { dirname } = __require("node:path");
+    var { statSync, constants: constants3, accessSync } = __require("node:fs");
+    var { dirname: dirname2 } = __require("node:path");
     var { errorCode } = require_constants2();
     function eventHandled(client) {
       if (client.errorHandled || client.endHandled || client.closeHandled) {
@@ -23776,7 +23776,7 @@ var require_utils3 = __commonJS({
       }
     }
     function haveLocalAccess(filePath, mode = "r") {
-      const accessMode = constants.F_OK | mode === "w" ? constants.W_OK : constants.R_OK;
+      const accessMode = constants3.F_OK | mode === "w" ? constants3.W_OK : constants3.R_OK;
       try {
         accessSync(filePath, accessMode);
         const type = localExists(filePath);
@@ -23831,7 +23831,7 @@ var require_utils3 = __commonJS({
             type
           };
         }
-        const dirPath = dirname(filePath);
+        const dirPath = dirname2(filePath);
         const localCheck = haveLocalAccess(dirPath, "w");
         if (!localCheck.status) {
           return {
@@ -23933,7 +23933,7 @@ var require_src = __commonJS({
     var { Client } = require_lib2();
     var fs2 = __require("node:fs");
     var concat = require_concat_stream();
-    var { join: join4, parse: parse3 } = __require("node:path");
+    var { join: join7, parse: parse3 } = __require("node:path");
     var {
       globalListener,
       addTempListeners,
@@ -24792,13 +24792,13 @@ var require_src = __commonJS({
             this._resetEventFlags();
           });
         };
-        const _delFiles = (path, fileList) => {
+        const _delFiles = (path3, fileList) => {
           let listeners;
           return new Promise((resolve, reject) => {
             listeners = addTempListeners(this, "_delFiles", reject);
             const pList = [];
             for (const f of fileList) {
-              pList.push(this.delete(`${path}/${f.name}`, true, false));
+              pList.push(this.delete(`${path3}/${f.name}`, true, false));
             }
             resolve(pList);
           }).then((p) => {
@@ -25038,7 +25038,7 @@ var require_src = __commonJS({
           try {
             const uploadList = [];
             for (const f of fileList) {
-              const src = join4(srcDir2, f.name);
+              const src = join7(srcDir2, f.name);
               const dst = `${dstDir2}/${f.name}`;
               uploadList.push([src, dst]);
             }
@@ -25077,14 +25077,14 @@ var require_src = __commonJS({
           });
           if (options?.filter) {
             dirEntries = dirEntries.filter(
-              (item) => options.filter(join4(srcDir, item.name), item.isDirectory())
+              (item) => options.filter(join7(srcDir, item.name), item.isDirectory())
             );
           }
           const dirUploads = dirEntries.filter((item) => item.isDirectory());
           const fileUploads = dirEntries.filter((item) => !item.isDirectory());
           await uploadFiles(srcDir, remoteDir, fileUploads, options?.useFastput);
           for (const d of dirUploads) {
-            const src = join4(srcDir, d.name);
+            const src = join7(srcDir, d.name);
             const dst = `${remoteDir}/${d.name}`;
             await this.uploadDir(src, dst, options);
           }
@@ -25152,7 +25152,7 @@ var require_src = __commonJS({
             const downloadList = [];
             for (const f of fileList) {
               const src = `${remotePath}/${f.name}`;
-              const dst = join4(localPath, f.name);
+              const dst = join7(localPath, f.name);
               downloadList.push([src, dst]);
             }
             const downloadGroups = partition(downloadList, this.promiseLimit);
@@ -25192,7 +25192,7 @@ var require_src = __commonJS({
           const dirDownloads = downloadList.filter((i) => i.type === "d");
           for (const d of dirDownloads) {
             const src = `${srcDir}/${d.name}`;
-            const dst = join4(dstDir, d.name);
+            const dst = join7(dstDir, d.name);
             await this.downloadDir(src, dst, options);
           }
           return `${srcDir} downloaded to ${dstDir}`;
@@ -26709,19 +26709,19 @@ var require_uri_parser = __commonJS({
       };
     }
     var NUMBER_REGEX = /^\d+$/;
-    function splitHostPort(path) {
-      if (path.startsWith("[")) {
-        const hostEnd = path.indexOf("]");
+    function splitHostPort(path3) {
+      if (path3.startsWith("[")) {
+        const hostEnd = path3.indexOf("]");
         if (hostEnd === -1) {
           return null;
         }
-        const host = path.substring(1, hostEnd);
+        const host = path3.substring(1, hostEnd);
         if (host.indexOf(":") === -1) {
           return null;
         }
-        if (path.length > hostEnd + 1) {
-          if (path[hostEnd + 1] === ":") {
-            const portString = path.substring(hostEnd + 2);
+        if (path3.length > hostEnd + 1) {
+          if (path3[hostEnd + 1] === ":") {
+            const portString = path3.substring(hostEnd + 2);
             if (NUMBER_REGEX.test(portString)) {
               return {
                 host,
@@ -26739,7 +26739,7 @@ var require_uri_parser = __commonJS({
           };
         }
       } else {
-        const splitPath = path.split(":");
+        const splitPath = path3.split(":");
         if (splitPath.length === 2) {
           if (NUMBER_REGEX.test(splitPath[1])) {
             return {
@@ -26751,7 +26751,7 @@ var require_uri_parser = __commonJS({
           }
         } else {
           return {
-            host: path
+            host: path3
           };
         }
       }
@@ -26792,8 +26792,8 @@ var require_uri_parser = __commonJS({
     function computeServiceUrl(host, methodName) {
       var _a, _b;
       const serviceName = extractServiceName(methodName);
-      const hostname2 = (_b = (_a = splitHostPort(host)) === null || _a === void 0 ? void 0 : _a.host) !== null && _b !== void 0 ? _b : "localhost";
-      return `https://${hostname2}/${serviceName}`;
+      const hostname3 = (_b = (_a = splitHostPort(host)) === null || _a === void 0 ? void 0 : _a.host) !== null && _b !== void 0 ? _b : "localhost";
+      return `https://${hostname3}/${serviceName}`;
     }
   }
 });
@@ -27644,8 +27644,8 @@ var require_service_config = __commonJS({
         }
         if (Array.isArray(validatedConfig.clientHostname)) {
           let hostnameMatched = false;
-          for (const hostname2 of validatedConfig.clientHostname) {
-            if (hostname2 === os.hostname()) {
+          for (const hostname3 of validatedConfig.clientHostname) {
+            if (hostname3 === os.hostname()) {
               hostnameMatched = true;
             }
           }
@@ -29787,14 +29787,14 @@ var require_client_interceptors = __commonJS({
       }
     };
     exports.InterceptingCall = InterceptingCall;
-    function getCall(channel, path, options) {
+    function getCall(channel, path3, options) {
       var _a, _b;
       const deadline = (_a = options.deadline) !== null && _a !== void 0 ? _a : Infinity;
       const host = options.host;
       const parent = (_b = options.parent) !== null && _b !== void 0 ? _b : null;
       const propagateFlags = options.propagate_flags;
       const credentials2 = options.credentials;
-      const call = channel.createCall(path, deadline, host, parent, propagateFlags);
+      const call = channel.createCall(path3, deadline, host, parent, propagateFlags);
       if (credentials2) {
         call.setCredentials(credentials2);
       }
@@ -30364,9 +30364,9 @@ var require_make_client = __commonJS({
       ServiceClientImpl.serviceName = serviceName;
       return ServiceClientImpl;
     }
-    function partial(fn, path, serialize, deserialize) {
+    function partial(fn, path3, serialize, deserialize) {
       return function(...args) {
-        return fn.call(this, path, serialize, deserialize, ...args);
+        return fn.call(this, path3, serialize, deserialize, ...args);
       };
     }
     function isProtobufTypeDefinition(obj) {
@@ -32481,7 +32481,7 @@ var require_minimal = __commonJS({
           configurable: true
         },
         name: {
-          get: function get() {
+          get: function get2() {
             return name;
           },
           set: void 0,
@@ -33317,26 +33317,26 @@ var require_fetch = __commonJS({
 var require_path = __commonJS({
   "node_modules/@protobufjs/path/index.js"(exports) {
     "use strict";
-    var path = exports;
-    var isAbsolute = (
+    var path3 = exports;
+    var isAbsolute2 = (
       /**
        * Tests if the specified path is absolute.
        * @param {string} path Path to test
        * @returns {boolean} `true` if path is absolute
        */
-      path.isAbsolute = function isAbsolute2(path2) {
-        return /^(?:\/|\w+:)/.test(path2);
+      path3.isAbsolute = function isAbsolute3(path4) {
+        return /^(?:\/|\w+:)/.test(path4);
       }
     );
-    var normalize2 = (
+    var normalize3 = (
       /**
        * Normalizes the specified path.
        * @param {string} path Path to normalize
        * @returns {string} Normalized path
        */
-      path.normalize = function normalize3(path2) {
-        path2 = path2.replace(/\\/g, "/").replace(/\/{2,}/g, "/");
-        var parts = path2.split("/"), absolute = isAbsolute(path2), prefix = "";
+      path3.normalize = function normalize4(path4) {
+        path4 = path4.replace(/\\/g, "/").replace(/\/{2,}/g, "/");
+        var parts = path4.split("/"), absolute = isAbsolute2(path4), prefix = "";
         if (absolute)
           prefix = parts.shift() + "/";
         for (var i = 0; i < parts.length; ) {
@@ -33355,14 +33355,14 @@ var require_path = __commonJS({
         return prefix + parts.join("/");
       }
     );
-    path.resolve = function resolve(originPath, includePath, alreadyNormalized) {
+    path3.resolve = function resolve(originPath, includePath, alreadyNormalized) {
       if (!alreadyNormalized)
-        includePath = normalize2(includePath);
-      if (isAbsolute(includePath))
+        includePath = normalize3(includePath);
+      if (isAbsolute2(includePath))
         return includePath;
       if (!alreadyNormalized)
-        originPath = normalize2(originPath);
-      return (originPath = originPath.replace(/(?:\/|^)[^/]+$/, "")).length ? normalize2(originPath + "/" + includePath) : includePath;
+        originPath = normalize3(originPath);
+      return (originPath = originPath.replace(/(?:\/|^)[^/]+$/, "")).length ? normalize3(originPath + "/" + includePath) : includePath;
     };
   }
 });
@@ -33472,17 +33472,17 @@ var require_namespace = __commonJS({
       depth = util.checkDepth(depth);
       var ns = this;
       if (nestedJson) {
-        for (var names = Object.keys(nestedJson), i = 0, nested; i < names.length; ++i) {
-          nested = nestedJson[names[i]];
+        for (var names2 = Object.keys(nestedJson), i = 0, nested; i < names2.length; ++i) {
+          nested = nestedJson[names2[i]];
           ns.add(
             // most to least likely
-            (nested.fields !== void 0 ? Type.fromJSON : nested.values !== void 0 ? Enum.fromJSON : nested.methods !== void 0 ? Service.fromJSON : nested.id !== void 0 ? Field3.fromJSON : Namespace.fromJSON)(names[i], nested, depth + 1)
+            (nested.fields !== void 0 ? Type.fromJSON : nested.values !== void 0 ? Enum.fromJSON : nested.methods !== void 0 ? Service.fromJSON : nested.id !== void 0 ? Field3.fromJSON : Namespace.fromJSON)(names2[i], nested, depth + 1)
           );
         }
       }
       return this;
     };
-    Namespace.prototype.get = function get(name) {
+    Namespace.prototype.get = function get2(name) {
       return this.nested && Object.prototype.hasOwnProperty.call(this.nested, name) ? this.nested[name] : null;
     };
     Namespace.prototype.getEnum = function getEnum(name) {
@@ -33539,18 +33539,18 @@ var require_namespace = __commonJS({
       object.onRemove(this);
       return clearCache(this);
     };
-    Namespace.prototype.define = function define2(path, json) {
-      if (util.isString(path))
-        path = path.split(".");
-      else if (!Array.isArray(path))
+    Namespace.prototype.define = function define2(path3, json) {
+      if (util.isString(path3))
+        path3 = path3.split(".");
+      else if (!Array.isArray(path3))
         throw TypeError("illegal path");
-      if (path && path.length && path[0] === "")
+      if (path3 && path3.length && path3[0] === "")
         throw Error("path must be relative");
-      if (path.length > util.recursionLimit)
+      if (path3.length > util.recursionLimit)
         throw Error("max depth exceeded");
       var ptr = this;
-      while (path.length > 0) {
-        var part = path.shift();
+      while (path3.length > 0) {
+        var part = path3.shift();
         if (ptr.nested && ptr.nested[part]) {
           ptr = ptr.nested[part];
           if (!(ptr instanceof Namespace))
@@ -33585,26 +33585,26 @@ var require_namespace = __commonJS({
       });
       return this;
     };
-    Namespace.prototype.lookup = function lookup(path, filterTypes, parentAlreadyChecked) {
+    Namespace.prototype.lookup = function lookup(path3, filterTypes, parentAlreadyChecked) {
       if (typeof filterTypes === "boolean") {
         parentAlreadyChecked = filterTypes;
         filterTypes = void 0;
       } else if (filterTypes && !Array.isArray(filterTypes))
         filterTypes = [filterTypes];
-      if (util.isString(path) && path.length) {
-        if (path === ".")
+      if (util.isString(path3) && path3.length) {
+        if (path3 === ".")
           return this.root;
-        path = path.split(".");
-      } else if (!path.length)
+        path3 = path3.split(".");
+      } else if (!path3.length)
         return this;
-      var flatPath = path.join(".");
-      if (path[0] === "")
-        return this.root.lookup(path.slice(1), filterTypes);
+      var flatPath = path3.join(".");
+      if (path3[0] === "")
+        return this.root.lookup(path3.slice(1), filterTypes);
       var found = this.root._fullyQualifiedObjects && this.root._fullyQualifiedObjects["." + flatPath];
       if (found && (!filterTypes || filterTypes.indexOf(found.constructor) > -1)) {
         return found;
       }
-      found = this._lookupImpl(path, flatPath);
+      found = this._lookupImpl(path3, flatPath);
       if (found && (!filterTypes || filterTypes.indexOf(found.constructor) > -1)) {
         return found;
       }
@@ -33612,7 +33612,7 @@ var require_namespace = __commonJS({
         return null;
       var current = this;
       while (current.parent) {
-        found = current.parent._lookupImpl(path, flatPath);
+        found = current.parent._lookupImpl(path3, flatPath);
         if (found && (!filterTypes || filterTypes.indexOf(found.constructor) > -1)) {
           return found;
         }
@@ -33620,22 +33620,22 @@ var require_namespace = __commonJS({
       }
       return null;
     };
-    Namespace.prototype._lookupImpl = function lookup(path, flatPath) {
+    Namespace.prototype._lookupImpl = function lookup(path3, flatPath) {
       if (Object.prototype.hasOwnProperty.call(this._lookupCache, flatPath)) {
         return this._lookupCache[flatPath];
       }
-      var found = this.get(path[0]);
+      var found = this.get(path3[0]);
       var exact = null;
       if (found) {
-        if (path.length === 1) {
+        if (path3.length === 1) {
           exact = found;
         } else if (found instanceof Namespace) {
-          path = path.slice(1);
-          exact = found._lookupImpl(path, path.join("."));
+          path3 = path3.slice(1);
+          exact = found._lookupImpl(path3, path3.join("."));
         }
       } else {
         for (var i = 0; i < this.nestedArray.length; ++i)
-          if (this._nestedArray[i] instanceof Namespace && (found = this._nestedArray[i]._lookupImpl(path, flatPath))) {
+          if (this._nestedArray[i] instanceof Namespace && (found = this._nestedArray[i]._lookupImpl(path3, flatPath))) {
             exact = found;
             break;
           }
@@ -33643,28 +33643,28 @@ var require_namespace = __commonJS({
       this._lookupCache[flatPath] = exact;
       return exact;
     };
-    Namespace.prototype.lookupType = function lookupType(path) {
-      var found = this.lookup(path, [Type]);
+    Namespace.prototype.lookupType = function lookupType(path3) {
+      var found = this.lookup(path3, [Type]);
       if (!found)
-        throw Error("no such type: " + path);
+        throw Error("no such type: " + path3);
       return found;
     };
-    Namespace.prototype.lookupEnum = function lookupEnum(path) {
-      var found = this.lookup(path, [Enum]);
+    Namespace.prototype.lookupEnum = function lookupEnum(path3) {
+      var found = this.lookup(path3, [Enum]);
       if (!found)
-        throw Error("no such Enum '" + path + "' in " + this);
+        throw Error("no such Enum '" + path3 + "' in " + this);
       return found;
     };
-    Namespace.prototype.lookupTypeOrEnum = function lookupTypeOrEnum(path) {
-      var found = this.lookup(path, [Type, Enum]);
+    Namespace.prototype.lookupTypeOrEnum = function lookupTypeOrEnum(path3) {
+      var found = this.lookup(path3, [Type, Enum]);
       if (!found)
-        throw Error("no such Type or Enum '" + path + "' in " + this);
+        throw Error("no such Type or Enum '" + path3 + "' in " + this);
       return found;
     };
-    Namespace.prototype.lookupService = function lookupService(path) {
-      var found = this.lookup(path, [Service]);
+    Namespace.prototype.lookupService = function lookupService(path3) {
+      var found = this.lookup(path3, [Service]);
       if (!found)
-        throw Error("no such Service '" + path + "' in " + this);
+        throw Error("no such Service '" + path3 + "' in " + this);
       return found;
     };
     Namespace._configure = function(Type_, Service_, Enum_) {
@@ -33818,8 +33818,8 @@ var require_service2 = __commonJS({
       depth = util.checkDepth(depth);
       var service = new Service(name, json.options);
       if (json.methods)
-        for (var names = Object.keys(json.methods), i = 0; i < names.length; ++i)
-          service.add(Method.fromJSON(names[i], json.methods[names[i]]));
+        for (var names2 = Object.keys(json.methods), i = 0; i < names2.length; ++i)
+          service.add(Method.fromJSON(names2[i], json.methods[names2[i]]));
       if (json.nested)
         service.addJSON(json.nested, depth);
       if (json.edition)
@@ -33854,7 +33854,7 @@ var require_service2 = __commonJS({
       service._methodsArray = null;
       return service;
     }
-    Service.prototype.get = function get(name) {
+    Service.prototype.get = function get2(name) {
       return Object.prototype.hasOwnProperty.call(this.methods, name) ? this.methods[name] : Namespace.prototype.get.call(this, name);
     };
     Service.prototype.resolveAll = function resolveAll() {
@@ -34430,8 +34430,8 @@ var require_type = __commonJS({
           if (this._fieldsById)
             return this._fieldsById;
           this._fieldsById = {};
-          for (var names = Object.keys(this.fields), i = 0; i < names.length; ++i) {
-            var field2 = this.fields[names[i]], id = field2.id;
+          for (var names2 = Object.keys(this.fields), i = 0; i < names2.length; ++i) {
+            var field2 = this.fields[names2[i]], id = field2.id;
             if (this._fieldsById[id])
               throw Error("duplicate id " + id + " in " + this);
             this._fieldsById[id] = field2;
@@ -34518,20 +34518,20 @@ var require_type = __commonJS({
       var type = new Type(name, json.options);
       type.extensions = json.extensions;
       type.reserved = json.reserved;
-      var names = Object.keys(json.fields), i = 0;
-      for (; i < names.length; ++i)
+      var names2 = Object.keys(json.fields), i = 0;
+      for (; i < names2.length; ++i)
         type.add(
-          (typeof json.fields[names[i]].keyType !== "undefined" ? MapField.fromJSON : Field3.fromJSON)(names[i], json.fields[names[i]])
+          (typeof json.fields[names2[i]].keyType !== "undefined" ? MapField.fromJSON : Field3.fromJSON)(names2[i], json.fields[names2[i]])
         );
       if (json.oneofs)
-        for (names = Object.keys(json.oneofs), i = 0; i < names.length; ++i)
-          type.add(OneOf.fromJSON(names[i], json.oneofs[names[i]]));
+        for (names2 = Object.keys(json.oneofs), i = 0; i < names2.length; ++i)
+          type.add(OneOf.fromJSON(names2[i], json.oneofs[names2[i]]));
       if (json.nested)
-        for (names = Object.keys(json.nested), i = 0; i < names.length; ++i) {
-          var nested = json.nested[names[i]];
+        for (names2 = Object.keys(json.nested), i = 0; i < names2.length; ++i) {
+          var nested = json.nested[names2[i]];
           type.add(
             // most to least likely
-            (nested.id !== void 0 ? Field3.fromJSON : nested.fields !== void 0 ? Type.fromJSON : nested.values !== void 0 ? Enum.fromJSON : nested.methods !== void 0 ? Service.fromJSON : Namespace.fromJSON)(names[i], nested, depth + 1)
+            (nested.id !== void 0 ? Field3.fromJSON : nested.fields !== void 0 ? Type.fromJSON : nested.values !== void 0 ? Enum.fromJSON : nested.methods !== void 0 ? Service.fromJSON : Namespace.fromJSON)(names2[i], nested, depth + 1)
           );
         }
       if (json.extensions && json.extensions.length)
@@ -34597,7 +34597,7 @@ var require_type = __commonJS({
       });
       return this;
     };
-    Type.prototype.get = function get(name) {
+    Type.prototype.get = function get2(name) {
       if (Object.prototype.hasOwnProperty.call(this.fields, name))
         return this.fields[name];
       if (this.oneofs && Object.prototype.hasOwnProperty.call(this.oneofs, name))
@@ -35081,13 +35081,13 @@ var require_util2 = __commonJS({
       Object.defineProperty(object, "$type", { value: enm, enumerable: false });
       return enm;
     };
-    util.setProperty = function setProperty(dst, path, value, ifNotSet) {
-      function setProp(dst2, path2, value2) {
-        var part = path2.shift();
+    util.setProperty = function setProperty(dst, path3, value, ifNotSet) {
+      function setProp(dst2, path4, value2) {
+        var part = path4.shift();
         if (util.isUnsafeProperty(part))
           return dst2;
-        if (path2.length > 0) {
-          dst2[part] = setProp(dst2[part] || {}, path2, value2);
+        if (path4.length > 0) {
+          dst2[part] = setProp(dst2[part] || {}, path4, value2);
         } else {
           var prevValue = dst2[part];
           if (prevValue && ifNotSet)
@@ -35100,12 +35100,12 @@ var require_util2 = __commonJS({
       }
       if (typeof dst !== "object")
         throw TypeError("dst must be an object");
-      if (!path)
+      if (!path3)
         throw TypeError("path must be specified");
-      path = path.split(".");
-      if (path.length > util.recursionLimit)
+      path3 = path3.split(".");
+      if (path3.length > util.recursionLimit)
         throw Error("max depth exceeded");
-      return setProp(dst, path, value);
+      return setProp(dst, path3, value);
     };
     Object.defineProperty(util, "decorateRoot", {
       get: function() {
@@ -35651,12 +35651,12 @@ var require_object = __commonJS({
        */
       fullName: {
         get: function() {
-          var path = [this.name], ptr = this.parent;
+          var path3 = [this.name], ptr = this.parent;
           while (ptr) {
-            path.unshift(ptr.name);
+            path3.unshift(ptr.name);
             ptr = ptr.parent;
           }
-          return path.join(".");
+          return path3.join(".");
         }
       }
     });
@@ -37323,7 +37323,7 @@ var require_common = __commonJS({
         }
       }
     });
-    common.get = function get(file) {
+    common.get = function get2(file) {
       return common[file] || null;
     };
   }
@@ -39694,16 +39694,16 @@ var require_util3 = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.addCommonProtos = exports.loadProtosWithOptionsSync = exports.loadProtosWithOptions = void 0;
     var fs2 = __require("fs");
-    var path = __require("path");
+    var path3 = __require("path");
     var Protobuf = require_protobufjs();
     function addIncludePathResolver(root, includePaths) {
       const originalResolvePath = root.resolvePath;
       root.resolvePath = (origin, target) => {
-        if (path.isAbsolute(target)) {
+        if (path3.isAbsolute(target)) {
           return target;
         }
         for (const directory of includePaths) {
-          const fullPath = path.join(directory, target);
+          const fullPath = path3.join(directory, target);
           try {
             fs2.accessSync(fullPath, fs2.constants.R_OK);
             return fullPath;
@@ -40520,7 +40520,7 @@ var require_channelz = __commonJS({
         enums: String,
         defaults: true,
         oneofs: true,
-        includeDirs: [`${__dirname}/../../proto`]
+        includeDirs: [`${import.meta.dirname}/../../proto`]
       });
       const channelzGrpcObject = (0, make_client_1.loadPackageDefinition)(loadedProto);
       loadedChannelzDefinition = channelzGrpcObject.grpc.channelz.v1.Channelz.service;
@@ -41727,8 +41727,8 @@ var require_resolver_dns = __commonJS({
           }
           trace("Looking up DNS hostname " + this.dnsHostname);
           this.latestLookupResult = null;
-          const hostname2 = this.dnsHostname;
-          this.pendingLookupPromise = this.lookup(hostname2);
+          const hostname3 = this.dnsHostname;
+          this.pendingLookupPromise = this.lookup(hostname3);
           this.pendingLookupPromise.then((addressList) => {
             if (this.pendingLookupPromise === null) {
               return;
@@ -41751,7 +41751,7 @@ var require_resolver_dns = __commonJS({
             this.listener((0, call_interface_1.statusOrFromError)(this.defaultResolutionError), {}, this.latestServiceConfigResult, "");
           });
           if (this.isServiceConfigEnabled && this.pendingTxtPromise === null) {
-            this.pendingTxtPromise = this.resolveTxt(hostname2);
+            this.pendingTxtPromise = this.resolveTxt(hostname3);
             this.pendingTxtPromise.then((txtRecord) => {
               if (this.pendingTxtPromise === null) {
                 return;
@@ -41793,12 +41793,12 @@ var require_resolver_dns = __commonJS({
           this.continueResolving = true;
         }
       }
-      async lookup(hostname2) {
+      async lookup(hostname3) {
         if (environment_1.GRPC_NODE_USE_ALTERNATIVE_RESOLVER) {
           trace("Using alternative DNS resolver.");
           const records = await Promise.allSettled([
-            this.alternativeResolver.resolve4(hostname2),
-            this.alternativeResolver.resolve6(hostname2)
+            this.alternativeResolver.resolve4(hostname3),
+            this.alternativeResolver.resolve6(hostname3)
           ]);
           if (records.every((result) => result.status === "rejected")) {
             throw new Error(records[0].reason);
@@ -41810,15 +41810,15 @@ var require_resolver_dns = __commonJS({
             port: +this.port
           }));
         }
-        const addressList = await dns_1.promises.lookup(hostname2, { all: true });
+        const addressList = await dns_1.promises.lookup(hostname3, { all: true });
         return addressList.map((addr) => ({ host: addr.address, port: +this.port }));
       }
-      async resolveTxt(hostname2) {
+      async resolveTxt(hostname3) {
         if (environment_1.GRPC_NODE_USE_ALTERNATIVE_RESOLVER) {
           trace("Using alternative DNS resolver.");
-          return this.alternativeResolver.resolveTxt(hostname2);
+          return this.alternativeResolver.resolveTxt(hostname3);
         }
-        return dns_1.promises.resolveTxt(hostname2);
+        return dns_1.promises.resolveTxt(hostname3);
       }
       startNextResolutionTimer() {
         var _a, _b;
@@ -41946,13 +41946,13 @@ var require_http_proxy = __commonJS({
           userCred = proxyUrl.username;
         }
       }
-      const hostname2 = proxyUrl.hostname;
+      const hostname3 = proxyUrl.hostname;
       let port = proxyUrl.port;
       if (port === "") {
         port = "80";
       }
       const result = {
-        address: `${hostname2}:${port}`
+        address: `${hostname3}:${port}`
       };
       if (userCred) {
         result.creds = userCred;
@@ -45316,9 +45316,9 @@ var require_server_call = __commonJS({
       return status;
     }
     var ServerUnaryCallImpl = class extends events_1.EventEmitter {
-      constructor(path, call, metadata, request2) {
+      constructor(path3, call, metadata, request2) {
         super();
-        this.path = path;
+        this.path = path3;
         this.call = call;
         this.metadata = metadata;
         this.request = request2;
@@ -45348,9 +45348,9 @@ var require_server_call = __commonJS({
     };
     exports.ServerUnaryCallImpl = ServerUnaryCallImpl;
     var ServerReadableStreamImpl = class extends stream_1.Readable {
-      constructor(path, call, metadata) {
+      constructor(path3, call, metadata) {
         super({ objectMode: true });
-        this.path = path;
+        this.path = path3;
         this.call = call;
         this.metadata = metadata;
         this.cancelled = false;
@@ -45382,9 +45382,9 @@ var require_server_call = __commonJS({
     };
     exports.ServerReadableStreamImpl = ServerReadableStreamImpl;
     var ServerWritableStreamImpl = class extends stream_1.Writable {
-      constructor(path, call, metadata, request2) {
+      constructor(path3, call, metadata, request2) {
         super({ objectMode: true });
-        this.path = path;
+        this.path = path3;
         this.call = call;
         this.metadata = metadata;
         this.request = request2;
@@ -45438,9 +45438,9 @@ var require_server_call = __commonJS({
     };
     exports.ServerWritableStreamImpl = ServerWritableStreamImpl;
     var ServerDuplexStreamImpl = class extends stream_1.Duplex {
-      constructor(path, call, metadata) {
+      constructor(path3, call, metadata) {
         super({ objectMode: true });
-        this.path = path;
+        this.path = path3;
         this.call = call;
         this.metadata = metadata;
         this.pendingStatus = {
@@ -45877,8 +45877,8 @@ var require_orca = __commonJS({
         defaults: true,
         oneofs: true,
         includeDirs: [
-          `${__dirname}/../../proto/xds`,
-          `${__dirname}/../../proto/protoc-gen-validate`
+          `${import.meta.dirname}/../../proto/xds`,
+          `${import.meta.dirname}/../../proto/protoc-gen-validate`
         ]
       });
       return (0, make_client_1.loadPackageDefinition)(loadedProto);
@@ -47741,11 +47741,11 @@ var require_server2 = __commonJS({
           }
           return true;
         }
-        _retrieveHandler(path) {
-          serverCallTrace("Received call to method " + path + " at address " + this.serverAddressString);
-          const handler2 = this.handlers.get(path);
+        _retrieveHandler(path3) {
+          serverCallTrace("Received call to method " + path3 + " at address " + this.serverAddressString);
+          const handler2 = this.handlers.get(path3);
           if (handler2 === void 0) {
-            serverCallTrace("No handler registered for method " + path + ". Sending UNIMPLEMENTED status.");
+            serverCallTrace("No handler registered for method " + path3 + ". Sending UNIMPLEMENTED status.");
             return null;
           }
           return handler2;
@@ -47769,10 +47769,10 @@ var require_server2 = __commonJS({
             channelzSessionInfo === null || channelzSessionInfo === void 0 ? void 0 : channelzSessionInfo.streamTracker.addCallFailed();
             return;
           }
-          const path = headers[HTTP2_HEADER_PATH];
-          const handler2 = this._retrieveHandler(path);
+          const path3 = headers[HTTP2_HEADER_PATH];
+          const handler2 = this._retrieveHandler(path3);
           if (!handler2) {
-            this._respondWithError(getUnimplementedStatusResponse(path), stream2, channelzSessionInfo);
+            this._respondWithError(getUnimplementedStatusResponse(path3), stream2, channelzSessionInfo);
             return;
           }
           const callEventTracker = {
@@ -47822,10 +47822,10 @@ var require_server2 = __commonJS({
           if (this._verifyContentType(stream2, headers) !== true) {
             return;
           }
-          const path = headers[HTTP2_HEADER_PATH];
-          const handler2 = this._retrieveHandler(path);
+          const path3 = headers[HTTP2_HEADER_PATH];
+          const handler2 = this._retrieveHandler(path3);
           if (!handler2) {
-            this._respondWithError(getUnimplementedStatusResponse(path), stream2, null);
+            this._respondWithError(getUnimplementedStatusResponse(path3), stream2, null);
             return;
           }
           const call = (0, server_interceptors_1.getServerInterceptingCall)([...extraInterceptors, ...this.interceptors], stream2, headers, null, handler2, this.options);
@@ -49133,13 +49133,13 @@ var require_resolver_uds = __commonJS({
         this.listener = listener;
         this.hasReturnedResult = false;
         this.endpoints = [];
-        let path;
+        let path3;
         if (target.authority === "") {
-          path = "/" + target.path;
+          path3 = "/" + target.path;
         } else {
-          path = target.path;
+          path3 = target.path;
         }
-        this.endpoints = [{ addresses: [{ path }] }];
+        this.endpoints = [{ addresses: [{ path: path3 }] }];
       }
       updateResolution() {
         if (!this.hasReturnedResult) {
@@ -49199,12 +49199,12 @@ var require_resolver_ip = __commonJS({
           return;
         }
         const pathList = target.path.split(",");
-        for (const path of pathList) {
-          const hostPort = (0, uri_parser_1.splitHostPort)(path);
+        for (const path3 of pathList) {
+          const hostPort = (0, uri_parser_1.splitHostPort)(path3);
           if (hostPort === null) {
             this.error = {
               code: constants_1.Status.UNAVAILABLE,
-              details: `Failed to parse ${target.scheme} address ${path}`,
+              details: `Failed to parse ${target.scheme} address ${path3}`,
               metadata: new metadata_1.Metadata()
             };
             return;
@@ -49212,7 +49212,7 @@ var require_resolver_ip = __commonJS({
           if (target.scheme === IPV4_SCHEME && !(0, net_1.isIPv4)(hostPort.host) || target.scheme === IPV6_SCHEME && !(0, net_1.isIPv6)(hostPort.host)) {
             this.error = {
               code: constants_1.Status.UNAVAILABLE,
-              details: `Failed to parse ${target.scheme} address ${path}`,
+              details: `Failed to parse ${target.scheme} address ${path3}`,
               metadata: new metadata_1.Metadata()
             };
             return;
@@ -50568,16 +50568,16 @@ var require_util4 = __commonJS({
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.addCommonProtos = exports.loadProtosWithOptionsSync = exports.loadProtosWithOptions = void 0;
     var fs2 = __require("fs");
-    var path = __require("path");
+    var path3 = __require("path");
     var Protobuf = require_protobufjs();
     function addIncludePathResolver(root, includePaths) {
       const originalResolvePath = root.resolvePath;
       root.resolvePath = (origin, target) => {
-        if (path.isAbsolute(target)) {
+        if (path3.isAbsolute(target)) {
           return target;
         }
         for (const directory of includePaths) {
-          const fullPath = path.join(directory, target);
+          const fullPath = path3.join(directory, target);
           try {
             fs2.accessSync(fullPath, fs2.constants.R_OK);
             return fullPath;
@@ -52447,7 +52447,7 @@ var require_connection_pool = __commonJS({
     var cockatiel_1 = require_dist();
     var errors_1 = require_errors3();
     var util_1 = require_util();
-    var packageDefinition = (0, proto_loader_1.loadSync)(`${__dirname}/proto/rpc.proto`, {
+    var packageDefinition = (0, proto_loader_1.loadSync)(`${import.meta.dirname}/proto/rpc.proto`, {
       keepCase: true,
       longs: String,
       enums: String,
@@ -54048,7 +54048,7 @@ var require_bignumber = __commonJS({
             return arr.reverse();
           }
           return function(str, baseIn, baseOut, sign, callerIsToString) {
-            var alphabet2, d, e, k, r, x, xc, y, i = str.indexOf("."), dp = DECIMAL_PLACES, rm3 = ROUNDING_MODE;
+            var alphabet2, d, e, k, r, x, xc, y, i = str.indexOf("."), dp = DECIMAL_PLACES, rm7 = ROUNDING_MODE;
             if (i >= 0) {
               k = POW_PRECISION;
               POW_PRECISION = 0;
@@ -54074,7 +54074,7 @@ var require_bignumber = __commonJS({
               x.c = xc;
               x.e = e;
               x.s = sign;
-              x = div(x, y, dp, rm3, baseOut);
+              x = div(x, y, dp, rm7, baseOut);
               xc = x.c;
               r = x.r;
               e = x.e;
@@ -54083,7 +54083,7 @@ var require_bignumber = __commonJS({
             i = xc[d];
             k = baseOut / 2;
             r = r || d < 0 || xc[d + 1] != null;
-            r = rm3 < 4 ? (i != null || r) && (rm3 == 0 || rm3 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm3 == 4 || r || rm3 == 6 && xc[d - 1] & 1 || rm3 == (x.s < 0 ? 8 : 7));
+            r = rm7 < 4 ? (i != null || r) && (rm7 == 0 || rm7 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm7 == 4 || r || rm7 == 6 && xc[d - 1] & 1 || rm7 == (x.s < 0 ? 8 : 7));
             if (d < 1 || !xc[0]) {
               str = r ? toFixedPoint(alphabet2.charAt(1), -dp, alphabet2.charAt(0)) : alphabet2.charAt(0);
             } else {
@@ -54141,7 +54141,7 @@ var require_bignumber = __commonJS({
             }
             for (; !a[0] && a.length > 1; a.splice(0, 1)) ;
           }
-          return function(x, y, dp, rm3, base) {
+          return function(x, y, dp, rm7, base) {
             var cmp, e, i, more, n, prod, prodL, q, qc, rem, remL, rem0, xi, xL, yc0, yL, yz, s = x.s == y.s ? 1 : -1, xc = x.c, yc = y.c;
             if (!xc || !xc[0] || !yc || !yc[0]) {
               return new BigNumber2(
@@ -54238,7 +54238,7 @@ var require_bignumber = __commonJS({
             }
             if (base == BASE) {
               for (i = 1, s = qc[0]; s >= 10; s /= 10, i++) ;
-              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm3, more);
+              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm7, more);
             } else {
               q.e = e;
               q.r = +more;
@@ -54246,10 +54246,10 @@ var require_bignumber = __commonJS({
             return q;
           };
         })();
-        function format(n, i, rm3, id) {
+        function format(n, i, rm7, id) {
           var c0, e, ne, len, str;
-          if (rm3 == null) rm3 = ROUNDING_MODE;
-          else intCheck(rm3, 0, 8);
+          if (rm7 == null) rm7 = ROUNDING_MODE;
+          else intCheck(rm7, 0, 8);
           if (!n.c) return n.toString();
           c0 = n.c[0];
           ne = n.e;
@@ -54257,7 +54257,7 @@ var require_bignumber = __commonJS({
             str = coeffToString(n.c);
             str = id == 1 || id == 2 && (ne <= TO_EXP_NEG || ne >= TO_EXP_POS) ? toExponential(str, ne) : toFixedPoint(str, ne, "0");
           } else {
-            n = round(new BigNumber2(n), i, rm3);
+            n = round(new BigNumber2(n), i, rm7);
             e = n.e;
             str = coeffToString(n.c);
             len = str.length;
@@ -54330,7 +54330,7 @@ var require_bignumber = __commonJS({
             x.c = x.e = null;
           };
         })();
-        function round(x, sd, rm3, r) {
+        function round(x, sd, rm7, r) {
           var d, i, j, k, n, ni, rd, xc = x.c, pows10 = POWS_TEN;
           if (xc) {
             out: {
@@ -54365,8 +54365,8 @@ var require_bignumber = __commonJS({
               // The expression  n % pows10[d - j - 1]  returns all digits of n to the right
               // of the digit at j, e.g. if n is 908714 and j is 2, the expression gives 714.
               xc[ni + 1] != null || (j < 0 ? n : n % pows10[d - j - 1]);
-              r = rm3 < 4 ? (rd || r) && (rm3 == 0 || rm3 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm3 == 4 || r || rm3 == 6 && // Check whether the digit to the left of the rounding digit is odd.
-              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm3 == (x.s < 0 ? 8 : 7));
+              r = rm7 < 4 ? (rd || r) && (rm7 == 0 || rm7 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm7 == 4 || r || rm7 == 6 && // Check whether the digit to the left of the rounding digit is odd.
+              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm7 == (x.s < 0 ? 8 : 7));
               if (sd < 1 || !xc[0]) {
                 xc.length = 0;
                 if (r) {
@@ -54431,13 +54431,13 @@ var require_bignumber = __commonJS({
         P.comparedTo = function(y, b) {
           return compare(this, new BigNumber2(y, b));
         };
-        P.decimalPlaces = P.dp = function(dp, rm3) {
+        P.decimalPlaces = P.dp = function(dp, rm7) {
           var c, n, v, x = this;
           if (dp != null) {
             intCheck(dp, 0, MAX);
-            if (rm3 == null) rm3 = ROUNDING_MODE;
-            else intCheck(rm3, 0, 8);
-            return round(new BigNumber2(x), dp + x.e + 1, rm3);
+            if (rm7 == null) rm7 = ROUNDING_MODE;
+            else intCheck(rm7, 0, 8);
+            return round(new BigNumber2(x), dp + x.e + 1, rm7);
           }
           if (!(c = x.c)) return null;
           n = ((v = c.length - 1) - bitFloor(this.e / LOG_BASE)) * LOG_BASE;
@@ -54520,11 +54520,11 @@ var require_bignumber = __commonJS({
           if (nIsNeg) y = ONE.div(y);
           return m ? y.mod(m) : k ? round(y, POW_PRECISION, ROUNDING_MODE, more) : y;
         };
-        P.integerValue = function(rm3) {
+        P.integerValue = function(rm7) {
           var n = new BigNumber2(this);
-          if (rm3 == null) rm3 = ROUNDING_MODE;
-          else intCheck(rm3, 0, 8);
-          return round(n, n.e + 1, rm3);
+          if (rm7 == null) rm7 = ROUNDING_MODE;
+          else intCheck(rm7, 0, 8);
+          return round(n, n.e + 1, rm7);
         };
         P.isEqualTo = P.eq = function(y, b) {
           return compare(this, new BigNumber2(y, b)) === 0;
@@ -54751,13 +54751,13 @@ var require_bignumber = __commonJS({
           }
           return normalise(y, xc, ye);
         };
-        P.precision = P.sd = function(sd, rm3) {
+        P.precision = P.sd = function(sd, rm7) {
           var c, n, v, x = this;
           if (sd != null && sd !== !!sd) {
             intCheck(sd, 1, MAX);
-            if (rm3 == null) rm3 = ROUNDING_MODE;
-            else intCheck(rm3, 0, 8);
-            return round(new BigNumber2(x), sd, rm3);
+            if (rm7 == null) rm7 = ROUNDING_MODE;
+            else intCheck(rm7, 0, 8);
+            return round(new BigNumber2(x), sd, rm7);
           }
           if (!(c = x.c)) return null;
           v = c.length - 1;
@@ -54827,36 +54827,36 @@ var require_bignumber = __commonJS({
           }
           return round(r, r.e + DECIMAL_PLACES + 1, ROUNDING_MODE, m);
         };
-        P.toExponential = function(dp, rm3) {
+        P.toExponential = function(dp, rm7) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp++;
           }
-          return format(this, dp, rm3, 1);
+          return format(this, dp, rm7, 1);
         };
-        P.toFixed = function(dp, rm3) {
+        P.toFixed = function(dp, rm7) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp = dp + this.e + 1;
           }
-          return format(this, dp, rm3);
+          return format(this, dp, rm7);
         };
-        P.toFormat = function(dp, rm3, format2) {
+        P.toFormat = function(dp, rm7, format2) {
           var str, x = this;
           if (format2 == null) {
-            if (dp != null && rm3 && typeof rm3 == "object") {
-              format2 = rm3;
-              rm3 = null;
+            if (dp != null && rm7 && typeof rm7 == "object") {
+              format2 = rm7;
+              rm7 = null;
             } else if (dp && typeof dp == "object") {
               format2 = dp;
-              dp = rm3 = null;
+              dp = rm7 = null;
             } else {
               format2 = FORMAT;
             }
           } else if (typeof format2 != "object") {
             throw Error(bignumberError + "Argument not an object: " + format2);
           }
-          str = x.toFixed(dp, rm3);
+          str = x.toFixed(dp, rm7);
           if (x.c) {
             var i, arr = str.split("."), g1 = +format2.groupSize, g2 = +format2.secondaryGroupSize, groupSeparator = format2.groupSeparator || "", intPart = arr[0], fractionPart = arr[1], isNeg = x.s < 0, intDigits = isNeg ? intPart.slice(1) : intPart, len = intDigits.length;
             if (g2) {
@@ -54924,9 +54924,9 @@ var require_bignumber = __commonJS({
         P.toNumber = function() {
           return +valueOf(this);
         };
-        P.toPrecision = function(sd, rm3) {
+        P.toPrecision = function(sd, rm7) {
           if (sd != null) intCheck(sd, 1, MAX);
-          return format(this, sd, rm3, 2);
+          return format(this, sd, rm7, 2);
         };
         P.toString = function(b) {
           var str, n = this, s = n.s, e = n.e;
@@ -56727,6 +56727,8 @@ var Inputs = /* @__PURE__ */ ((Inputs2) => {
   Inputs2["EtcdVersion"] = "etcd-version";
   Inputs2["EtcdDownloadUrl"] = "etcd-download-url";
   Inputs2["EtcdUser"] = "etcd-user";
+  Inputs2["ExpectKeys"] = "expect-keys";
+  Inputs2["ExpectRevisionAtLeast"] = "expect-revision-at-least";
   Inputs2["GithubToken"] = "github-token";
   Inputs2["OpenIssueOnFailure"] = "open-issue-on-failure";
   Inputs2["IssueLabels"] = "issue-labels";
@@ -56734,7 +56736,7 @@ var Inputs = /* @__PURE__ */ ((Inputs2) => {
   Inputs2["StatusFile"] = "status-file";
   return Inputs2;
 })(Inputs || {});
-var COMMANDS = ["backup", "restore", "verify", "list", "prune", "watchdog"];
+var COMMANDS = ["backup", "restore", "verify", "list", "prune", "watchdog", "check-cluster"];
 
 // src/config/source.ts
 function text(source, name, fallback) {
@@ -56823,6 +56825,33 @@ function parseBackupName(name) {
   if (!parsedTime || !Number.isSafeInteger(parsedRevision)) return void 0;
   return { name, cluster, time: parsedTime, member, revision: parsedRevision };
 }
+function newestBackupFirst(a, b) {
+  const byTime = b.time.getTime() - a.time.getTime();
+  if (byTime !== 0) return byTime;
+  const ra = parseBackupName(a.name)?.revision;
+  const rb = parseBackupName(b.name)?.revision;
+  if (ra !== void 0 && rb !== void 0 && ra !== rb) return rb - ra;
+  return a.name < b.name ? 1 : a.name > b.name ? -1 : 0;
+}
+function assertBackupName(input, cluster) {
+  const trimmed = input.trim();
+  if (/[/\\]/.test(trimmed) || trimmed.includes("..") || trimmed.includes("\0")) {
+    throw new InputError(`backup ${JSON.stringify(input)} is not a backup name: it contains a path separator or '..'`);
+  }
+  const parsed = parseBackupName(stripObjectSuffix(trimmed));
+  if (!parsed) {
+    throw new InputError(
+      `backup ${JSON.stringify(input)} is not a backup name: expected <cluster>-<YYYYMMDDTHHMMSSZ>-<member>-r<revision> (or 'latest')`
+    );
+  }
+  if (parsed.cluster !== cluster) {
+    throw new InputError(`backup ${JSON.stringify(input)} belongs to cluster ${parsed.cluster}, not ${cluster}`);
+  }
+  return parsed;
+}
+function stripObjectSuffix(name) {
+  return name.replace(/\.json$/, "").replace(/\.db(\.zst|\.gz)?(\.age)?$/, "");
+}
 function objectSuffix(compression, encrypted) {
   const c = compression === "zstd" ? ".zst" : compression === "gzip" ? ".gz" : "";
   return `.db${c}${encrypted ? ".age" : ""}`;
@@ -56867,10 +56896,10 @@ var SHA256_HEX = /^[0-9a-f]{64}$/;
 function isRecord(value) {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
-function field(obj, key, path, check, what) {
+function field(obj, key, path3, check, what) {
   const value = obj[key];
   if (!check(value)) {
-    throw new IntegrityError(`${path}${key} must be ${what}, got ${JSON.stringify(value) ?? "nothing"}`);
+    throw new IntegrityError(`${path3}${key} must be ${what}, got ${JSON.stringify(value) ?? "nothing"}`);
   }
   return value;
 }
@@ -56935,6 +56964,7 @@ function parseManifest(data, expectedName, cluster) {
     etcdVersion: field(raw, "etcdVersion", "", isString, "a string"),
     dbSize: field(raw, "dbSize", "", isCount, "a whole number >= 0"),
     keyCount: field(raw, "keyCount", "", isCount, "a whole number >= 0"),
+    keyCountExact: raw["keyCountExact"] === void 0 ? false : field(raw, "keyCountExact", "", isBoolean, "a boolean"),
     snapshotSha256: field(raw, "snapshotSha256", "", isSha256, "a lowercase hex sha256"),
     object,
     compression,
@@ -57013,7 +57043,7 @@ async function listStore(store, cluster) {
     const kind = classifyFile(o.name);
     return !named.has(o.name) && !(kind.kind === "object" && unreadableNames.has(kind.backup.name));
   });
-  backups.sort((a, b) => b.time.getTime() - a.time.getTime() || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+  backups.sort(newestBackupFirst);
   return { storeId: store.id, backups, orphanObjects, temporary, foreign };
 }
 function mergeListings(cluster, stores, failedStores) {
@@ -57045,7 +57075,7 @@ function mergeListings(cluster, stores, failedStores) {
       damaged
     };
   });
-  entries.sort((a, b) => b.time.getTime() - a.time.getTime() || (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+  entries.sort(newestBackupFirst);
   const unreadable = stores.flatMap(
     (listing) => listing.backups.flatMap(
       (b) => b.manifest ? [] : [{ storeId: listing.storeId, name: b.name, file: b.manifestFile.name, error: b.manifestError ?? "unreadable" }]
@@ -57075,6 +57105,9 @@ async function listCatalog(stores, cluster) {
 }
 function latest(catalog) {
   return catalog.entries.find((e) => e.manifest !== void 0 && e.copies.length > 0);
+}
+function findEntry(catalog, name) {
+  return catalog.entries.find((e) => e.name === name);
 }
 function formatSize(bytes) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -57278,9 +57311,7 @@ function monthBucket(time) {
   return `${time.getUTCFullYear()}-${pad(time.getUTCMonth() + 1)}`;
 }
 function newestFirst(a, b) {
-  const byTime = b.time.getTime() - a.time.getTime();
-  if (byTime !== 0) return byTime;
-  return a.name < b.name ? 1 : a.name > b.name ? -1 : 0;
+  return newestBackupFirst(a, b);
 }
 function applyPolicy(backups, policy, now) {
   assertRetentionPolicy(policy);
@@ -61228,7 +61259,7 @@ function ecdsa(Point, hash, ecdsaOpts = {}) {
     bits2int_modN: "function"
   });
   ecdsaOpts = Object.assign({}, ecdsaOpts);
-  const randomBytes8 = ecdsaOpts.randomBytes || randomBytes3;
+  const randomBytes9 = ecdsaOpts.randomBytes || randomBytes3;
   const hmac3 = ecdsaOpts.hmac || ((key, msg) => hmac2(hash, key, msg));
   const { Fp, Fn } = Point;
   const { ORDER: CURVE_ORDER, BITS: fnBits } = Fn;
@@ -61370,7 +61401,7 @@ function ecdsa(Point, hash, ecdsaOpts = {}) {
       throw new Error("invalid private key");
     const seedArgs = [int2octets(d), int2octets(h1int)];
     if (extraEntropy != null && extraEntropy !== false) {
-      const e = extraEntropy === true ? randomBytes8(lengths.secretKey) : extraEntropy;
+      const e = extraEntropy === true ? randomBytes9(lengths.secretKey) : extraEntropy;
       seedArgs.push(abytes4(e, void 0, "extraEntropy"));
     }
     const seed = concatBytes2(...seedArgs);
@@ -63718,18 +63749,18 @@ function validateTableBytes(numPoints, fpBytes) {
   if (bytes > TABLE_BYTES_MAX)
     throw new Error("invalid window size: table would need ~" + Math.ceil(bytes / 2 ** 20) + " MiB, max " + TABLE_BYTES_MAX / 2 ** 20 + " MiB");
 }
-function probeRandomBytes(randomBytes8, length) {
-  if (randomBytes8 === void 0)
+function probeRandomBytes(randomBytes9, length) {
+  if (randomBytes9 === void 0)
     return void 0;
-  afunction(randomBytes8, "randomBytes");
+  afunction(randomBytes9, "randomBytes");
   try {
-    const probe = randomBytes8(length);
+    const probe = randomBytes9(length);
     if (!isBytes5(probe) || probe.length !== length)
       return void 0;
   } catch {
     return void 0;
   }
-  return randomBytes8;
+  return randomBytes9;
 }
 function validateMSMPoints(points, c) {
   aarray(points, "points");
@@ -63822,9 +63853,9 @@ var ScalarMultiplier = class {
   baseCanBeBlinded;
   bits;
   // Parametrized with a given Point class (not individual point)
-  constructor(Point, randomBytes8) {
+  constructor(Point, randomBytes9) {
     validatePointCons(Point);
-    this.randomBytes = probeRandomBytes(randomBytes8, BLIND_BYTES);
+    this.randomBytes = probeRandomBytes(randomBytes9, BLIND_BYTES);
     this.Point = Point;
     this.BASE = Point.BASE;
     this.ZERO = Point.ZERO;
@@ -64256,7 +64287,7 @@ function weierstrass2(params, extraOpts = {}) {
     randomBytes: "function"
   });
   const { endo: endoOpts, allowInfinityPoint, clearCofactor, isTorsionFree, fromBytes, toBytes } = extraOpts;
-  const randomBytes8 = extraOpts.randomBytes === void 0 ? randomBytes5 : extraOpts.randomBytes;
+  const randomBytes9 = extraOpts.randomBytes === void 0 ? randomBytes5 : extraOpts.randomBytes;
   if (endoOpts) {
     if (!Fp.is0(CURVE.a) || typeof endoOpts.beta !== "bigint" || !Array.isArray(endoOpts.basises)) {
       throw new Error('invalid endo: expected "beta": bigint and "basises": array');
@@ -64572,8 +64603,8 @@ function weierstrass2(params, extraOpts = {}) {
     multiply(scalar) {
       if (!Fn.isValidNot0(scalar))
         throw new RangeError("invalid scalar: out of range");
-      const { p, f } = wnaf.mulSecret(this, scalar, cofactor, normalize2);
-      return normalize2([p, f])[0];
+      const { p, f } = wnaf.mulSecret(this, scalar, cofactor, normalize3);
+      return normalize3([p, f])[0];
     }
     /**
      * Non-constant-time multiplication. Uses width-4 wNAF with GLV endomorphism splitting
@@ -64591,7 +64622,7 @@ function weierstrass2(params, extraOpts = {}) {
       if (sc === _1n11)
         return p;
       if (wnaf.hasWindowSize(this))
-        return wnaf.mulUnsafe(p, sc, normalize2);
+        return wnaf.mulUnsafe(p, sc, normalize3);
       const points = [];
       const scalars = [];
       pushWnafPair(points, scalars, p, sc);
@@ -64672,8 +64703,8 @@ function weierstrass2(params, extraOpts = {}) {
       return `<Point ${this.is0() ? "ZERO" : this.toHex()}>`;
     }
   }
-  const normalize2 = (points) => normalizeZ2(Point, points);
-  const wnaf = new ScalarMultiplier(Point, randomBytes8);
+  const normalize3 = (points) => normalizeZ2(Point, points);
+  const wnaf = new ScalarMultiplier(Point, randomBytes9);
   if (wnaf.bits >= 6)
     Point.BASE.precompute(6);
   Object.freeze(Point.prototype);
@@ -64774,12 +64805,12 @@ function ecdsa2(Point, hash, ecdsaOpts = {}) {
     bits2int_modN: "function"
   });
   const opts2 = Object.assign({}, ecdsaOpts);
-  const randomBytes8 = opts2.randomBytes === void 0 ? randomBytes5 : opts2.randomBytes;
+  const randomBytes9 = opts2.randomBytes === void 0 ? randomBytes5 : opts2.randomBytes;
   const hmac3 = opts2.hmac === void 0 ? (key, msg) => hmac(hash_, key, msg) : opts2.hmac;
   const { Fp, Fn } = Point;
   const { ORDER: CURVE_ORDER, BITS: fnBits } = Fn;
   const blindLength = getMinHashLength2(CURVE_ORDER);
-  const csprng = probeRandomBytes(randomBytes8, blindLength);
+  const csprng = probeRandomBytes(randomBytes9, blindLength);
   const { keygen, getPublicKey, getSharedSecret, utils, lengths } = ecdh2(Point, opts2);
   const defaultSigOpts = {
     prehash: true,
@@ -64932,7 +64963,7 @@ function ecdsa2(Point, hash, ecdsaOpts = {}) {
       throw new Error("invalid private key");
     const seedArgs = [int2octets(d), int2octets(h1int)];
     if (extraEntropy != null && extraEntropy !== false) {
-      const e = extraEntropy === true ? randomBytes8(lengths.secretKey) : extraEntropy;
+      const e = extraEntropy === true ? randomBytes9(lengths.secretKey) : extraEntropy;
       seedArgs.push(abytes5(e, void 0, "extraEntropy"));
     }
     const seed = concatBytes3(...seedArgs);
@@ -65067,7 +65098,7 @@ function edwards(params, extraOpts = {}) {
   if (FpLegendre2(Fp, CURVE.d) !== -1)
     throw new Error("edwards: CURVE.d must be a non-square in Fp for complete addition formulas");
   validateObject2(opts2, {}, { uvRatio: "function", randomBytes: "function" });
-  const randomBytes8 = opts2.randomBytes === void 0 ? randomBytes5 : opts2.randomBytes;
+  const randomBytes9 = opts2.randomBytes === void 0 ? randomBytes5 : opts2.randomBytes;
   const MASK = _2n8 << BigInt(Fp.BYTES * 8) - _1n12;
   function isOdd(n) {
     if (!Fp.isOdd)
@@ -65254,8 +65285,8 @@ function edwards(params, extraOpts = {}) {
     multiply(scalar) {
       if (!Fn.isValidNot0(scalar))
         throw new RangeError("invalid scalar: expected 1 <= sc < curve.n");
-      const { p, f } = wnaf.mulSecret(this, scalar, cofactor, normalize2);
-      return normalize2([p, f])[0];
+      const { p, f } = wnaf.mulSecret(this, scalar, cofactor, normalize3);
+      return normalize3([p, f])[0];
     }
     // Non-constant-time multiplication. Uses double-and-add algorithm.
     // It's faster, but should only be used when you don't care about
@@ -65269,7 +65300,7 @@ function edwards(params, extraOpts = {}) {
         return Point.ZERO;
       if (this.is0() || scalar === _1n12)
         return this;
-      return wnaf.mulUnsafe(this, scalar, normalize2);
+      return wnaf.mulUnsafe(this, scalar, normalize3);
     }
     // Checks if point is of small order.
     // If you add something to small order point, you will have "dirty"
@@ -65327,8 +65358,8 @@ function edwards(params, extraOpts = {}) {
       return `<Point ${this.is0() ? "ZERO" : this.toHex()}>`;
     }
   }
-  const normalize2 = (points) => normalizeZ2(Point, points);
-  const wnaf = new ScalarMultiplier(Point, randomBytes8);
+  const normalize3 = (points) => normalizeZ2(Point, points);
+  const wnaf = new ScalarMultiplier(Point, randomBytes9);
   if (wnaf.bits >= 6)
     Point.BASE.precompute(6);
   Object.freeze(Point.prototype);
@@ -65641,6 +65672,48 @@ function domBuffer(arr) {
 }
 
 // node_modules/age-encryption/dist/io.js
+var LineReader = class {
+  s;
+  transcript = [];
+  buf = new Uint8Array(0);
+  constructor(stream2) {
+    this.s = stream2.getReader();
+  }
+  async readLine() {
+    const line = [];
+    while (true) {
+      const i = this.buf.indexOf("\n".charCodeAt(0));
+      if (i >= 0) {
+        line.push(this.buf.subarray(0, i));
+        this.transcript.push(this.buf.subarray(0, i + 1));
+        this.buf = this.buf.subarray(i + 1);
+        return asciiString(flatten(line));
+      }
+      if (this.buf.length > 0) {
+        line.push(this.buf);
+        this.transcript.push(this.buf);
+      }
+      const next = await this.s.read();
+      if (next.done) {
+        this.buf = flatten(line);
+        return null;
+      }
+      this.buf = next.value;
+    }
+  }
+  close() {
+    this.s.releaseLock();
+    return { rest: this.buf, transcript: flatten(this.transcript) };
+  }
+};
+function asciiString(bytes) {
+  bytes.forEach((b) => {
+    if (b < 32 || b > 126) {
+      throw Error("invalid non-ASCII byte in header");
+    }
+  });
+  return new TextDecoder().decode(bytes);
+}
 function flatten(arr) {
   const len = arr.reduce(((sum, line) => sum + line.length), 0);
   const out = new Uint8Array(len);
@@ -65674,6 +65747,30 @@ async function readAll(stream2) {
   }
   return new Uint8Array(await new Response(stream2).arrayBuffer());
 }
+async function readAllString(stream2) {
+  if (!(stream2 instanceof ReadableStream)) {
+    throw new Error("readAllString expects a ReadableStream<Uint8Array>");
+  }
+  return await new Response(stream2).text();
+}
+async function read(stream2, n) {
+  const reader = stream2.getReader();
+  const chunks = [];
+  let readBytes = 0;
+  while (readBytes < n) {
+    const { done, value } = await reader.read();
+    if (done) {
+      throw Error("stream ended before reading " + n.toString() + " bytes");
+    }
+    chunks.push(value);
+    readBytes += value.length;
+  }
+  reader.releaseLock();
+  const buf = flatten(chunks);
+  const data = buf.subarray(0, n);
+  const rest = prepend(stream2, buf.subarray(n));
+  return { data, rest };
+}
 
 // node_modules/age-encryption/dist/format.js
 var Stanza = class {
@@ -65694,6 +65791,60 @@ var Stanza = class {
     this.body = body;
   }
 };
+async function parseNextStanza(hdr) {
+  const argsLine = await hdr.readLine();
+  if (argsLine === null) {
+    throw Error("invalid stanza");
+  }
+  const args = argsLine.split(" ");
+  if (args.length < 2 || args.shift() !== "->") {
+    return { next: argsLine };
+  }
+  for (const arg of args) {
+    if (arg.length === 0) {
+      throw Error("invalid stanza");
+    }
+  }
+  const bodyLines = [];
+  for (; ; ) {
+    const nextLine = await hdr.readLine();
+    if (nextLine === null) {
+      throw Error("invalid stanza");
+    }
+    const line = base64nopad.decode(nextLine);
+    if (line.length > 48) {
+      throw Error("invalid stanza");
+    }
+    bodyLines.push(line);
+    if (line.length < 48) {
+      break;
+    }
+  }
+  const body = flatten(bodyLines);
+  return { s: new Stanza(args, body) };
+}
+async function parseHeader(header) {
+  const hdr = new LineReader(header);
+  const versionLine = await hdr.readLine();
+  if (versionLine !== "age-encryption.org/v1") {
+    throw Error("invalid version " + (versionLine ?? "line"));
+  }
+  const stanzas = [];
+  for (; ; ) {
+    const { s, next: macLine } = await parseNextStanza(hdr);
+    if (s !== void 0) {
+      stanzas.push(s);
+      continue;
+    }
+    if (!macLine.startsWith("--- ")) {
+      throw Error("invalid header");
+    }
+    const MAC = base64nopad.decode(macLine.slice(4));
+    const { rest, transcript } = hdr.close();
+    const headerNoMAC = transcript.slice(0, transcript.length - 1 - macLine.length + 3);
+    return { stanzas, headerNoMAC, MAC, headerSize: transcript.length, rest: prepend(header, rest) };
+  }
+}
 function encodeHeaderNoMAC(recipients) {
   const lines = [];
   lines.push("age-encryption.org/v1\n");
@@ -65735,6 +65886,42 @@ var HybridRecipient = class {
     const { key, nonce } = hpkeContext(hpkeMLKEM768X25519, sharedSecret, label2);
     const ciphertext = chacha20poly1305(key, nonce).encrypt(fileKey);
     return [new Stanza(["mlkem768x25519", base64nopad.encode(encapsulatedKey)], ciphertext)];
+  }
+};
+var HybridIdentity = class {
+  identity;
+  constructor(s) {
+    const res = bech32.decodeToBytes(s);
+    if (!s.startsWith("AGE-SECRET-KEY-PQ-1") || res.prefix.toUpperCase() !== "AGE-SECRET-KEY-PQ-" || res.bytes.length !== 32) {
+      throw Error("invalid identity");
+    }
+    this.identity = res.bytes;
+  }
+  unwrapFileKey(stanzas) {
+    for (const s of stanzas) {
+      if (s.args.length < 1 || s.args[0] !== "mlkem768x25519") {
+        continue;
+      }
+      if (s.args.length !== 2) {
+        throw Error("invalid mlkem768x25519 stanza");
+      }
+      const share = base64nopad.decode(s.args[1]);
+      if (share.length !== 1120) {
+        throw Error("invalid mlkem768x25519 stanza");
+      }
+      if (s.body.length !== 32) {
+        throw Error("invalid mlkem768x25519 stanza");
+      }
+      const sharedSecret = MLKEM768X25519.decapsulate(share, this.identity);
+      const label2 = new TextEncoder().encode("age-encryption.org/mlkem768x25519");
+      const { key, nonce } = hpkeContext(hpkeMLKEM768X25519, sharedSecret, label2);
+      try {
+        return chacha20poly1305(key, nonce).decrypt(s.body);
+      } catch {
+        continue;
+      }
+    }
+    return null;
   }
 };
 var hpkeMLKEM768X25519 = 25722;
@@ -65879,6 +66066,48 @@ var X25519Recipient = class {
     return [new Stanza(["X25519", base64nopad.encode(share)], encryptFileKey(fileKey, key))];
   }
 };
+var X25519Identity = class {
+  identity;
+  recipient;
+  constructor(s) {
+    if (isCryptoKey2(s)) {
+      this.identity = s;
+      this.recipient = scalarMultBase(s);
+      return;
+    }
+    const res = bech32.decodeToBytes(s);
+    if (!s.startsWith("AGE-SECRET-KEY-1") || res.prefix.toUpperCase() !== "AGE-SECRET-KEY-" || res.bytes.length !== 32) {
+      throw Error("invalid identity");
+    }
+    this.identity = res.bytes;
+    this.recipient = scalarMultBase(res.bytes);
+  }
+  async unwrapFileKey(stanzas) {
+    for (const s of stanzas) {
+      if (s.args.length < 1 || s.args[0] !== "X25519") {
+        continue;
+      }
+      if (s.args.length !== 2) {
+        throw Error("invalid X25519 stanza");
+      }
+      const share = base64nopad.decode(s.args[1]);
+      if (share.length !== 32) {
+        throw Error("invalid X25519 stanza");
+      }
+      const secret = await scalarMult(this.identity, share);
+      const recipient = await this.recipient;
+      const salt = new Uint8Array(share.length + recipient.length);
+      salt.set(share);
+      salt.set(recipient, share.length);
+      const label2 = new TextEncoder().encode("age-encryption.org/v1/X25519");
+      const key = hkdf(sha256, secret, salt, label2, 32);
+      const fileKey = decryptFileKey(s.body, key);
+      if (fileKey !== null)
+        return fileKey;
+    }
+    return null;
+  }
+};
 var ScryptRecipient = class {
   passphrase;
   logN;
@@ -65896,14 +66125,123 @@ var ScryptRecipient = class {
     return [new Stanza(["scrypt", base64nopad.encode(salt), this.logN.toString()], encryptFileKey(fileKey, key))];
   }
 };
+var ScryptIdentity = class {
+  passphrase;
+  constructor(passphrase) {
+    this.passphrase = passphrase;
+  }
+  unwrapFileKey(stanzas) {
+    for (const s of stanzas) {
+      if (s.args.length < 1 || s.args[0] !== "scrypt") {
+        continue;
+      }
+      if (stanzas.length !== 1) {
+        throw Error("scrypt recipient is not the only one in the header");
+      }
+      if (s.args.length !== 3) {
+        throw Error("invalid scrypt stanza");
+      }
+      if (!/^[1-9][0-9]*$/.test(s.args[2])) {
+        throw Error("invalid scrypt stanza");
+      }
+      const salt = base64nopad.decode(s.args[1]);
+      if (salt.length !== 16) {
+        throw Error("invalid scrypt stanza");
+      }
+      const logN = Number(s.args[2]);
+      if (logN > 20) {
+        throw Error("scrypt work factor is too high");
+      }
+      const label2 = "age-encryption.org/v1/scrypt";
+      const labelAndSalt = new Uint8Array(label2.length + 16);
+      labelAndSalt.set(new TextEncoder().encode(label2));
+      labelAndSalt.set(salt, label2.length);
+      const key = scrypt(this.passphrase, labelAndSalt, { N: 2 ** logN, r: 8, p: 1, dkLen: 32 });
+      const fileKey = decryptFileKey(s.body, key);
+      if (fileKey !== null)
+        return fileKey;
+    }
+    return null;
+  }
+};
 function encryptFileKey(fileKey, key) {
   const nonce = new Uint8Array(12);
   return chacha20poly1305(key, nonce).encrypt(fileKey);
+}
+function decryptFileKey(body, key) {
+  if (body.length !== 32) {
+    throw Error("invalid stanza");
+  }
+  const nonce = new Uint8Array(12);
+  try {
+    return chacha20poly1305(key, nonce).decrypt(body);
+  } catch {
+    return null;
+  }
+}
+function isCryptoKey2(key) {
+  return typeof CryptoKey !== "undefined" && key instanceof CryptoKey;
 }
 
 // node_modules/age-encryption/dist/stream.js
 var chacha20poly1305Overhead = 16;
 var chunkSize = /* @__PURE__ */ (() => 64 * 1024)();
+var chunkSizeWithOverhead = /* @__PURE__ */ (() => chunkSize + chacha20poly1305Overhead)();
+function decryptSTREAM(key) {
+  const streamNonce = new Uint8Array(12);
+  const incNonce = () => {
+    for (let i = streamNonce.length - 2; i >= 0; i--) {
+      streamNonce[i]++;
+      if (streamNonce[i] !== 0)
+        break;
+    }
+  };
+  let firstChunk = true;
+  const ciphertextBuffer = new Uint8Array(chunkSizeWithOverhead);
+  let ciphertextBufferUsed = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      while (chunk.length > 0) {
+        if (ciphertextBufferUsed === ciphertextBuffer.length) {
+          const decryptedChunk = chacha20poly1305(key, streamNonce).decrypt(ciphertextBuffer);
+          controller.enqueue(decryptedChunk);
+          incNonce();
+          ciphertextBufferUsed = 0;
+          firstChunk = false;
+        }
+        const n = Math.min(ciphertextBuffer.length - ciphertextBufferUsed, chunk.length);
+        ciphertextBuffer.set(chunk.subarray(0, n), ciphertextBufferUsed);
+        ciphertextBufferUsed += n;
+        chunk = chunk.subarray(n);
+      }
+    },
+    flush(controller) {
+      streamNonce[11] = 1;
+      const decryptedChunk = chacha20poly1305(key, streamNonce).decrypt(ciphertextBuffer.subarray(0, ciphertextBufferUsed));
+      if (!firstChunk && decryptedChunk.length === 0) {
+        throw new Error("final chunk is empty");
+      }
+      controller.enqueue(decryptedChunk);
+    }
+  });
+}
+function plaintextSize(ciphertextSize2) {
+  if (ciphertextSize2 < chacha20poly1305Overhead) {
+    throw Error("ciphertext is too small");
+  }
+  if (ciphertextSize2 === chacha20poly1305Overhead) {
+    return 0;
+  }
+  const fullChunks = Math.floor(ciphertextSize2 / chunkSizeWithOverhead);
+  const lastChunk = ciphertextSize2 % chunkSizeWithOverhead;
+  if (0 < lastChunk && lastChunk <= chacha20poly1305Overhead) {
+    throw Error("ciphertext size is invalid");
+  }
+  let size = ciphertextSize2;
+  size -= fullChunks * chacha20poly1305Overhead;
+  size -= lastChunk > 0 ? chacha20poly1305Overhead : 0;
+  return size;
+}
 function encryptSTREAM(key) {
   const streamNonce = new Uint8Array(12);
   const incNonce = () => {
@@ -66038,6 +66376,121 @@ var Encrypter = class {
     });
   }
 };
+var Decrypter = class {
+  identities = [];
+  /**
+   * Add a passphrase to decrypt password-encrypted file(s) with. This method
+   * can be called multiple times to try multiple passphrases.
+   *
+   * @param s - The passphrase to decrypt the file with.
+   */
+  addPassphrase(s) {
+    this.identities.push(new ScryptIdentity(s));
+  }
+  /**
+   * Add an identity to decrypt file(s) with. This method can be called
+   * multiple times to try multiple identities.
+   *
+   * @param s - The identity to decrypt the file with. Either a string
+   * beginning with `AGE-SECRET-KEY-PQ-1...` or `AGE-SECRET-KEY-1...`, an
+   * X25519 private
+   * {@link https://developer.mozilla.org/en-US/docs/Web/API/CryptoKey | CryptoKey}
+   * object, or an object implementing the {@link Identity} interface.
+   *
+   * A CryptoKey object must have
+   * {@link https://developer.mozilla.org/en-US/docs/Web/API/CryptoKey/type | type}
+   * `private`,
+   * {@link https://developer.mozilla.org/en-US/docs/Web/API/CryptoKey/algorithm | algorithm}
+   * `{name: 'X25519'}`, and
+   * {@link https://developer.mozilla.org/en-US/docs/Web/API/CryptoKey/usages | usages}
+   * `["deriveBits"]`. For example:
+   * ```js
+   * const keyPair = await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"])
+   * decrypter.addIdentity(key.privateKey)
+   * ```
+   */
+  addIdentity(s) {
+    if (isCryptoKey3(s)) {
+      this.identities.push(new X25519Identity(s));
+    } else if (typeof s === "string") {
+      if (s.startsWith("AGE-SECRET-KEY-1")) {
+        this.identities.push(new X25519Identity(s));
+      } else if (s.startsWith("AGE-SECRET-KEY-PQ-1")) {
+        this.identities.push(new HybridIdentity(s));
+      } else {
+        throw new Error("unrecognized identity type");
+      }
+    } else {
+      this.identities.push(s);
+    }
+  }
+  async decrypt(file, outputFormat) {
+    const s = file instanceof ReadableStream ? file : stream(file);
+    const { fileKey, headerSize, rest } = await this.decryptHeaderInternal(s);
+    const { data: nonce, rest: payload } = await read(rest, 16);
+    const label2 = new TextEncoder().encode("payload");
+    const streamKey = hkdf(sha256, fileKey, nonce, label2, 32);
+    const decrypter = decryptSTREAM(streamKey);
+    const out = payload.pipeThrough(decrypter);
+    const outWithSize = Object.assign(out, {
+      size: (size) => plaintextSize(size - headerSize - nonce.length)
+    });
+    if (file instanceof ReadableStream)
+      return outWithSize;
+    if (outputFormat === "text")
+      return await readAllString(out);
+    return await readAll(out);
+  }
+  /**
+   * Decrypt the file key from a detached header. This is a low-level
+   * function that can be used to implement delegated decryption logic.
+   * Most users won't need this.
+   *
+   * It is the caller's responsibility to keep track of what file the
+   * returned file key decrypts, and to ensure the file key is not used
+   * for any other purpose.
+   *
+   * @param header - The file's textual header, including the MAC.
+   *
+   * @returns The file key used to encrypt the file.
+   */
+  async decryptHeader(header) {
+    return (await this.decryptHeaderInternal(stream(header))).fileKey;
+  }
+  async decryptHeaderInternal(file) {
+    const h = await parseHeader(file);
+    const fileKey = await this.unwrapFileKey(h.stanzas);
+    if (fileKey === null)
+      throw Error("no identity matched any of the file's recipients");
+    const label2 = new TextEncoder().encode("header");
+    const hmacKey = hkdf(sha256, fileKey, void 0, label2, 32);
+    const mac = hmac(sha256, hmacKey, h.headerNoMAC);
+    if (!compareBytes(h.MAC, mac))
+      throw Error("invalid header HMAC");
+    return { fileKey, headerSize: h.headerSize, rest: h.rest };
+  }
+  async unwrapFileKey(stanzas) {
+    for (const identity of this.identities) {
+      const fileKey = await identity.unwrapFileKey(stanzas);
+      if (fileKey !== null)
+        return fileKey;
+    }
+    return null;
+  }
+};
+function compareBytes(a, b) {
+  if (a.length !== b.length) {
+    return false;
+  }
+  let acc = 0;
+  for (let i = 0; i < a.length; i++) {
+    acc |= a[i] ^ b[i];
+  }
+  return acc === 0;
+}
+function isCryptoKey3(key) {
+  return typeof CryptoKey !== "undefined" && key instanceof CryptoKey;
+}
 
 // src/snapshot/codec.ts
 function compressor(compression) {
@@ -66050,7 +66503,18 @@ function compressor(compression) {
       return void 0;
   }
 }
+function decompressor(compression) {
+  switch (compression) {
+    case "zstd":
+      return zlib.createZstdDecompress();
+    case "gzip":
+      return zlib.createGunzip();
+    case "none":
+      return void 0;
+  }
+}
 var RECIPIENT = /^age1[0-9a-z]+$/;
+var IDENTITY = /^AGE-SECRET-KEY-(PQ-)?1[0-9A-Z]+$/;
 function parseRecipients(text2) {
   const recipients = text2.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
   for (const recipient of recipients) {
@@ -66060,10 +66524,26 @@ function parseRecipients(text2) {
   }
   return recipients;
 }
+function parseIdentities(text2) {
+  const identities2 = text2.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
+  if (identities2.length === 0) throw new InputError("decrypt-identity is empty: the backup is encrypted and needs an age identity");
+  for (const identity of identities2) {
+    if (!IDENTITY.test(identity)) {
+      throw new InputError("decrypt-identity: a line is not an age identity (AGE-SECRET-KEY-1...)");
+    }
+  }
+  return identities2;
+}
 async function encryptStream(input, recipients) {
   const encrypter = new Encrypter();
   for (const recipient of recipients) encrypter.addRecipient(recipient);
   const output = await encrypter.encrypt(Readable.toWeb(input));
+  return Readable.fromWeb(output);
+}
+async function decryptStream(input, identities2) {
+  const decrypter = new Decrypter();
+  for (const identity of identities2) decrypter.addIdentity(identity);
+  const output = await decrypter.decrypt(Readable.toWeb(input));
   return Readable.fromWeb(output);
 }
 
@@ -66122,11 +66602,11 @@ function credentials(source) {
   if (!username || !password) throw new InputError("username and password go together: give both or neither");
   return { username, password };
 }
-function readPem(name, path) {
+function readPem(name, path3) {
   try {
-    return readFileSync(path);
+    return readFileSync(path3);
   } catch (error) {
-    throw new InputError(`${name}: cannot read ${path}: ${messageOf(error)}`);
+    throw new InputError(`${name}: cannot read ${path3}: ${messageOf(error)}`);
   }
 }
 
@@ -66178,17 +66658,17 @@ function parseStoreUrl(text2, label2 = "store URL") {
   if (/^sftp:/i.test(url)) {
     const m = SFTP_URL.exec(url);
     if (!m?.groups) return fail("expected sftp://user@host[:port]/absolute/path");
-    const { userinfo, host, port, path, rest } = m.groups;
+    const { userinfo, host, port, path: path3, rest } = m.groups;
     if (rest) fail(rest.startsWith("?") || rest.startsWith("#") ? "query strings and fragments are not supported" : "expected sftp://user@host[:port]/absolute/path");
     if (userinfo === void 0) fail("a user is required (sftp://user@host/path)");
     if (userinfo.includes(":")) fail("passwords in URLs are not supported; use a private key (ssh-private-key)");
     if (!USER.test(userinfo)) fail(`user ${JSON.stringify(userinfo)} is not a valid user name`);
-    if (path === void 0) fail("an absolute path is required (sftp://user@host/path)");
+    if (path3 === void 0) fail("an absolute path is required (sftp://user@host/path)");
     const portNumber = port === void 0 ? 22 : Number(port);
     if (!Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65535) fail(`port ${port} is out of range`);
     const bareHost = host.startsWith("[") ? host.slice(1, -1).toLowerCase() : host.toLowerCase();
     if (host.startsWith("[") && !bareHost.includes(":")) fail("brackets are only for IPv6 addresses");
-    const normalised = normalisePath(path, fail);
+    const normalised = normalisePath(path3, fail);
     const hostForId = bareHost.includes(":") ? `[${bareHost}]` : bareHost;
     return {
       kind: "sftp",
@@ -66202,10 +66682,10 @@ function parseStoreUrl(text2, label2 = "store URL") {
   if (/^file:/i.test(url)) {
     const m = FILE_URL.exec(url);
     if (!m?.groups) return fail("expected file:///absolute/path");
-    const { path, rest } = m.groups;
+    const { path: path3, rest } = m.groups;
     if (rest) fail("query strings and fragments are not supported");
-    if (!path.startsWith("/")) fail("expected file:///absolute/path (three slashes, absolute path)");
-    const normalised = normalisePath(path, fail);
+    if (!path3.startsWith("/")) fail("expected file:///absolute/path (three slashes, absolute path)");
+    const normalised = normalisePath(path3, fail);
     return { kind: "file", path: normalised, id: `file://${normalised}` };
   }
   return fail("only sftp://user@host[:port]/path and file:///path are supported");
@@ -66231,10 +66711,10 @@ function parseStoreList(text2) {
   if (stores.length === 0) throw new InputError("stores is empty: list at least one store URL, one per line");
   return stores;
 }
-function normalisePath(path, fail) {
+function normalisePath(path3, fail) {
   let decoded;
   try {
-    decoded = decodeURIComponent(path);
+    decoded = decodeURIComponent(path3);
   } catch {
     return fail("the path has an invalid percent-escape");
   }
@@ -66274,11 +66754,11 @@ var LocalStore = class {
   id;
   async open() {
     await inContext(`${this.id}: opening`, async () => {
-      const stat = await fs.stat(this.root).catch((error) => {
+      const stat2 = await fs.stat(this.root).catch((error) => {
         if (isErrno(error, "ENOENT")) throw new Error(`directory ${this.root} does not exist`);
         throw error;
       });
-      if (!stat.isDirectory()) throw new Error(`${this.root} is not a directory`);
+      if (!stat2.isDirectory()) throw new Error(`${this.root} is not a directory`);
       await fs.access(this.root, fs.constants.W_OK);
     });
   }
@@ -66288,7 +66768,20 @@ var LocalStore = class {
     return this.stage(folder, name, content);
   }
   /** upload(), also telling writeFile the paths so it can replace by rename. */
-  stage(folder, name, content) {
+  async stage(folder, name, content) {
+    const keepEarlyError = () => {
+    };
+    content.on("error", keepEarlyError);
+    try {
+      return await this.stageUnguarded(folder, name, content);
+    } catch (error) {
+      content.destroy();
+      throw error;
+    } finally {
+      content.off("error", keepEarlyError);
+    }
+  }
+  stageUnguarded(folder, name, content) {
     return inContext(`${this.id}: uploading ${folder}/${name}`, async () => {
       const dir = this.folderPath(folder);
       const finalPath = this.filePath(folder, name);
@@ -66334,19 +66827,19 @@ var LocalStore = class {
     }
   }
   async download(folder, name) {
-    const path = this.filePath(folder, name);
+    const path3 = this.filePath(folder, name);
     return inContext(`${this.id}: downloading ${folder}/${name}`, async () => {
-      const handle = await fs.open(path, "r").catch((error) => {
+      const handle = await fs.open(path3, "r").catch((error) => {
         throw isErrno(error, "ENOENT") ? new NotFoundError(`${folder}/${name} does not exist`) : error;
       });
       return handle.createReadStream();
     });
   }
   async readFile(folder, name) {
-    const path = this.filePath(folder, name);
+    const path3 = this.filePath(folder, name);
     return inContext(
       `${this.id}: reading ${folder}/${name}`,
-      () => fs.readFile(path).catch((error) => {
+      () => fs.readFile(path3).catch((error) => {
         throw isErrno(error, "ENOENT") ? new NotFoundError(`${folder}/${name} does not exist`) : error;
       })
     );
@@ -66364,15 +66857,15 @@ var LocalStore = class {
       const files = [];
       for (const entry of entries) {
         if (!entry.isFile()) continue;
-        const stat = await fs.stat(join(dir, entry.name)).catch(() => void 0);
-        if (stat?.isFile()) files.push({ name: entry.name, size: stat.size, modifiedAt: stat.mtime });
+        const stat2 = await fs.stat(join(dir, entry.name)).catch(() => void 0);
+        if (stat2?.isFile()) files.push({ name: entry.name, size: stat2.size, modifiedAt: stat2.mtime });
       }
       return files;
     });
   }
   async remove(folder, name) {
-    const path = this.filePath(folder, name);
-    await inContext(`${this.id}: removing ${folder}/${name}`, () => fs.rm(path, { force: true }));
+    const path3 = this.filePath(folder, name);
+    await inContext(`${this.id}: removing ${folder}/${name}`, () => fs.rm(path3, { force: true }));
   }
   folderPath(folder) {
     return join(this.root, ...storePathSegments(folder));
@@ -66407,8 +66900,8 @@ var LocalStore = class {
 function isErrno(error, code) {
   return error instanceof Error && error.code === code;
 }
-async function exists(path) {
-  return fs.lstat(path).then(
+async function exists(path3) {
+  return fs.lstat(path3).then(
     () => true,
     (error) => {
       if (isErrno(error, "ENOENT")) return false;
@@ -66661,11 +67154,11 @@ var SftpStore = class {
   }
   async download(folder, name) {
     return inContext(`${this.id}: downloading ${folder}/${name}`, async () => {
-      const path = this.filePath(folder, name);
+      const path3 = this.filePath(folder, name);
       const { sftp } = await this.connect();
-      const stats = await statOrUndefined(sftp, path);
+      const stats = await statOrUndefined(sftp, path3);
       if (!stats || !isRegularFile(stats)) throw new NotFoundError(`${folder}/${name} does not exist`);
-      const stream2 = sftp.createReadStream(path, { highWaterMark: 256 * 1024 });
+      const stream2 = sftp.createReadStream(path3, { highWaterMark: 256 * 1024 });
       let ended = false;
       stream2.once("end", () => {
         ended = true;
@@ -66700,17 +67193,30 @@ var SftpStore = class {
   }
   async remove(folder, name) {
     await inContext(`${this.id}: removing ${folder}/${name}`, async () => {
-      const path = this.filePath(folder, name);
+      const path3 = this.filePath(folder, name);
       const { sftp } = await this.connect();
       try {
-        await sftpCall((cb) => sftp.unlink(path, cb));
+        await sftpCall((cb) => sftp.unlink(path3, cb));
       } catch (error) {
         if (statusOf(error) !== NO_SUCH_FILE) throw error;
       }
     });
   }
   /** upload(), also handing writeFile the paths so it can replace by rename. */
-  stage(folder, name, content) {
+  async stage(folder, name, content) {
+    const keepEarlyError = () => {
+    };
+    content.on("error", keepEarlyError);
+    try {
+      return await this.stageUnguarded(folder, name, content);
+    } catch (error) {
+      content.destroy();
+      throw error;
+    } finally {
+      content.off("error", keepEarlyError);
+    }
+  }
+  stageUnguarded(folder, name, content) {
     const label2 = `${folder}/${name}`;
     return inContext(`${this.id}: uploading ${label2}`, async () => {
       const finalPath = this.filePath(folder, name);
@@ -66753,19 +67259,19 @@ var SftpStore = class {
   }
   /** mkdir -p below the store root, each new level 0700; the root itself must exist (open() checks). */
   async makeFolder(sftp, folder) {
-    let path = this.location.path;
+    let path3 = this.location.path;
     for (const segment of storePathSegments(folder)) {
-      path = posix.join(path, segment);
-      const stats = await statOrUndefined(sftp, path);
+      path3 = posix.join(path3, segment);
+      const stats = await statOrUndefined(sftp, path3);
       if (stats) {
-        if (!isDirectory(stats)) throw new Error(`${path} exists and is not a directory`);
+        if (!isDirectory(stats)) throw new Error(`${path3} exists and is not a directory`);
         continue;
       }
       try {
-        await sftpCall((cb) => sftp.mkdir(path, { mode: DIR_MODE2 }, cb));
+        await sftpCall((cb) => sftp.mkdir(path3, { mode: DIR_MODE2 }, cb));
       } catch (error) {
-        const again = await statOrUndefined(sftp, path);
-        if (!again || !isDirectory(again)) throw new Error(`cannot create directory ${path}: ${messageOf(error)}`);
+        const again = await statOrUndefined(sftp, path3);
+        if (!again || !isDirectory(again)) throw new Error(`cannot create directory ${path3}: ${messageOf(error)}`);
       }
     }
   }
@@ -66786,7 +67292,7 @@ var SftpStore = class {
     }
     return this.connection;
   }
-  async openConnection() {
+  openConnection() {
     const { host, port, user } = this.location;
     const where = `${host.includes(":") ? `[${host}]` : host}:${port}`;
     let refusal;
@@ -66867,8 +67373,8 @@ function explainConnectError(error, where, user, pinnedTypes) {
   if (typeof code === "string") Object.assign(wrapped, { code });
   return wrapped;
 }
-async function writeRemoteFile(sftp, path, source, onWritten) {
-  const handle = await sftpCall((cb) => sftp.open(path, "wx", { mode: FILE_MODE2 }, cb));
+async function writeRemoteFile(sftp, path3, source, onWritten) {
+  const handle = await sftpCall((cb) => sftp.open(path3, "wx", { mode: FILE_MODE2 }, cb));
   const inFlight = /* @__PURE__ */ new Set();
   let inFlightBytes = 0;
   let failure;
@@ -66909,12 +67415,12 @@ async function writeRemoteFile(sftp, path, source, onWritten) {
   if (failure !== void 0) throw failure;
 }
 async function commitRename(sftp, from, to, label2) {
-  const exists2 = new Error(`${label2} already exists; backups are never overwritten`);
-  if (await statOrUndefined(sftp, to)) throw exists2;
+  const exists3 = new Error(`${label2} already exists; backups are never overwritten`);
+  if (await statOrUndefined(sftp, to)) throw exists3;
   try {
     await sftpCall((cb) => sftp.rename(from, to, cb));
   } catch (error) {
-    if (await statOrUndefined(sftp, to)) throw exists2;
+    if (await statOrUndefined(sftp, to)) throw exists3;
     if (statusOf(error) !== OP_UNSUPPORTED) throw error;
     await sftpCall((cb) => sftp.ext_openssh_rename(from, to, cb));
   }
@@ -66929,9 +67435,9 @@ async function replaceRename(sftp, from, to) {
   await sftpCall((cb) => sftp.unlink(to, cb)).catch(() => void 0);
   await sftpCall((cb) => sftp.rename(from, to, cb));
 }
-async function statOrUndefined(sftp, path) {
+async function statOrUndefined(sftp, path3) {
   try {
-    return await sftpCall((cb) => sftp.stat(path, cb));
+    return await sftpCall((cb) => sftp.stat(path3, cb));
   } catch (error) {
     if (statusOf(error) === NO_SUCH_FILE) return void 0;
     throw error;
@@ -67000,20 +67506,20 @@ import { join as join3 } from "node:path";
 
 // src/etcd/connection.ts
 var import_etcd3 = __toESM(require_lib3(), 1);
-function connect(access, endpoints = access.endpoints) {
+function connect(access3, endpoints = access3.endpoints) {
   const options = {
     hosts: endpoints.map(stripScheme),
-    dialTimeout: access.callTimeoutMs,
-    defaultCallOptions: (context) => context.isStream ? {} : { deadline: new Date(Date.now() + access.callTimeoutMs) }
+    dialTimeout: access3.callTimeoutMs,
+    defaultCallOptions: (context) => context.isStream ? {} : { deadline: new Date(Date.now() + access3.callTimeoutMs) }
   };
-  if (access.tls) {
+  if (access3.tls) {
     options.credentials = {
-      rootCertificate: access.tls.ca,
-      ...access.tls.key ? { privateKey: access.tls.key } : {},
-      ...access.tls.cert ? { certChain: access.tls.cert } : {}
+      rootCertificate: access3.tls.ca,
+      ...access3.tls.key ? { privateKey: access3.tls.key } : {},
+      ...access3.tls.cert ? { certChain: access3.tls.cert } : {}
     };
   }
-  if (access.auth) options.auth = { username: access.auth.username, password: access.auth.password };
+  if (access3.auth) options.auth = { username: access3.auth.username, password: access3.auth.password };
   return new import_etcd3.Etcd3(options);
 }
 function stripScheme(endpoint2) {
@@ -67038,7 +67544,7 @@ async function acquireLock(client, cluster, holder, ttlSeconds, onLost) {
     await lease.revoke().catch(() => void 0);
     const current = result.responses[0]?.response_range?.kvs[0]?.value.toString() ?? "unknown";
     throw new LockBusyError(
-      `another etcd-dr run holds the lock ${key} (${current}); it frees itself within ${ttlSeconds}s if that run died`
+      `another etcd-dr run holds the lock ${key} (${current}); it frees itself when that run's lease expires if the run died`
     );
   }
   lease.on("lost", (error) => onLost(new Error(`lost the lock ${key}: ${messageOf(error)}`)));
@@ -67064,8 +67570,8 @@ async function countKeys(client, revision) {
 function memberIdHex(decimalId) {
   return BigInt(decimalId).toString(16);
 }
-async function probeEndpoint(access, endpoint2) {
-  const client = connect(access, [endpoint2]);
+async function probeEndpoint(access3, endpoint2) {
+  const client = connect(access3, [endpoint2]);
   try {
     const status = await client.maintenance.status();
     const members = await client.cluster.memberList({ linearizable: false }).catch(() => void 0);
@@ -67091,9 +67597,9 @@ async function probeEndpoint(access, endpoint2) {
     client.close();
   }
 }
-async function discoverMembers(access) {
-  for (const endpoint2 of access.endpoints) {
-    const client = connect(access, [endpoint2]);
+async function discoverMembers(access3) {
+  for (const endpoint2 of access3.endpoints) {
+    const client = connect(access3, [endpoint2]);
     try {
       const list2 = await client.cluster.memberList({ linearizable: false });
       return list2.members.map((m) => ({ name: m.name, clientUrls: m.clientURLs ?? [] }));
@@ -67104,9 +67610,9 @@ async function discoverMembers(access) {
   }
   return void 0;
 }
-async function probeCluster(access) {
-  const discovered = await discoverMembers(access) ?? [];
-  const endpoints = new Set(access.endpoints.map(normalize));
+async function probeCluster(access3) {
+  const discovered = await discoverMembers(access3) ?? [];
+  const endpoints = new Set(access3.endpoints.map(normalize));
   const named = /* @__PURE__ */ new Map();
   for (const member of discovered) {
     const url = member.clientUrls[0];
@@ -67116,7 +67622,7 @@ async function probeCluster(access) {
     endpoints.add(endpoint2);
     named.set(endpoint2, member.name);
   }
-  const probes = await Promise.all([...endpoints].map((e) => probeEndpoint(access, e)));
+  const probes = await Promise.all([...endpoints].map((e) => probeEndpoint(access3, e)));
   const seen = /* @__PURE__ */ new Set();
   return probes.map((p) => p.reachable ? p : { ...p, name: named.get(p.endpoint) ?? p.endpoint }).filter((p) => {
     if (!p.reachable) return true;
@@ -67135,8 +67641,11 @@ function chooseSource(probes, exclude = /* @__PURE__ */ new Set()) {
     (p) => p.reachable && !p.isLearner && p.errors.length === 0 && !exclude.has(p.id)
   );
   const warnings = probes.filter((p) => !p.reachable).map((p) => `member ${p.name ?? p.endpoint} (${p.endpoint}) is unreachable: ${p.reachable ? "" : p.error}`);
+  const answering = probes.filter((p) => p.reachable).length;
+  const quorum = answering > probes.length / 2;
   const leader = healthy.find((p) => p.id === p.leaderId);
-  if (leader) return { member: leader, quality: "leader", warnings };
+  if (leader && quorum) return { member: leader, quality: "leader", warnings };
+  if (!quorum) warnings.push(`only ${answering} of ${probes.length} members answer: quorum is lost`);
   const best = [...healthy].sort((a, b) => b.raftIndex - a.raftIndex || b.revision - a.revision)[0];
   if (!best) return void 0;
   return {
@@ -67144,7 +67653,7 @@ function chooseSource(probes, exclude = /* @__PURE__ */ new Set()) {
     quality: "degraded",
     warnings: [
       ...warnings,
-      `no member is the leader (quorum lost?): snapshotting ${best.name} (raft index ${best.raftIndex}), the most up-to-date reachable member; the backup may miss the newest writes`
+      `no trustworthy leader: snapshotting ${best.name} (raft index ${best.raftIndex}), the most up-to-date reachable member; the backup may miss the newest writes`
     ]
   };
 }
@@ -67157,7 +67666,10 @@ async function openSnapshot(client) {
     ({ client: grpc, metadata }) => grpc.snapshot({}, metadata, {})
   );
   const bytes = new PassThrough({ highWaterMark: 4 << 20 });
+  let markStarted = () => void 0;
+  const started = new Promise((resolve) => markStarted = resolve);
   call.on("data", (chunk) => {
+    markStarted();
     if (!bytes.write(chunk.blob)) {
       call.pause();
       bytes.once("drain", () => call.resume());
@@ -67168,7 +67680,7 @@ async function openSnapshot(client) {
   bytes.on("close", () => {
     if (!bytes.writableFinished) call.cancel();
   });
-  return { bytes, cancel: () => call.cancel() };
+  return { bytes, started, cancel: () => call.cancel() };
 }
 
 // src/snapshot/ship.ts
@@ -67208,8 +67720,8 @@ import { open } from "node:fs/promises";
 import { Readable as Readable4, Writable } from "node:stream";
 var READ_CHUNK = 1 << 20;
 var Spool = class _Spool {
-  constructor(path) {
-    this.path = path;
+  constructor(path3) {
+    this.path = path3;
     this.progress.setMaxListeners(0);
   }
   path;
@@ -67219,9 +67731,9 @@ var Spool = class _Spool {
   progress = new EventEmitter();
   handle;
   /** Creates (truncates) the spool file, readable and writable by us alone. */
-  static async create(path) {
-    const spool = new _Spool(path);
-    spool.handle = await open(path, "w+", 384);
+  static async create(path3) {
+    const spool = new _Spool(path3);
+    spool.handle = await open(path3, "w+", 384);
     return spool;
   }
   get size() {
@@ -67446,7 +67958,7 @@ async function runBackup(options, deps) {
   };
   let members = await probeCluster(options.etcd);
   const excluded = /* @__PURE__ */ new Set();
-  const tempDir = await mkdtemp(join3(options.tempDir, "etcd-dr-"));
+  const tempDir2 = await mkdtemp(join3(options.tempDir, "etcd-dr-"));
   let lock;
   let lockClient;
   try {
@@ -67459,18 +67971,15 @@ async function runBackup(options, deps) {
       choice.warnings.forEach(warn);
       if (!lock && choice.quality === "leader") {
         lockClient = connect(options.etcd, reachableEndpoints(members));
-        lock = await acquireLock(
-          lockClient,
-          options.cluster,
-          options.holder,
-          options.lockTtlSeconds,
-          (error) => warn(error.message)
+        lock = await inContext(
+          "taking the lock in etcd",
+          () => acquireLock(lockClient, options.cluster, options.holder, options.lockTtlSeconds, (error) => warn(error.message))
         );
       } else if (!lock) {
         warn("quorum is lost, so the lock in etcd cannot be taken; relying on the workflow concurrency group");
       }
       try {
-        return await snapshotFrom(choice, options, deps, tempDir, members, warnings);
+        return await snapshotFrom(choice, options, deps, tempDir2, members, warnings);
       } catch (error) {
         if (!(error instanceof SourceFailed) || attempt >= options.maxAttempts) throw error;
         warn(`${error.message}; retrying from another member (attempt ${attempt + 1} of ${options.maxAttempts})`);
@@ -67485,19 +67994,19 @@ async function runBackup(options, deps) {
   } finally {
     await lock?.release();
     lockClient?.close();
-    await rm2(tempDir, { recursive: true, force: true });
+    await rm2(tempDir2, { recursive: true, force: true });
   }
 }
-async function waitForSource(access, excluded, deps) {
+async function waitForSource(access3, excluded, deps) {
   let members = [];
   for (let i = 0; i < 10; i++) {
     await deps.sleep(1e3);
-    members = await probeCluster(access);
+    members = await probeCluster(access3);
     if (chooseSource(members, excluded)?.quality === "leader") break;
   }
   return members;
 }
-async function snapshotFrom(choice, options, deps, tempDir, members, warnings) {
+async function snapshotFrom(choice, options, deps, tempDir2, members, warnings) {
   const member = choice.member;
   const sourceLabel = `member ${member.name} (${member.endpoint})`;
   const client = connect(options.etcd, [member.endpoint]);
@@ -67518,8 +68027,13 @@ async function snapshotFrom(choice, options, deps, tempDir, members, warnings) {
     const objectFile = objectFileName(name, options.compression, encrypted);
     deps.log.info(`snapshotting ${sourceLabel} at revision ${revision} into ${name}`);
     let shipped;
+    let revisionAtStart = Promise.resolve(void 0);
     try {
       const snapshot = await openSnapshot(client);
+      revisionAtStart = snapshot.started.then(
+        () => client.maintenance.status().then((s) => Number(s.header.revision)),
+        () => void 0
+      ).catch(() => void 0);
       shipped = await shipSnapshot({
         snapshot: snapshot.bytes,
         sourceLabel,
@@ -67528,7 +68042,7 @@ async function snapshotFrom(choice, options, deps, tempDir, members, warnings) {
         objectFile,
         compression: options.compression,
         recipients: options.recipients,
-        spoolDir: tempDir
+        spoolDir: tempDir2
       });
     } catch (error) {
       if (error instanceof IntegrityError) throw error;
@@ -67546,6 +68060,7 @@ async function snapshotFrom(choice, options, deps, tempDir, members, warnings) {
       etcdVersion: status.version,
       dbSize: shipped.snapshotSize,
       keyCount,
+      keyCountExact: await revisionAtStart === revision,
       snapshotSha256: shipped.snapshotSha256,
       object: { file: objectFile, size: shipped.objectSize, sha256: shipped.objectSha256 },
       compression: options.compression,
@@ -67801,11 +68316,11 @@ function merge(defaults, route, options) {
 }
 function addQueryParameters(url, parameters) {
   const separator = /\?/.test(url) ? "&" : "?";
-  const names = Object.keys(parameters);
-  if (names.length === 0) {
+  const names2 = Object.keys(parameters);
+  if (names2.length === 0) {
     return url;
   }
-  return url + separator + names.map((name) => {
+  return url + separator + names2.map((name) => {
     if (name === "q") {
       return "q=" + parameters.q.split("+").map(encodeURIComponent).join("+");
     }
@@ -69081,17 +69596,17 @@ function requestLog(octokit) {
     octokit.log.debug("request", options);
     const start = Date.now();
     const requestOptions = octokit.request.endpoint.parse(options);
-    const path = requestOptions.url.replace(options.baseUrl, "");
+    const path3 = requestOptions.url.replace(options.baseUrl, "");
     return request2(options).then((response) => {
       const requestId = response.headers["x-github-request-id"];
       octokit.log.info(
-        `${requestOptions.method} ${path} - ${response.status} with id ${requestId} in ${Date.now() - start}ms`
+        `${requestOptions.method} ${path3} - ${response.status} with id ${requestId} in ${Date.now() - start}ms`
       );
       return response;
     }).catch((error) => {
       const requestId = error.response?.headers["x-github-request-id"] || "UNKNOWN";
       octokit.log.error(
-        `${requestOptions.method} ${path} - ${error.status} with id ${requestId} in ${Date.now() - start}ms`
+        `${requestOptions.method} ${path3} - ${error.status} with id ${requestId} in ${Date.now() - start}ms`
       );
       throw error;
     });
@@ -72084,6 +72599,7 @@ async function readNewestStatus(stores, cluster) {
 }
 
 // src/commands/context.ts
+var NO_TOOL_CACHE = { restore: async () => void 0, save: async () => void 0 };
 function runUrl(env) {
   const server = env["GITHUB_SERVER_URL"];
   const repository = env["GITHUB_REPOSITORY"];
@@ -72316,6 +72832,53 @@ ${notes.map((n) => `- ${n}`).join("\n")}
 ` };
 }
 
+// src/commands/checkCluster.ts
+var ATTEMPTS = 30;
+async function checkClusterCommand(source, deps) {
+  const access3 = etcdAccess(source);
+  const expectKeys = optionalCount(source, "expect-keys" /* ExpectKeys */);
+  const expectRevision = optionalCount(source, "expect-revision-at-least" /* ExpectRevisionAtLeast */);
+  let problems = [];
+  let rows = [];
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    const members = await probeCluster(access3);
+    rows = members.map((m) => [m.endpoint, m.reachable ? m.name : "-", m.reachable ? m.id === m.leaderId ? "leader" : "follower" : `unreachable: ${m.error}`]);
+    problems = members.filter((m) => !m.reachable).map((m) => `${m.endpoint} does not answer`);
+    const choice = chooseSource(members);
+    if (!choice || choice.quality !== "leader") problems.push("no leader with quorum");
+    if (problems.length === 0 && choice) problems = await checkData(access3, choice.member, expectKeys, expectRevision);
+    if (problems.length === 0 || attempt === ATTEMPTS) break;
+    await deps.sleep(2e3);
+  }
+  const ok = problems.length === 0;
+  return {
+    outcome: ok ? "success" : "failed",
+    outputs: { ["status" /* Status */]: ok ? "success" : "failed" },
+    summary: [`## etcd cluster check: ${ok ? "healthy" : "FAILED"}`, "", table(["endpoint", "member", "state"], rows), "", ...problems.map((p) => `- ${p}`)].join("\n"),
+    ...ok ? {} : { failure: `cluster check failed: ${problems.join("; ")}` }
+  };
+}
+async function checkData(access3, leader, keys, revision) {
+  const problems = [];
+  if (revision !== void 0 && leader.revision < revision) problems.push(`revision ${leader.revision} is below ${revision}`);
+  if (keys !== void 0) {
+    const client = connect(access3, [leader.endpoint]);
+    try {
+      const count = await countKeys(client);
+      if (count !== keys) problems.push(`the cluster holds ${count} keys, expected ${keys}`);
+    } finally {
+      client.close();
+    }
+  }
+  return problems;
+}
+function optionalCount(source, name) {
+  const value = text(source, name);
+  if (value === void 0) return void 0;
+  if (!/^\d+$/.test(value)) throw new InputError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
+
 // src/commands/list.ts
 async function listCommand(source) {
   const cluster = clusterName(source);
@@ -72355,13 +72918,1323 @@ ${formatCatalogTable(catalog)}
 }
 
 // src/commands/restore.ts
-async function restoreCommand(_source, _deps) {
-  throw new InputError("restore is not implemented yet");
+import { execFile as execFile3 } from "node:child_process";
+import { promisify } from "node:util";
+
+// src/config/restore.ts
+import { createHash as createHash6 } from "node:crypto";
+import { homedir, hostname as hostname2, tmpdir as tmpdir2 } from "node:os";
+import { join as join4 } from "node:path";
+
+// src/restore/etcdTools.ts
+import { execFile } from "node:child_process";
+import { createHash as createHash5, randomBytes as randomBytes8 } from "node:crypto";
+import { constants, createWriteStream as createWriteStream2 } from "node:fs";
+import { access, mkdir, rename, rm as rm3 } from "node:fs/promises";
+import path from "node:path";
+import { Readable as Readable5, Transform as Transform4 } from "node:stream";
+import { pipeline as pipeline5 } from "node:stream/promises";
+var DEFAULT_ETCD_DOWNLOAD_URL = "https://github.com/etcd-io/etcd/releases/download";
+var VERSION9 = /^\d+\.\d+\.\d+$/;
+var ARCHES = {
+  x64: "amd64",
+  amd64: "amd64",
+  arm64: "arm64",
+  ppc64: "ppc64le",
+  ppc64le: "ppc64le",
+  s390x: "s390x"
+};
+var SUMS_TIMEOUT_MS = 6e4;
+var ARCHIVE_TIMEOUT_MS = 10 * 6e4;
+function parseWanted(version) {
+  if (!VERSION9.test(version)) {
+    throw new InputError(`${"etcd-version" /* EtcdVersion */} ${JSON.stringify(version)} is not valid: use MAJOR.MINOR.PATCH, e.g. 3.5.17 (no leading v)`);
+  }
+  const [major, minor] = version.split(".").map(Number);
+  return { version, major, minor, needsEtcdutl: major > 3 || major === 3 && minor >= 5 };
+}
+function releaseArch(arch) {
+  const mapped = ARCHES[arch];
+  if (mapped === void 0) {
+    throw new InputError(`no etcd release for CPU architecture ${JSON.stringify(arch)} (known: ${Object.keys(ARCHES).join(", ")})`);
+  }
+  return mapped;
+}
+function checkBaseUrl(base) {
+  let url;
+  try {
+    url = new URL(base);
+  } catch {
+    throw new InputError(`${"etcd-download-url" /* EtcdDownloadUrl */} ${JSON.stringify(base)} is not a URL`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new InputError(`${"etcd-download-url" /* EtcdDownloadUrl */} must be http(s), got ${JSON.stringify(base)}`);
+  }
+  return url;
+}
+async function resolveEtcdTools(request2) {
+  const wanted = parseWanted(request2.version);
+  const arch = releaseArch(request2.arch ?? process.arch);
+  const base = checkBaseUrl(request2.downloadBaseUrl);
+  const { log } = request2;
+  if (request2.binDir !== void 0 && request2.binDir !== "") {
+    return fromBinDir(path.resolve(request2.binDir), wanted);
+  }
+  const onPath = await fromSearchPath(request2.searchPath ?? process.env.PATH ?? "", wanted, log);
+  if (onPath) return onPath;
+  const release = `etcd-v${wanted.version}-linux-${arch}`;
+  const releaseDir = path.join(path.resolve(request2.toolsDir), release);
+  const cached = await fromReleaseDir(releaseDir, wanted, log, request2.cache, release);
+  if (cached) return cached;
+  return inContext(`downloading etcd ${wanted.version}`, () => download(request2, wanted, base, release, releaseDir));
+}
+function names(wanted) {
+  return wanted.needsEtcdutl ? ["etcd", "etcdctl", "etcdutl"] : ["etcd", "etcdctl"];
+}
+async function isExecutable(file) {
+  try {
+    await access(file, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+async function missingIn(dir, wanted) {
+  const missing = [];
+  for (const name of names(wanted)) if (!await isExecutable(path.join(dir, name))) missing.push(name);
+  return missing;
+}
+function tools(dir, version, wanted, source) {
+  return {
+    version,
+    etcd: path.join(dir, "etcd"),
+    etcdctl: path.join(dir, "etcdctl"),
+    ...wanted.needsEtcdutl ? { etcdutl: path.join(dir, "etcdutl") } : {},
+    binDir: dir,
+    source
+  };
+}
+async function etcdVersion(etcd) {
+  const stdout = await new Promise((resolve, reject) => {
+    execFile(etcd, ["--version"], { timeout: 3e4, encoding: "utf8" }, (error, out, err) => {
+      if (error) reject(new Error(`${etcd} --version failed: ${error.message.split("\n")[0]} ${err.trim()}`.trim(), { cause: error }));
+      else resolve(out);
+    });
+  });
+  const m = /etcd Version:\s*(\d+\.\d+\.\d+)/.exec(stdout);
+  if (!m?.[1]) throw new Error(`${etcd} --version printed no version: ${JSON.stringify(stdout.slice(0, 200))}`);
+  return m[1];
+}
+function sameMinor(actual, wanted) {
+  const [major, minor] = actual.split(".").map(Number);
+  return major === wanted.major && minor === wanted.minor;
+}
+async function fromBinDir(dir, wanted) {
+  const missing = await missingIn(dir, wanted);
+  if (missing.length > 0) {
+    throw new InputError(`${"etcd-bin-dir" /* EtcdBinDir */} ${dir} lacks executable ${missing.join(", ")} (etcd ${wanted.version} needs ${names(wanted).join(", ")})`);
+  }
+  const actual = await inContext(`checking the etcd version in ${"etcd-bin-dir" /* EtcdBinDir */} ${dir}`, () => etcdVersion(path.join(dir, "etcd")));
+  if (!sameMinor(actual, wanted)) {
+    throw new InputError(
+      `${"etcd-bin-dir" /* EtcdBinDir */} ${dir} has etcd ${actual}, but ${"etcd-version" /* EtcdVersion */} is ${wanted.version}: restore with the cluster's own major.minor version`
+    );
+  }
+  return tools(dir, actual, wanted, "bin-dir");
+}
+async function fromSearchPath(searchPath, wanted, log) {
+  const seen = /* @__PURE__ */ new Set();
+  for (const entry of searchPath.split(path.delimiter)) {
+    if (!path.isAbsolute(entry)) continue;
+    const dir = path.normalize(entry);
+    if (seen.has(dir)) continue;
+    seen.add(dir);
+    if (!await isExecutable(path.join(dir, "etcd"))) continue;
+    const missing = await missingIn(dir, wanted);
+    if (missing.length > 0) {
+      log.info(`Not using etcd in ${dir}: no ${missing.join(", ")} next to it`);
+      continue;
+    }
+    let actual;
+    try {
+      actual = await etcdVersion(path.join(dir, "etcd"));
+    } catch (error) {
+      log.info(`Not using etcd in ${dir}: ${messageOf(error)}`);
+      continue;
+    }
+    if (!sameMinor(actual, wanted)) {
+      log.info(`Not using etcd ${actual} in ${dir}: ${wanted.version} wanted`);
+      continue;
+    }
+    log.info(`Using etcd ${actual} from PATH (${dir})`);
+    return tools(dir, actual, wanted, "path");
+  }
+  return void 0;
+}
+async function fromReleaseDir(dir, wanted, log, cache, key) {
+  const local = await usableRelease(dir, wanted, log);
+  if (local) {
+    log.info(`Using etcd ${wanted.version} from ${dir}`);
+    return local;
+  }
+  let hit;
+  try {
+    hit = await cache.restore([dir], key);
+  } catch (error) {
+    log.warning(`Restoring ${key} from the cache failed, downloading instead: ${messageOf(error)}`);
+    return void 0;
+  }
+  if (hit === void 0) return void 0;
+  const restored = await usableRelease(dir, wanted, log);
+  if (restored) log.info(`Using etcd ${wanted.version} restored from the cache (${key})`);
+  return restored;
+}
+async function usableRelease(dir, wanted, log) {
+  const missing = await missingIn(dir, wanted);
+  if (missing.length === names(wanted).length) return void 0;
+  let problem;
+  if (missing.length > 0) {
+    problem = `lacks ${missing.join(", ")}`;
+  } else {
+    try {
+      const actual = await etcdVersion(path.join(dir, "etcd"));
+      if (actual === wanted.version) return tools(dir, actual, wanted, "cache");
+      problem = `holds etcd ${actual}`;
+    } catch (error) {
+      problem = messageOf(error);
+    }
+  }
+  log.warning(`Ignoring ${dir} (${problem}); downloading etcd ${wanted.version} again`);
+  await rm3(dir, { recursive: true, force: true });
+  return void 0;
+}
+function fetchOf(request2) {
+  return request2.fetch ?? globalThis.fetch;
+}
+async function get(request2, url, timeoutMs) {
+  let response;
+  try {
+    response = await fetchOf(request2)(url, { redirect: "follow", signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    throw new Error(`GET ${url}: ${messageOf(error)}${error instanceof Error && error.cause ? ` (${messageOf(error.cause)})` : ""}`, { cause: error });
+  }
+  if (!response.ok || response.body === null) {
+    await response.body?.cancel();
+    const hint = response.status === 404 ? ` (is ${request2.version} an etcd release? set ${"etcd-download-url" /* EtcdDownloadUrl */} for a mirror)` : "";
+    throw new Error(`GET ${url}: HTTP ${response.status} ${response.statusText}${hint}`);
+  }
+  return response;
+}
+function expectedSha256(sums, file) {
+  for (const line of sums.split("\n")) {
+    const m = /^([0-9a-fA-F]{64})\s+\*?(\S+)\s*$/.exec(line.trim());
+    if (m?.[1] && m[2] && path.basename(m[2]) === file) return m[1].toLowerCase();
+  }
+  return void 0;
+}
+async function download(request2, wanted, base, release, releaseDir) {
+  const { log } = request2;
+  const prefix = `${base.href.replace(/\/+$/, "")}/v${wanted.version}`;
+  const archiveName = `${release}.tar.gz`;
+  const archiveUrl = `${prefix}/${archiveName}`;
+  const sumsUrl = `${prefix}/SHA256SUMS`;
+  const sums = await (await get(request2, sumsUrl, SUMS_TIMEOUT_MS)).text();
+  const expected = expectedSha256(sums, archiveName);
+  if (expected === void 0) {
+    throw new IntegrityError(`${sumsUrl} has no line for ${archiveName}; refusing an archive that cannot be verified`);
+  }
+  const toolsDir = path.dirname(releaseDir);
+  await mkdir(toolsDir, { recursive: true });
+  const staging = path.join(toolsDir, `.${release}.${randomBytes8(6).toString("hex")}.partial`);
+  await mkdir(staging, { mode: 448 });
+  try {
+    const archive = path.join(staging, archiveName);
+    log.info(`Downloading ${archiveUrl}`);
+    const actual = await saveHashed(await get(request2, archiveUrl, ARCHIVE_TIMEOUT_MS), archive);
+    if (actual !== expected) {
+      throw new IntegrityError(`sha256 of ${archiveUrl} is ${actual}, but ${sumsUrl} says ${expected}; refusing it`);
+    }
+    await untar(archive, staging);
+    const unpacked = path.join(staging, release);
+    const missing = await missingIn(unpacked, wanted);
+    if (missing.length > 0) throw new Error(`${archiveName} has no ${release}/${missing.join(`, ${release}/`)}`);
+    const actualVersion = await etcdVersion(path.join(unpacked, "etcd"));
+    if (actualVersion !== wanted.version) throw new Error(`${archiveName} contains etcd ${actualVersion}, not ${wanted.version}`);
+    await moveIntoPlace(unpacked, releaseDir, wanted, log);
+  } finally {
+    await rm3(staging, { recursive: true, force: true });
+  }
+  try {
+    await request2.cache.save([releaseDir], release);
+  } catch (error) {
+    log.warning(`Saving ${release} to the cache failed (the next run downloads it again): ${messageOf(error)}`);
+  }
+  log.info(`Using etcd ${wanted.version} downloaded to ${releaseDir}`);
+  return tools(releaseDir, wanted.version, wanted, "download");
+}
+async function saveHashed(response, file) {
+  const hash = createHash5("sha256");
+  const tap = new Transform4({
+    transform(chunk, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    }
+  });
+  const body = Readable5.fromWeb(response.body);
+  await pipeline5(body, tap, createWriteStream2(file, { flags: "wx", mode: 384 }));
+  return hash.digest("hex");
+}
+function untar(archive, into) {
+  return new Promise((resolve, reject) => {
+    execFile("tar", ["-xzf", archive, "-C", into, "--no-same-owner"], { timeout: 5 * 6e4, encoding: "utf8" }, (error, _out, stderr) => {
+      if (error) reject(new Error(`tar -xzf ${archive} failed: ${error.message.split("\n")[0]} ${stderr.trim()}`.trim(), { cause: error }));
+      else resolve();
+    });
+  });
+}
+async function moveIntoPlace(unpacked, releaseDir, wanted, log) {
+  try {
+    await rename(unpacked, releaseDir);
+  } catch (error) {
+    const code = error.code;
+    if ((code === "ENOTEMPTY" || code === "EEXIST") && (await missingIn(releaseDir, wanted)).length === 0) {
+      log.info(`${releaseDir} appeared while downloading (another run?); using it`);
+      return;
+    }
+    throw error;
+  }
+}
+
+// src/restore/member.ts
+import { isAbsolute, normalize as normalize2 } from "node:path";
+var MEMBER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+var PEER_URL = /^https?:\/\/[^\s,/=]+(:\d{1,5})?\/?$/;
+function parseMemberSpec(input) {
+  const name = input.name.trim();
+  if (!MEMBER_NAME.test(name)) throw new InputError(`member-name ${JSON.stringify(name)} is not a valid etcd member name`);
+  const peerUrls = (input.initialAdvertisePeerUrls ?? "").split(",").map((u) => u.trim()).filter(Boolean);
+  if (peerUrls.length === 0) throw new InputError("initial-advertise-peer-urls is required (this member's peer URL, e.g. https://10.0.0.1:2380)");
+  for (const url of peerUrls) {
+    if (!PEER_URL.test(url)) throw new InputError(`initial-advertise-peer-urls: ${JSON.stringify(url)} is not a peer URL like https://10.0.0.1:2380`);
+  }
+  const cluster = (input.initialCluster ?? `${name}=${peerUrls.join(`,${name}=`)}`).trim();
+  const members = /* @__PURE__ */ new Map();
+  for (const part of cluster.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const at = part.indexOf("=");
+    const member = part.slice(0, at);
+    const url = part.slice(at + 1);
+    if (at <= 0 || !MEMBER_NAME.test(member) || !PEER_URL.test(url)) {
+      throw new InputError(`initial-cluster: ${JSON.stringify(part)} is not name=peer-url`);
+    }
+    members.set(member, [...members.get(member) ?? [], url]);
+  }
+  const own = members.get(name);
+  if (!own) throw new InputError(`initial-cluster does not list this member (${name}): ${cluster}`);
+  for (const url of peerUrls) {
+    if (!own.includes(url)) throw new InputError(`initial-cluster lists ${name} at ${own.join(", ")}, not at its advertised peer URL ${url}`);
+  }
+  const token = (input.initialClusterToken ?? "").trim();
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(token)) {
+    throw new InputError("initial-cluster-token is required for a restore (use a new one, the same on every member, e.g. etcd-restored-<date>)");
+  }
+  return { name, initialCluster: cluster, initialAdvertisePeerUrls: peerUrls.join(","), initialClusterToken: token };
+}
+function assertDataDir(dataDir) {
+  const trimmed = dataDir.trim();
+  if (!isAbsolute(trimmed) || normalize2(trimmed) !== trimmed.replace(/\/+$/, "") || normalize2(trimmed) === "/") {
+    throw new InputError(`data-dir ${JSON.stringify(dataDir)} must be an absolute, normalised path like /var/lib/etcd`);
+  }
+  return normalize2(trimmed);
+}
+
+// src/restore/service.ts
+import { execFile as execFile2 } from "node:child_process";
+import { constants as constants2 } from "node:fs";
+import { access as access2, copyFile, mkdir as mkdir2, rename as rename2, unlink } from "node:fs/promises";
+import path2 from "node:path";
+
+// src/restore/argv.ts
+var HINT = "stop-command/start-command run a program with arguments, not a shell line; put pipelines, redirections or variables in a script and name the script (or quote the character: '\u2026')";
+var OPERATOR_CHARS = /* @__PURE__ */ new Set([";", "|", "&", "<", ">", "(", ")"]);
+var WHITESPACE = /* @__PURE__ */ new Set([" ", "	", "\n", "\r"]);
+function refuse(what, text2) {
+  throw new InputError(`${what} in ${JSON.stringify(text2)}: ${HINT}`);
+}
+function startsExpansion(text2, i) {
+  const next = text2[i + 1];
+  return next !== void 0 && /[A-Za-z0-9_({?!#*@$-]/.test(next);
+}
+function splitCommandLine(text2) {
+  const words = [];
+  let word = "";
+  let inWord = false;
+  let i = 0;
+  while (i < text2.length) {
+    const c = text2[i];
+    if (WHITESPACE.has(c)) {
+      if (inWord) words.push(word);
+      word = "";
+      inWord = false;
+      i++;
+      continue;
+    }
+    if (c === "'") {
+      const end = text2.indexOf("'", i + 1);
+      if (end < 0) refuse("unterminated single quote", text2);
+      word += text2.slice(i + 1, end);
+      inWord = true;
+      i = end + 1;
+      continue;
+    }
+    if (c === '"') {
+      i++;
+      for (; ; ) {
+        const d = text2[i];
+        if (d === void 0) refuse("unterminated double quote", text2);
+        if (d === '"') break;
+        if (d === "\\") {
+          const e = text2[i + 1];
+          if (e === '"' || e === "\\" || e === "$" || e === "`") {
+            word += e;
+            i += 2;
+            continue;
+          }
+          if (e === "\n") {
+            i += 2;
+            continue;
+          }
+        } else if (d === "`") {
+          refuse("command substitution (`\u2026`)", text2);
+        } else if (d === "$" && startsExpansion(text2, i)) {
+          refuse(`shell expansion (${text2.slice(i, i + 2)}\u2026)`, text2);
+        }
+        word += d;
+        i++;
+      }
+      inWord = true;
+      i++;
+      continue;
+    }
+    if (c === "\\") {
+      const e = text2[i + 1];
+      if (e === void 0) refuse("trailing backslash", text2);
+      if (e !== "\n") {
+        word += e;
+        inWord = true;
+      }
+      i += 2;
+      continue;
+    }
+    if (c === "`") refuse("command substitution (`\u2026`)", text2);
+    if (c === "$" && startsExpansion(text2, i)) refuse(`shell expansion (${text2.slice(i, i + 2)}\u2026)`, text2);
+    if (OPERATOR_CHARS.has(c)) {
+      const op = /^(&&|\|\||>>|[;|&<>()])/.exec(text2.slice(i))?.[0] ?? c;
+      refuse(`shell operator ${JSON.stringify(op)}`, text2);
+    }
+    if (c === "~" && !inWord) refuse("home directory expansion (~)", text2);
+    word += c;
+    inWord = true;
+    i++;
+  }
+  if (inWord) words.push(word);
+  return words;
+}
+
+// src/restore/service.ts
+var UNIT_NAME = /^[A-Za-z0-9@._-]+$/;
+var FORMS = "systemd:<unit>, static-pod:<absolute manifest path, e.g. /etc/kubernetes/manifests/etcd.yaml>, none";
+function present(value) {
+  const trimmed = value?.trim();
+  return trimmed === void 0 || trimmed === "" ? void 0 : trimmed;
+}
+function commandArgv(name, text2) {
+  let argv;
+  try {
+    argv = splitCommandLine(text2);
+  } catch (error) {
+    throw new InputError(`${name}: ${messageOf(error)}`, { cause: error });
+  }
+  if (argv.length === 0) throw new InputError(`${name} is empty`);
+  return argv;
+}
+function parseEtcdService(input) {
+  const service = present(input.service);
+  const stop = present(input.stopCommand);
+  const start = present(input.startCommand);
+  if (stop !== void 0 || start !== void 0) {
+    if (service !== void 0) {
+      throw new InputError(
+        `give either ${"etcd-service" /* EtcdService */} or ${"stop-command" /* StopCommand */} + ${"start-command" /* StartCommand */}, not both (${"etcd-service" /* EtcdService */} is ${JSON.stringify(service)})`
+      );
+    }
+    if (stop === void 0 || start === void 0) {
+      const missing = stop === void 0 ? "stop-command" /* StopCommand */ : "start-command" /* StartCommand */;
+      throw new InputError(`${"stop-command" /* StopCommand */} and ${"start-command" /* StartCommand */} go together: ${missing} is missing`);
+    }
+    return { kind: "commands", stop: commandArgv("stop-command" /* StopCommand */, stop), start: commandArgv("start-command" /* StartCommand */, start) };
+  }
+  if (service === void 0) {
+    throw new InputError(
+      `${"etcd-service" /* EtcdService */} is required for a live restore (${FORMS}), or give ${"stop-command" /* StopCommand */} and ${"start-command" /* StartCommand */}`
+    );
+  }
+  if (service === "none") return { kind: "none" };
+  const colon = service.indexOf(":");
+  const kind = colon < 0 ? service : service.slice(0, colon);
+  const value = colon < 0 ? "" : service.slice(colon + 1);
+  if (kind === "systemd") {
+    if (!UNIT_NAME.test(value) || value.startsWith("-")) {
+      throw new InputError(
+        `${"etcd-service" /* EtcdService */}: systemd unit ${JSON.stringify(value)} is not valid: use letters, digits, '@', '.', '_', '-' (e.g. systemd:etcd.service)`
+      );
+    }
+    return { kind: "systemd", unit: value };
+  }
+  if (kind === "static-pod") {
+    if (!path2.isAbsolute(value)) {
+      throw new InputError(
+        `${"etcd-service" /* EtcdService */}: static-pod needs an absolute manifest path (e.g. static-pod:/etc/kubernetes/manifests/etcd.yaml), got ${JSON.stringify(value)}`
+      );
+    }
+    return { kind: "static-pod", manifest: path2.normalize(value) };
+  }
+  throw new InputError(`${"etcd-service" /* EtcdService */} ${JSON.stringify(service)} is not valid: use ${FORMS}`);
+}
+var DEFAULT_STOP_TIMEOUT_MS = 12e4;
+var DEFAULT_POLL_MS = 1e3;
+function execRunner(timeoutMs = 3e5) {
+  return (cmd, args) => new Promise((resolve, reject) => {
+    execFile2(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
+      if (error) {
+        const detail = stderr.trim().split("\n").slice(-10).join("\n");
+        reject(new Error(`${[cmd, ...args].join(" ")} failed: ${error.message.split("\n")[0]}${detail ? `
+${detail}` : ""}`, { cause: error }));
+        return;
+      }
+      resolve({ stdout, stderr });
+    });
+  });
+}
+async function exists2(file) {
+  try {
+    await access2(file, constants2.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+async function moveFile(from, to) {
+  try {
+    await rename2(from, to);
+  } catch (error) {
+    if (error.code !== "EXDEV") throw error;
+    await copyFile(from, to, constants2.COPYFILE_EXCL);
+    await unlink(from);
+  }
+}
+async function waitStopped(deps, what) {
+  const timeout = deps.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+  const poll = deps.pollMs ?? DEFAULT_POLL_MS;
+  for (let waited = 0; ; waited += poll) {
+    if (!await deps.isServing()) return;
+    if (waited >= timeout) {
+      throw new Error(
+        `etcd still serves on this node ${Math.round(timeout / 1e3)} s after stopping ${what}; refusing to restore under a live etcd (is another supervisor restarting it, or is etcd-service pointing at the wrong thing?)`
+      );
+    }
+    await deps.sleep(poll);
+  }
+}
+function quoteArgv(argv) {
+  return argv.map((a) => /^[A-Za-z0-9@%+=:,./_-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
+}
+function serviceControl(service, deps) {
+  switch (service.kind) {
+    case "systemd":
+      return systemdControl(service.unit, deps);
+    case "static-pod":
+      return staticPodControl(service.manifest, deps);
+    case "commands":
+      return commandsControl(service.stop, service.start, deps);
+    case "none":
+      return noneControl(deps);
+  }
+}
+function systemdControl(unit, deps) {
+  const what = `systemd unit ${unit}`;
+  return {
+    describe: () => what,
+    stop: () => inContext(`stopping ${what}`, async () => {
+      deps.log.info(`Stopping ${what}`);
+      await deps.run("systemctl", ["stop", unit]);
+      await waitStopped(deps, what);
+    }),
+    start: () => inContext(`starting ${what}`, async () => {
+      deps.log.info(`Starting ${what}`);
+      await deps.run("systemctl", ["start", unit]);
+    })
+  };
+}
+function staticPodControl(manifest, deps) {
+  const manifestsDir = path2.dirname(manifest);
+  const heldDir = deps.heldDir ?? path2.join(path2.dirname(manifestsDir), "etcd-dr-held");
+  const held = path2.join(heldDir, path2.basename(manifest));
+  const what = `static pod ${manifest}`;
+  return {
+    describe: () => `${what} (held in ${heldDir} while etcd is down)`,
+    stop: () => inContext(`stopping ${what}`, async () => {
+      if (!await exists2(manifest)) {
+        const hint = await exists2(held) ? `; a held copy exists at ${held} (an earlier restore was interrupted?): check it and move it back to ${manifest} before retrying` : "";
+        throw new Error(`no static pod manifest at ${manifest}${hint}`);
+      }
+      if (await exists2(held)) {
+        throw new Error(`a held manifest already exists at ${held}; compare it with ${manifest} and remove the stale one before retrying`);
+      }
+      await mkdir2(heldDir, { recursive: true, mode: 448 });
+      deps.log.info(`Moving ${manifest} to ${held} so the kubelet stops etcd`);
+      await moveFile(manifest, held);
+      try {
+        await waitStopped(deps, what);
+      } catch (error) {
+        throw new Error(`${messageOf(error)}; the manifest stays held at ${held} (move it back to ${manifest} to undo)`, { cause: error });
+      }
+    }),
+    start: () => inContext(`starting ${what}`, async () => {
+      if (!await exists2(held)) throw new Error(`no held manifest at ${held} to move back to ${manifest}`);
+      if (await exists2(manifest)) {
+        throw new Error(`${manifest} exists already (someone moved it back?); the held copy stays at ${held}`);
+      }
+      deps.log.info(`Moving ${held} back to ${manifest}; the kubelet will start etcd`);
+      await moveFile(held, manifest);
+    })
+  };
+}
+function commandsControl(stop, start, deps) {
+  const run = async (argv) => {
+    const [cmd, ...args] = argv;
+    if (cmd === void 0) throw new InputError("empty command");
+    await deps.run(cmd, args);
+  };
+  return {
+    describe: () => `commands (stop: ${quoteArgv(stop)}; start: ${quoteArgv(start)})`,
+    stop: () => inContext(`stopping etcd with ${"stop-command" /* StopCommand */} ${quoteArgv(stop)}`, async () => {
+      deps.log.info(`Stopping etcd: ${quoteArgv(stop)}`);
+      await run(stop);
+      await waitStopped(deps, `with ${"stop-command" /* StopCommand */}`);
+    }),
+    start: () => inContext(`starting etcd with ${"start-command" /* StartCommand */} ${quoteArgv(start)}`, async () => {
+      deps.log.info(`Starting etcd: ${quoteArgv(start)}`);
+      await run(start);
+    })
+  };
+}
+function noneControl(deps) {
+  return {
+    describe: () => "none (etcd is stopped and started by hand)",
+    stop: async () => {
+      deps.log.warning(`${"etcd-service" /* EtcdService */} is none: etcd-dr does not stop etcd; make sure etcd is stopped on this node`);
+      let serving = false;
+      try {
+        serving = await deps.isServing();
+      } catch {
+      }
+      if (serving) deps.log.warning("etcd still answers on its client port on this node");
+    },
+    start: async () => {
+      deps.log.warning(`${"etcd-service" /* EtcdService */} is none: etcd-dr does not start etcd; start it yourself`);
+    }
+  };
+}
+
+// src/config/restore.ts
+var KUBEADM_DATA_DIR = "/var/lib/etcd";
+var DEFAULT_BUMP_REVISION = 1e9;
+function backupChoice(source, cluster, fallback) {
+  const value = fallback ? text(source, "backup" /* Backup */, fallback) : required(source, "backup" /* Backup */, "a backup name, or 'latest'");
+  if (value === "latest") return { kind: "latest" };
+  return { kind: "named", name: assertBackupName(value, cluster).name };
+}
+function toolSettings(source) {
+  const binDir = text(source, "etcd-bin-dir" /* EtcdBinDir */);
+  const version = text(source, "etcd-version" /* EtcdVersion */);
+  const downloadBaseUrl = text(source, "etcd-download-url" /* EtcdDownloadUrl */, DEFAULT_ETCD_DOWNLOAD_URL);
+  if (!/^https?:\/\/\S+$/.test(downloadBaseUrl)) throw new InputError(`etcd-download-url ${JSON.stringify(downloadBaseUrl)} is not an http(s) URL`);
+  const toolCache = source.env["RUNNER_TOOL_CACHE"];
+  return {
+    ...binDir ? { binDir } : {},
+    ...version ? { version: version.replace(/^v/, "") } : {},
+    downloadBaseUrl,
+    toolsDir: toolCache ? join4(toolCache, "etcd-dr") : join4(homedir(), ".cache", "etcd-dr")
+  };
+}
+function identities(source) {
+  const identity = secretText(source, "decrypt-identity" /* DecryptIdentity */);
+  return identity ? parseIdentities(identity) : [];
+}
+function tempDir(source) {
+  return text(source, "temp-dir" /* TempDir */) ?? source.env["RUNNER_TEMP"] ?? tmpdir2();
+}
+function restoreSettings(source) {
+  const cluster = clusterName(source);
+  const dryRun = bool(source, "dry-run" /* DryRun */, false);
+  if (!dryRun) {
+    const confirm = text(source, "confirm" /* Confirm */);
+    if (confirm !== cluster) {
+      throw new InputError(
+        `confirm must equal the cluster name (${cluster}) for a restore that replaces this member's data${confirm === void 0 ? "" : `; got ${JSON.stringify(confirm)}`}. Use dry-run: true to only download, verify and restore into a scratch directory`
+      );
+    }
+  }
+  const bumpRevision = wholeNumber(source, "bump-revision" /* BumpRevision */, DEFAULT_BUMP_REVISION);
+  const markCompacted = bool(source, "mark-compacted" /* MarkCompacted */, true);
+  if (bumpRevision > 0 && !markCompacted) {
+    throw new InputError("mark-compacted must be true when bump-revision is set (etcdutl requires both; bump-revision: 0 turns both off)");
+  }
+  const stop = text(source, "stop-command" /* StopCommand */);
+  const start = text(source, "start-command" /* StartCommand */);
+  const serviceInput = text(source, "etcd-service" /* EtcdService */);
+  const initialCluster = text(source, "initial-cluster" /* InitialCluster */);
+  const peerUrls = text(source, "initial-advertise-peer-urls" /* InitialAdvertisePeerUrls */);
+  const token = text(source, "initial-cluster-token" /* InitialClusterToken */);
+  const owner = text(source, "etcd-user" /* EtcdUser */);
+  const memberName = text(source, "member-name" /* MemberName */) ?? hostname2();
+  const memberInput = {
+    ...initialCluster ? { initialCluster } : {},
+    ...peerUrls ? { initialAdvertisePeerUrls: peerUrls } : dryRun && !initialCluster ? { initialAdvertisePeerUrls: "http://127.0.0.1:2380" } : {},
+    ...token ? { initialClusterToken: token } : {}
+  };
+  parseMemberSpec({ name: memberName, ...memberInput, initialClusterToken: token ?? "checked-later" });
+  return {
+    cluster,
+    backup: backupChoice(source, cluster),
+    identities: identities(source),
+    dryRun,
+    dataDir: assertDataDir(text(source, "data-dir" /* DataDir */, KUBEADM_DATA_DIR)),
+    memberName,
+    memberInput,
+    // A dry run never stops etcd, so it needs no way to.
+    ...dryRun && !serviceInput && !stop && !start ? {} : { service: parseEtcdService({ ...serviceInput ? { service: serviceInput } : {}, ...stop ? { stopCommand: stop } : {}, ...start ? { startCommand: start } : {} }) },
+    bump: { bumpRevision, markCompacted: bumpRevision > 0 && markCompacted },
+    ...owner ? { owner } : {},
+    tools: toolSettings(source)
+  };
+}
+function memberSpec(settings, backupName2) {
+  return parseMemberSpec({
+    name: settings.memberName,
+    ...settings.memberInput,
+    initialClusterToken: settings.memberInput.initialClusterToken ?? `etcd-dr-${createHash6("sha256").update(backupName2).digest("hex").slice(0, 12)}`
+  });
+}
+
+// src/restore/restoreMember.ts
+import { chown, lstat, mkdtemp as mkdtemp2, readdir, rename as rename3, rm as rm5, stat, statfs } from "node:fs/promises";
+import { basename, dirname, join as join5 } from "node:path";
+
+// src/restore/check.ts
+async function waitServing(access3, endpoint2, options) {
+  let lastError = "no answer yet";
+  for (let waited = 0; waited <= options.timeoutMs; waited += 500) {
+    const dead = options.dead?.();
+    if (dead) throw new Error(dead);
+    const client = connect({ ...access3, callTimeoutMs: 2e3 }, [endpoint2]);
+    try {
+      await client.maintenance.status();
+      return;
+    } catch (error) {
+      lastError = messageOf(error);
+    } finally {
+      client.close();
+    }
+    await options.sleep(500);
+  }
+  throw new Error(`etcd at ${endpoint2} did not answer within ${options.timeoutMs / 1e3}s: ${lastError}`);
+}
+async function checkRestored(access3, endpoint2, manifest, expect) {
+  const client = connect(access3, [endpoint2]);
+  try {
+    const status = await client.maintenance.status();
+    const revision = Number(status.header.revision);
+    const minimum = manifest.revision + expect.bumpRevision;
+    if (revision < minimum) {
+      throw new Error(`restored revision ${revision} is below the backup's ${manifest.revision}${expect.bumpRevision ? ` + bump ${expect.bumpRevision}` : ""}`);
+    }
+    const warnings = [];
+    const keys = await countKeys(client, expect.historyKept ? manifest.revision : void 0);
+    if (keys !== manifest.keyCount) {
+      const message = `restored member holds ${keys} keys, the backup's manifest says ${manifest.keyCount}`;
+      if (expect.historyKept || manifest.keyCountExact) throw new Error(message);
+      warnings.push(`${message} (writes landed while the snapshot started, so the manifest's count is approximate)`);
+    }
+    return { revision, keys, warnings };
+  } finally {
+    client.close();
+  }
+}
+
+// src/restore/fetch.ts
+import { createWriteStream as createWriteStream3 } from "node:fs";
+import { rm as rm4 } from "node:fs/promises";
+import { pipeline as pipeline6 } from "node:stream/promises";
+async function fetchSnapshot(entry, stores, identities2, file, log) {
+  const manifest = entry.manifest;
+  if (!manifest) throw new IntegrityError(`backup ${entry.name} has no readable manifest on any store`);
+  if (manifest.encryptedTo.length > 0 && identities2.length === 0) {
+    throw new InputError(`backup ${entry.name} is encrypted (to ${manifest.encryptedTo.join(", ")}): give decrypt-identity`);
+  }
+  const skipped = [];
+  const holders = stores.filter((s) => entry.copies.some((c) => c.storeId === s.id));
+  for (const store of stores.filter((s) => !holders.includes(s))) skipped.push(`${store.id}: has no copy of ${entry.name}`);
+  for (const store of holders) {
+    const copy = entry.copies.find((c) => c.storeId === store.id);
+    try {
+      await downloadVerified(store, manifest.cluster, copy.objectFile, copy.manifestSha256, manifest, identities2, file);
+      if (skipped.length > 0) log.warning(`restored from ${store.id} after skipping: ${skipped.join("; ")}`);
+      return { file, manifest, from: store.id, skipped };
+    } catch (error) {
+      await rm4(file, { force: true });
+      if (error instanceof InputError) throw error;
+      const reason = `${store.id}: ${messageOf(error)}`;
+      skipped.push(reason);
+      log.warning(`copy of ${entry.name} unusable, trying the next store: ${reason}`);
+    }
+  }
+  throw new IntegrityError(`no store has a good copy of ${entry.name}: ${skipped.join("; ")}`);
+}
+async function downloadVerified(store, folder, objectFile, expectedSha2562, manifest, identities2, file) {
+  const measure = new Measure();
+  const source = chain2(await store.download(folder, objectFile), measure);
+  let plain = source;
+  if (manifest.encryptedTo.length > 0) {
+    try {
+      plain = await decryptStream(source, identities2);
+    } catch (error) {
+      source.destroy();
+      if (/identit|no.*match|stanza/i.test(messageOf(error))) {
+        throw new InputError(
+          `decrypt-identity cannot decrypt ${manifest.name}: it is encrypted to ${manifest.encryptedTo.join(", ")} (${messageOf(error)})`
+        );
+      }
+      throw error;
+    }
+  }
+  const verifier = new SnapshotVerifier(`${manifest.name} from ${store.id}`);
+  try {
+    await pipeline6(chain2(plain, decompressor(manifest.compression)), verifier, createWriteStream3(file, { mode: 384 }));
+  } catch (error) {
+    if (/invalid tag|ciphertext|stream ended/i.test(messageOf(error))) {
+      throw new IntegrityError(`the stored object is corrupt (age decryption failed: ${messageOf(error)})`, { cause: error });
+    }
+    throw error;
+  }
+  if (measure.sha256 !== expectedSha2562) {
+    throw new IntegrityError(`the stored object's sha256 ${measure.sha256} differs from the manifest's ${expectedSha2562}`);
+  }
+  const verified = verifier.result();
+  if (verified.sha256 !== manifest.snapshotSha256) {
+    throw new IntegrityError(`the snapshot's sha256 ${verified.sha256} differs from the manifest's ${manifest.snapshotSha256}`);
+  }
+}
+
+// src/restore/snapshotRestore.ts
+function supportsBump(tools2) {
+  return tools2.etcdutl !== void 0;
+}
+function restoreArgs(snapshotFile, dataDir, member, bump) {
+  return [
+    "snapshot",
+    "restore",
+    snapshotFile,
+    `--data-dir=${dataDir}`,
+    `--name=${member.name}`,
+    `--initial-cluster=${member.initialCluster}`,
+    `--initial-cluster-token=${member.initialClusterToken}`,
+    `--initial-advertise-peer-urls=${member.initialAdvertisePeerUrls}`,
+    ...bump && bump.bumpRevision > 0 ? [`--bump-revision=${bump.bumpRevision}`, ...bump.markCompacted ? ["--mark-compacted"] : []] : []
+  ];
+}
+async function runSnapshotRestore(run, tools2, snapshotFile, dataDir, member, bump) {
+  const args = restoreArgs(snapshotFile, dataDir, member, tools2.etcdutl ? bump : void 0);
+  if (tools2.etcdutl) await run(tools2.etcdutl, args);
+  else await run(tools2.etcdctl, args);
+}
+
+// src/restore/steps.ts
+var StepFailed = class extends Error {
+  constructor(step, completed, cause) {
+    super(`step "${step}" failed: ${messageOf(cause)}`, { cause });
+    this.step = step;
+    this.completed = completed;
+  }
+  step;
+  completed;
+  name = "StepFailed";
+};
+async function runSteps(steps, log) {
+  const completed = [];
+  for (const [index, step] of steps.entries()) {
+    log.info(`step ${index + 1}/${steps.length}: ${step.name}`);
+    try {
+      await step.run();
+    } catch (error) {
+      throw new StepFailed(step.name, completed, error);
+    }
+    completed.push(step.name);
+  }
+  return completed;
+}
+
+// src/restore/restoreMember.ts
+var RestoreFailed = class extends Error {
+  name = "RestoreFailed";
+};
+async function restoreMember(input) {
+  const stamp = formatTimestamp(input.now());
+  const staging = `${input.dataDir}.restoring-${stamp}`;
+  const aside = `${input.dataDir}.before-restore-${stamp}`;
+  const warnings = [];
+  const oldDir = await existingDirectory(input.dataDir);
+  await preflight(input, staging, aside);
+  if (!input.dryRun && !input.managesEtcd && await input.isServing()) {
+    throw new InputError("etcd still answers on this node: with etcd-service none, stop etcd before the restore (or name how: systemd:<unit>, static-pod:<manifest>)");
+  }
+  if (input.bump.bumpRevision > 0 && !supportsBump(input.tools)) {
+    warnings.push(
+      `etcd ${input.tools.version} has no etcdutl, so revisions are not bumped: restart kube-apiserver and every other watcher after the restore`
+    );
+  }
+  const bump = supportsBump(input.tools) ? input.bump : { bumpRevision: 0, markCompacted: false };
+  const scratch = await mkdtemp2(join5(dirname(input.dataDir), `.etcd-dr-${basename(input.dataDir)}-`));
+  let snapshot;
+  let state;
+  let stopped = false;
+  let movedAside = false;
+  const steps = [
+    {
+      name: "download and verify the backup",
+      run: async () => {
+        snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join5(scratch, "snapshot.db"), input.log);
+      }
+    },
+    {
+      name: `restore into the staging directory ${staging}`,
+      run: () => runSnapshotRestore(input.run, input.tools, snapshot.file, staging, input.member, bump)
+    }
+  ];
+  if (!input.dryRun) {
+    steps.push(
+      {
+        name: `stop etcd (${input.service.describe()})`,
+        run: async () => {
+          stopped = true;
+          await input.service.stop();
+        }
+      },
+      ...oldDir ? [
+        {
+          name: `move the old data directory aside to ${aside}`,
+          run: async () => {
+            await rename3(input.dataDir, aside);
+            movedAside = true;
+          }
+        }
+      ] : [],
+      { name: `move the restored data into ${input.dataDir}`, run: () => rename3(staging, input.dataDir) },
+      {
+        name: "give the data directory to the etcd user",
+        run: async () => {
+          const owner = input.owner ?? (oldDir ? { uid: oldDir.uid, gid: oldDir.gid } : void 0);
+          if (owner) await chownTree(input.dataDir, owner.uid, owner.gid);
+        }
+      }
+    );
+    if (input.managesEtcd) steps.push(
+      { name: `start etcd (${input.service.describe()})`, run: () => input.service.start() },
+      {
+        name: "wait until etcd answers, then check revision and key count",
+        run: async () => {
+          const endpoint2 = input.access.endpoints[0];
+          await waitServing(input.access, endpoint2, { timeoutMs: input.healthTimeoutMs, sleep: input.sleep });
+          state = await checkRestored(input.access, endpoint2, snapshot.manifest, {
+            bumpRevision: bump.bumpRevision,
+            historyKept: !(bump.bumpRevision > 0 && bump.markCompacted)
+          });
+        }
+      }
+    );
+    else warnings.push(`etcd-service is none: start etcd on this node now, then check the cluster (etcd-dr check-cluster)`);
+  }
+  try {
+    const completed = await runSteps(steps, input.log);
+    return {
+      manifest: snapshot.manifest,
+      from: snapshot.from,
+      dryRun: input.dryRun,
+      ...movedAside ? { movedAside: aside } : {},
+      ...state ? { state } : {},
+      steps: completed,
+      warnings: [...warnings, ...snapshot?.skipped.map((s) => `skipped ${s}`) ?? [], ...state?.warnings ?? []]
+    };
+  } catch (error) {
+    if (!stopped) throw error instanceof StepFailed ? new Error(`${error.message}; nothing on this node was changed`, { cause: error }) : error;
+    throw new RestoreFailed(`${messageOf(error)}. ${howToRollBack(input, movedAside ? aside : void 0)}`, { cause: error });
+  } finally {
+    await rm5(scratch, { recursive: true, force: true });
+    if (input.dryRun || !stopped) await rm5(staging, { recursive: true, force: true });
+  }
+}
+function howToRollBack(input, aside) {
+  if (!aside) return `The old data directory was not moved (${input.dataDir}); start etcd again (${input.service.describe()}).`;
+  return `The old data directory is intact at ${aside}. To put it back: stop etcd (${input.service.describe()}), move ${input.dataDir} away, move ${aside} to ${input.dataDir}, start etcd.`;
+}
+async function preflight(input, staging, aside) {
+  const parent = dirname(input.dataDir);
+  const parentStat = await stat(parent).catch(() => void 0);
+  if (!parentStat?.isDirectory()) throw new InputError(`data-dir's parent ${parent} does not exist`);
+  for (const path3 of [staging, aside]) {
+    if (await lstat(path3).catch(() => void 0)) throw new InputError(`${path3} already exists; remove or rename it first`);
+  }
+  const dbSize = input.entry.manifest?.dbSize ?? 0;
+  const free = await statfs(parent).then((s) => s.bavail * s.bsize).catch(() => void 0);
+  if (free !== void 0 && free < dbSize * 2.2) {
+    throw new InputError(`not enough space in ${parent}: ${free} bytes free, the restore needs about ${Math.ceil(dbSize * 2.2)}`);
+  }
+  const existing = await lstat(input.dataDir).catch(() => void 0);
+  if (existing && !existing.isDirectory()) throw new InputError(`data-dir ${input.dataDir} exists and is not a directory`);
+}
+async function existingDirectory(path3) {
+  const info = await stat(path3).catch(() => void 0);
+  return info?.isDirectory() ? { uid: info.uid, gid: info.gid } : void 0;
+}
+async function chownTree(path3, uid, gid) {
+  await chown(path3, uid, gid);
+  const info = await lstat(path3);
+  if (!info.isDirectory()) return;
+  for (const entry of await readdir(path3)) await chownTree(join5(path3, entry), uid, gid);
+}
+
+// src/commands/resolve.ts
+async function resolveBackup(stores, cluster, choice) {
+  const catalog = await listCatalog(stores, cluster);
+  const down = catalog.failedStores.map((f) => `${f.storeId} (${f.error})`).join("; ");
+  if (catalog.stores.length === 0) throw new Error(`no store could be listed: ${down}`);
+  const entry = choice.kind === "latest" ? latest(catalog) : findEntry(catalog, choice.name);
+  if (!entry) {
+    const what = choice.kind === "latest" ? `cluster ${cluster} has no usable backup` : `backup ${choice.name} is not in the catalog of cluster ${cluster}`;
+    throw new InputError(`${what} (listed ${catalog.stores.map((s) => s.storeId).join(", ")}${down ? `; could not list ${down}` : ""}); run the list command to see what there is`);
+  }
+  if (entry.copies.length === 0) {
+    throw new Error(`backup ${entry.name} has no usable copy: ${entry.damaged.map((d) => `${d.storeId}: ${d.problem}`).join("; ")}`);
+  }
+  return { entry, catalog };
+}
+
+// src/commands/tools.ts
+function etcdToolsFor(manifest, settings, deps) {
+  return resolveEtcdTools({
+    // The version the backup's manifest recorded, unless the user pins one.
+    version: settings.version ?? manifest.etcdVersion,
+    ...settings.binDir ? { binDir: settings.binDir } : {},
+    downloadBaseUrl: settings.downloadBaseUrl,
+    toolsDir: settings.toolsDir,
+    cache: deps.toolCache ?? NO_TOOL_CACHE,
+    log: deps.log
+  });
+}
+
+// src/commands/restore.ts
+var HEALTH_TIMEOUT_MS = 18e4;
+async function restoreCommand(source, deps) {
+  const settings = restoreSettings(source);
+  const access3 = etcdAccess(source);
+  const owner = settings.owner ? await resolveOwner(settings.owner) : void 0;
+  const stores = storesFromSettings(source);
+  try {
+    let report;
+    let result;
+    try {
+      const { entry } = await resolveBackup(stores, settings.cluster, settings.backup);
+      const member = memberSpec(settings, entry.name);
+      const tools2 = await etcdToolsFor(entry.manifest, settings.tools, deps);
+      const run = execRunner();
+      const service = settings.service ? serviceControl(settings.service, { run, log: deps.log, sleep: deps.sleep, isServing: () => answers(access3) }) : { describe: () => "not needed for a dry run", stop: async () => void 0, start: async () => void 0 };
+      if (!settings.dryRun) {
+        deps.log.warning(
+          "stop kube-apiserver on every control-plane node before restoring etcd, or it keeps writing to a cluster that is being replaced (see docs/restore-runbook.md)"
+        );
+      }
+      result = await restoreMember({
+        entry,
+        stores,
+        identities: settings.identities,
+        tools: tools2,
+        dataDir: settings.dataDir,
+        member,
+        bump: settings.bump,
+        dryRun: settings.dryRun,
+        ...owner ? { owner } : {},
+        service,
+        managesEtcd: settings.service !== void 0 && settings.service.kind !== "none",
+        isServing: () => answers(access3),
+        access: access3,
+        run,
+        healthTimeoutMs: HEALTH_TIMEOUT_MS,
+        ...deps
+      });
+      report = restoreReport(result, settings.dataDir);
+    } catch (error) {
+      report = {
+        outcome: "failed",
+        outputs: { ["status" /* Status */]: "failed" },
+        summary: `## etcd restore: FAILED
+
+${messageOf(error)}
+`,
+        failure: `restore failed: ${messageOf(error)}`
+      };
+      if (error instanceof InputError) throw error;
+    }
+    const notes = await afterRun(
+      source,
+      void 0,
+      {
+        cluster: settings.cluster,
+        operation: "restore",
+        report,
+        ...result ? { backup: { name: result.manifest.name, revision: result.manifest.revision } } : {},
+        sites: []
+      },
+      deps
+    );
+    return withNotes(report, notes);
+  } finally {
+    await closeAll(stores);
+  }
+}
+function restoreReport(result, dataDir) {
+  const m = result.manifest;
+  const rows = [
+    ["backup", m.name],
+    ["from", result.from],
+    ["backup revision / keys", `${m.revision} / ${m.keyCount}`],
+    ...result.state ? [["restored revision / keys", `${result.state.revision} / ${result.state.keys}`]] : [],
+    ["data directory", result.dryRun ? `${dataDir} (untouched: dry run)` : dataDir],
+    ...result.movedAside ? [["old data directory moved to", result.movedAside]] : []
+  ];
+  return {
+    outcome: "success",
+    outputs: {
+      ["status" /* Status */]: "success",
+      ["backup-name" /* BackupName */]: m.name,
+      ["revision" /* Revision */]: String(result.state?.revision ?? m.revision),
+      ["keys" /* Keys */]: String(result.state?.keys ?? m.keyCount),
+      ...result.movedAside ? { ["moved-aside" /* MovedAside */]: result.movedAside } : {}
+    },
+    summary: [
+      `## etcd restore${result.dryRun ? " (dry run)" : ""}: done`,
+      "",
+      table(["", ""], rows),
+      "",
+      `Steps: ${result.steps.join(" \u2192 ")}`,
+      "",
+      ...result.warnings.map((w) => `> \u26A0\uFE0F ${w}`)
+    ].join("\n")
+  };
+}
+async function answers(access3) {
+  const client = connect({ ...access3, callTimeoutMs: 1500 }, [access3.endpoints[0]]);
+  try {
+    await client.maintenance.status();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    client.close();
+  }
+}
+async function resolveOwner(owner) {
+  const numeric = /^(\d+):(\d+)$/.exec(owner);
+  if (numeric) return { uid: Number(numeric[1]), gid: Number(numeric[2]) };
+  const [user, group] = owner.split(":");
+  if (!user || !/^[a-z_][a-z0-9_-]*$/i.test(user) || group !== void 0 && !/^[a-z_][a-z0-9_-]*$/i.test(group)) {
+    throw new InputError(`etcd-user ${JSON.stringify(owner)} is not a user, user:group or uid:gid`);
+  }
+  const run = promisify(execFile3);
+  try {
+    const uid = Number((await run("id", ["-u", user])).stdout.trim());
+    const gid = group ? Number((await run("getent", ["group", group])).stdout.split(":")[2]) : Number((await run("id", ["-g", user])).stdout.trim());
+    if (!Number.isInteger(uid) || !Number.isInteger(gid)) throw new Error("id gave no number");
+    return { uid, gid };
+  } catch (error) {
+    throw new InputError(`etcd-user: no such user or group ${owner}: ${messageOf(error)}`);
+  }
+}
+
+// src/restore/drill.ts
+import { mkdtemp as mkdtemp3, rm as rm6 } from "node:fs/promises";
+import { join as join6 } from "node:path";
+
+// src/restore/throwawayEtcd.ts
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+var DRILL_MEMBER = "etcd-dr-drill";
+async function freeLoopbackPort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")));
+    });
+  });
+}
+async function drillPeerUrl() {
+  return `http://127.0.0.1:${await freeLoopbackPort()}`;
+}
+async function startThrowawayEtcd(tools2, dataDir, peerUrl) {
+  const clientUrl = `http://127.0.0.1:${await freeLoopbackPort()}`;
+  const child = spawn(
+    tools2.etcd,
+    [
+      `--name=${DRILL_MEMBER}`,
+      `--data-dir=${dataDir}`,
+      `--listen-client-urls=${clientUrl}`,
+      `--advertise-client-urls=${clientUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=${DRILL_MEMBER}=${peerUrl}`,
+      "--log-level=error"
+    ],
+    // ETCD_* variables in the runner's environment would silently override these flags.
+    { stdio: ["ignore", "ignore", "pipe"], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ETCD_"))) }
+  );
+  let stderr = "";
+  child.stderr?.on("data", (d) => stderr = (stderr + d.toString()).slice(-4e3));
+  let exitMessage;
+  const exited = new Promise(
+    (resolve) => child.once("exit", (code, signal) => {
+      exitMessage = `throwaway etcd exited (${signal ?? code}): ${stderr.trim() || "no output"}`;
+      resolve();
+    })
+  );
+  child.once("error", (error) => exitMessage = `throwaway etcd could not start: ${error.message}`);
+  return {
+    clientUrl,
+    exitedWith: () => exitMessage,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 1e4);
+        await exited;
+        clearTimeout(timer);
+      }
+    }
+  };
+}
+
+// src/restore/drill.ts
+async function runDrill(input) {
+  const started = input.now().getTime();
+  const scratch = await mkdtemp3(join6(input.tempDir, "etcd-dr-drill-"));
+  try {
+    const snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join6(scratch, "snapshot.db"), input.log);
+    const peerUrl = await drillPeerUrl();
+    const dataDir = join6(scratch, "data");
+    await runSnapshotRestore(input.run, input.tools, snapshot.file, dataDir, {
+      name: DRILL_MEMBER,
+      initialCluster: `${DRILL_MEMBER}=${peerUrl}`,
+      initialAdvertisePeerUrls: peerUrl,
+      initialClusterToken: "etcd-dr-drill"
+    }, void 0);
+    await rm6(snapshot.file, { force: true });
+    const etcd = await startThrowawayEtcd(input.tools, dataDir, peerUrl);
+    try {
+      const access3 = { endpoints: [etcd.clientUrl], callTimeoutMs: 1e4 };
+      await waitServing(access3, etcd.clientUrl, { timeoutMs: 6e4, sleep: input.sleep, dead: () => etcd.exitedWith() });
+      const restoreSeconds = (input.now().getTime() - started) / 1e3;
+      const state = await checkRestored(access3, etcd.clientUrl, snapshot.manifest, { bumpRevision: 0, historyKept: true });
+      return {
+        name: snapshot.manifest.name,
+        revision: state.revision,
+        keys: state.keys,
+        restoreSeconds,
+        from: snapshot.from,
+        warnings: [...snapshot.skipped.map((s) => `skipped ${s}`), ...state.warnings]
+      };
+    } finally {
+      await etcd.stop();
+    }
+  } finally {
+    await rm6(scratch, { recursive: true, force: true });
+  }
 }
 
 // src/commands/verify.ts
-async function verifyCommand(_source, _deps) {
-  throw new InputError("verify is not implemented yet");
+async function verifyCommand(source, deps) {
+  const cluster = clusterName(source);
+  const choice = backupChoice(source, cluster, "latest");
+  const keys = identities(source);
+  const tools2 = toolSettings(source);
+  const scratch = tempDir(source);
+  const stores = storesFromSettings(source);
+  try {
+    let report;
+    let result;
+    try {
+      const { entry } = await resolveBackup(stores, cluster, choice);
+      const etcd = await etcdToolsFor(entry.manifest, tools2, deps);
+      result = await runDrill({ entry, stores, identities: keys, tools: etcd, tempDir: scratch, run: execRunner(), ...deps });
+      report = drillReport(result);
+    } catch (error) {
+      report = {
+        outcome: "failed",
+        outputs: { ["status" /* Status */]: "failed" },
+        summary: `## etcd restore drill: FAILED
+
+${messageOf(error)}
+`,
+        failure: `restore drill failed: ${messageOf(error)}`
+      };
+    }
+    const notes = await afterRun(
+      source,
+      stores,
+      {
+        cluster,
+        operation: "verify",
+        report,
+        ...result ? { backup: { name: result.name, revision: result.revision } } : {},
+        sites: stores.map((s) => ({ store: s.id, ok: true })),
+        ...result ? { newestGoodBackup: result.name } : {}
+      },
+      deps
+    );
+    return withNotes(report, notes);
+  } finally {
+    await closeAll(stores);
+  }
+}
+function drillReport(result) {
+  return {
+    outcome: "success",
+    outputs: {
+      ["status" /* Status */]: "success",
+      ["backup-name" /* BackupName */]: result.name,
+      ["revision" /* Revision */]: String(result.revision),
+      ["keys" /* Keys */]: String(result.keys),
+      ["restore-seconds" /* RestoreSeconds */]: result.restoreSeconds.toFixed(1)
+    },
+    summary: [
+      "## etcd restore drill: passed",
+      "",
+      table(
+        ["backup", "from", "revision", "keys", "restore time"],
+        [[result.name, result.from, String(result.revision), String(result.keys), `${result.restoreSeconds.toFixed(1)} s`]]
+      ),
+      "",
+      ...result.warnings.map((w) => `> \u26A0\uFE0F ${w}`)
+    ].join("\n")
+  };
 }
 
 // src/notify/watchdog.ts
@@ -72488,12 +74361,15 @@ function runCommand(command, source, deps) {
       return pruneCommand(source, deps);
     case "watchdog":
       return watchdogCommand(source, deps);
+    case "check-cluster":
+      return checkClusterCommand(source, deps);
   }
 }
 
 export {
   __require,
   __commonJS,
+  __export,
   __toESM,
   InputError,
   messageOf,
@@ -72503,4 +74379,4 @@ export {
   TOOL_VERSION,
   runCommand
 };
-/*! For license information please see chunk-NWTTZE55.js.LEGAL.txt */
+/*! For license information please see chunk-7MMWHT6U.js.LEGAL.txt */

@@ -1,0 +1,379 @@
+/**
+ * `npm run bench`: backup, end to end, ours against what an operator would script by hand.
+ *
+ * One etcd 3.5 member (quota 4 GiB) is grown to each size in BENCH_SIZES (MiB of dbSize, default
+ * 256,1024) with a Kubernetes-shaped keyspace (load.ts); at each size every scenario (scenarios.ts) runs
+ * BENCH_REPS times (default 3), the order reversed on every other repetition, and the medians are
+ * reported. Then each stage of our pipeline is timed alone (stages.ts; BENCH_STAGES=0 skips it).
+ * The report goes to stdout and bench/results/latest.md (BENCH_OUT=path to write elsewhere).
+ *
+ * The CLI measured is a fresh bundle of the current src/ made in a private temp dir (dist/ is not
+ * touched); BENCH_CLI=dist/cli.js measures the committed bundle instead.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
+import { etcdBinaries, memberFlags, startMemberProcess, type MemberProcess } from '../test/harness/etcd.ts';
+import { freePort } from '../test/harness/ports.ts';
+import { makeClientKey, startSftpSite, type SftpSite } from '../test/harness/sftp.ts';
+import { Loader, type LoadStats } from './load.ts';
+import { GNU_TIME, MIB, assertOk, fixed, killAllChildren, markdownTable, mbps, median, runTimed } from './measure.ts';
+import { SCENARIOS, clearSites, etcdctlEnv, type BenchContext, type Measurement, type Scenario } from './scenarios.ts';
+import { probeStages, type StageResult } from './stages.ts';
+
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const QUOTA_BYTES = 4 * 1024 * MIB;
+
+const SIZES = (process.env['BENCH_SIZES'] ?? '256,1024')
+  .split(',')
+  .map((s) => Number(s.trim()))
+  .filter((n) => Number.isFinite(n) && n > 0)
+  .sort((a, b) => a - b);
+const REPS = Math.max(1, Number(process.env['BENCH_REPS'] ?? 3));
+const STAGES = process.env['BENCH_STAGES'] !== '0';
+const OUT = process.env['BENCH_OUT'] ?? path.join(REPO_ROOT, 'bench', 'results', 'latest.md');
+
+const benchStart = performance.now();
+function log(message: string): void {
+  process.stderr.write(`[bench ${((performance.now() - benchStart) / 1000).toFixed(0).padStart(4)}s] ${message}\n`);
+}
+
+// ---- cleanup, also on Ctrl-C / SIGTERM ----------------------------------------------------------
+
+const dirsToRemove: string[] = [];
+const sites: SftpSite[] = [];
+let member: MemberProcess | undefined;
+
+function cleanupNow(): void {
+  killAllChildren();
+  member?.kill();
+  for (const site of sites) rmSync(site.dir, { recursive: true, force: true });
+  for (const dir of dirsToRemove) rmSync(dir, { recursive: true, force: true });
+}
+
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  const onSignal = (): void => {
+    log(`${signal}: cleaning up`);
+    cleanupNow();
+    process.removeListener(signal, onSignal);
+    // The harness's own handler (if it installed one) kills the etcd/sshd children and re-raises.
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  process.on(signal, onSignal);
+}
+
+async function cleanup(): Promise<void> {
+  killAllChildren();
+  await member?.stop().catch(() => undefined);
+  await Promise.all(sites.map((s) => s.destroy().catch(() => undefined)));
+  for (const dir of dirsToRemove) await rm(dir, { recursive: true, force: true });
+}
+
+// ---- setup --------------------------------------------------------------------------------------
+
+/** A bundle of the current src/ in `dir` (scripts/bundle.mjs run there), or the committed dist/. */
+async function prepareCli(dir: string): Promise<{ cli: string; what: string }> {
+  const chosen = process.env['BENCH_CLI'];
+  if (chosen) return { cli: path.resolve(REPO_ROOT, chosen), what: `${chosen} (BENCH_CLI)` };
+  const bundleDir = path.join(dir, 'bundle');
+  await mkdir(bundleDir, { recursive: true });
+  await symlink(path.join(REPO_ROOT, 'src'), path.join(bundleDir, 'src'));
+  await symlink(path.join(REPO_ROOT, 'node_modules'), path.join(bundleDir, 'node_modules'));
+  try {
+    execFileSync(process.execPath, [path.join(REPO_ROOT, 'scripts', 'bundle.mjs')], { cwd: bundleDir, stdio: ['ignore', 'ignore', 'pipe'] });
+    return { cli: path.join(bundleDir, 'dist', 'cli.js'), what: 'fresh bundle of src/ (scripts/bundle.mjs in a temp dir)' };
+  } catch (error) {
+    const committed = path.join(REPO_ROOT, 'dist', 'cli.js');
+    if (!existsSync(committed)) throw new Error(`bundling src/ failed and there is no dist/cli.js: ${String(error)}`);
+    log(`WARNING: bundling src/ failed, measuring the committed dist/cli.js instead: ${String(error).slice(0, 500)}`);
+    return { cli: committed, what: 'committed dist/cli.js (bundling src/ FAILED)' };
+  }
+}
+
+async function startEtcd(work: string): Promise<{ endpoint: string; version: string }> {
+  const binaries = etcdBinaries('3.5');
+  const clientUrl = `http://127.0.0.1:${await freePort()}`;
+  const peerUrl = `http://127.0.0.1:${await freePort()}`;
+  const flags = memberFlags({
+    name: 'bench',
+    dataDir: path.join(work, 'etcd.data'),
+    clientUrl,
+    peerUrl,
+    initialCluster: `bench=${peerUrl}`,
+    token: 'etcd-dr-bench',
+    state: 'new',
+  });
+  member = await startMemberProcess(binaries, [...flags, `--quota-backend-bytes=${QUOTA_BYTES}`], {
+    clientUrl,
+    logFile: path.join(work, 'etcd.log'),
+  });
+  const version = /etcd Version:\s*(\S+)/.exec(execFileSync(binaries.etcd, ['--version'], { encoding: 'utf8' }))?.[1] ?? '3.5';
+  return { endpoint: clientUrl, version };
+}
+
+interface EndpointStatus {
+  dbSize: number;
+  revision: number;
+}
+
+async function endpointStatus(ctx: BenchContext): Promise<EndpointStatus> {
+  const run = assertOk(await runTimed(ctx.etcd.etcdctl, [`--endpoints=${ctx.endpoint}`, 'endpoint', 'status', '-w', 'json'], { env: etcdctlEnv(ctx) }), 'etcdctl endpoint status');
+  const dbSize = Number(/"dbSize":(\d+)/.exec(run.stdout)?.[1]);
+  const revision = Number(/"revision":(\d+)/.exec(run.stdout)?.[1]);
+  if (!Number.isFinite(dbSize)) throw new Error(`cannot read dbSize from: ${run.stdout}`);
+  return { dbSize, revision };
+}
+
+// ---- the run ------------------------------------------------------------------------------------
+
+interface SizeResult {
+  readonly targetMiB: number;
+  readonly status: EndpointStatus;
+  readonly load: LoadStats;
+  readonly runs: Map<string, Measurement[]>;
+  stages?: StageResult[];
+}
+
+async function main(): Promise<void> {
+  if (SIZES.length === 0) throw new Error('BENCH_SIZES has no size');
+  const work = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-bench-'));
+  dirsToRemove.push(work);
+  log(`sizes ${SIZES.join(', ')} MiB, ${REPS} repetition(s), work dir ${work}`);
+
+  const { cli, what: cliWhat } = await prepareCli(work);
+  log(`CLI: ${cliWhat}`);
+
+  const clientKey = await makeClientKey(path.join(work, 'client'));
+  for (const name of ['dc1', 'dc2']) sites.push(await startSftpSite(`bench-${name}`, { clientKey }));
+  const keyFile = path.join(work, 'client', 'id_ed25519');
+  const knownHostsFile = path.join(work, 'known_hosts');
+  await writeFile(knownHostsFile, `${sites.map((s) => s.knownHosts).join('\n')}\n`);
+  const recipient = await identityToRecipient(await generateX25519Identity());
+  const { endpoint, version: etcdVersion } = await startEtcd(work);
+  log(`etcd ${etcdVersion} at ${endpoint}; sites ${sites.map((s) => s.url).join(', ')}`);
+
+  const ctx: BenchContext = {
+    work,
+    endpoint,
+    etcd: etcdBinaries('3.5'),
+    sites,
+    keyFile,
+    knownHostsFile,
+    cli,
+    recipient,
+    env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: process.env['HOME'] ?? '/root' },
+  };
+  await clearSites(ctx);
+
+  const loader = new Loader({ endpoints: [endpoint], callTimeoutMs: 30_000 });
+  const results: SizeResult[] = [];
+  const backupScenarios = SCENARIOS.filter((s) => s.phase === 'backup');
+  for (const targetMiB of SIZES) {
+    log(`loading to ${targetMiB} MiB...`);
+    await loader.growTo(targetMiB * MIB, (db) => log(`  dbSize ${(db / MIB).toFixed(0)} MiB`));
+    const status = await endpointStatus(ctx);
+    const load = { ...loader.stats };
+    log(
+      `loaded: dbSize ${(status.dbSize / MIB).toFixed(0)} MiB, revision ${status.revision}, ${load.keys} keys, ${load.puts} puts, ` +
+        `${(load.bytes / MIB).toFixed(0)} MiB of values (${((100 * load.randomBytes) / load.bytes).toFixed(0)}% random bytes) in ${load.seconds.toFixed(0)} s`,
+    );
+    const result: SizeResult = { targetMiB, status, load, runs: new Map() };
+    results.push(result);
+    for (let rep = 0; rep < REPS; rep++) {
+      const order: readonly Scenario[] = rep % 2 === 0 ? backupScenarios : [...backupScenarios].reverse();
+      for (const scenario of order) {
+        const m = await scenario.run(ctx);
+        const list = result.runs.get(scenario.id) ?? [];
+        list.push(m);
+        result.runs.set(scenario.id, list);
+        log(
+          `  ${targetMiB} MiB rep ${rep + 1}/${REPS} ${scenario.label}: ${m.seconds.toFixed(2)} s` +
+            (m.peakRssKiB !== undefined ? `, peak RSS ${((m.peakRssKiB * 1024) / 1e6).toFixed(0)} MB` : '') +
+            (m.cpuSeconds !== undefined ? `, CPU ${m.cpuSeconds.toFixed(1)} s` : '') +
+            (m.objectBytes !== undefined ? `, object ${(m.objectBytes / MIB).toFixed(1)} MiB` : '') +
+            (m.parts ? ` (${Object.entries(m.parts).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})` : ''),
+        );
+      }
+    }
+    if (STAGES) {
+      log(`  stages alone at ${targetMiB} MiB...`);
+      result.stages = await probeStages(ctx);
+      for (const s of result.stages) {
+        log(`    ${s.stage}: ${s.seconds.toFixed(2)} s, ${mbps(s.bytes, s.seconds)}, CPU ${fixed(s.cpuSeconds, 2)} s${s.note ? `, ${s.note}` : ''}`);
+      }
+    }
+  }
+
+  const report = renderReport(results, { etcdVersion, cliWhat });
+  process.stdout.write(`${report}\n`);
+  await mkdir(path.dirname(OUT), { recursive: true });
+  await writeFile(OUT, `${report}\n`);
+  log(`report written to ${path.relative(REPO_ROOT, OUT)}`);
+}
+
+// ---- the report ---------------------------------------------------------------------------------
+
+function med(runs: readonly Measurement[] | undefined, pick: (m: Measurement) => number | undefined): number | undefined {
+  const values = (runs ?? []).map(pick).filter((v): v is number => v !== undefined && Number.isFinite(v));
+  return values.length > 0 ? median(values) : undefined;
+}
+
+const toMB = (kib: number | undefined): number | undefined => (kib === undefined ? undefined : (kib * 1024) / 1e6);
+
+function renderReport(results: readonly SizeResult[], meta: { etcdVersion: string; cliWhat: string }): string {
+  // ssh -V prints to stderr.
+  const sshVersion = spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim() || 'OpenSSH';
+  const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
+  const envUsed = ['BENCH_SIZES', 'BENCH_REPS', 'BENCH_STAGES', 'BENCH_CLI']
+    .filter((k) => process.env[k] !== undefined)
+    .map((k) => `${k}=${process.env[k]}`)
+    .join(' ');
+  const lines: string[] = [
+    '# Backup benchmark: etcd-dr vs etcdctl + scp',
+    '',
+    `- date: ${new Date().toISOString()}`,
+    `- machine: ${os.availableParallelism()} cores (${cpuModel}), ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Linux ${os.release()}, node ${process.version}, ${sshVersion.split(',')[0]}`,
+    `- etcd: ${meta.etcdVersion}, one member, --quota-backend-bytes=${QUOTA_BYTES}; everything on loopback, files in page cache`,
+    `- command: \`${envUsed ? `${envUsed} ` : ''}npm run bench\``,
+    `- CLI measured: ${meta.cliWhat}`,
+    `- ${REPS} repetition(s) per size, order reversed on every other one; medians reported. Peak RSS and CPU from ${existsSync(GNU_TIME) ? 'GNU time' : '/proc VmHWM polling'}.`,
+    '- baseline: `etcdctl snapshot save` then `scp` to site 1, then to site 2 (whole sequence timed). ours: `node cli.js backup` to both sites (zstd; then zstd + age to one X25519 recipient), `--prune false --heal false`.',
+    '',
+    '## Backup, end to end',
+    '',
+  ];
+  const rows = results.map((r) => {
+    const base = med(r.runs.get('baseline'), (m) => m.seconds);
+    const ours = med(r.runs.get('ours'), (m) => m.seconds);
+    const age = med(r.runs.get('ours-age'), (m) => m.seconds);
+    const rss = toMB(med(r.runs.get('ours'), (m) => m.peakRssKiB));
+    const rssAge = toMB(med(r.runs.get('ours-age'), (m) => m.peakRssKiB));
+    const obj = med(r.runs.get('ours'), (m) => m.objectBytes);
+    const objAge = med(r.runs.get('ours-age'), (m) => m.objectBytes);
+    const ratio = (a: number | undefined, b: number | undefined): string => (a !== undefined && b !== undefined ? (a / b).toFixed(2) : 'n/a');
+    return [
+      (r.status.dbSize / MIB).toFixed(0),
+      fixed(base, 2),
+      fixed(ours, 2),
+      ratio(ours, base),
+      fixed(age, 2),
+      ratio(age, base),
+      `${fixed(rss, 0)} / ${fixed(rssAge, 0)}`,
+      `${ratio(obj, r.status.dbSize)} / ${ratio(objAge, r.status.dbSize)}`,
+    ];
+  });
+  lines.push(
+    markdownTable(
+      ['db MiB', 'baseline s', 'ours s', 'ours / baseline', 'ours+age s', 'ours+age / baseline', 'peak RSS ours MB (zstd / +age)', 'object / db (zstd / +age)'],
+      rows,
+    ),
+    '',
+    'Targets: ours / baseline <= 1.0; peak RSS < 200 MB and flat across sizes.',
+    '',
+    '## Where the time goes',
+    '',
+    '### Baseline steps (median seconds)',
+    '',
+    markdownTable(
+      ['db MiB', 'etcdctl snapshot save', 'scp site 1', 'scp site 2', 'client CPU s'],
+      results.map((r) => {
+        const runs = r.runs.get('baseline');
+        return [
+          (r.status.dbSize / MIB).toFixed(0),
+          fixed(med(runs, (m) => m.parts?.['save']), 2),
+          fixed(med(runs, (m) => m.parts?.['scp1']), 2),
+          fixed(med(runs, (m) => m.parts?.['scp2']), 2),
+          fixed(med(runs, (m) => m.cpuSeconds), 1),
+        ];
+      }),
+    ),
+    '',
+    '### Ours, stage timeline (median seconds after the CLI started)',
+    '',
+    'Sampled every 100 ms from outside the process: when each spool file and each site\'s upload stopped growing.',
+    '',
+  );
+  const timelineRows: string[][] = [];
+  for (const r of results) {
+    for (const id of ['ours', 'ours-age']) {
+      const runs = r.runs.get(id);
+      if (!runs) continue;
+      const at = (label: string, which: 'firstSeen' | 'lastGrowth'): number | undefined => med(runs, (m) => m.timeline?.get(label)?.[which]);
+      timelineRows.push([
+        (r.status.dbSize / MIB).toFixed(0),
+        id === 'ours' ? 'zstd' : 'zstd + age',
+        fixed(at('raw spool', 'firstSeen'), 2),
+        fixed(at('raw spool', 'lastGrowth'), 2),
+        fixed(at('object spool', 'lastGrowth'), 2),
+        fixed(at('site1 upload', 'lastGrowth'), 2),
+        fixed(at('site2 upload', 'lastGrowth'), 2),
+        fixed(med(runs, (m) => m.seconds), 2),
+        fixed(med(runs, (m) => m.cpuSeconds), 1),
+      ]);
+    }
+  }
+  lines.push(
+    markdownTable(
+      ['db MiB', 'ours', 'snapshot starts', 'raw spool done', 'object spool done', 'site 1 done', 'site 2 done', 'exit', 'CPU s'],
+      timelineRows,
+    ),
+    '',
+  );
+  if (results.some((r) => r.stages)) {
+    lines.push('### Each stage alone (one run each, same data; ours in-process with the src/ modules, CPU counts all threads)', '');
+    lines.push(
+      markdownTable(
+        ['db MiB', 'stage', 'seconds', 'throughput (input)', 'client CPU s', 'note'],
+        results.flatMap((r) =>
+          (r.stages ?? []).map((s) => [
+            (r.status.dbSize / MIB).toFixed(0),
+            s.stage,
+            s.seconds.toFixed(2),
+            mbps(s.bytes, s.seconds),
+            fixed(s.cpuSeconds, 2),
+            s.note ?? '',
+          ]),
+        ),
+      ),
+      '',
+    );
+  }
+  lines.push('## Data and every run', '');
+  for (const r of results) {
+    const l = r.load;
+    lines.push(
+      `- ${(r.status.dbSize / MIB).toFixed(0)} MiB (target ${r.targetMiB}): revision ${r.status.revision}, ${l.keys} keys, ${l.puts} puts, ` +
+        `${(l.bytes / MIB).toFixed(0)} MiB of values, ${((100 * l.randomBytes) / l.bytes).toFixed(0)}% of them random bytes (secrets, protobuf blobs), ` +
+        `the rest JSON manifests; loaded in ${l.seconds.toFixed(0)} s (cumulative).`,
+    );
+    for (const [id, runs] of r.runs) {
+      lines.push(
+        `  - ${id}: ${runs.map((m) => m.seconds.toFixed(2)).join(', ')} s` +
+          (runs[0]?.peakRssKiB !== undefined ? `; peak RSS ${runs.map((m) => fixed(toMB(m.peakRssKiB), 0)).join(', ')} MB` : ''),
+      );
+    }
+  }
+  const lastLog = [...results].reverse().find((r) => r.runs.get('ours')?.[0]?.log)?.runs.get('ours')?.[0]?.log;
+  if (lastLog && lastLog.length > 0) {
+    lines.push('', '<details><summary>CLI stderr of one run (largest size), with seconds since start</summary>', '', '```');
+    lines.push(...lastLog.map((l) => `${l.at.toFixed(2).padStart(7)}  ${l.line}`));
+    lines.push('```', '', '</details>');
+  }
+  return lines.join('\n');
+}
+
+try {
+  await main();
+} catch (error) {
+  log(`FAILED: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+  log('cleaned up');
+}
+// The etcd client's and ssh2's sockets are closed; nothing should keep the loop alive, but do not hang.
+setTimeout(() => process.exit(), 2000).unref();

@@ -1,0 +1,147 @@
+/**
+ * Each stage of our backup pipeline alone, in this process, with the project's own modules, next to
+ * the tool the baseline uses for the same job. Not part of the headline numbers: it says where the
+ * time of an end-to-end run goes (etcd stream into the spool vs etcdctl, zstd, age, SFTP vs scp).
+ */
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { connect } from '../src/etcd/connection.ts';
+import { openSnapshot } from '../src/etcd/snapshotStream.ts';
+import { compressor, encryptStream } from '../src/snapshot/codec.ts';
+import { Spool } from '../src/snapshot/spool.ts';
+import { SnapshotVerifier } from '../src/snapshot/verifier.ts';
+import { openStores, type Store } from '../src/stores/index.ts';
+import { assertOk, runTimed, type TimedRun } from './measure.ts';
+import { scpArgs, type BenchContext } from './scenarios.ts';
+
+export interface StageResult {
+  readonly stage: string;
+  readonly seconds: number;
+  /** CPU seconds (user + sys) of this process during the stage, all threads (zstd runs on libuv's pool) */
+  readonly cpuSeconds?: number;
+  /** bytes the stage read (its input) */
+  readonly bytes: number;
+  readonly note?: string;
+}
+
+/** Times an in-process step: wall seconds and this process's CPU seconds. */
+async function timed<T>(step: () => Promise<T>): Promise<{ seconds: number; cpuSeconds: number; value: T }> {
+  const cpu = process.cpuUsage();
+  const started = performance.now();
+  const value = await step();
+  const used = process.cpuUsage(cpu);
+  return { seconds: (performance.now() - started) / 1000, cpuSeconds: (used.user + used.system) / 1e6, value };
+}
+
+function cpuOf(run: TimedRun): { cpuSeconds?: number } {
+  return run.cpuSeconds !== undefined ? { cpuSeconds: run.cpuSeconds } : {};
+}
+
+/** Counts bytes and drops them. */
+function sink(): Writable & { bytes: number } {
+  const w = new Writable({
+    highWaterMark: 4 << 20,
+    write(chunk: Buffer, _enc, cb) {
+      w.bytes += chunk.length;
+      cb();
+    },
+  }) as Writable & { bytes: number };
+  w.bytes = 0;
+  return w;
+}
+
+export async function probeStages(ctx: BenchContext): Promise<StageResult[]> {
+  const dir = path.join(ctx.work, 'stages');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const raw = path.join(dir, 'snapshot.raw');
+  const obj = path.join(dir, 'snapshot.db.zst');
+  const results: StageResult[] = [];
+  const client = connect({ endpoints: [ctx.endpoint], callTimeoutMs: 10_000 });
+  const stores: Store[] = openStores(ctx.sites.map((s) => s.url).join('\n'), {
+    sshPrivateKey: await readFile(ctx.keyFile, 'utf8'),
+    sshKnownHosts: await readFile(ctx.knownHostsFile, 'utf8'),
+  });
+  try {
+    // 1. The gRPC snapshot stream alone (no hashing, no disk).
+    {
+      const out = sink();
+      const { seconds, cpuSeconds } = await timed(async () => pipeline((await openSnapshot(client)).bytes, out));
+      results.push({ stage: 'etcd gRPC stream → /dev/null (ours, in-process)', seconds, cpuSeconds, bytes: out.bytes });
+    }
+    // 2. The real first stage: stream → trailer check + sha256 → raw spool file.
+    {
+      const spool = await Spool.create(raw);
+      const verifier = new SnapshotVerifier('bench');
+      const { seconds, cpuSeconds } = await timed(async () => pipeline((await openSnapshot(client)).bytes, verifier, spool.writer()));
+      await spool.close();
+      results.push({ stage: 'etcd gRPC stream → verifier → raw spool (ours)', seconds, cpuSeconds, bytes: verifier.result().size });
+    }
+    // 3. etcdctl's equivalent (its own file write, fsync and hash check).
+    {
+      const file = path.join(dir, 'etcdctl.db');
+      const run = assertOk(
+        await runTimed(ctx.etcd.etcdctl, [`--endpoints=${ctx.endpoint}`, 'snapshot', 'save', file], {
+          env: { ...ctx.env, ETCDCTL_API: '3' },
+          measure: true,
+          timeFile: path.join(dir, 'time'),
+        }),
+        'etcdctl snapshot save',
+      );
+      results.push({ stage: 'etcdctl snapshot save (baseline)', seconds: run.seconds, ...cpuOf(run), bytes: (await stat(file)).size });
+      await rm(file, { force: true });
+    }
+    const rawBytes = (await stat(raw)).size;
+    // 4. zstd level 3 from the raw file (one core: node runs it on one libuv thread).
+    {
+      const { seconds, cpuSeconds } = await timed(() => pipeline(createReadStream(raw, { highWaterMark: 1 << 20 }), compressor('zstd')!, createWriteStream(obj)));
+      const objBytes = (await stat(obj)).size;
+      results.push({ stage: 'zstd -3 raw → object (ours)', seconds, cpuSeconds, bytes: rawBytes, note: `ratio ${(objBytes / rawBytes).toFixed(3)}` });
+    }
+    const objBytes = (await stat(obj)).size;
+    // 5. age encryption of the compressed object.
+    {
+      const out = sink();
+      const { seconds, cpuSeconds } = await timed(async () => pipeline(await encryptStream(createReadStream(obj, { highWaterMark: 1 << 20 }), [ctx.recipient]), out));
+      results.push({ stage: 'age encrypt object → /dev/null (ours)', seconds, cpuSeconds, bytes: objBytes });
+    }
+    // 6. SFTP upload of the object: one site, then both at once; scp of the same file for comparison.
+    const site1 = ctx.sites[0]!;
+    const store1 = stores[0]!;
+    await store1.open();
+    {
+      const { seconds, cpuSeconds } = await timed(async () => (await store1.upload('stages', 'one.db.zst', createReadStream(obj))).abort());
+      results.push({ stage: `SFTP upload object → ${site1.name} (ours, ssh2)`, seconds, cpuSeconds, bytes: objBytes });
+    }
+    {
+      const run = assertOk(await runTimed('scp', scpArgs(ctx, site1, obj), { env: ctx.env, measure: true, timeFile: path.join(dir, 'time') }), 'scp');
+      results.push({ stage: `scp object → ${site1.name} (OpenSSH)`, seconds: run.seconds, ...cpuOf(run), bytes: objBytes });
+      await rm(path.join(site1.root, path.basename(obj)), { force: true });
+    }
+    {
+      await Promise.all(stores.map((s) => s.open()));
+      const { seconds, cpuSeconds } = await timed(() =>
+        Promise.all(stores.map(async (s, i) => (await s.upload('stages', `both${i}.db.zst`, createReadStream(obj))).abort())),
+      );
+      results.push({ stage: 'SFTP upload object → both sites at once (ours)', seconds, cpuSeconds, bytes: objBytes * stores.length });
+    }
+    {
+      const { seconds, cpuSeconds } = await timed(async () => (await store1.upload('stages', 'raw.db', createReadStream(raw))).abort());
+      results.push({ stage: `SFTP upload raw snapshot → ${site1.name} (ours, ssh2)`, seconds, cpuSeconds, bytes: rawBytes });
+    }
+    {
+      const run = assertOk(await runTimed('scp', scpArgs(ctx, site1, raw), { env: ctx.env, measure: true, timeFile: path.join(dir, 'time') }), 'scp');
+      results.push({ stage: `scp raw snapshot → ${site1.name} (OpenSSH)`, seconds: run.seconds, ...cpuOf(run), bytes: rawBytes });
+      await rm(path.join(site1.root, path.basename(raw)), { force: true });
+    }
+  } finally {
+    client.close();
+    await Promise.all(stores.map((s) => s.close().catch(() => undefined)));
+    await rm(dir, { recursive: true, force: true });
+    for (const site of ctx.sites) await rm(path.join(site.root, 'stages'), { recursive: true, force: true });
+  }
+  return results;
+}

@@ -1,0 +1,135 @@
+/** Settings of restores and drills, validated before any I/O on the node. */
+import { createHash } from 'node:crypto';
+import { homedir, hostname, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { assertBackupName } from '../catalog/naming.ts';
+import { InputError } from '../errors.ts';
+import { DEFAULT_ETCD_DOWNLOAD_URL } from '../restore/etcdTools.ts';
+import { assertDataDir, parseMemberSpec, type MemberSpec } from '../restore/member.ts';
+import { parseEtcdService, type EtcdService } from '../restore/service.ts';
+import type { RevisionBump } from '../restore/snapshotRestore.ts';
+import { parseIdentities } from '../snapshot/codec.ts';
+import { clusterName } from './backup.ts';
+import { Inputs } from './names.ts';
+import { bool, required, secretText, text, wholeNumber, type SettingSource } from './source.ts';
+
+export const KUBEADM_DATA_DIR = '/var/lib/etcd';
+/** etcd's recommendation for Kubernetes: far beyond any revision a cluster uses between backup and restore. */
+export const DEFAULT_BUMP_REVISION = 1_000_000_000;
+
+/** `latest`, or an exact backup name of this cluster (checked against the naming scheme before any I/O). */
+export type BackupChoice = { readonly kind: 'latest' } | { readonly kind: 'named'; readonly name: string };
+
+export function backupChoice(source: SettingSource, cluster: string, fallback?: 'latest'): BackupChoice {
+  const value = fallback ? text(source, Inputs.Backup, fallback)! : required(source, Inputs.Backup, "a backup name, or 'latest'");
+  if (value === 'latest') return { kind: 'latest' };
+  return { kind: 'named', name: assertBackupName(value, cluster).name };
+}
+
+export interface ToolSettings {
+  readonly binDir?: string;
+  readonly version?: string;
+  readonly downloadBaseUrl: string;
+  readonly toolsDir: string;
+}
+
+export function toolSettings(source: SettingSource): ToolSettings {
+  const binDir = text(source, Inputs.EtcdBinDir);
+  const version = text(source, Inputs.EtcdVersion);
+  const downloadBaseUrl = text(source, Inputs.EtcdDownloadUrl, DEFAULT_ETCD_DOWNLOAD_URL)!;
+  if (!/^https?:\/\/\S+$/.test(downloadBaseUrl)) throw new InputError(`etcd-download-url ${JSON.stringify(downloadBaseUrl)} is not an http(s) URL`);
+  const toolCache = source.env['RUNNER_TOOL_CACHE'];
+  return {
+    ...(binDir ? { binDir } : {}),
+    ...(version ? { version: version.replace(/^v/, '') } : {}),
+    downloadBaseUrl,
+    toolsDir: toolCache ? join(toolCache, 'etcd-dr') : join(homedir(), '.cache', 'etcd-dr'),
+  };
+}
+
+export function identities(source: SettingSource): string[] {
+  const identity = secretText(source, Inputs.DecryptIdentity);
+  return identity ? parseIdentities(identity) : [];
+}
+
+export function tempDir(source: SettingSource): string {
+  return text(source, Inputs.TempDir) ?? source.env['RUNNER_TEMP'] ?? tmpdir();
+}
+
+export interface RestoreSettings {
+  readonly cluster: string;
+  readonly backup: BackupChoice;
+  readonly identities: readonly string[];
+  readonly dryRun: boolean;
+  readonly dataDir: string;
+  readonly memberName: string;
+  readonly memberInput: { initialCluster?: string; initialAdvertisePeerUrls?: string; initialClusterToken?: string };
+  readonly service?: EtcdService;
+  readonly bump: RevisionBump;
+  readonly owner?: string;
+  readonly tools: ToolSettings;
+}
+
+export function restoreSettings(source: SettingSource): RestoreSettings {
+  const cluster = clusterName(source);
+  const dryRun = bool(source, Inputs.DryRun, false);
+  if (!dryRun) {
+    const confirm = text(source, Inputs.Confirm);
+    if (confirm !== cluster) {
+      throw new InputError(
+        `confirm must equal the cluster name (${cluster}) for a restore that replaces this member's data` +
+          `${confirm === undefined ? '' : `; got ${JSON.stringify(confirm)}`}. Use dry-run: true to only download, verify and restore into a scratch directory`,
+      );
+    }
+  }
+  const bumpRevision = wholeNumber(source, Inputs.BumpRevision, DEFAULT_BUMP_REVISION);
+  const markCompacted = bool(source, Inputs.MarkCompacted, true);
+  if (bumpRevision > 0 && !markCompacted) {
+    throw new InputError('mark-compacted must be true when bump-revision is set (etcdutl requires both; bump-revision: 0 turns both off)');
+  }
+  const stop = text(source, Inputs.StopCommand);
+  const start = text(source, Inputs.StartCommand);
+  const serviceInput = text(source, Inputs.EtcdService);
+  const initialCluster = text(source, Inputs.InitialCluster);
+  const peerUrls = text(source, Inputs.InitialAdvertisePeerUrls);
+  const token = text(source, Inputs.InitialClusterToken);
+  const owner = text(source, Inputs.EtcdUser);
+  const memberName = text(source, Inputs.MemberName) ?? hostname();
+  // A dry run restores into a scratch directory and needs no real peer URL.
+  const memberInput = {
+    ...(initialCluster ? { initialCluster } : {}),
+    ...(peerUrls ? { initialAdvertisePeerUrls: peerUrls } : dryRun && !initialCluster ? { initialAdvertisePeerUrls: 'http://127.0.0.1:2380' } : {}),
+    ...(token ? { initialClusterToken: token } : {}),
+  };
+  // Validate the member flags now, before any I/O; the real token may come from the backup's name later.
+  parseMemberSpec({ name: memberName, ...memberInput, initialClusterToken: token ?? 'checked-later' });
+  return {
+    cluster,
+    backup: backupChoice(source, cluster),
+    identities: identities(source),
+    dryRun,
+    dataDir: assertDataDir(text(source, Inputs.DataDir, KUBEADM_DATA_DIR)!),
+    memberName,
+    memberInput,
+    // A dry run never stops etcd, so it needs no way to.
+    ...(dryRun && !serviceInput && !stop && !start
+      ? {}
+      : { service: parseEtcdService({ ...(serviceInput ? { service: serviceInput } : {}), ...(stop ? { stopCommand: stop } : {}), ...(start ? { startCommand: start } : {}) }) }),
+    bump: { bumpRevision, markCompacted: bumpRevision > 0 && markCompacted },
+    ...(owner ? { owner } : {}),
+    tools: toolSettings(source),
+  };
+}
+
+/**
+ * The member flags, once the backup is known: every member restoring the same backup derives the same
+ * default cluster token from its name, so a matrix of restore jobs agrees without coordination.
+ */
+export function memberSpec(settings: RestoreSettings, backupName: string): MemberSpec {
+  return parseMemberSpec({
+    name: settings.memberName,
+    ...settings.memberInput,
+    initialClusterToken:
+      settings.memberInput.initialClusterToken ?? `etcd-dr-${createHash('sha256').update(backupName).digest('hex').slice(0, 12)}`,
+  });
+}

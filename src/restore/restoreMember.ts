@@ -1,0 +1,203 @@
+/**
+ * Restores this node's etcd member from a backup. Everything that can be checked is checked, and the
+ * snapshot is downloaded, verified and restored into a staging directory beside the data directory,
+ * before etcd is stopped. Only then: stop etcd, move the old data directory aside (never deleted),
+ * move the staged one in, hand it to the etcd user, start etcd, and check it against the manifest.
+ */
+import { chown, lstat, mkdtemp, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type { CatalogEntry } from '../catalog/catalog.ts';
+import type { Manifest } from '../catalog/manifest.ts';
+import { formatTimestamp } from '../catalog/naming.ts';
+import type { EtcdAccess } from '../etcd/connection.ts';
+import type { Log } from '../engine/log.ts';
+import { InputError, messageOf } from '../errors.ts';
+import type { Store } from '../stores/store.ts';
+import { checkRestored, waitServing, type RestoredState } from './check.ts';
+import type { EtcdTools } from './etcdTools.ts';
+import { fetchSnapshot, type FetchedSnapshot } from './fetch.ts';
+import type { MemberSpec } from './member.ts';
+import type { CommandRunner, ServiceControl } from './service.ts';
+import { runSnapshotRestore, supportsBump, type RevisionBump } from './snapshotRestore.ts';
+import { runSteps, StepFailed, type Step } from './steps.ts';
+
+export interface RestoreMemberInput {
+  readonly entry: CatalogEntry;
+  readonly stores: readonly Store[];
+  readonly identities: readonly string[];
+  readonly tools: EtcdTools;
+  readonly dataDir: string;
+  readonly member: MemberSpec;
+  readonly bump: RevisionBump;
+  readonly dryRun: boolean;
+  /** uid:gid to own the restored data; undefined = the old data directory's owner. */
+  readonly owner?: { readonly uid: number; readonly gid: number };
+  readonly service: ServiceControl;
+  /**
+   * False for `etcd-service: none`: the operator stops etcd before and starts it after, so the restore
+   * refuses to run while etcd answers and ends once the data is in place.
+   */
+  readonly managesEtcd: boolean;
+  /** Whether etcd answers on this node right now. */
+  isServing(): Promise<boolean>;
+  /** How to reach this member after the restore (its local client URL first). */
+  readonly access: EtcdAccess;
+  readonly run: CommandRunner;
+  readonly log: Log;
+  readonly now: () => Date;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly healthTimeoutMs: number;
+}
+
+export interface RestoreMemberResult {
+  readonly manifest: Manifest;
+  readonly from: string;
+  readonly dryRun: boolean;
+  /** Where the old data directory went (undefined in a dry run or when there was none). */
+  readonly movedAside?: string;
+  readonly state?: RestoredState;
+  readonly steps: readonly string[];
+  readonly warnings: readonly string[];
+}
+
+/** Thrown when a step after etcd was stopped fails: carries what to do to put things back. */
+export class RestoreFailed extends Error {
+  override readonly name = 'RestoreFailed';
+}
+
+export async function restoreMember(input: RestoreMemberInput): Promise<RestoreMemberResult> {
+  const stamp = formatTimestamp(input.now());
+  const staging = `${input.dataDir}.restoring-${stamp}`;
+  const aside = `${input.dataDir}.before-restore-${stamp}`;
+  const warnings: string[] = [];
+  const oldDir = await existingDirectory(input.dataDir);
+  await preflight(input, staging, aside);
+  if (!input.dryRun && !input.managesEtcd && (await input.isServing())) {
+    throw new InputError('etcd still answers on this node: with etcd-service none, stop etcd before the restore (or name how: systemd:<unit>, static-pod:<manifest>)');
+  }
+  if (input.bump.bumpRevision > 0 && !supportsBump(input.tools)) {
+    warnings.push(
+      `etcd ${input.tools.version} has no etcdutl, so revisions are not bumped: restart kube-apiserver and every other watcher after the restore`,
+    );
+  }
+  const bump = supportsBump(input.tools) ? input.bump : { bumpRevision: 0, markCompacted: false };
+
+  const scratch = await mkdtemp(join(dirname(input.dataDir), `.etcd-dr-${basename(input.dataDir)}-`));
+  let snapshot: FetchedSnapshot | undefined;
+  let state: RestoredState | undefined;
+  let stopped = false;
+  let movedAside = false;
+  const steps: Step[] = [
+    {
+      name: 'download and verify the backup',
+      run: async () => {
+        snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join(scratch, 'snapshot.db'), input.log);
+      },
+    },
+    {
+      name: `restore into the staging directory ${staging}`,
+      run: () => runSnapshotRestore(input.run, input.tools, snapshot!.file, staging, input.member, bump),
+    },
+  ];
+  if (!input.dryRun) {
+    steps.push(
+      {
+        name: `stop etcd (${input.service.describe()})`,
+        run: async () => {
+          stopped = true;
+          await input.service.stop();
+        },
+      },
+      ...(oldDir
+        ? [
+            {
+              name: `move the old data directory aside to ${aside}`,
+              run: async () => {
+                await rename(input.dataDir, aside);
+                movedAside = true;
+              },
+            },
+          ]
+        : []),
+      { name: `move the restored data into ${input.dataDir}`, run: () => rename(staging, input.dataDir) },
+      {
+        name: 'give the data directory to the etcd user',
+        run: async () => {
+          const owner = input.owner ?? (oldDir ? { uid: oldDir.uid, gid: oldDir.gid } : undefined);
+          if (owner) await chownTree(input.dataDir, owner.uid, owner.gid);
+        },
+      },
+    );
+    if (input.managesEtcd) steps.push(
+      { name: `start etcd (${input.service.describe()})`, run: () => input.service.start() },
+      {
+        name: 'wait until etcd answers, then check revision and key count',
+        run: async () => {
+          const endpoint = input.access.endpoints[0]!;
+          await waitServing(input.access, endpoint, { timeoutMs: input.healthTimeoutMs, sleep: input.sleep });
+          state = await checkRestored(input.access, endpoint, snapshot!.manifest, {
+            bumpRevision: bump.bumpRevision,
+            historyKept: !(bump.bumpRevision > 0 && bump.markCompacted),
+          });
+        },
+      },
+    );
+    else warnings.push(`etcd-service is none: start etcd on this node now, then check the cluster (etcd-dr check-cluster)`);
+  }
+  try {
+    const completed = await runSteps(steps, input.log);
+    return {
+      manifest: snapshot!.manifest,
+      from: snapshot!.from,
+      dryRun: input.dryRun,
+      ...(movedAside ? { movedAside: aside } : {}),
+      ...(state ? { state } : {}),
+      steps: completed,
+      warnings: [...warnings, ...(snapshot?.skipped.map((s) => `skipped ${s}`) ?? []), ...(state?.warnings ?? [])],
+    };
+  } catch (error) {
+    if (!stopped) throw error instanceof StepFailed ? new Error(`${error.message}; nothing on this node was changed`, { cause: error }) : error;
+    throw new RestoreFailed(`${messageOf(error)}. ${howToRollBack(input, movedAside ? aside : undefined)}`, { cause: error });
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
+    if (input.dryRun || !stopped) await rm(staging, { recursive: true, force: true });
+  }
+}
+
+function howToRollBack(input: RestoreMemberInput, aside: string | undefined): string {
+  if (!aside) return `The old data directory was not moved (${input.dataDir}); start etcd again (${input.service.describe()}).`;
+  return (
+    `The old data directory is intact at ${aside}. To put it back: stop etcd (${input.service.describe()}), ` +
+    `move ${input.dataDir} away, move ${aside} to ${input.dataDir}, start etcd.`
+  );
+}
+
+/** Everything checked before the first side effect. */
+async function preflight(input: RestoreMemberInput, staging: string, aside: string): Promise<void> {
+  const parent = dirname(input.dataDir);
+  const parentStat = await stat(parent).catch(() => undefined);
+  if (!parentStat?.isDirectory()) throw new InputError(`data-dir's parent ${parent} does not exist`);
+  for (const path of [staging, aside]) {
+    if (await lstat(path).catch(() => undefined)) throw new InputError(`${path} already exists; remove or rename it first`);
+  }
+  const dbSize = input.entry.manifest?.dbSize ?? 0;
+  const free = await statfs(parent).then((s) => s.bavail * s.bsize).catch(() => undefined);
+  // The snapshot and the restored data directory both live here until the end.
+  if (free !== undefined && free < dbSize * 2.2) {
+    throw new InputError(`not enough space in ${parent}: ${free} bytes free, the restore needs about ${Math.ceil(dbSize * 2.2)}`);
+  }
+  const existing = await lstat(input.dataDir).catch(() => undefined);
+  if (existing && !existing.isDirectory()) throw new InputError(`data-dir ${input.dataDir} exists and is not a directory`);
+}
+
+async function existingDirectory(path: string): Promise<{ uid: number; gid: number } | undefined> {
+  const info = await stat(path).catch(() => undefined);
+  return info?.isDirectory() ? { uid: info.uid, gid: info.gid } : undefined;
+}
+
+async function chownTree(path: string, uid: number, gid: number): Promise<void> {
+  await chown(path, uid, gid);
+  const info = await lstat(path);
+  if (!info.isDirectory()) return;
+  for (const entry of await readdir(path)) await chownTree(join(path, entry), uid, gid);
+}
