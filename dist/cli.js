@@ -8,7 +8,7 @@ import {
   TOOL_VERSION,
   messageOf,
   runCommand
-} from "./chunk-7MMWHT6U.js";
+} from "./chunk-OGOH4ATH.js";
 
 // src/cli/run.ts
 import { readFileSync } from "node:fs";

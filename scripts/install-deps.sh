@@ -16,7 +16,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 need_pkgs=()
-for p in etcd-server etcd-client openssh-server openssl zstd; do
+for p in etcd-server etcd-client openssh-server openssh-client openssl zstd time; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     need_pkgs+=("$p")
   fi

@@ -65,12 +65,21 @@ export function withRetry(store: Store, policy: RetryPolicy = DEFAULT_RETRY_POLI
   const sleep = policy.sleep ?? ((ms: number) => delay(ms));
   const maxDelay = policy.maxDelayMs ?? Number.POSITIVE_INFINITY;
 
+  // Once a store stayed unreachable through a whole round of retries, later operations in the same run
+  // try once only: a site that is down must not multiply the run's time by its number of operations.
+  let givenUp = false;
+
   async function retrying<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    const attempts = givenUp ? 1 : policy.attempts;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await fn();
+        const result = await fn();
+        givenUp = false;
+        return result;
       } catch (error) {
-        if (attempt >= policy.attempts || !isTransientError(error)) throw error;
+        const transient = isTransientError(error);
+        if (transient && attempt >= attempts) givenUp = true;
+        if (attempt >= attempts || !transient) throw error;
         const delayMs = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), maxDelay);
         policy.onRetry?.({ operation, attempt, delayMs, error });
         await sleep(delayMs);

@@ -96,6 +96,10 @@ describe('alarms: GitHub issues, the watchdog and status.json', { concurrency: t
       const create = github.requests.find((r) => r.method === 'POST' && r.path.endsWith('/repos/acme/platform/issues'));
       assert.match(create?.authorization ?? '', /test-token/, 'GitHub was called with the github-token input');
       assert.match(report.summary, /GitHub issue #1 opened/);
+      const secrets = [unreachable['ssh-private-key']!, 'test-token'];
+      for (const secret of secrets) {
+        assert.ok(!issue.body.includes(secret.trim()) && !report.summary.includes(secret.trim()), 'no secret in the issue or the summary');
+      }
     });
 
     it('two more failing runs add two comments to that issue and open no other', async () => {
@@ -201,6 +205,26 @@ describe('alarms: GitHub issues, the watchdog and status.json', { concurrency: t
       assert.equal(github.issues.length, 1);
       assert.equal(github.issues[0]!.state, 'closed');
       assert.match(github.issues[0]!.comments.at(-1)?.body ?? '', /Recovered/);
+    });
+
+    it('with its own label (etcd-watchdog), a fresh watchdog run leaves the failing backups\' issue open', async () => {
+      const failing = await runCommand(
+        'backup',
+        settingsFrom({ ...inputs, endpoints: await closedEndpoint() }, githubEnv(github)),
+        commandDeps(),
+      );
+      assert.equal(failing.outcome, 'failed');
+      const backupIssue = github.issues.find((i) => i.state === 'open' && i.labels.includes('etcd-backup'));
+      assert.ok(backupIssue, 'the failed backup opened an issue');
+      const clock = testClock(new Date(backupTime.getTime() + 5 * MINUTE));
+      const report = await runCommand(
+        'watchdog',
+        settingsFrom({ ...inputs, 'issue-labels': 'etcd-watchdog' }, githubEnv(github)),
+        commandDeps({ now: clock.now }),
+      );
+      assert.equal(report.outcome, 'success', report.summary);
+      assert.equal(backupIssue.state, 'open');
+      assert.equal(backupIssue.comments.length, 0);
     });
   });
 

@@ -116,7 +116,7 @@ for (const version of ETCD_VERSIONS) {
       const object = (await readdir(path.join(dc1.root, 'prod'))).find((f) => f.startsWith(backupName) && !f.endsWith('.json'))!;
       const original = await readFile(path.join(dc1.root, 'prod', object));
       const corrupt = Buffer.from(original);
-      corrupt[corrupt.length >> 1] ^= 0xff;
+      corrupt.writeUInt8(corrupt.readUInt8(corrupt.length >> 1) ^ 0xff, corrupt.length >> 1);
       await writeFile(path.join(dc1.root, 'prod', object), corrupt);
       try {
         const result = await runDist('restore.js', restoreInputs(member, { 'dry-run': 'true', confirm: '' }));

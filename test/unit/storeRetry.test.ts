@@ -133,3 +133,19 @@ describe('withRetry', () => {
     assert.equal(store.calls['close'], 1);
   });
 });
+
+describe('withRetry on a store that stays down', () => {
+  it('tries later operations once only, until one succeeds again', async () => {
+    const { sleep, delays } = recordingSleep();
+    const refused = () => errno('ECONNREFUSED');
+    const store = flakyStore([refused(), refused(), refused(), refused(), refused()]);
+    const retried = withRetry(store, { attempts: 4, baseDelayMs: 10, sleep });
+    await assert.rejects(retried.list('c'));
+    assert.equal(store.calls['list'], 4, 'the first operation gets the whole retry budget');
+    await assert.rejects(retried.readFile('c', 'status.json'));
+    assert.equal(store.calls['readFile'], 1, 'the next one fails fast');
+    assert.deepEqual(delays, [10, 20, 40]);
+    await retried.list('c');
+    assert.equal(store.calls['list'], 5, 'a success makes the store healthy again');
+  });
+});

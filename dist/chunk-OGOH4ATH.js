@@ -66959,12 +66959,18 @@ function isTransientError(error) {
 function withRetry(store, policy = DEFAULT_RETRY_POLICY) {
   const sleep = policy.sleep ?? ((ms) => delay(ms));
   const maxDelay = policy.maxDelayMs ?? Number.POSITIVE_INFINITY;
+  let givenUp = false;
   async function retrying(operation, fn) {
+    const attempts = givenUp ? 1 : policy.attempts;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await fn();
+        const result = await fn();
+        givenUp = false;
+        return result;
       } catch (error) {
-        if (attempt >= policy.attempts || !isTransientError(error)) throw error;
+        const transient = isTransientError(error);
+        if (transient && attempt >= attempts) givenUp = true;
+        if (attempt >= attempts || !transient) throw error;
         const delayMs = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), maxDelay);
         policy.onRetry?.({ operation, attempt, delayMs, error });
         await sleep(delayMs);
@@ -74379,4 +74385,4 @@ export {
   TOOL_VERSION,
   runCommand
 };
-/*! For license information please see chunk-7MMWHT6U.js.LEGAL.txt */
+/*! For license information please see chunk-OGOH4ATH.js.LEGAL.txt */

@@ -9,7 +9,7 @@ import {
   messageOf,
   oneOf,
   runCommand
-} from "./chunk-7MMWHT6U.js";
+} from "./chunk-OGOH4ATH.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
@@ -68727,4 +68727,4 @@ async function runAction(command) {
 export {
   runAction
 };
-/*! For license information please see chunk-SZC3EVND.js.LEGAL.txt */
+/*! For license information please see chunk-N4QMTKHO.js.LEGAL.txt */
