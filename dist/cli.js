@@ -8,7 +8,7 @@ import {
   TOOL_VERSION,
   messageOf,
   runCommand
-} from "./chunk-OGOH4ATH.js";
+} from "./chunk-BNODWPGA.js";
 
 // src/cli/run.ts
 import { readFileSync } from "node:fs";

@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-N4QMTKHO.js";
-import "./chunk-OGOH4ATH.js";
+} from "./chunk-7BYG5ZB4.js";
+import "./chunk-BNODWPGA.js";
 
 // src/action/entries/verify.ts
 await runAction("verify");

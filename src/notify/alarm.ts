@@ -49,12 +49,24 @@ export type AlarmResult =
   /** `action` is what was done before the failure (e.g. 'commented' when the close then failed). */
   | { readonly ok: false; readonly action: AlarmAction; readonly issueNumber?: number; readonly error: string };
 
-export function clusterMarker(cluster: string): string {
-  return `<!-- etcd-dr:cluster=${cluster} -->`;
+/**
+ * One alarm issue per cluster and operation: a passing drill or watchdog must not close the issue of a
+ * failing backup, so each operation only ever updates and closes its own.
+ */
+export function clusterMarker(cluster: string, operation: Operation): string {
+  return `<!-- etcd-dr:cluster=${cluster} operation=${operation} -->`;
 }
 
-export function issueTitle(cluster: string): string {
-  return `etcd-dr: ${cluster} backups failing`;
+const TITLES: Record<Operation, string> = {
+  backup: 'backups failing',
+  prune: 'retention failing',
+  verify: 'restore drill failing',
+  restore: 'restore failed',
+  watchdog: 'backups are stale',
+};
+
+export function issueTitle(cluster: string, operation: Operation): string {
+  return `etcd-dr: ${cluster} ${TITLES[operation]}`;
 }
 
 function truncate(text: string): string {
@@ -74,7 +86,7 @@ function details(event: AlarmEvent): string[] {
 /** Body of a new alarm issue. Pure. */
 export function issueBody(event: AlarmEvent): string {
   return [
-    clusterMarker(event.cluster),
+    clusterMarker(event.cluster, event.operation),
     `etcd-dr **${event.operation}** for cluster \`${event.cluster}\` ended **${event.outcome}**.`,
     '',
     ...details(event),
@@ -124,8 +136,8 @@ interface IssueLite {
 }
 
 /** Finds the open alarm issue of `cluster` (the oldest, should there be several). */
-async function findOpenIssue(deps: AlarmDeps, cluster: string, label: string): Promise<number | undefined> {
-  const marker = clusterMarker(cluster);
+async function findOpenIssue(deps: AlarmDeps, cluster: string, operation: Operation, label: string): Promise<number | undefined> {
+  const marker = clusterMarker(cluster, operation);
   const perPage = 100;
   const found: number[] = [];
   for (let page = 1; page <= 10; page++) {
@@ -169,7 +181,7 @@ export async function reportOutcome(deps: AlarmDeps, event: AlarmEvent): Promise
   let action: AlarmAction = 'none';
   let issueNumber: number | undefined;
   try {
-    issueNumber = await findOpenIssue(deps, event.cluster, labels[0]!);
+    issueNumber = await findOpenIssue(deps, event.cluster, event.operation, labels[0]!);
     if (event.outcome === 'success') {
       if (issueNumber === undefined) return { ok: true, action: 'none' };
       const n = issueNumber;
@@ -194,7 +206,7 @@ export async function reportOutcome(deps: AlarmDeps, event: AlarmEvent): Promise
           deps.octokit.rest.issues.create({
             owner: deps.owner,
             repo: deps.repo,
-            title: issueTitle(event.cluster),
+            title: issueTitle(event.cluster, event.operation),
             body: issueBody(event),
             labels,
           }),

@@ -59,7 +59,7 @@ describe('alarm issues on GitHub', () => {
     assert.equal(issue.state, 'open');
     assert.equal(issue.title, 'etcd-dr: prod backups failing');
     assert.deepEqual(issue.labels, ['etcd-backup', 'sev2']);
-    assert.ok(issue.body.includes(clusterMarker('prod')), issue.body);
+    assert.ok(issue.body.includes(clusterMarker('prod', 'backup')), issue.body);
     assert.ok(issue.body.includes('runner-dc1-7'));
     assert.ok(issue.body.includes('https://github.com/acme/infra/actions/runs/42'));
     assert.ok(issue.body.includes('prod-20260101T120000Z-etcd-0-r1234'));

@@ -72298,11 +72298,18 @@ async function withGitHubRetry(what, fn, deps) {
 // src/notify/alarm.ts
 var DEFAULT_ALARM_LABELS = ["etcd-backup"];
 var MAX_SUMMARY_CHARS = 6e4;
-function clusterMarker(cluster) {
-  return `<!-- etcd-dr:cluster=${cluster} -->`;
+function clusterMarker(cluster, operation) {
+  return `<!-- etcd-dr:cluster=${cluster} operation=${operation} -->`;
 }
-function issueTitle(cluster) {
-  return `etcd-dr: ${cluster} backups failing`;
+var TITLES = {
+  backup: "backups failing",
+  prune: "retention failing",
+  verify: "restore drill failing",
+  restore: "restore failed",
+  watchdog: "backups are stale"
+};
+function issueTitle(cluster, operation) {
+  return `etcd-dr: ${cluster} ${TITLES[operation]}`;
 }
 function truncate(text2) {
   return text2.length <= MAX_SUMMARY_CHARS ? text2 : `${text2.slice(0, MAX_SUMMARY_CHARS)}
@@ -72320,7 +72327,7 @@ function details(event) {
 }
 function issueBody(event) {
   return [
-    clusterMarker(event.cluster),
+    clusterMarker(event.cluster, event.operation),
     `etcd-dr **${event.operation}** for cluster \`${event.cluster}\` ended **${event.outcome}**.`,
     "",
     ...details(event),
@@ -72358,8 +72365,8 @@ function recoveredComment(event) {
     ""
   ].join("\n");
 }
-async function findOpenIssue(deps, cluster, label2) {
-  const marker = clusterMarker(cluster);
+async function findOpenIssue(deps, cluster, operation, label2) {
+  const marker = clusterMarker(cluster, operation);
   const perPage = 100;
   const found = [];
   for (let page = 1; page <= 10; page++) {
@@ -72393,7 +72400,7 @@ async function reportOutcome(deps, event) {
   let action = "none";
   let issueNumber;
   try {
-    issueNumber = await findOpenIssue(deps, event.cluster, labels[0]);
+    issueNumber = await findOpenIssue(deps, event.cluster, event.operation, labels[0]);
     if (event.outcome === "success") {
       if (issueNumber === void 0) return { ok: true, action: "none" };
       const n2 = issueNumber;
@@ -72417,7 +72424,7 @@ async function reportOutcome(deps, event) {
         () => deps.octokit.rest.issues.create({
           owner: deps.owner,
           repo: deps.repo,
-          title: issueTitle(event.cluster),
+          title: issueTitle(event.cluster, event.operation),
           body: issueBody(event),
           labels
         }),
@@ -74385,4 +74392,4 @@ export {
   TOOL_VERSION,
   runCommand
 };
-/*! For license information please see chunk-OGOH4ATH.js.LEGAL.txt */
+/*! For license information please see chunk-BNODWPGA.js.LEGAL.txt */

@@ -9,7 +9,7 @@ import {
   messageOf,
   oneOf,
   runCommand
-} from "./chunk-OGOH4ATH.js";
+} from "./chunk-BNODWPGA.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
@@ -68727,4 +68727,4 @@ async function runAction(command) {
 export {
   runAction
 };
-/*! For license information please see chunk-N4QMTKHO.js.LEGAL.txt */
+/*! For license information please see chunk-7BYG5ZB4.js.LEGAL.txt */
