@@ -4,7 +4,8 @@
  * One etcd 3.5 member (quota 4 GiB) is grown to each size in BENCH_SIZES (MiB of dbSize, default
  * 256,1024) with a Kubernetes-shaped keyspace (load.ts); at each size every scenario (scenarios.ts) runs
  * BENCH_REPS times (default 3), the order reversed on every other repetition, and the medians are
- * reported. Then each stage of our pipeline is timed alone (stages.ts; BENCH_STAGES=0 skips it).
+ * reported. Then each stage of our pipeline is timed alone at the largest size (stages.ts; BENCH_STAGES=0
+ * skips it, BENCH_STAGES=all runs it at every size).
  * The report goes to stdout and bench/results/latest.md (BENCH_OUT=path to write elsewhere).
  *
  * The CLI measured is a fresh bundle of the current src/ made in a private temp dir (dist/ is not
@@ -34,7 +35,8 @@ const SIZES = (process.env['BENCH_SIZES'] ?? '256,1024')
   .filter((n) => Number.isFinite(n) && n > 0)
   .sort((a, b) => a - b);
 const REPS = Math.max(1, Number(process.env['BENCH_REPS'] ?? 3));
-const STAGES = process.env['BENCH_STAGES'] !== '0';
+/** '0': never; 'all': at every size; default: at the largest size only. */
+const STAGES = process.env['BENCH_STAGES'] ?? 'largest';
 const OUT = process.env['BENCH_OUT'] ?? path.join(REPO_ROOT, 'bench', 'results', 'latest.md');
 
 const benchStart = performance.now();
@@ -138,8 +140,16 @@ interface SizeResult {
   stages?: StageResult[];
 }
 
+/** Load average before we start anything, and its maximum while we run: others' jobs skew timings. */
+const load = { before: os.loadavg()[0] ?? 0, max: 0 };
+const loadSampler = setInterval(() => {
+  load.max = Math.max(load.max, os.loadavg()[0] ?? 0);
+}, 2000);
+loadSampler.unref();
+
 async function main(): Promise<void> {
   if (SIZES.length === 0) throw new Error('BENCH_SIZES has no size');
+  if (load.before > 1) log(`WARNING: load average is ${load.before.toFixed(1)} before the bench starts: other jobs will skew the timings`);
   const work = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-bench-'));
   dirsToRemove.push(work);
   log(`sizes ${SIZES.join(', ')} MiB, ${REPS} repetition(s), work dir ${work}`);
@@ -199,7 +209,7 @@ async function main(): Promise<void> {
         );
       }
     }
-    if (STAGES) {
+    if (STAGES === 'all' || (STAGES !== '0' && targetMiB === SIZES[SIZES.length - 1])) {
       log(`  stages alone at ${targetMiB} MiB...`);
       result.stages = await probeStages(ctx);
       for (const s of result.stages) {
@@ -238,6 +248,7 @@ function renderReport(results: readonly SizeResult[], meta: { etcdVersion: strin
     `- date: ${new Date().toISOString()}`,
     `- machine: ${os.availableParallelism()} cores (${cpuModel}), ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Linux ${os.release()}, node ${process.version}, ${sshVersion.split(',')[0]}`,
     `- etcd: ${meta.etcdVersion}, one member, --quota-backend-bytes=${QUOTA_BYTES}; everything on loopback, files in page cache`,
+    `- 1-minute load average: ${load.before.toFixed(1)} before the start, at most ${load.max.toFixed(1)} during the run (the bench itself keeps 2–4 processes busy)`,
     `- command: \`${envUsed ? `${envUsed} ` : ''}npm run bench\``,
     `- CLI measured: ${meta.cliWhat}`,
     `- ${REPS} repetition(s) per size, order reversed on every other one; medians reported. Peak RSS and CPU from ${existsSync(GNU_TIME) ? 'GNU time' : '/proc VmHWM polling'}.`,

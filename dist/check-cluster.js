@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-7BYG5ZB4.js";
-import "./chunk-BNODWPGA.js";
+} from "./chunk-G6OOAQRB.js";
+import "./chunk-P7PD2O2N.js";
 
 // src/action/entries/check-cluster.ts
 await runAction("check-cluster");

@@ -6,9 +6,16 @@ import {
   InputError,
   Inputs,
   TOOL_VERSION,
+  closeAll,
+  clusterName,
   messageOf,
-  runCommand
-} from "./chunk-BNODWPGA.js";
+  readNewestStatus,
+  runCommand,
+  storesFromSettings,
+  text,
+  toPrometheus,
+  writeTextfile
+} from "./chunk-P7PD2O2N.js";
 
 // src/cli/run.ts
 import { readFileSync } from "node:fs";
@@ -27,6 +34,9 @@ Commands
   list       every backup across the stores, which sites hold it, whether the copies match
   prune      apply retention now (--prune-dry-run true to only show what would go)
   watchdog   alarm when the newest backup on a site is older than --max-age (needs only the stores)
+  check-cluster  after a restore: every member answers, a leader has quorum, --expect-keys N matches
+  status     the newest status record as Prometheus text (stdout, or --status-file for node-exporter's
+             textfile collector, e.g. /var/lib/node_exporter/textfile_collector/etcd_dr.prom)
 
 Connection to etcd (defaults: ETCDCTL_ENDPOINTS, ETCDCTL_CACERT, ETCDCTL_CERT, ETCDCTL_KEY, ETCDCTL_USER,
 then kubeadm's https://127.0.0.1:2379 and /etc/kubernetes/pki/etcd/{ca.crt,healthcheck-client.crt,.key})
@@ -58,6 +68,25 @@ Example (break-glass restore, GitHub down):
     --initial-cluster node-1=https://10.0.0.1:2380 --initial-advertise-peer-urls https://10.0.0.1:2380 \\
     --etcd-service static-pod:/etc/kubernetes/manifests/etcd.yaml
 `;
+
+// src/cli/status.ts
+async function statusCommand(source, now) {
+  const cluster = clusterName(source);
+  const file = text(source, "status-file" /* StatusFile */);
+  const stores = storesFromSettings(source);
+  try {
+    const { record, errors } = await readNewestStatus(stores, cluster);
+    if (!record) return { output: "", failure: `no status record of ${cluster} on any store${errors.length ? `: ${errors.join("; ")}` : ""}` };
+    if (file) {
+      await writeTextfile(file, record, now);
+      return { output: `wrote ${file}
+` };
+    }
+    return { output: toPrometheus(record, now) };
+  } finally {
+    await closeAll(stores);
+  }
+}
 
 // src/cli/run.ts
 var INPUT_NAMES = Object.values(Inputs).filter((name) => name !== "command" /* Command */);
@@ -109,6 +138,17 @@ async function runCli(argv, env = process.env, log = stderrLog) {
     process.stdout.write(`${TOOL_VERSION}
 `);
     return 0;
+  }
+  if (command === "status") {
+    try {
+      const result = await statusCommand(cliSettings(rest, env), /* @__PURE__ */ new Date());
+      process.stdout.write(result.output);
+      if (result.failure) log.error(result.failure);
+      return result.failure ? 1 : 0;
+    } catch (error) {
+      log.error(messageOf(error));
+      return error instanceof InputError ? 2 : 1;
+    }
   }
   if (!COMMANDS.includes(command)) {
     log.error(`unknown command ${JSON.stringify(command)}; commands: ${COMMANDS.join(", ")} (see etcd-dr --help)`);

@@ -11,6 +11,9 @@ Commands
   list       every backup across the stores, which sites hold it, whether the copies match
   prune      apply retention now (--prune-dry-run true to only show what would go)
   watchdog   alarm when the newest backup on a site is older than --max-age (needs only the stores)
+  check-cluster  after a restore: every member answers, a leader has quorum, --expect-keys N matches
+  status     the newest status record as Prometheus text (stdout, or --status-file for node-exporter's
+             textfile collector, e.g. /var/lib/node_exporter/textfile_collector/etcd_dr.prom)
 
 Connection to etcd (defaults: ETCDCTL_ENDPOINTS, ETCDCTL_CACERT, ETCDCTL_CERT, ETCDCTL_KEY, ETCDCTL_USER,
 then kubeadm's https://127.0.0.1:2379 and /etc/kubernetes/pki/etcd/{ca.crt,healthcheck-client.crt,.key})

@@ -13,6 +13,7 @@ import type { Log } from '../engine/log.ts';
 import { InputError, messageOf } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { HELP } from './help.ts';
+import { statusCommand } from './status.ts';
 
 const INPUT_NAMES = Object.values(Inputs).filter((name) => name !== Inputs.Command);
 
@@ -65,6 +66,17 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv = p
   if (command === '--version') {
     process.stdout.write(`${TOOL_VERSION}\n`);
     return 0;
+  }
+  if (command === 'status') {
+    try {
+      const result = await statusCommand(cliSettings(rest, env), new Date());
+      process.stdout.write(result.output);
+      if (result.failure) log.error(result.failure);
+      return result.failure ? 1 : 0;
+    } catch (error) {
+      log.error(messageOf(error));
+      return error instanceof InputError ? 2 : 1;
+    }
   }
   if (!(COMMANDS as readonly string[]).includes(command)) {
     log.error(`unknown command ${JSON.stringify(command)}; commands: ${COMMANDS.join(', ')} (see etcd-dr --help)`);

@@ -11,6 +11,7 @@ import { DEFAULT_ALARM_LABELS, reportOutcome, type AlarmResult, type Operation }
 import { createOctokit, githubApiUrl, parseRepository } from '../notify/github.ts';
 import { nextStatus, readNewestStatus, writeStatus, type SiteStatus } from '../notify/status.ts';
 import type { Store } from '../stores/store.ts';
+import { writeTextfile } from '../notify/textfile.ts';
 import { runUrl, type CommandDeps } from './context.ts';
 import type { CommandReport } from './report.ts';
 
@@ -24,8 +25,17 @@ export interface RunFacts {
   readonly newestGoodBackup?: string;
 }
 
-/** Writes `<cluster>/status.json` on every store; returns warnings for the stores it could not write. */
-export async function recordStatus(stores: readonly Store[], facts: RunFacts, env: NodeJS.ProcessEnv, now: Date): Promise<string[]> {
+/**
+ * Writes `<cluster>/status.json` on every store, and the Prometheus textfile when `status-file` is set;
+ * returns warnings for what it could not write.
+ */
+export async function recordStatus(
+  stores: readonly Store[],
+  facts: RunFacts,
+  env: NodeJS.ProcessEnv,
+  now: Date,
+  textfile?: string,
+): Promise<string[]> {
   const previous = await readNewestStatus(stores, facts.cluster);
   const url = runUrl(env);
   const record = nextStatus(
@@ -43,7 +53,9 @@ export async function recordStatus(stores: readonly Store[], facts: RunFacts, en
     now,
   );
   const written = await writeStatus(stores, facts.cluster, record);
-  return written.errors.map((e) => `status.json not written to ${e.store}: ${e.error}`);
+  const warnings = written.errors.map((e) => `status.json not written to ${e.store}: ${e.error}`);
+  if (textfile) await writeTextfile(textfile, record, now).catch((error: unknown) => warnings.push(messageOf(error)));
+  return warnings;
 }
 
 /**
@@ -90,7 +102,7 @@ export async function afterRun(
   facts: RunFacts,
   deps: CommandDeps,
 ): Promise<string[]> {
-  const notes = stores ? await recordStatus(stores, facts, source.env, deps.now()) : [];
+  const notes = stores ? await recordStatus(stores, facts, source.env, deps.now(), text(source, Inputs.StatusFile)) : [];
   notes.forEach((n) => deps.log.warning(n));
   const alarm = await raiseAlarm(source, facts, deps);
   if (alarm && !alarm.ok) notes.push(`GitHub issue not updated: ${alarm.error}`);

@@ -112,6 +112,7 @@ for (const version of ETCD_VERSIONS) {
 
     it('a dry run downloads, verifies and restores into scratch space only, falling back to the second site when the first copy is corrupt', async () => {
       const member = cluster.members[0]!;
+      await member.stop(); // A running member rewrites its own files; the digest must see only ours.
       const before = await treeDigest(member.dataDir);
       const object = (await readdir(path.join(dc1.root, 'prod'))).find((f) => f.startsWith(backupName) && !f.endsWith('.json'))!;
       const original = await readFile(path.join(dc1.root, 'prod', object));
@@ -127,6 +128,8 @@ for (const version of ETCD_VERSIONS) {
         assert.equal(await treeDigest(member.dataDir), before);
       } finally {
         await writeFile(path.join(dc1.root, 'prod', object), original);
+        await member.start();
+        await cluster.waitHealthy();
       }
     });
 

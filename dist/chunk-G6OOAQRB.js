@@ -9,7 +9,7 @@ import {
   messageOf,
   oneOf,
   runCommand
-} from "./chunk-BNODWPGA.js";
+} from "./chunk-P7PD2O2N.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
@@ -68727,4 +68727,4 @@ async function runAction(command) {
 export {
   runAction
 };
-/*! For license information please see chunk-7BYG5ZB4.js.LEGAL.txt */
+/*! For license information please see chunk-G6OOAQRB.js.LEGAL.txt */

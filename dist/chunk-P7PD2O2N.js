@@ -20291,7 +20291,7 @@ var require_buffer_list = __commonJS({
         }
       }, {
         key: "join",
-        value: function join7(s) {
+        value: function join8(s) {
           if (this.length === 0) return "";
           var p = this.head;
           var ret = "" + p.data;
@@ -23629,7 +23629,7 @@ var require_constants2 = __commonJS({
 var require_utils3 = __commonJS({
   "node_modules/ssh2-sftp-client/src/utils.js"(exports, module) {
     var { statSync, constants: constants3, accessSync } = __require("node:fs");
-    var { dirname: dirname2 } = __require("node:path");
+    var { dirname: dirname3 } = __require("node:path");
     var { errorCode } = require_constants2();
     function eventHandled(client) {
       if (client.errorHandled || client.endHandled || client.closeHandled) {
@@ -23831,7 +23831,7 @@ var require_utils3 = __commonJS({
             type
           };
         }
-        const dirPath = dirname2(filePath);
+        const dirPath = dirname3(filePath);
         const localCheck = haveLocalAccess(dirPath, "w");
         if (!localCheck.status) {
           return {
@@ -23933,7 +23933,7 @@ var require_src = __commonJS({
     var { Client } = require_lib2();
     var fs2 = __require("node:fs");
     var concat = require_concat_stream();
-    var { join: join7, parse: parse3 } = __require("node:path");
+    var { join: join8, parse: parse3 } = __require("node:path");
     var {
       globalListener,
       addTempListeners,
@@ -25038,7 +25038,7 @@ var require_src = __commonJS({
           try {
             const uploadList = [];
             for (const f of fileList) {
-              const src = join7(srcDir2, f.name);
+              const src = join8(srcDir2, f.name);
               const dst = `${dstDir2}/${f.name}`;
               uploadList.push([src, dst]);
             }
@@ -25077,14 +25077,14 @@ var require_src = __commonJS({
           });
           if (options?.filter) {
             dirEntries = dirEntries.filter(
-              (item) => options.filter(join7(srcDir, item.name), item.isDirectory())
+              (item) => options.filter(join8(srcDir, item.name), item.isDirectory())
             );
           }
           const dirUploads = dirEntries.filter((item) => item.isDirectory());
           const fileUploads = dirEntries.filter((item) => !item.isDirectory());
           await uploadFiles(srcDir, remoteDir, fileUploads, options?.useFastput);
           for (const d of dirUploads) {
-            const src = join7(srcDir, d.name);
+            const src = join8(srcDir, d.name);
             const dst = `${remoteDir}/${d.name}`;
             await this.uploadDir(src, dst, options);
           }
@@ -25152,7 +25152,7 @@ var require_src = __commonJS({
             const downloadList = [];
             for (const f of fileList) {
               const src = `${remotePath}/${f.name}`;
-              const dst = join7(localPath, f.name);
+              const dst = join8(localPath, f.name);
               downloadList.push([src, dst]);
             }
             const downloadGroups = partition(downloadList, this.promiseLimit);
@@ -25192,7 +25192,7 @@ var require_src = __commonJS({
           const dirDownloads = downloadList.filter((i) => i.type === "d");
           for (const d of dirDownloads) {
             const src = `${srcDir}/${d.name}`;
-            const dst = join7(dstDir, d.name);
+            const dst = join8(dstDir, d.name);
             await this.downloadDir(src, dst, options);
           }
           return `${srcDir} downloaded to ${dstDir}`;
@@ -55590,11 +55590,11 @@ var require_lock = __commonJS({
        * Sets the TTL of the lease underlying the lock. The lease TTL defaults
        * to 30 seconds.
        */
-      ttl(seconds) {
+      ttl(seconds2) {
         if (this.lease) {
           throw new Error("Cannot set a lock TTL after acquiring the lock");
         }
-        this.leaseTTL = seconds;
+        this.leaseTTL = seconds2;
         return this;
       }
       /**
@@ -72394,13 +72394,13 @@ function retryDeps(deps) {
   return deps.retryPolicy !== void 0 ? { sleep: deps.sleep, log: deps.log, policy: deps.retryPolicy } : { sleep: deps.sleep, log: deps.log };
 }
 async function reportOutcome(deps, event) {
-  const labels = event.labels !== void 0 && event.labels.length > 0 ? [...event.labels] : [...DEFAULT_ALARM_LABELS];
+  const labels2 = event.labels !== void 0 && event.labels.length > 0 ? [...event.labels] : [...DEFAULT_ALARM_LABELS];
   const where = `${deps.owner}/${deps.repo}`;
   const rd = retryDeps(deps);
   let action = "none";
   let issueNumber;
   try {
-    issueNumber = await findOpenIssue(deps, event.cluster, event.operation, labels[0]);
+    issueNumber = await findOpenIssue(deps, event.cluster, event.operation, labels2[0]);
     if (event.outcome === "success") {
       if (issueNumber === void 0) return { ok: true, action: "none" };
       const n2 = issueNumber;
@@ -72426,7 +72426,7 @@ async function reportOutcome(deps, event) {
           repo: deps.repo,
           title: issueTitle(event.cluster, event.operation),
           body: issueBody(event),
-          labels
+          labels: labels2
         }),
         rd
       );
@@ -72611,6 +72611,89 @@ async function readNewestStatus(stores, cluster) {
   return { record: lastSuccess !== void 0 ? { ...record, lastSuccess } : record, errors };
 }
 
+// src/notify/textfile.ts
+import { rename, writeFile } from "node:fs/promises";
+import { basename, dirname, join as join4 } from "node:path";
+
+// src/notify/prometheus.ts
+var OUTCOMES2 = ["success", "degraded", "failed"];
+function escapeLabelValue(value) {
+  return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+}
+function escapeHelp(text2) {
+  return text2.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+}
+function labels(pairs) {
+  const body = Object.entries(pairs).map(([name, value]) => `${name}="${escapeLabelValue(value)}"`).join(",");
+  return `{${body}}`;
+}
+function seconds(iso) {
+  return String(Date.parse(iso) / 1e3);
+}
+function toPrometheus(record, now) {
+  const cluster = record.cluster;
+  const families = [
+    {
+      name: "etcd_dr_last_attempt_timestamp_seconds",
+      help: "Unix time of the last etcd-dr run for the cluster, by operation.",
+      samples: [{ labels: { cluster, operation: record.lastAttempt.operation }, value: seconds(record.lastAttempt.at) }]
+    },
+    {
+      name: "etcd_dr_last_outcome",
+      help: "Outcome of the last etcd-dr run: 1 for the outcome it had, 0 for the others.",
+      samples: OUTCOMES2.map((outcome) => ({
+        labels: { cluster, outcome },
+        value: outcome === record.lastAttempt.outcome ? "1" : "0"
+      }))
+    },
+    {
+      name: "etcd_dr_site_up",
+      help: "Whether the backup site was reachable during the last run (1) or not (0).",
+      samples: record.sites.map((site) => ({ labels: { cluster, store: site.store }, value: site.ok ? "1" : "0" }))
+    }
+  ];
+  if (record.lastSuccess !== void 0) {
+    families.push(
+      {
+        name: "etcd_dr_last_success_timestamp_seconds",
+        help: "Unix time of the last backup run that produced a backup.",
+        samples: [{ labels: { cluster }, value: seconds(record.lastSuccess.at) }]
+      },
+      {
+        name: "etcd_dr_last_backup_revision",
+        help: "etcd revision contained in the last backup.",
+        samples: [{ labels: { cluster }, value: String(record.lastSuccess.revision) }]
+      }
+    );
+  }
+  if (now !== void 0) {
+    families.push({
+      name: "etcd_dr_status_generated_timestamp_seconds",
+      help: "Unix time this file was generated.",
+      samples: [{ labels: { cluster }, value: String(now.getTime() / 1e3) }]
+    });
+  }
+  const lines = [];
+  for (const family of families) {
+    if (family.samples.length === 0) continue;
+    lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} gauge`);
+    for (const sample of family.samples) lines.push(`${family.name}${labels(sample.labels)} ${sample.value}`);
+  }
+  return `${lines.join("\n")}
+`;
+}
+
+// src/notify/textfile.ts
+async function writeTextfile(path3, record, now) {
+  const temporary = join4(dirname(path3), `.${basename(path3)}.${process.pid}.tmp`);
+  try {
+    await writeFile(temporary, toPrometheus(record, now), { mode: 420 });
+    await rename(temporary, path3);
+  } catch (error) {
+    throw withContext(`writing the Prometheus textfile ${path3}`, error);
+  }
+}
+
 // src/commands/context.ts
 var NO_TOOL_CACHE = { restore: async () => void 0, save: async () => void 0 };
 function runUrl(env) {
@@ -72621,7 +72704,7 @@ function runUrl(env) {
 }
 
 // src/commands/aftermath.ts
-async function recordStatus(stores, facts, env, now) {
+async function recordStatus(stores, facts, env, now, textfile) {
   const previous = await readNewestStatus(stores, facts.cluster);
   const url = runUrl(env);
   const record = nextStatus(
@@ -72639,7 +72722,9 @@ async function recordStatus(stores, facts, env, now) {
     now
   );
   const written = await writeStatus(stores, facts.cluster, record);
-  return written.errors.map((e) => `status.json not written to ${e.store}: ${e.error}`);
+  const warnings = written.errors.map((e) => `status.json not written to ${e.store}: ${e.error}`);
+  if (textfile) await writeTextfile(textfile, record, now).catch((error) => warnings.push(messageOf(error)));
+  return warnings;
 }
 async function raiseAlarm(source, facts, deps) {
   if (!bool(source, "open-issue-on-failure" /* OpenIssueOnFailure */, true)) return void 0;
@@ -72676,7 +72761,7 @@ ${facts.report.summary}` : facts.report.summary,
   }
 }
 async function afterRun(source, stores, facts, deps) {
-  const notes = stores ? await recordStatus(stores, facts, source.env, deps.now()) : [];
+  const notes = stores ? await recordStatus(stores, facts, source.env, deps.now(), text(source, "status-file" /* StatusFile */)) : [];
   notes.forEach((n) => deps.log.warning(n));
   const alarm = await raiseAlarm(source, facts, deps);
   if (alarm && !alarm.ok) notes.push(`GitHub issue not updated: ${alarm.error}`);
@@ -72937,13 +73022,13 @@ import { promisify } from "node:util";
 // src/config/restore.ts
 import { createHash as createHash6 } from "node:crypto";
 import { homedir, hostname as hostname2, tmpdir as tmpdir2 } from "node:os";
-import { join as join4 } from "node:path";
+import { join as join5 } from "node:path";
 
 // src/restore/etcdTools.ts
 import { execFile } from "node:child_process";
 import { createHash as createHash5, randomBytes as randomBytes8 } from "node:crypto";
 import { constants, createWriteStream as createWriteStream2 } from "node:fs";
-import { access, mkdir, rename, rm as rm3 } from "node:fs/promises";
+import { access, mkdir, rename as rename2, rm as rm3 } from "node:fs/promises";
 import path from "node:path";
 import { Readable as Readable5, Transform as Transform4 } from "node:stream";
 import { pipeline as pipeline5 } from "node:stream/promises";
@@ -73207,7 +73292,7 @@ function untar(archive, into) {
 }
 async function moveIntoPlace(unpacked, releaseDir, wanted, log) {
   try {
-    await rename(unpacked, releaseDir);
+    await rename2(unpacked, releaseDir);
   } catch (error) {
     const code = error.code;
     if ((code === "ENOTEMPTY" || code === "EEXIST") && (await missingIn(releaseDir, wanted)).length === 0) {
@@ -73263,7 +73348,7 @@ function assertDataDir(dataDir) {
 // src/restore/service.ts
 import { execFile as execFile2 } from "node:child_process";
 import { constants as constants2 } from "node:fs";
-import { access as access2, copyFile, mkdir as mkdir2, rename as rename2, unlink } from "node:fs/promises";
+import { access as access2, copyFile, mkdir as mkdir2, rename as rename3, unlink } from "node:fs/promises";
 import path2 from "node:path";
 
 // src/restore/argv.ts
@@ -73438,7 +73523,7 @@ async function exists2(file) {
 }
 async function moveFile(from, to) {
   try {
-    await rename2(from, to);
+    await rename3(from, to);
   } catch (error) {
     if (error.code !== "EXDEV") throw error;
     await copyFile(from, to, constants2.COPYFILE_EXCL);
@@ -73577,7 +73662,7 @@ function toolSettings(source) {
     ...binDir ? { binDir } : {},
     ...version ? { version: version.replace(/^v/, "") } : {},
     downloadBaseUrl,
-    toolsDir: toolCache ? join4(toolCache, "etcd-dr") : join4(homedir(), ".cache", "etcd-dr")
+    toolsDir: toolCache ? join5(toolCache, "etcd-dr") : join5(homedir(), ".cache", "etcd-dr")
   };
 }
 function identities(source) {
@@ -73641,8 +73726,8 @@ function memberSpec(settings, backupName2) {
 }
 
 // src/restore/restoreMember.ts
-import { chown, lstat, mkdtemp as mkdtemp2, readdir, rename as rename3, rm as rm5, stat, statfs } from "node:fs/promises";
-import { basename, dirname, join as join5 } from "node:path";
+import { chown, lstat, mkdtemp as mkdtemp2, readdir, rename as rename4, rm as rm5, stat, statfs } from "node:fs/promises";
+import { basename as basename2, dirname as dirname2, join as join6 } from "node:path";
 
 // src/restore/check.ts
 async function waitServing(access3, endpoint2, options) {
@@ -73817,7 +73902,7 @@ async function restoreMember(input) {
     );
   }
   const bump = supportsBump(input.tools) ? input.bump : { bumpRevision: 0, markCompacted: false };
-  const scratch = await mkdtemp2(join5(dirname(input.dataDir), `.etcd-dr-${basename(input.dataDir)}-`));
+  const scratch = await mkdtemp2(join6(dirname2(input.dataDir), `.etcd-dr-${basename2(input.dataDir)}-`));
   let snapshot;
   let state;
   let stopped = false;
@@ -73826,7 +73911,7 @@ async function restoreMember(input) {
     {
       name: "download and verify the backup",
       run: async () => {
-        snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join5(scratch, "snapshot.db"), input.log);
+        snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join6(scratch, "snapshot.db"), input.log);
       }
     },
     {
@@ -73847,12 +73932,12 @@ async function restoreMember(input) {
         {
           name: `move the old data directory aside to ${aside}`,
           run: async () => {
-            await rename3(input.dataDir, aside);
+            await rename4(input.dataDir, aside);
             movedAside = true;
           }
         }
       ] : [],
-      { name: `move the restored data into ${input.dataDir}`, run: () => rename3(staging, input.dataDir) },
+      { name: `move the restored data into ${input.dataDir}`, run: () => rename4(staging, input.dataDir) },
       {
         name: "give the data directory to the etcd user",
         run: async () => {
@@ -73901,7 +73986,7 @@ function howToRollBack(input, aside) {
   return `The old data directory is intact at ${aside}. To put it back: stop etcd (${input.service.describe()}), move ${input.dataDir} away, move ${aside} to ${input.dataDir}, start etcd.`;
 }
 async function preflight(input, staging, aside) {
-  const parent = dirname(input.dataDir);
+  const parent = dirname2(input.dataDir);
   const parentStat = await stat(parent).catch(() => void 0);
   if (!parentStat?.isDirectory()) throw new InputError(`data-dir's parent ${parent} does not exist`);
   for (const path3 of [staging, aside]) {
@@ -73923,7 +74008,7 @@ async function chownTree(path3, uid, gid) {
   await chown(path3, uid, gid);
   const info = await lstat(path3);
   if (!info.isDirectory()) return;
-  for (const entry of await readdir(path3)) await chownTree(join5(path3, entry), uid, gid);
+  for (const entry of await readdir(path3)) await chownTree(join6(path3, entry), uid, gid);
 }
 
 // src/commands/resolve.ts
@@ -74085,7 +74170,7 @@ async function resolveOwner(owner) {
 
 // src/restore/drill.ts
 import { mkdtemp as mkdtemp3, rm as rm6 } from "node:fs/promises";
-import { join as join6 } from "node:path";
+import { join as join7 } from "node:path";
 
 // src/restore/throwawayEtcd.ts
 import { spawn } from "node:child_process";
@@ -74148,11 +74233,11 @@ async function startThrowawayEtcd(tools2, dataDir, peerUrl) {
 // src/restore/drill.ts
 async function runDrill(input) {
   const started = input.now().getTime();
-  const scratch = await mkdtemp3(join6(input.tempDir, "etcd-dr-drill-"));
+  const scratch = await mkdtemp3(join7(input.tempDir, "etcd-dr-drill-"));
   try {
-    const snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join6(scratch, "snapshot.db"), input.log);
+    const snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join7(scratch, "snapshot.db"), input.log);
     const peerUrl = await drillPeerUrl();
-    const dataDir = join6(scratch, "data");
+    const dataDir = join7(scratch, "data");
     await runSnapshotRestore(input.run, input.tools, snapshot.file, dataDir, {
       name: DRILL_MEMBER,
       initialCluster: `${DRILL_MEMBER}=${peerUrl}`,
@@ -74388,8 +74473,15 @@ export {
   messageOf,
   Inputs,
   COMMANDS,
+  text,
   oneOf,
+  clusterName,
+  storesFromSettings,
+  closeAll,
   TOOL_VERSION,
+  readNewestStatus,
+  toPrometheus,
+  writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-BNODWPGA.js.LEGAL.txt */
+/*! For license information please see chunk-P7PD2O2N.js.LEGAL.txt */
