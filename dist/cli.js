@@ -15,7 +15,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-P7PD2O2N.js";
+} from "./chunk-UUBXB7YN.js";
 
 // src/cli/run.ts
 import { readFileSync } from "node:fs";

@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-G6OOAQRB.js";
-import "./chunk-P7PD2O2N.js";
+} from "./chunk-UAIY63JK.js";
+import "./chunk-UUBXB7YN.js";
 
 // src/action/entries/watchdog.ts
 await runAction("watchdog");

@@ -2,7 +2,7 @@
  * One backup run: pick the member with the newest data, snapshot it once into every store, then make
  * the backup visible (object, then manifest) on each store that holds a complete, verified copy.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { backupName, manifestFileName, objectFileName, type Compression } from '../catalog/naming.ts';
@@ -134,6 +134,7 @@ async function snapshotFrom(
 ): Promise<BackupResult> {
   const member = choice.member;
   const sourceLabel = `member ${member.name} (${member.endpoint})`;
+  await assertSpoolSpace(tempDir, member.dbSize, options.compression !== 'none' || options.recipients.length > 0);
   const client = connect(options.etcd, [member.endpoint]);
   try {
     // The revision is read just before the snapshot starts, so the snapshot holds at least this revision.
@@ -247,6 +248,15 @@ async function publish(upload: StoreUploadResult, manifest: Manifest, folder: st
     // An object without a manifest is not listed; remove it rather than leave an orphan behind.
     await upload.store.remove(folder, manifest.object.file).catch(() => undefined);
     return { store: upload.store.id, ok: false, error: `writing manifest: ${messageOf(error)}` };
+  }
+}
+
+/** The spool holds the raw snapshot (and the stored object when transformed): fail before etcd starts sending. */
+async function assertSpoolSpace(dir: string, dbSize: number, transformed: boolean): Promise<void> {
+  const needed = Math.ceil(dbSize * (transformed ? 2 : 1) * 1.1);
+  const free = await statfs(dir).then((s) => s.bavail * s.bsize).catch(() => undefined);
+  if (free !== undefined && free < needed) {
+    throw new Error(`not enough space to spool the snapshot in ${dir}: ${free} bytes free, about ${needed} needed (set temp-dir)`);
   }
 }
 

@@ -11,6 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { NotFoundError, inContext, withContext } from '../errors.ts';
 import { TEMP_PREFIX } from '../catalog/naming.ts';
 import type { PendingUpload, Store, StoredFile } from './store.ts';
+import { owningStream } from './ownStream.ts';
 import { storePathSegments } from './url.ts';
 
 const FILE_MODE = 0o600;
@@ -46,20 +47,8 @@ export class LocalStore implements Store {
   }
 
   /** upload(), also telling writeFile the paths so it can replace by rename. */
-  private async stage(folder: string, name: string, content: Readable): Promise<LocalPending> {
-    // Until the pipeline reads `content`, an error it emits would have no listener and crash the process;
-    // the pipeline still sees such an error (the stream keeps it). If we fail before reading it, destroying
-    // it tells its producer (e.g. etcdctl) that nobody will.
-    const keepEarlyError = (): void => {};
-    content.on('error', keepEarlyError);
-    try {
-      return await this.stageUnguarded(folder, name, content);
-    } catch (error) {
-      content.destroy();
-      throw error;
-    } finally {
-      content.off('error', keepEarlyError);
-    }
+  private stage(folder: string, name: string, content: Readable): Promise<LocalPending> {
+    return owningStream(content, () => this.stageUnguarded(folder, name, content));
   }
 
   private stageUnguarded(folder: string, name: string, content: Readable): Promise<LocalPending> {

@@ -27,6 +27,7 @@ import {
   type HostKeyCheck,
 } from './knownHosts.ts';
 import type { PendingUpload, Store, StoredFile } from './store.ts';
+import { owningStream } from './ownStream.ts';
 import { storePathSegments, type StoreLocation } from './url.ts';
 
 export type SftpLocation = Extract<StoreLocation, { kind: 'sftp' }>;
@@ -195,20 +196,8 @@ export class SftpStore implements Store {
   }
 
   /** upload(), also handing writeFile the paths so it can replace by rename. */
-  private async stage(folder: string, name: string, content: Readable): Promise<SftpPending> {
-    // Until the pipeline reads `content`, an error it emits would have no listener and crash the process;
-    // the pipeline still sees such an error (the stream keeps it). If we fail before reading it, destroying
-    // it tells its producer (e.g. etcdctl) that nobody will.
-    const keepEarlyError = (): void => {};
-    content.on('error', keepEarlyError);
-    try {
-      return await this.stageUnguarded(folder, name, content);
-    } catch (error) {
-      content.destroy();
-      throw error;
-    } finally {
-      content.off('error', keepEarlyError);
-    }
+  private stage(folder: string, name: string, content: Readable): Promise<SftpPending> {
+    return owningStream(content, () => this.stageUnguarded(folder, name, content));
   }
 
   private stageUnguarded(folder: string, name: string, content: Readable): Promise<SftpPending> {

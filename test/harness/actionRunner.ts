@@ -3,7 +3,8 @@
  * kept), outputs through the GITHUB_OUTPUT file, the job summary through GITHUB_STEP_SUMMARY.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,7 +26,25 @@ export interface ActionRunOptions {
   readonly timeoutMs?: number;
 }
 
+let checkout: Promise<string> | undefined;
+
+/**
+ * The action as another repository gets it with `uses: owner/etcd-dr@v1`: the committed files only,
+ * with no node_modules anywhere above them, so a bundle that still needs a package on disk fails here.
+ */
+function actionCheckout(): Promise<string> {
+  checkout ??= (async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-action-'));
+    await cp(path.join(REPO_ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
+    await cp(path.join(REPO_ROOT, 'action.yml'), path.join(dir, 'action.yml'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    return dir;
+  })();
+  return checkout;
+}
+
 export async function runDist(entry: string, inputs: Record<string, string>, options: ActionRunOptions = {}): Promise<ActionRun> {
+  const actionDir = await actionCheckout();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-runner-'));
   try {
     const outputFile = path.join(dir, 'output');
@@ -46,7 +65,7 @@ export async function runDist(entry: string, inputs: Record<string, string>, opt
       ...options.env,
     };
     for (const [name, value] of Object.entries(inputs)) env[`INPUT_${name.toUpperCase()}`] = value;
-    const child = spawn(process.execPath, [path.join(REPO_ROOT, 'dist', entry)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [path.join(actionDir, 'dist', entry)], { env, cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

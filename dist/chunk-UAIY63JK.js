@@ -9,7 +9,7 @@ import {
   messageOf,
   oneOf,
   runCommand
-} from "./chunk-P7PD2O2N.js";
+} from "./chunk-UUBXB7YN.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
@@ -68727,4 +68727,4 @@ async function runAction(command) {
 export {
   runAction
 };
-/*! For license information please see chunk-G6OOAQRB.js.LEGAL.txt */
+/*! For license information please see chunk-UAIY63JK.js.LEGAL.txt */

@@ -66645,6 +66645,21 @@ import { join } from "node:path";
 import { Readable as Readable2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
 
+// src/stores/ownStream.ts
+async function owningStream(content, upload) {
+  const keepEarlyError = () => {
+  };
+  content.on("error", keepEarlyError);
+  try {
+    return await upload();
+  } catch (error) {
+    content.destroy();
+    throw error;
+  } finally {
+    content.off("error", keepEarlyError);
+  }
+}
+
 // src/stores/url.ts
 var SFTP_URL = /^sftp:\/\/(?:(?<userinfo>[^@/?#\s]*)@)?(?<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(?<port>\d{1,5}))?(?<path>\/[^?#\s]*)?(?<rest>.*)$/;
 var FILE_URL = /^file:\/\/(?<path>[^?#\s]*)(?<rest>.*)$/;
@@ -66768,18 +66783,8 @@ var LocalStore = class {
     return this.stage(folder, name, content);
   }
   /** upload(), also telling writeFile the paths so it can replace by rename. */
-  async stage(folder, name, content) {
-    const keepEarlyError = () => {
-    };
-    content.on("error", keepEarlyError);
-    try {
-      return await this.stageUnguarded(folder, name, content);
-    } catch (error) {
-      content.destroy();
-      throw error;
-    } finally {
-      content.off("error", keepEarlyError);
-    }
+  stage(folder, name, content) {
+    return owningStream(content, () => this.stageUnguarded(folder, name, content));
   }
   stageUnguarded(folder, name, content) {
     return inContext(`${this.id}: uploading ${folder}/${name}`, async () => {
@@ -67209,18 +67214,8 @@ var SftpStore = class {
     });
   }
   /** upload(), also handing writeFile the paths so it can replace by rename. */
-  async stage(folder, name, content) {
-    const keepEarlyError = () => {
-    };
-    content.on("error", keepEarlyError);
-    try {
-      return await this.stageUnguarded(folder, name, content);
-    } catch (error) {
-      content.destroy();
-      throw error;
-    } finally {
-      content.off("error", keepEarlyError);
-    }
+  stage(folder, name, content) {
+    return owningStream(content, () => this.stageUnguarded(folder, name, content));
   }
   stageUnguarded(folder, name, content) {
     const label2 = `${folder}/${name}`;
@@ -74484,4 +74479,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-P7PD2O2N.js.LEGAL.txt */
+/*! For license information please see chunk-UUBXB7YN.js.LEGAL.txt */
