@@ -3,11 +3,13 @@
  * the tool the baseline uses for the same job. Not part of the headline numbers: it says where the
  * time of an end-to-end run goes (etcd stream into the spool vs etcdctl, zstd, age, SFTP vs scp).
  */
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import zlib from 'node:zlib';
+import { Etcd3 } from 'etcd3';
 import { connect } from '../src/etcd/connection.ts';
 import { openSnapshot } from '../src/etcd/snapshotStream.ts';
 import { compressor, encryptStream } from '../src/snapshot/codec.ts';
@@ -16,6 +18,8 @@ import { SnapshotVerifier } from '../src/snapshot/verifier.ts';
 import { openStores, type Store } from '../src/stores/index.ts';
 import { assertOk, runTimed, type TimedRun } from './measure.ts';
 import { scpArgs, type BenchContext } from './scenarios.ts';
+
+const ZSTD_CLI = '/usr/bin/zstd';
 
 export interface StageResult {
   readonly stage: string;
@@ -72,6 +76,18 @@ export async function probeStages(ctx: BenchContext): Promise<StageResult[]> {
       const { seconds, cpuSeconds } = await timed(async () => pipeline((await openSnapshot(client)).bytes, out));
       results.push({ stage: 'etcd gRPC stream → /dev/null (ours, in-process)', seconds, cpuSeconds, bytes: out.bytes });
     }
+    // 1b. What-if: the same stream with a 16 MiB HTTP/2 flow-control window (grpc-js defaults to 64 KiB,
+    // so etcd waits for a WINDOW_UPDATE from our busy event loop every 64 KiB).
+    {
+      const wide = new Etcd3({ hosts: [ctx.endpoint.replace(/^https?:\/\//, '')], grpcOptions: { 'grpc-node.flow_control_window': 16 << 20 } });
+      try {
+        const out = sink();
+        const { seconds, cpuSeconds } = await timed(async () => pipeline((await openSnapshot(wide)).bytes, out));
+        results.push({ stage: 'etcd gRPC stream → /dev/null, 16 MiB flow-control window (what-if)', seconds, cpuSeconds, bytes: out.bytes });
+      } finally {
+        wide.close();
+      }
+    }
     // 2. The real first stage: stream → trailer check + sha256 → raw spool file.
     {
       const spool = await Spool.create(raw);
@@ -100,6 +116,22 @@ export async function probeStages(ctx: BenchContext): Promise<StageResult[]> {
       const { seconds, cpuSeconds } = await timed(() => pipeline(createReadStream(raw, { highWaterMark: 1 << 20 }), compressor('zstd')!, createWriteStream(obj)));
       const objBytes = (await stat(obj)).size;
       results.push({ stage: 'zstd -3 raw → object (ours)', seconds, cpuSeconds, bytes: rawBytes, note: `ratio ${(objBytes / rawBytes).toFixed(3)}` });
+    }
+    // 4b. What-if: the same compressor with 1 MiB output chunks (node's default is 16 KiB, one
+    // thread-pool round trip each), and the zstd command line as the native reference.
+    {
+      const other = path.join(dir, 'other.zst');
+      const big = zlib.createZstdCompress({ chunkSize: 1 << 20, params: { [zlib.constants.ZSTD_c_compressionLevel]: 3 } });
+      const { seconds, cpuSeconds } = await timed(() => pipeline(createReadStream(raw, { highWaterMark: 1 << 20 }), big, createWriteStream(other)));
+      results.push({ stage: 'zstd -3 raw → object, chunkSize 1 MiB (what-if)', seconds, cpuSeconds, bytes: rawBytes, note: `ratio ${((await stat(other)).size / rawBytes).toFixed(3)}` });
+      if (existsSync(ZSTD_CLI)) {
+        const run = assertOk(
+          await runTimed(ZSTD_CLI, ['-q', '-3', '-T1', '-f', '-o', other, raw], { env: ctx.env, measure: true, timeFile: path.join(dir, 'time') }),
+          'zstd',
+        );
+        results.push({ stage: 'zstd command line -3 -T1 (native reference)', seconds: run.seconds, ...cpuOf(run), bytes: rawBytes, note: `ratio ${((await stat(other)).size / rawBytes).toFixed(3)}` });
+      }
+      await rm(other, { force: true });
     }
     const objBytes = (await stat(obj)).size;
     // 5. age encryption of the compressed object.

@@ -15,7 +15,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-UUBXB7YN.js";
+} from "./chunk-33V4G6RZ.js";
 
 // src/cli/run.ts
 import { readFileSync } from "node:fs";
@@ -55,7 +55,15 @@ Restore and verify
   --data-dir DIR  --member-name NAME  --initial-cluster N=URL,...  --initial-advertise-peer-urls URL
   --initial-cluster-token TOKEN  --etcd-service systemd:UNIT|static-pod:PATH|none
   --stop-command CMD  --start-command CMD  --bump-revision N (1000000000)  --mark-compacted true|false
-  --etcd-bin-dir DIR  --etcd-version X.Y.Z  --etcd-download-url URL
+  --etcd-bin-dir DIR  --etcd-version X.Y.Z  --etcd-download-url URL  --etcd-user USER[:GROUP]|UID:GID
+  (restore checks this member at --endpoints once it is back; verify works in --temp-dir)
+
+Cluster check (after a restore)
+  --endpoints URL,...  --expect-keys N  --expect-revision-at-least N
+
+Other
+  --temp-dir DIR (spool, drills)  --lock-ttl SECONDS (60)  --max-age 30m (watchdog)  --status-file PATH
+  --github-token-file FILE  --issue-labels LABELS  --open-issue-on-failure true|false
 
 Any flag can be read from a file (--NAME-file PATH) or the environment (ETCD_DR_NAME, e.g.
 ETCD_DR_SSH_PRIVATE_KEY). Exit codes: 0 success, 1 failed or degraded, 2 bad usage.

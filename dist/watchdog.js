@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-UAIY63JK.js";
-import "./chunk-UUBXB7YN.js";
+} from "./chunk-XAQKX7OI.js";
+import "./chunk-33V4G6RZ.js";
 
 // src/action/entries/watchdog.ts
 await runAction("watchdog");

@@ -17,7 +17,7 @@ import type { Store } from '../stores/store.ts';
 import { afterRun } from './aftermath.ts';
 import type { CommandDeps } from './context.ts';
 import { pruneProblems, prunedCount, pruneSummary } from './prune.ts';
-import { table, type CommandReport } from './report.ts';
+import { table, withNotes, type CommandReport } from './report.ts';
 import { formatSize } from '../catalog/catalog.ts';
 
 export async function backupCommand(source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
@@ -139,9 +139,4 @@ export function backupReport(result: BackupResult, upkeep?: Upkeep): CommandRepo
     summary: lines.join('\n'),
     ...(result.status !== 'success' ? { failure: `backup ${result.status}: ${result.problem ?? 'see the summary'}` } : {}),
   };
-}
-
-export function withNotes(report: CommandReport, notes: readonly string[]): CommandReport {
-  if (notes.length === 0) return report;
-  return { ...report, summary: `${report.summary}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` };
 }

@@ -13,7 +13,8 @@ import { InputError } from '../errors.ts';
 import type { CommandDeps } from './context.ts';
 import { table, type CommandReport } from './report.ts';
 
-const ATTEMPTS = 30;
+/** Members restored one by one take a little while to find each other. */
+const PATIENCE_MS = 90_000;
 
 export async function checkClusterCommand(source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
   const access = etcdAccess(source);
@@ -21,15 +22,15 @@ export async function checkClusterCommand(source: SettingSource, deps: CommandDe
   const expectRevision = optionalCount(source, Inputs.ExpectRevisionAtLeast);
   let problems: string[] = [];
   let rows: string[][] = [];
-  // Members restored one by one take a little while to find each other: retry for about a minute.
-  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+  const deadline = deps.now().getTime() + PATIENCE_MS;
+  for (;;) {
     const members = await probeCluster(access);
     rows = members.map((m) => [m.endpoint, m.reachable ? m.name : '-', m.reachable ? (m.id === m.leaderId ? 'leader' : 'follower') : `unreachable: ${m.error}`]);
     problems = members.filter((m) => !m.reachable).map((m) => `${m.endpoint} does not answer`);
     const choice = chooseSource(members);
     if (!choice || choice.quality !== 'leader') problems.push('no leader with quorum');
     if (problems.length === 0 && choice) problems = await checkData(access, choice.member, expectKeys, expectRevision);
-    if (problems.length === 0 || attempt === ATTEMPTS) break;
+    if (problems.length === 0 || deps.now().getTime() >= deadline) break;
     await deps.sleep(2000);
   }
   const ok = problems.length === 0;
@@ -59,6 +60,6 @@ async function checkData(access: ReturnType<typeof etcdAccess>, leader: MemberSt
 function optionalCount(source: SettingSource, name: Inputs): number | undefined {
   const value = text(source, name);
   if (value === undefined) return undefined;
-  if (!/^\d+$/.test(value)) throw new InputError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InputError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
   return Number(value);
 }

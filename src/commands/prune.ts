@@ -6,7 +6,8 @@ import { bool, type SettingSource } from '../config/source.ts';
 import { retentionPolicy } from '../config/retention.ts';
 import { closeAll, storesFromSettings } from '../config/stores.ts';
 import type { CommandDeps } from './context.ts';
-import { table, type CommandReport } from './report.ts';
+import { table, withNotes, type CommandReport } from './report.ts';
+import { afterRun } from './aftermath.ts';
 
 export async function pruneCommand(source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
   const cluster = clusterName(source);
@@ -16,12 +17,15 @@ export async function pruneCommand(source: SettingSource, deps: CommandDeps): Pr
   try {
     const result = await prune(stores, cluster, policy, deps.now(), { dryRun });
     const problems = pruneProblems(result);
-    return {
-      outcome: problems.length > 0 ? 'degraded' : 'success',
-      outputs: { [Outputs.Pruned]: String(prunedCount(result)) },
+    const outcome = problems.length > 0 ? 'degraded' : 'success';
+    const report: CommandReport = {
+      outcome,
+      outputs: { [Outputs.Pruned]: String(prunedCount(result)), [Outputs.Status]: outcome },
       summary: `## etcd retention${dryRun ? ' (dry run: nothing deleted)' : ''}\n\n${pruneSummary(result)}`,
       ...(problems.length > 0 ? { failure: `prune: ${problems.join('; ')}` } : {}),
     };
+    const sites = result.perStore.map((s) => ({ store: s.storeId, ok: !s.skipped, ...(s.skipped ? { error: s.skipped } : {}) }));
+    return withNotes(report, await afterRun(source, stores, { cluster, operation: 'prune', report, sites }, deps));
   } finally {
     await closeAll(stores);
   }

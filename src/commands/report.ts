@@ -25,3 +25,8 @@ export function table(header: readonly string[], rows: ReadonlyArray<readonly st
   ].join('\n');
 }
 
+/** Adds after-run notes (status record, GitHub issue) to a report's summary. */
+export function withNotes(report: CommandReport, notes: readonly string[]): CommandReport {
+  if (notes.length === 0) return report;
+  return { ...report, summary: `${report.summary}\n\n${notes.map((n) => `- ${n}`).join('\n')}\n` };
+}

@@ -9,14 +9,14 @@ import { Outputs } from '../config/names.ts';
 import { memberSpec, restoreSettings } from '../config/restore.ts';
 import type { SettingSource } from '../config/source.ts';
 import { closeAll, storesFromSettings } from '../config/stores.ts';
-import { connect } from '../etcd/connection.ts';
+import { etcdAnswers } from '../etcd/serving.ts';
 import { InputError, messageOf } from '../errors.ts';
+import type { MemberSpec } from '../restore/member.ts';
 import { restoreMember, type RestoreMemberResult } from '../restore/restoreMember.ts';
 import { execRunner, serviceControl } from '../restore/service.ts';
 import { afterRun } from './aftermath.ts';
-import { withNotes } from './backup.ts';
 import type { CommandDeps } from './context.ts';
-import { table, type CommandReport } from './report.ts';
+import { table, withNotes, type CommandReport } from './report.ts';
 import { resolveBackup } from './resolve.ts';
 import { etcdToolsFor } from './tools.ts';
 
@@ -36,7 +36,7 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
       const tools = await etcdToolsFor(entry.manifest!, settings.tools, deps);
       const run = execRunner();
       const service = settings.service
-        ? serviceControl(settings.service, { run, log: deps.log, sleep: deps.sleep, isServing: () => answers(access) })
+        ? serviceControl(settings.service, { run, log: deps.log, sleep: deps.sleep, isServing: () => etcdAnswers(access, access.endpoints[0]!) })
         : { describe: () => 'not needed for a dry run', stop: async () => undefined, start: async () => undefined };
       if (!settings.dryRun) {
         deps.log.warning(
@@ -55,13 +55,13 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
         ...(owner ? { owner } : {}),
         service,
         managesEtcd: settings.service !== undefined && settings.service.kind !== 'none',
-        isServing: () => answers(access),
+        isServing: () => etcdAnswers(access, access.endpoints[0]!),
         access,
         run,
         healthTimeoutMs: HEALTH_TIMEOUT_MS,
         ...deps,
       });
-      report = restoreReport(result, settings.dataDir);
+      report = restoreReport(result, settings.dataDir, member, service.describe());
     } catch (error) {
       report = {
         outcome: 'failed',
@@ -69,7 +69,6 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
         summary: `## etcd restore: FAILED\n\n${messageOf(error)}\n`,
         failure: `restore failed: ${messageOf(error)}`,
       };
-      if (error instanceof InputError) throw error;
     }
     const notes = await afterRun(
       source,
@@ -89,10 +88,14 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
   }
 }
 
-function restoreReport(result: RestoreMemberResult, dataDir: string): CommandReport {
+function restoreReport(result: RestoreMemberResult, dataDir: string, member: MemberSpec, service: string): CommandReport {
   const m = result.manifest;
   const rows = [
     ['backup', m.name],
+    ['member', `${member.name} (${member.initialAdvertisePeerUrls})`],
+    ['initial cluster', member.initialCluster],
+    ['cluster token', member.initialClusterToken],
+    ['etcd is stopped and started by', service],
     ['from', result.from],
     ['backup revision / keys', `${m.revision} / ${m.keyCount}`],
     ...(result.state ? [['restored revision / keys', `${result.state.revision} / ${result.state.keys}`]] : []),
@@ -118,19 +121,6 @@ function restoreReport(result: RestoreMemberResult, dataDir: string): CommandRep
       ...result.warnings.map((w) => `> ⚠️ ${w}`),
     ].join('\n'),
   };
-}
-
-/** Whether anything answers etcd's Status at the configured endpoint (used to confirm etcd stopped). */
-async function answers(access: ReturnType<typeof etcdAccess>): Promise<boolean> {
-  const client = connect({ ...access, callTimeoutMs: 1500 }, [access.endpoints[0]!]);
-  try {
-    await client.maintenance.status();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    client.close();
-  }
 }
 
 /** `etcd`, `etcd:etcd`, or `uid:gid` -> numeric ids (names through `id`, never a shell). */

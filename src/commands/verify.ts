@@ -8,9 +8,8 @@ import { messageOf } from '../errors.ts';
 import { runDrill, type DrillResult } from '../restore/drill.ts';
 import { execRunner } from '../restore/service.ts';
 import { afterRun } from './aftermath.ts';
-import { withNotes } from './backup.ts';
 import type { CommandDeps } from './context.ts';
-import { table, type CommandReport } from './report.ts';
+import { table, withNotes, type CommandReport } from './report.ts';
 import { resolveBackup } from './resolve.ts';
 import { etcdToolsFor } from './tools.ts';
 

@@ -9,9 +9,8 @@ import { text, type SettingSource } from '../config/source.ts';
 import { closeAll, storesFromSettings } from '../config/stores.ts';
 import { assessFreshness, parseMaxAge, type SiteFreshness } from '../notify/watchdog.ts';
 import { raiseAlarm } from './aftermath.ts';
-import { withNotes } from './backup.ts';
 import type { CommandDeps } from './context.ts';
-import { table, type CommandReport } from './report.ts';
+import { table, withNotes, type CommandReport } from './report.ts';
 
 export async function watchdogCommand(source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
   const cluster = clusterName(source);

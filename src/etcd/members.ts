@@ -88,9 +88,13 @@ export async function probeCluster(access: EtcdAccess): Promise<MemberProbe[]> {
   const discovered = (await discoverMembers(access)) ?? [];
   const endpoints = new Set(access.endpoints.map(normalize));
   const named = new Map<string, string>();
+  // A member that never started has no client URL: it still counts against quorum, as unreachable.
+  const unstarted: UnreachableMember[] = discovered
+    .filter((m) => m.clientUrls.length === 0)
+    .map((m) => ({ endpoint: '(no client URL)', reachable: false, name: m.name || '(unnamed)', error: 'the member has not started' }));
   for (const member of discovered) {
     const url = member.clientUrls[0];
-    if (!url) continue; // A member that has not started yet has no client URL.
+    if (!url) continue;
     const known = member.clientUrls.map(normalize).find((u) => endpoints.has(u));
     const endpoint = known ?? normalize(url);
     endpoints.add(endpoint);
@@ -99,8 +103,8 @@ export async function probeCluster(access: EtcdAccess): Promise<MemberProbe[]> {
   const probes = await Promise.all([...endpoints].map((e) => probeEndpoint(access, e)));
   // Two URLs can reach the same member (e.g. 127.0.0.1 and the node IP): keep one probe per member id.
   const seen = new Set<string>();
-  return probes
-    .map((p) => (p.reachable ? p : { ...p, name: named.get(p.endpoint) ?? p.endpoint }))
+  return [...probes, ...unstarted]
+    .map((p) => (p.reachable ? p : { ...p, name: p.name ?? named.get(p.endpoint) ?? p.endpoint }))
     .filter((p) => {
       if (!p.reachable) return true;
       if (seen.has(p.id)) return false;

@@ -128,21 +128,24 @@ export async function restoreMember(input: RestoreMemberInput): Promise<RestoreM
         },
       },
     );
-    if (input.managesEtcd) steps.push(
-      { name: `start etcd (${input.service.describe()})`, run: () => input.service.start() },
-      {
-        name: 'wait until etcd answers, then check revision and key count',
-        run: async () => {
-          const endpoint = input.access.endpoints[0]!;
-          await waitServing(input.access, endpoint, { timeoutMs: input.healthTimeoutMs, sleep: input.sleep });
-          state = await checkRestored(input.access, endpoint, snapshot!.manifest, {
-            bumpRevision: bump.bumpRevision,
-            historyKept: !(bump.bumpRevision > 0 && bump.markCompacted),
-          });
+    if (input.managesEtcd) {
+      steps.push(
+        { name: `start etcd (${input.service.describe()})`, run: () => input.service.start() },
+        {
+          name: 'wait until etcd answers, then check revision and key count',
+          run: async () => {
+            const endpoint = input.access.endpoints[0]!;
+            await waitServing(input.access, endpoint, { timeoutMs: input.healthTimeoutMs, sleep: input.sleep });
+            state = await checkRestored(input.access, endpoint, snapshot!.manifest, {
+              bumpRevision: bump.bumpRevision,
+              historyKept: !(bump.bumpRevision > 0 && bump.markCompacted),
+            });
+          },
         },
-      },
-    );
-    else warnings.push(`etcd-service is none: start etcd on this node now, then check the cluster (etcd-dr check-cluster)`);
+      );
+    } else {
+      warnings.push('etcd-service is none: start etcd on this node now, then check the cluster (etcd-dr check-cluster)');
+    }
   }
   try {
     const completed = await runSteps(steps, input.log);

@@ -13,6 +13,8 @@ import { parse } from 'yaml';
 import { DEFAULT_RETENTION_POLICY, parseRetentionPolicy, RETENTION_INPUTS } from '../../src/catalog/policy.ts';
 import { KUBEADM_CACERT, KUBEADM_CERT, KUBEADM_ENDPOINT, KUBEADM_KEY } from '../../src/config/etcd.ts';
 import { COMMANDS, Inputs, Outputs } from '../../src/config/names.ts';
+import { DEFAULT_BUMP_REVISION, KUBEADM_DATA_DIR } from '../../src/config/restore.ts';
+import { DEFAULT_ETCD_DOWNLOAD_URL } from '../../src/restore/etcdTools.ts';
 import { DEFAULT_MAX_AGE_MS, parseMaxAge } from '../../src/notify/watchdog.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -125,7 +127,8 @@ describe('action metadata', () => {
         // Relative to the wrapper's folder, as github/codeql-action's sub-actions do.
         assert.equal(main, `../../dist/${action.command}.js`, `${action.file}: runs.main`);
       }
-      assert.match(relative(ROOT, bundle).split('\\').join('/'), /^dist\/[a-z]+\.js$/, `${action.file}: main must be a dist/ bundle`);
+      assert.match(relative(ROOT, bundle).split('\\').join('/'), /^dist\/[a-z]+(-[a-z]+)*\.js$/, `${action.file}: main must be a dist/ bundle`);
+      assert.ok(existsSync(bundle), `${action.file}: ${main as string} is not built`);
       assert.equal(runs['pre'], undefined, `${action.file}: no pre step`);
     }
   });
@@ -203,10 +206,16 @@ describe('action metadata', () => {
       },
       list: { inputs: [Inputs.Stores, Inputs.ClusterName], outputs: [Outputs.Backups] },
       prune: { inputs: [Inputs.Stores, Inputs.KeepWithin, Inputs.PruneDryRun], outputs: [Outputs.Pruned] },
-      watchdog: { inputs: [Inputs.Stores, Inputs.MaxAge], outputs: [] },
+      watchdog: { inputs: [Inputs.Stores, Inputs.MaxAge, Inputs.GithubToken], outputs: [Outputs.Status, Outputs.BackupName] },
+      'check-cluster': {
+        inputs: [Inputs.Endpoints, Inputs.CaCert, Inputs.Cert, Inputs.Key, Inputs.Username, Inputs.Password, Inputs.ExpectKeys, Inputs.ExpectRevisionAtLeast],
+        outputs: [Outputs.Status],
+      },
     };
+    assert.deepEqual(Object.keys(needs).sort(), [...COMMANDS].sort(), 'needs lists every command');
     for (const action of ACTIONS.filter((a) => a.command !== undefined)) {
-      const need = needs[action.command!]!;
+      const need = needs[action.command!];
+      assert.ok(need, `${action.file}: no entry in needs`);
       for (const name of need.inputs) assert.ok(name in inputsOf(action), `${action.file}: needs input ${name}`);
       for (const name of need.outputs) assert.ok(name in outputsOf(action), `${action.file}: needs output ${name}`);
     }
@@ -215,6 +224,15 @@ describe('action metadata', () => {
     for (const name of [Inputs.Endpoints, Inputs.Confirm, Inputs.DataDir, Inputs.StopCommand, Inputs.EtcdService]) {
       assert.equal(verify[name], undefined, `actions/verify must not take ${name}`);
     }
+    // The cluster check needs etcd only: no stores, no backup.
+    const check = inputsOf(ACTIONS.find((a) => a.command === 'check-cluster')!);
+    for (const name of [Inputs.Stores, Inputs.Backup, Inputs.ClusterName]) {
+      assert.equal(check[name], undefined, `actions/check-cluster must not take ${name}`);
+    }
+    // A restore names its backup: the wrapper gives it no default (not even `latest`).
+    const restoreBackup = map(inputsOf(ACTIONS.find((a) => a.command === 'restore')!)[Inputs.Backup], 'restore backup');
+    assert.equal(restoreBackup['required'], true, 'actions/restore: backup is required');
+    assert.equal(restoreBackup['default'] ?? '', '', 'actions/restore: backup has no default');
   });
 
   it('has the defaults the code has', () => {
@@ -227,9 +245,16 @@ describe('action metadata', () => {
     assert.equal(parseMaxAge(defaults[Inputs.MaxAge]), DEFAULT_MAX_AGE_MS);
     assert.equal(defaults[Inputs.ClusterName], 'etcd');
     assert.equal(defaults[Inputs.Compression], 'zstd');
-    assert.equal(defaults[Inputs.Backup], 'latest');
+    // Empty: verify takes `latest`, restore refuses (it must be told which backup).
+    assert.equal(defaults[Inputs.Backup], '');
     assert.equal(defaults[Inputs.LockTtl], '60');
-    assert.equal(defaults[Inputs.BumpRevision], '1000000000');
+    assert.equal(defaults[Inputs.BumpRevision], String(DEFAULT_BUMP_REVISION));
+    assert.equal(defaults[Inputs.DataDir], KUBEADM_DATA_DIR);
+    assert.equal(defaults[Inputs.EtcdDownloadUrl], DEFAULT_ETCD_DOWNLOAD_URL);
+    // Derived or refused by the code when empty: a default here would hide that.
+    for (const name of [Inputs.EtcdService, Inputs.InitialClusterToken, Inputs.InitialCluster, Inputs.InitialAdvertisePeerUrls, Inputs.MemberName, Inputs.Confirm, Inputs.ExpectKeys, Inputs.ExpectRevisionAtLeast]) {
+      assert.equal(defaults[name], '', `${name} must default to empty`);
+    }
     assert.equal(defaults[Inputs.IssueLabels], 'etcd-backup');
     assert.equal(defaults[Inputs.GithubToken], '${{ github.token }}');
     for (const name of [Inputs.Prune, Inputs.Heal, Inputs.MarkCompacted, Inputs.OpenIssueOnFailure]) assert.equal(defaults[name], 'true', name);
@@ -351,8 +376,27 @@ describe('workflows', () => {
     assert.ok(step, 'the restore job uses ./actions/restore');
     const options = map(step.step['with'], 'with');
     assert.match(String(options[Inputs.Backup]), /needs\.prepare\.outputs\./, 'backup must be the name prepare resolved');
-    assert.equal(typeof options[Inputs.InitialClusterToken], 'string', 'one cluster token for all members');
-    assert.doesNotMatch(String(options[Inputs.InitialClusterToken]), /matrix\./, 'the token must not differ per member');
+    // One cluster token for all members: either the default (derived from the backup name, the same
+    // for every member) or an explicit one that does not differ per member.
+    if (options[Inputs.InitialClusterToken] !== undefined) {
+      assert.doesNotMatch(String(options[Inputs.InitialClusterToken]), /matrix\./, 'the token must not differ per member');
+    }
+    for (const name of [Inputs.EtcdService, Inputs.MemberName, Inputs.InitialAdvertisePeerUrls, Inputs.InitialCluster, Inputs.DataDir, Inputs.Confirm, Inputs.DecryptIdentity]) {
+      assert.ok(name in options, `the restore step must pass ${name}`);
+    }
+    assert.match(String(options[Inputs.MemberName]), /matrix\./, 'member-name is per member');
+    assert.match(String(options[Inputs.InitialAdvertisePeerUrls]), /matrix\./, 'initial-advertise-peer-urls is per member');
+    assert.doesNotMatch(String(options[Inputs.InitialCluster]), /matrix\./, 'initial-cluster is the same on every member');
+
+    // The check runs after every member, through the check-cluster action, against what prepare drilled.
+    const check = jobs.get('check');
+    assert.ok(check, 'etcd-restore.yml: job check');
+    assert.ok(([] as unknown[]).concat(check['needs']).includes('restore'), 'check needs restore');
+    const checkStep = stepsOf(restore.doc, restore.file).find((s) => s.job === 'check' && s.step['uses'] === './actions/check-cluster');
+    assert.ok(checkStep, 'the check job uses ./actions/check-cluster');
+    const checkWith = map(checkStep.step['with'], 'with');
+    assert.match(String(checkWith[Inputs.ExpectKeys]), /needs\.prepare\.outputs\./, 'expect-keys from prepare');
+    assert.match(String(checkWith[Inputs.ExpectRevisionAtLeast]), /needs\.prepare\.outputs\./, 'expect-revision-at-least from prepare');
     const dispatch = map(map(restore.doc['on'], 'on')['workflow_dispatch'], 'workflow_dispatch');
     const inputs = map(dispatch['inputs'], 'workflow_dispatch inputs');
     const dryRun = map(inputs[Inputs.DryRun], 'dry-run');

@@ -17057,8 +17057,8 @@ var require_client = __commonJS({
                   instructions,
                   "",
                   prompts,
-                  (answers2) => {
-                    proto.authInfoRes(answers2);
+                  (answers) => {
+                    proto.authInfoRes(answers);
                   }
                 );
               }
@@ -67502,7 +67502,7 @@ async function closeAll(stores) {
 }
 
 // src/engine/backup.ts
-import { mkdtemp, rm as rm2 } from "node:fs/promises";
+import { mkdtemp, rm as rm2, statfs } from "node:fs/promises";
 import { join as join3 } from "node:path";
 
 // src/etcd/connection.ts
@@ -67615,6 +67615,7 @@ async function probeCluster(access3) {
   const discovered = await discoverMembers(access3) ?? [];
   const endpoints = new Set(access3.endpoints.map(normalize));
   const named = /* @__PURE__ */ new Map();
+  const unstarted = discovered.filter((m) => m.clientUrls.length === 0).map((m) => ({ endpoint: "(no client URL)", reachable: false, name: m.name || "(unnamed)", error: "the member has not started" }));
   for (const member of discovered) {
     const url = member.clientUrls[0];
     if (!url) continue;
@@ -67625,7 +67626,7 @@ async function probeCluster(access3) {
   }
   const probes = await Promise.all([...endpoints].map((e) => probeEndpoint(access3, e)));
   const seen = /* @__PURE__ */ new Set();
-  return probes.map((p) => p.reachable ? p : { ...p, name: named.get(p.endpoint) ?? p.endpoint }).filter((p) => {
+  return [...probes, ...unstarted].map((p) => p.reachable ? p : { ...p, name: p.name ?? named.get(p.endpoint) ?? p.endpoint }).filter((p) => {
     if (!p.reachable) return true;
     if (seen.has(p.id)) return false;
     seen.add(p.id);
@@ -68010,6 +68011,7 @@ async function waitForSource(access3, excluded, deps) {
 async function snapshotFrom(choice, options, deps, tempDir2, members, warnings) {
   const member = choice.member;
   const sourceLabel = `member ${member.name} (${member.endpoint})`;
+  await assertSpoolSpace(tempDir2, member.dbSize, options.compression !== "none" || options.recipients.length > 0);
   const client = connect(options.etcd, [member.endpoint]);
   try {
     let status;
@@ -68116,6 +68118,13 @@ async function publish(upload, manifest, folder) {
   } catch (error) {
     await upload.store.remove(folder, manifest.object.file).catch(() => void 0);
     return { store: upload.store.id, ok: false, error: `writing manifest: ${messageOf(error)}` };
+  }
+}
+async function assertSpoolSpace(dir, dbSize, transformed) {
+  const needed = Math.ceil(dbSize * (transformed ? 2 : 1) * 1.1);
+  const free = await statfs(dir).then((s) => s.bavail * s.bsize).catch(() => void 0);
+  if (free !== void 0 && free < needed) {
+    throw new Error(`not enough space to spool the snapshot in ${dir}: ${free} bytes free, about ${needed} needed (set temp-dir)`);
   }
 }
 function reachableEndpoints(members) {
@@ -72773,6 +72782,13 @@ function table(header, rows) {
     ...rows.map((row) => `| ${row.map(cell2).join(" | ")} |`)
   ].join("\n");
 }
+function withNotes(report, notes) {
+  if (notes.length === 0) return report;
+  return { ...report, summary: `${report.summary}
+
+${notes.map((n) => `- ${n}`).join("\n")}
+` };
+}
 
 // src/commands/prune.ts
 async function pruneCommand(source, deps) {
@@ -72783,14 +72799,17 @@ async function pruneCommand(source, deps) {
   try {
     const result = await prune(stores, cluster, policy, deps.now(), { dryRun });
     const problems = pruneProblems(result);
-    return {
-      outcome: problems.length > 0 ? "degraded" : "success",
-      outputs: { ["pruned" /* Pruned */]: String(prunedCount(result)) },
+    const outcome = problems.length > 0 ? "degraded" : "success";
+    const report = {
+      outcome,
+      outputs: { ["pruned" /* Pruned */]: String(prunedCount(result)), ["status" /* Status */]: outcome },
       summary: `## etcd retention${dryRun ? " (dry run: nothing deleted)" : ""}
 
 ${pruneSummary(result)}`,
       ...problems.length > 0 ? { failure: `prune: ${problems.join("; ")}` } : {}
     };
+    const sites = result.perStore.map((s) => ({ store: s.storeId, ok: !s.skipped, ...s.skipped ? { error: s.skipped } : {} }));
+    return withNotes(report, await afterRun(source, stores, { cluster, operation: "prune", report, sites }, deps));
   } finally {
     await closeAll(stores);
   }
@@ -72917,30 +72936,24 @@ function backupReport(result, upkeep) {
     ...result.status !== "success" ? { failure: `backup ${result.status}: ${result.problem ?? "see the summary"}` } : {}
   };
 }
-function withNotes(report, notes) {
-  if (notes.length === 0) return report;
-  return { ...report, summary: `${report.summary}
-
-${notes.map((n) => `- ${n}`).join("\n")}
-` };
-}
 
 // src/commands/checkCluster.ts
-var ATTEMPTS = 30;
+var PATIENCE_MS = 9e4;
 async function checkClusterCommand(source, deps) {
   const access3 = etcdAccess(source);
   const expectKeys = optionalCount(source, "expect-keys" /* ExpectKeys */);
   const expectRevision = optionalCount(source, "expect-revision-at-least" /* ExpectRevisionAtLeast */);
   let problems = [];
   let rows = [];
-  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+  const deadline = deps.now().getTime() + PATIENCE_MS;
+  for (; ; ) {
     const members = await probeCluster(access3);
     rows = members.map((m) => [m.endpoint, m.reachable ? m.name : "-", m.reachable ? m.id === m.leaderId ? "leader" : "follower" : `unreachable: ${m.error}`]);
     problems = members.filter((m) => !m.reachable).map((m) => `${m.endpoint} does not answer`);
     const choice = chooseSource(members);
     if (!choice || choice.quality !== "leader") problems.push("no leader with quorum");
     if (problems.length === 0 && choice) problems = await checkData(access3, choice.member, expectKeys, expectRevision);
-    if (problems.length === 0 || attempt === ATTEMPTS) break;
+    if (problems.length === 0 || deps.now().getTime() >= deadline) break;
     await deps.sleep(2e3);
   }
   const ok = problems.length === 0;
@@ -72968,7 +72981,7 @@ async function checkData(access3, leader, keys, revision) {
 function optionalCount(source, name) {
   const value = text(source, name);
   if (value === void 0) return void 0;
-  if (!/^\d+$/.test(value)) throw new InputError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(Number(value))) throw new InputError(`${name} must be a whole number, got ${JSON.stringify(value)}`);
   return Number(value);
 }
 
@@ -73720,8 +73733,25 @@ function memberSpec(settings, backupName2) {
   });
 }
 
+// src/etcd/serving.ts
+async function etcdAnswers(access3, endpoint2) {
+  const client = connect({ ...access3, callTimeoutMs: 2e3 }, [endpoint2]);
+  try {
+    await client.maintenance.status();
+    return true;
+  } catch (error) {
+    const message = messageOf(error);
+    if (/ECONNREFUSED|ECONNRESET|EHOSTUNREACH|socket hang up/.test(message)) return false;
+    throw new Error(`cannot tell whether etcd at ${endpoint2} is running (${message}); check endpoints, cacert, cert, key`, {
+      cause: error
+    });
+  } finally {
+    client.close();
+  }
+}
+
 // src/restore/restoreMember.ts
-import { chown, lstat, mkdtemp as mkdtemp2, readdir, rename as rename4, rm as rm5, stat, statfs } from "node:fs/promises";
+import { chown, lstat, mkdtemp as mkdtemp2, readdir, rename as rename4, rm as rm5, stat, statfs as statfs2 } from "node:fs/promises";
 import { basename as basename2, dirname as dirname2, join as join6 } from "node:path";
 
 // src/restore/check.ts
@@ -73941,21 +73971,24 @@ async function restoreMember(input) {
         }
       }
     );
-    if (input.managesEtcd) steps.push(
-      { name: `start etcd (${input.service.describe()})`, run: () => input.service.start() },
-      {
-        name: "wait until etcd answers, then check revision and key count",
-        run: async () => {
-          const endpoint2 = input.access.endpoints[0];
-          await waitServing(input.access, endpoint2, { timeoutMs: input.healthTimeoutMs, sleep: input.sleep });
-          state = await checkRestored(input.access, endpoint2, snapshot.manifest, {
-            bumpRevision: bump.bumpRevision,
-            historyKept: !(bump.bumpRevision > 0 && bump.markCompacted)
-          });
+    if (input.managesEtcd) {
+      steps.push(
+        { name: `start etcd (${input.service.describe()})`, run: () => input.service.start() },
+        {
+          name: "wait until etcd answers, then check revision and key count",
+          run: async () => {
+            const endpoint2 = input.access.endpoints[0];
+            await waitServing(input.access, endpoint2, { timeoutMs: input.healthTimeoutMs, sleep: input.sleep });
+            state = await checkRestored(input.access, endpoint2, snapshot.manifest, {
+              bumpRevision: bump.bumpRevision,
+              historyKept: !(bump.bumpRevision > 0 && bump.markCompacted)
+            });
+          }
         }
-      }
-    );
-    else warnings.push(`etcd-service is none: start etcd on this node now, then check the cluster (etcd-dr check-cluster)`);
+      );
+    } else {
+      warnings.push("etcd-service is none: start etcd on this node now, then check the cluster (etcd-dr check-cluster)");
+    }
   }
   try {
     const completed = await runSteps(steps, input.log);
@@ -73988,7 +74021,7 @@ async function preflight(input, staging, aside) {
     if (await lstat(path3).catch(() => void 0)) throw new InputError(`${path3} already exists; remove or rename it first`);
   }
   const dbSize = input.entry.manifest?.dbSize ?? 0;
-  const free = await statfs(parent).then((s) => s.bavail * s.bsize).catch(() => void 0);
+  const free = await statfs2(parent).then((s) => s.bavail * s.bsize).catch(() => void 0);
   if (free !== void 0 && free < dbSize * 2.2) {
     throw new InputError(`not enough space in ${parent}: ${free} bytes free, the restore needs about ${Math.ceil(dbSize * 2.2)}`);
   }
@@ -74050,7 +74083,7 @@ async function restoreCommand(source, deps) {
       const member = memberSpec(settings, entry.name);
       const tools2 = await etcdToolsFor(entry.manifest, settings.tools, deps);
       const run = execRunner();
-      const service = settings.service ? serviceControl(settings.service, { run, log: deps.log, sleep: deps.sleep, isServing: () => answers(access3) }) : { describe: () => "not needed for a dry run", stop: async () => void 0, start: async () => void 0 };
+      const service = settings.service ? serviceControl(settings.service, { run, log: deps.log, sleep: deps.sleep, isServing: () => etcdAnswers(access3, access3.endpoints[0]) }) : { describe: () => "not needed for a dry run", stop: async () => void 0, start: async () => void 0 };
       if (!settings.dryRun) {
         deps.log.warning(
           "stop kube-apiserver on every control-plane node before restoring etcd, or it keeps writing to a cluster that is being replaced (see docs/restore-runbook.md)"
@@ -74068,13 +74101,13 @@ async function restoreCommand(source, deps) {
         ...owner ? { owner } : {},
         service,
         managesEtcd: settings.service !== void 0 && settings.service.kind !== "none",
-        isServing: () => answers(access3),
+        isServing: () => etcdAnswers(access3, access3.endpoints[0]),
         access: access3,
         run,
         healthTimeoutMs: HEALTH_TIMEOUT_MS,
         ...deps
       });
-      report = restoreReport(result, settings.dataDir);
+      report = restoreReport(result, settings.dataDir, member, service.describe());
     } catch (error) {
       report = {
         outcome: "failed",
@@ -74085,7 +74118,6 @@ ${messageOf(error)}
 `,
         failure: `restore failed: ${messageOf(error)}`
       };
-      if (error instanceof InputError) throw error;
     }
     const notes = await afterRun(
       source,
@@ -74104,10 +74136,14 @@ ${messageOf(error)}
     await closeAll(stores);
   }
 }
-function restoreReport(result, dataDir) {
+function restoreReport(result, dataDir, member, service) {
   const m = result.manifest;
   const rows = [
     ["backup", m.name],
+    ["member", `${member.name} (${member.initialAdvertisePeerUrls})`],
+    ["initial cluster", member.initialCluster],
+    ["cluster token", member.initialClusterToken],
+    ["etcd is stopped and started by", service],
     ["from", result.from],
     ["backup revision / keys", `${m.revision} / ${m.keyCount}`],
     ...result.state ? [["restored revision / keys", `${result.state.revision} / ${result.state.keys}`]] : [],
@@ -74133,17 +74169,6 @@ function restoreReport(result, dataDir) {
       ...result.warnings.map((w) => `> \u26A0\uFE0F ${w}`)
     ].join("\n")
   };
-}
-async function answers(access3) {
-  const client = connect({ ...access3, callTimeoutMs: 1500 }, [access3.endpoints[0]]);
-  try {
-    await client.maintenance.status();
-    return true;
-  } catch {
-    return false;
-  } finally {
-    client.close();
-  }
 }
 async function resolveOwner(owner) {
   const numeric = /^(\d+):(\d+)$/.exec(owner);
@@ -74479,4 +74504,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-UUBXB7YN.js.LEGAL.txt */
+/*! For license information please see chunk-33V4G6RZ.js.LEGAL.txt */
