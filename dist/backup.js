@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-XAQKX7OI.js";
-import "./chunk-33V4G6RZ.js";
+} from "./chunk-N4H7DT5L.js";
+import "./chunk-XWSRULSE.js";
 
 // src/action/entries/backup.ts
 await runAction("backup");

@@ -15,7 +15,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-33V4G6RZ.js";
+} from "./chunk-XWSRULSE.js";
 
 // src/cli/run.ts
 import { readFileSync } from "node:fs";

@@ -38,7 +38,7 @@ export interface Manifest {
    * snapshot may hold a few later writes; `keyCount` is still exact at `revision` (a drill checks there).
    */
   readonly keyCountExact: boolean;
-  /** sha256 (hex) of the raw snapshot file as etcd sent it (trailer included). */
+  /** sha256 (hex) of the snapshot's database: the value of etcd's own trailer, which the restore checks. */
   readonly snapshotSha256: string;
   /** The stored object: file name, size and sha256 (hex) of exactly the bytes on the store. */
   readonly object: { readonly file: string; readonly size: number; readonly sha256: string };

@@ -9,7 +9,7 @@ import {
   messageOf,
   oneOf,
   runCommand
-} from "./chunk-33V4G6RZ.js";
+} from "./chunk-XWSRULSE.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
@@ -68727,4 +68727,4 @@ async function runAction(command) {
 export {
   runAction
 };
-/*! For license information please see chunk-XAQKX7OI.js.LEGAL.txt */
+/*! For license information please see chunk-N4H7DT5L.js.LEGAL.txt */
