@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -112,6 +112,19 @@ describe('the break-glass CLI (dist/cli.js)', () => {
       backups.map((b) => [b.name, [...b.sites].sort(), b.consistent]),
       [[backupName, [dc1.url, dc2.url].sort(), true]],
     );
+  });
+
+  it('status writes the last run as Prometheus text for node-exporter’s textfile collector', async () => {
+    assert.ok(backupName, 'the backup test ran first');
+    const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-prom-')), 'etcd_dr.prom');
+    const run = await cli(['status', '--cluster-name', 'breakglass', ...storeFlags, '--status-file', file]);
+    assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
+    const metrics = await readFile(file, 'utf8');
+    assert.match(metrics, /^# TYPE etcd_dr_last_success_timestamp_seconds gauge$/m);
+    assert.match(metrics, /^etcd_dr_last_outcome\{cluster="breakglass",outcome="success"\} 1$/m);
+    assert.match(metrics, new RegExp(`^etcd_dr_site_up\\{cluster="breakglass",store="${dc1.url.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}"\\} 1$`, 'm'));
+    const stdout = await cli(['status', '--cluster-name', 'breakglass', ...storeFlags]);
+    assert.match(stdout.stdout, /^etcd_dr_last_backup_revision\{cluster="breakglass"\} \d+$/m);
   });
 
   it('a failed backup exits 1 and says the failure is not reported to GitHub', async () => {
