@@ -277,3 +277,43 @@ async function walk(dir: string, prefix: string, depth: number): Promise<{ relat
   }
   return out;
 }
+
+/**
+ * CPU used on this machine by processes that are not part of the bench (a test suite run alongside,
+ * another bench). The bench's own CPU is this process, its reaped children (cutime/cstime: the CLI,
+ * etcdctl, scp) and the long-running servers whose pids `ownPids` returns (etcd, the sshd listeners,
+ * whose per-connection children are reaped into their cutime). Kernel work on our behalf (page-cache
+ * writeback) counts as foreign, so a quiet machine shows a little.
+ */
+export class CpuMeter {
+  private readonly tick = 100; // USER_HZ on Linux
+
+  constructor(private readonly ownPids: () => readonly number[]) {}
+
+  /** Busy CPU seconds of the whole machine and of the bench, now. */
+  async sample(): Promise<{ busy: number; own: number }> {
+    const stat = await readFile('/proc/stat', 'utf8');
+    const cpu = (stat.split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    const busy = [0, 1, 2, 5, 6, 7].reduce((sum, i) => sum + (cpu[i] ?? 0), 0) / this.tick;
+    let own = 0;
+    for (const pid of [process.pid, ...this.ownPids()]) own += await this.processSeconds(pid);
+    return { busy, own };
+  }
+
+  /** Foreign CPU seconds between two samples. */
+  static foreign(before: { busy: number; own: number }, after: { busy: number; own: number }): number {
+    return Math.max(0, after.busy - before.busy - (after.own - before.own));
+  }
+
+  private async processSeconds(pid: number): Promise<number> {
+    try {
+      const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the parenthesised command name: state is [0], utime [11], stime [12], cutime [13], cstime [14].
+      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
+      return ((rest[11] ?? 0) + (rest[12] ?? 0) + (rest[13] ?? 0) + (rest[14] ?? 0)) / this.tick;
+    } catch {
+      return 0;
+    }
+  }
+}

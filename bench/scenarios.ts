@@ -47,6 +47,8 @@ export interface Measurement {
   readonly timeline?: ReadonlyMap<string, Growth>;
   /** the CLI's stderr with timestamps */
   readonly log?: readonly StderrLine[];
+  /** CPU seconds other processes on the machine used meanwhile (set by bench.ts) */
+  readonly foreignCpuSeconds?: number;
 }
 
 export interface Scenario {

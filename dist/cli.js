@@ -15,7 +15,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-XWSRULSE.js";
+} from "./chunk-XLA6N535.js";
 
 // src/cli/run.ts
 import { readFileSync } from "node:fs";

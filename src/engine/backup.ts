@@ -157,7 +157,7 @@ async function snapshotFrom(
     let shipped;
     let revisionAtStart: Promise<number | undefined> = Promise.resolve(undefined);
     try {
-      const snapshot = await openSnapshot(client);
+      const snapshot = await openSnapshot(options.etcd, member.endpoint);
       // Did anything write between our status read and etcd's point-in-time view? (see Manifest.keyCountExact)
       revisionAtStart = snapshot.started.then(
         () => client.maintenance.status().then((s) => Number(s.header.revision)),

@@ -13,8 +13,8 @@ import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { connect, type EtcdAccess } from '../../src/etcd/connection.ts';
-import { openSnapshotHttp2, type SnapshotHttp2Options } from '../../src/etcd/snapshotHttp2.ts';
-import { openSnapshot } from '../../src/etcd/snapshotStream.ts';
+import { openSnapshot, type SnapshotOptions } from '../../src/etcd/snapshotStream.ts';
+import { openSnapshotWithEtcd3 } from '../harness/etcd3Snapshot.ts';
 import { SnapshotVerifier } from '../../src/snapshot/verifier.ts';
 import { accessFor, keysInSnapshot, loadMegabytes } from '../harness/engine.ts';
 import { ETCD_VERSIONS, startCluster, type EtcdCluster } from '../harness/etcd.ts';
@@ -50,8 +50,8 @@ async function digest(bytes: Readable, onBytes: (total: number) => void = () => 
   return { size: total, sha256 };
 }
 
-async function http2Digest(access: EtcdAccess, endpoint: string, options: SnapshotHttp2Options = {}, onBytes?: (total: number) => void): Promise<Digest> {
-  const snapshot = await openSnapshotHttp2(access, endpoint, options);
+async function http2Digest(access: EtcdAccess, endpoint: string, options: SnapshotOptions = {}, onBytes?: (total: number) => void): Promise<Digest> {
+  const snapshot = await openSnapshot(access, endpoint, options);
   // Both at once: a failure rejects both, and each rejection must be handled.
   const [result] = await Promise.all([digest(snapshot.bytes, onBytes), snapshot.started]);
   return result;
@@ -66,7 +66,7 @@ async function collectFrom(bytes: Readable): Promise<Buffer> {
 }
 
 async function collect(access: EtcdAccess, endpoint: string): Promise<Buffer> {
-  return collectFrom((await openSnapshotHttp2(access, endpoint)).bytes);
+  return collectFrom((await openSnapshot(access, endpoint)).bytes);
 }
 
 /** Indexes of the 4 KiB (bbolt) pages where two equally long buffers differ. */
@@ -116,7 +116,7 @@ for (const version of ETCD_VERSIONS) {
         const client = connect(access, [endpoint]);
         let reference: Buffer;
         try {
-          reference = await collectFrom((await openSnapshot(client)).bytes);
+          reference = await collectFrom((await openSnapshotWithEtcd3(client)).bytes);
         } finally {
           client.close();
         }
@@ -210,7 +210,6 @@ for (const version of ETCD_VERSIONS) {
         assert.ok(killedAt > 0, 'the member was killed while streaming');
         assert.ok(outcome instanceof Error, `the stream errors (got ${JSON.stringify(outcome)})`);
         assert.match(outcome.message, /snapshot from etcd at .*: /);
-        if (process.env.SHOW_ERRORS) console.log(`killed after ${killedAt} bytes: ${outcome.message}`);
       });
     });
   }

@@ -21157,9 +21157,9 @@ var require_stream_duplex = __commonJS({
       return keys2;
     };
     module.exports = Duplex;
-    var Readable6 = require_stream_readable();
+    var Readable7 = require_stream_readable();
     var Writable2 = require_stream_writable();
-    require_inherits()(Duplex, Readable6);
+    require_inherits()(Duplex, Readable7);
     {
       keys = objectKeys(Writable2.prototype);
       for (v = 0; v < keys.length; v++) {
@@ -21172,7 +21172,7 @@ var require_stream_duplex = __commonJS({
     var v;
     function Duplex(options) {
       if (!(this instanceof Duplex)) return new Duplex(options);
-      Readable6.call(this, options);
+      Readable7.call(this, options);
       Writable2.call(this, options);
       this.allowHalfOpen = true;
       if (options) {
@@ -21886,14 +21886,14 @@ var require_from = __commonJS({
       return (hint === "string" ? String : Number)(input);
     }
     var ERR_INVALID_ARG_TYPE = require_errors2().codes.ERR_INVALID_ARG_TYPE;
-    function from(Readable6, iterable, opts2) {
+    function from(Readable7, iterable, opts2) {
       var iterator2;
       if (iterable && typeof iterable.next === "function") {
         iterator2 = iterable;
       } else if (iterable && iterable[Symbol.asyncIterator]) iterator2 = iterable[Symbol.asyncIterator]();
       else if (iterable && iterable[Symbol.iterator]) iterator2 = iterable[Symbol.iterator]();
       else throw new ERR_INVALID_ARG_TYPE("iterable", ["Iterable"], iterable);
-      var readable = new Readable6(_objectSpread({
+      var readable = new Readable7(_objectSpread({
         objectMode: true
       }, opts2));
       var reading = false;
@@ -21933,9 +21933,9 @@ var require_from = __commonJS({
 var require_stream_readable = __commonJS({
   "node_modules/readable-stream/lib/_stream_readable.js"(exports, module) {
     "use strict";
-    module.exports = Readable6;
+    module.exports = Readable7;
     var Duplex;
-    Readable6.ReadableState = ReadableState;
+    Readable7.ReadableState = ReadableState;
     var EE = __require("events").EventEmitter;
     var EElistenerCount = function EElistenerCount2(emitter, type) {
       return emitter.listeners(type).length;
@@ -21970,7 +21970,7 @@ var require_stream_readable = __commonJS({
     var StringDecoder;
     var createReadableStreamAsyncIterator;
     var from;
-    require_inherits()(Readable6, Stream);
+    require_inherits()(Readable7, Stream);
     var errorOrDestroy = destroyImpl.errorOrDestroy;
     var kProxyEvents = ["error", "close", "destroy", "pause", "resume"];
     function prependListener(emitter, event, fn) {
@@ -22014,9 +22014,9 @@ var require_stream_readable = __commonJS({
         this.encoding = options.encoding;
       }
     }
-    function Readable6(options) {
+    function Readable7(options) {
       Duplex = Duplex || require_stream_duplex();
-      if (!(this instanceof Readable6)) return new Readable6(options);
+      if (!(this instanceof Readable7)) return new Readable7(options);
       var isDuplex = this instanceof Duplex;
       this._readableState = new ReadableState(options, this, isDuplex);
       this.readable = true;
@@ -22026,7 +22026,7 @@ var require_stream_readable = __commonJS({
       }
       Stream.call(this);
     }
-    Object.defineProperty(Readable6.prototype, "destroyed", {
+    Object.defineProperty(Readable7.prototype, "destroyed", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -22044,12 +22044,12 @@ var require_stream_readable = __commonJS({
         this._readableState.destroyed = value;
       }
     });
-    Readable6.prototype.destroy = destroyImpl.destroy;
-    Readable6.prototype._undestroy = destroyImpl.undestroy;
-    Readable6.prototype._destroy = function(err, cb) {
+    Readable7.prototype.destroy = destroyImpl.destroy;
+    Readable7.prototype._undestroy = destroyImpl.undestroy;
+    Readable7.prototype._destroy = function(err, cb) {
       cb(err);
     };
-    Readable6.prototype.push = function(chunk, encoding) {
+    Readable7.prototype.push = function(chunk, encoding) {
       var state = this._readableState;
       var skipChunkCheck;
       if (!state.objectMode) {
@@ -22066,7 +22066,7 @@ var require_stream_readable = __commonJS({
       }
       return readableAddChunk(this, chunk, encoding, false, skipChunkCheck);
     };
-    Readable6.prototype.unshift = function(chunk) {
+    Readable7.prototype.unshift = function(chunk) {
       return readableAddChunk(this, chunk, null, true, false);
     };
     function readableAddChunk(stream2, chunk, encoding, addToFront, skipChunkCheck) {
@@ -22127,10 +22127,10 @@ var require_stream_readable = __commonJS({
       }
       return er;
     }
-    Readable6.prototype.isPaused = function() {
+    Readable7.prototype.isPaused = function() {
       return this._readableState.flowing === false;
     };
-    Readable6.prototype.setEncoding = function(enc) {
+    Readable7.prototype.setEncoding = function(enc) {
       if (!StringDecoder) StringDecoder = require_string_decoder().StringDecoder;
       var decoder = new StringDecoder(enc);
       this._readableState.decoder = decoder;
@@ -22176,7 +22176,7 @@ var require_stream_readable = __commonJS({
       }
       return state.length;
     }
-    Readable6.prototype.read = function(n) {
+    Readable7.prototype.read = function(n) {
       debug("read", n);
       n = parseInt(n, 10);
       var state = this._readableState;
@@ -22285,10 +22285,10 @@ var require_stream_readable = __commonJS({
       }
       state.readingMore = false;
     }
-    Readable6.prototype._read = function(n) {
+    Readable7.prototype._read = function(n) {
       errorOrDestroy(this, new ERR_METHOD_NOT_IMPLEMENTED("_read()"));
     };
-    Readable6.prototype.pipe = function(dest, pipeOpts) {
+    Readable7.prototype.pipe = function(dest, pipeOpts) {
       var src = this;
       var state = this._readableState;
       switch (state.pipesCount) {
@@ -22391,7 +22391,7 @@ var require_stream_readable = __commonJS({
         }
       };
     }
-    Readable6.prototype.unpipe = function(dest) {
+    Readable7.prototype.unpipe = function(dest) {
       var state = this._readableState;
       var unpipeInfo = {
         hasUnpiped: false
@@ -22425,7 +22425,7 @@ var require_stream_readable = __commonJS({
       dest.emit("unpipe", this, unpipeInfo);
       return this;
     };
-    Readable6.prototype.on = function(ev, fn) {
+    Readable7.prototype.on = function(ev, fn) {
       var res = Stream.prototype.on.call(this, ev, fn);
       var state = this._readableState;
       if (ev === "data") {
@@ -22446,15 +22446,15 @@ var require_stream_readable = __commonJS({
       }
       return res;
     };
-    Readable6.prototype.addListener = Readable6.prototype.on;
-    Readable6.prototype.removeListener = function(ev, fn) {
+    Readable7.prototype.addListener = Readable7.prototype.on;
+    Readable7.prototype.removeListener = function(ev, fn) {
       var res = Stream.prototype.removeListener.call(this, ev, fn);
       if (ev === "readable") {
         process.nextTick(updateReadableListening, this);
       }
       return res;
     };
-    Readable6.prototype.removeAllListeners = function(ev) {
+    Readable7.prototype.removeAllListeners = function(ev) {
       var res = Stream.prototype.removeAllListeners.apply(this, arguments);
       if (ev === "readable" || ev === void 0) {
         process.nextTick(updateReadableListening, this);
@@ -22474,7 +22474,7 @@ var require_stream_readable = __commonJS({
       debug("readable nexttick read 0");
       self2.read(0);
     }
-    Readable6.prototype.resume = function() {
+    Readable7.prototype.resume = function() {
       var state = this._readableState;
       if (!state.flowing) {
         debug("resume");
@@ -22500,7 +22500,7 @@ var require_stream_readable = __commonJS({
       flow(stream2);
       if (state.flowing && !state.reading) stream2.read(0);
     }
-    Readable6.prototype.pause = function() {
+    Readable7.prototype.pause = function() {
       debug("call pause flowing=%j", this._readableState.flowing);
       if (this._readableState.flowing !== false) {
         debug("pause");
@@ -22515,7 +22515,7 @@ var require_stream_readable = __commonJS({
       debug("flow", state.flowing);
       while (state.flowing && stream2.read() !== null) ;
     }
-    Readable6.prototype.wrap = function(stream2) {
+    Readable7.prototype.wrap = function(stream2) {
       var _this = this;
       var state = this._readableState;
       var paused = false;
@@ -22560,14 +22560,14 @@ var require_stream_readable = __commonJS({
       return this;
     };
     if (typeof Symbol === "function") {
-      Readable6.prototype[Symbol.asyncIterator] = function() {
+      Readable7.prototype[Symbol.asyncIterator] = function() {
         if (createReadableStreamAsyncIterator === void 0) {
           createReadableStreamAsyncIterator = require_async_iterator();
         }
         return createReadableStreamAsyncIterator(this);
       };
     }
-    Object.defineProperty(Readable6.prototype, "readableHighWaterMark", {
+    Object.defineProperty(Readable7.prototype, "readableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -22576,7 +22576,7 @@ var require_stream_readable = __commonJS({
         return this._readableState.highWaterMark;
       }
     });
-    Object.defineProperty(Readable6.prototype, "readableBuffer", {
+    Object.defineProperty(Readable7.prototype, "readableBuffer", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -22585,7 +22585,7 @@ var require_stream_readable = __commonJS({
         return this._readableState && this._readableState.buffer;
       }
     });
-    Object.defineProperty(Readable6.prototype, "readableFlowing", {
+    Object.defineProperty(Readable7.prototype, "readableFlowing", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -22599,8 +22599,8 @@ var require_stream_readable = __commonJS({
         }
       }
     });
-    Readable6._fromList = fromList;
-    Object.defineProperty(Readable6.prototype, "readableLength", {
+    Readable7._fromList = fromList;
+    Object.defineProperty(Readable7.prototype, "readableLength", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -22646,11 +22646,11 @@ var require_stream_readable = __commonJS({
       }
     }
     if (typeof Symbol === "function") {
-      Readable6.from = function(iterable, opts2) {
+      Readable7.from = function(iterable, opts2) {
         if (from === void 0) {
           from = require_from();
         }
-        return from(Readable6, iterable, opts2);
+        return from(Readable7, iterable, opts2);
       };
     }
     function indexOf(xs, x) {
@@ -22767,14 +22767,14 @@ var require_stream_transform = __commonJS({
 var require_stream_passthrough = __commonJS({
   "node_modules/readable-stream/lib/_stream_passthrough.js"(exports, module) {
     "use strict";
-    module.exports = PassThrough2;
+    module.exports = PassThrough;
     var Transform5 = require_stream_transform();
-    require_inherits()(PassThrough2, Transform5);
-    function PassThrough2(options) {
-      if (!(this instanceof PassThrough2)) return new PassThrough2(options);
+    require_inherits()(PassThrough, Transform5);
+    function PassThrough(options) {
+      if (!(this instanceof PassThrough)) return new PassThrough(options);
       Transform5.call(this, options);
     }
-    PassThrough2.prototype._transform = function(chunk, encoding, cb) {
+    PassThrough.prototype._transform = function(chunk, encoding, cb) {
       cb(null, chunk);
     };
   }
@@ -32564,7 +32564,7 @@ var require_writer2 = __commonJS({
     }
     function noop3() {
     }
-    function State(writer) {
+    function State2(writer) {
       this.head = writer.head;
       this.tail = writer.tail;
       this.len = writer.len;
@@ -32694,7 +32694,7 @@ var require_writer2 = __commonJS({
       return len ? this.uint32(len)._push(utf8.write, len, value) : this._push(writeByte, 1, 0);
     };
     Writer.prototype.fork = function fork() {
-      this.states = new State(this);
+      this.states = new State2(this);
       this.head = this.tail = new Op(noop3, 0, 0);
       this.len = 0;
       return this;
@@ -42200,7 +42200,7 @@ var require_subchannel_call = __commonJS({
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Http2SubchannelCall = void 0;
-    var http2 = __require("http2");
+    var http22 = __require("http2");
     var os = __require("os");
     var constants_1 = require_constants3();
     var metadata_1 = require_metadata();
@@ -42277,7 +42277,7 @@ var require_subchannel_call = __commonJS({
             this.trace("Received server headers:\n" + headersString);
           }
           this.httpStatusCode = headers[":status"];
-          if (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) {
+          if (flags & http22.constants.NGHTTP2_FLAG_END_STREAM) {
             this.handleTrailers(headers);
           } else {
             let metadata;
@@ -42341,7 +42341,7 @@ var require_subchannel_call = __commonJS({
             let code;
             let details2 = "";
             switch (http2Stream.rstCode) {
-              case http2.constants.NGHTTP2_NO_ERROR:
+              case http22.constants.NGHTTP2_NO_ERROR:
                 if (this.finalStatus !== null) {
                   return;
                 }
@@ -42354,11 +42354,11 @@ var require_subchannel_call = __commonJS({
                   details2 = `Received RST_STREAM with code ${http2Stream.rstCode} (Call ended without gRPC status)`;
                 }
                 break;
-              case http2.constants.NGHTTP2_REFUSED_STREAM:
+              case http22.constants.NGHTTP2_REFUSED_STREAM:
                 code = constants_1.Status.UNAVAILABLE;
                 details2 = "Stream refused by server";
                 break;
-              case http2.constants.NGHTTP2_CANCEL:
+              case http22.constants.NGHTTP2_CANCEL:
                 if (this.connectionDropped) {
                   code = constants_1.Status.UNAVAILABLE;
                   details2 = "Connection dropped";
@@ -42367,15 +42367,15 @@ var require_subchannel_call = __commonJS({
                   details2 = "Call cancelled";
                 }
                 break;
-              case http2.constants.NGHTTP2_ENHANCE_YOUR_CALM:
+              case http22.constants.NGHTTP2_ENHANCE_YOUR_CALM:
                 code = constants_1.Status.RESOURCE_EXHAUSTED;
                 details2 = "Bandwidth exhausted or memory limit exceeded";
                 break;
-              case http2.constants.NGHTTP2_INADEQUATE_SECURITY:
+              case http22.constants.NGHTTP2_INADEQUATE_SECURITY:
                 code = constants_1.Status.PERMISSION_DENIED;
                 details2 = "Protocol not secure enough";
                 break;
-              case http2.constants.NGHTTP2_INTERNAL_ERROR:
+              case http22.constants.NGHTTP2_INTERNAL_ERROR:
                 code = constants_1.Status.INTERNAL;
                 if (this.internalError === null) {
                   details2 = `Received RST_STREAM with code ${http2Stream.rstCode} (Internal server error)`;
@@ -42556,9 +42556,9 @@ var require_subchannel_call = __commonJS({
         } else {
           let code;
           if (((_a = this.finalStatus) === null || _a === void 0 ? void 0 : _a.code) === constants_1.Status.OK) {
-            code = http2.constants.NGHTTP2_NO_ERROR;
+            code = http22.constants.NGHTTP2_NO_ERROR;
           } else {
-            code = http2.constants.NGHTTP2_CANCEL;
+            code = http22.constants.NGHTTP2_CANCEL;
           }
           if (this.traceEnabled) {
             this.trace("close http2 stream with code " + code);
@@ -42653,7 +42653,7 @@ var require_transport = __commonJS({
     "use strict";
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Http2SubchannelConnector = void 0;
-    var http2 = __require("http2");
+    var http22 = __require("http2");
     var tls_1 = __require("tls");
     var channelz_1 = require_channelz();
     var constants_1 = require_constants3();
@@ -42668,7 +42668,7 @@ var require_transport = __commonJS({
     var TRACER_NAME = "transport";
     var FLOW_CONTROL_TRACER_NAME = "transport_flowctrl";
     var clientVersion = require_package2().version;
-    var { HTTP2_HEADER_AUTHORITY, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, HTTP2_HEADER_TE, HTTP2_HEADER_USER_AGENT } = http2.constants;
+    var { HTTP2_HEADER_AUTHORITY, HTTP2_HEADER_CONTENT_TYPE, HTTP2_HEADER_METHOD, HTTP2_HEADER_PATH, HTTP2_HEADER_TE, HTTP2_HEADER_USER_AGENT } = http22.constants;
     var KEEPALIVE_TIMEOUT_MS = 2e4;
     var tooManyPingsData = Buffer.from("too_many_pings", "ascii");
     var Http2Transport = class {
@@ -42721,7 +42721,7 @@ var require_transport = __commonJS({
         });
         session.once("goaway", (errorCode, lastStreamID, opaqueData) => {
           let tooManyPings = false;
-          if (errorCode === http2.constants.NGHTTP2_ENHANCE_YOUR_CALM && opaqueData && opaqueData.equals(tooManyPingsData)) {
+          if (errorCode === http22.constants.NGHTTP2_ENHANCE_YOUR_CALM && opaqueData && opaqueData.equals(tooManyPingsData)) {
             tooManyPings = true;
           }
           if (this.traceEnabled) {
@@ -43121,7 +43121,7 @@ var require_transport = __commonJS({
               return secureConnectResult.socket;
             },
             settings: {
-              initialWindowSize: (_d = (_a = options["grpc-node.flow_control_window"]) !== null && _a !== void 0 ? _a : (_c = (_b = http2.getDefaultSettings) === null || _b === void 0 ? void 0 : _b.call(http2)) === null || _c === void 0 ? void 0 : _c.initialWindowSize) !== null && _d !== void 0 ? _d : 65535
+              initialWindowSize: (_d = (_a = options["grpc-node.flow_control_window"]) !== null && _a !== void 0 ? _a : (_c = (_b = http22.getDefaultSettings) === null || _b === void 0 ? void 0 : _b.call(http22)) === null || _c === void 0 ? void 0 : _c.initialWindowSize) !== null && _d !== void 0 ? _d : 65535
             },
             maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER,
             /* By default, set a very large max session memory limit, to effectively
@@ -43130,8 +43130,8 @@ var require_transport = __commonJS({
              * by disabling the check entirely. */
             maxSessionMemory: (_e = options["grpc-node.max_session_memory"]) !== null && _e !== void 0 ? _e : Number.MAX_SAFE_INTEGER
           };
-          const session = http2.connect(`${scheme}://${targetPath}`, sessionOptions);
-          const defaultWin = (_h = (_g = (_f = http2.getDefaultSettings) === null || _f === void 0 ? void 0 : _f.call(http2)) === null || _g === void 0 ? void 0 : _g.initialWindowSize) !== null && _h !== void 0 ? _h : 65535;
+          const session = http22.connect(`${scheme}://${targetPath}`, sessionOptions);
+          const defaultWin = (_h = (_g = (_f = http22.getDefaultSettings) === null || _f === void 0 ? void 0 : _f.call(http22)) === null || _g === void 0 ? void 0 : _g.initialWindowSize) !== null && _h !== void 0 ? _h : 65535;
           const connWin = options["grpc-node.flow_control_window"];
           this.session = session;
           let errorMessage = "Failed to connect";
@@ -43337,7 +43337,7 @@ var require_load_balancing_call = __commonJS({
     var picker_1 = require_picker();
     var logging = require_logging();
     var control_plane_status_1 = require_control_plane_status();
-    var http2 = __require("http2");
+    var http22 = __require("http2");
     var TRACER_NAME = "load_balancing_call";
     var RESOLVED_EMPTY_METADATA = Promise.resolve(void 0);
     var LoadBalancingCall = class {
@@ -43465,7 +43465,7 @@ var require_load_balancing_call = __commonJS({
                   },
                   onReceiveStatus: (status) => {
                     this.trace("Received status");
-                    if (status.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) {
+                    if (status.rstCode === http22.constants.NGHTTP2_REFUSED_STREAM) {
                       this.outputStatus(status, "REFUSED");
                     } else {
                       this.outputStatus(status, "PROCESSED");
@@ -46154,7 +46154,7 @@ var require_server_interceptors = __commonJS({
     exports.getServerInterceptingCall = getServerInterceptingCall;
     var metadata_1 = require_metadata();
     var constants_1 = require_constants3();
-    var http2 = __require("http2");
+    var http22 = __require("http2");
     var error_1 = require_error();
     var zlib2 = __require("zlib");
     var stream_decoder_1 = require_stream_decoder();
@@ -46462,8 +46462,8 @@ var require_server_interceptors = __commonJS({
       [GRPC_ENCODING_HEADER]: "identity"
     };
     var defaultResponseHeaders = {
-      [http2.constants.HTTP2_HEADER_STATUS]: http2.constants.HTTP_STATUS_OK,
-      [http2.constants.HTTP2_HEADER_CONTENT_TYPE]: "application/grpc+proto"
+      [http22.constants.HTTP2_HEADER_STATUS]: http22.constants.HTTP_STATUS_OK,
+      [http22.constants.HTTP2_HEADER_CONTENT_TYPE]: "application/grpc+proto"
     };
     var defaultResponseOptions = {
       waitForTrailers: true
@@ -46533,9 +46533,9 @@ var require_server_interceptors = __commonJS({
         metadata.remove(GRPC_TIMEOUT_HEADER);
         metadata.remove(GRPC_ENCODING_HEADER);
         metadata.remove(GRPC_ACCEPT_ENCODING_HEADER);
-        metadata.remove(http2.constants.HTTP2_HEADER_ACCEPT_ENCODING);
-        metadata.remove(http2.constants.HTTP2_HEADER_TE);
-        metadata.remove(http2.constants.HTTP2_HEADER_CONTENT_TYPE);
+        metadata.remove(http22.constants.HTTP2_HEADER_ACCEPT_ENCODING);
+        metadata.remove(http22.constants.HTTP2_HEADER_TE);
+        metadata.remove(http22.constants.HTTP2_HEADER_CONTENT_TYPE);
         this.metadata = metadata;
         const socket = (_b = stream2.session) === null || _b === void 0 ? void 0 : _b.socket;
         this.connectionInfo = {
@@ -46961,7 +46961,7 @@ var require_server2 = __commonJS({
     };
     Object.defineProperty(exports, "__esModule", { value: true });
     exports.Server = void 0;
-    var http2 = __require("http2");
+    var http22 = __require("http2");
     var util = __require("util");
     var constants_1 = require_constants3();
     var server_call_1 = require_server_call();
@@ -46977,7 +46977,7 @@ var require_server2 = __commonJS({
     var KEEPALIVE_MAX_TIME_MS = ~(1 << 31);
     var KEEPALIVE_TIMEOUT_MS = 2e4;
     var MAX_CONNECTION_IDLE_MS = ~(1 << 31);
-    var { HTTP2_HEADER_PATH } = http2.constants;
+    var { HTTP2_HEADER_PATH } = http22.constants;
     var TRACER_NAME = "server";
     var kMaxAge = Buffer.from("max_age");
     function serverCallTrace(text2) {
@@ -47220,7 +47220,7 @@ var require_server2 = __commonJS({
             const secureServerOptions = Object.assign(Object.assign(Object.assign(Object.assign({}, this.commonServerOptions), constructorOptions), contextOptions), { enableTrace: this.options["grpc-node.tls_enable_trace"] === 1 });
             let areCredentialsValid = contextOptions !== null;
             this.trace("Initial credentials valid: " + areCredentialsValid);
-            http2Server = http2.createSecureServer(secureServerOptions);
+            http2Server = http22.createSecureServer(secureServerOptions);
             http2Server.prependListener("connection", (socket) => {
               if (!areCredentialsValid) {
                 this.trace("Dropped connection from " + JSON.stringify(socket.address()) + " due to unloaded credentials");
@@ -47250,7 +47250,7 @@ var require_server2 = __commonJS({
               credentials2._removeWatcher(credsWatcher);
             });
           } else {
-            http2Server = http2.createServer(this.commonServerOptions);
+            http2Server = http22.createServer(this.commonServerOptions);
           }
           http2Server.setTimeout(0, noop3);
           this._setupHandlers(http2Server, credentials2._getInterceptors());
@@ -47513,7 +47513,7 @@ var require_server2 = __commonJS({
               }
               (_c = (_b = setTimeout(() => {
                 for (const session of sessionsSet) {
-                  session.destroy(http2.constants.NGHTTP2_CANCEL);
+                  session.destroy(http22.constants.NGHTTP2_CANCEL);
                 }
               }, graceTimeMs)).unref) === null || _c === void 0 ? void 0 : _c.call(_b);
             },
@@ -47636,7 +47636,7 @@ var require_server2 = __commonJS({
           }
           (_c = (_b = setTimeout(() => {
             for (const session of allSessions) {
-              session.destroy(http2.constants.NGHTTP2_CANCEL);
+              session.destroy(http22.constants.NGHTTP2_CANCEL);
             }
           }, graceTimeMs)).unref) === null || _c === void 0 ? void 0 : _c.call(_b);
         }
@@ -47650,7 +47650,7 @@ var require_server2 = __commonJS({
           }
           this.sessions.forEach((channelzInfo, session) => {
             this.closeSession(session);
-            session.destroy(http2.constants.NGHTTP2_CANCEL);
+            session.destroy(http22.constants.NGHTTP2_CANCEL);
           });
           this.sessions.clear();
           (0, channelz_1.unregisterChannelzRef)(this.channelzRef);
@@ -47732,10 +47732,10 @@ var require_server2 = __commonJS({
           return this.channelzRef;
         }
         _verifyContentType(stream2, headers) {
-          const contentType = headers[http2.constants.HTTP2_HEADER_CONTENT_TYPE];
+          const contentType = headers[http22.constants.HTTP2_HEADER_CONTENT_TYPE];
           if (typeof contentType !== "string" || !contentType.startsWith("application/grpc")) {
             stream2.respond({
-              [http2.constants.HTTP2_HEADER_STATUS]: http2.constants.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE
+              [http22.constants.HTTP2_HEADER_STATUS]: http22.constants.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE
             }, { endStream: true });
             return false;
           }
@@ -47752,7 +47752,7 @@ var require_server2 = __commonJS({
         }
         _respondWithError(err, stream2, channelzSessionInfo = null) {
           var _b, _c;
-          const trailersToSend = Object.assign({ "grpc-status": (_b = err.code) !== null && _b !== void 0 ? _b : constants_1.Status.INTERNAL, "grpc-message": err.details, [http2.constants.HTTP2_HEADER_STATUS]: http2.constants.HTTP_STATUS_OK, [http2.constants.HTTP2_HEADER_CONTENT_TYPE]: "application/grpc+proto" }, (_c = err.metadata) === null || _c === void 0 ? void 0 : _c.toHttp2Headers());
+          const trailersToSend = Object.assign({ "grpc-status": (_b = err.code) !== null && _b !== void 0 ? _b : constants_1.Status.INTERNAL, "grpc-message": err.details, [http22.constants.HTTP2_HEADER_STATUS]: http22.constants.HTTP_STATUS_OK, [http22.constants.HTTP2_HEADER_CONTENT_TYPE]: "application/grpc+proto" }, (_c = err.metadata) === null || _c === void 0 ? void 0 : _c.toHttp2Headers());
           stream2.respond(trailersToSend, { endStream: true });
           this.callTracker.addCallFailed();
           channelzSessionInfo === null || channelzSessionInfo === void 0 ? void 0 : channelzSessionInfo.streamTracker.addCallFailed();
@@ -47887,7 +47887,7 @@ var require_server2 = __commonJS({
                 sessionClosedByServer = true;
                 this.trace("Connection dropped by max connection age: " + ((_b2 = session.socket) === null || _b2 === void 0 ? void 0 : _b2.remoteAddress));
                 try {
-                  session.goaway(http2.constants.NGHTTP2_NO_ERROR, ~(1 << 31), kMaxAge);
+                  session.goaway(http22.constants.NGHTTP2_NO_ERROR, ~(1 << 31), kMaxAge);
                 } catch (e) {
                   session.destroy();
                   return;
@@ -48018,7 +48018,7 @@ var require_server2 = __commonJS({
                 sessionClosedByServer = true;
                 this.channelzTrace.addTrace("CT_INFO", "Connection dropped by max connection age from " + clientAddress);
                 try {
-                  session.goaway(http2.constants.NGHTTP2_NO_ERROR, ~(1 << 31), kMaxAge);
+                  session.goaway(http22.constants.NGHTTP2_NO_ERROR, ~(1 << 31), kMaxAge);
                 } catch (e) {
                   session.destroy();
                   return;
@@ -67661,28 +67661,447 @@ function chooseSource(probes, exclude = /* @__PURE__ */ new Set()) {
 }
 
 // src/etcd/snapshotStream.ts
-import { PassThrough } from "node:stream";
-async function openSnapshot(client) {
-  const call = await client.pool.withConnection(
-    "Maintenance",
-    ({ client: grpc, metadata }) => grpc.snapshot({}, metadata, {})
+import http2 from "node:http2";
+import { Readable as Readable4 } from "node:stream";
+
+// src/etcd/grpcFrames.ts
+var GrpcProtocolError = class extends Error {
+  name = "GrpcProtocolError";
+};
+var FRAME_HEADER_SIZE = 5;
+var MAX_VARINT_BYTES = 10;
+var WIRE_VARINT = 0;
+var WIRE_FIXED64 = 1;
+var WIRE_LENGTH_DELIMITED = 2;
+var WIRE_FIXED32 = 5;
+var State = { FrameHeader: 0, Tag: 1, VarintValue: 2, Length: 3, Deliver: 4, Skip: 5 };
+var GrpcMessageReader = class {
+  constructor(handler2, wanted) {
+    this.handler = handler2;
+    this.wanted = wanted;
+  }
+  handler;
+  wanted;
+  state = State.FrameHeader;
+  /** Frame header bytes collected so far, when a header is split across chunks. */
+  header = Buffer.alloc(FRAME_HEADER_SIZE);
+  headerFilled = 0;
+  /** Bytes of the current message not yet consumed. */
+  messageLeft = 0;
+  /** Bytes of the current Deliver/Skip run not yet consumed. */
+  runLeft = 0;
+  field = 0;
+  varintValue = 0;
+  varintBytes = 0;
+  messages = 0;
+  /** Messages fully read so far. */
+  get messageCount() {
+    return this.messages;
+  }
+  /** Consumes one chunk of the response body. Throws GrpcProtocolError on malformed input. */
+  write(chunk) {
+    let at = 0;
+    const length = chunk.length;
+    while (at < length) {
+      switch (this.state) {
+        case State.FrameHeader: {
+          if (this.headerFilled === 0 && length - at >= FRAME_HEADER_SIZE) {
+            this.startMessage(chunk[at] ?? 0, chunk.readUInt32BE(at + 1));
+            at += FRAME_HEADER_SIZE;
+          } else {
+            const take = Math.min(FRAME_HEADER_SIZE - this.headerFilled, length - at);
+            chunk.copy(this.header, this.headerFilled, at, at + take);
+            this.headerFilled += take;
+            at += take;
+            if (this.headerFilled === FRAME_HEADER_SIZE) {
+              this.headerFilled = 0;
+              this.startMessage(this.header[0] ?? 0, this.header.readUInt32BE(1));
+            }
+          }
+          break;
+        }
+        case State.Tag:
+        case State.VarintValue:
+        case State.Length: {
+          const byte = chunk[at] ?? 0;
+          at += 1;
+          this.consume(1);
+          if (this.varintBytes === MAX_VARINT_BYTES - 1 && byte > 1) throw new GrpcProtocolError("varint longer than 64 bits");
+          this.varintValue += (byte & 127) * 2 ** (7 * this.varintBytes);
+          this.varintBytes += 1;
+          if (byte & 128) {
+            if (this.messageLeft === 0) throw new GrpcProtocolError("message ends inside a varint");
+            break;
+          }
+          const value = this.varintValue;
+          this.varintValue = 0;
+          this.varintBytes = 0;
+          this.varintDone(value);
+          break;
+        }
+        case State.Deliver:
+        case State.Skip: {
+          const take = Math.min(this.runLeft, length - at);
+          if (this.state === State.Deliver) this.handler.bytes?.(this.field, chunk.subarray(at, at + take));
+          at += take;
+          this.runLeft -= take;
+          this.consume(take);
+          if (this.runLeft === 0) this.fieldDone();
+          break;
+        }
+      }
+    }
+  }
+  /** The body has ended: throws if it ended inside a frame (a cut connection, not a complete answer). */
+  finish() {
+    if (this.state !== State.FrameHeader || this.headerFilled !== 0) {
+      throw new GrpcProtocolError(
+        `the response ended inside a gRPC message (${this.headerFilled > 0 ? "in its header" : `${this.messageLeft} bytes missing`})`
+      );
+    }
+  }
+  startMessage(flag, size) {
+    if (flag !== 0) throw new GrpcProtocolError(`compressed gRPC message (flag ${flag}) although none was accepted`);
+    this.messageLeft = size;
+    this.state = State.Tag;
+    if (size === 0) this.messageDone();
+  }
+  consume(bytes) {
+    this.messageLeft -= bytes;
+    if (this.messageLeft < 0) throw new GrpcProtocolError("a protobuf field runs past the end of its gRPC message");
+  }
+  varintDone(value) {
+    switch (this.state) {
+      case State.Tag: {
+        this.field = Math.floor(value / 8);
+        const wireType = value % 8;
+        if (this.field === 0) throw new GrpcProtocolError("protobuf field number 0");
+        if (this.messageLeft === 0) throw new GrpcProtocolError(`field ${this.field} has a tag but no value`);
+        if (wireType === WIRE_VARINT) this.state = State.VarintValue;
+        else if (wireType === WIRE_LENGTH_DELIMITED) this.state = State.Length;
+        else if (wireType === WIRE_FIXED64) this.startRun(State.Skip, 8);
+        else if (wireType === WIRE_FIXED32) this.startRun(State.Skip, 4);
+        else throw new GrpcProtocolError(`unsupported protobuf wire type ${wireType} (field ${this.field})`);
+        return;
+      }
+      case State.VarintValue:
+        this.handler.varint?.(this.field, value);
+        this.fieldDone();
+        return;
+      case State.Length:
+        if (value > this.messageLeft) {
+          throw new GrpcProtocolError(`field ${this.field} is ${value} bytes but its message has ${this.messageLeft} left`);
+        }
+        this.startRun(this.wanted.has(this.field) ? State.Deliver : State.Skip, value);
+        return;
+      default:
+        return;
+    }
+  }
+  startRun(state, bytes) {
+    if (bytes > this.messageLeft) throw new GrpcProtocolError(`field ${this.field} runs past the end of its message`);
+    this.state = state;
+    this.runLeft = bytes;
+    if (bytes === 0) this.fieldDone();
+  }
+  fieldDone() {
+    this.state = State.Tag;
+    if (this.messageLeft === 0) this.messageDone();
+  }
+  messageDone() {
+    this.state = State.FrameHeader;
+    this.messages += 1;
+    this.handler.end?.();
+  }
+};
+var SNAPSHOT_BLOB_FIELD = 3;
+var AUTHENTICATE_TOKEN_FIELD = 2;
+function snapshotBlobReader(onBytes, onMessage) {
+  return new GrpcMessageReader(
+    { bytes: (_field, piece) => onBytes(piece), ...onMessage ? { end: onMessage } : {} },
+    /* @__PURE__ */ new Set([SNAPSHOT_BLOB_FIELD])
   );
-  const bytes = new PassThrough({ highWaterMark: 4 << 20 });
-  let markStarted = () => void 0;
-  const started = new Promise((resolve) => markStarted = resolve);
-  call.on("data", (chunk) => {
-    markStarted();
-    if (!bytes.write(chunk.blob)) {
-      call.pause();
-      bytes.once("drain", () => call.resume());
+}
+function grpcFrame(message) {
+  const frame = Buffer.allocUnsafe(FRAME_HEADER_SIZE + message.length);
+  frame[0] = 0;
+  frame.writeUInt32BE(message.length, 1);
+  message.copy(frame, FRAME_HEADER_SIZE);
+  return frame;
+}
+function encodeStrings(fields) {
+  const parts = [];
+  for (const [field2, value] of fields) {
+    const bytes = Buffer.from(value, "utf8");
+    parts.push(encodeVarint(field2 * 8 + WIRE_LENGTH_DELIMITED), encodeVarint(bytes.length), bytes);
+  }
+  return Buffer.concat(parts);
+}
+function authenticateRequest(name, password) {
+  return encodeStrings([
+    [1, name],
+    [2, password]
+  ]);
+}
+function encodeVarint(value) {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`cannot encode ${value} as a varint`);
+  const bytes = [];
+  let rest = value;
+  while (rest >= 128) {
+    bytes.push(rest % 128 | 128);
+    rest = Math.floor(rest / 128);
+  }
+  bytes.push(rest);
+  return Buffer.from(bytes);
+}
+var STATUS_NAMES = [
+  "OK",
+  "CANCELLED",
+  "UNKNOWN",
+  "INVALID_ARGUMENT",
+  "DEADLINE_EXCEEDED",
+  "NOT_FOUND",
+  "ALREADY_EXISTS",
+  "PERMISSION_DENIED",
+  "RESOURCE_EXHAUSTED",
+  "FAILED_PRECONDITION",
+  "ABORTED",
+  "OUT_OF_RANGE",
+  "UNIMPLEMENTED",
+  "INTERNAL",
+  "UNAVAILABLE",
+  "DATA_LOSS",
+  "UNAUTHENTICATED"
+];
+var GrpcStatusError = class extends Error {
+  constructor(code, details2) {
+    super(`gRPC status ${STATUS_NAMES[code] ?? "code"} (${code})${details2 ? `: ${details2}` : ""}`);
+    this.code = code;
+    this.details = details2;
+  }
+  code;
+  details;
+  name = "GrpcStatusError";
+};
+function decodeGrpcMessage(raw) {
+  return raw.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => Buffer.from(run.replaceAll("%", ""), "hex").toString("utf8"));
+}
+
+// src/etcd/snapshotStream.ts
+var SNAPSHOT_PATH = "/etcdserverpb.Maintenance/Snapshot";
+var AUTHENTICATE_PATH = "/etcdserverpb.Auth/Authenticate";
+var STREAM_WINDOW = 4 << 20;
+var SESSION_WINDOW = 32 << 20;
+var READABLE_HIGH_WATER_MARK = 4 << 20;
+var DEFAULT_KEEPALIVE_MS = 3e4;
+async function openSnapshot(access3, endpoint2, options = {}) {
+  const session = await connectSession(access3, endpoint2);
+  let token;
+  try {
+    token = access3.auth ? await authenticate(session, access3, endpoint2) : void 0;
+  } catch (error) {
+    session.destroy();
+    throw error;
+  }
+  return startSnapshot(session, endpoint2, token, {
+    keepaliveMs: options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
+    keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? Math.max(access3.callTimeoutMs, 1e4)
+  });
+}
+function authorityOf(access3, endpoint2) {
+  if (/^unixs?:/.test(endpoint2)) throw new Error(`${endpoint2}: unix socket endpoints are not supported by the HTTP/2 snapshot reader`);
+  const hostPort = endpoint2.replace(/^(https?):\/\//, "").replace(/\/+$/, "");
+  const secure = access3.tls !== void 0 || endpoint2.startsWith("https://");
+  return `${secure ? "https" : "http"}://${hostPort}`;
+}
+async function connectSession(access3, endpoint2) {
+  const authority = authorityOf(access3, endpoint2);
+  const tls = access3.tls;
+  const session = http2.connect(authority, {
+    ...tls ? { ca: tls.ca, ...tls.cert ? { cert: tls.cert } : {}, ...tls.key ? { key: tls.key } : {} } : {},
+    settings: { initialWindowSize: STREAM_WINDOW, enablePush: false }
+  });
+  session.on("error", () => void 0);
+  try {
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`no HTTP/2 connection within ${access3.callTimeoutMs} ms`)),
+        access3.callTimeoutMs
+      );
+      const settle = (error) => {
+        clearTimeout(timer);
+        session.off("connect", onConnect);
+        session.off("error", onError);
+        session.off("close", onClose);
+        if (error) reject(error);
+        else resolve();
+      };
+      const onConnect = () => settle();
+      const onError = (error) => settle(error);
+      const onClose = () => settle(new Error("the connection closed during the handshake"));
+      session.once("connect", onConnect);
+      session.once("error", onError);
+      session.once("close", onClose);
+    });
+  } catch (error) {
+    session.destroy();
+    throw withContext(`connecting to etcd at ${endpoint2}`, error);
+  }
+  session.setLocalWindowSize(SESSION_WINDOW);
+  return session;
+}
+function grpcCall(session, path3, request2, token, reader) {
+  const stream2 = session.request({
+    ":method": "POST",
+    ":path": path3,
+    "content-type": "application/grpc",
+    te: "trailers",
+    // etcd's auth interceptor reads the token from this metadata key (rpctypes.TokenFieldNameGRPC).
+    ...token !== void 0 ? { token } : {}
+  });
+  let settled = false;
+  let resolveDone = () => void 0;
+  let rejectDone = () => void 0;
+  const done = new Promise((resolve, reject) => {
+    resolveDone = resolve;
+    rejectDone = reject;
+  });
+  const fail = (error) => {
+    if (settled) return;
+    settled = true;
+    if (!stream2.destroyed) stream2.close(http2.constants.NGHTTP2_CANCEL);
+    rejectDone(error);
+  };
+  let responseHeaders;
+  let trailers;
+  stream2.on("response", (headers) => {
+    responseHeaders = headers;
+    const status = headers[":status"];
+    if (status !== 200) fail(new Error(`HTTP status ${status} from a gRPC endpoint (is this an etcd client URL?)`));
+  });
+  stream2.on("trailers", (headers) => {
+    trailers = headers;
+  });
+  stream2.on("data", (chunk) => {
+    if (settled) return;
+    try {
+      reader.write(chunk);
+    } catch (error) {
+      fail(error);
     }
   });
-  call.on("end", () => bytes.end());
-  call.on("error", (error) => bytes.destroy(error));
-  bytes.on("close", () => {
-    if (!bytes.writableFinished) call.cancel();
+  stream2.on("error", (error) => fail(error));
+  stream2.on("close", () => {
+    if (settled) return;
+    const meta = trailers ?? (responseHeaders?.["grpc-status"] !== void 0 ? responseHeaders : void 0);
+    const status = meta?.["grpc-status"];
+    if (status === void 0) {
+      fail(new Error("the call ended without a gRPC status: the connection to etcd was lost"));
+      return;
+    }
+    const code = Number(status);
+    if (code !== 0) {
+      const message = meta?.["grpc-message"];
+      fail(new GrpcStatusError(code, typeof message === "string" ? decodeGrpcMessage(message) : ""));
+      return;
+    }
+    try {
+      reader.finish();
+    } catch (error) {
+      fail(error);
+      return;
+    }
+    settled = true;
+    resolveDone();
   });
-  return { bytes, started, cancel: () => call.cancel() };
+  stream2.end(grpcFrame(request2));
+  return { stream: stream2, done, abort: fail };
+}
+async function authenticate(session, access3, endpoint2) {
+  const auth2 = access3.auth;
+  if (!auth2) throw new Error("authenticate called without credentials");
+  const pieces = [];
+  const reader = new GrpcMessageReader({ bytes: (_field, piece) => pieces.push(piece) }, /* @__PURE__ */ new Set([AUTHENTICATE_TOKEN_FIELD]));
+  const call = grpcCall(session, AUTHENTICATE_PATH, authenticateRequest(auth2.username, auth2.password), void 0, reader);
+  const timer = setTimeout(() => call.abort(new Error(`no answer within ${access3.callTimeoutMs} ms`)), access3.callTimeoutMs);
+  try {
+    await call.done;
+  } catch (error) {
+    throw withContext(`authenticating to etcd at ${endpoint2} as ${auth2.username}`, error);
+  } finally {
+    clearTimeout(timer);
+  }
+  if (reader.messageCount !== 1 || pieces.length === 0) {
+    throw new Error(`authenticating to etcd at ${endpoint2} as ${auth2.username}: the answer carries no token`);
+  }
+  return Buffer.concat(pieces).toString("utf8");
+}
+function startSnapshot(session, endpoint2, token, keepalive) {
+  let markStarted = () => void 0;
+  let failStart = () => void 0;
+  const started = new Promise((resolve, reject) => {
+    markStarted = resolve;
+    failStart = reject;
+  });
+  started.catch(() => void 0);
+  let finished = false;
+  let pinger;
+  const release = (graceful = false) => {
+    if (pinger) clearInterval(pinger);
+    if (session.destroyed) return;
+    if (graceful) session.close();
+    else session.destroy();
+  };
+  let call;
+  const bytes = new Readable4({
+    highWaterMark: READABLE_HIGH_WATER_MARK,
+    read: () => {
+      call?.stream.resume();
+    },
+    destroy: (error, callback) => {
+      if (!finished) call?.abort(error ?? new Error("snapshot stream destroyed by its reader"));
+      release();
+      callback(error);
+    }
+  });
+  const reader = snapshotBlobReader(
+    (piece) => {
+      if (!bytes.push(piece)) call?.stream.pause();
+    },
+    markStarted
+  );
+  call = grpcCall(session, SNAPSHOT_PATH, Buffer.alloc(0), token, reader);
+  const current = call;
+  pinger = setInterval(() => {
+    const timeout = setTimeout(
+      () => current.abort(new Error(`etcd did not answer a ping within ${keepalive.keepaliveTimeoutMs} ms`)),
+      keepalive.keepaliveTimeoutMs
+    );
+    timeout.unref();
+    const sent = session.ping(() => clearTimeout(timeout));
+    if (!sent) clearTimeout(timeout);
+  }, keepalive.keepaliveMs);
+  pinger.unref();
+  current.done.then(
+    () => {
+      finished = true;
+      markStarted();
+      release(true);
+      bytes.push(null);
+    },
+    (error) => {
+      finished = true;
+      const wrapped = withContext(`snapshot from etcd at ${endpoint2}`, error);
+      failStart(wrapped);
+      release();
+      bytes.destroy(wrapped);
+    }
+  );
+  return {
+    bytes,
+    started,
+    cancel: () => current.abort(new Error("snapshot cancelled"))
+  };
 }
 
 // src/snapshot/ship.ts
@@ -67719,7 +68138,7 @@ var Measure = class extends Transform2 {
 // src/snapshot/spool.ts
 import { EventEmitter, once } from "node:events";
 import { open } from "node:fs/promises";
-import { Readable as Readable4, Writable } from "node:stream";
+import { Readable as Readable5, Writable } from "node:stream";
 var READ_CHUNK = 1 << 20;
 var Spool = class _Spool {
   constructor(path3) {
@@ -67778,7 +68197,7 @@ var Spool = class _Spool {
   reader() {
     const handle = this.requireHandle();
     let position = 0;
-    const readable = new Readable4({
+    const readable = new Readable5({
       highWaterMark: 4 << 20,
       read: () => {
         void pump();
@@ -68030,7 +68449,7 @@ async function snapshotFrom(choice, options, deps, tempDir2, members, warnings) 
     let shipped;
     let revisionAtStart = Promise.resolve(void 0);
     try {
-      const snapshot = await openSnapshot(client);
+      const snapshot = await openSnapshot(options.etcd, member.endpoint);
       revisionAtStart = snapshot.started.then(
         () => client.maintenance.status().then((s) => Number(s.header.revision)),
         () => void 0
@@ -73036,7 +73455,7 @@ import { createHash as createHash5, randomBytes as randomBytes8 } from "node:cry
 import { constants, createWriteStream as createWriteStream2 } from "node:fs";
 import { access, mkdir, rename as rename2, rm as rm3 } from "node:fs/promises";
 import path from "node:path";
-import { Readable as Readable5, Transform as Transform4 } from "node:stream";
+import { Readable as Readable6, Transform as Transform4 } from "node:stream";
 import { pipeline as pipeline5 } from "node:stream/promises";
 var DEFAULT_ETCD_DOWNLOAD_URL = "https://github.com/etcd-io/etcd/releases/download";
 var VERSION9 = /^\d+\.\d+\.\d+$/;
@@ -73284,7 +73703,7 @@ async function saveHashed(response, file) {
       callback(null, chunk);
     }
   });
-  const body = Readable5.fromWeb(response.body);
+  const body = Readable6.fromWeb(response.body);
   await pipeline5(body, tap, createWriteStream2(file, { flags: "wx", mode: 384 }));
   return hash.digest("hex");
 }
@@ -74502,4 +74921,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-XWSRULSE.js.LEGAL.txt */
+/*! For license information please see chunk-XLA6N535.js.LEGAL.txt */
