@@ -5,6 +5,7 @@
  * restores of a cluster apart, and never paste user input or secrets into a shell script.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, it } from 'node:test';
@@ -403,5 +404,15 @@ describe('workflows', () => {
     assert.equal(dryRun['type'], 'boolean');
     assert.equal(dryRun['default'], true, 'dry-run by default');
     for (const name of ['backup', 'cluster', 'confirm']) assert.ok(name in inputs, `restore form needs ${name}`);
+  });
+});
+
+describe('README', () => {
+  it('documents every input and output of action.yml as scripts/readme-inputs.mjs prints them', async () => {
+    const root = new URL('../../', import.meta.url);
+    const generated = execFileSync(process.execPath, [new URL('scripts/readme-inputs.mjs', root).pathname], { encoding: 'utf8' }).trim();
+    const readme = readFileSync(new URL('README.md', root), 'utf8');
+    const documented = /<!-- inputs:start -->\n([\s\S]*?)\n<!-- inputs:end -->/.exec(readme)?.[1]?.trim();
+    assert.equal(documented, generated, 'README is stale: run node scripts/readme-inputs.mjs and paste its output');
   });
 });
