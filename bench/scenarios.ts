@@ -30,6 +30,8 @@ export interface BenchContext {
   readonly recipient: string;
   /** environment for children: PATH and HOME only, so no ETCDCTL_, ETCD_DR_ or GITHUB_ variable leaks in */
   readonly env: NodeJS.ProcessEnv;
+  /** environment for our CLI: `env`, plus NODE_OPTIONS when BENCH_NODE_OPTIONS is set */
+  readonly cliEnv: NodeJS.ProcessEnv;
 }
 
 export interface Measurement {
@@ -175,7 +177,7 @@ function ours(id: string, label: string, encrypt: boolean): Scenario {
       });
       watcher.start();
       const run = await runTimed(process.execPath, args, {
-        env: ctx.env,
+        env: ctx.cliEnv,
         measure: true,
         timeFile: path.join(ctx.work, `time-${id}`),
         timeoutMs: 15 * 60_000,

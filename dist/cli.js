@@ -15,7 +15,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-XLA6N535.js";
+} from "./chunk-YWWTHYL3.js";
 
 // src/cli/run.ts
 import { readFileSync } from "node:fs";

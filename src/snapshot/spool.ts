@@ -39,7 +39,7 @@ export class Spool {
   writer(): Writable {
     const handle = this.requireHandle();
     return new Writable({
-      highWaterMark: 8 << 20,
+      highWaterMark: 4 << 20,
       writev: (chunks, callback) => {
         const buffers = chunks.map((c) => c.chunk as Buffer);
         handle.writev(buffers, this.written).then(
@@ -74,8 +74,9 @@ export class Spool {
   reader(): Readable {
     const handle = this.requireHandle();
     let position = 0;
+    // Small: one spool per stage and per site, each buffering this much at most (memory stays flat).
     const readable = new Readable({
-      highWaterMark: 4 << 20,
+      highWaterMark: 1 << 20,
       read: () => {
         void pump();
       },

@@ -25,7 +25,7 @@ export class SnapshotVerifier extends Transform {
   private verdict: VerifiedSnapshot | undefined;
 
   constructor(private readonly what: string) {
-    super({ highWaterMark: 4 << 20 });
+    super({ highWaterMark: 1 << 20 });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {

@@ -68164,7 +68164,7 @@ var Spool = class _Spool {
   writer() {
     const handle = this.requireHandle();
     return new Writable({
-      highWaterMark: 8 << 20,
+      highWaterMark: 4 << 20,
       writev: (chunks, callback) => {
         const buffers = chunks.map((c) => c.chunk);
         handle.writev(buffers, this.written).then(
@@ -68198,7 +68198,7 @@ var Spool = class _Spool {
     const handle = this.requireHandle();
     let position = 0;
     const readable = new Readable5({
-      highWaterMark: 4 << 20,
+      highWaterMark: 1 << 20,
       read: () => {
         void pump();
       }
@@ -68254,7 +68254,7 @@ import { Transform as Transform3 } from "node:stream";
 var TRAILER_SIZE = 32;
 var SnapshotVerifier = class extends Transform3 {
   constructor(what) {
-    super({ highWaterMark: 4 << 20 });
+    super({ highWaterMark: 1 << 20 });
     this.what = what;
   }
   what;
@@ -74921,4 +74921,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-XLA6N535.js.LEGAL.txt */
+/*! For license information please see chunk-YWWTHYL3.js.LEGAL.txt */
