@@ -15,7 +15,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-YWWTHYL3.js";
+} from "./chunk-VX2MQZCC.js";
 
 // src/cli/run.ts
 import { readFileSync } from "node:fs";

@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-DXSIUSDX.js";
-import "./chunk-YWWTHYL3.js";
+} from "./chunk-WYDVAPFG.js";
+import "./chunk-VX2MQZCC.js";
 
 // src/action/entries/restore.ts
 await runAction("restore");

@@ -12,12 +12,17 @@ export interface SourceChoice {
 }
 
 export function chooseSource(probes: readonly MemberProbe[], exclude: ReadonlySet<string> = new Set()): SourceChoice | undefined {
+  // A member reporting errors (e.g. "no leader" once quorum is lost, or a NOSPACE alarm) can still be
+  // read; only one that suspects its own data (a CORRUPT alarm) must never be the source of a backup.
   const healthy = probes.filter(
-    (p): p is MemberStatus => p.reachable && !p.isLearner && p.errors.length === 0 && !exclude.has(p.id),
+    (p): p is MemberStatus => p.reachable && !p.isLearner && !p.errors.some((e) => /corrupt/i.test(e)) && !exclude.has(p.id),
   );
-  const warnings = probes
-    .filter((p) => !p.reachable)
-    .map((p) => `member ${p.name ?? p.endpoint} (${p.endpoint}) is unreachable: ${p.reachable ? '' : p.error}`);
+  const warnings = [
+    ...probes
+      .filter((p) => !p.reachable)
+      .map((p) => `member ${p.name ?? p.endpoint} (${p.endpoint}) is unreachable: ${p.reachable ? '' : p.error}`),
+    ...probes.flatMap((p) => (p.reachable && p.errors.length > 0 ? [`member ${p.name} reports: ${p.errors.join('; ')}`] : [])),
+  ];
 
   // A member can still call itself leader for an election timeout after losing its peers; only a
   // leader with a majority of members answering is trusted to hold the latest committed data.

@@ -67640,9 +67640,12 @@ function normalize(url) {
 // src/etcd/source.ts
 function chooseSource(probes, exclude = /* @__PURE__ */ new Set()) {
   const healthy = probes.filter(
-    (p) => p.reachable && !p.isLearner && p.errors.length === 0 && !exclude.has(p.id)
+    (p) => p.reachable && !p.isLearner && !p.errors.some((e) => /corrupt/i.test(e)) && !exclude.has(p.id)
   );
-  const warnings = probes.filter((p) => !p.reachable).map((p) => `member ${p.name ?? p.endpoint} (${p.endpoint}) is unreachable: ${p.reachable ? "" : p.error}`);
+  const warnings = [
+    ...probes.filter((p) => !p.reachable).map((p) => `member ${p.name ?? p.endpoint} (${p.endpoint}) is unreachable: ${p.reachable ? "" : p.error}`),
+    ...probes.flatMap((p) => p.reachable && p.errors.length > 0 ? [`member ${p.name} reports: ${p.errors.join("; ")}`] : [])
+  ];
   const answering = probes.filter((p) => p.reachable).length;
   const quorum = answering > probes.length / 2;
   const leader = healthy.find((p) => p.id === p.leaderId);
@@ -74921,4 +74924,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-YWWTHYL3.js.LEGAL.txt */
+/*! For license information please see chunk-VX2MQZCC.js.LEGAL.txt */
