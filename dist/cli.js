@@ -15,7 +15,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-VX2MQZCC.js";
+} from "./chunk-SLUA5GR4.js";
 
 // src/cli/run.ts
 import { readFileSync } from "node:fs";

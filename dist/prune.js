@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-WYDVAPFG.js";
-import "./chunk-VX2MQZCC.js";
+} from "./chunk-K3ZEQMXM.js";
+import "./chunk-SLUA5GR4.js";
 
 // src/action/entries/prune.ts
 await runAction("prune");

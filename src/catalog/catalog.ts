@@ -8,7 +8,7 @@
  */
 import { InputError, IntegrityError, messageOf, NotFoundError } from '../errors.ts';
 import { MANIFEST_FORMAT, type Manifest, type SourceMember } from './manifest.ts';
-import { assertClusterName, classifyFile, manifestFileName, newestBackupFirst, objectFileName, parseBackupName } from './naming.ts';
+import { assertClusterName, classifyFile, newestBackupFirst, objectFileName } from './naming.ts';
 import type { Store, StoredFile } from '../stores/store.ts';
 
 /** One backup as one store holds it: its manifest file, and the object the manifest names when present. */

@@ -9,14 +9,14 @@
  * object) is left alone and reported; an object without a manifest on the target is replaced, since it
  * is not a backup and the copy that replaces it is verified.
  */
-import { createHash } from 'node:crypto';
-import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
+import { pipeline, type Readable } from 'node:stream';
 import { IntegrityError, messageOf } from '../errors.ts';
 import { parseManifest, type Catalog, type CatalogEntry } from './catalog.ts';
 import { assertClusterName, manifestFileName } from './naming.ts';
 import type { RetentionPolicy } from './policy.ts';
 import { applyPolicy, type BackupRef } from './retention.ts';
 import type { PendingUpload, Store } from '../stores/store.ts';
+import { Measure } from '../snapshot/measure.ts';
 
 export interface HealingCopy {
   readonly name: string;
@@ -111,20 +111,9 @@ export interface HealResult {
   readonly failed: readonly { readonly name: string; readonly to: string; readonly error: string }[];
 }
 
-class Sha256Counter extends Transform {
-  readonly hash = createHash('sha256');
-  bytes = 0;
-
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-}
-
 /** Streams `source` into an upload on `target`, committing only when the bytes are those expected. */
 async function copyObject(source: Readable, target: Store, cluster: string, copy: HealingCopy, from: string): Promise<void> {
-  const counter = new Sha256Counter();
+  const counter = new Measure();
   // pipeline forwards a source error to the counter, so the upload sees it and removes its temporary file.
   pipeline(source, counter, () => {});
   let pending: PendingUpload;
@@ -136,11 +125,11 @@ async function copyObject(source: Readable, target: Store, cluster: string, copy
     source.destroy();
     throw error;
   }
-  const sha256 = counter.hash.digest('hex');
-  if (sha256 !== copy.objectSha256 || counter.bytes !== copy.objectSize) {
+  const sha256 = counter.sha256;
+  if (sha256 !== copy.objectSha256 || counter.size !== copy.objectSize) {
     await pending.abort();
     throw new IntegrityError(
-      `the object read from ${from} has sha256 ${sha256} and ${counter.bytes} bytes, its manifest says ${copy.objectSha256} and ${copy.objectSize} bytes: not committed`,
+      `the object read from ${from} has sha256 ${sha256} and ${counter.size} bytes, its manifest says ${copy.objectSha256} and ${copy.objectSize} bytes: not committed`,
     );
   }
   try {

@@ -4,26 +4,13 @@
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CatalogEntry } from '../catalog/catalog.ts';
-import type { Log } from '../engine/log.ts';
-import type { Store } from '../stores/store.ts';
 import { checkRestored, waitServing } from './check.ts';
-import type { EtcdTools } from './etcdTools.ts';
-import { fetchSnapshot } from './fetch.ts';
-import type { CommandRunner } from './service.ts';
+import { fetchSnapshot, type RestoreSource } from './fetch.ts';
 import { runSnapshotRestore } from './snapshotRestore.ts';
 import { DRILL_MEMBER, drillPeerUrl, startThrowawayEtcd } from './throwawayEtcd.ts';
 
-export interface DrillInput {
-  readonly entry: CatalogEntry;
-  readonly stores: readonly Store[];
-  readonly identities: readonly string[];
-  readonly tools: EtcdTools;
+export interface DrillInput extends RestoreSource {
   readonly tempDir: string;
-  readonly run: CommandRunner;
-  readonly log: Log;
-  readonly now: () => Date;
-  readonly sleep: (ms: number) => Promise<void>;
 }
 
 export interface DrillResult {

@@ -16,6 +16,20 @@ import { Measure } from '../snapshot/measure.ts';
 import { chain } from '../snapshot/streams.ts';
 import { SnapshotVerifier } from '../snapshot/verifier.ts';
 import type { Store } from '../stores/store.ts';
+import type { EtcdTools } from './etcdTools.ts';
+import type { CommandRunner } from './service.ts';
+
+/** What every restore (live or drill) starts from: the backup, where it is, and how to run etcd's tools. */
+export interface RestoreSource {
+  readonly entry: CatalogEntry;
+  readonly stores: readonly Store[];
+  readonly identities: readonly string[];
+  readonly tools: EtcdTools;
+  readonly run: CommandRunner;
+  readonly log: Log;
+  readonly now: () => Date;
+  readonly sleep: (ms: number) => Promise<void>;
+}
 
 export interface FetchedSnapshot {
   /** Path of the raw snapshot (trailer included), mode 0600. */

@@ -6,26 +6,18 @@
  */
 import { chown, lstat, mkdtemp, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { CatalogEntry } from '../catalog/catalog.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import { formatTimestamp } from '../catalog/naming.ts';
 import type { EtcdAccess } from '../etcd/connection.ts';
-import type { Log } from '../engine/log.ts';
 import { InputError, messageOf } from '../errors.ts';
-import type { Store } from '../stores/store.ts';
 import { checkRestored, waitServing, type RestoredState } from './check.ts';
-import type { EtcdTools } from './etcdTools.ts';
-import { fetchSnapshot, type FetchedSnapshot } from './fetch.ts';
+import { fetchSnapshot, type FetchedSnapshot, type RestoreSource } from './fetch.ts';
 import type { MemberSpec } from './member.ts';
-import type { CommandRunner, ServiceControl } from './service.ts';
+import type { ServiceControl } from './service.ts';
 import { runSnapshotRestore, supportsBump, type RevisionBump } from './snapshotRestore.ts';
 import { runSteps, StepFailed, type Step } from './steps.ts';
 
-export interface RestoreMemberInput {
-  readonly entry: CatalogEntry;
-  readonly stores: readonly Store[];
-  readonly identities: readonly string[];
-  readonly tools: EtcdTools;
+export interface RestoreMemberInput extends RestoreSource {
   readonly dataDir: string;
   readonly member: MemberSpec;
   readonly bump: RevisionBump;
@@ -42,10 +34,6 @@ export interface RestoreMemberInput {
   isServing(): Promise<boolean>;
   /** How to reach this member after the restore (its local client URL first). */
   readonly access: EtcdAccess;
-  readonly run: CommandRunner;
-  readonly log: Log;
-  readonly now: () => Date;
-  readonly sleep: (ms: number) => Promise<void>;
   readonly healthTimeoutMs: number;
 }
 

@@ -9,7 +9,7 @@ import {
   messageOf,
   oneOf,
   runCommand
-} from "./chunk-VX2MQZCC.js";
+} from "./chunk-SLUA5GR4.js";
 
 // node_modules/tunnel/lib/tunnel.js
 var require_tunnel = __commonJS({
@@ -68727,4 +68727,4 @@ async function runAction(command) {
 export {
   runAction
 };
-/*! For license information please see chunk-WYDVAPFG.js.LEGAL.txt */
+/*! For license information please see chunk-K3ZEQMXM.js.LEGAL.txt */

@@ -6547,7 +6547,7 @@ var require_keyParser = __commonJS({
     var {
       createDecipheriv,
       createECDH,
-      createHash: createHash7,
+      createHash: createHash6,
       createHmac: createHmac2,
       createSign,
       createVerify,
@@ -7235,11 +7235,11 @@ ${formatted}-----END ${type} KEY-----`;
                 );
               }
               const ivSlice = bufferSlice(cipherIV, 0, 8);
-              let cipherKey = createHash7("md5").update(passphrase).update(ivSlice).digest();
+              let cipherKey = createHash6("md5").update(passphrase).update(ivSlice).digest();
               while (cipherKey.length < encInfo.keyLen) {
                 cipherKey = combineBuffers(
                   cipherKey,
-                  createHash7("md5").update(cipherKey).update(passphrase).update(ivSlice).digest()
+                  createHash6("md5").update(cipherKey).update(passphrase).update(ivSlice).digest()
                 );
               }
               if (cipherKey.length > encInfo.keyLen)
@@ -7404,8 +7404,8 @@ ${formatted}-----END ${type} KEY-----`;
         if (encrypted) {
           const encInfo = CIPHER_INFO[cipherName];
           let cipherKey = combineBuffers(
-            createHash7("sha1").update(PPK_PP1).update(passphrase).digest(),
-            createHash7("sha1").update(PPK_PP2).update(passphrase).digest()
+            createHash6("sha1").update(PPK_PP1).update(passphrase).digest(),
+            createHash6("sha1").update(PPK_PP2).update(passphrase).digest()
           );
           if (cipherKey.length > encInfo.keyLen)
             cipherKey = bufferSlice(cipherKey, 0, encInfo.keyLen);
@@ -7445,7 +7445,7 @@ ${formatted}-----END ${type} KEY-----`;
           passphrase = EMPTY_PASSPHRASE;
         const calcMAC = createHmac2(
           "sha1",
-          createHash7("sha1").update("putty-private-key-file-mac-key").update(passphrase).digest()
+          createHash6("sha1").update("putty-private-key-file-mac-key").update(passphrase).digest()
         ).update(macData).digest("hex");
         if (calcMAC !== mac) {
           if (encrypted) {
@@ -9767,7 +9767,7 @@ var require_kex = __commonJS({
       createDiffieHellman,
       createDiffieHellmanGroup,
       createECDH,
-      createHash: createHash7,
+      createHash: createHash6,
       createPublicKey,
       diffieHellman,
       generateKeyPairSync,
@@ -10193,7 +10193,7 @@ var require_kex = __commonJS({
               DISCONNECT_REASON.KEY_EXCHANGE_FAILED
             );
           }
-          const hash = createHash7(this.hashName);
+          const hash = createHash6(this.hashName);
           hashString(hash, isServer ? this._remoteIdentRaw : this._identRaw);
           hashString(hash, isServer ? this._identRaw : this._remoteIdentRaw);
           hashString(hash, isServer ? this._remoteKexinit : this._kexinit);
@@ -11201,9 +11201,9 @@ var require_kex = __commonJS({
     function generateKEXVal(len, hashName, secret, exchangeHash, sessionID, char) {
       let ret;
       if (len) {
-        let digest = createHash7(hashName).update(secret).update(exchangeHash).update(char).update(sessionID).digest();
+        let digest = createHash6(hashName).update(secret).update(exchangeHash).update(char).update(sessionID).digest();
         while (digest.length < len) {
-          const chunk = createHash7(hashName).update(secret).update(exchangeHash).update(digest).digest();
+          const chunk = createHash6(hashName).update(secret).update(exchangeHash).update(digest).digest();
           const extended = Buffer.allocUnsafe(digest.length + chunk.length);
           extended.set(digest, 0);
           extended.set(chunk, digest.length);
@@ -16638,7 +16638,7 @@ var require_client = __commonJS({
   "node_modules/ssh2/lib/client.js"(exports, module) {
     "use strict";
     var {
-      createHash: createHash7,
+      createHash: createHash6,
       getHashes,
       randomFillSync
     } = __require("crypto");
@@ -16860,7 +16860,7 @@ var require_client = __commonJS({
           }
           hostVerifier = (key, verify) => {
             if (hashAlgo)
-              key = createHash7(hashAlgo).update(key).digest("hex");
+              key = createHash6(hashAlgo).update(key).digest("hex");
             const ret = hashCb(key, verify);
             if (ret !== void 0)
               verify(ret);
@@ -22666,14 +22666,14 @@ var require_stream_readable = __commonJS({
 var require_stream_transform = __commonJS({
   "node_modules/readable-stream/lib/_stream_transform.js"(exports, module) {
     "use strict";
-    module.exports = Transform5;
+    module.exports = Transform4;
     var _require$codes = require_errors2().codes;
     var ERR_METHOD_NOT_IMPLEMENTED = _require$codes.ERR_METHOD_NOT_IMPLEMENTED;
     var ERR_MULTIPLE_CALLBACK = _require$codes.ERR_MULTIPLE_CALLBACK;
     var ERR_TRANSFORM_ALREADY_TRANSFORMING = _require$codes.ERR_TRANSFORM_ALREADY_TRANSFORMING;
     var ERR_TRANSFORM_WITH_LENGTH_0 = _require$codes.ERR_TRANSFORM_WITH_LENGTH_0;
     var Duplex = require_stream_duplex();
-    require_inherits()(Transform5, Duplex);
+    require_inherits()(Transform4, Duplex);
     function afterTransform(er, data) {
       var ts = this._transformState;
       ts.transforming = false;
@@ -22692,8 +22692,8 @@ var require_stream_transform = __commonJS({
         this._read(rs.highWaterMark);
       }
     }
-    function Transform5(options) {
-      if (!(this instanceof Transform5)) return new Transform5(options);
+    function Transform4(options) {
+      if (!(this instanceof Transform4)) return new Transform4(options);
       Duplex.call(this, options);
       this._transformState = {
         afterTransform: afterTransform.bind(this),
@@ -22721,14 +22721,14 @@ var require_stream_transform = __commonJS({
         done(this, null, null);
       }
     }
-    Transform5.prototype.push = function(chunk, encoding) {
+    Transform4.prototype.push = function(chunk, encoding) {
       this._transformState.needTransform = false;
       return Duplex.prototype.push.call(this, chunk, encoding);
     };
-    Transform5.prototype._transform = function(chunk, encoding, cb) {
+    Transform4.prototype._transform = function(chunk, encoding, cb) {
       cb(new ERR_METHOD_NOT_IMPLEMENTED("_transform()"));
     };
-    Transform5.prototype._write = function(chunk, encoding, cb) {
+    Transform4.prototype._write = function(chunk, encoding, cb) {
       var ts = this._transformState;
       ts.writecb = cb;
       ts.writechunk = chunk;
@@ -22738,7 +22738,7 @@ var require_stream_transform = __commonJS({
         if (ts.needTransform || rs.needReadable || rs.length < rs.highWaterMark) this._read(rs.highWaterMark);
       }
     };
-    Transform5.prototype._read = function(n) {
+    Transform4.prototype._read = function(n) {
       var ts = this._transformState;
       if (ts.writechunk !== null && !ts.transforming) {
         ts.transforming = true;
@@ -22747,7 +22747,7 @@ var require_stream_transform = __commonJS({
         ts.needTransform = true;
       }
     };
-    Transform5.prototype._destroy = function(err, cb) {
+    Transform4.prototype._destroy = function(err, cb) {
       Duplex.prototype._destroy.call(this, err, function(err2) {
         cb(err2);
       });
@@ -22768,11 +22768,11 @@ var require_stream_passthrough = __commonJS({
   "node_modules/readable-stream/lib/_stream_passthrough.js"(exports, module) {
     "use strict";
     module.exports = PassThrough;
-    var Transform5 = require_stream_transform();
-    require_inherits()(PassThrough, Transform5);
+    var Transform4 = require_stream_transform();
+    require_inherits()(PassThrough, Transform4);
     function PassThrough(options) {
       if (!(this instanceof PassThrough)) return new PassThrough(options);
-      Transform5.call(this, options);
+      Transform4.call(this, options);
     }
     PassThrough.prototype._transform = function(chunk, encoding, cb) {
       cb(null, chunk);
@@ -57164,8 +57164,7 @@ ${notes.join("\n")}
 }
 
 // src/catalog/healing.ts
-import { createHash } from "node:crypto";
-import { pipeline, Transform } from "node:stream";
+import { pipeline } from "node:stream";
 
 // src/catalog/policy.ts
 var DEFAULT_RETENTION_POLICY = Object.freeze({
@@ -57361,6 +57360,32 @@ function applyPolicy(backups, policy, now) {
   });
 }
 
+// src/snapshot/measure.ts
+import { createHash } from "node:crypto";
+import { Transform } from "node:stream";
+var Measure = class extends Transform {
+  hash = createHash("sha256");
+  bytes = 0;
+  digest;
+  _transform(chunk, _encoding, callback) {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    callback(null, chunk);
+  }
+  _flush(callback) {
+    this.digest = this.hash.digest("hex");
+    callback();
+  }
+  get size() {
+    return this.bytes;
+  }
+  /** sha256 hex of everything that passed; only after the stream ended. */
+  get sha256() {
+    if (this.digest === void 0) throw new Error("Measure: stream has not ended");
+    return this.digest;
+  }
+};
+
 // src/catalog/healing.ts
 function planHealing(catalog, policy, now) {
   const refs = catalog.entries.map((entry) => ({
@@ -57418,17 +57443,8 @@ function planHealing(catalog, policy, now) {
   }
   return { copies, skipped };
 }
-var Sha256Counter = class extends Transform {
-  hash = createHash("sha256");
-  bytes = 0;
-  _transform(chunk, _encoding, callback) {
-    this.hash.update(chunk);
-    this.bytes += chunk.length;
-    callback(null, chunk);
-  }
-};
 async function copyObject(source, target, cluster, copy, from) {
-  const counter = new Sha256Counter();
+  const counter = new Measure();
   pipeline(source, counter, () => {
   });
   let pending;
@@ -57439,11 +57455,11 @@ async function copyObject(source, target, cluster, copy, from) {
     source.destroy();
     throw error;
   }
-  const sha2563 = counter.hash.digest("hex");
-  if (sha2563 !== copy.objectSha256 || counter.bytes !== copy.objectSize) {
+  const sha2563 = counter.sha256;
+  if (sha2563 !== copy.objectSha256 || counter.size !== copy.objectSize) {
     await pending.abort();
     throw new IntegrityError(
-      `the object read from ${from} has sha256 ${sha2563} and ${counter.bytes} bytes, its manifest says ${copy.objectSha256} and ${copy.objectSize} bytes: not committed`
+      `the object read from ${from} has sha256 ${sha2563} and ${counter.size} bytes, its manifest says ${copy.objectSha256} and ${copy.objectSize} bytes: not committed`
     );
   }
   try {
@@ -68112,32 +68128,6 @@ import { rm } from "node:fs/promises";
 import { join as join2 } from "node:path";
 import { pipeline as pipeline4 } from "node:stream/promises";
 
-// src/snapshot/measure.ts
-import { createHash as createHash3 } from "node:crypto";
-import { Transform as Transform2 } from "node:stream";
-var Measure = class extends Transform2 {
-  hash = createHash3("sha256");
-  bytes = 0;
-  digest;
-  _transform(chunk, _encoding, callback) {
-    this.bytes += chunk.length;
-    this.hash.update(chunk);
-    callback(null, chunk);
-  }
-  _flush(callback) {
-    this.digest = this.hash.digest("hex");
-    callback();
-  }
-  get size() {
-    return this.bytes;
-  }
-  /** sha256 hex of everything that passed; only after the stream ended. */
-  get sha256() {
-    if (this.digest === void 0) throw new Error("Measure: stream has not ended");
-    return this.digest;
-  }
-};
-
 // src/snapshot/spool.ts
 import { EventEmitter, once } from "node:events";
 import { open } from "node:fs/promises";
@@ -68252,16 +68242,16 @@ var Spool = class _Spool {
 };
 
 // src/snapshot/verifier.ts
-import { createHash as createHash4 } from "node:crypto";
-import { Transform as Transform3 } from "node:stream";
+import { createHash as createHash3 } from "node:crypto";
+import { Transform as Transform2 } from "node:stream";
 var TRAILER_SIZE = 32;
-var SnapshotVerifier = class extends Transform3 {
+var SnapshotVerifier = class extends Transform2 {
   constructor(what) {
     super({ highWaterMark: 1 << 20 });
     this.what = what;
   }
   what;
-  dbHash = createHash4("sha256");
+  dbHash = createHash3("sha256");
   /** The newest bytes, not yet known to be data rather than the trailer. */
   tail = Buffer.alloc(0);
   size = 0;
@@ -73448,17 +73438,17 @@ import { execFile as execFile3 } from "node:child_process";
 import { promisify } from "node:util";
 
 // src/config/restore.ts
-import { createHash as createHash6 } from "node:crypto";
+import { createHash as createHash5 } from "node:crypto";
 import { homedir, hostname as hostname2, tmpdir as tmpdir2 } from "node:os";
 import { join as join5 } from "node:path";
 
 // src/restore/etcdTools.ts
 import { execFile } from "node:child_process";
-import { createHash as createHash5, randomBytes as randomBytes8 } from "node:crypto";
+import { createHash as createHash4, randomBytes as randomBytes8 } from "node:crypto";
 import { constants, createWriteStream as createWriteStream2 } from "node:fs";
 import { access, mkdir, rename as rename2, rm as rm3 } from "node:fs/promises";
 import path from "node:path";
-import { Readable as Readable6, Transform as Transform4 } from "node:stream";
+import { Readable as Readable6, Transform as Transform3 } from "node:stream";
 import { pipeline as pipeline5 } from "node:stream/promises";
 var DEFAULT_ETCD_DOWNLOAD_URL = "https://github.com/etcd-io/etcd/releases/download";
 var VERSION9 = /^\d+\.\d+\.\d+$/;
@@ -73699,8 +73689,8 @@ async function download(request2, wanted, base, release, releaseDir) {
   return tools(releaseDir, wanted.version, wanted, "download");
 }
 async function saveHashed(response, file) {
-  const hash = createHash5("sha256");
-  const tap = new Transform4({
+  const hash = createHash4("sha256");
+  const tap = new Transform3({
     transform(chunk, _encoding, callback) {
       hash.update(chunk);
       callback(null, chunk);
@@ -74149,7 +74139,7 @@ function memberSpec(settings, backupName2) {
   return parseMemberSpec({
     name: settings.memberName,
     ...settings.memberInput,
-    initialClusterToken: settings.memberInput.initialClusterToken ?? `etcd-dr-${createHash6("sha256").update(backupName2).digest("hex").slice(0, 12)}`
+    initialClusterToken: settings.memberInput.initialClusterToken ?? `etcd-dr-${createHash5("sha256").update(backupName2).digest("hex").slice(0, 12)}`
   });
 }
 
@@ -74924,4 +74914,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-VX2MQZCC.js.LEGAL.txt */
+/*! For license information please see chunk-SLUA5GR4.js.LEGAL.txt */
