@@ -3,19 +3,22 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   COMMANDS,
-  InputError,
   Inputs,
   TOOL_VERSION,
   closeAll,
   clusterName,
-  messageOf,
   readNewestStatus,
   runCommand,
   storesFromSettings,
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-SLUA5GR4.js";
+} from "./chunk-O3IXOBCW.js";
+import {
+  InputError,
+  messageOf
+} from "./chunk-FCK2T4BN.js";
+import "./chunk-TWSOFDXT.js";
 
 // src/cli/run.ts
 import { readFileSync } from "node:fs";

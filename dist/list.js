@@ -2,8 +2,11 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-K3ZEQMXM.js";
-import "./chunk-SLUA5GR4.js";
+} from "./chunk-DMQ7QSPV.js";
+import "./chunk-O3IXOBCW.js";
+import "./chunk-FCK2T4BN.js";
+import "./chunk-RQFW7O2J.js";
+import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/list.ts
 await runAction("list");

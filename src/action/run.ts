@@ -2,7 +2,6 @@
  * The GitHub Action front end: inputs from `INPUT_*` (via @actions/core), outputs to GITHUB_OUTPUT,
  * the report to the job summary, failures as annotations. It decides nothing; the command does.
  */
-import * as cache from '@actions/cache';
 import * as core from '@actions/core';
 import { runCommand } from '../commands/index.ts';
 import { COMMANDS, Inputs, type Command } from '../config/names.ts';
@@ -29,9 +28,14 @@ const actionLog: Log = {
 };
 
 /** Downloaded etcd releases survive between runs in the Actions cache (where the runner has one). */
+// Loaded on first use: @actions/cache brings a storage SDK that backups never need.
 const actionsToolCache: ToolCache = {
-  restore: async (paths, key) => (cache.isFeatureAvailable() ? cache.restoreCache(paths, key) : undefined),
+  restore: async (paths, key) => {
+    const cache = await import('@actions/cache');
+    return cache.isFeatureAvailable() ? cache.restoreCache(paths, key) : undefined;
+  },
   save: async (paths, key) => {
+    const cache = await import('@actions/cache');
     if (cache.isFeatureAvailable()) await cache.saveCache(paths, key);
   },
 };

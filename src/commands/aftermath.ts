@@ -7,8 +7,7 @@ import { Inputs } from '../config/names.ts';
 import { bool, list, secretText, text, type SettingSource } from '../config/source.ts';
 import { holderName } from '../config/backup.ts';
 import { messageOf } from '../errors.ts';
-import { DEFAULT_ALARM_LABELS, reportOutcome, type AlarmResult, type Operation } from '../notify/alarm.ts';
-import { createOctokit, githubApiUrl, parseRepository } from '../notify/github.ts';
+import type { AlarmResult, Operation } from '../notify/alarm.ts';
 import { nextStatus, readNewestStatus, writeStatus, type SiteStatus } from '../notify/status.ts';
 import type { Store } from '../stores/store.ts';
 import { writeTextfile } from '../notify/textfile.ts';
@@ -73,6 +72,10 @@ export async function raiseAlarm(source: SettingSource, facts: RunFacts, deps: C
     return undefined;
   }
   try {
+    // Octokit is loaded only when there is something to report: it is a large part of the bundle, and a
+    // backup's memory is better spent on the snapshot pipeline.
+    const { DEFAULT_ALARM_LABELS, reportOutcome } = await import('../notify/alarm.ts');
+    const { createOctokit, githubApiUrl, parseRepository } = await import('../notify/github.ts');
     const { owner, repo } = parseRepository(repository);
     const octokit = createOctokit({ token, baseUrl: githubApiUrl(source.env), log: deps.log });
     const url = runUrl(source.env);

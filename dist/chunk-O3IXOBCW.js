@@ -1,44 +1,18 @@
 import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
-var __create = Object.create;
-var __defProp = Object.defineProperty;
-var __getOwnPropDesc = Object.getOwnPropertyDescriptor;
-var __getOwnPropNames = Object.getOwnPropertyNames;
-var __getProtoOf = Object.getPrototypeOf;
-var __hasOwnProp = Object.prototype.hasOwnProperty;
-var __require = /* @__PURE__ */ ((x) => typeof require !== "undefined" ? require : typeof Proxy !== "undefined" ? new Proxy(x, {
-  get: (a, b) => (typeof require !== "undefined" ? require : a)[b]
-}) : x)(function(x) {
-  if (typeof require !== "undefined") return require.apply(this, arguments);
-  throw Error('Dynamic require of "' + x + '" is not supported');
-});
-var __commonJS = (cb, mod4) => function __require2() {
-  try {
-    return mod4 || (0, cb[__getOwnPropNames(cb)[0]])((mod4 = { exports: {} }).exports, mod4), mod4.exports;
-  } catch (e) {
-    throw mod4 = 0, e;
-  }
-};
-var __export = (target, all) => {
-  for (var name in all)
-    __defProp(target, name, { get: all[name], enumerable: true });
-};
-var __copyProps = (to, from, except, desc) => {
-  if (from && typeof from === "object" || typeof from === "function") {
-    for (let key of __getOwnPropNames(from))
-      if (!__hasOwnProp.call(to, key) && key !== except)
-        __defProp(to, key, { get: () => from[key], enumerable: !(desc = __getOwnPropDesc(from, key)) || desc.enumerable });
-  }
-  return to;
-};
-var __toESM = (mod4, isNodeMode, target) => (target = mod4 != null ? __create(__getProtoOf(mod4)) : {}, __copyProps(
-  // If the importer is in node compatibility mode or this is not an ESM
-  // file that has been converted to a CommonJS file using a Babel-
-  // compatible transform (i.e. "__esModule" has not been set), then set
-  // "default" to the CommonJS "module.exports" for node compatibility.
-  isNodeMode || !mod4 || !mod4.__esModule ? __defProp(target, "default", { value: mod4, enumerable: true }) : target,
-  mod4
-));
+import {
+  InputError,
+  IntegrityError,
+  NotFoundError,
+  inContext,
+  messageOf,
+  withContext
+} from "./chunk-FCK2T4BN.js";
+import {
+  __commonJS,
+  __require,
+  __toESM
+} from "./chunk-TWSOFDXT.js";
 
 // node_modules/asn1/lib/ber/errors.js
 var require_errors = __commonJS({
@@ -339,7 +313,7 @@ var require_writer = __commonJS({
       size: 1024,
       growthFactor: 8
     };
-    function merge2(from, to) {
+    function merge(from, to) {
       assert.ok(from);
       assert.equal(typeof from, "object");
       assert.ok(to);
@@ -354,7 +328,7 @@ var require_writer = __commonJS({
       return to;
     }
     function Writer(options) {
-      options = merge2(DEFAULT_OPTS, options || {});
+      options = merge(DEFAULT_OPTS, options || {});
       this._buf = Buffer2.alloc(options.size || 1024);
       this._size = this._buf.length;
       this._offset = 0;
@@ -7812,7 +7786,7 @@ var require_agent = __commonJS({
       buf2.copy(combined, buf1.length);
       return combined;
     }
-    function noop3() {
+    function noop() {
     }
     var EMPTY_BUF = Buffer.alloc(0);
     var binaryParser = makeBufferParser();
@@ -8391,7 +8365,7 @@ var require_agent = __commonJS({
           data.copy(buf, p += 4);
           writeUInt32BE(buf, flags, p += dataLen);
           if (typeof cb !== "function")
-            cb = noop3;
+            cb = noop;
           this[SYM_REQS].push({ type, cb });
           return this.push(buf);
         }
@@ -8404,7 +8378,7 @@ var require_agent = __commonJS({
           writeUInt32BE(buf, buf.length - 4, p);
           buf[p += 4] = type;
           if (typeof cb !== "function")
-            cb = noop3;
+            cb = noop;
           this[SYM_REQS].push({ type, cb });
           return this.push(buf);
         }
@@ -8529,7 +8503,7 @@ var require_agent = __commonJS({
       }
       init(cb) {
         if (typeof cb !== "function")
-          cb = noop3;
+          cb = noop;
         if (this[SYM_AGENT_KEYS] === null) {
           if (this[SYM_AGENT_CBS] === null) {
             this[SYM_AGENT_CBS] = [cb];
@@ -8871,8 +8845,8 @@ var require_handlers_misc = __commonJS({
         self2._debug && self2._debug(
           `Inbound: Received DISCONNECT (${reason}, "${desc}")`
         );
-        const handler2 = self2._handlers.DISCONNECT;
-        handler2 && handler2(self2, reason, desc);
+        const handler = self2._handlers.DISCONNECT;
+        handler && handler(self2, reason, desc);
       },
       [MESSAGE.IGNORE]: (self2, payload) => {
         self2._debug && self2._debug("Inbound: Received IGNORE");
@@ -8902,8 +8876,8 @@ var require_handlers_misc = __commonJS({
           );
         }
         self2._debug && self2._debug("Inbound: Received DEBUG");
-        const handler2 = self2._handlers.DEBUG;
-        handler2 && handler2(self2, display, msg);
+        const handler = self2._handlers.DEBUG;
+        handler && handler(self2, display, msg);
       },
       [MESSAGE.SERVICE_REQUEST]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -8916,8 +8890,8 @@ var require_handlers_misc = __commonJS({
           );
         }
         self2._debug && self2._debug(`Inbound: Received SERVICE_REQUEST (${name})`);
-        const handler2 = self2._handlers.SERVICE_REQUEST;
-        handler2 && handler2(self2, name);
+        const handler = self2._handlers.SERVICE_REQUEST;
+        handler && handler(self2, name);
       },
       [MESSAGE.SERVICE_ACCEPT]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -8930,8 +8904,8 @@ var require_handlers_misc = __commonJS({
           );
         }
         self2._debug && self2._debug(`Inbound: Received SERVICE_ACCEPT (${name})`);
-        const handler2 = self2._handlers.SERVICE_ACCEPT;
-        handler2 && handler2(self2, name);
+        const handler = self2._handlers.SERVICE_ACCEPT;
+        handler && handler(self2, name);
       },
       [MESSAGE.EXT_INFO]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -8961,8 +8935,8 @@ var require_handlers_misc = __commonJS({
         if (exts === void 0)
           return doFatalError(self2, "Inbound: Malformed EXT_INFO packet");
         self2._debug && self2._debug("Inbound: Received EXT_INFO");
-        const handler2 = self2._handlers.EXT_INFO;
-        handler2 && handler2(self2, exts);
+        const handler = self2._handlers.EXT_INFO;
+        handler && handler(self2, exts);
       },
       // User auth protocol -- generic =============================================
       [MESSAGE.USERAUTH_REQUEST]: (self2, payload) => {
@@ -9105,8 +9079,8 @@ var require_handlers_misc = __commonJS({
           methodDesc = method;
         self2._authsQueue.push(method);
         self2._debug && self2._debug(`Inbound: Received USERAUTH_REQUEST (${methodDesc})`);
-        const handler2 = self2._handlers.USERAUTH_REQUEST;
-        handler2 && handler2(self2, user, service, method, methodData);
+        const handler = self2._handlers.USERAUTH_REQUEST;
+        handler && handler(self2, user, service, method, methodData);
       },
       [MESSAGE.USERAUTH_FAILURE]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -9121,14 +9095,14 @@ var require_handlers_misc = __commonJS({
         }
         self2._debug && self2._debug(`Inbound: Received USERAUTH_FAILURE (${authMethods})`);
         self2._authsQueue.shift();
-        const handler2 = self2._handlers.USERAUTH_FAILURE;
-        handler2 && handler2(self2, authMethods, partialSuccess);
+        const handler = self2._handlers.USERAUTH_FAILURE;
+        handler && handler(self2, authMethods, partialSuccess);
       },
       [MESSAGE.USERAUTH_SUCCESS]: (self2, payload) => {
         self2._debug && self2._debug("Inbound: Received USERAUTH_SUCCESS");
         self2._authsQueue.shift();
-        const handler2 = self2._handlers.USERAUTH_SUCCESS;
-        handler2 && handler2(self2);
+        const handler = self2._handlers.USERAUTH_SUCCESS;
+        handler && handler(self2);
       },
       [MESSAGE.USERAUTH_BANNER]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -9142,8 +9116,8 @@ var require_handlers_misc = __commonJS({
           );
         }
         self2._debug && self2._debug("Inbound: Received USERAUTH_BANNER");
-        const handler2 = self2._handlers.USERAUTH_BANNER;
-        handler2 && handler2(self2, msg);
+        const handler = self2._handlers.USERAUTH_BANNER;
+        handler && handler(self2, msg);
       },
       // User auth protocol -- method-specific =====================================
       60: (self2, payload) => {
@@ -9164,8 +9138,8 @@ var require_handlers_misc = __commonJS({
               );
             }
             self2._debug && self2._debug("Inbound: Received USERAUTH_PASSWD_CHANGEREQ");
-            const handler2 = self2._handlers.USERAUTH_PASSWD_CHANGEREQ;
-            handler2 && handler2(self2, prompt);
+            const handler = self2._handlers.USERAUTH_PASSWD_CHANGEREQ;
+            handler && handler(self2, prompt);
             break;
           }
           case "publickey": {
@@ -9181,8 +9155,8 @@ var require_handlers_misc = __commonJS({
             }
             self2._debug && self2._debug("Inbound: Received USERAUTH_PK_OK");
             self2._authsQueue.shift();
-            const handler2 = self2._handlers.USERAUTH_PK_OK;
-            handler2 && handler2(self2, keyAlgo, key);
+            const handler = self2._handlers.USERAUTH_PK_OK;
+            handler && handler(self2, keyAlgo, key);
             break;
           }
           case "keyboard-interactive": {
@@ -9213,8 +9187,8 @@ var require_handlers_misc = __commonJS({
               );
             }
             self2._debug && self2._debug("Inbound: Received USERAUTH_INFO_REQUEST");
-            const handler2 = self2._handlers.USERAUTH_INFO_REQUEST;
-            handler2 && handler2(self2, name, instructions, prompts);
+            const handler = self2._handlers.USERAUTH_INFO_REQUEST;
+            handler && handler(self2, name, instructions, prompts);
             break;
           }
           default:
@@ -9255,8 +9229,8 @@ var require_handlers_misc = __commonJS({
           );
         }
         self2._debug && self2._debug("Inbound: Received USERAUTH_INFO_RESPONSE");
-        const handler2 = self2._handlers.USERAUTH_INFO_RESPONSE;
-        handler2 && handler2(self2, responses);
+        const handler = self2._handlers.USERAUTH_INFO_RESPONSE;
+        handler && handler(self2, responses);
       },
       // Connection protocol -- generic ============================================
       [MESSAGE.GLOBAL_REQUEST]: (self2, payload) => {
@@ -9310,22 +9284,22 @@ var require_handlers_misc = __commonJS({
           );
         }
         self2._debug && self2._debug(`Inbound: GLOBAL_REQUEST (${name})`);
-        const handler2 = self2._handlers.GLOBAL_REQUEST;
-        if (handler2)
-          handler2(self2, name, wantReply, data);
+        const handler = self2._handlers.GLOBAL_REQUEST;
+        if (handler)
+          handler(self2, name, wantReply, data);
         else
           self2.requestFailure();
       },
       [MESSAGE.REQUEST_SUCCESS]: (self2, payload) => {
         const data = payload.length > 1 ? bufferSlice(payload, 1) : null;
         self2._debug && self2._debug("Inbound: REQUEST_SUCCESS");
-        const handler2 = self2._handlers.REQUEST_SUCCESS;
-        handler2 && handler2(self2, data);
+        const handler = self2._handlers.REQUEST_SUCCESS;
+        handler && handler(self2, data);
       },
       [MESSAGE.REQUEST_FAILURE]: (self2, payload) => {
         self2._debug && self2._debug("Inbound: Received REQUEST_FAILURE");
-        const handler2 = self2._handlers.REQUEST_FAILURE;
-        handler2 && handler2(self2);
+        const handler = self2._handlers.REQUEST_FAILURE;
+        handler && handler(self2);
       },
       // Connection protocol -- channel-related ====================================
       [MESSAGE.CHANNEL_OPEN]: (self2, payload) => {
@@ -9400,9 +9374,9 @@ var require_handlers_misc = __commonJS({
           );
         }
         self2._debug && self2._debug(`Inbound: CHANNEL_OPEN (s:${sender}, ${type})`);
-        const handler2 = self2._handlers.CHANNEL_OPEN;
-        if (handler2) {
-          handler2(self2, channelInfo);
+        const handler = self2._handlers.CHANNEL_OPEN;
+        if (handler) {
+          handler(self2, channelInfo);
         } else {
           self2.channelOpenFail(
             channelInfo.sender,
@@ -9429,9 +9403,9 @@ var require_handlers_misc = __commonJS({
         self2._debug && self2._debug(
           `Inbound: CHANNEL_OPEN_CONFIRMATION (r:${recipient}, s:${sender})`
         );
-        const handler2 = self2._handlers.CHANNEL_OPEN_CONFIRMATION;
-        if (handler2)
-          handler2(self2, { recipient, sender, window: window2, packetSize, data });
+        const handler = self2._handlers.CHANNEL_OPEN_CONFIRMATION;
+        if (handler)
+          handler(self2, { recipient, sender, window: window2, packetSize, data });
       },
       [MESSAGE.CHANNEL_OPEN_FAILURE]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -9447,8 +9421,8 @@ var require_handlers_misc = __commonJS({
           );
         }
         self2._debug && self2._debug(`Inbound: CHANNEL_OPEN_FAILURE (r:${recipient})`);
-        const handler2 = self2._handlers.CHANNEL_OPEN_FAILURE;
-        handler2 && handler2(self2, recipient, reason, description);
+        const handler = self2._handlers.CHANNEL_OPEN_FAILURE;
+        handler && handler(self2, recipient, reason, description);
       },
       [MESSAGE.CHANNEL_WINDOW_ADJUST]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -9464,8 +9438,8 @@ var require_handlers_misc = __commonJS({
         self2._debug && self2._debug(
           `Inbound: CHANNEL_WINDOW_ADJUST (r:${recipient}, ${bytesToAdd})`
         );
-        const handler2 = self2._handlers.CHANNEL_WINDOW_ADJUST;
-        handler2 && handler2(self2, recipient, bytesToAdd);
+        const handler = self2._handlers.CHANNEL_WINDOW_ADJUST;
+        handler && handler(self2, recipient, bytesToAdd);
       },
       [MESSAGE.CHANNEL_DATA]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -9479,8 +9453,8 @@ var require_handlers_misc = __commonJS({
           );
         }
         self2._debug && self2._debug(`Inbound: CHANNEL_DATA (r:${recipient}, ${data.length})`);
-        const handler2 = self2._handlers.CHANNEL_DATA;
-        handler2 && handler2(self2, recipient, data);
+        const handler = self2._handlers.CHANNEL_DATA;
+        handler && handler(self2, recipient, data);
       },
       [MESSAGE.CHANNEL_EXTENDED_DATA]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -9497,8 +9471,8 @@ var require_handlers_misc = __commonJS({
         self2._debug && self2._debug(
           `Inbound: CHANNEL_EXTENDED_DATA (r:${recipient}, ${data.length})`
         );
-        const handler2 = self2._handlers.CHANNEL_EXTENDED_DATA;
-        handler2 && handler2(self2, recipient, data, type);
+        const handler = self2._handlers.CHANNEL_EXTENDED_DATA;
+        handler && handler(self2, recipient, data, type);
       },
       [MESSAGE.CHANNEL_EOF]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -9511,8 +9485,8 @@ var require_handlers_misc = __commonJS({
           );
         }
         self2._debug && self2._debug(`Inbound: CHANNEL_EOF (r:${recipient})`);
-        const handler2 = self2._handlers.CHANNEL_EOF;
-        handler2 && handler2(self2, recipient);
+        const handler = self2._handlers.CHANNEL_EOF;
+        handler && handler(self2, recipient);
       },
       [MESSAGE.CHANNEL_CLOSE]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -9525,8 +9499,8 @@ var require_handlers_misc = __commonJS({
           );
         }
         self2._debug && self2._debug(`Inbound: CHANNEL_CLOSE (r:${recipient})`);
-        const handler2 = self2._handlers.CHANNEL_CLOSE;
-        handler2 && handler2(self2, recipient);
+        const handler = self2._handlers.CHANNEL_CLOSE;
+        handler && handler(self2, recipient);
       },
       [MESSAGE.CHANNEL_REQUEST]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -9705,8 +9679,8 @@ var require_handlers_misc = __commonJS({
             "Inbound: Malformed CHANNEL_REQUEST packet"
           );
         }
-        const handler2 = self2._handlers.CHANNEL_REQUEST;
-        handler2 && handler2(self2, recipient, type, wantReply, data);
+        const handler = self2._handlers.CHANNEL_REQUEST;
+        handler && handler(self2, recipient, type, wantReply, data);
       },
       [MESSAGE.CHANNEL_SUCCESS]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -9719,8 +9693,8 @@ var require_handlers_misc = __commonJS({
           );
         }
         self2._debug && self2._debug(`Inbound: CHANNEL_SUCCESS (r:${recipient})`);
-        const handler2 = self2._handlers.CHANNEL_SUCCESS;
-        handler2 && handler2(self2, recipient);
+        const handler = self2._handlers.CHANNEL_SUCCESS;
+        handler && handler(self2, recipient);
       },
       [MESSAGE.CHANNEL_FAILURE]: (self2, payload) => {
         bufferParser.init(payload, 1);
@@ -9733,8 +9707,8 @@ var require_handlers_misc = __commonJS({
           );
         }
         self2._debug && self2._debug(`Inbound: CHANNEL_FAILURE (r:${recipient})`);
-        const handler2 = self2._handlers.CHANNEL_FAILURE;
-        handler2 && handler2(self2, recipient);
+        const handler = self2._handlers.CHANNEL_FAILURE;
+        handler && handler(self2, recipient);
       }
     };
   }
@@ -9749,10 +9723,10 @@ var require_handlers = __commonJS({
       require_kex().HANDLERS,
       require_handlers_misc()
     ].forEach((handlers) => {
-      for (let [type, handler2] of Object.entries(handlers)) {
+      for (let [type, handler] of Object.entries(handlers)) {
         type = +type;
         if (isFinite(type) && type >= 0 && type < MESSAGE_HANDLERS.length)
-          MESSAGE_HANDLERS[type] = handler2;
+          MESSAGE_HANDLERS[type] = handler;
       }
     });
     module.exports = MESSAGE_HANDLERS;
@@ -11481,7 +11455,7 @@ var require_Protocol = __commonJS({
       1
     ]);
     var NO_TERMINAL_MODES_BUFFER = Buffer.from([TERMINAL_MODE.TTY_OP_END]);
-    function noop3() {
+    function noop() {
     }
     var Protocol = class {
       constructor(config) {
@@ -11504,14 +11478,14 @@ var require_Protocol = __commonJS({
         const onHeader = config.onHeader;
         this._onHeader = typeof onHeader === "function" ? (...args) => {
           onHeader(...args);
-        } : noop3;
+        } : noop;
         const onPacket = config.onPacket;
         this._onPacket = typeof onPacket === "function" ? () => {
           onPacket();
-        } : noop3;
+        } : noop;
         let onHandshakeComplete = config.onHandshakeComplete;
         if (typeof onHandshakeComplete !== "function")
-          onHandshakeComplete = noop3;
+          onHandshakeComplete = noop;
         let firstHandshake;
         this._onHandshakeComplete = (...args) => {
           this._debug && this._debug("Handshake completed");
@@ -12901,12 +12875,12 @@ var require_Protocol = __commonJS({
         if (this._kex.negotiated.sc.compress === "zlib@openssh.com")
           this._packetRW.read = new ZlibPacketReader();
       }
-      const handler2 = MESSAGE_HANDLERS[type];
-      if (handler2 === void 0) {
+      const handler = MESSAGE_HANDLERS[type];
+      if (handler === void 0) {
         this._debug && this._debug(`Inbound: Unsupported message type: ${type}`);
         return;
       }
-      return handler2(this, payload);
+      return handler(this, payload);
     }
     function getCompatFlags(header) {
       const software = header.versions.software;
@@ -13197,7 +13171,7 @@ var require_SFTP = __commonJS({
       end: () => {
       }
     };
-    function noop3() {
+    function noop() {
     }
     var SFTP = class extends EventEmitter2 {
       constructor(client, chanInfo, cfg) {
@@ -13305,8 +13279,8 @@ var require_SFTP = __commonJS({
           this._pktLenBytes = 0;
           this._pkt = void 0;
           this._pktPos = 0;
-          const handler2 = this.server ? SERVER_HANDLERS[type] : CLIENT_HANDLERS[type];
-          if (!handler2)
+          const handler = this.server ? SERVER_HANDLERS[type] : CLIENT_HANDLERS[type];
+          if (!handler)
             return doFatalSFTPError(this, `Unknown packet type ${type}`);
           if (this._version === -1) {
             if (this.server) {
@@ -13316,7 +13290,7 @@ var require_SFTP = __commonJS({
               return doFatalSFTPError(this, `Expected VERSION packet, got ${type}`);
             }
           }
-          if (handler2(this, payload) === false)
+          if (handler(this, payload) === false)
             return;
         }
       }
@@ -13330,7 +13304,7 @@ var require_SFTP = __commonJS({
         }
       }
       _init() {
-        this._init = noop3;
+        this._init = noop;
         if (!this.server)
           sendOrBuffer(this, CLIENT_VERSION_BUFFER);
       }
@@ -14681,7 +14655,7 @@ var require_SFTP = __commonJS({
       }
       writeUInt32BE(out, len, p += 8);
       if (typeof cb !== "function")
-        cb = noop3;
+        cb = noop;
       const req = req_ || {
         nb: 0,
         position,
@@ -16693,7 +16667,7 @@ var require_client = __commonJS({
     var bufferParser = makeBufferParser();
     var sigParser = makeBufferParser();
     var RE_OPENSSH = /^OpenSSH_(?:(?![0-4])\d)|(?:\d{2,})/;
-    var noop3 = (err) => {
+    var noop = (err) => {
     };
     var Client = class extends EventEmitter2 {
       constructor() {
@@ -17566,10 +17540,10 @@ var require_client = __commonJS({
         }
         function tryNextAuth() {
           hasSentAuth = false;
-          const auth2 = authHandler(curAuthsLeft, curPartial, doNextAuth);
-          if (hasSentAuth || auth2 === void 0)
+          const auth = authHandler(curAuthsLeft, curPartial, doNextAuth);
+          if (hasSentAuth || auth === void 0)
             return;
-          doNextAuth(auth2);
+          doNextAuth(auth);
         }
         const tryNextAgentKey = () => {
           if (curAuth.type === "agent") {
@@ -17821,7 +17795,7 @@ var require_client = __commonJS({
           dstPort
         };
         if (typeof cb !== "function")
-          cb = noop3;
+          cb = noop;
         openChannel(this, "direct-tcpip", cfg, cb);
         return this;
       }
@@ -17912,7 +17886,7 @@ var require_client = __commonJS({
         if (!this._sock || !isWritable(this._sock))
           throw new Error("Not connected");
         if (typeof cb !== "function")
-          cb = noop3;
+          cb = noop;
         if (!this.config.strictVendor || this.config.strictVendor && RE_OPENSSH.test(this._remoteVer)) {
           openChannel(this, "direct-streamlocal@openssh.com", { socketPath }, cb);
           return this;
@@ -18343,7 +18317,7 @@ var require_client = __commonJS({
       if (!client._sock || !isWritable(client._sock))
         return;
       if (typeof cb !== "function")
-        cb = noop3;
+        cb = noop;
       if (!Array.isArray(keys_))
         throw new TypeError("Invalid keys argument type");
       const keys = [];
@@ -18484,15 +18458,15 @@ var require_http_agents = __commonJS({
       }
       exports[ctor === HttpAgent ? "SSHTTPAgent" : "SSHTTPSAgent"] = SSHAgent;
     }
-    function noop3() {
+    function noop() {
     }
     function decorateStream(stream2, ctor, options) {
       if (ctor === HttpAgent) {
-        stream2.setKeepAlive = noop3;
-        stream2.setNoDelay = noop3;
-        stream2.setTimeout = noop3;
-        stream2.ref = noop3;
-        stream2.unref = noop3;
+        stream2.setKeepAlive = noop;
+        stream2.setNoDelay = noop;
+        stream2.setTimeout = noop;
+        stream2.ref = noop;
+        stream2.unref = noop;
         stream2.destroySoon = stream2.destroy;
         return stream2;
       }
@@ -20080,7 +20054,7 @@ var require_keygen = __commonJS({
           throw new Error("Invalid output key format");
       }
     }
-    function noop3() {
+    function noop() {
     }
     module.exports = {
       generateKeyPair: (keyType, opts2, cb) => {
@@ -20089,7 +20063,7 @@ var require_keygen = __commonJS({
           opts2 = void 0;
         }
         if (typeof cb !== "function")
-          cb = noop3;
+          cb = noop;
         const args = makeArgs(keyType, opts2);
         generateKeyPair_(...args, (err, pub, priv) => {
           if (err)
@@ -21552,7 +21526,7 @@ var require_end_of_stream = __commonJS({
         callback.apply(this, args);
       };
     }
-    function noop3() {
+    function noop() {
     }
     function isRequest(stream2) {
       return stream2.setHeader && typeof stream2.abort === "function";
@@ -21560,7 +21534,7 @@ var require_end_of_stream = __commonJS({
     function eos(stream2, opts2, callback) {
       if (typeof opts2 === "function") return eos(stream2, null, opts2);
       if (!opts2) opts2 = {};
-      callback = once2(callback || noop3);
+      callback = once2(callback || noop);
       var readable = opts2.readable || opts2.readable !== false && stream2.readable;
       var writable = opts2.writable || opts2.writable !== false && stream2.writable;
       var onlegacyfinish = function onlegacyfinish2() {
@@ -21749,7 +21723,7 @@ var require_async_iterator = __commonJS({
     }), _Object$setPrototypeO), AsyncIteratorPrototype);
     var createReadableStreamAsyncIterator = function createReadableStreamAsyncIterator2(stream2) {
       var _Object$create;
-      var iterator2 = Object.create(ReadableStreamAsyncIteratorPrototype, (_Object$create = {}, _defineProperty(_Object$create, kStream, {
+      var iterator = Object.create(ReadableStreamAsyncIteratorPrototype, (_Object$create = {}, _defineProperty(_Object$create, kStream, {
         value: stream2,
         writable: true
       }), _defineProperty(_Object$create, kLastResolve, {
@@ -21766,43 +21740,43 @@ var require_async_iterator = __commonJS({
         writable: true
       }), _defineProperty(_Object$create, kHandlePromise, {
         value: function value(resolve, reject) {
-          var data = iterator2[kStream].read();
+          var data = iterator[kStream].read();
           if (data) {
-            iterator2[kLastPromise] = null;
-            iterator2[kLastResolve] = null;
-            iterator2[kLastReject] = null;
+            iterator[kLastPromise] = null;
+            iterator[kLastResolve] = null;
+            iterator[kLastReject] = null;
             resolve(createIterResult(data, false));
           } else {
-            iterator2[kLastResolve] = resolve;
-            iterator2[kLastReject] = reject;
+            iterator[kLastResolve] = resolve;
+            iterator[kLastReject] = reject;
           }
         },
         writable: true
       }), _Object$create));
-      iterator2[kLastPromise] = null;
+      iterator[kLastPromise] = null;
       finished(stream2, function(err) {
         if (err && err.code !== "ERR_STREAM_PREMATURE_CLOSE") {
-          var reject = iterator2[kLastReject];
+          var reject = iterator[kLastReject];
           if (reject !== null) {
-            iterator2[kLastPromise] = null;
-            iterator2[kLastResolve] = null;
-            iterator2[kLastReject] = null;
+            iterator[kLastPromise] = null;
+            iterator[kLastResolve] = null;
+            iterator[kLastReject] = null;
             reject(err);
           }
-          iterator2[kError] = err;
+          iterator[kError] = err;
           return;
         }
-        var resolve = iterator2[kLastResolve];
+        var resolve = iterator[kLastResolve];
         if (resolve !== null) {
-          iterator2[kLastPromise] = null;
-          iterator2[kLastResolve] = null;
-          iterator2[kLastReject] = null;
+          iterator[kLastPromise] = null;
+          iterator[kLastResolve] = null;
+          iterator[kLastReject] = null;
           resolve(createIterResult(void 0, true));
         }
-        iterator2[kEnded] = true;
+        iterator[kEnded] = true;
       });
-      stream2.on("readable", onReadable.bind(null, iterator2));
-      return iterator2;
+      stream2.on("readable", onReadable.bind(null, iterator));
+      return iterator;
     };
     module.exports = createReadableStreamAsyncIterator;
   }
@@ -21887,11 +21861,11 @@ var require_from = __commonJS({
     }
     var ERR_INVALID_ARG_TYPE = require_errors2().codes.ERR_INVALID_ARG_TYPE;
     function from(Readable7, iterable, opts2) {
-      var iterator2;
+      var iterator;
       if (iterable && typeof iterable.next === "function") {
-        iterator2 = iterable;
-      } else if (iterable && iterable[Symbol.asyncIterator]) iterator2 = iterable[Symbol.asyncIterator]();
-      else if (iterable && iterable[Symbol.iterator]) iterator2 = iterable[Symbol.iterator]();
+        iterator = iterable;
+      } else if (iterable && iterable[Symbol.asyncIterator]) iterator = iterable[Symbol.asyncIterator]();
+      else if (iterable && iterable[Symbol.iterator]) iterator = iterable[Symbol.iterator]();
       else throw new ERR_INVALID_ARG_TYPE("iterable", ["Iterable"], iterable);
       var readable = new Readable7(_objectSpread({
         objectMode: true
@@ -21909,7 +21883,7 @@ var require_from = __commonJS({
       function _next2() {
         _next2 = _asyncToGenerator(function* () {
           try {
-            var _yield$iterator$next = yield iterator2.next(), value = _yield$iterator$next.value, done = _yield$iterator$next.done;
+            var _yield$iterator$next = yield iterator.next(), value = _yield$iterator$next.value, done = _yield$iterator$next.done;
             if (done) {
               readable.push(null);
             } else if (readable.push(yield value)) {
@@ -22796,7 +22770,7 @@ var require_pipeline = __commonJS({
     var _require$codes = require_errors2().codes;
     var ERR_MISSING_ARGS = _require$codes.ERR_MISSING_ARGS;
     var ERR_STREAM_DESTROYED = _require$codes.ERR_STREAM_DESTROYED;
-    function noop3(err) {
+    function noop(err) {
       if (err) throw err;
     }
     function isRequest(stream2) {
@@ -22834,8 +22808,8 @@ var require_pipeline = __commonJS({
       return from.pipe(to);
     }
     function popCallback(streams) {
-      if (!streams.length) return noop3;
-      if (typeof streams[streams.length - 1] !== "function") return noop3;
+      if (!streams.length) return noop;
+      if (typeof streams[streams.length - 1] !== "function") return noop;
       return streams.pop();
     }
     function pipeline7() {
@@ -23822,12 +23796,12 @@ var require_utils3 = __commonJS({
       }
     }
     function haveLocalCreate(filePath) {
-      const { status, details: details2, type } = haveLocalAccess(filePath, "w");
+      const { status, details, type } = haveLocalAccess(filePath, "w");
       if (!status) {
-        if (details2 === "permission denied") {
+        if (details === "permission denied") {
           return {
             status,
-            details: details2,
+            details,
             type
           };
         }
@@ -23854,7 +23828,7 @@ var require_utils3 = __commonJS({
           code: 0
         };
       }
-      return { status, details: details2, type };
+      return { status, details, type };
     }
     async function normalizeRemotePath(client, aPath) {
       try {
@@ -23933,7 +23907,7 @@ var require_src = __commonJS({
     var { Client } = require_lib2();
     var fs2 = __require("node:fs");
     var concat = require_concat_stream();
-    var { join: join8, parse: parse3 } = __require("node:path");
+    var { join: join8, parse } = __require("node:path");
     var {
       globalListener,
       addTempListeners,
@@ -24740,7 +24714,7 @@ var require_src = __commonJS({
           if (!recursive) {
             return await this._doMkdir(rPath);
           }
-          const dir = parse3(rPath).dir;
+          const dir = parse(rPath).dir;
           if (dir) {
             const dirExists = await this.exists(dir);
             if (!dirExists) {
@@ -25690,17 +25664,17 @@ var require_util = __commonJS({
       return new Promise((resolve) => setTimeout(resolve, duration));
     }
     exports.delay = delay2;
-    function forOwn(obj, iterator2) {
+    function forOwn(obj, iterator) {
       const keys = Object.keys(obj);
       for (const key of keys) {
-        iterator2(obj[key], key);
+        iterator(obj[key], key);
       }
     }
     exports.forOwn = forOwn;
     function onceEvent(emitter, ...events) {
       return new Promise((resolve, reject) => {
         const teardown = [];
-        const handler2 = (data, event) => {
+        const handler = (data, event) => {
           teardown.forEach((t) => t());
           if (event === "error") {
             reject(data);
@@ -25709,7 +25683,7 @@ var require_util = __commonJS({
           }
         };
         events.forEach((event) => {
-          const fn = (data) => handler2(data, event);
+          const fn = (data) => handler(data, event);
           teardown.push(() => emitter.removeListener(event, fn));
           emitter.once(event, fn);
         });
@@ -28425,11 +28399,11 @@ var require_subchannel_address = __commonJS({
       }
       return true;
     }
-    function endpointToString(endpoint2) {
-      return "[" + endpoint2.addresses.map(subchannelAddressToString).join(", ") + "]";
+    function endpointToString(endpoint) {
+      return "[" + endpoint.addresses.map(subchannelAddressToString).join(", ") + "]";
     }
-    function endpointHasAddress(endpoint2, expectedAddress) {
-      for (const address of endpoint2.addresses) {
+    function endpointHasAddress(endpoint, expectedAddress) {
+      for (const address of endpoint.addresses) {
         if (subchannelAddressEqual(address, expectedAddress)) {
           return true;
         }
@@ -28477,8 +28451,8 @@ var require_subchannel_address = __commonJS({
         const removedValues = [];
         for (const entry of this.map) {
           let foundEntry = false;
-          for (const endpoint2 of endpoints) {
-            if (endpointEqualUnordered(endpoint2, entry.key)) {
+          for (const endpoint of endpoints) {
+            if (endpointEqualUnordered(endpoint, entry.key)) {
               foundEntry = true;
             }
           }
@@ -28489,34 +28463,34 @@ var require_subchannel_address = __commonJS({
         }
         return removedValues;
       }
-      get(endpoint2) {
+      get(endpoint) {
         for (const entry of this.map) {
-          if (endpointEqualUnordered(endpoint2, entry.key)) {
+          if (endpointEqualUnordered(endpoint, entry.key)) {
             return entry.value;
           }
         }
         return void 0;
       }
-      set(endpoint2, mapEntry) {
+      set(endpoint, mapEntry) {
         for (const entry of this.map) {
-          if (endpointEqualUnordered(endpoint2, entry.key)) {
+          if (endpointEqualUnordered(endpoint, entry.key)) {
             entry.value = mapEntry;
             return;
           }
         }
-        this.map.add({ key: endpoint2, value: mapEntry });
+        this.map.add({ key: endpoint, value: mapEntry });
       }
-      delete(endpoint2) {
+      delete(endpoint) {
         for (const entry of this.map) {
-          if (endpointEqualUnordered(endpoint2, entry.key)) {
+          if (endpointEqualUnordered(endpoint, entry.key)) {
             this.map.delete(entry);
             return;
           }
         }
       }
-      has(endpoint2) {
+      has(endpoint) {
         for (const entry of this.map) {
-          if (endpointEqualUnordered(endpoint2, entry.key)) {
+          if (endpointEqualUnordered(endpoint, entry.key)) {
             return true;
           }
         }
@@ -29702,9 +29676,9 @@ var require_client_interceptors = __commonJS({
           this.requester = defaultRequester;
         }
       }
-      cancelWithStatus(status, details2) {
+      cancelWithStatus(status, details) {
         this.requester.cancel(() => {
-          this.nextCall.cancelWithStatus(status, details2);
+          this.nextCall.cancelWithStatus(status, details);
         });
       }
       getPeer() {
@@ -29805,8 +29779,8 @@ var require_client_interceptors = __commonJS({
         this.call = call;
         this.methodDefinition = methodDefinition;
       }
-      cancelWithStatus(status, details2) {
-        this.call.cancelWithStatus(status, details2);
+      cancelWithStatus(status, details) {
+        this.call.cancelWithStatus(status, details);
       }
       getPeer() {
         return this.call.getPeer();
@@ -32433,7 +32407,7 @@ var require_minimal = __commonJS({
         return util.Long.fromBits(bits.lo, bits.hi, unsigned);
       return bits.toNumber(Boolean(unsigned));
     };
-    function merge2(dst) {
+    function merge(dst) {
       var ifNotSet = typeof arguments[arguments.length - 1] === "boolean", limit = ifNotSet ? arguments.length - 1 : arguments.length;
       ifNotSet = ifNotSet && arguments[arguments.length - 1];
       for (var a = 1; a < limit; ++a) {
@@ -32446,7 +32420,7 @@ var require_minimal = __commonJS({
       }
       return dst;
     }
-    util.merge = merge2;
+    util.merge = merge;
     util.nestingLimit = 32;
     util.recursionLimit = 100;
     util.makeProp = function makeProp(obj, key) {
@@ -32471,7 +32445,7 @@ var require_minimal = __commonJS({
         else
           Object.defineProperty(this, "stack", { value: new Error().stack || "" });
         if (properties)
-          merge2(this, properties);
+          merge(this, properties);
       }
       CustomError.prototype = Object.create(Error.prototype, {
         constructor: {
@@ -32562,7 +32536,7 @@ var require_writer2 = __commonJS({
       this.next = void 0;
       this.val = val;
     }
-    function noop3() {
+    function noop() {
     }
     function State2(writer) {
       this.head = writer.head;
@@ -32572,7 +32546,7 @@ var require_writer2 = __commonJS({
     }
     function Writer() {
       this.len = 0;
-      this.head = new Op(noop3, 0, 0);
+      this.head = new Op(noop, 0, 0);
       this.tail = this.head;
       this.states = null;
     }
@@ -32695,7 +32669,7 @@ var require_writer2 = __commonJS({
     };
     Writer.prototype.fork = function fork() {
       this.states = new State2(this);
-      this.head = this.tail = new Op(noop3, 0, 0);
+      this.head = this.tail = new Op(noop, 0, 0);
       this.len = 0;
       return this;
     };
@@ -32706,7 +32680,7 @@ var require_writer2 = __commonJS({
         this.len = this.states.len;
         this.states = this.states.next;
       } else {
-        this.head = this.tail = new Op(noop3, 0, 0);
+        this.head = this.tail = new Op(noop, 0, 0);
         this.len = 0;
       }
       return this;
@@ -33072,12 +33046,12 @@ var require_service = __commonJS({
       this.requestDelimited = Boolean(requestDelimited);
       this.responseDelimited = Boolean(responseDelimited);
     }
-    Service.prototype.rpcCall = function rpcCall(method, requestCtor, responseCtor, request2, callback) {
-      if (!request2)
+    Service.prototype.rpcCall = function rpcCall(method, requestCtor, responseCtor, request, callback) {
+      if (!request)
         throw TypeError("request must be specified");
       var self2 = this;
       if (!callback)
-        return util.asPromise(rpcCall, self2, method, requestCtor, responseCtor, request2);
+        return util.asPromise(rpcCall, self2, method, requestCtor, responseCtor, request);
       if (!self2.rpcImpl) {
         setTimeout(function() {
           callback(Error("already ended"));
@@ -33087,7 +33061,7 @@ var require_service = __commonJS({
       try {
         return self2.rpcImpl(
           method,
-          requestCtor[self2.requestDelimited ? "encodeDelimited" : "encode"](request2).finish(),
+          requestCtor[self2.requestDelimited ? "encodeDelimited" : "encode"](request).finish(),
           function rpcCallback(err, response) {
             if (err) {
               self2.emit("error", err, method);
@@ -33902,8 +33876,8 @@ var require_service2 = __commonJS({
       this.methodsArray.length; ++i) {
         var methodName = util.lcFirst((method = this._methodsArray[i]).resolve().name).replace(/[^$\w_]/g, "");
         rpcService[methodName] = /* @__PURE__ */ (function(method2, requestType, responseType) {
-          return function rpcMethod(request2, callback) {
-            return rpc.Service.prototype.rpcCall.call(this, method2, requestType, responseType, request2, callback);
+          return function rpcMethod(request, callback) {
+            return rpc.Service.prototype.rpcCall.call(this, method2, requestType, responseType, request, callback);
           };
         })(method, method.resolvedRequestType.ctor, method.resolvedResponseType.ctor);
       }
@@ -34749,7 +34723,7 @@ var require_root = __commonJS({
     var OneOf = require_oneof();
     var util = require_util2();
     var Type;
-    var parse3;
+    var parse;
     var common;
     function Root(options) {
       Namespace.call(this, "", options);
@@ -34813,8 +34787,8 @@ var require_root = __commonJS({
           if (!util.isString(source))
             self2.setOptions(source.options).addJSON(source.nested);
           else {
-            parse3.filename = filename2;
-            var parsed = parse3(source, self2, options), resolved2, i2 = 0;
+            parse.filename = filename2;
+            var parsed = parse(source, self2, options), resolved2, i2 = 0;
             if (parsed.imports) {
               for (; i2 < parsed.imports.length; ++i2)
                 if (resolved2 = getBundledFileName(parsed.imports[i2]) || self2.resolvePath(filename2, parsed.imports[i2]))
@@ -34987,7 +34961,7 @@ var require_root = __commonJS({
     };
     Root._configure = function(Type_, parse_, common_) {
       Type = Type_;
-      parse3 = parse_;
+      parse = parse_;
       common = common_;
     };
   }
@@ -36260,9 +36234,9 @@ var require_tokenize = __commonJS({
 var require_parse = __commonJS({
   "node_modules/protobufjs/src/parse.js"(exports, module) {
     "use strict";
-    module.exports = parse3;
-    parse3.filename = null;
-    parse3.defaults = { keepCase: false };
+    module.exports = parse;
+    parse.filename = null;
+    parse.defaults = { keepCase: false };
     var tokenize = require_tokenize();
     var Root = require_root();
     var Type = require_type();
@@ -36284,13 +36258,13 @@ var require_parse = __commonJS({
     var numberRe = util.patterns.numberRe;
     var nameRe = /^[a-zA-Z_][a-zA-Z_0-9]*$/;
     var typeRefRe = util.patterns.typeRefRe;
-    function parse3(source, root, options) {
+    function parse(source, root, options) {
       if (!(root instanceof Root)) {
         options = root;
         root = new Root();
       }
       if (!options)
-        options = parse3.defaults;
+        options = parse.defaults;
       var preferTrailingComment = options.preferTrailingComment || false;
       var tn = tokenize(source, options.alternateCommentMode || false), next = tn.next, push = tn.push, peek = tn.peek, skip = tn.skip, cmnt = tn.cmnt;
       var head = true, pkg, imports, weakImports, edition = "proto2";
@@ -36310,9 +36284,9 @@ var require_parse = __commonJS({
         });
       }
       function illegal(token2, name, insideTryCatch) {
-        var filename = parse3.filename;
+        var filename = parse.filename;
         if (!insideTryCatch)
-          parse3.filename = null;
+          parse.filename = null;
         return Error("illegal " + (name || "token") + " '" + token2 + "' (" + (filename ? filename + ", " : "") + "line " + tn.line + ")");
       }
       function readString() {
@@ -36512,7 +36486,7 @@ var require_parse = __commonJS({
           if (typeof obj.comment !== "string") {
             obj.comment = cmnt();
           }
-          obj.filename = parse3.filename;
+          obj.filename = parse.filename;
         }
         if (skip("{", true)) {
           var token2;
@@ -36638,7 +36612,7 @@ var require_parse = __commonJS({
         var type = new Type(name);
         type.group = true;
         var field2 = new Field3(fieldName, id, name, rule);
-        field2.filename = parse3.filename;
+        field2.filename = parse.filename;
         ifBlock(type, function parseGroup_block(token2) {
           switch (token2) {
             case "option":
@@ -36986,7 +36960,7 @@ var require_parse = __commonJS({
         }
       }
       resolveFileFeatures();
-      parse3.filename = null;
+      parse.filename = null;
       return {
         "package": pkg,
         "imports": imports,
@@ -40873,14 +40847,14 @@ var require_control_plane_status = __commonJS({
       constants_1.Status.OUT_OF_RANGE,
       constants_1.Status.DATA_LOSS
     ];
-    function restrictControlPlaneStatusCode(code, details2) {
+    function restrictControlPlaneStatusCode(code, details) {
       if (INAPPROPRIATE_CONTROL_PLANE_CODES.includes(code)) {
         return {
           code: constants_1.Status.INTERNAL,
-          details: `Invalid status from control plane: ${code} ${constants_1.Status[code]} ${details2}`
+          details: `Invalid status from control plane: ${code} ${constants_1.Status[code]} ${details}`
         };
       } else {
-        return { code, details: details2 };
+        return { code, details };
       }
     }
   }
@@ -41073,13 +41047,13 @@ var require_single_subchannel_channel = __commonJS({
         }
         this.filterStack = filterStackFactory.createFilter();
       }
-      cancelWithStatus(status, details2) {
+      cancelWithStatus(status, details) {
         if (this.childCall) {
-          this.childCall.cancelWithStatus(status, details2);
+          this.childCall.cancelWithStatus(status, details);
         } else {
           this.pendingStatus = {
             code: status,
-            details: details2,
+            details,
             metadata: new metadata_1.Metadata()
           };
         }
@@ -41107,10 +41081,10 @@ var require_single_subchannel_channel = __commonJS({
           credsMetadata = await this.subchannel.getCallCredentials().generateMetadata({ method_name: this.method, service_url: this.serviceUrl });
         } catch (e) {
           const error = e;
-          const { code, details: details2 } = (0, control_plane_status_1.restrictControlPlaneStatusCode)(typeof error.code === "number" ? error.code : constants_1.Status.UNKNOWN, `Getting metadata from plugin failed with error: ${error.message}`);
+          const { code, details } = (0, control_plane_status_1.restrictControlPlaneStatusCode)(typeof error.code === "number" ? error.code : constants_1.Status.UNKNOWN, `Getting metadata from plugin failed with error: ${error.message}`);
           listener.onReceiveStatus({
             code,
-            details: details2,
+            details,
             metadata: new metadata_1.Metadata()
           });
           return;
@@ -42082,9 +42056,9 @@ var require_http_proxy = __commonJS({
       const proxyAddressString = (0, subchannel_address_1.subchannelAddressToString)(address);
       trace("Using proxy " + proxyAddressString + " to connect to " + options.path);
       return new Promise((resolve, reject) => {
-        const request2 = http.request(options);
-        request2.once("connect", (res, socket, head) => {
-          request2.removeAllListeners();
+        const request = http.request(options);
+        request.once("connect", (res, socket, head) => {
+          request.removeAllListeners();
           socket.removeAllListeners();
           if (res.statusCode === 200) {
             trace("Successfully connected to " + options.path + " through proxy " + proxyAddressString);
@@ -42098,12 +42072,12 @@ var require_http_proxy = __commonJS({
             reject();
           }
         });
-        request2.once("error", (err) => {
-          request2.removeAllListeners();
+        request.once("error", (err) => {
+          request.removeAllListeners();
           (0, logging_1.log)(constants_1.LogVerbosity.ERROR, "Failed to connect to proxy " + proxyAddressString + " with error " + err.message);
           reject();
         });
-        request2.end();
+        request.end();
       });
     }
   }
@@ -42217,7 +42191,7 @@ var require_subchannel_call = __commonJS({
       return "Unknown system error " + errno;
     }
     function mapHttpStatusCode(code) {
-      const details2 = `Received HTTP status code ${code}`;
+      const details = `Received HTTP status code ${code}`;
       let mappedStatusCode;
       switch (code) {
         // TODO(murgatroid99): handle 100 and 101
@@ -42244,7 +42218,7 @@ var require_subchannel_call = __commonJS({
       }
       return {
         code: mappedStatusCode,
-        details: details2,
+        details,
         metadata: new metadata_1.Metadata()
       };
     }
@@ -42339,7 +42313,7 @@ var require_subchannel_call = __commonJS({
               return;
             }
             let code;
-            let details2 = "";
+            let details = "";
             switch (http2Stream.rstCode) {
               case http22.constants.NGHTTP2_NO_ERROR:
                 if (this.finalStatus !== null) {
@@ -42348,53 +42322,53 @@ var require_subchannel_call = __commonJS({
                 if (this.httpStatusCode && this.httpStatusCode !== 200) {
                   const mappedStatus = mapHttpStatusCode(this.httpStatusCode);
                   code = mappedStatus.code;
-                  details2 = mappedStatus.details;
+                  details = mappedStatus.details;
                 } else {
                   code = constants_1.Status.INTERNAL;
-                  details2 = `Received RST_STREAM with code ${http2Stream.rstCode} (Call ended without gRPC status)`;
+                  details = `Received RST_STREAM with code ${http2Stream.rstCode} (Call ended without gRPC status)`;
                 }
                 break;
               case http22.constants.NGHTTP2_REFUSED_STREAM:
                 code = constants_1.Status.UNAVAILABLE;
-                details2 = "Stream refused by server";
+                details = "Stream refused by server";
                 break;
               case http22.constants.NGHTTP2_CANCEL:
                 if (this.connectionDropped) {
                   code = constants_1.Status.UNAVAILABLE;
-                  details2 = "Connection dropped";
+                  details = "Connection dropped";
                 } else {
                   code = constants_1.Status.CANCELLED;
-                  details2 = "Call cancelled";
+                  details = "Call cancelled";
                 }
                 break;
               case http22.constants.NGHTTP2_ENHANCE_YOUR_CALM:
                 code = constants_1.Status.RESOURCE_EXHAUSTED;
-                details2 = "Bandwidth exhausted or memory limit exceeded";
+                details = "Bandwidth exhausted or memory limit exceeded";
                 break;
               case http22.constants.NGHTTP2_INADEQUATE_SECURITY:
                 code = constants_1.Status.PERMISSION_DENIED;
-                details2 = "Protocol not secure enough";
+                details = "Protocol not secure enough";
                 break;
               case http22.constants.NGHTTP2_INTERNAL_ERROR:
                 code = constants_1.Status.INTERNAL;
                 if (this.internalError === null) {
-                  details2 = `Received RST_STREAM with code ${http2Stream.rstCode} (Internal server error)`;
+                  details = `Received RST_STREAM with code ${http2Stream.rstCode} (Internal server error)`;
                 } else {
                   if (this.internalError.code === "ECONNRESET" || this.internalError.code === "ETIMEDOUT") {
                     code = constants_1.Status.UNAVAILABLE;
-                    details2 = this.internalError.message;
+                    details = this.internalError.message;
                   } else {
-                    details2 = `Received RST_STREAM with code ${http2Stream.rstCode} triggered by internal client error: ${this.internalError.message}`;
+                    details = `Received RST_STREAM with code ${http2Stream.rstCode} triggered by internal client error: ${this.internalError.message}`;
                   }
                 }
                 break;
               default:
                 code = constants_1.Status.INTERNAL;
-                details2 = `Received RST_STREAM with code ${http2Stream.rstCode}`;
+                details = `Received RST_STREAM with code ${http2Stream.rstCode}`;
             }
             this.endCall({
               code,
-              details: details2,
+              details,
               metadata: new metadata_1.Metadata(),
               rstCode: http2Stream.rstCode
             });
@@ -42513,23 +42487,23 @@ var require_subchannel_call = __commonJS({
             this.trace("received status code " + receivedStatus + " from server");
           }
           metadata.remove("grpc-status");
-          let details2 = "";
+          let details = "";
           const messageValues = metadata.get("grpc-message");
           if (messageValues.length > 0 && typeof messageValues[0] === "string") {
             const messageString = messageValues[0];
             try {
-              details2 = decodeURI(messageString);
+              details = decodeURI(messageString);
             } catch (error) {
-              details2 = messageString;
+              details = messageString;
             }
             metadata.remove("grpc-message");
             if (this.traceEnabled) {
-              this.trace('received status details string "' + details2 + '" from server');
+              this.trace('received status details string "' + details + '" from server');
             }
           }
           status = {
             code: receivedStatus,
-            details: details2,
+            details,
             metadata
           };
         } else if (this.httpStatusCode) {
@@ -42566,11 +42540,11 @@ var require_subchannel_call = __commonJS({
           this.http2Stream.close(code);
         }
       }
-      cancelWithStatus(status, details2) {
+      cancelWithStatus(status, details) {
         if (this.traceEnabled) {
-          this.trace("cancelWithStatus code: " + status + ' details: "' + details2 + '"');
+          this.trace("cancelWithStatus code: " + status + ' details: "' + details + '"');
         }
-        this.endCall({ code: status, details: details2, metadata: new metadata_1.Metadata() });
+        this.endCall({ code: status, details, metadata: new metadata_1.Metadata() });
       }
       getStatus() {
         return this.finalStatus;
@@ -43499,27 +43473,27 @@ var require_load_balancing_call = __commonJS({
                 this.child.halfClose();
               }
             }, (error) => {
-              const { code: code2, details: details3 } = (0, control_plane_status_1.restrictControlPlaneStatusCode)(typeof error.code === "number" ? error.code : constants_1.Status.UNKNOWN, `Getting metadata from plugin failed with error: ${error.message}`);
+              const { code: code2, details: details2 } = (0, control_plane_status_1.restrictControlPlaneStatusCode)(typeof error.code === "number" ? error.code : constants_1.Status.UNKNOWN, `Getting metadata from plugin failed with error: ${error.message}`);
               this.outputStatus({
                 code: code2,
-                details: details3,
+                details: details2,
                 metadata: new metadata_1.Metadata()
               }, "PROCESSED");
             });
             break;
           case picker_1.PickResultType.DROP:
-            const { code, details: details2 } = (0, control_plane_status_1.restrictControlPlaneStatusCode)(pickResult.status.code, pickResult.status.details);
+            const { code, details } = (0, control_plane_status_1.restrictControlPlaneStatusCode)(pickResult.status.code, pickResult.status.details);
             setImmediate(() => {
-              this.outputStatus({ code, details: details2, metadata: pickResult.status.metadata }, "DROP");
+              this.outputStatus({ code, details, metadata: pickResult.status.metadata }, "DROP");
             });
             break;
           case picker_1.PickResultType.TRANSIENT_FAILURE:
             if (this.metadata.getOptions().waitForReady) {
               this.channel.queueCallForPick(this);
             } else {
-              const { code: code2, details: details3 } = (0, control_plane_status_1.restrictControlPlaneStatusCode)(pickResult.status.code, pickResult.status.details);
+              const { code: code2, details: details2 } = (0, control_plane_status_1.restrictControlPlaneStatusCode)(pickResult.status.code, pickResult.status.details);
               setImmediate(() => {
-                this.outputStatus({ code: code2, details: details3, metadata: pickResult.status.metadata }, "PROCESSED");
+                this.outputStatus({ code: code2, details: details2, metadata: pickResult.status.metadata }, "PROCESSED");
               });
             }
             break;
@@ -43527,13 +43501,13 @@ var require_load_balancing_call = __commonJS({
             this.channel.queueCallForPick(this);
         }
       }
-      cancelWithStatus(status, details2) {
+      cancelWithStatus(status, details) {
         var _a;
         if (this.traceEnabled) {
-          this.trace("cancelWithStatus code: " + status + ' details: "' + details2 + '"');
+          this.trace("cancelWithStatus code: " + status + ' details: "' + details + '"');
         }
-        (_a = this.child) === null || _a === void 0 ? void 0 : _a.cancelWithStatus(status, details2);
-        this.outputStatus({ code: status, details: details2, metadata: new metadata_1.Metadata() }, "PROCESSED");
+        (_a = this.child) === null || _a === void 0 ? void 0 : _a.cancelWithStatus(status, details);
+        this.outputStatus({ code: status, details, metadata: new metadata_1.Metadata() }, "PROCESSED");
       }
       getPeer() {
         var _a, _b;
@@ -43760,10 +43734,10 @@ var require_resolving_call = __commonJS({
         this.configReceivedTime = Date.now();
         const config = configResult.config;
         if (config.status !== constants_1.Status.OK) {
-          const { code, details: details2 } = (0, control_plane_status_1.restrictControlPlaneStatusCode)(config.status, "Failed to route call to method " + this.method);
+          const { code, details } = (0, control_plane_status_1.restrictControlPlaneStatusCode)(config.status, "Failed to route call to method " + this.method);
           this.outputStatus({
             code,
-            details: details2,
+            details,
             metadata: new metadata_1.Metadata()
           });
           return;
@@ -43830,15 +43804,15 @@ var require_resolving_call = __commonJS({
           this.outputStatus(status);
         }
       }
-      cancelWithStatus(status, details2) {
+      cancelWithStatus(status, details) {
         var _a;
         if (this.traceEnabled) {
-          this.trace("cancelWithStatus code: " + status + ' details: "' + details2 + '"');
+          this.trace("cancelWithStatus code: " + status + ' details: "' + details + '"');
         }
-        (_a = this.child) === null || _a === void 0 ? void 0 : _a.cancelWithStatus(status, details2);
+        (_a = this.child) === null || _a === void 0 ? void 0 : _a.cancelWithStatus(status, details);
         this.outputStatus({
           code: status,
-          details: details2,
+          details,
           metadata: new metadata_1.Metadata()
         });
       }
@@ -44059,9 +44033,9 @@ var require_retrying_call = __commonJS({
           });
         });
       }
-      cancelWithStatus(status, details2) {
+      cancelWithStatus(status, details) {
         if (this.traceEnabled) {
-          this.trace("cancelWithStatus code: " + status + ' details: "' + details2 + '"');
+          this.trace("cancelWithStatus code: " + status + ' details: "' + details + '"');
         }
         this.state = "NO_RETRY";
         if (this.retryTimer) {
@@ -44072,9 +44046,9 @@ var require_retrying_call = __commonJS({
           clearTimeout(this.hedgingTimer);
           this.hedgingTimer = null;
         }
-        this.reportStatus({ code: status, details: details2, metadata: new metadata_1.Metadata() });
+        this.reportStatus({ code: status, details, metadata: new metadata_1.Metadata() });
         for (const { call } of this.underlyingCalls) {
-          call.cancelWithStatus(status, details2);
+          call.cancelWithStatus(status, details);
         }
       }
       getPeer() {
@@ -44184,15 +44158,15 @@ var require_retrying_call = __commonJS({
           callback(false);
           return;
         }
-        let retryDelayMs2;
+        let retryDelayMs;
         if (pushback === null) {
-          retryDelayMs2 = this.getNextRetryBackoffMs();
+          retryDelayMs = this.getNextRetryBackoffMs();
         } else if (pushback < 0) {
           this.state = "TRANSPARENT_ONLY";
           callback(false);
           return;
         } else {
-          retryDelayMs2 = pushback;
+          retryDelayMs = pushback;
           this.nextRetryBackoffSec = this.initialRetryBackoffSec;
         }
         this.retryTimer = setTimeout(() => {
@@ -44210,7 +44184,7 @@ var require_retrying_call = __commonJS({
             this.trace("Retry attempt denied by throttling policy");
             callback(false);
           }
-        }, retryDelayMs2);
+        }, retryDelayMs);
       }
       countActiveCalls() {
         let count = 0;
@@ -45316,12 +45290,12 @@ var require_server_call = __commonJS({
       return status;
     }
     var ServerUnaryCallImpl = class extends events_1.EventEmitter {
-      constructor(path3, call, metadata, request2) {
+      constructor(path3, call, metadata, request) {
         super();
         this.path = path3;
         this.call = call;
         this.metadata = metadata;
-        this.request = request2;
+        this.request = request;
         this.cancelled = false;
       }
       getPeer() {
@@ -45382,12 +45356,12 @@ var require_server_call = __commonJS({
     };
     exports.ServerReadableStreamImpl = ServerReadableStreamImpl;
     var ServerWritableStreamImpl = class extends stream_1.Writable {
-      constructor(path3, call, metadata, request2) {
+      constructor(path3, call, metadata, request) {
         super({ objectMode: true });
         this.path = path3;
         this.call = call;
         this.metadata = metadata;
-        this.request = request2;
+        this.request = request;
         this.pendingStatus = {
           code: constants_1.Status.OK,
           details: "OK"
@@ -46027,7 +46001,7 @@ var require_orca = __commonJS({
     exports.GRPC_METRICS_HEADER = "endpoint-load-metrics-bin";
     var PARSED_LOAD_REPORT_KEY = "grpc_orca_load_report";
     function createMetricsReader(listener, previousOnCallEnded) {
-      return (code, details2, metadata) => {
+      return (code, details, metadata) => {
         let parsedLoadReport = metadata.getOpaque(PARSED_LOAD_REPORT_KEY);
         if (parsedLoadReport) {
           listener(parsedLoadReport);
@@ -46041,7 +46015,7 @@ var require_orca = __commonJS({
           }
         }
         if (previousOnCallEnded) {
-          previousOnCallEnded(code, details2, metadata);
+          previousOnCallEnded(code, details, metadata);
         }
       };
     }
@@ -46469,11 +46443,11 @@ var require_server_interceptors = __commonJS({
       waitForTrailers: true
     };
     var BaseServerInterceptingCall = class {
-      constructor(stream2, headers, callEventTracker, handler2, options) {
+      constructor(stream2, headers, callEventTracker, handler, options) {
         var _a, _b;
         this.stream = stream2;
         this.callEventTracker = callEventTracker;
-        this.handler = handler2;
+        this.handler = handler;
         this.listener = null;
         this.deadlineTimer = null;
         this.deadline = Infinity;
@@ -46676,15 +46650,15 @@ var require_server_interceptors = __commonJS({
         try {
           queueEntry.parsedMessage = this.handler.deserialize(decompressedMessage);
         } catch (err) {
-          let details2;
+          let details;
           if (environment_1.GRPC_NODE_DEBUG_SEND_ERROR_DETAILS) {
-            details2 = `Error deserializing request: ${err.message}`;
+            details = `Error deserializing request: ${err.message}`;
           } else {
-            details2 = "Error deserializing request";
+            details = "Error deserializing request";
           }
           this.sendStatus({
             code: constants_1.Status.INTERNAL,
-            details: details2
+            details
           });
           return;
         }
@@ -46764,15 +46738,15 @@ var require_server_interceptors = __commonJS({
         try {
           response = this.serializeMessage(message);
         } catch (e) {
-          let details2;
+          let details;
           if (environment_1.GRPC_NODE_DEBUG_SEND_ERROR_DETAILS) {
-            details2 = `Error serializing response: ${(0, error_1.getErrorMessage)(e)}`;
+            details = `Error serializing response: ${(0, error_1.getErrorMessage)(e)}`;
           } else {
-            details2 = "Error serializing response";
+            details = "Error serializing response";
           }
           this.sendStatus({
             code: constants_1.Status.INTERNAL,
-            details: details2,
+            details,
             metadata: null
           });
           return;
@@ -46790,15 +46764,15 @@ var require_server_interceptors = __commonJS({
         this.stream.write(response, (error) => {
           var _a;
           if (error) {
-            let details2;
+            let details;
             if (environment_1.GRPC_NODE_DEBUG_SEND_ERROR_DETAILS) {
-              details2 = `Error writing message: ${(0, error_1.getErrorMessage)(error)}`;
+              details = `Error writing message: ${(0, error_1.getErrorMessage)(error)}`;
             } else {
-              details2 = "Internal server error";
+              details = "Internal server error";
             }
             this.sendStatus({
               code: constants_1.Status.INTERNAL,
-              details: details2,
+              details,
               metadata: null
             });
             return;
@@ -46900,15 +46874,15 @@ var require_server_interceptors = __commonJS({
       }
     };
     exports.BaseServerInterceptingCall = BaseServerInterceptingCall;
-    function getServerInterceptingCall(interceptors, stream2, headers, callEventTracker, handler2, options) {
+    function getServerInterceptingCall(interceptors, stream2, headers, callEventTracker, handler, options) {
       const methodDefinition = {
-        path: handler2.path,
-        requestStream: handler2.type === "clientStream" || handler2.type === "bidi",
-        responseStream: handler2.type === "serverStream" || handler2.type === "bidi",
-        requestDeserialize: handler2.deserialize,
-        responseSerialize: handler2.serialize
+        path: handler.path,
+        requestStream: handler.type === "clientStream" || handler.type === "bidi",
+        responseStream: handler.type === "serverStream" || handler.type === "bidi",
+        requestDeserialize: handler.deserialize,
+        responseSerialize: handler.serialize
       };
-      const baseCall = new BaseServerInterceptingCall(stream2, headers, callEventTracker, handler2, options);
+      const baseCall = new BaseServerInterceptingCall(stream2, headers, callEventTracker, handler, options);
       return interceptors.reduce((call, interceptor) => {
         return interceptor(methodDefinition, call);
       }, baseCall);
@@ -46983,7 +46957,7 @@ var require_server2 = __commonJS({
     function serverCallTrace(text2) {
       logging.trace(constants_1.LogVerbosity.DEBUG, "server_call", text2);
     }
-    function noop3() {
+    function noop() {
     }
     function deprecate(message) {
       return function(target, context) {
@@ -47252,7 +47226,7 @@ var require_server2 = __commonJS({
           } else {
             http2Server = http22.createServer(this.commonServerOptions);
           }
-          http2Server.setTimeout(0, noop3);
+          http2Server.setTimeout(0, noop);
           this._setupHandlers(http2Server, credentials2._getInterceptors());
           return http2Server;
         }
@@ -47354,7 +47328,7 @@ var require_server2 = __commonJS({
                 reject(new Error(endpointList.error.details));
                 return true;
               }
-              const addressList = [].concat(...endpointList.value.map((endpoint2) => endpoint2.addresses));
+              const addressList = [].concat(...endpointList.value.map((endpoint) => endpoint.addresses));
               if (addressList.length === 0) {
                 reject(new Error(`No addresses resolved for port ${port}`));
                 return true;
@@ -47656,12 +47630,12 @@ var require_server2 = __commonJS({
           (0, channelz_1.unregisterChannelzRef)(this.channelzRef);
           this.shutdown = true;
         }
-        register(name, handler2, serialize, deserialize, type) {
+        register(name, handler, serialize, deserialize, type) {
           if (this.handlers.has(name)) {
             return false;
           }
           this.handlers.set(name, {
-            func: handler2,
+            func: handler,
             serialize,
             deserialize,
             type,
@@ -47743,12 +47717,12 @@ var require_server2 = __commonJS({
         }
         _retrieveHandler(path3) {
           serverCallTrace("Received call to method " + path3 + " at address " + this.serverAddressString);
-          const handler2 = this.handlers.get(path3);
-          if (handler2 === void 0) {
+          const handler = this.handlers.get(path3);
+          if (handler === void 0) {
             serverCallTrace("No handler registered for method " + path3 + ". Sending UNIMPLEMENTED status.");
             return null;
           }
-          return handler2;
+          return handler;
         }
         _respondWithError(err, stream2, channelzSessionInfo = null) {
           var _b, _c;
@@ -47770,8 +47744,8 @@ var require_server2 = __commonJS({
             return;
           }
           const path3 = headers[HTTP2_HEADER_PATH];
-          const handler2 = this._retrieveHandler(path3);
-          if (!handler2) {
+          const handler = this._retrieveHandler(path3);
+          if (!handler) {
             this._respondWithError(getUnimplementedStatusResponse(path3), stream2, channelzSessionInfo);
             return;
           }
@@ -47805,13 +47779,13 @@ var require_server2 = __commonJS({
               }
             }
           };
-          const call = (0, server_interceptors_1.getServerInterceptingCall)([...extraInterceptors, ...this.interceptors], stream2, headers, callEventTracker, handler2, this.options);
-          if (!this._runHandlerForCall(call, handler2)) {
+          const call = (0, server_interceptors_1.getServerInterceptingCall)([...extraInterceptors, ...this.interceptors], stream2, headers, callEventTracker, handler, this.options);
+          if (!this._runHandlerForCall(call, handler)) {
             this.callTracker.addCallFailed();
             channelzSessionInfo === null || channelzSessionInfo === void 0 ? void 0 : channelzSessionInfo.streamTracker.addCallFailed();
             call.sendStatus({
               code: constants_1.Status.INTERNAL,
-              details: `Unknown handler type: ${handler2.type}`
+              details: `Unknown handler type: ${handler.type}`
             });
           }
         }
@@ -47823,29 +47797,29 @@ var require_server2 = __commonJS({
             return;
           }
           const path3 = headers[HTTP2_HEADER_PATH];
-          const handler2 = this._retrieveHandler(path3);
-          if (!handler2) {
+          const handler = this._retrieveHandler(path3);
+          if (!handler) {
             this._respondWithError(getUnimplementedStatusResponse(path3), stream2, null);
             return;
           }
-          const call = (0, server_interceptors_1.getServerInterceptingCall)([...extraInterceptors, ...this.interceptors], stream2, headers, null, handler2, this.options);
-          if (!this._runHandlerForCall(call, handler2)) {
+          const call = (0, server_interceptors_1.getServerInterceptingCall)([...extraInterceptors, ...this.interceptors], stream2, headers, null, handler, this.options);
+          if (!this._runHandlerForCall(call, handler)) {
             call.sendStatus({
               code: constants_1.Status.INTERNAL,
-              details: `Unknown handler type: ${handler2.type}`
+              details: `Unknown handler type: ${handler.type}`
             });
           }
         }
-        _runHandlerForCall(call, handler2) {
-          const { type } = handler2;
+        _runHandlerForCall(call, handler) {
+          const { type } = handler;
           if (type === "unary") {
-            handleUnary(call, handler2);
+            handleUnary(call, handler);
           } else if (type === "clientStream") {
-            handleClientStreaming(call, handler2);
+            handleClientStreaming(call, handler);
           } else if (type === "serverStream") {
-            handleServerStreaming(call, handler2);
+            handleServerStreaming(call, handler);
           } else if (type === "bidi") {
-            handleBidiStreaming(call, handler2);
+            handleBidiStreaming(call, handler);
           } else {
             return false;
           }
@@ -47865,9 +47839,9 @@ var require_server2 = __commonJS({
             }
           }
           this.serverAddressString = serverAddressString;
-          const handler2 = this.channelzEnabled ? this._channelzHandler : this._streamHandler;
+          const handler = this.channelzEnabled ? this._channelzHandler : this._streamHandler;
           const sessionHandler = this.channelzEnabled ? this._channelzSessionHandler(http2Server) : this._sessionHandler(http2Server);
-          http2Server.on("stream", handler2.bind(this, extraInterceptors));
+          http2Server.on("stream", handler.bind(this, extraInterceptors));
           http2Server.on("session", sessionHandler);
         }
         _sessionHandler(http2Server) {
@@ -48179,7 +48153,7 @@ var require_server2 = __commonJS({
       })(), _a;
     })();
     exports.Server = Server;
-    async function handleUnary(call, handler2) {
+    async function handleUnary(call, handler) {
       let stream2;
       function respond(err, value, trailer, flags) {
         if (err) {
@@ -48205,7 +48179,7 @@ var require_server2 = __commonJS({
           if (requestMessage) {
             call.sendStatus({
               code: constants_1.Status.UNIMPLEMENTED,
-              details: `Received a second request message for server streaming method ${handler2.path}`,
+              details: `Received a second request message for server streaming method ${handler.path}`,
               metadata: null
             });
             return;
@@ -48217,24 +48191,24 @@ var require_server2 = __commonJS({
           if (!requestMessage) {
             call.sendStatus({
               code: constants_1.Status.UNIMPLEMENTED,
-              details: `Received no request message for server streaming method ${handler2.path}`,
+              details: `Received no request message for server streaming method ${handler.path}`,
               metadata: null
             });
             return;
           }
-          stream2 = new server_call_1.ServerWritableStreamImpl(handler2.path, call, requestMetadata, requestMessage);
+          stream2 = new server_call_1.ServerWritableStreamImpl(handler.path, call, requestMetadata, requestMessage);
           try {
-            handler2.func(stream2, respond);
+            handler.func(stream2, respond);
           } catch (err) {
-            let details2;
+            let details;
             if (environment_1.GRPC_NODE_DEBUG_SEND_ERROR_DETAILS) {
-              details2 = `Server method handler threw error ${err.message}`;
+              details = `Server method handler threw error ${err.message}`;
             } else {
-              details2 = "Unknown error";
+              details = "Unknown error";
             }
             call.sendStatus({
               code: constants_1.Status.UNKNOWN,
-              details: details2,
+              details,
               metadata: null
             });
           }
@@ -48247,7 +48221,7 @@ var require_server2 = __commonJS({
         }
       });
     }
-    function handleClientStreaming(call, handler2) {
+    function handleClientStreaming(call, handler) {
       let stream2;
       function respond(err, value, trailer, flags) {
         if (err) {
@@ -48264,19 +48238,19 @@ var require_server2 = __commonJS({
       }
       call.start({
         onReceiveMetadata(metadata) {
-          stream2 = new server_call_1.ServerDuplexStreamImpl(handler2.path, call, metadata);
+          stream2 = new server_call_1.ServerDuplexStreamImpl(handler.path, call, metadata);
           try {
-            handler2.func(stream2, respond);
+            handler.func(stream2, respond);
           } catch (err) {
-            let details2;
+            let details;
             if (environment_1.GRPC_NODE_DEBUG_SEND_ERROR_DETAILS) {
-              details2 = `Server method handler threw error ${err.message}`;
+              details = `Server method handler threw error ${err.message}`;
             } else {
-              details2 = "Unknown error";
+              details = "Unknown error";
             }
             call.sendStatus({
               code: constants_1.Status.UNKNOWN,
-              details: details2,
+              details,
               metadata: null
             });
           }
@@ -48296,7 +48270,7 @@ var require_server2 = __commonJS({
         }
       });
     }
-    function handleServerStreaming(call, handler2) {
+    function handleServerStreaming(call, handler) {
       let stream2;
       let requestMetadata;
       let requestMessage = null;
@@ -48309,7 +48283,7 @@ var require_server2 = __commonJS({
           if (requestMessage) {
             call.sendStatus({
               code: constants_1.Status.UNIMPLEMENTED,
-              details: `Received a second request message for server streaming method ${handler2.path}`,
+              details: `Received a second request message for server streaming method ${handler.path}`,
               metadata: null
             });
             return;
@@ -48321,24 +48295,24 @@ var require_server2 = __commonJS({
           if (!requestMessage) {
             call.sendStatus({
               code: constants_1.Status.UNIMPLEMENTED,
-              details: `Received no request message for server streaming method ${handler2.path}`,
+              details: `Received no request message for server streaming method ${handler.path}`,
               metadata: null
             });
             return;
           }
-          stream2 = new server_call_1.ServerWritableStreamImpl(handler2.path, call, requestMetadata, requestMessage);
+          stream2 = new server_call_1.ServerWritableStreamImpl(handler.path, call, requestMetadata, requestMessage);
           try {
-            handler2.func(stream2);
+            handler.func(stream2);
           } catch (err) {
-            let details2;
+            let details;
             if (environment_1.GRPC_NODE_DEBUG_SEND_ERROR_DETAILS) {
-              details2 = `Server method handler threw error ${err.message}`;
+              details = `Server method handler threw error ${err.message}`;
             } else {
-              details2 = "Unknown error";
+              details = "Unknown error";
             }
             call.sendStatus({
               code: constants_1.Status.UNKNOWN,
-              details: details2,
+              details,
               metadata: null
             });
           }
@@ -48352,23 +48326,23 @@ var require_server2 = __commonJS({
         }
       });
     }
-    function handleBidiStreaming(call, handler2) {
+    function handleBidiStreaming(call, handler) {
       let stream2;
       call.start({
         onReceiveMetadata(metadata) {
-          stream2 = new server_call_1.ServerDuplexStreamImpl(handler2.path, call, metadata);
+          stream2 = new server_call_1.ServerDuplexStreamImpl(handler.path, call, metadata);
           try {
-            handler2.func(stream2);
+            handler.func(stream2);
           } catch (err) {
-            let details2;
+            let details;
             if (environment_1.GRPC_NODE_DEBUG_SEND_ERROR_DETAILS) {
-              details2 = `Server method handler threw error ${err.message}`;
+              details = `Server method handler threw error ${err.message}`;
             } else {
-              details2 = "Unknown error";
+              details = "Unknown error";
             }
             call.sendStatus({
               code: constants_1.Status.UNKNOWN,
-              details: details2,
+              details,
               metadata: null
             });
           }
@@ -48413,8 +48387,8 @@ var require_status_builder = __commonJS({
       /**
        * Adds details to the builder.
        */
-      withDetails(details2) {
-        this.details = details2;
+      withDetails(details) {
+        this.details = details;
         return this;
       }
       /**
@@ -48777,7 +48751,7 @@ var require_load_balancer_pick_first = __commonJS({
         if (lbConfig.getShuffleAddressList()) {
           endpointList = shuffled(endpointList);
         }
-        const rawAddressList = [].concat(...endpointList.map((endpoint2) => endpoint2.addresses));
+        const rawAddressList = [].concat(...endpointList.map((endpoint) => endpoint.addresses));
         trace("updateAddressList([" + rawAddressList.map((address) => (0, subchannel_address_1.subchannelAddressToString)(address)) + "])");
         const addressList = interleaveAddressFamilies(rawAddressList);
         this.latestAddressList = addressList;
@@ -48809,8 +48783,8 @@ var require_load_balancer_pick_first = __commonJS({
     exports.PickFirstLoadBalancer = PickFirstLoadBalancer;
     var LEAF_CONFIG = new PickFirstLoadBalancingConfig(false);
     var LeafLoadBalancer = class {
-      constructor(endpoint2, channelControlHelper, options, resolutionNote) {
-        this.endpoint = endpoint2;
+      constructor(endpoint, channelControlHelper, options, resolutionNote) {
+        this.endpoint = endpoint;
         this.options = options;
         this.resolutionNote = resolutionNote;
         this.latestState = connectivity_state_1.ConnectivityState.IDLE;
@@ -49400,7 +49374,7 @@ var require_load_balancer_round_robin = __commonJS({
         }
         trace("Connect to endpoint list " + endpointList.map(subchannel_address_1.endpointToString));
         this.updatesPaused = true;
-        this.children = endpointList.map((endpoint2) => new load_balancer_pick_first_1.LeafLoadBalancer(endpoint2, this.childChannelControlHelper, options, resolutionNote));
+        this.children = endpointList.map((endpoint) => new load_balancer_pick_first_1.LeafLoadBalancer(endpoint, this.childChannelControlHelper, options, resolutionNote));
         for (const child of this.children) {
           child.startConnecting();
         }
@@ -49648,14 +49622,14 @@ var require_load_balancer_outlier_detection = __commonJS({
           if (mapEntry) {
             let onCallEnded = wrappedPick.onCallEnded;
             if (this.countCalls) {
-              onCallEnded = (statusCode, details2, metadata) => {
+              onCallEnded = (statusCode, details, metadata) => {
                 var _a2;
                 if (statusCode === constants_1.Status.OK) {
                   mapEntry.counter.addSuccess();
                 } else {
                   mapEntry.counter.addFailure();
                 }
-                (_a2 = wrappedPick.onCallEnded) === null || _a2 === void 0 ? void 0 : _a2.call(wrappedPick, statusCode, details2, metadata);
+                (_a2 = wrappedPick.onCallEnded) === null || _a2 === void 0 ? void 0 : _a2.call(wrappedPick, statusCode, details, metadata);
               };
             }
             return Object.assign(Object.assign({}, wrappedPick), { subchannel: subchannelWrapper.getWrappedSubchannel(), onCallEnded });
@@ -49719,10 +49693,10 @@ var require_load_balancer_outlier_detection = __commonJS({
         const targetRequestVolume = successRateConfig.request_volume;
         let addresesWithTargetVolume = 0;
         const successRates = [];
-        for (const [endpoint2, mapEntry] of this.entryMap.entries()) {
+        for (const [endpoint, mapEntry] of this.entryMap.entries()) {
           const successes = mapEntry.counter.getLastSuccesses();
           const failures = mapEntry.counter.getLastFailures();
-          trace("Stats for " + (0, subchannel_address_1.endpointToString)(endpoint2) + ": successes=" + successes + " failures=" + failures + " targetRequestVolume=" + targetRequestVolume);
+          trace("Stats for " + (0, subchannel_address_1.endpointToString)(endpoint) + ": successes=" + successes + " failures=" + failures + " targetRequestVolume=" + targetRequestVolume);
           if (successes + failures >= targetRequestVolume) {
             addresesWithTargetVolume += 1;
             successRates.push(successes / (successes + failures));
@@ -49861,10 +49835,10 @@ var require_load_balancer_outlier_detection = __commonJS({
         }
         trace("Received update with config: " + JSON.stringify(lbConfig.toJsonObject(), void 0, 2));
         if (endpointList.ok) {
-          for (const endpoint2 of endpointList.value) {
-            if (!this.entryMap.has(endpoint2)) {
-              trace("Adding map entry for " + (0, subchannel_address_1.endpointToString)(endpoint2));
-              this.entryMap.set(endpoint2, {
+          for (const endpoint of endpointList.value) {
+            if (!this.entryMap.has(endpoint)) {
+              trace("Adding map entry for " + (0, subchannel_address_1.endpointToString)(endpoint));
+              this.entryMap.set(endpoint, {
                 counter: new CallCounter(),
                 currentEjectionTimestamp: null,
                 ejectionTimeMultiplier: 0,
@@ -50228,12 +50202,12 @@ var require_load_balancer_weighted_round_robin = __commonJS({
         }
         if (this.countChildrenWithState(connectivity_state_1.ConnectivityState.READY) > 0) {
           const weightedPickers = [];
-          for (const [endpoint2, entry] of this.children) {
+          for (const [endpoint, entry] of this.children) {
             if (entry.child.getConnectivityState() !== connectivity_state_1.ConnectivityState.READY) {
               continue;
             }
             weightedPickers.push({
-              endpointName: endpoint2,
+              endpointName: endpoint,
               picker: entry.child.getPicker(),
               weight: this.getWeight(entry)
             });
@@ -50293,13 +50267,13 @@ var require_load_balancer_weighted_round_robin = __commonJS({
         const seenEndpointNames = /* @__PURE__ */ new Set();
         this.updatesPaused = true;
         this.latestConfig = lbConfig;
-        for (const endpoint2 of maybeEndpointList.value) {
-          const name = (0, subchannel_address_1.endpointToString)(endpoint2);
+        for (const endpoint of maybeEndpointList.value) {
+          const name = (0, subchannel_address_1.endpointToString)(endpoint);
           seenEndpointNames.add(name);
           let entry = this.children.get(name);
           if (!entry) {
             entry = {
-              child: new load_balancer_pick_first_1.LeafLoadBalancer(endpoint2, (0, load_balancer_1.createChildChannelControlHelper)(this.channelControlHelper, {
+              child: new load_balancer_pick_first_1.LeafLoadBalancer(endpoint, (0, load_balancer_1.createChildChannelControlHelper)(this.channelControlHelper, {
                 updateState: (connectivityState, picker, errorMessage) => {
                   if (this.currentState === connectivity_state_1.ConnectivityState.READY && connectivityState !== connectivity_state_1.ConnectivityState.READY) {
                     this.channelControlHelper.requestReresolution();
@@ -51254,11 +51228,11 @@ var require_abort = __commonJS({
     var cancelledSrc = new AbortController();
     cancelledSrc.abort();
     exports.abortedSignal = cancelledSrc.signal;
-    var noop3 = () => {
+    var noop = () => {
     };
     var deriveAbortController = (signal) => {
       const ctrl = new AbortController();
-      let dispose = noop3;
+      let dispose = noop;
       if (!signal) {
         return { ctrl, dispose };
       }
@@ -52492,8 +52466,8 @@ var require_connection_pool = __commonJS({
           return this.awaitingMetadata;
         }
         const hosts = typeof this.options.hosts === "string" ? [this.options.hosts] : this.options.hosts;
-        const auth2 = this.options.auth;
-        if (!auth2) {
+        const auth = this.options.auth;
+        if (!auth) {
           return Promise.resolve(new grpc.Metadata());
         }
         const attempt = (index, previousRejection) => {
@@ -52505,11 +52479,11 @@ var require_connection_pool = __commonJS({
           const host = removeProtocolPrefix(hosts[index]);
           const context = {
             method: "authenticate",
-            params: { name: auth2.username, password: auth2.password },
+            params: { name: auth.username, password: auth.password },
             service: "Auth",
             isStream: false
           };
-          return this.getCredentialsFromHost(host, auth2.username, auth2.password, (0, util_1.resolveCallOptions)((0, util_1.resolveCallOptions)(void 0, auth2.callOptions, context), (0, util_1.resolveCallOptions)(void 0, this.options.defaultCallOptions, context), context), this.credentials).then((token) => {
+          return this.getCredentialsFromHost(host, auth.username, auth.password, (0, util_1.resolveCallOptions)((0, util_1.resolveCallOptions)(void 0, auth.callOptions, context), (0, util_1.resolveCallOptions)(void 0, this.options.defaultCallOptions, context), context), this.credentials).then((token) => {
             meta.set("token", token);
             return meta;
           }).catch((err) => attempt(index + 1, err));
@@ -53432,11 +53406,11 @@ var require_builder = __commonJS({
        * Dispatches a call to the server, and creates a map by running the
        * iterator over the values returned.
        */
-      mapValues(iterator2) {
+      mapValues(iterator) {
         return this.exec().then((res) => {
           const output = {};
           for (const kv of res.kvs) {
-            output[kv.key.toString()] = iterator2(kv.value);
+            output[kv.key.toString()] = iterator(kv.value);
           }
           return output;
         });
@@ -55064,8 +55038,8 @@ var require_election = __commonJS({
       /**
        * Implements EventEmitter.on(...).
        */
-      on(event, handler2) {
-        return super.on(event, handler2);
+      on(event, handler) {
+        return super.on(event, handler);
       }
       /**
        * Closes the election observer.
@@ -55164,8 +55138,8 @@ var require_election = __commonJS({
       /**
        * Implements EventEmitter.on(...).
        */
-      on(event, handler2) {
-        return super.on(event, handler2);
+      on(event, handler) {
+        return super.on(event, handler);
       }
       /**
        * Helper function that returns a promise when the node becomes the leader.
@@ -55495,8 +55469,8 @@ var require_lease = __commonJS({
       /**
        * Implements EventEmitter.on(...).
        */
-      on(event, handler2) {
-        return super.on(event, handler2);
+      on(event, handler) {
+        return super.on(event, handler);
       }
       /**
        * Tears down resources associated with the lease.
@@ -56343,11 +56317,11 @@ var require_watch = __commonJS({
       /**
        * @internal
        */
-      constructor(manager, namespace, request2) {
+      constructor(manager, namespace, request) {
         super();
         this.manager = manager;
         this.namespace = namespace;
-        this.request = request2;
+        this.request = request;
         this.id = null;
         this.manager.attach(this);
         this.on("data", (changes) => {
@@ -56365,8 +56339,8 @@ var require_watch = __commonJS({
       /**
        * Implements EventEmitter.on(...).
        */
-      on(event, handler2) {
-        return super.on(event, handler2);
+      on(event, handler) {
+        return super.on(event, handler);
       }
       /**
        * lastRevision returns the latest etcd cluster revision that this
@@ -56653,35 +56627,6 @@ var require_lib3 = __commonJS({
     exports.Etcd3 = Etcd32;
   }
 });
-
-// src/errors.ts
-var InputError = class extends Error {
-  name = "InputError";
-};
-var NotFoundError = class extends Error {
-  name = "NotFoundError";
-};
-var IntegrityError = class extends Error {
-  name = "IntegrityError";
-};
-function messageOf(error) {
-  if (error instanceof Error) return error.message;
-  return String(error);
-}
-function withContext(context, error) {
-  const message = `${context}: ${messageOf(error)}`;
-  if (error instanceof NotFoundError) return new NotFoundError(message, { cause: error });
-  if (error instanceof IntegrityError) return new IntegrityError(message, { cause: error });
-  if (error instanceof InputError) return new InputError(message, { cause: error });
-  return new Error(message, { cause: error });
-}
-async function inContext(context, fn) {
-  try {
-    return await fn();
-  } catch (error) {
-    throw withContext(context, error);
-  }
-}
 
 // src/config/names.ts
 var Inputs = /* @__PURE__ */ ((Inputs2) => {
@@ -66572,9 +66517,9 @@ var KUBEADM_KEY = "/etc/kubernetes/pki/etcd/healthcheck-client.key";
 function etcdAccess(source, callTimeoutMs = 1e4) {
   const env = source.env;
   const endpoints = list(text(source, "endpoints" /* Endpoints */) ?? env["ETCDCTL_ENDPOINTS"] ?? KUBEADM_ENDPOINT);
-  for (const endpoint2 of endpoints) {
-    if (!/^https?:\/\/[^/\s]+\/?$/.test(endpoint2)) {
-      throw new InputError(`endpoints: ${JSON.stringify(endpoint2)} is not a client URL like https://10.0.0.1:2379`);
+  for (const endpoint of endpoints) {
+    if (!/^https?:\/\/[^/\s]+\/?$/.test(endpoint)) {
+      throw new InputError(`endpoints: ${JSON.stringify(endpoint)} is not a client URL like https://10.0.0.1:2379`);
     }
   }
   if (endpoints.length === 0) throw new InputError("endpoints: no etcd endpoint given");
@@ -66585,8 +66530,8 @@ function etcdAccess(source, callTimeoutMs = 1e4) {
   const explicitCa = text(source, "cacert" /* CaCert */) ?? env["ETCDCTL_CACERT"];
   const explicitCert = text(source, "cert" /* Cert */) ?? env["ETCDCTL_CERT"];
   const explicitKey = text(source, "key" /* Key */) ?? env["ETCDCTL_KEY"];
-  const auth2 = credentials(source);
-  const base = { endpoints, callTimeoutMs, ...auth2 ? { auth: auth2 } : {} };
+  const auth = credentials(source);
+  const base = { endpoints, callTimeoutMs, ...auth ? { auth } : {} };
   if (!secure) return base;
   const ca = readPem("cacert" /* CaCert */, explicitCa ?? KUBEADM_CACERT);
   const certPath = explicitCert ?? (explicitKey ? void 0 : KUBEADM_CERT);
@@ -67539,8 +67484,8 @@ function connect(access3, endpoints = access3.endpoints) {
   if (access3.auth) options.auth = { username: access3.auth.username, password: access3.auth.password };
   return new import_etcd3.Etcd3(options);
 }
-function stripScheme(endpoint2) {
-  return endpoint2.replace(/^(https?|unixs?):\/\//, "").replace(/\/+$/, "");
+function stripScheme(endpoint) {
+  return endpoint.replace(/^(https?|unixs?):\/\//, "").replace(/\/+$/, "");
 }
 
 // src/etcd/lock.ts
@@ -67587,18 +67532,18 @@ async function countKeys(client, revision) {
 function memberIdHex(decimalId) {
   return BigInt(decimalId).toString(16);
 }
-async function probeEndpoint(access3, endpoint2) {
-  const client = connect(access3, [endpoint2]);
+async function probeEndpoint(access3, endpoint) {
+  const client = connect(access3, [endpoint]);
   try {
     const status = await client.maintenance.status();
     const members = await client.cluster.memberList({ linearizable: false }).catch(() => void 0);
     const id = status.header.member_id;
     const self2 = members?.members.find((m) => m.ID === id);
     return {
-      endpoint: endpoint2,
+      endpoint,
       reachable: true,
       id: memberIdHex(id),
-      name: self2?.name ?? endpoint2,
+      name: self2?.name ?? endpoint,
       leaderId: memberIdHex(status.leader),
       revision: Number(status.header.revision),
       raftTerm: Number(status.raftTerm),
@@ -67609,14 +67554,14 @@ async function probeEndpoint(access3, endpoint2) {
       errors: status.errors ?? []
     };
   } catch (error) {
-    return { endpoint: endpoint2, reachable: false, error: messageOf(error) };
+    return { endpoint, reachable: false, error: messageOf(error) };
   } finally {
     client.close();
   }
 }
 async function discoverMembers(access3) {
-  for (const endpoint2 of access3.endpoints) {
-    const client = connect(access3, [endpoint2]);
+  for (const endpoint of access3.endpoints) {
+    const client = connect(access3, [endpoint]);
     try {
       const list2 = await client.cluster.memberList({ linearizable: false });
       return list2.members.map((m) => ({ name: m.name, clientUrls: m.clientURLs ?? [] }));
@@ -67636,9 +67581,9 @@ async function probeCluster(access3) {
     const url = member.clientUrls[0];
     if (!url) continue;
     const known = member.clientUrls.map(normalize).find((u) => endpoints.has(u));
-    const endpoint2 = known ?? normalize(url);
-    endpoints.add(endpoint2);
-    named.set(endpoint2, member.name);
+    const endpoint = known ?? normalize(url);
+    endpoints.add(endpoint);
+    named.set(endpoint, member.name);
   }
   const probes = await Promise.all([...endpoints].map((e) => probeEndpoint(access3, e)));
   const seen = /* @__PURE__ */ new Set();
@@ -67695,8 +67640,8 @@ var WIRE_LENGTH_DELIMITED = 2;
 var WIRE_FIXED32 = 5;
 var State = { FrameHeader: 0, Tag: 1, VarintValue: 2, Length: 3, Deliver: 4, Skip: 5 };
 var GrpcMessageReader = class {
-  constructor(handler2, wanted) {
-    this.handler = handler2;
+  constructor(handler, wanted) {
+    this.handler = handler;
     this.wanted = wanted;
   }
   handler;
@@ -67893,10 +67838,10 @@ var STATUS_NAMES = [
   "UNAUTHENTICATED"
 ];
 var GrpcStatusError = class extends Error {
-  constructor(code, details2) {
-    super(`gRPC status ${STATUS_NAMES[code] ?? "code"} (${code})${details2 ? `: ${details2}` : ""}`);
+  constructor(code, details) {
+    super(`gRPC status ${STATUS_NAMES[code] ?? "code"} (${code})${details ? `: ${details}` : ""}`);
     this.code = code;
-    this.details = details2;
+    this.details = details;
   }
   code;
   details;
@@ -67913,28 +67858,28 @@ var STREAM_WINDOW = 4 << 20;
 var SESSION_WINDOW = 32 << 20;
 var READABLE_HIGH_WATER_MARK = 4 << 20;
 var DEFAULT_KEEPALIVE_MS = 3e4;
-async function openSnapshot(access3, endpoint2, options = {}) {
-  const session = await connectSession(access3, endpoint2);
+async function openSnapshot(access3, endpoint, options = {}) {
+  const session = await connectSession(access3, endpoint);
   let token;
   try {
-    token = access3.auth ? await authenticate(session, access3, endpoint2) : void 0;
+    token = access3.auth ? await authenticate(session, access3, endpoint) : void 0;
   } catch (error) {
     session.destroy();
     throw error;
   }
-  return startSnapshot(session, endpoint2, token, {
+  return startSnapshot(session, endpoint, token, {
     keepaliveMs: options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
     keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? Math.max(access3.callTimeoutMs, 1e4)
   });
 }
-function authorityOf(access3, endpoint2) {
-  if (/^unixs?:/.test(endpoint2)) throw new Error(`${endpoint2}: unix socket endpoints are not supported by the HTTP/2 snapshot reader`);
-  const hostPort = endpoint2.replace(/^(https?):\/\//, "").replace(/\/+$/, "");
-  const secure = access3.tls !== void 0 || endpoint2.startsWith("https://");
+function authorityOf(access3, endpoint) {
+  if (/^unixs?:/.test(endpoint)) throw new Error(`${endpoint}: unix socket endpoints are not supported by the HTTP/2 snapshot reader`);
+  const hostPort = endpoint.replace(/^(https?):\/\//, "").replace(/\/+$/, "");
+  const secure = access3.tls !== void 0 || endpoint.startsWith("https://");
   return `${secure ? "https" : "http"}://${hostPort}`;
 }
-async function connectSession(access3, endpoint2) {
-  const authority = authorityOf(access3, endpoint2);
+async function connectSession(access3, endpoint) {
+  const authority = authorityOf(access3, endpoint);
   const tls = access3.tls;
   const session = http2.connect(authority, {
     ...tls ? { ca: tls.ca, ...tls.cert ? { cert: tls.cert } : {}, ...tls.key ? { key: tls.key } : {} } : {},
@@ -67964,12 +67909,12 @@ async function connectSession(access3, endpoint2) {
     });
   } catch (error) {
     session.destroy();
-    throw withContext(`connecting to etcd at ${endpoint2}`, error);
+    throw withContext(`connecting to etcd at ${endpoint}`, error);
   }
   session.setLocalWindowSize(SESSION_WINDOW);
   return session;
 }
-function grpcCall(session, path3, request2, token, reader) {
+function grpcCall(session, path3, request, token, reader) {
   const stream2 = session.request({
     ":method": "POST",
     ":path": path3,
@@ -68033,29 +67978,29 @@ function grpcCall(session, path3, request2, token, reader) {
     settled = true;
     resolveDone();
   });
-  stream2.end(grpcFrame(request2));
+  stream2.end(grpcFrame(request));
   return { stream: stream2, done, abort: fail };
 }
-async function authenticate(session, access3, endpoint2) {
-  const auth2 = access3.auth;
-  if (!auth2) throw new Error("authenticate called without credentials");
+async function authenticate(session, access3, endpoint) {
+  const auth = access3.auth;
+  if (!auth) throw new Error("authenticate called without credentials");
   const pieces = [];
   const reader = new GrpcMessageReader({ bytes: (_field, piece) => pieces.push(piece) }, /* @__PURE__ */ new Set([AUTHENTICATE_TOKEN_FIELD]));
-  const call = grpcCall(session, AUTHENTICATE_PATH, authenticateRequest(auth2.username, auth2.password), void 0, reader);
+  const call = grpcCall(session, AUTHENTICATE_PATH, authenticateRequest(auth.username, auth.password), void 0, reader);
   const timer = setTimeout(() => call.abort(new Error(`no answer within ${access3.callTimeoutMs} ms`)), access3.callTimeoutMs);
   try {
     await call.done;
   } catch (error) {
-    throw withContext(`authenticating to etcd at ${endpoint2} as ${auth2.username}`, error);
+    throw withContext(`authenticating to etcd at ${endpoint} as ${auth.username}`, error);
   } finally {
     clearTimeout(timer);
   }
   if (reader.messageCount !== 1 || pieces.length === 0) {
-    throw new Error(`authenticating to etcd at ${endpoint2} as ${auth2.username}: the answer carries no token`);
+    throw new Error(`authenticating to etcd at ${endpoint} as ${auth.username}: the answer carries no token`);
   }
   return Buffer.concat(pieces).toString("utf8");
 }
-function startSnapshot(session, endpoint2, token, keepalive) {
+function startSnapshot(session, endpoint, token, keepalive) {
   let markStarted = () => void 0;
   let failStart = () => void 0;
   const started = new Promise((resolve, reject) => {
@@ -68110,7 +68055,7 @@ function startSnapshot(session, endpoint2, token, keepalive) {
     },
     (error) => {
       finished = true;
-      const wrapped = withContext(`snapshot from etcd at ${endpoint2}`, error);
+      const wrapped = withContext(`snapshot from etcd at ${endpoint}`, error);
       failStart(wrapped);
       release();
       bytes.destroy(wrapped);
@@ -68305,16 +68250,16 @@ function chain2(source, transform2) {
 }
 
 // src/snapshot/ship.ts
-async function shipSnapshot(request2) {
-  const rawSpool = await Spool.create(join2(request2.spoolDir, `${request2.objectFile}.raw`));
-  const transformed = request2.compression !== "none" || request2.recipients.length > 0;
-  const objectSpool = transformed ? await Spool.create(join2(request2.spoolDir, `${request2.objectFile}.obj`)) : rawSpool;
-  const verifier = new SnapshotVerifier(request2.sourceLabel);
+async function shipSnapshot(request) {
+  const rawSpool = await Spool.create(join2(request.spoolDir, `${request.objectFile}.raw`));
+  const transformed = request.compression !== "none" || request.recipients.length > 0;
+  const objectSpool = transformed ? await Spool.create(join2(request.spoolDir, `${request.objectFile}.obj`)) : rawSpool;
+  const verifier = new SnapshotVerifier(request.sourceLabel);
   const measure = new Measure();
   try {
-    const rawDone = pipeline4(request2.snapshot, verifier, rawSpool.writer());
-    const objectDone = transformed ? transform(rawSpool, objectSpool, measure, request2) : Promise.resolve();
-    const uploads = request2.stores.map((store) => uploadTo(store, request2, objectSpool.reader()));
+    const rawDone = pipeline4(request.snapshot, verifier, rawSpool.writer());
+    const objectDone = transformed ? transform(rawSpool, objectSpool, measure, request) : Promise.resolve();
+    const uploads = request.stores.map((store) => uploadTo(store, request, objectSpool.reader()));
     const [raw, object] = await Promise.allSettled([rawDone, objectDone]);
     const results = await Promise.all(uploads);
     const failure = raw.status === "rejected" ? raw.reason : object.status === "rejected" ? object.reason : void 0;
@@ -68337,20 +68282,20 @@ async function shipSnapshot(request2) {
     await rm(objectSpool.path, { force: true });
   }
 }
-async function transform(raw, object, measure, request2) {
+async function transform(raw, object, measure, request) {
   try {
-    const compressed = chain2(raw.reader(), compressor(request2.compression));
-    const encrypted = request2.recipients.length > 0 ? await encryptStream(compressed, request2.recipients) : compressed;
+    const compressed = chain2(raw.reader(), compressor(request.compression));
+    const encrypted = request.recipients.length > 0 ? await encryptStream(compressed, request.recipients) : compressed;
     await pipeline4(encrypted, measure, object.writer());
   } catch (error) {
-    const wrapped = withContext(`compressing/encrypting the snapshot of ${request2.sourceLabel}`, error);
+    const wrapped = withContext(`compressing/encrypting the snapshot of ${request.sourceLabel}`, error);
     object.fail(wrapped);
     throw wrapped;
   }
 }
-async function uploadTo(store, request2, content) {
+async function uploadTo(store, request, content) {
   try {
-    const pending = await store.upload(request2.folder, request2.objectFile, content);
+    const pending = await store.upload(request.folder, request.objectFile, content);
     return { store, ok: true, pending };
   } catch (error) {
     content.destroy();
@@ -68543,4324 +68488,6 @@ function reachableEndpoints(members) {
 function describeMembers(members) {
   if (members.length === 0) return "no member answered";
   return members.map((m) => m.reachable ? `${m.name} (${m.endpoint}) reachable but not usable` : `${m.name ?? m.endpoint} (${m.endpoint}): ${m.error}`).join("; ");
-}
-
-// node_modules/universal-user-agent/index.js
-function getUserAgent() {
-  if (typeof navigator === "object" && "userAgent" in navigator) {
-    return navigator.userAgent;
-  }
-  if (typeof process === "object" && process.version !== void 0) {
-    return `Node.js/${process.version.substr(1)} (${process.platform}; ${process.arch})`;
-  }
-  return "<environment undetectable>";
-}
-
-// node_modules/before-after-hook/lib/register.js
-function register(state, name, method, options) {
-  if (typeof method !== "function") {
-    throw new Error("method for before hook must be a function");
-  }
-  if (!options) {
-    options = {};
-  }
-  if (Array.isArray(name)) {
-    return name.reverse().reduce((callback, name2) => {
-      return register.bind(null, state, name2, callback, options);
-    }, method)();
-  }
-  return Promise.resolve().then(() => {
-    if (!state.registry[name]) {
-      return method(options);
-    }
-    return state.registry[name].reduce((method2, registered) => {
-      return registered.hook.bind(null, method2, options);
-    }, method)();
-  });
-}
-
-// node_modules/before-after-hook/lib/add.js
-function addHook(state, kind, name, hook2) {
-  const orig = hook2;
-  if (!state.registry[name]) {
-    state.registry[name] = [];
-  }
-  if (kind === "before") {
-    hook2 = (method, options) => {
-      return Promise.resolve().then(orig.bind(null, options)).then(method.bind(null, options));
-    };
-  }
-  if (kind === "after") {
-    hook2 = (method, options) => {
-      let result;
-      return Promise.resolve().then(method.bind(null, options)).then((result_) => {
-        result = result_;
-        return orig(result, options);
-      }).then(() => {
-        return result;
-      });
-    };
-  }
-  if (kind === "error") {
-    hook2 = (method, options) => {
-      return Promise.resolve().then(method.bind(null, options)).catch((error) => {
-        return orig(error, options);
-      });
-    };
-  }
-  state.registry[name].push({
-    hook: hook2,
-    orig
-  });
-}
-
-// node_modules/before-after-hook/lib/remove.js
-function removeHook(state, name, method) {
-  if (!state.registry[name]) {
-    return;
-  }
-  const index = state.registry[name].map((registered) => {
-    return registered.orig;
-  }).indexOf(method);
-  if (index === -1) {
-    return;
-  }
-  state.registry[name].splice(index, 1);
-}
-
-// node_modules/before-after-hook/index.js
-var bind = Function.bind;
-var bindable = bind.bind(bind);
-function bindApi(hook2, state, name) {
-  const removeHookRef = bindable(removeHook, null).apply(
-    null,
-    name ? [state, name] : [state]
-  );
-  hook2.api = { remove: removeHookRef };
-  hook2.remove = removeHookRef;
-  ["before", "error", "after", "wrap"].forEach((kind) => {
-    const args = name ? [state, kind, name] : [state, kind];
-    hook2[kind] = hook2.api[kind] = bindable(addHook, null).apply(null, args);
-  });
-}
-function Singular() {
-  const singularHookName = /* @__PURE__ */ Symbol("Singular");
-  const singularHookState = {
-    registry: {}
-  };
-  const singularHook = register.bind(null, singularHookState, singularHookName);
-  bindApi(singularHook, singularHookState, singularHookName);
-  return singularHook;
-}
-function Collection() {
-  const state = {
-    registry: {}
-  };
-  const hook2 = register.bind(null, state);
-  bindApi(hook2, state);
-  return hook2;
-}
-var before_after_hook_default = { Singular, Collection };
-
-// node_modules/@octokit/endpoint/dist-bundle/index.js
-var VERSION = "0.0.0-development";
-var userAgent = `octokit-endpoint.js/${VERSION} ${getUserAgent()}`;
-var DEFAULTS = {
-  method: "GET",
-  baseUrl: "https://api.github.com",
-  headers: {
-    accept: "application/vnd.github.v3+json",
-    "user-agent": userAgent
-  },
-  mediaType: {
-    format: ""
-  }
-};
-function lowercaseKeys(object) {
-  if (!object) {
-    return {};
-  }
-  return Object.keys(object).reduce((newObj, key) => {
-    newObj[key.toLowerCase()] = object[key];
-    return newObj;
-  }, {});
-}
-function isPlainObject(value) {
-  if (typeof value !== "object" || value === null) return false;
-  if (Object.prototype.toString.call(value) !== "[object Object]") return false;
-  const proto = Object.getPrototypeOf(value);
-  if (proto === null) return true;
-  const Ctor = Object.prototype.hasOwnProperty.call(proto, "constructor") && proto.constructor;
-  return typeof Ctor === "function" && Ctor instanceof Ctor && Function.prototype.call(Ctor) === Function.prototype.call(value);
-}
-function mergeDeep(defaults, options) {
-  const result = Object.assign({}, defaults);
-  Object.keys(options).forEach((key) => {
-    if (isPlainObject(options[key])) {
-      if (!(key in defaults)) Object.assign(result, { [key]: options[key] });
-      else result[key] = mergeDeep(defaults[key], options[key]);
-    } else {
-      Object.assign(result, { [key]: options[key] });
-    }
-  });
-  return result;
-}
-function removeUndefinedProperties(obj) {
-  for (const key in obj) {
-    if (obj[key] === void 0) {
-      delete obj[key];
-    }
-  }
-  return obj;
-}
-function merge(defaults, route, options) {
-  if (typeof route === "string") {
-    let [method, url] = route.split(" ");
-    options = Object.assign(url ? { method, url } : { url: method }, options);
-  } else {
-    options = Object.assign({}, route);
-  }
-  options.headers = lowercaseKeys(options.headers);
-  removeUndefinedProperties(options);
-  removeUndefinedProperties(options.headers);
-  const mergedOptions = mergeDeep(defaults || {}, options);
-  if (options.url === "/graphql") {
-    if (defaults && defaults.mediaType.previews?.length) {
-      mergedOptions.mediaType.previews = defaults.mediaType.previews.filter(
-        (preview) => !mergedOptions.mediaType.previews.includes(preview)
-      ).concat(mergedOptions.mediaType.previews);
-    }
-    mergedOptions.mediaType.previews = (mergedOptions.mediaType.previews || []).map((preview) => preview.replace(/-preview/, ""));
-  }
-  return mergedOptions;
-}
-function addQueryParameters(url, parameters) {
-  const separator = /\?/.test(url) ? "&" : "?";
-  const names2 = Object.keys(parameters);
-  if (names2.length === 0) {
-    return url;
-  }
-  return url + separator + names2.map((name) => {
-    if (name === "q") {
-      return "q=" + parameters.q.split("+").map(encodeURIComponent).join("+");
-    }
-    return `${name}=${encodeURIComponent(parameters[name])}`;
-  }).join("&");
-}
-var urlVariableRegex = /\{[^{}}]+\}/g;
-function removeNonChars(variableName) {
-  return variableName.replace(/(?:^\W+)|(?:(?<!\W)\W+$)/g, "").split(/,/);
-}
-function extractUrlVariableNames(url) {
-  const matches = url.match(urlVariableRegex);
-  if (!matches) {
-    return [];
-  }
-  return matches.map(removeNonChars).reduce((a, b) => a.concat(b), []);
-}
-function omit(object, keysToOmit) {
-  const result = { __proto__: null };
-  for (const key of Object.keys(object)) {
-    if (keysToOmit.indexOf(key) === -1) {
-      result[key] = object[key];
-    }
-  }
-  return result;
-}
-function encodeReserved(str) {
-  return str.split(/(%[0-9A-Fa-f]{2})/g).map(function(part) {
-    if (!/%[0-9A-Fa-f]/.test(part)) {
-      part = encodeURI(part).replace(/%5B/g, "[").replace(/%5D/g, "]");
-    }
-    return part;
-  }).join("");
-}
-function encodeUnreserved(str) {
-  return encodeURIComponent(str).replace(/[!'()*]/g, function(c) {
-    return "%" + c.charCodeAt(0).toString(16).toUpperCase();
-  });
-}
-function encodeValue(operator, value, key) {
-  value = operator === "+" || operator === "#" ? encodeReserved(value) : encodeUnreserved(value);
-  if (key) {
-    return encodeUnreserved(key) + "=" + value;
-  } else {
-    return value;
-  }
-}
-function isDefined(value) {
-  return value !== void 0 && value !== null;
-}
-function isKeyOperator(operator) {
-  return operator === ";" || operator === "&" || operator === "?";
-}
-function getValues(context, operator, key, modifier) {
-  var value = context[key], result = [];
-  if (isDefined(value) && value !== "") {
-    if (typeof value === "string" || typeof value === "number" || typeof value === "bigint" || typeof value === "boolean") {
-      value = value.toString();
-      if (modifier && modifier !== "*") {
-        value = value.substring(0, parseInt(modifier, 10));
-      }
-      result.push(
-        encodeValue(operator, value, isKeyOperator(operator) ? key : "")
-      );
-    } else {
-      if (modifier === "*") {
-        if (Array.isArray(value)) {
-          value.filter(isDefined).forEach(function(value2) {
-            result.push(
-              encodeValue(operator, value2, isKeyOperator(operator) ? key : "")
-            );
-          });
-        } else {
-          Object.keys(value).forEach(function(k) {
-            if (isDefined(value[k])) {
-              result.push(encodeValue(operator, value[k], k));
-            }
-          });
-        }
-      } else {
-        const tmp = [];
-        if (Array.isArray(value)) {
-          value.filter(isDefined).forEach(function(value2) {
-            tmp.push(encodeValue(operator, value2));
-          });
-        } else {
-          Object.keys(value).forEach(function(k) {
-            if (isDefined(value[k])) {
-              tmp.push(encodeUnreserved(k));
-              tmp.push(encodeValue(operator, value[k].toString()));
-            }
-          });
-        }
-        if (isKeyOperator(operator)) {
-          result.push(encodeUnreserved(key) + "=" + tmp.join(","));
-        } else if (tmp.length !== 0) {
-          result.push(tmp.join(","));
-        }
-      }
-    }
-  } else {
-    if (operator === ";") {
-      if (isDefined(value)) {
-        result.push(encodeUnreserved(key));
-      }
-    } else if (value === "" && (operator === "&" || operator === "?")) {
-      result.push(encodeUnreserved(key) + "=");
-    } else if (value === "") {
-      result.push("");
-    }
-  }
-  return result;
-}
-function parseUrl(template) {
-  return {
-    expand: expand3.bind(null, template)
-  };
-}
-function expand3(template, context) {
-  var operators = ["+", "#", ".", "/", ";", "?", "&"];
-  template = template.replace(
-    /\{([^\{\}]+)\}|([^\{\}]+)/g,
-    function(_, expression, literal) {
-      if (expression) {
-        let operator = "";
-        const values = [];
-        if (operators.indexOf(expression.charAt(0)) !== -1) {
-          operator = expression.charAt(0);
-          expression = expression.substr(1);
-        }
-        expression.split(/,/g).forEach(function(variable) {
-          var tmp = /([^:\*]*)(?::(\d+)|(\*))?/.exec(variable);
-          values.push(getValues(context, operator, tmp[1], tmp[2] || tmp[3]));
-        });
-        if (operator && operator !== "+") {
-          var separator = ",";
-          if (operator === "?") {
-            separator = "&";
-          } else if (operator !== "#") {
-            separator = operator;
-          }
-          return (values.length !== 0 ? operator : "") + values.join(separator);
-        } else {
-          return values.join(",");
-        }
-      } else {
-        return encodeReserved(literal);
-      }
-    }
-  );
-  if (template === "/") {
-    return template;
-  } else {
-    return template.replace(/\/$/, "");
-  }
-}
-function parse(options) {
-  let method = options.method.toUpperCase();
-  let url = (options.url || "/").replace(/:([a-z]\w+)/g, "{$1}");
-  let headers = Object.assign({}, options.headers);
-  let body;
-  let parameters = omit(options, [
-    "method",
-    "baseUrl",
-    "url",
-    "headers",
-    "request",
-    "mediaType"
-  ]);
-  const urlVariableNames = extractUrlVariableNames(url);
-  url = parseUrl(url).expand(parameters);
-  if (!/^http/.test(url)) {
-    url = options.baseUrl + url;
-  }
-  const omittedParameters = Object.keys(options).filter((option) => urlVariableNames.includes(option)).concat("baseUrl");
-  const remainingParameters = omit(parameters, omittedParameters);
-  const isBinaryRequest = /application\/octet-stream/i.test(headers.accept);
-  if (!isBinaryRequest) {
-    if (options.mediaType.format) {
-      headers.accept = headers.accept.split(/,/).map(
-        (format) => format.replace(
-          /application\/vnd(\.\w+)(\.v3)?(\.\w+)?(\+json)?$/,
-          `application/vnd$1$2.${options.mediaType.format}`
-        )
-      ).join(",");
-    }
-    if (url.endsWith("/graphql")) {
-      if (options.mediaType.previews?.length) {
-        const previewsFromAcceptHeader = headers.accept.match(/(?<![\w-])[\w-]+(?=-preview)/g) || [];
-        headers.accept = previewsFromAcceptHeader.concat(options.mediaType.previews).map((preview) => {
-          const format = options.mediaType.format ? `.${options.mediaType.format}` : "+json";
-          return `application/vnd.github.${preview}-preview${format}`;
-        }).join(",");
-      }
-    }
-  }
-  if (["GET", "HEAD"].includes(method)) {
-    url = addQueryParameters(url, remainingParameters);
-  } else {
-    if ("data" in remainingParameters) {
-      body = remainingParameters.data;
-    } else {
-      if (Object.keys(remainingParameters).length) {
-        body = remainingParameters;
-      }
-    }
-  }
-  if (!headers["content-type"] && typeof body !== "undefined") {
-    headers["content-type"] = "application/json; charset=utf-8";
-  }
-  if (["PATCH", "PUT"].includes(method) && typeof body === "undefined") {
-    body = "";
-  }
-  return Object.assign(
-    { method, url, headers },
-    typeof body !== "undefined" ? { body } : null,
-    options.request ? { request: options.request } : null
-  );
-}
-function endpointWithDefaults(defaults, route, options) {
-  return parse(merge(defaults, route, options));
-}
-function withDefaults(oldDefaults, newDefaults) {
-  const DEFAULTS2 = merge(oldDefaults, newDefaults);
-  const endpoint2 = endpointWithDefaults.bind(null, DEFAULTS2);
-  return Object.assign(endpoint2, {
-    DEFAULTS: DEFAULTS2,
-    defaults: withDefaults.bind(null, DEFAULTS2),
-    merge: merge.bind(null, DEFAULTS2),
-    parse
-  });
-}
-var endpoint = withDefaults(null, DEFAULTS);
-
-// node_modules/content-type/dist/index.js
-var SP = 32;
-var HTAB = 9;
-var SEMI = 59;
-var EQ = 61;
-var DQUOTE = 34;
-var BSLASH = 92;
-var COMMA = 44;
-var LOWER_CASE = 1;
-var OWS = 2;
-var SEMI_FLAG = 4;
-var COMMA_FLAG = 8;
-var TOKEN_FLAG = 16;
-var NON_ASCII = 65280;
-var CASE_FLAGS = LOWER_CASE | NON_ASCII;
-var CHAR_MAP = new Uint8Array(256);
-CHAR_MAP[HTAB] |= OWS;
-CHAR_MAP[SP] |= OWS;
-CHAR_MAP[SEMI] |= SEMI_FLAG;
-CHAR_MAP[COMMA] |= COMMA_FLAG;
-for (let code = 128; code <= 255; code++) {
-  CHAR_MAP[code] |= LOWER_CASE;
-}
-for (const char of "!#$%&'*+-.^_`|~") {
-  CHAR_MAP[char.charCodeAt(0)] |= TOKEN_FLAG;
-}
-for (let code = 48; code <= 57; code++) {
-  CHAR_MAP[code] |= TOKEN_FLAG;
-}
-for (let code = 65; code <= 90; code++) {
-  CHAR_MAP[code] |= LOWER_CASE | TOKEN_FLAG;
-}
-for (let code = 97; code <= 122; code++) {
-  CHAR_MAP[code] |= TOKEN_FLAG;
-}
-var NullObject = /* @__PURE__ */ (() => {
-  const C = function() {
-  };
-  C.prototype = /* @__PURE__ */ Object.create(null);
-  return C;
-})();
-function parse2(header, options) {
-  const stopFlags = SEMI_FLAG | (options?.comma === true ? COMMA_FLAG : 0);
-  const len = header.length;
-  let valueStart = options?.start ?? 0;
-  while ((CHAR_MAP[header.charCodeAt(valueStart)] & OWS) !== 0) {
-    valueStart++;
-  }
-  let index = valueStart;
-  let typeFlags = 0;
-  let whitespace = -1;
-  let stop = options?.parameters === false ? COMMA_FLAG : 0;
-  while (index < len) {
-    const code = header.charCodeAt(index);
-    const flags = CHAR_MAP[code];
-    if ((flags & stopFlags) !== 0) {
-      stop |= flags & COMMA_FLAG;
-      break;
-    }
-    if ((flags & OWS) !== 0) {
-      if (whitespace === -1)
-        whitespace = index;
-    } else {
-      whitespace = -1;
-    }
-    typeFlags |= code & NON_ASCII | flags;
-    index++;
-  }
-  const valueEnd = whitespace === -1 ? index : whitespace;
-  const value = header.slice(valueStart, valueEnd);
-  const type = (typeFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
-  if (index === len || stop !== 0) {
-    return { type, index, parameters: new NullObject() };
-  }
-  return parseParameters(header, type, index, len, stopFlags);
-}
-function parseParameters(header, type, index, len, stopFlags) {
-  const parameters = new NullObject();
-  parameter: while (index < len) {
-    index++;
-    while ((CHAR_MAP[header.charCodeAt(index)] & OWS) !== 0) {
-      index++;
-    }
-    const keyStart = index;
-    let keyFlags = 0;
-    let keyWhitespace = -1;
-    while (index < len) {
-      const code = header.charCodeAt(index);
-      const flags = CHAR_MAP[code];
-      if ((flags & stopFlags) !== 0) {
-        if ((flags & COMMA_FLAG) !== 0)
-          break parameter;
-        continue parameter;
-      }
-      if (code === EQ) {
-        const keyEnd = keyWhitespace === -1 ? index : keyWhitespace;
-        const value = header.slice(keyStart, keyEnd);
-        const key = (keyFlags & CASE_FLAGS) === 0 ? value : value.toLowerCase();
-        index++;
-        while ((CHAR_MAP[header.charCodeAt(index)] & OWS) !== 0) {
-          index++;
-        }
-        if (index < len && header.charCodeAt(index) === DQUOTE) {
-          const quotedStart = ++index;
-          let escaped = false;
-          while (index < len) {
-            const code2 = header.charCodeAt(index);
-            if (code2 === DQUOTE) {
-              if (parameters[key] === void 0) {
-                parameters[key] = escaped ? unescapeQuotedPairs(header, quotedStart, index) : header.slice(quotedStart, index);
-              }
-              index++;
-              let stop2 = 0;
-              while (index < len) {
-                const code3 = header.charCodeAt(index);
-                const flags2 = CHAR_MAP[code3];
-                if ((flags2 & stopFlags) !== 0) {
-                  stop2 = flags2 & COMMA_FLAG;
-                  break;
-                }
-                index++;
-              }
-              if (stop2 !== 0)
-                break parameter;
-              continue parameter;
-            }
-            if (code2 === BSLASH && index + 1 < len) {
-              escaped = true;
-              index += 2;
-              continue;
-            }
-            index++;
-          }
-          continue parameter;
-        }
-        const valueStart = index;
-        let stop = 0;
-        let valueWhitespace = -1;
-        while (index < len) {
-          const code2 = header.charCodeAt(index);
-          const flags2 = CHAR_MAP[code2];
-          if ((flags2 & stopFlags) !== 0) {
-            stop = flags2 & COMMA_FLAG;
-            break;
-          }
-          if ((flags2 & OWS) !== 0) {
-            if (valueWhitespace === -1)
-              valueWhitespace = index;
-          } else {
-            valueWhitespace = -1;
-          }
-          index++;
-        }
-        if (parameters[key] === void 0) {
-          const valueEnd = valueWhitespace === -1 ? index : valueWhitespace;
-          parameters[key] = header.slice(valueStart, valueEnd);
-        }
-        if (stop !== 0)
-          break parameter;
-        continue parameter;
-      }
-      if ((flags & OWS) !== 0) {
-        if (keyWhitespace === -1)
-          keyWhitespace = index;
-      } else {
-        keyWhitespace = -1;
-      }
-      keyFlags |= code & NON_ASCII | flags;
-      index++;
-    }
-  }
-  return { type, index, parameters };
-}
-function unescapeQuotedPairs(str, start, end) {
-  let result = "";
-  for (let index = start; index < end; index++) {
-    if (str.charCodeAt(index) === BSLASH) {
-      result += str.slice(start, index);
-      start = ++index;
-    }
-  }
-  return result + str.slice(start, end);
-}
-
-// node_modules/json-with-bigint/json-with-bigint.js
-var intRegex = /^-?\d+$/;
-var noiseValue = /^-?\d+n+$/;
-var originalStringify = JSON.stringify;
-var originalParse = JSON.parse;
-var customFormat = /^-?\d+n$/;
-var bigIntsStringify = /([\[:])?"(-?\d+)n"($|\s*[,\}\]])/g;
-var noiseStringify = /([\[:])?("-?\d+n+)n("$|"\s*[,\}\]])/g;
-var isUnstringifiable = (val) => val === void 0 || typeof val === "function" || typeof val === "symbol";
-var isRawJSON = (val) => val !== null && typeof val === "object" && val.constructor && val.constructor.name === "RawJSON";
-var stringifyIteratively = (rootValue, replacer, spaceParam) => {
-  let space = "";
-  if (typeof spaceParam === "number") {
-    space = " ".repeat(Math.min(10, Math.max(0, Math.floor(spaceParam))));
-  } else if (typeof spaceParam === "string") {
-    space = spaceParam.slice(0, 10);
-  }
-  const isFunctionReplacer = typeof replacer === "function";
-  const propertyList = Array.isArray(replacer) ? new Set(replacer.map(String)) : null;
-  const prepareVal = (parent, key, val) => {
-    const isObject2 = val !== null && typeof val === "object";
-    const hasToJSON = isObject2 && typeof val.toJSON === "function";
-    if (hasToJSON) {
-      val = val.toJSON(key);
-    }
-    const isNoise = typeof val === "string" && noiseValue.test(val);
-    if (isNoise) return val + "n";
-    const isBigInt = typeof val === "bigint";
-    if (isBigInt) {
-      const supportsRawJSON = "rawJSON" in JSON;
-      if (supportsRawJSON) return JSON.rawJSON(val.toString());
-      return val.toString() + "n";
-    }
-    if (isFunctionReplacer) {
-      val = replacer.call(parent, key, val);
-    }
-    const isPostReplacerObject = val !== null && typeof val === "object";
-    if (isPostReplacerObject) {
-      const isPrimitiveWrapper = val instanceof Number || val instanceof String || val instanceof Boolean;
-      if (isPrimitiveWrapper) {
-        val = val.valueOf();
-      }
-    }
-    return val;
-  };
-  const rootProcessed = prepareVal({ "": rootValue }, "", rootValue);
-  if (isUnstringifiable(rootProcessed)) {
-    return void 0;
-  }
-  const isRootPrimitive = rootProcessed === null || typeof rootProcessed !== "object";
-  const isRootNativeRawJSON = isRawJSON(rootProcessed);
-  if (isRootPrimitive || isRootNativeRawJSON) {
-    return originalStringify(rootProcessed);
-  }
-  const chunks = [];
-  let level = 0;
-  const stack = [
-    {
-      parent: { "": rootProcessed },
-      key: "",
-      val: rootProcessed,
-      isArray: Array.isArray(rootProcessed),
-      keys: Array.isArray(rootProcessed) ? null : Object.keys(rootProcessed),
-      index: 0,
-      first: true
-    }
-  ];
-  const visited = new WeakSet([rootProcessed]);
-  while (stack.length > 0) {
-    const node = stack[stack.length - 1];
-    if (node.index === 0) {
-      chunks.push(node.isArray ? "[" : "{");
-      level++;
-    }
-    let isDone = false;
-    if (node.isArray) {
-      if (node.index < node.val.length) {
-        if (!node.first) chunks.push(",");
-        if (space) chunks.push("\n" + space.repeat(level));
-        const childRaw = node.val[node.index];
-        const childVal = prepareVal(node.val, String(node.index), childRaw);
-        if (isUnstringifiable(childVal)) {
-          chunks.push("null");
-          node.first = false;
-          node.index++;
-        } else {
-          const isComplexObject = childVal !== null && typeof childVal === "object";
-          const isNativeRaw = isRawJSON(childVal);
-          if (isComplexObject && !isNativeRaw) {
-            if (visited.has(childVal)) {
-              throw new TypeError("Converting circular structure to JSON");
-            }
-            visited.add(childVal);
-            stack.push({
-              parent: node.val,
-              key: String(node.index),
-              val: childVal,
-              isArray: Array.isArray(childVal),
-              keys: Array.isArray(childVal) ? null : Object.keys(childVal),
-              index: 0,
-              first: true
-            });
-            node.first = false;
-            node.index++;
-          } else {
-            chunks.push(originalStringify(childVal));
-            node.first = false;
-            node.index++;
-          }
-        }
-      } else {
-        isDone = true;
-      }
-    } else {
-      while (node.index < node.keys.length) {
-        const k = node.keys[node.index++];
-        const isFilteredOutByArray = propertyList && !propertyList.has(k);
-        if (isFilteredOutByArray) continue;
-        const childRaw = node.val[k];
-        const childVal = prepareVal(node.val, k, childRaw);
-        if (isUnstringifiable(childVal)) continue;
-        if (!node.first) chunks.push(",");
-        if (space) {
-          chunks.push("\n" + space.repeat(level) + originalStringify(k) + ": ");
-        } else {
-          chunks.push(originalStringify(k) + ":");
-        }
-        const isComplexObject = childVal !== null && typeof childVal === "object";
-        const isNativeRaw = isRawJSON(childVal);
-        if (isComplexObject && !isNativeRaw) {
-          if (visited.has(childVal)) {
-            throw new TypeError("Converting circular structure to JSON");
-          }
-          visited.add(childVal);
-          stack.push({
-            parent: node.val,
-            key: k,
-            val: childVal,
-            isArray: Array.isArray(childVal),
-            keys: Array.isArray(childVal) ? null : Object.keys(childVal),
-            index: 0,
-            first: true
-          });
-          node.first = false;
-          break;
-        } else {
-          chunks.push(originalStringify(childVal));
-          node.first = false;
-        }
-      }
-      const isNodeFullyProcessed = node.index >= node.keys.length && stack[stack.length - 1] === node;
-      if (isNodeFullyProcessed) {
-        isDone = true;
-      }
-    }
-    if (isDone) {
-      level--;
-      if (!node.first && space) chunks.push("\n" + space.repeat(level));
-      chunks.push(node.isArray ? "]" : "}");
-      visited.delete(node.val);
-      stack.pop();
-    }
-  }
-  return chunks.join("");
-};
-var JSONStringify = (value, replacer, space) => {
-  try {
-    const supportsRawJSON = "rawJSON" in JSON;
-    if (supportsRawJSON) {
-      return originalStringify(
-        value,
-        (key, val) => {
-          if (typeof val === "bigint") return JSON.rawJSON(val.toString());
-          const hasFunctionReplacer = typeof replacer === "function";
-          if (hasFunctionReplacer) return replacer(key, val);
-          const isKeyInArrayReplacer = Array.isArray(replacer) && replacer.includes(key);
-          if (isKeyInArrayReplacer) return val;
-          return val;
-        },
-        space
-      );
-    }
-    if (!value) return originalStringify(value, replacer, space);
-    const convertedToCustomJSON = originalStringify(
-      value,
-      (key, val) => {
-        const isNoise = typeof val === "string" && noiseValue.test(val);
-        if (isNoise) return val.toString() + "n";
-        if (typeof val === "bigint") return val.toString() + "n";
-        const hasFunctionReplacer = typeof replacer === "function";
-        if (hasFunctionReplacer) return replacer(key, val);
-        const isKeyInArrayReplacer = Array.isArray(replacer) && replacer.includes(key);
-        if (isKeyInArrayReplacer) return val;
-        return val;
-      },
-      space
-    );
-    const processedJSON = convertedToCustomJSON.replace(
-      bigIntsStringify,
-      "$1$2$3"
-    );
-    const denoisedJSON = processedJSON.replace(noiseStringify, "$1$2$3");
-    return denoisedJSON;
-  } catch (error) {
-    if (error instanceof RangeError) {
-      const convertedJSON = stringifyIteratively(value, replacer, space);
-      if (convertedJSON === void 0) return void 0;
-      const supportsRawJSON = "rawJSON" in JSON;
-      if (supportsRawJSON) return convertedJSON;
-      const processedJSON = convertedJSON.replace(bigIntsStringify, "$1$2$3");
-      return processedJSON.replace(noiseStringify, "$1$2$3");
-    }
-    throw error;
-  }
-};
-var featureCache = /* @__PURE__ */ new Map();
-var isContextSourceSupported = () => {
-  const parseFingerprint = JSON.parse.toString();
-  if (featureCache.has(parseFingerprint)) {
-    return featureCache.get(parseFingerprint);
-  }
-  try {
-    const result = JSON.parse(
-      "1",
-      (_, __, context) => !!context?.source && context.source === "1"
-    );
-    featureCache.set(parseFingerprint, result);
-    return result;
-  } catch {
-    featureCache.set(parseFingerprint, false);
-    return false;
-  }
-};
-var convertMarkedBigIntsReviver = (key, value, context, userReviver) => {
-  const isCustomFormatBigInt = typeof value === "string" && customFormat.test(value);
-  if (isCustomFormatBigInt) return BigInt(value.slice(0, -1));
-  const isNoiseValue = typeof value === "string" && noiseValue.test(value);
-  if (isNoiseValue) return value.slice(0, -1);
-  const hasUserReviver = typeof userReviver === "function";
-  if (!hasUserReviver) return value;
-  return userReviver(key, value, context);
-};
-var JSONParseV2 = (text2, reviver) => {
-  return JSON.parse(text2, (key, value, context) => {
-    const isNumber = typeof value === "number";
-    const isOutOfBounds = value > Number.MAX_SAFE_INTEGER || value < Number.MIN_SAFE_INTEGER;
-    const isBigNumber = isNumber && isOutOfBounds;
-    const isInt = context && intRegex.test(context.source);
-    const isBigInt = isBigNumber && isInt;
-    if (isBigInt) return BigInt(context.source);
-    const hasCustomReviver = typeof reviver === "function";
-    if (!hasCustomReviver) return value;
-    return reviver(key, value, context);
-  });
-};
-var MAX_INT = Number.MAX_SAFE_INTEGER.toString();
-var MAX_DIGITS = MAX_INT.length;
-var stringsOrLargeNumbers = /"(?:[^"\\]|\\.)*"|-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?/g;
-var noiseValueWithQuotes = /^"-?\d+n+"$/;
-var applyReviverIteratively = (parsed, userReviver) => {
-  const rootHolder = { "": parsed };
-  const stack = [{ parent: rootHolder, key: "", visited: false }];
-  while (stack.length > 0) {
-    const node = stack[stack.length - 1];
-    if (!node.visited) {
-      node.visited = true;
-      const value = node.parent[node.key];
-      const isComplexObject = value !== null && typeof value === "object";
-      if (isComplexObject) {
-        const keys = Object.keys(value);
-        for (let i = keys.length - 1; i >= 0; i--) {
-          stack.push({ parent: value, key: keys[i], visited: false });
-        }
-      }
-    } else {
-      const { parent, key } = node;
-      let value = parent[key];
-      if (typeof value === "string") {
-        const isCustomFormatBigInt = customFormat.test(value);
-        if (isCustomFormatBigInt) {
-          value = BigInt(value.slice(0, -1));
-        } else {
-          const isNoise = noiseValue.test(value);
-          if (isNoise) value = value.slice(0, -1);
-        }
-      }
-      const hasUserReviver = typeof userReviver === "function";
-      if (hasUserReviver) {
-        value = userReviver.call(parent, key, value);
-      }
-      const isDeleted = value === void 0;
-      if (isDeleted) {
-        delete parent[key];
-      } else {
-        parent[key] = value;
-      }
-      stack.pop();
-    }
-  }
-  return rootHolder[""];
-};
-var serializeBigInts = (text2) => {
-  return text2.replace(
-    stringsOrLargeNumbers,
-    (match, digits, fractional, exponential) => {
-      const isString2 = match[0] === '"';
-      const isNoise = isString2 && noiseValueWithQuotes.test(match);
-      if (isNoise) return match.substring(0, match.length - 1) + 'n"';
-      const hasFractionalOrExponential = fractional || exponential;
-      const isLessThanMaxSafeInt = digits && (digits.length < MAX_DIGITS || digits.length === MAX_DIGITS && digits <= MAX_INT);
-      const isStandardValue = isString2 || hasFractionalOrExponential || isLessThanMaxSafeInt;
-      if (isStandardValue) return match;
-      return '"' + match + 'n"';
-    }
-  );
-};
-var JSONParse = (text2, reviver) => {
-  if (!text2) return originalParse(text2, reviver);
-  try {
-    if (isContextSourceSupported()) return JSONParseV2(text2, reviver);
-    const serializedData = serializeBigInts(text2);
-    return originalParse(
-      serializedData,
-      (key, value, context) => convertMarkedBigIntsReviver(key, value, context, reviver)
-    );
-  } catch (error) {
-    if (error instanceof RangeError) {
-      const serializedData = serializeBigInts(text2);
-      const parsed = originalParse(serializedData);
-      return applyReviverIteratively(parsed, reviver);
-    }
-    throw error;
-  }
-};
-
-// node_modules/@octokit/request-error/dist-src/index.js
-var RequestError = class extends Error {
-  name;
-  /**
-   * http status code
-   */
-  status;
-  /**
-   * Request options that lead to the error.
-   */
-  request;
-  /**
-   * Response object if a response was received
-   */
-  response;
-  constructor(message, statusCode, options) {
-    super(message, { cause: options.cause });
-    this.name = "HttpError";
-    this.status = Number.parseInt(statusCode);
-    if (Number.isNaN(this.status)) {
-      this.status = 0;
-    }
-    if ("response" in options) {
-      this.response = options.response;
-    }
-    const requestCopy = Object.assign({}, options.request);
-    if (options.request.headers.authorization) {
-      requestCopy.headers = Object.assign({}, options.request.headers, {
-        authorization: options.request.headers.authorization.replace(
-          /(?<! ) .*$/,
-          " [REDACTED]"
-        )
-      });
-    }
-    requestCopy.url = requestCopy.url.replace(/\bclient_secret=\w+/g, "client_secret=[REDACTED]").replace(/\baccess_token=\w+/g, "access_token=[REDACTED]");
-    this.request = requestCopy;
-  }
-};
-
-// node_modules/@octokit/request/dist-bundle/index.js
-var VERSION2 = "10.0.16";
-var defaults_default = {
-  headers: {
-    "user-agent": `octokit-request.js/${VERSION2} ${getUserAgent()}`
-  }
-};
-function isPlainObject2(value) {
-  if (typeof value !== "object" || value === null) return false;
-  if (Object.prototype.toString.call(value) !== "[object Object]") return false;
-  const proto = Object.getPrototypeOf(value);
-  if (proto === null) return true;
-  const Ctor = Object.prototype.hasOwnProperty.call(proto, "constructor") && proto.constructor;
-  return typeof Ctor === "function" && Ctor instanceof Ctor && Function.prototype.call(Ctor) === Function.prototype.call(value);
-}
-var noop = () => "";
-async function fetchWrapper(requestOptions) {
-  const fetch2 = requestOptions.request?.fetch || globalThis.fetch;
-  if (!fetch2) {
-    throw new Error(
-      "fetch is not set. Please pass a fetch implementation as new Octokit({ request: { fetch }}). Learn more at https://github.com/octokit/octokit.js/#fetch-missing"
-    );
-  }
-  const log = requestOptions.request?.log || console;
-  const parseSuccessResponseBody = requestOptions.request?.parseSuccessResponseBody !== false;
-  const body = isPlainObject2(requestOptions.body) || Array.isArray(requestOptions.body) ? JSONStringify(requestOptions.body) : requestOptions.body;
-  const requestHeaders = Object.fromEntries(
-    Object.entries(requestOptions.headers).map(([name, value]) => [
-      name,
-      String(value)
-    ])
-  );
-  let fetchResponse;
-  try {
-    fetchResponse = await fetch2(requestOptions.url, {
-      method: requestOptions.method,
-      body,
-      redirect: requestOptions.request?.redirect,
-      headers: requestHeaders,
-      signal: requestOptions.request?.signal,
-      // duplex must be set if request.body is ReadableStream or Async Iterables.
-      // See https://fetch.spec.whatwg.org/#dom-requestinit-duplex.
-      ...requestOptions.body && { duplex: "half" }
-    });
-  } catch (error) {
-    let message = "Unknown Error";
-    if (error instanceof Error) {
-      if (error.name === "AbortError") {
-        error.status = 500;
-        throw error;
-      }
-      message = error.message;
-      if (error.name === "TypeError" && "cause" in error) {
-        if (error.cause instanceof Error) {
-          message = error.cause.message;
-        } else if (typeof error.cause === "string") {
-          message = error.cause;
-        }
-      }
-    }
-    const requestError = new RequestError(message, 500, {
-      request: requestOptions
-    });
-    requestError.cause = error;
-    throw requestError;
-  }
-  const status = fetchResponse.status;
-  const url = fetchResponse.url;
-  const responseHeaders = {};
-  for (const [key, value] of fetchResponse.headers) {
-    responseHeaders[key] = value;
-  }
-  const octokitResponse = {
-    url,
-    status,
-    headers: responseHeaders,
-    data: ""
-  };
-  if ("deprecation" in responseHeaders) {
-    const matches = responseHeaders.link && responseHeaders.link.match(/<([^<>]+)>; rel="deprecation"/);
-    const deprecationLink = matches && matches.pop();
-    log.warn(
-      `[@octokit/request] "${requestOptions.method} ${requestOptions.url}" is deprecated. It is scheduled to be removed on ${responseHeaders.sunset}${deprecationLink ? `. See ${deprecationLink}` : ""}`
-    );
-  }
-  if (status === 204 || status === 205) {
-    return octokitResponse;
-  }
-  if (requestOptions.method === "HEAD") {
-    if (status < 400) {
-      return octokitResponse;
-    }
-    throw new RequestError(fetchResponse.statusText, status, {
-      response: octokitResponse,
-      request: requestOptions
-    });
-  }
-  if (status === 304) {
-    octokitResponse.data = await getResponseData(fetchResponse);
-    throw new RequestError("Not modified", status, {
-      response: octokitResponse,
-      request: requestOptions
-    });
-  }
-  if (status >= 400) {
-    octokitResponse.data = await getResponseData(fetchResponse);
-    throw new RequestError(toErrorMessage(octokitResponse.data), status, {
-      response: octokitResponse,
-      request: requestOptions
-    });
-  }
-  octokitResponse.data = parseSuccessResponseBody ? await getResponseData(fetchResponse) : fetchResponse.body;
-  return octokitResponse;
-}
-async function getResponseData(response) {
-  const contentType = response.headers.get("content-type");
-  if (!contentType) {
-    return response.text().catch(noop);
-  }
-  const mimetype = parse2(contentType);
-  if (isJSONResponse(mimetype)) {
-    let text2 = "";
-    try {
-      text2 = await response.text();
-      return JSONParse(text2);
-    } catch (err) {
-      return text2;
-    }
-  } else if (mimetype.type.startsWith("text/") || // `application/octet-stream` is the canonical "arbitrary binary" type
-  // (RFC 2046) and must never be decoded as text, even when the response
-  // carries a (misleading) `charset=utf-8` parameter — see #751.
-  mimetype.parameters.charset?.toLowerCase() === "utf-8" && mimetype.type !== "application/octet-stream") {
-    return response.text().catch(noop);
-  } else {
-    return response.arrayBuffer().catch(
-      /* v8 ignore next -- @preserve */
-      () => new ArrayBuffer(0)
-    );
-  }
-}
-function isJSONResponse(mimetype) {
-  return mimetype.type === "application/json" || mimetype.type === "application/scim+json";
-}
-function toErrorMessage(data) {
-  if (typeof data === "string") {
-    return data;
-  }
-  if (data instanceof ArrayBuffer) {
-    return "Unknown error";
-  }
-  if (typeof data === "object" && data !== null && "message" in data) {
-    const objectData = data;
-    const suffix = "documentation_url" in objectData ? ` - ${objectData.documentation_url}` : "";
-    return Array.isArray(objectData.errors) ? `${objectData.message}: ${objectData.errors.map((v) => JSON.stringify(v)).join(", ")}${suffix}` : `${objectData.message}${suffix}`;
-  }
-  return `Unknown error: ${JSON.stringify(data)}`;
-}
-function withDefaults2(oldEndpoint, newDefaults) {
-  const endpoint2 = oldEndpoint.defaults(newDefaults);
-  const newApi = function(route, parameters) {
-    const endpointOptions = endpoint2.merge(route, parameters);
-    if (!endpointOptions.request || !endpointOptions.request.hook) {
-      return fetchWrapper(endpoint2.parse(endpointOptions));
-    }
-    const request2 = (route2, parameters2) => {
-      return fetchWrapper(
-        endpoint2.parse(endpoint2.merge(route2, parameters2))
-      );
-    };
-    Object.assign(request2, {
-      endpoint: endpoint2,
-      defaults: withDefaults2.bind(null, endpoint2)
-    });
-    return endpointOptions.request.hook(request2, endpointOptions);
-  };
-  return Object.assign(newApi, {
-    endpoint: endpoint2,
-    defaults: withDefaults2.bind(null, endpoint2)
-  });
-}
-var request = withDefaults2(endpoint, defaults_default);
-
-// node_modules/@octokit/graphql/dist-bundle/index.js
-var VERSION3 = "0.0.0-development";
-function _buildMessageForResponseErrors(data) {
-  return `Request failed due to following response errors:
-` + data.errors.map((e) => ` - ${e.message}`).join("\n");
-}
-var GraphqlResponseError = class extends Error {
-  constructor(request2, headers, response) {
-    super(_buildMessageForResponseErrors(response));
-    this.request = request2;
-    this.headers = headers;
-    this.response = response;
-    this.errors = response.errors;
-    this.data = response.data;
-    if (Error.captureStackTrace) {
-      Error.captureStackTrace(this, this.constructor);
-    }
-  }
-  request;
-  headers;
-  response;
-  name = "GraphqlResponseError";
-  errors;
-  data;
-};
-var NON_VARIABLE_OPTIONS = [
-  "method",
-  "baseUrl",
-  "url",
-  "headers",
-  "request",
-  "query",
-  "mediaType",
-  "operationName"
-];
-var FORBIDDEN_VARIABLE_OPTIONS = ["query", "method", "url"];
-var GHES_V3_SUFFIX_REGEX = /\/api\/v3\/?$/;
-function graphql(request2, query, options) {
-  if (options) {
-    if (typeof query === "string" && "query" in options) {
-      return Promise.reject(
-        new Error(`[@octokit/graphql] "query" cannot be used as variable name`)
-      );
-    }
-    for (const key in options) {
-      if (!FORBIDDEN_VARIABLE_OPTIONS.includes(key)) continue;
-      return Promise.reject(
-        new Error(
-          `[@octokit/graphql] "${key}" cannot be used as variable name`
-        )
-      );
-    }
-  }
-  const parsedOptions = typeof query === "string" ? Object.assign({ query }, options) : query;
-  const requestOptions = Object.keys(
-    parsedOptions
-  ).reduce((result, key) => {
-    if (NON_VARIABLE_OPTIONS.includes(key)) {
-      result[key] = parsedOptions[key];
-      return result;
-    }
-    if (!result.variables) {
-      result.variables = {};
-    }
-    result.variables[key] = parsedOptions[key];
-    return result;
-  }, {});
-  const baseUrl = parsedOptions.baseUrl || request2.endpoint.DEFAULTS.baseUrl;
-  if (GHES_V3_SUFFIX_REGEX.test(baseUrl)) {
-    requestOptions.url = baseUrl.replace(GHES_V3_SUFFIX_REGEX, "/api/graphql");
-  }
-  return request2(requestOptions).then((response) => {
-    if (response.data.errors) {
-      const headers = {};
-      for (const key of Object.keys(response.headers)) {
-        headers[key] = response.headers[key];
-      }
-      throw new GraphqlResponseError(
-        requestOptions,
-        headers,
-        response.data
-      );
-    }
-    return response.data.data;
-  });
-}
-function withDefaults3(request2, newDefaults) {
-  const newRequest = request2.defaults(newDefaults);
-  const newApi = (query, options) => {
-    return graphql(newRequest, query, options);
-  };
-  return Object.assign(newApi, {
-    defaults: withDefaults3.bind(null, newRequest),
-    endpoint: newRequest.endpoint
-  });
-}
-var graphql2 = withDefaults3(request, {
-  headers: {
-    "user-agent": `octokit-graphql.js/${VERSION3} ${getUserAgent()}`
-  },
-  method: "POST",
-  url: "/graphql"
-});
-function withCustomRequest(customRequest) {
-  return withDefaults3(customRequest, {
-    method: "POST",
-    url: "/graphql"
-  });
-}
-
-// node_modules/@octokit/auth-token/dist-bundle/index.js
-var b64url = "(?:[a-zA-Z0-9_-]+)";
-var sep = "\\.";
-var jwtRE = new RegExp(`^${b64url}${sep}${b64url}${sep}${b64url}$`);
-var isJWT = jwtRE.test.bind(jwtRE);
-async function auth(token) {
-  const isApp = isJWT(token);
-  const isInstallation = token.startsWith("v1.") || token.startsWith("ghs_");
-  const isUserToServer = token.startsWith("ghu_");
-  const tokenType = isApp ? "app" : isInstallation ? "installation" : isUserToServer ? "user-to-server" : "oauth";
-  return {
-    type: "token",
-    token,
-    tokenType
-  };
-}
-function withAuthorizationPrefix(token) {
-  if (token.split(/\./).length === 3) {
-    return `bearer ${token}`;
-  }
-  return `token ${token}`;
-}
-async function hook(token, request2, route, parameters) {
-  const endpoint2 = request2.endpoint.merge(
-    route,
-    parameters
-  );
-  endpoint2.headers.authorization = withAuthorizationPrefix(token);
-  return request2(endpoint2);
-}
-var createTokenAuth = function createTokenAuth2(token) {
-  if (!token) {
-    throw new Error("[@octokit/auth-token] No token passed to createTokenAuth");
-  }
-  if (typeof token !== "string") {
-    throw new Error(
-      "[@octokit/auth-token] Token passed to createTokenAuth is not a string"
-    );
-  }
-  token = token.replace(/^(token|bearer) +/i, "");
-  return Object.assign(auth.bind(null, token), {
-    hook: hook.bind(null, token)
-  });
-};
-
-// node_modules/@octokit/core/dist-src/version.js
-var VERSION4 = "7.0.8";
-
-// node_modules/@octokit/core/dist-src/index.js
-var noop2 = () => {
-};
-var consoleWarn = console.warn.bind(console);
-var consoleError = console.error.bind(console);
-function createLogger(logger = {}) {
-  if (typeof logger.debug !== "function") {
-    logger.debug = noop2;
-  }
-  if (typeof logger.info !== "function") {
-    logger.info = noop2;
-  }
-  if (typeof logger.warn !== "function") {
-    logger.warn = consoleWarn;
-  }
-  if (typeof logger.error !== "function") {
-    logger.error = consoleError;
-  }
-  return logger;
-}
-var userAgentTrail = `octokit-core.js/${VERSION4} ${getUserAgent()}`;
-var Octokit = class {
-  static VERSION = VERSION4;
-  static defaults(defaults) {
-    const OctokitWithDefaults = class extends this {
-      constructor(...args) {
-        const options = args[0] || {};
-        if (typeof defaults === "function") {
-          super(defaults(options));
-          return;
-        }
-        super(
-          Object.assign(
-            {},
-            defaults,
-            options,
-            options.userAgent && defaults.userAgent ? {
-              userAgent: `${options.userAgent} ${defaults.userAgent}`
-            } : null
-          )
-        );
-      }
-    };
-    return OctokitWithDefaults;
-  }
-  static plugins = [];
-  /**
-   * Attach a plugin (or many) to your Octokit instance.
-   *
-   * @example
-   * const API = Octokit.plugin(plugin1, plugin2, plugin3, ...)
-   */
-  static plugin(...newPlugins) {
-    const currentPlugins = this.plugins;
-    const NewOctokit = class extends this {
-      static plugins = currentPlugins.concat(
-        newPlugins.filter((plugin) => !currentPlugins.includes(plugin))
-      );
-    };
-    return NewOctokit;
-  }
-  constructor(options = {}) {
-    const hook2 = new before_after_hook_default.Collection();
-    const requestDefaults = {
-      baseUrl: request.endpoint.DEFAULTS.baseUrl,
-      headers: {},
-      request: Object.assign({}, options.request, {
-        // @ts-ignore internal usage only, no need to type
-        hook: hook2.bind(null, "request")
-      }),
-      mediaType: {
-        previews: [],
-        format: ""
-      }
-    };
-    requestDefaults.headers["user-agent"] = options.userAgent ? `${options.userAgent} ${userAgentTrail}` : userAgentTrail;
-    if (options.baseUrl) {
-      requestDefaults.baseUrl = options.baseUrl;
-    }
-    if (options.previews) {
-      requestDefaults.mediaType.previews = options.previews;
-    }
-    if (options.timeZone) {
-      requestDefaults.headers["time-zone"] = options.timeZone;
-    }
-    this.request = request.defaults(requestDefaults);
-    this.graphql = withCustomRequest(this.request).defaults(requestDefaults);
-    this.log = createLogger(options.log);
-    this.hook = hook2;
-    if (!options.authStrategy) {
-      if (!options.auth) {
-        this.auth = async () => ({
-          type: "unauthenticated"
-        });
-      } else {
-        const auth2 = createTokenAuth(options.auth);
-        hook2.wrap("request", auth2.hook);
-        this.auth = auth2;
-      }
-    } else {
-      const { authStrategy, ...otherOptions } = options;
-      const auth2 = authStrategy(
-        Object.assign(
-          {
-            request: this.request,
-            log: this.log,
-            // we pass the current octokit instance as well as its constructor options
-            // to allow for authentication strategies that return a new octokit instance
-            // that shares the same internal state as the current one. The original
-            // requirement for this was the "event-octokit" authentication strategy
-            // of https://github.com/probot/octokit-auth-probot.
-            octokit: this,
-            octokitOptions: otherOptions
-          },
-          options.auth
-        )
-      );
-      hook2.wrap("request", auth2.hook);
-      this.auth = auth2;
-    }
-    const classConstructor = this.constructor;
-    for (let i = 0; i < classConstructor.plugins.length; ++i) {
-      Object.assign(this, classConstructor.plugins[i](this, options));
-    }
-  }
-  // assigned during constructor
-  request;
-  graphql;
-  log;
-  hook;
-  // TODO: type `octokit.auth` based on passed options.authStrategy
-  auth;
-};
-
-// node_modules/@octokit/plugin-request-log/dist-src/version.js
-var VERSION5 = "6.0.0";
-
-// node_modules/@octokit/plugin-request-log/dist-src/index.js
-function requestLog(octokit) {
-  octokit.hook.wrap("request", (request2, options) => {
-    octokit.log.debug("request", options);
-    const start = Date.now();
-    const requestOptions = octokit.request.endpoint.parse(options);
-    const path3 = requestOptions.url.replace(options.baseUrl, "");
-    return request2(options).then((response) => {
-      const requestId = response.headers["x-github-request-id"];
-      octokit.log.info(
-        `${requestOptions.method} ${path3} - ${response.status} with id ${requestId} in ${Date.now() - start}ms`
-      );
-      return response;
-    }).catch((error) => {
-      const requestId = error.response?.headers["x-github-request-id"] || "UNKNOWN";
-      octokit.log.error(
-        `${requestOptions.method} ${path3} - ${error.status} with id ${requestId} in ${Date.now() - start}ms`
-      );
-      throw error;
-    });
-  });
-}
-requestLog.VERSION = VERSION5;
-
-// node_modules/@octokit/plugin-paginate-rest/dist-bundle/index.js
-var VERSION6 = "0.0.0-development";
-function normalizePaginatedListResponse(response) {
-  if (!response.data) {
-    return {
-      ...response,
-      data: []
-    };
-  }
-  const responseNeedsNormalization = ("total_count" in response.data || "total_commits" in response.data) && !("url" in response.data);
-  if (!responseNeedsNormalization) return response;
-  const incompleteResults = response.data.incomplete_results;
-  const repositorySelection = response.data.repository_selection;
-  const totalCount = response.data.total_count;
-  const totalCommits = response.data.total_commits;
-  delete response.data.incomplete_results;
-  delete response.data.repository_selection;
-  delete response.data.total_count;
-  delete response.data.total_commits;
-  const namespaceKey = Object.keys(response.data)[0];
-  const data = response.data[namespaceKey];
-  response.data = data;
-  if (typeof incompleteResults !== "undefined") {
-    response.data.incomplete_results = incompleteResults;
-  }
-  if (typeof repositorySelection !== "undefined") {
-    response.data.repository_selection = repositorySelection;
-  }
-  response.data.total_count = totalCount;
-  response.data.total_commits = totalCommits;
-  return response;
-}
-function iterator(octokit, route, parameters) {
-  const options = typeof route === "function" ? route.endpoint(parameters) : octokit.request.endpoint(route, parameters);
-  const requestMethod = typeof route === "function" ? route : octokit.request;
-  const method = options.method;
-  const headers = options.headers;
-  let url = options.url;
-  return {
-    [Symbol.asyncIterator]: () => ({
-      async next() {
-        if (!url) return { done: true };
-        try {
-          const response = await requestMethod({ method, url, headers });
-          const normalizedResponse = normalizePaginatedListResponse(response);
-          url = ((normalizedResponse.headers.link || "").match(
-            /<([^<>]+)>;\s*rel="next"/
-          ) || [])[1];
-          if (!url && "total_commits" in normalizedResponse.data) {
-            const parsedUrl = new URL(normalizedResponse.url);
-            const params = parsedUrl.searchParams;
-            const page = parseInt(params.get("page") || "1", 10);
-            const per_page = parseInt(params.get("per_page") || "250", 10);
-            if (page * per_page < normalizedResponse.data.total_commits) {
-              params.set("page", String(page + 1));
-              url = parsedUrl.toString();
-            }
-          }
-          return { value: normalizedResponse };
-        } catch (error) {
-          if (error.status !== 409) throw error;
-          url = "";
-          return {
-            value: {
-              status: 200,
-              headers: {},
-              data: []
-            }
-          };
-        }
-      }
-    })
-  };
-}
-function paginate(octokit, route, parameters, mapFn) {
-  if (typeof parameters === "function") {
-    mapFn = parameters;
-    parameters = void 0;
-  }
-  return gather(
-    octokit,
-    [],
-    iterator(octokit, route, parameters)[Symbol.asyncIterator](),
-    mapFn
-  );
-}
-function gather(octokit, results, iterator2, mapFn) {
-  return iterator2.next().then((result) => {
-    if (result.done) {
-      return results;
-    }
-    let earlyExit = false;
-    function done() {
-      earlyExit = true;
-    }
-    results = results.concat(
-      mapFn ? mapFn(result.value, done) : result.value.data
-    );
-    if (earlyExit) {
-      return results;
-    }
-    return gather(octokit, results, iterator2, mapFn);
-  });
-}
-var composePaginateRest = Object.assign(paginate, {
-  iterator
-});
-function paginateRest(octokit) {
-  return {
-    paginate: Object.assign(paginate.bind(null, octokit), {
-      iterator: iterator.bind(null, octokit)
-    })
-  };
-}
-paginateRest.VERSION = VERSION6;
-
-// node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/version.js
-var VERSION7 = "17.0.0";
-
-// node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/generated/endpoints.js
-var Endpoints = {
-  actions: {
-    addCustomLabelsToSelfHostedRunnerForOrg: [
-      "POST /orgs/{org}/actions/runners/{runner_id}/labels"
-    ],
-    addCustomLabelsToSelfHostedRunnerForRepo: [
-      "POST /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
-    ],
-    addRepoAccessToSelfHostedRunnerGroupInOrg: [
-      "PUT /orgs/{org}/actions/runner-groups/{runner_group_id}/repositories/{repository_id}"
-    ],
-    addSelectedRepoToOrgSecret: [
-      "PUT /orgs/{org}/actions/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    addSelectedRepoToOrgVariable: [
-      "PUT /orgs/{org}/actions/variables/{name}/repositories/{repository_id}"
-    ],
-    approveWorkflowRun: [
-      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/approve"
-    ],
-    cancelWorkflowRun: [
-      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel"
-    ],
-    createEnvironmentVariable: [
-      "POST /repos/{owner}/{repo}/environments/{environment_name}/variables"
-    ],
-    createHostedRunnerForOrg: ["POST /orgs/{org}/actions/hosted-runners"],
-    createOrUpdateEnvironmentSecret: [
-      "PUT /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
-    ],
-    createOrUpdateOrgSecret: ["PUT /orgs/{org}/actions/secrets/{secret_name}"],
-    createOrUpdateRepoSecret: [
-      "PUT /repos/{owner}/{repo}/actions/secrets/{secret_name}"
-    ],
-    createOrgVariable: ["POST /orgs/{org}/actions/variables"],
-    createRegistrationTokenForOrg: [
-      "POST /orgs/{org}/actions/runners/registration-token"
-    ],
-    createRegistrationTokenForRepo: [
-      "POST /repos/{owner}/{repo}/actions/runners/registration-token"
-    ],
-    createRemoveTokenForOrg: ["POST /orgs/{org}/actions/runners/remove-token"],
-    createRemoveTokenForRepo: [
-      "POST /repos/{owner}/{repo}/actions/runners/remove-token"
-    ],
-    createRepoVariable: ["POST /repos/{owner}/{repo}/actions/variables"],
-    createWorkflowDispatch: [
-      "POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches"
-    ],
-    deleteActionsCacheById: [
-      "DELETE /repos/{owner}/{repo}/actions/caches/{cache_id}"
-    ],
-    deleteActionsCacheByKey: [
-      "DELETE /repos/{owner}/{repo}/actions/caches{?key,ref}"
-    ],
-    deleteArtifact: [
-      "DELETE /repos/{owner}/{repo}/actions/artifacts/{artifact_id}"
-    ],
-    deleteCustomImageFromOrg: [
-      "DELETE /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}"
-    ],
-    deleteCustomImageVersionFromOrg: [
-      "DELETE /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions/{version}"
-    ],
-    deleteEnvironmentSecret: [
-      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
-    ],
-    deleteEnvironmentVariable: [
-      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
-    ],
-    deleteHostedRunnerForOrg: [
-      "DELETE /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
-    ],
-    deleteOrgSecret: ["DELETE /orgs/{org}/actions/secrets/{secret_name}"],
-    deleteOrgVariable: ["DELETE /orgs/{org}/actions/variables/{name}"],
-    deleteRepoSecret: [
-      "DELETE /repos/{owner}/{repo}/actions/secrets/{secret_name}"
-    ],
-    deleteRepoVariable: [
-      "DELETE /repos/{owner}/{repo}/actions/variables/{name}"
-    ],
-    deleteSelfHostedRunnerFromOrg: [
-      "DELETE /orgs/{org}/actions/runners/{runner_id}"
-    ],
-    deleteSelfHostedRunnerFromRepo: [
-      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}"
-    ],
-    deleteWorkflowRun: ["DELETE /repos/{owner}/{repo}/actions/runs/{run_id}"],
-    deleteWorkflowRunLogs: [
-      "DELETE /repos/{owner}/{repo}/actions/runs/{run_id}/logs"
-    ],
-    disableSelectedRepositoryGithubActionsOrganization: [
-      "DELETE /orgs/{org}/actions/permissions/repositories/{repository_id}"
-    ],
-    disableWorkflow: [
-      "PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/disable"
-    ],
-    downloadArtifact: [
-      "GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}/{archive_format}"
-    ],
-    downloadJobLogsForWorkflowRun: [
-      "GET /repos/{owner}/{repo}/actions/jobs/{job_id}/logs"
-    ],
-    downloadWorkflowRunAttemptLogs: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/logs"
-    ],
-    downloadWorkflowRunLogs: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/logs"
-    ],
-    enableSelectedRepositoryGithubActionsOrganization: [
-      "PUT /orgs/{org}/actions/permissions/repositories/{repository_id}"
-    ],
-    enableWorkflow: [
-      "PUT /repos/{owner}/{repo}/actions/workflows/{workflow_id}/enable"
-    ],
-    forceCancelWorkflowRun: [
-      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/force-cancel"
-    ],
-    generateRunnerJitconfigForOrg: [
-      "POST /orgs/{org}/actions/runners/generate-jitconfig"
-    ],
-    generateRunnerJitconfigForRepo: [
-      "POST /repos/{owner}/{repo}/actions/runners/generate-jitconfig"
-    ],
-    getActionsCacheList: ["GET /repos/{owner}/{repo}/actions/caches"],
-    getActionsCacheUsage: ["GET /repos/{owner}/{repo}/actions/cache/usage"],
-    getActionsCacheUsageByRepoForOrg: [
-      "GET /orgs/{org}/actions/cache/usage-by-repository"
-    ],
-    getActionsCacheUsageForOrg: ["GET /orgs/{org}/actions/cache/usage"],
-    getAllowedActionsOrganization: [
-      "GET /orgs/{org}/actions/permissions/selected-actions"
-    ],
-    getAllowedActionsRepository: [
-      "GET /repos/{owner}/{repo}/actions/permissions/selected-actions"
-    ],
-    getArtifact: ["GET /repos/{owner}/{repo}/actions/artifacts/{artifact_id}"],
-    getCustomImageForOrg: [
-      "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}"
-    ],
-    getCustomImageVersionForOrg: [
-      "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions/{version}"
-    ],
-    getCustomOidcSubClaimForRepo: [
-      "GET /repos/{owner}/{repo}/actions/oidc/customization/sub"
-    ],
-    getEnvironmentPublicKey: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/public-key"
-    ],
-    getEnvironmentSecret: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}"
-    ],
-    getEnvironmentVariable: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
-    ],
-    getGithubActionsDefaultWorkflowPermissionsOrganization: [
-      "GET /orgs/{org}/actions/permissions/workflow"
-    ],
-    getGithubActionsDefaultWorkflowPermissionsRepository: [
-      "GET /repos/{owner}/{repo}/actions/permissions/workflow"
-    ],
-    getGithubActionsPermissionsOrganization: [
-      "GET /orgs/{org}/actions/permissions"
-    ],
-    getGithubActionsPermissionsRepository: [
-      "GET /repos/{owner}/{repo}/actions/permissions"
-    ],
-    getHostedRunnerForOrg: [
-      "GET /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
-    ],
-    getHostedRunnersGithubOwnedImagesForOrg: [
-      "GET /orgs/{org}/actions/hosted-runners/images/github-owned"
-    ],
-    getHostedRunnersLimitsForOrg: [
-      "GET /orgs/{org}/actions/hosted-runners/limits"
-    ],
-    getHostedRunnersMachineSpecsForOrg: [
-      "GET /orgs/{org}/actions/hosted-runners/machine-sizes"
-    ],
-    getHostedRunnersPartnerImagesForOrg: [
-      "GET /orgs/{org}/actions/hosted-runners/images/partner"
-    ],
-    getHostedRunnersPlatformsForOrg: [
-      "GET /orgs/{org}/actions/hosted-runners/platforms"
-    ],
-    getJobForWorkflowRun: ["GET /repos/{owner}/{repo}/actions/jobs/{job_id}"],
-    getOrgPublicKey: ["GET /orgs/{org}/actions/secrets/public-key"],
-    getOrgSecret: ["GET /orgs/{org}/actions/secrets/{secret_name}"],
-    getOrgVariable: ["GET /orgs/{org}/actions/variables/{name}"],
-    getPendingDeploymentsForRun: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments"
-    ],
-    getRepoPermissions: [
-      "GET /repos/{owner}/{repo}/actions/permissions",
-      {},
-      { renamed: ["actions", "getGithubActionsPermissionsRepository"] }
-    ],
-    getRepoPublicKey: ["GET /repos/{owner}/{repo}/actions/secrets/public-key"],
-    getRepoSecret: ["GET /repos/{owner}/{repo}/actions/secrets/{secret_name}"],
-    getRepoVariable: ["GET /repos/{owner}/{repo}/actions/variables/{name}"],
-    getReviewsForRun: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/approvals"
-    ],
-    getSelfHostedRunnerForOrg: ["GET /orgs/{org}/actions/runners/{runner_id}"],
-    getSelfHostedRunnerForRepo: [
-      "GET /repos/{owner}/{repo}/actions/runners/{runner_id}"
-    ],
-    getWorkflow: ["GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}"],
-    getWorkflowAccessToRepository: [
-      "GET /repos/{owner}/{repo}/actions/permissions/access"
-    ],
-    getWorkflowRun: ["GET /repos/{owner}/{repo}/actions/runs/{run_id}"],
-    getWorkflowRunAttempt: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}"
-    ],
-    getWorkflowRunUsage: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/timing"
-    ],
-    getWorkflowUsage: [
-      "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/timing"
-    ],
-    listArtifactsForRepo: ["GET /repos/{owner}/{repo}/actions/artifacts"],
-    listCustomImageVersionsForOrg: [
-      "GET /orgs/{org}/actions/hosted-runners/images/custom/{image_definition_id}/versions"
-    ],
-    listCustomImagesForOrg: [
-      "GET /orgs/{org}/actions/hosted-runners/images/custom"
-    ],
-    listEnvironmentSecrets: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/secrets"
-    ],
-    listEnvironmentVariables: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/variables"
-    ],
-    listGithubHostedRunnersInGroupForOrg: [
-      "GET /orgs/{org}/actions/runner-groups/{runner_group_id}/hosted-runners"
-    ],
-    listHostedRunnersForOrg: ["GET /orgs/{org}/actions/hosted-runners"],
-    listJobsForWorkflowRun: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/jobs"
-    ],
-    listJobsForWorkflowRunAttempt: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/attempts/{attempt_number}/jobs"
-    ],
-    listLabelsForSelfHostedRunnerForOrg: [
-      "GET /orgs/{org}/actions/runners/{runner_id}/labels"
-    ],
-    listLabelsForSelfHostedRunnerForRepo: [
-      "GET /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
-    ],
-    listOrgSecrets: ["GET /orgs/{org}/actions/secrets"],
-    listOrgVariables: ["GET /orgs/{org}/actions/variables"],
-    listRepoOrganizationSecrets: [
-      "GET /repos/{owner}/{repo}/actions/organization-secrets"
-    ],
-    listRepoOrganizationVariables: [
-      "GET /repos/{owner}/{repo}/actions/organization-variables"
-    ],
-    listRepoSecrets: ["GET /repos/{owner}/{repo}/actions/secrets"],
-    listRepoVariables: ["GET /repos/{owner}/{repo}/actions/variables"],
-    listRepoWorkflows: ["GET /repos/{owner}/{repo}/actions/workflows"],
-    listRunnerApplicationsForOrg: ["GET /orgs/{org}/actions/runners/downloads"],
-    listRunnerApplicationsForRepo: [
-      "GET /repos/{owner}/{repo}/actions/runners/downloads"
-    ],
-    listSelectedReposForOrgSecret: [
-      "GET /orgs/{org}/actions/secrets/{secret_name}/repositories"
-    ],
-    listSelectedReposForOrgVariable: [
-      "GET /orgs/{org}/actions/variables/{name}/repositories"
-    ],
-    listSelectedRepositoriesEnabledGithubActionsOrganization: [
-      "GET /orgs/{org}/actions/permissions/repositories"
-    ],
-    listSelfHostedRunnersForOrg: ["GET /orgs/{org}/actions/runners"],
-    listSelfHostedRunnersForRepo: ["GET /repos/{owner}/{repo}/actions/runners"],
-    listWorkflowRunArtifacts: [
-      "GET /repos/{owner}/{repo}/actions/runs/{run_id}/artifacts"
-    ],
-    listWorkflowRuns: [
-      "GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs"
-    ],
-    listWorkflowRunsForRepo: ["GET /repos/{owner}/{repo}/actions/runs"],
-    reRunJobForWorkflowRun: [
-      "POST /repos/{owner}/{repo}/actions/jobs/{job_id}/rerun"
-    ],
-    reRunWorkflow: ["POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun"],
-    reRunWorkflowFailedJobs: [
-      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/rerun-failed-jobs"
-    ],
-    removeAllCustomLabelsFromSelfHostedRunnerForOrg: [
-      "DELETE /orgs/{org}/actions/runners/{runner_id}/labels"
-    ],
-    removeAllCustomLabelsFromSelfHostedRunnerForRepo: [
-      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
-    ],
-    removeCustomLabelFromSelfHostedRunnerForOrg: [
-      "DELETE /orgs/{org}/actions/runners/{runner_id}/labels/{name}"
-    ],
-    removeCustomLabelFromSelfHostedRunnerForRepo: [
-      "DELETE /repos/{owner}/{repo}/actions/runners/{runner_id}/labels/{name}"
-    ],
-    removeSelectedRepoFromOrgSecret: [
-      "DELETE /orgs/{org}/actions/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    removeSelectedRepoFromOrgVariable: [
-      "DELETE /orgs/{org}/actions/variables/{name}/repositories/{repository_id}"
-    ],
-    reviewCustomGatesForRun: [
-      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/deployment_protection_rule"
-    ],
-    reviewPendingDeploymentsForRun: [
-      "POST /repos/{owner}/{repo}/actions/runs/{run_id}/pending_deployments"
-    ],
-    setAllowedActionsOrganization: [
-      "PUT /orgs/{org}/actions/permissions/selected-actions"
-    ],
-    setAllowedActionsRepository: [
-      "PUT /repos/{owner}/{repo}/actions/permissions/selected-actions"
-    ],
-    setCustomLabelsForSelfHostedRunnerForOrg: [
-      "PUT /orgs/{org}/actions/runners/{runner_id}/labels"
-    ],
-    setCustomLabelsForSelfHostedRunnerForRepo: [
-      "PUT /repos/{owner}/{repo}/actions/runners/{runner_id}/labels"
-    ],
-    setCustomOidcSubClaimForRepo: [
-      "PUT /repos/{owner}/{repo}/actions/oidc/customization/sub"
-    ],
-    setGithubActionsDefaultWorkflowPermissionsOrganization: [
-      "PUT /orgs/{org}/actions/permissions/workflow"
-    ],
-    setGithubActionsDefaultWorkflowPermissionsRepository: [
-      "PUT /repos/{owner}/{repo}/actions/permissions/workflow"
-    ],
-    setGithubActionsPermissionsOrganization: [
-      "PUT /orgs/{org}/actions/permissions"
-    ],
-    setGithubActionsPermissionsRepository: [
-      "PUT /repos/{owner}/{repo}/actions/permissions"
-    ],
-    setSelectedReposForOrgSecret: [
-      "PUT /orgs/{org}/actions/secrets/{secret_name}/repositories"
-    ],
-    setSelectedReposForOrgVariable: [
-      "PUT /orgs/{org}/actions/variables/{name}/repositories"
-    ],
-    setSelectedRepositoriesEnabledGithubActionsOrganization: [
-      "PUT /orgs/{org}/actions/permissions/repositories"
-    ],
-    setWorkflowAccessToRepository: [
-      "PUT /repos/{owner}/{repo}/actions/permissions/access"
-    ],
-    updateEnvironmentVariable: [
-      "PATCH /repos/{owner}/{repo}/environments/{environment_name}/variables/{name}"
-    ],
-    updateHostedRunnerForOrg: [
-      "PATCH /orgs/{org}/actions/hosted-runners/{hosted_runner_id}"
-    ],
-    updateOrgVariable: ["PATCH /orgs/{org}/actions/variables/{name}"],
-    updateRepoVariable: [
-      "PATCH /repos/{owner}/{repo}/actions/variables/{name}"
-    ]
-  },
-  activity: {
-    checkRepoIsStarredByAuthenticatedUser: ["GET /user/starred/{owner}/{repo}"],
-    deleteRepoSubscription: ["DELETE /repos/{owner}/{repo}/subscription"],
-    deleteThreadSubscription: [
-      "DELETE /notifications/threads/{thread_id}/subscription"
-    ],
-    getFeeds: ["GET /feeds"],
-    getRepoSubscription: ["GET /repos/{owner}/{repo}/subscription"],
-    getThread: ["GET /notifications/threads/{thread_id}"],
-    getThreadSubscriptionForAuthenticatedUser: [
-      "GET /notifications/threads/{thread_id}/subscription"
-    ],
-    listEventsForAuthenticatedUser: ["GET /users/{username}/events"],
-    listNotificationsForAuthenticatedUser: ["GET /notifications"],
-    listOrgEventsForAuthenticatedUser: [
-      "GET /users/{username}/events/orgs/{org}"
-    ],
-    listPublicEvents: ["GET /events"],
-    listPublicEventsForRepoNetwork: ["GET /networks/{owner}/{repo}/events"],
-    listPublicEventsForUser: ["GET /users/{username}/events/public"],
-    listPublicOrgEvents: ["GET /orgs/{org}/events"],
-    listReceivedEventsForUser: ["GET /users/{username}/received_events"],
-    listReceivedPublicEventsForUser: [
-      "GET /users/{username}/received_events/public"
-    ],
-    listRepoEvents: ["GET /repos/{owner}/{repo}/events"],
-    listRepoNotificationsForAuthenticatedUser: [
-      "GET /repos/{owner}/{repo}/notifications"
-    ],
-    listReposStarredByAuthenticatedUser: ["GET /user/starred"],
-    listReposStarredByUser: ["GET /users/{username}/starred"],
-    listReposWatchedByUser: ["GET /users/{username}/subscriptions"],
-    listStargazersForRepo: ["GET /repos/{owner}/{repo}/stargazers"],
-    listWatchedReposForAuthenticatedUser: ["GET /user/subscriptions"],
-    listWatchersForRepo: ["GET /repos/{owner}/{repo}/subscribers"],
-    markNotificationsAsRead: ["PUT /notifications"],
-    markRepoNotificationsAsRead: ["PUT /repos/{owner}/{repo}/notifications"],
-    markThreadAsDone: ["DELETE /notifications/threads/{thread_id}"],
-    markThreadAsRead: ["PATCH /notifications/threads/{thread_id}"],
-    setRepoSubscription: ["PUT /repos/{owner}/{repo}/subscription"],
-    setThreadSubscription: [
-      "PUT /notifications/threads/{thread_id}/subscription"
-    ],
-    starRepoForAuthenticatedUser: ["PUT /user/starred/{owner}/{repo}"],
-    unstarRepoForAuthenticatedUser: ["DELETE /user/starred/{owner}/{repo}"]
-  },
-  apps: {
-    addRepoToInstallation: [
-      "PUT /user/installations/{installation_id}/repositories/{repository_id}",
-      {},
-      { renamed: ["apps", "addRepoToInstallationForAuthenticatedUser"] }
-    ],
-    addRepoToInstallationForAuthenticatedUser: [
-      "PUT /user/installations/{installation_id}/repositories/{repository_id}"
-    ],
-    checkToken: ["POST /applications/{client_id}/token"],
-    createFromManifest: ["POST /app-manifests/{code}/conversions"],
-    createInstallationAccessToken: [
-      "POST /app/installations/{installation_id}/access_tokens"
-    ],
-    deleteAuthorization: ["DELETE /applications/{client_id}/grant"],
-    deleteInstallation: ["DELETE /app/installations/{installation_id}"],
-    deleteToken: ["DELETE /applications/{client_id}/token"],
-    getAuthenticated: ["GET /app"],
-    getBySlug: ["GET /apps/{app_slug}"],
-    getInstallation: ["GET /app/installations/{installation_id}"],
-    getOrgInstallation: ["GET /orgs/{org}/installation"],
-    getRepoInstallation: ["GET /repos/{owner}/{repo}/installation"],
-    getSubscriptionPlanForAccount: [
-      "GET /marketplace_listing/accounts/{account_id}"
-    ],
-    getSubscriptionPlanForAccountStubbed: [
-      "GET /marketplace_listing/stubbed/accounts/{account_id}"
-    ],
-    getUserInstallation: ["GET /users/{username}/installation"],
-    getWebhookConfigForApp: ["GET /app/hook/config"],
-    getWebhookDelivery: ["GET /app/hook/deliveries/{delivery_id}"],
-    listAccountsForPlan: ["GET /marketplace_listing/plans/{plan_id}/accounts"],
-    listAccountsForPlanStubbed: [
-      "GET /marketplace_listing/stubbed/plans/{plan_id}/accounts"
-    ],
-    listInstallationReposForAuthenticatedUser: [
-      "GET /user/installations/{installation_id}/repositories"
-    ],
-    listInstallationRequestsForAuthenticatedApp: [
-      "GET /app/installation-requests"
-    ],
-    listInstallations: ["GET /app/installations"],
-    listInstallationsForAuthenticatedUser: ["GET /user/installations"],
-    listPlans: ["GET /marketplace_listing/plans"],
-    listPlansStubbed: ["GET /marketplace_listing/stubbed/plans"],
-    listReposAccessibleToInstallation: ["GET /installation/repositories"],
-    listSubscriptionsForAuthenticatedUser: ["GET /user/marketplace_purchases"],
-    listSubscriptionsForAuthenticatedUserStubbed: [
-      "GET /user/marketplace_purchases/stubbed"
-    ],
-    listWebhookDeliveries: ["GET /app/hook/deliveries"],
-    redeliverWebhookDelivery: [
-      "POST /app/hook/deliveries/{delivery_id}/attempts"
-    ],
-    removeRepoFromInstallation: [
-      "DELETE /user/installations/{installation_id}/repositories/{repository_id}",
-      {},
-      { renamed: ["apps", "removeRepoFromInstallationForAuthenticatedUser"] }
-    ],
-    removeRepoFromInstallationForAuthenticatedUser: [
-      "DELETE /user/installations/{installation_id}/repositories/{repository_id}"
-    ],
-    resetToken: ["PATCH /applications/{client_id}/token"],
-    revokeInstallationAccessToken: ["DELETE /installation/token"],
-    scopeToken: ["POST /applications/{client_id}/token/scoped"],
-    suspendInstallation: ["PUT /app/installations/{installation_id}/suspended"],
-    unsuspendInstallation: [
-      "DELETE /app/installations/{installation_id}/suspended"
-    ],
-    updateWebhookConfigForApp: ["PATCH /app/hook/config"]
-  },
-  billing: {
-    getGithubActionsBillingOrg: ["GET /orgs/{org}/settings/billing/actions"],
-    getGithubActionsBillingUser: [
-      "GET /users/{username}/settings/billing/actions"
-    ],
-    getGithubBillingPremiumRequestUsageReportOrg: [
-      "GET /organizations/{org}/settings/billing/premium_request/usage"
-    ],
-    getGithubBillingPremiumRequestUsageReportUser: [
-      "GET /users/{username}/settings/billing/premium_request/usage"
-    ],
-    getGithubBillingUsageReportOrg: [
-      "GET /organizations/{org}/settings/billing/usage"
-    ],
-    getGithubBillingUsageReportUser: [
-      "GET /users/{username}/settings/billing/usage"
-    ],
-    getGithubPackagesBillingOrg: ["GET /orgs/{org}/settings/billing/packages"],
-    getGithubPackagesBillingUser: [
-      "GET /users/{username}/settings/billing/packages"
-    ],
-    getSharedStorageBillingOrg: [
-      "GET /orgs/{org}/settings/billing/shared-storage"
-    ],
-    getSharedStorageBillingUser: [
-      "GET /users/{username}/settings/billing/shared-storage"
-    ]
-  },
-  campaigns: {
-    createCampaign: ["POST /orgs/{org}/campaigns"],
-    deleteCampaign: ["DELETE /orgs/{org}/campaigns/{campaign_number}"],
-    getCampaignSummary: ["GET /orgs/{org}/campaigns/{campaign_number}"],
-    listOrgCampaigns: ["GET /orgs/{org}/campaigns"],
-    updateCampaign: ["PATCH /orgs/{org}/campaigns/{campaign_number}"]
-  },
-  checks: {
-    create: ["POST /repos/{owner}/{repo}/check-runs"],
-    createSuite: ["POST /repos/{owner}/{repo}/check-suites"],
-    get: ["GET /repos/{owner}/{repo}/check-runs/{check_run_id}"],
-    getSuite: ["GET /repos/{owner}/{repo}/check-suites/{check_suite_id}"],
-    listAnnotations: [
-      "GET /repos/{owner}/{repo}/check-runs/{check_run_id}/annotations"
-    ],
-    listForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/check-runs"],
-    listForSuite: [
-      "GET /repos/{owner}/{repo}/check-suites/{check_suite_id}/check-runs"
-    ],
-    listSuitesForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/check-suites"],
-    rerequestRun: [
-      "POST /repos/{owner}/{repo}/check-runs/{check_run_id}/rerequest"
-    ],
-    rerequestSuite: [
-      "POST /repos/{owner}/{repo}/check-suites/{check_suite_id}/rerequest"
-    ],
-    setSuitesPreferences: [
-      "PATCH /repos/{owner}/{repo}/check-suites/preferences"
-    ],
-    update: ["PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}"]
-  },
-  codeScanning: {
-    commitAutofix: [
-      "POST /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix/commits"
-    ],
-    createAutofix: [
-      "POST /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix"
-    ],
-    createVariantAnalysis: [
-      "POST /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses"
-    ],
-    deleteAnalysis: [
-      "DELETE /repos/{owner}/{repo}/code-scanning/analyses/{analysis_id}{?confirm_delete}"
-    ],
-    deleteCodeqlDatabase: [
-      "DELETE /repos/{owner}/{repo}/code-scanning/codeql/databases/{language}"
-    ],
-    getAlert: [
-      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}",
-      {},
-      { renamedParameters: { alert_id: "alert_number" } }
-    ],
-    getAnalysis: [
-      "GET /repos/{owner}/{repo}/code-scanning/analyses/{analysis_id}"
-    ],
-    getAutofix: [
-      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/autofix"
-    ],
-    getCodeqlDatabase: [
-      "GET /repos/{owner}/{repo}/code-scanning/codeql/databases/{language}"
-    ],
-    getDefaultSetup: ["GET /repos/{owner}/{repo}/code-scanning/default-setup"],
-    getSarif: ["GET /repos/{owner}/{repo}/code-scanning/sarifs/{sarif_id}"],
-    getVariantAnalysis: [
-      "GET /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses/{codeql_variant_analysis_id}"
-    ],
-    getVariantAnalysisRepoTask: [
-      "GET /repos/{owner}/{repo}/code-scanning/codeql/variant-analyses/{codeql_variant_analysis_id}/repos/{repo_owner}/{repo_name}"
-    ],
-    listAlertInstances: [
-      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances"
-    ],
-    listAlertsForOrg: ["GET /orgs/{org}/code-scanning/alerts"],
-    listAlertsForRepo: ["GET /repos/{owner}/{repo}/code-scanning/alerts"],
-    listAlertsInstances: [
-      "GET /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}/instances",
-      {},
-      { renamed: ["codeScanning", "listAlertInstances"] }
-    ],
-    listCodeqlDatabases: [
-      "GET /repos/{owner}/{repo}/code-scanning/codeql/databases"
-    ],
-    listRecentAnalyses: ["GET /repos/{owner}/{repo}/code-scanning/analyses"],
-    updateAlert: [
-      "PATCH /repos/{owner}/{repo}/code-scanning/alerts/{alert_number}"
-    ],
-    updateDefaultSetup: [
-      "PATCH /repos/{owner}/{repo}/code-scanning/default-setup"
-    ],
-    uploadSarif: ["POST /repos/{owner}/{repo}/code-scanning/sarifs"]
-  },
-  codeSecurity: {
-    attachConfiguration: [
-      "POST /orgs/{org}/code-security/configurations/{configuration_id}/attach"
-    ],
-    attachEnterpriseConfiguration: [
-      "POST /enterprises/{enterprise}/code-security/configurations/{configuration_id}/attach"
-    ],
-    createConfiguration: ["POST /orgs/{org}/code-security/configurations"],
-    createConfigurationForEnterprise: [
-      "POST /enterprises/{enterprise}/code-security/configurations"
-    ],
-    deleteConfiguration: [
-      "DELETE /orgs/{org}/code-security/configurations/{configuration_id}"
-    ],
-    deleteConfigurationForEnterprise: [
-      "DELETE /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
-    ],
-    detachConfiguration: [
-      "DELETE /orgs/{org}/code-security/configurations/detach"
-    ],
-    getConfiguration: [
-      "GET /orgs/{org}/code-security/configurations/{configuration_id}"
-    ],
-    getConfigurationForRepository: [
-      "GET /repos/{owner}/{repo}/code-security-configuration"
-    ],
-    getConfigurationsForEnterprise: [
-      "GET /enterprises/{enterprise}/code-security/configurations"
-    ],
-    getConfigurationsForOrg: ["GET /orgs/{org}/code-security/configurations"],
-    getDefaultConfigurations: [
-      "GET /orgs/{org}/code-security/configurations/defaults"
-    ],
-    getDefaultConfigurationsForEnterprise: [
-      "GET /enterprises/{enterprise}/code-security/configurations/defaults"
-    ],
-    getRepositoriesForConfiguration: [
-      "GET /orgs/{org}/code-security/configurations/{configuration_id}/repositories"
-    ],
-    getRepositoriesForEnterpriseConfiguration: [
-      "GET /enterprises/{enterprise}/code-security/configurations/{configuration_id}/repositories"
-    ],
-    getSingleConfigurationForEnterprise: [
-      "GET /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
-    ],
-    setConfigurationAsDefault: [
-      "PUT /orgs/{org}/code-security/configurations/{configuration_id}/defaults"
-    ],
-    setConfigurationAsDefaultForEnterprise: [
-      "PUT /enterprises/{enterprise}/code-security/configurations/{configuration_id}/defaults"
-    ],
-    updateConfiguration: [
-      "PATCH /orgs/{org}/code-security/configurations/{configuration_id}"
-    ],
-    updateEnterpriseConfiguration: [
-      "PATCH /enterprises/{enterprise}/code-security/configurations/{configuration_id}"
-    ]
-  },
-  codesOfConduct: {
-    getAllCodesOfConduct: ["GET /codes_of_conduct"],
-    getConductCode: ["GET /codes_of_conduct/{key}"]
-  },
-  codespaces: {
-    addRepositoryForSecretForAuthenticatedUser: [
-      "PUT /user/codespaces/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    addSelectedRepoToOrgSecret: [
-      "PUT /orgs/{org}/codespaces/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    checkPermissionsForDevcontainer: [
-      "GET /repos/{owner}/{repo}/codespaces/permissions_check"
-    ],
-    codespaceMachinesForAuthenticatedUser: [
-      "GET /user/codespaces/{codespace_name}/machines"
-    ],
-    createForAuthenticatedUser: ["POST /user/codespaces"],
-    createOrUpdateOrgSecret: [
-      "PUT /orgs/{org}/codespaces/secrets/{secret_name}"
-    ],
-    createOrUpdateRepoSecret: [
-      "PUT /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
-    ],
-    createOrUpdateSecretForAuthenticatedUser: [
-      "PUT /user/codespaces/secrets/{secret_name}"
-    ],
-    createWithPrForAuthenticatedUser: [
-      "POST /repos/{owner}/{repo}/pulls/{pull_number}/codespaces"
-    ],
-    createWithRepoForAuthenticatedUser: [
-      "POST /repos/{owner}/{repo}/codespaces"
-    ],
-    deleteForAuthenticatedUser: ["DELETE /user/codespaces/{codespace_name}"],
-    deleteFromOrganization: [
-      "DELETE /orgs/{org}/members/{username}/codespaces/{codespace_name}"
-    ],
-    deleteOrgSecret: ["DELETE /orgs/{org}/codespaces/secrets/{secret_name}"],
-    deleteRepoSecret: [
-      "DELETE /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
-    ],
-    deleteSecretForAuthenticatedUser: [
-      "DELETE /user/codespaces/secrets/{secret_name}"
-    ],
-    exportForAuthenticatedUser: [
-      "POST /user/codespaces/{codespace_name}/exports"
-    ],
-    getCodespacesForUserInOrg: [
-      "GET /orgs/{org}/members/{username}/codespaces"
-    ],
-    getExportDetailsForAuthenticatedUser: [
-      "GET /user/codespaces/{codespace_name}/exports/{export_id}"
-    ],
-    getForAuthenticatedUser: ["GET /user/codespaces/{codespace_name}"],
-    getOrgPublicKey: ["GET /orgs/{org}/codespaces/secrets/public-key"],
-    getOrgSecret: ["GET /orgs/{org}/codespaces/secrets/{secret_name}"],
-    getPublicKeyForAuthenticatedUser: [
-      "GET /user/codespaces/secrets/public-key"
-    ],
-    getRepoPublicKey: [
-      "GET /repos/{owner}/{repo}/codespaces/secrets/public-key"
-    ],
-    getRepoSecret: [
-      "GET /repos/{owner}/{repo}/codespaces/secrets/{secret_name}"
-    ],
-    getSecretForAuthenticatedUser: [
-      "GET /user/codespaces/secrets/{secret_name}"
-    ],
-    listDevcontainersInRepositoryForAuthenticatedUser: [
-      "GET /repos/{owner}/{repo}/codespaces/devcontainers"
-    ],
-    listForAuthenticatedUser: ["GET /user/codespaces"],
-    listInOrganization: [
-      "GET /orgs/{org}/codespaces",
-      {},
-      { renamedParameters: { org_id: "org" } }
-    ],
-    listInRepositoryForAuthenticatedUser: [
-      "GET /repos/{owner}/{repo}/codespaces"
-    ],
-    listOrgSecrets: ["GET /orgs/{org}/codespaces/secrets"],
-    listRepoSecrets: ["GET /repos/{owner}/{repo}/codespaces/secrets"],
-    listRepositoriesForSecretForAuthenticatedUser: [
-      "GET /user/codespaces/secrets/{secret_name}/repositories"
-    ],
-    listSecretsForAuthenticatedUser: ["GET /user/codespaces/secrets"],
-    listSelectedReposForOrgSecret: [
-      "GET /orgs/{org}/codespaces/secrets/{secret_name}/repositories"
-    ],
-    preFlightWithRepoForAuthenticatedUser: [
-      "GET /repos/{owner}/{repo}/codespaces/new"
-    ],
-    publishForAuthenticatedUser: [
-      "POST /user/codespaces/{codespace_name}/publish"
-    ],
-    removeRepositoryForSecretForAuthenticatedUser: [
-      "DELETE /user/codespaces/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    removeSelectedRepoFromOrgSecret: [
-      "DELETE /orgs/{org}/codespaces/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    repoMachinesForAuthenticatedUser: [
-      "GET /repos/{owner}/{repo}/codespaces/machines"
-    ],
-    setRepositoriesForSecretForAuthenticatedUser: [
-      "PUT /user/codespaces/secrets/{secret_name}/repositories"
-    ],
-    setSelectedReposForOrgSecret: [
-      "PUT /orgs/{org}/codespaces/secrets/{secret_name}/repositories"
-    ],
-    startForAuthenticatedUser: ["POST /user/codespaces/{codespace_name}/start"],
-    stopForAuthenticatedUser: ["POST /user/codespaces/{codespace_name}/stop"],
-    stopInOrganization: [
-      "POST /orgs/{org}/members/{username}/codespaces/{codespace_name}/stop"
-    ],
-    updateForAuthenticatedUser: ["PATCH /user/codespaces/{codespace_name}"]
-  },
-  copilot: {
-    addCopilotSeatsForTeams: [
-      "POST /orgs/{org}/copilot/billing/selected_teams"
-    ],
-    addCopilotSeatsForUsers: [
-      "POST /orgs/{org}/copilot/billing/selected_users"
-    ],
-    cancelCopilotSeatAssignmentForTeams: [
-      "DELETE /orgs/{org}/copilot/billing/selected_teams"
-    ],
-    cancelCopilotSeatAssignmentForUsers: [
-      "DELETE /orgs/{org}/copilot/billing/selected_users"
-    ],
-    copilotMetricsForOrganization: ["GET /orgs/{org}/copilot/metrics"],
-    copilotMetricsForTeam: ["GET /orgs/{org}/team/{team_slug}/copilot/metrics"],
-    getCopilotOrganizationDetails: ["GET /orgs/{org}/copilot/billing"],
-    getCopilotSeatDetailsForUser: [
-      "GET /orgs/{org}/members/{username}/copilot"
-    ],
-    listCopilotSeats: ["GET /orgs/{org}/copilot/billing/seats"]
-  },
-  credentials: { revoke: ["POST /credentials/revoke"] },
-  dependabot: {
-    addSelectedRepoToOrgSecret: [
-      "PUT /orgs/{org}/dependabot/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    createOrUpdateOrgSecret: [
-      "PUT /orgs/{org}/dependabot/secrets/{secret_name}"
-    ],
-    createOrUpdateRepoSecret: [
-      "PUT /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
-    ],
-    deleteOrgSecret: ["DELETE /orgs/{org}/dependabot/secrets/{secret_name}"],
-    deleteRepoSecret: [
-      "DELETE /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
-    ],
-    getAlert: ["GET /repos/{owner}/{repo}/dependabot/alerts/{alert_number}"],
-    getOrgPublicKey: ["GET /orgs/{org}/dependabot/secrets/public-key"],
-    getOrgSecret: ["GET /orgs/{org}/dependabot/secrets/{secret_name}"],
-    getRepoPublicKey: [
-      "GET /repos/{owner}/{repo}/dependabot/secrets/public-key"
-    ],
-    getRepoSecret: [
-      "GET /repos/{owner}/{repo}/dependabot/secrets/{secret_name}"
-    ],
-    listAlertsForEnterprise: [
-      "GET /enterprises/{enterprise}/dependabot/alerts"
-    ],
-    listAlertsForOrg: ["GET /orgs/{org}/dependabot/alerts"],
-    listAlertsForRepo: ["GET /repos/{owner}/{repo}/dependabot/alerts"],
-    listOrgSecrets: ["GET /orgs/{org}/dependabot/secrets"],
-    listRepoSecrets: ["GET /repos/{owner}/{repo}/dependabot/secrets"],
-    listSelectedReposForOrgSecret: [
-      "GET /orgs/{org}/dependabot/secrets/{secret_name}/repositories"
-    ],
-    removeSelectedRepoFromOrgSecret: [
-      "DELETE /orgs/{org}/dependabot/secrets/{secret_name}/repositories/{repository_id}"
-    ],
-    repositoryAccessForOrg: [
-      "GET /organizations/{org}/dependabot/repository-access"
-    ],
-    setRepositoryAccessDefaultLevel: [
-      "PUT /organizations/{org}/dependabot/repository-access/default-level"
-    ],
-    setSelectedReposForOrgSecret: [
-      "PUT /orgs/{org}/dependabot/secrets/{secret_name}/repositories"
-    ],
-    updateAlert: [
-      "PATCH /repos/{owner}/{repo}/dependabot/alerts/{alert_number}"
-    ],
-    updateRepositoryAccessForOrg: [
-      "PATCH /organizations/{org}/dependabot/repository-access"
-    ]
-  },
-  dependencyGraph: {
-    createRepositorySnapshot: [
-      "POST /repos/{owner}/{repo}/dependency-graph/snapshots"
-    ],
-    diffRange: [
-      "GET /repos/{owner}/{repo}/dependency-graph/compare/{basehead}"
-    ],
-    exportSbom: ["GET /repos/{owner}/{repo}/dependency-graph/sbom"]
-  },
-  emojis: { get: ["GET /emojis"] },
-  enterpriseTeamMemberships: {
-    add: [
-      "PUT /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
-    ],
-    bulkAdd: [
-      "POST /enterprises/{enterprise}/teams/{enterprise-team}/memberships/add"
-    ],
-    bulkRemove: [
-      "POST /enterprises/{enterprise}/teams/{enterprise-team}/memberships/remove"
-    ],
-    get: [
-      "GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
-    ],
-    list: ["GET /enterprises/{enterprise}/teams/{enterprise-team}/memberships"],
-    remove: [
-      "DELETE /enterprises/{enterprise}/teams/{enterprise-team}/memberships/{username}"
-    ]
-  },
-  enterpriseTeamOrganizations: {
-    add: [
-      "PUT /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
-    ],
-    bulkAdd: [
-      "POST /enterprises/{enterprise}/teams/{enterprise-team}/organizations/add"
-    ],
-    bulkRemove: [
-      "POST /enterprises/{enterprise}/teams/{enterprise-team}/organizations/remove"
-    ],
-    delete: [
-      "DELETE /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
-    ],
-    getAssignment: [
-      "GET /enterprises/{enterprise}/teams/{enterprise-team}/organizations/{org}"
-    ],
-    getAssignments: [
-      "GET /enterprises/{enterprise}/teams/{enterprise-team}/organizations"
-    ]
-  },
-  enterpriseTeams: {
-    create: ["POST /enterprises/{enterprise}/teams"],
-    delete: ["DELETE /enterprises/{enterprise}/teams/{team_slug}"],
-    get: ["GET /enterprises/{enterprise}/teams/{team_slug}"],
-    list: ["GET /enterprises/{enterprise}/teams"],
-    update: ["PATCH /enterprises/{enterprise}/teams/{team_slug}"]
-  },
-  gists: {
-    checkIsStarred: ["GET /gists/{gist_id}/star"],
-    create: ["POST /gists"],
-    createComment: ["POST /gists/{gist_id}/comments"],
-    delete: ["DELETE /gists/{gist_id}"],
-    deleteComment: ["DELETE /gists/{gist_id}/comments/{comment_id}"],
-    fork: ["POST /gists/{gist_id}/forks"],
-    get: ["GET /gists/{gist_id}"],
-    getComment: ["GET /gists/{gist_id}/comments/{comment_id}"],
-    getRevision: ["GET /gists/{gist_id}/{sha}"],
-    list: ["GET /gists"],
-    listComments: ["GET /gists/{gist_id}/comments"],
-    listCommits: ["GET /gists/{gist_id}/commits"],
-    listForUser: ["GET /users/{username}/gists"],
-    listForks: ["GET /gists/{gist_id}/forks"],
-    listPublic: ["GET /gists/public"],
-    listStarred: ["GET /gists/starred"],
-    star: ["PUT /gists/{gist_id}/star"],
-    unstar: ["DELETE /gists/{gist_id}/star"],
-    update: ["PATCH /gists/{gist_id}"],
-    updateComment: ["PATCH /gists/{gist_id}/comments/{comment_id}"]
-  },
-  git: {
-    createBlob: ["POST /repos/{owner}/{repo}/git/blobs"],
-    createCommit: ["POST /repos/{owner}/{repo}/git/commits"],
-    createRef: ["POST /repos/{owner}/{repo}/git/refs"],
-    createTag: ["POST /repos/{owner}/{repo}/git/tags"],
-    createTree: ["POST /repos/{owner}/{repo}/git/trees"],
-    deleteRef: ["DELETE /repos/{owner}/{repo}/git/refs/{ref}"],
-    getBlob: ["GET /repos/{owner}/{repo}/git/blobs/{file_sha}"],
-    getCommit: ["GET /repos/{owner}/{repo}/git/commits/{commit_sha}"],
-    getRef: ["GET /repos/{owner}/{repo}/git/ref/{ref}"],
-    getTag: ["GET /repos/{owner}/{repo}/git/tags/{tag_sha}"],
-    getTree: ["GET /repos/{owner}/{repo}/git/trees/{tree_sha}"],
-    listMatchingRefs: ["GET /repos/{owner}/{repo}/git/matching-refs/{ref}"],
-    updateRef: ["PATCH /repos/{owner}/{repo}/git/refs/{ref}"]
-  },
-  gitignore: {
-    getAllTemplates: ["GET /gitignore/templates"],
-    getTemplate: ["GET /gitignore/templates/{name}"]
-  },
-  hostedCompute: {
-    createNetworkConfigurationForOrg: [
-      "POST /orgs/{org}/settings/network-configurations"
-    ],
-    deleteNetworkConfigurationFromOrg: [
-      "DELETE /orgs/{org}/settings/network-configurations/{network_configuration_id}"
-    ],
-    getNetworkConfigurationForOrg: [
-      "GET /orgs/{org}/settings/network-configurations/{network_configuration_id}"
-    ],
-    getNetworkSettingsForOrg: [
-      "GET /orgs/{org}/settings/network-settings/{network_settings_id}"
-    ],
-    listNetworkConfigurationsForOrg: [
-      "GET /orgs/{org}/settings/network-configurations"
-    ],
-    updateNetworkConfigurationForOrg: [
-      "PATCH /orgs/{org}/settings/network-configurations/{network_configuration_id}"
-    ]
-  },
-  interactions: {
-    getRestrictionsForAuthenticatedUser: ["GET /user/interaction-limits"],
-    getRestrictionsForOrg: ["GET /orgs/{org}/interaction-limits"],
-    getRestrictionsForRepo: ["GET /repos/{owner}/{repo}/interaction-limits"],
-    getRestrictionsForYourPublicRepos: [
-      "GET /user/interaction-limits",
-      {},
-      { renamed: ["interactions", "getRestrictionsForAuthenticatedUser"] }
-    ],
-    removeRestrictionsForAuthenticatedUser: ["DELETE /user/interaction-limits"],
-    removeRestrictionsForOrg: ["DELETE /orgs/{org}/interaction-limits"],
-    removeRestrictionsForRepo: [
-      "DELETE /repos/{owner}/{repo}/interaction-limits"
-    ],
-    removeRestrictionsForYourPublicRepos: [
-      "DELETE /user/interaction-limits",
-      {},
-      { renamed: ["interactions", "removeRestrictionsForAuthenticatedUser"] }
-    ],
-    setRestrictionsForAuthenticatedUser: ["PUT /user/interaction-limits"],
-    setRestrictionsForOrg: ["PUT /orgs/{org}/interaction-limits"],
-    setRestrictionsForRepo: ["PUT /repos/{owner}/{repo}/interaction-limits"],
-    setRestrictionsForYourPublicRepos: [
-      "PUT /user/interaction-limits",
-      {},
-      { renamed: ["interactions", "setRestrictionsForAuthenticatedUser"] }
-    ]
-  },
-  issues: {
-    addAssignees: [
-      "POST /repos/{owner}/{repo}/issues/{issue_number}/assignees"
-    ],
-    addBlockedByDependency: [
-      "POST /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by"
-    ],
-    addLabels: ["POST /repos/{owner}/{repo}/issues/{issue_number}/labels"],
-    addSubIssue: [
-      "POST /repos/{owner}/{repo}/issues/{issue_number}/sub_issues"
-    ],
-    checkUserCanBeAssigned: ["GET /repos/{owner}/{repo}/assignees/{assignee}"],
-    checkUserCanBeAssignedToIssue: [
-      "GET /repos/{owner}/{repo}/issues/{issue_number}/assignees/{assignee}"
-    ],
-    create: ["POST /repos/{owner}/{repo}/issues"],
-    createComment: [
-      "POST /repos/{owner}/{repo}/issues/{issue_number}/comments"
-    ],
-    createLabel: ["POST /repos/{owner}/{repo}/labels"],
-    createMilestone: ["POST /repos/{owner}/{repo}/milestones"],
-    deleteComment: [
-      "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}"
-    ],
-    deleteLabel: ["DELETE /repos/{owner}/{repo}/labels/{name}"],
-    deleteMilestone: [
-      "DELETE /repos/{owner}/{repo}/milestones/{milestone_number}"
-    ],
-    get: ["GET /repos/{owner}/{repo}/issues/{issue_number}"],
-    getComment: ["GET /repos/{owner}/{repo}/issues/comments/{comment_id}"],
-    getEvent: ["GET /repos/{owner}/{repo}/issues/events/{event_id}"],
-    getLabel: ["GET /repos/{owner}/{repo}/labels/{name}"],
-    getMilestone: ["GET /repos/{owner}/{repo}/milestones/{milestone_number}"],
-    getParent: ["GET /repos/{owner}/{repo}/issues/{issue_number}/parent"],
-    list: ["GET /issues"],
-    listAssignees: ["GET /repos/{owner}/{repo}/assignees"],
-    listComments: ["GET /repos/{owner}/{repo}/issues/{issue_number}/comments"],
-    listCommentsForRepo: ["GET /repos/{owner}/{repo}/issues/comments"],
-    listDependenciesBlockedBy: [
-      "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by"
-    ],
-    listDependenciesBlocking: [
-      "GET /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocking"
-    ],
-    listEvents: ["GET /repos/{owner}/{repo}/issues/{issue_number}/events"],
-    listEventsForRepo: ["GET /repos/{owner}/{repo}/issues/events"],
-    listEventsForTimeline: [
-      "GET /repos/{owner}/{repo}/issues/{issue_number}/timeline"
-    ],
-    listForAuthenticatedUser: ["GET /user/issues"],
-    listForOrg: ["GET /orgs/{org}/issues"],
-    listForRepo: ["GET /repos/{owner}/{repo}/issues"],
-    listLabelsForMilestone: [
-      "GET /repos/{owner}/{repo}/milestones/{milestone_number}/labels"
-    ],
-    listLabelsForRepo: ["GET /repos/{owner}/{repo}/labels"],
-    listLabelsOnIssue: [
-      "GET /repos/{owner}/{repo}/issues/{issue_number}/labels"
-    ],
-    listMilestones: ["GET /repos/{owner}/{repo}/milestones"],
-    listSubIssues: [
-      "GET /repos/{owner}/{repo}/issues/{issue_number}/sub_issues"
-    ],
-    lock: ["PUT /repos/{owner}/{repo}/issues/{issue_number}/lock"],
-    removeAllLabels: [
-      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels"
-    ],
-    removeAssignees: [
-      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/assignees"
-    ],
-    removeDependencyBlockedBy: [
-      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/dependencies/blocked_by/{issue_id}"
-    ],
-    removeLabel: [
-      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/labels/{name}"
-    ],
-    removeSubIssue: [
-      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/sub_issue"
-    ],
-    reprioritizeSubIssue: [
-      "PATCH /repos/{owner}/{repo}/issues/{issue_number}/sub_issues/priority"
-    ],
-    setLabels: ["PUT /repos/{owner}/{repo}/issues/{issue_number}/labels"],
-    unlock: ["DELETE /repos/{owner}/{repo}/issues/{issue_number}/lock"],
-    update: ["PATCH /repos/{owner}/{repo}/issues/{issue_number}"],
-    updateComment: ["PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}"],
-    updateLabel: ["PATCH /repos/{owner}/{repo}/labels/{name}"],
-    updateMilestone: [
-      "PATCH /repos/{owner}/{repo}/milestones/{milestone_number}"
-    ]
-  },
-  licenses: {
-    get: ["GET /licenses/{license}"],
-    getAllCommonlyUsed: ["GET /licenses"],
-    getForRepo: ["GET /repos/{owner}/{repo}/license"]
-  },
-  markdown: {
-    render: ["POST /markdown"],
-    renderRaw: [
-      "POST /markdown/raw",
-      { headers: { "content-type": "text/plain; charset=utf-8" } }
-    ]
-  },
-  meta: {
-    get: ["GET /meta"],
-    getAllVersions: ["GET /versions"],
-    getOctocat: ["GET /octocat"],
-    getZen: ["GET /zen"],
-    root: ["GET /"]
-  },
-  migrations: {
-    deleteArchiveForAuthenticatedUser: [
-      "DELETE /user/migrations/{migration_id}/archive"
-    ],
-    deleteArchiveForOrg: [
-      "DELETE /orgs/{org}/migrations/{migration_id}/archive"
-    ],
-    downloadArchiveForOrg: [
-      "GET /orgs/{org}/migrations/{migration_id}/archive"
-    ],
-    getArchiveForAuthenticatedUser: [
-      "GET /user/migrations/{migration_id}/archive"
-    ],
-    getStatusForAuthenticatedUser: ["GET /user/migrations/{migration_id}"],
-    getStatusForOrg: ["GET /orgs/{org}/migrations/{migration_id}"],
-    listForAuthenticatedUser: ["GET /user/migrations"],
-    listForOrg: ["GET /orgs/{org}/migrations"],
-    listReposForAuthenticatedUser: [
-      "GET /user/migrations/{migration_id}/repositories"
-    ],
-    listReposForOrg: ["GET /orgs/{org}/migrations/{migration_id}/repositories"],
-    listReposForUser: [
-      "GET /user/migrations/{migration_id}/repositories",
-      {},
-      { renamed: ["migrations", "listReposForAuthenticatedUser"] }
-    ],
-    startForAuthenticatedUser: ["POST /user/migrations"],
-    startForOrg: ["POST /orgs/{org}/migrations"],
-    unlockRepoForAuthenticatedUser: [
-      "DELETE /user/migrations/{migration_id}/repos/{repo_name}/lock"
-    ],
-    unlockRepoForOrg: [
-      "DELETE /orgs/{org}/migrations/{migration_id}/repos/{repo_name}/lock"
-    ]
-  },
-  oidc: {
-    getOidcCustomSubTemplateForOrg: [
-      "GET /orgs/{org}/actions/oidc/customization/sub"
-    ],
-    updateOidcCustomSubTemplateForOrg: [
-      "PUT /orgs/{org}/actions/oidc/customization/sub"
-    ]
-  },
-  orgs: {
-    addSecurityManagerTeam: [
-      "PUT /orgs/{org}/security-managers/teams/{team_slug}",
-      {},
-      {
-        deprecated: "octokit.rest.orgs.addSecurityManagerTeam() is deprecated, see https://docs.github.com/rest/orgs/security-managers#add-a-security-manager-team"
-      }
-    ],
-    assignTeamToOrgRole: [
-      "PUT /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}"
-    ],
-    assignUserToOrgRole: [
-      "PUT /orgs/{org}/organization-roles/users/{username}/{role_id}"
-    ],
-    blockUser: ["PUT /orgs/{org}/blocks/{username}"],
-    cancelInvitation: ["DELETE /orgs/{org}/invitations/{invitation_id}"],
-    checkBlockedUser: ["GET /orgs/{org}/blocks/{username}"],
-    checkMembershipForUser: ["GET /orgs/{org}/members/{username}"],
-    checkPublicMembershipForUser: ["GET /orgs/{org}/public_members/{username}"],
-    convertMemberToOutsideCollaborator: [
-      "PUT /orgs/{org}/outside_collaborators/{username}"
-    ],
-    createArtifactStorageRecord: [
-      "POST /orgs/{org}/artifacts/metadata/storage-record"
-    ],
-    createInvitation: ["POST /orgs/{org}/invitations"],
-    createIssueType: ["POST /orgs/{org}/issue-types"],
-    createWebhook: ["POST /orgs/{org}/hooks"],
-    customPropertiesForOrgsCreateOrUpdateOrganizationValues: [
-      "PATCH /organizations/{org}/org-properties/values"
-    ],
-    customPropertiesForOrgsGetOrganizationValues: [
-      "GET /organizations/{org}/org-properties/values"
-    ],
-    customPropertiesForReposCreateOrUpdateOrganizationDefinition: [
-      "PUT /orgs/{org}/properties/schema/{custom_property_name}"
-    ],
-    customPropertiesForReposCreateOrUpdateOrganizationDefinitions: [
-      "PATCH /orgs/{org}/properties/schema"
-    ],
-    customPropertiesForReposCreateOrUpdateOrganizationValues: [
-      "PATCH /orgs/{org}/properties/values"
-    ],
-    customPropertiesForReposDeleteOrganizationDefinition: [
-      "DELETE /orgs/{org}/properties/schema/{custom_property_name}"
-    ],
-    customPropertiesForReposGetOrganizationDefinition: [
-      "GET /orgs/{org}/properties/schema/{custom_property_name}"
-    ],
-    customPropertiesForReposGetOrganizationDefinitions: [
-      "GET /orgs/{org}/properties/schema"
-    ],
-    customPropertiesForReposGetOrganizationValues: [
-      "GET /orgs/{org}/properties/values"
-    ],
-    delete: ["DELETE /orgs/{org}"],
-    deleteAttestationsBulk: ["POST /orgs/{org}/attestations/delete-request"],
-    deleteAttestationsById: [
-      "DELETE /orgs/{org}/attestations/{attestation_id}"
-    ],
-    deleteAttestationsBySubjectDigest: [
-      "DELETE /orgs/{org}/attestations/digest/{subject_digest}"
-    ],
-    deleteIssueType: ["DELETE /orgs/{org}/issue-types/{issue_type_id}"],
-    deleteWebhook: ["DELETE /orgs/{org}/hooks/{hook_id}"],
-    disableSelectedRepositoryImmutableReleasesOrganization: [
-      "DELETE /orgs/{org}/settings/immutable-releases/repositories/{repository_id}"
-    ],
-    enableSelectedRepositoryImmutableReleasesOrganization: [
-      "PUT /orgs/{org}/settings/immutable-releases/repositories/{repository_id}"
-    ],
-    get: ["GET /orgs/{org}"],
-    getImmutableReleasesSettings: [
-      "GET /orgs/{org}/settings/immutable-releases"
-    ],
-    getImmutableReleasesSettingsRepositories: [
-      "GET /orgs/{org}/settings/immutable-releases/repositories"
-    ],
-    getMembershipForAuthenticatedUser: ["GET /user/memberships/orgs/{org}"],
-    getMembershipForUser: ["GET /orgs/{org}/memberships/{username}"],
-    getOrgRole: ["GET /orgs/{org}/organization-roles/{role_id}"],
-    getOrgRulesetHistory: ["GET /orgs/{org}/rulesets/{ruleset_id}/history"],
-    getOrgRulesetVersion: [
-      "GET /orgs/{org}/rulesets/{ruleset_id}/history/{version_id}"
-    ],
-    getWebhook: ["GET /orgs/{org}/hooks/{hook_id}"],
-    getWebhookConfigForOrg: ["GET /orgs/{org}/hooks/{hook_id}/config"],
-    getWebhookDelivery: [
-      "GET /orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}"
-    ],
-    list: ["GET /organizations"],
-    listAppInstallations: ["GET /orgs/{org}/installations"],
-    listArtifactStorageRecords: [
-      "GET /orgs/{org}/artifacts/{subject_digest}/metadata/storage-records"
-    ],
-    listAttestationRepositories: ["GET /orgs/{org}/attestations/repositories"],
-    listAttestations: ["GET /orgs/{org}/attestations/{subject_digest}"],
-    listAttestationsBulk: [
-      "POST /orgs/{org}/attestations/bulk-list{?per_page,before,after}"
-    ],
-    listBlockedUsers: ["GET /orgs/{org}/blocks"],
-    listFailedInvitations: ["GET /orgs/{org}/failed_invitations"],
-    listForAuthenticatedUser: ["GET /user/orgs"],
-    listForUser: ["GET /users/{username}/orgs"],
-    listInvitationTeams: ["GET /orgs/{org}/invitations/{invitation_id}/teams"],
-    listIssueTypes: ["GET /orgs/{org}/issue-types"],
-    listMembers: ["GET /orgs/{org}/members"],
-    listMembershipsForAuthenticatedUser: ["GET /user/memberships/orgs"],
-    listOrgRoleTeams: ["GET /orgs/{org}/organization-roles/{role_id}/teams"],
-    listOrgRoleUsers: ["GET /orgs/{org}/organization-roles/{role_id}/users"],
-    listOrgRoles: ["GET /orgs/{org}/organization-roles"],
-    listOrganizationFineGrainedPermissions: [
-      "GET /orgs/{org}/organization-fine-grained-permissions"
-    ],
-    listOutsideCollaborators: ["GET /orgs/{org}/outside_collaborators"],
-    listPatGrantRepositories: [
-      "GET /orgs/{org}/personal-access-tokens/{pat_id}/repositories"
-    ],
-    listPatGrantRequestRepositories: [
-      "GET /orgs/{org}/personal-access-token-requests/{pat_request_id}/repositories"
-    ],
-    listPatGrantRequests: ["GET /orgs/{org}/personal-access-token-requests"],
-    listPatGrants: ["GET /orgs/{org}/personal-access-tokens"],
-    listPendingInvitations: ["GET /orgs/{org}/invitations"],
-    listPublicMembers: ["GET /orgs/{org}/public_members"],
-    listSecurityManagerTeams: [
-      "GET /orgs/{org}/security-managers",
-      {},
-      {
-        deprecated: "octokit.rest.orgs.listSecurityManagerTeams() is deprecated, see https://docs.github.com/rest/orgs/security-managers#list-security-manager-teams"
-      }
-    ],
-    listWebhookDeliveries: ["GET /orgs/{org}/hooks/{hook_id}/deliveries"],
-    listWebhooks: ["GET /orgs/{org}/hooks"],
-    pingWebhook: ["POST /orgs/{org}/hooks/{hook_id}/pings"],
-    redeliverWebhookDelivery: [
-      "POST /orgs/{org}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
-    ],
-    removeMember: ["DELETE /orgs/{org}/members/{username}"],
-    removeMembershipForUser: ["DELETE /orgs/{org}/memberships/{username}"],
-    removeOutsideCollaborator: [
-      "DELETE /orgs/{org}/outside_collaborators/{username}"
-    ],
-    removePublicMembershipForAuthenticatedUser: [
-      "DELETE /orgs/{org}/public_members/{username}"
-    ],
-    removeSecurityManagerTeam: [
-      "DELETE /orgs/{org}/security-managers/teams/{team_slug}",
-      {},
-      {
-        deprecated: "octokit.rest.orgs.removeSecurityManagerTeam() is deprecated, see https://docs.github.com/rest/orgs/security-managers#remove-a-security-manager-team"
-      }
-    ],
-    reviewPatGrantRequest: [
-      "POST /orgs/{org}/personal-access-token-requests/{pat_request_id}"
-    ],
-    reviewPatGrantRequestsInBulk: [
-      "POST /orgs/{org}/personal-access-token-requests"
-    ],
-    revokeAllOrgRolesTeam: [
-      "DELETE /orgs/{org}/organization-roles/teams/{team_slug}"
-    ],
-    revokeAllOrgRolesUser: [
-      "DELETE /orgs/{org}/organization-roles/users/{username}"
-    ],
-    revokeOrgRoleTeam: [
-      "DELETE /orgs/{org}/organization-roles/teams/{team_slug}/{role_id}"
-    ],
-    revokeOrgRoleUser: [
-      "DELETE /orgs/{org}/organization-roles/users/{username}/{role_id}"
-    ],
-    setImmutableReleasesSettings: [
-      "PUT /orgs/{org}/settings/immutable-releases"
-    ],
-    setImmutableReleasesSettingsRepositories: [
-      "PUT /orgs/{org}/settings/immutable-releases/repositories"
-    ],
-    setMembershipForUser: ["PUT /orgs/{org}/memberships/{username}"],
-    setPublicMembershipForAuthenticatedUser: [
-      "PUT /orgs/{org}/public_members/{username}"
-    ],
-    unblockUser: ["DELETE /orgs/{org}/blocks/{username}"],
-    update: ["PATCH /orgs/{org}"],
-    updateIssueType: ["PUT /orgs/{org}/issue-types/{issue_type_id}"],
-    updateMembershipForAuthenticatedUser: [
-      "PATCH /user/memberships/orgs/{org}"
-    ],
-    updatePatAccess: ["POST /orgs/{org}/personal-access-tokens/{pat_id}"],
-    updatePatAccesses: ["POST /orgs/{org}/personal-access-tokens"],
-    updateWebhook: ["PATCH /orgs/{org}/hooks/{hook_id}"],
-    updateWebhookConfigForOrg: ["PATCH /orgs/{org}/hooks/{hook_id}/config"]
-  },
-  packages: {
-    deletePackageForAuthenticatedUser: [
-      "DELETE /user/packages/{package_type}/{package_name}"
-    ],
-    deletePackageForOrg: [
-      "DELETE /orgs/{org}/packages/{package_type}/{package_name}"
-    ],
-    deletePackageForUser: [
-      "DELETE /users/{username}/packages/{package_type}/{package_name}"
-    ],
-    deletePackageVersionForAuthenticatedUser: [
-      "DELETE /user/packages/{package_type}/{package_name}/versions/{package_version_id}"
-    ],
-    deletePackageVersionForOrg: [
-      "DELETE /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}"
-    ],
-    deletePackageVersionForUser: [
-      "DELETE /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}"
-    ],
-    getAllPackageVersionsForAPackageOwnedByAnOrg: [
-      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions",
-      {},
-      { renamed: ["packages", "getAllPackageVersionsForPackageOwnedByOrg"] }
-    ],
-    getAllPackageVersionsForAPackageOwnedByTheAuthenticatedUser: [
-      "GET /user/packages/{package_type}/{package_name}/versions",
-      {},
-      {
-        renamed: [
-          "packages",
-          "getAllPackageVersionsForPackageOwnedByAuthenticatedUser"
-        ]
-      }
-    ],
-    getAllPackageVersionsForPackageOwnedByAuthenticatedUser: [
-      "GET /user/packages/{package_type}/{package_name}/versions"
-    ],
-    getAllPackageVersionsForPackageOwnedByOrg: [
-      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions"
-    ],
-    getAllPackageVersionsForPackageOwnedByUser: [
-      "GET /users/{username}/packages/{package_type}/{package_name}/versions"
-    ],
-    getPackageForAuthenticatedUser: [
-      "GET /user/packages/{package_type}/{package_name}"
-    ],
-    getPackageForOrganization: [
-      "GET /orgs/{org}/packages/{package_type}/{package_name}"
-    ],
-    getPackageForUser: [
-      "GET /users/{username}/packages/{package_type}/{package_name}"
-    ],
-    getPackageVersionForAuthenticatedUser: [
-      "GET /user/packages/{package_type}/{package_name}/versions/{package_version_id}"
-    ],
-    getPackageVersionForOrganization: [
-      "GET /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}"
-    ],
-    getPackageVersionForUser: [
-      "GET /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}"
-    ],
-    listDockerMigrationConflictingPackagesForAuthenticatedUser: [
-      "GET /user/docker/conflicts"
-    ],
-    listDockerMigrationConflictingPackagesForOrganization: [
-      "GET /orgs/{org}/docker/conflicts"
-    ],
-    listDockerMigrationConflictingPackagesForUser: [
-      "GET /users/{username}/docker/conflicts"
-    ],
-    listPackagesForAuthenticatedUser: ["GET /user/packages"],
-    listPackagesForOrganization: ["GET /orgs/{org}/packages"],
-    listPackagesForUser: ["GET /users/{username}/packages"],
-    restorePackageForAuthenticatedUser: [
-      "POST /user/packages/{package_type}/{package_name}/restore{?token}"
-    ],
-    restorePackageForOrg: [
-      "POST /orgs/{org}/packages/{package_type}/{package_name}/restore{?token}"
-    ],
-    restorePackageForUser: [
-      "POST /users/{username}/packages/{package_type}/{package_name}/restore{?token}"
-    ],
-    restorePackageVersionForAuthenticatedUser: [
-      "POST /user/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
-    ],
-    restorePackageVersionForOrg: [
-      "POST /orgs/{org}/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
-    ],
-    restorePackageVersionForUser: [
-      "POST /users/{username}/packages/{package_type}/{package_name}/versions/{package_version_id}/restore"
-    ]
-  },
-  privateRegistries: {
-    createOrgPrivateRegistry: ["POST /orgs/{org}/private-registries"],
-    deleteOrgPrivateRegistry: [
-      "DELETE /orgs/{org}/private-registries/{secret_name}"
-    ],
-    getOrgPrivateRegistry: ["GET /orgs/{org}/private-registries/{secret_name}"],
-    getOrgPublicKey: ["GET /orgs/{org}/private-registries/public-key"],
-    listOrgPrivateRegistries: ["GET /orgs/{org}/private-registries"],
-    updateOrgPrivateRegistry: [
-      "PATCH /orgs/{org}/private-registries/{secret_name}"
-    ]
-  },
-  projects: {
-    addItemForOrg: ["POST /orgs/{org}/projectsV2/{project_number}/items"],
-    addItemForUser: [
-      "POST /users/{username}/projectsV2/{project_number}/items"
-    ],
-    deleteItemForOrg: [
-      "DELETE /orgs/{org}/projectsV2/{project_number}/items/{item_id}"
-    ],
-    deleteItemForUser: [
-      "DELETE /users/{username}/projectsV2/{project_number}/items/{item_id}"
-    ],
-    getFieldForOrg: [
-      "GET /orgs/{org}/projectsV2/{project_number}/fields/{field_id}"
-    ],
-    getFieldForUser: [
-      "GET /users/{username}/projectsV2/{project_number}/fields/{field_id}"
-    ],
-    getForOrg: ["GET /orgs/{org}/projectsV2/{project_number}"],
-    getForUser: ["GET /users/{username}/projectsV2/{project_number}"],
-    getOrgItem: ["GET /orgs/{org}/projectsV2/{project_number}/items/{item_id}"],
-    getUserItem: [
-      "GET /users/{username}/projectsV2/{project_number}/items/{item_id}"
-    ],
-    listFieldsForOrg: ["GET /orgs/{org}/projectsV2/{project_number}/fields"],
-    listFieldsForUser: [
-      "GET /users/{username}/projectsV2/{project_number}/fields"
-    ],
-    listForOrg: ["GET /orgs/{org}/projectsV2"],
-    listForUser: ["GET /users/{username}/projectsV2"],
-    listItemsForOrg: ["GET /orgs/{org}/projectsV2/{project_number}/items"],
-    listItemsForUser: [
-      "GET /users/{username}/projectsV2/{project_number}/items"
-    ],
-    updateItemForOrg: [
-      "PATCH /orgs/{org}/projectsV2/{project_number}/items/{item_id}"
-    ],
-    updateItemForUser: [
-      "PATCH /users/{username}/projectsV2/{project_number}/items/{item_id}"
-    ]
-  },
-  pulls: {
-    checkIfMerged: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/merge"],
-    create: ["POST /repos/{owner}/{repo}/pulls"],
-    createReplyForReviewComment: [
-      "POST /repos/{owner}/{repo}/pulls/{pull_number}/comments/{comment_id}/replies"
-    ],
-    createReview: ["POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews"],
-    createReviewComment: [
-      "POST /repos/{owner}/{repo}/pulls/{pull_number}/comments"
-    ],
-    deletePendingReview: [
-      "DELETE /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
-    ],
-    deleteReviewComment: [
-      "DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}"
-    ],
-    dismissReview: [
-      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/dismissals"
-    ],
-    get: ["GET /repos/{owner}/{repo}/pulls/{pull_number}"],
-    getReview: [
-      "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
-    ],
-    getReviewComment: ["GET /repos/{owner}/{repo}/pulls/comments/{comment_id}"],
-    list: ["GET /repos/{owner}/{repo}/pulls"],
-    listCommentsForReview: [
-      "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/comments"
-    ],
-    listCommits: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/commits"],
-    listFiles: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/files"],
-    listRequestedReviewers: [
-      "GET /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
-    ],
-    listReviewComments: [
-      "GET /repos/{owner}/{repo}/pulls/{pull_number}/comments"
-    ],
-    listReviewCommentsForRepo: ["GET /repos/{owner}/{repo}/pulls/comments"],
-    listReviews: ["GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews"],
-    merge: ["PUT /repos/{owner}/{repo}/pulls/{pull_number}/merge"],
-    removeRequestedReviewers: [
-      "DELETE /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
-    ],
-    requestReviewers: [
-      "POST /repos/{owner}/{repo}/pulls/{pull_number}/requested_reviewers"
-    ],
-    submitReview: [
-      "POST /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}/events"
-    ],
-    update: ["PATCH /repos/{owner}/{repo}/pulls/{pull_number}"],
-    updateBranch: [
-      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/update-branch"
-    ],
-    updateReview: [
-      "PUT /repos/{owner}/{repo}/pulls/{pull_number}/reviews/{review_id}"
-    ],
-    updateReviewComment: [
-      "PATCH /repos/{owner}/{repo}/pulls/comments/{comment_id}"
-    ]
-  },
-  rateLimit: { get: ["GET /rate_limit"] },
-  reactions: {
-    createForCommitComment: [
-      "POST /repos/{owner}/{repo}/comments/{comment_id}/reactions"
-    ],
-    createForIssue: [
-      "POST /repos/{owner}/{repo}/issues/{issue_number}/reactions"
-    ],
-    createForIssueComment: [
-      "POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
-    ],
-    createForPullRequestReviewComment: [
-      "POST /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions"
-    ],
-    createForRelease: [
-      "POST /repos/{owner}/{repo}/releases/{release_id}/reactions"
-    ],
-    createForTeamDiscussionCommentInOrg: [
-      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions"
-    ],
-    createForTeamDiscussionInOrg: [
-      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions"
-    ],
-    deleteForCommitComment: [
-      "DELETE /repos/{owner}/{repo}/comments/{comment_id}/reactions/{reaction_id}"
-    ],
-    deleteForIssue: [
-      "DELETE /repos/{owner}/{repo}/issues/{issue_number}/reactions/{reaction_id}"
-    ],
-    deleteForIssueComment: [
-      "DELETE /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions/{reaction_id}"
-    ],
-    deleteForPullRequestComment: [
-      "DELETE /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions/{reaction_id}"
-    ],
-    deleteForRelease: [
-      "DELETE /repos/{owner}/{repo}/releases/{release_id}/reactions/{reaction_id}"
-    ],
-    deleteForTeamDiscussion: [
-      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions/{reaction_id}"
-    ],
-    deleteForTeamDiscussionComment: [
-      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions/{reaction_id}"
-    ],
-    listForCommitComment: [
-      "GET /repos/{owner}/{repo}/comments/{comment_id}/reactions"
-    ],
-    listForIssue: ["GET /repos/{owner}/{repo}/issues/{issue_number}/reactions"],
-    listForIssueComment: [
-      "GET /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions"
-    ],
-    listForPullRequestReviewComment: [
-      "GET /repos/{owner}/{repo}/pulls/comments/{comment_id}/reactions"
-    ],
-    listForRelease: [
-      "GET /repos/{owner}/{repo}/releases/{release_id}/reactions"
-    ],
-    listForTeamDiscussionCommentInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}/reactions"
-    ],
-    listForTeamDiscussionInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/reactions"
-    ]
-  },
-  repos: {
-    acceptInvitation: [
-      "PATCH /user/repository_invitations/{invitation_id}",
-      {},
-      { renamed: ["repos", "acceptInvitationForAuthenticatedUser"] }
-    ],
-    acceptInvitationForAuthenticatedUser: [
-      "PATCH /user/repository_invitations/{invitation_id}"
-    ],
-    addAppAccessRestrictions: [
-      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
-      {},
-      { mapToData: "apps" }
-    ],
-    addCollaborator: ["PUT /repos/{owner}/{repo}/collaborators/{username}"],
-    addStatusCheckContexts: [
-      "POST /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
-      {},
-      { mapToData: "contexts" }
-    ],
-    addTeamAccessRestrictions: [
-      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
-      {},
-      { mapToData: "teams" }
-    ],
-    addUserAccessRestrictions: [
-      "POST /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
-      {},
-      { mapToData: "users" }
-    ],
-    cancelPagesDeployment: [
-      "POST /repos/{owner}/{repo}/pages/deployments/{pages_deployment_id}/cancel"
-    ],
-    checkAutomatedSecurityFixes: [
-      "GET /repos/{owner}/{repo}/automated-security-fixes"
-    ],
-    checkCollaborator: ["GET /repos/{owner}/{repo}/collaborators/{username}"],
-    checkImmutableReleases: ["GET /repos/{owner}/{repo}/immutable-releases"],
-    checkPrivateVulnerabilityReporting: [
-      "GET /repos/{owner}/{repo}/private-vulnerability-reporting"
-    ],
-    checkVulnerabilityAlerts: [
-      "GET /repos/{owner}/{repo}/vulnerability-alerts"
-    ],
-    codeownersErrors: ["GET /repos/{owner}/{repo}/codeowners/errors"],
-    compareCommits: ["GET /repos/{owner}/{repo}/compare/{base}...{head}"],
-    compareCommitsWithBasehead: [
-      "GET /repos/{owner}/{repo}/compare/{basehead}"
-    ],
-    createAttestation: ["POST /repos/{owner}/{repo}/attestations"],
-    createAutolink: ["POST /repos/{owner}/{repo}/autolinks"],
-    createCommitComment: [
-      "POST /repos/{owner}/{repo}/commits/{commit_sha}/comments"
-    ],
-    createCommitSignatureProtection: [
-      "POST /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
-    ],
-    createCommitStatus: ["POST /repos/{owner}/{repo}/statuses/{sha}"],
-    createDeployKey: ["POST /repos/{owner}/{repo}/keys"],
-    createDeployment: ["POST /repos/{owner}/{repo}/deployments"],
-    createDeploymentBranchPolicy: [
-      "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"
-    ],
-    createDeploymentProtectionRule: [
-      "POST /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules"
-    ],
-    createDeploymentStatus: [
-      "POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
-    ],
-    createDispatchEvent: ["POST /repos/{owner}/{repo}/dispatches"],
-    createForAuthenticatedUser: ["POST /user/repos"],
-    createFork: ["POST /repos/{owner}/{repo}/forks"],
-    createInOrg: ["POST /orgs/{org}/repos"],
-    createOrUpdateEnvironment: [
-      "PUT /repos/{owner}/{repo}/environments/{environment_name}"
-    ],
-    createOrUpdateFileContents: ["PUT /repos/{owner}/{repo}/contents/{path}"],
-    createOrgRuleset: ["POST /orgs/{org}/rulesets"],
-    createPagesDeployment: ["POST /repos/{owner}/{repo}/pages/deployments"],
-    createPagesSite: ["POST /repos/{owner}/{repo}/pages"],
-    createRelease: ["POST /repos/{owner}/{repo}/releases"],
-    createRepoRuleset: ["POST /repos/{owner}/{repo}/rulesets"],
-    createUsingTemplate: [
-      "POST /repos/{template_owner}/{template_repo}/generate"
-    ],
-    createWebhook: ["POST /repos/{owner}/{repo}/hooks"],
-    customPropertiesForReposCreateOrUpdateRepositoryValues: [
-      "PATCH /repos/{owner}/{repo}/properties/values"
-    ],
-    customPropertiesForReposGetRepositoryValues: [
-      "GET /repos/{owner}/{repo}/properties/values"
-    ],
-    declineInvitation: [
-      "DELETE /user/repository_invitations/{invitation_id}",
-      {},
-      { renamed: ["repos", "declineInvitationForAuthenticatedUser"] }
-    ],
-    declineInvitationForAuthenticatedUser: [
-      "DELETE /user/repository_invitations/{invitation_id}"
-    ],
-    delete: ["DELETE /repos/{owner}/{repo}"],
-    deleteAccessRestrictions: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions"
-    ],
-    deleteAdminBranchProtection: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
-    ],
-    deleteAnEnvironment: [
-      "DELETE /repos/{owner}/{repo}/environments/{environment_name}"
-    ],
-    deleteAutolink: ["DELETE /repos/{owner}/{repo}/autolinks/{autolink_id}"],
-    deleteBranchProtection: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection"
-    ],
-    deleteCommitComment: ["DELETE /repos/{owner}/{repo}/comments/{comment_id}"],
-    deleteCommitSignatureProtection: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
-    ],
-    deleteDeployKey: ["DELETE /repos/{owner}/{repo}/keys/{key_id}"],
-    deleteDeployment: [
-      "DELETE /repos/{owner}/{repo}/deployments/{deployment_id}"
-    ],
-    deleteDeploymentBranchPolicy: [
-      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
-    ],
-    deleteFile: ["DELETE /repos/{owner}/{repo}/contents/{path}"],
-    deleteInvitation: [
-      "DELETE /repos/{owner}/{repo}/invitations/{invitation_id}"
-    ],
-    deleteOrgRuleset: ["DELETE /orgs/{org}/rulesets/{ruleset_id}"],
-    deletePagesSite: ["DELETE /repos/{owner}/{repo}/pages"],
-    deletePullRequestReviewProtection: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
-    ],
-    deleteRelease: ["DELETE /repos/{owner}/{repo}/releases/{release_id}"],
-    deleteReleaseAsset: [
-      "DELETE /repos/{owner}/{repo}/releases/assets/{asset_id}"
-    ],
-    deleteRepoRuleset: ["DELETE /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
-    deleteWebhook: ["DELETE /repos/{owner}/{repo}/hooks/{hook_id}"],
-    disableAutomatedSecurityFixes: [
-      "DELETE /repos/{owner}/{repo}/automated-security-fixes"
-    ],
-    disableDeploymentProtectionRule: [
-      "DELETE /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/{protection_rule_id}"
-    ],
-    disableImmutableReleases: [
-      "DELETE /repos/{owner}/{repo}/immutable-releases"
-    ],
-    disablePrivateVulnerabilityReporting: [
-      "DELETE /repos/{owner}/{repo}/private-vulnerability-reporting"
-    ],
-    disableVulnerabilityAlerts: [
-      "DELETE /repos/{owner}/{repo}/vulnerability-alerts"
-    ],
-    downloadArchive: [
-      "GET /repos/{owner}/{repo}/zipball/{ref}",
-      {},
-      { renamed: ["repos", "downloadZipballArchive"] }
-    ],
-    downloadTarballArchive: ["GET /repos/{owner}/{repo}/tarball/{ref}"],
-    downloadZipballArchive: ["GET /repos/{owner}/{repo}/zipball/{ref}"],
-    enableAutomatedSecurityFixes: [
-      "PUT /repos/{owner}/{repo}/automated-security-fixes"
-    ],
-    enableImmutableReleases: ["PUT /repos/{owner}/{repo}/immutable-releases"],
-    enablePrivateVulnerabilityReporting: [
-      "PUT /repos/{owner}/{repo}/private-vulnerability-reporting"
-    ],
-    enableVulnerabilityAlerts: [
-      "PUT /repos/{owner}/{repo}/vulnerability-alerts"
-    ],
-    generateReleaseNotes: [
-      "POST /repos/{owner}/{repo}/releases/generate-notes"
-    ],
-    get: ["GET /repos/{owner}/{repo}"],
-    getAccessRestrictions: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions"
-    ],
-    getAdminBranchProtection: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
-    ],
-    getAllDeploymentProtectionRules: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules"
-    ],
-    getAllEnvironments: ["GET /repos/{owner}/{repo}/environments"],
-    getAllStatusCheckContexts: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts"
-    ],
-    getAllTopics: ["GET /repos/{owner}/{repo}/topics"],
-    getAppsWithAccessToProtectedBranch: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps"
-    ],
-    getAutolink: ["GET /repos/{owner}/{repo}/autolinks/{autolink_id}"],
-    getBranch: ["GET /repos/{owner}/{repo}/branches/{branch}"],
-    getBranchProtection: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection"
-    ],
-    getBranchRules: ["GET /repos/{owner}/{repo}/rules/branches/{branch}"],
-    getClones: ["GET /repos/{owner}/{repo}/traffic/clones"],
-    getCodeFrequencyStats: ["GET /repos/{owner}/{repo}/stats/code_frequency"],
-    getCollaboratorPermissionLevel: [
-      "GET /repos/{owner}/{repo}/collaborators/{username}/permission"
-    ],
-    getCombinedStatusForRef: ["GET /repos/{owner}/{repo}/commits/{ref}/status"],
-    getCommit: ["GET /repos/{owner}/{repo}/commits/{ref}"],
-    getCommitActivityStats: ["GET /repos/{owner}/{repo}/stats/commit_activity"],
-    getCommitComment: ["GET /repos/{owner}/{repo}/comments/{comment_id}"],
-    getCommitSignatureProtection: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_signatures"
-    ],
-    getCommunityProfileMetrics: ["GET /repos/{owner}/{repo}/community/profile"],
-    getContent: ["GET /repos/{owner}/{repo}/contents/{path}"],
-    getContributorsStats: ["GET /repos/{owner}/{repo}/stats/contributors"],
-    getCustomDeploymentProtectionRule: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/{protection_rule_id}"
-    ],
-    getDeployKey: ["GET /repos/{owner}/{repo}/keys/{key_id}"],
-    getDeployment: ["GET /repos/{owner}/{repo}/deployments/{deployment_id}"],
-    getDeploymentBranchPolicy: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
-    ],
-    getDeploymentStatus: [
-      "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses/{status_id}"
-    ],
-    getEnvironment: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}"
-    ],
-    getLatestPagesBuild: ["GET /repos/{owner}/{repo}/pages/builds/latest"],
-    getLatestRelease: ["GET /repos/{owner}/{repo}/releases/latest"],
-    getOrgRuleSuite: ["GET /orgs/{org}/rulesets/rule-suites/{rule_suite_id}"],
-    getOrgRuleSuites: ["GET /orgs/{org}/rulesets/rule-suites"],
-    getOrgRuleset: ["GET /orgs/{org}/rulesets/{ruleset_id}"],
-    getOrgRulesets: ["GET /orgs/{org}/rulesets"],
-    getPages: ["GET /repos/{owner}/{repo}/pages"],
-    getPagesBuild: ["GET /repos/{owner}/{repo}/pages/builds/{build_id}"],
-    getPagesDeployment: [
-      "GET /repos/{owner}/{repo}/pages/deployments/{pages_deployment_id}"
-    ],
-    getPagesHealthCheck: ["GET /repos/{owner}/{repo}/pages/health"],
-    getParticipationStats: ["GET /repos/{owner}/{repo}/stats/participation"],
-    getPullRequestReviewProtection: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
-    ],
-    getPunchCardStats: ["GET /repos/{owner}/{repo}/stats/punch_card"],
-    getReadme: ["GET /repos/{owner}/{repo}/readme"],
-    getReadmeInDirectory: ["GET /repos/{owner}/{repo}/readme/{dir}"],
-    getRelease: ["GET /repos/{owner}/{repo}/releases/{release_id}"],
-    getReleaseAsset: ["GET /repos/{owner}/{repo}/releases/assets/{asset_id}"],
-    getReleaseByTag: ["GET /repos/{owner}/{repo}/releases/tags/{tag}"],
-    getRepoRuleSuite: [
-      "GET /repos/{owner}/{repo}/rulesets/rule-suites/{rule_suite_id}"
-    ],
-    getRepoRuleSuites: ["GET /repos/{owner}/{repo}/rulesets/rule-suites"],
-    getRepoRuleset: ["GET /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
-    getRepoRulesetHistory: [
-      "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}/history"
-    ],
-    getRepoRulesetVersion: [
-      "GET /repos/{owner}/{repo}/rulesets/{ruleset_id}/history/{version_id}"
-    ],
-    getRepoRulesets: ["GET /repos/{owner}/{repo}/rulesets"],
-    getStatusChecksProtection: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
-    ],
-    getTeamsWithAccessToProtectedBranch: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams"
-    ],
-    getTopPaths: ["GET /repos/{owner}/{repo}/traffic/popular/paths"],
-    getTopReferrers: ["GET /repos/{owner}/{repo}/traffic/popular/referrers"],
-    getUsersWithAccessToProtectedBranch: [
-      "GET /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users"
-    ],
-    getViews: ["GET /repos/{owner}/{repo}/traffic/views"],
-    getWebhook: ["GET /repos/{owner}/{repo}/hooks/{hook_id}"],
-    getWebhookConfigForRepo: [
-      "GET /repos/{owner}/{repo}/hooks/{hook_id}/config"
-    ],
-    getWebhookDelivery: [
-      "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}"
-    ],
-    listActivities: ["GET /repos/{owner}/{repo}/activity"],
-    listAttestations: [
-      "GET /repos/{owner}/{repo}/attestations/{subject_digest}"
-    ],
-    listAutolinks: ["GET /repos/{owner}/{repo}/autolinks"],
-    listBranches: ["GET /repos/{owner}/{repo}/branches"],
-    listBranchesForHeadCommit: [
-      "GET /repos/{owner}/{repo}/commits/{commit_sha}/branches-where-head"
-    ],
-    listCollaborators: ["GET /repos/{owner}/{repo}/collaborators"],
-    listCommentsForCommit: [
-      "GET /repos/{owner}/{repo}/commits/{commit_sha}/comments"
-    ],
-    listCommitCommentsForRepo: ["GET /repos/{owner}/{repo}/comments"],
-    listCommitStatusesForRef: [
-      "GET /repos/{owner}/{repo}/commits/{ref}/statuses"
-    ],
-    listCommits: ["GET /repos/{owner}/{repo}/commits"],
-    listContributors: ["GET /repos/{owner}/{repo}/contributors"],
-    listCustomDeploymentRuleIntegrations: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment_protection_rules/apps"
-    ],
-    listDeployKeys: ["GET /repos/{owner}/{repo}/keys"],
-    listDeploymentBranchPolicies: [
-      "GET /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies"
-    ],
-    listDeploymentStatuses: [
-      "GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses"
-    ],
-    listDeployments: ["GET /repos/{owner}/{repo}/deployments"],
-    listForAuthenticatedUser: ["GET /user/repos"],
-    listForOrg: ["GET /orgs/{org}/repos"],
-    listForUser: ["GET /users/{username}/repos"],
-    listForks: ["GET /repos/{owner}/{repo}/forks"],
-    listInvitations: ["GET /repos/{owner}/{repo}/invitations"],
-    listInvitationsForAuthenticatedUser: ["GET /user/repository_invitations"],
-    listLanguages: ["GET /repos/{owner}/{repo}/languages"],
-    listPagesBuilds: ["GET /repos/{owner}/{repo}/pages/builds"],
-    listPublic: ["GET /repositories"],
-    listPullRequestsAssociatedWithCommit: [
-      "GET /repos/{owner}/{repo}/commits/{commit_sha}/pulls"
-    ],
-    listReleaseAssets: [
-      "GET /repos/{owner}/{repo}/releases/{release_id}/assets"
-    ],
-    listReleases: ["GET /repos/{owner}/{repo}/releases"],
-    listTags: ["GET /repos/{owner}/{repo}/tags"],
-    listTeams: ["GET /repos/{owner}/{repo}/teams"],
-    listWebhookDeliveries: [
-      "GET /repos/{owner}/{repo}/hooks/{hook_id}/deliveries"
-    ],
-    listWebhooks: ["GET /repos/{owner}/{repo}/hooks"],
-    merge: ["POST /repos/{owner}/{repo}/merges"],
-    mergeUpstream: ["POST /repos/{owner}/{repo}/merge-upstream"],
-    pingWebhook: ["POST /repos/{owner}/{repo}/hooks/{hook_id}/pings"],
-    redeliverWebhookDelivery: [
-      "POST /repos/{owner}/{repo}/hooks/{hook_id}/deliveries/{delivery_id}/attempts"
-    ],
-    removeAppAccessRestrictions: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
-      {},
-      { mapToData: "apps" }
-    ],
-    removeCollaborator: [
-      "DELETE /repos/{owner}/{repo}/collaborators/{username}"
-    ],
-    removeStatusCheckContexts: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
-      {},
-      { mapToData: "contexts" }
-    ],
-    removeStatusCheckProtection: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
-    ],
-    removeTeamAccessRestrictions: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
-      {},
-      { mapToData: "teams" }
-    ],
-    removeUserAccessRestrictions: [
-      "DELETE /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
-      {},
-      { mapToData: "users" }
-    ],
-    renameBranch: ["POST /repos/{owner}/{repo}/branches/{branch}/rename"],
-    replaceAllTopics: ["PUT /repos/{owner}/{repo}/topics"],
-    requestPagesBuild: ["POST /repos/{owner}/{repo}/pages/builds"],
-    setAdminBranchProtection: [
-      "POST /repos/{owner}/{repo}/branches/{branch}/protection/enforce_admins"
-    ],
-    setAppAccessRestrictions: [
-      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/apps",
-      {},
-      { mapToData: "apps" }
-    ],
-    setStatusCheckContexts: [
-      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks/contexts",
-      {},
-      { mapToData: "contexts" }
-    ],
-    setTeamAccessRestrictions: [
-      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/teams",
-      {},
-      { mapToData: "teams" }
-    ],
-    setUserAccessRestrictions: [
-      "PUT /repos/{owner}/{repo}/branches/{branch}/protection/restrictions/users",
-      {},
-      { mapToData: "users" }
-    ],
-    testPushWebhook: ["POST /repos/{owner}/{repo}/hooks/{hook_id}/tests"],
-    transfer: ["POST /repos/{owner}/{repo}/transfer"],
-    update: ["PATCH /repos/{owner}/{repo}"],
-    updateBranchProtection: [
-      "PUT /repos/{owner}/{repo}/branches/{branch}/protection"
-    ],
-    updateCommitComment: ["PATCH /repos/{owner}/{repo}/comments/{comment_id}"],
-    updateDeploymentBranchPolicy: [
-      "PUT /repos/{owner}/{repo}/environments/{environment_name}/deployment-branch-policies/{branch_policy_id}"
-    ],
-    updateInformationAboutPagesSite: ["PUT /repos/{owner}/{repo}/pages"],
-    updateInvitation: [
-      "PATCH /repos/{owner}/{repo}/invitations/{invitation_id}"
-    ],
-    updateOrgRuleset: ["PUT /orgs/{org}/rulesets/{ruleset_id}"],
-    updatePullRequestReviewProtection: [
-      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_pull_request_reviews"
-    ],
-    updateRelease: ["PATCH /repos/{owner}/{repo}/releases/{release_id}"],
-    updateReleaseAsset: [
-      "PATCH /repos/{owner}/{repo}/releases/assets/{asset_id}"
-    ],
-    updateRepoRuleset: ["PUT /repos/{owner}/{repo}/rulesets/{ruleset_id}"],
-    updateStatusCheckPotection: [
-      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks",
-      {},
-      { renamed: ["repos", "updateStatusCheckProtection"] }
-    ],
-    updateStatusCheckProtection: [
-      "PATCH /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks"
-    ],
-    updateWebhook: ["PATCH /repos/{owner}/{repo}/hooks/{hook_id}"],
-    updateWebhookConfigForRepo: [
-      "PATCH /repos/{owner}/{repo}/hooks/{hook_id}/config"
-    ],
-    uploadReleaseAsset: [
-      "POST /repos/{owner}/{repo}/releases/{release_id}/assets{?name,label}",
-      { baseUrl: "https://uploads.github.com" }
-    ]
-  },
-  search: {
-    code: ["GET /search/code"],
-    commits: ["GET /search/commits"],
-    issuesAndPullRequests: ["GET /search/issues"],
-    labels: ["GET /search/labels"],
-    repos: ["GET /search/repositories"],
-    topics: ["GET /search/topics"],
-    users: ["GET /search/users"]
-  },
-  secretScanning: {
-    createPushProtectionBypass: [
-      "POST /repos/{owner}/{repo}/secret-scanning/push-protection-bypasses"
-    ],
-    getAlert: [
-      "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}"
-    ],
-    getScanHistory: ["GET /repos/{owner}/{repo}/secret-scanning/scan-history"],
-    listAlertsForOrg: ["GET /orgs/{org}/secret-scanning/alerts"],
-    listAlertsForRepo: ["GET /repos/{owner}/{repo}/secret-scanning/alerts"],
-    listLocationsForAlert: [
-      "GET /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}/locations"
-    ],
-    listOrgPatternConfigs: [
-      "GET /orgs/{org}/secret-scanning/pattern-configurations"
-    ],
-    updateAlert: [
-      "PATCH /repos/{owner}/{repo}/secret-scanning/alerts/{alert_number}"
-    ],
-    updateOrgPatternConfigs: [
-      "PATCH /orgs/{org}/secret-scanning/pattern-configurations"
-    ]
-  },
-  securityAdvisories: {
-    createFork: [
-      "POST /repos/{owner}/{repo}/security-advisories/{ghsa_id}/forks"
-    ],
-    createPrivateVulnerabilityReport: [
-      "POST /repos/{owner}/{repo}/security-advisories/reports"
-    ],
-    createRepositoryAdvisory: [
-      "POST /repos/{owner}/{repo}/security-advisories"
-    ],
-    createRepositoryAdvisoryCveRequest: [
-      "POST /repos/{owner}/{repo}/security-advisories/{ghsa_id}/cve"
-    ],
-    getGlobalAdvisory: ["GET /advisories/{ghsa_id}"],
-    getRepositoryAdvisory: [
-      "GET /repos/{owner}/{repo}/security-advisories/{ghsa_id}"
-    ],
-    listGlobalAdvisories: ["GET /advisories"],
-    listOrgRepositoryAdvisories: ["GET /orgs/{org}/security-advisories"],
-    listRepositoryAdvisories: ["GET /repos/{owner}/{repo}/security-advisories"],
-    updateRepositoryAdvisory: [
-      "PATCH /repos/{owner}/{repo}/security-advisories/{ghsa_id}"
-    ]
-  },
-  teams: {
-    addOrUpdateMembershipForUserInOrg: [
-      "PUT /orgs/{org}/teams/{team_slug}/memberships/{username}"
-    ],
-    addOrUpdateRepoPermissionsInOrg: [
-      "PUT /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
-    ],
-    checkPermissionsForRepoInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
-    ],
-    create: ["POST /orgs/{org}/teams"],
-    createDiscussionCommentInOrg: [
-      "POST /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments"
-    ],
-    createDiscussionInOrg: ["POST /orgs/{org}/teams/{team_slug}/discussions"],
-    deleteDiscussionCommentInOrg: [
-      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
-    ],
-    deleteDiscussionInOrg: [
-      "DELETE /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
-    ],
-    deleteInOrg: ["DELETE /orgs/{org}/teams/{team_slug}"],
-    getByName: ["GET /orgs/{org}/teams/{team_slug}"],
-    getDiscussionCommentInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
-    ],
-    getDiscussionInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
-    ],
-    getMembershipForUserInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/memberships/{username}"
-    ],
-    list: ["GET /orgs/{org}/teams"],
-    listChildInOrg: ["GET /orgs/{org}/teams/{team_slug}/teams"],
-    listDiscussionCommentsInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments"
-    ],
-    listDiscussionsInOrg: ["GET /orgs/{org}/teams/{team_slug}/discussions"],
-    listForAuthenticatedUser: ["GET /user/teams"],
-    listMembersInOrg: ["GET /orgs/{org}/teams/{team_slug}/members"],
-    listPendingInvitationsInOrg: [
-      "GET /orgs/{org}/teams/{team_slug}/invitations"
-    ],
-    listReposInOrg: ["GET /orgs/{org}/teams/{team_slug}/repos"],
-    removeMembershipForUserInOrg: [
-      "DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}"
-    ],
-    removeRepoInOrg: [
-      "DELETE /orgs/{org}/teams/{team_slug}/repos/{owner}/{repo}"
-    ],
-    updateDiscussionCommentInOrg: [
-      "PATCH /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}/comments/{comment_number}"
-    ],
-    updateDiscussionInOrg: [
-      "PATCH /orgs/{org}/teams/{team_slug}/discussions/{discussion_number}"
-    ],
-    updateInOrg: ["PATCH /orgs/{org}/teams/{team_slug}"]
-  },
-  users: {
-    addEmailForAuthenticated: [
-      "POST /user/emails",
-      {},
-      { renamed: ["users", "addEmailForAuthenticatedUser"] }
-    ],
-    addEmailForAuthenticatedUser: ["POST /user/emails"],
-    addSocialAccountForAuthenticatedUser: ["POST /user/social_accounts"],
-    block: ["PUT /user/blocks/{username}"],
-    checkBlocked: ["GET /user/blocks/{username}"],
-    checkFollowingForUser: ["GET /users/{username}/following/{target_user}"],
-    checkPersonIsFollowedByAuthenticated: ["GET /user/following/{username}"],
-    createGpgKeyForAuthenticated: [
-      "POST /user/gpg_keys",
-      {},
-      { renamed: ["users", "createGpgKeyForAuthenticatedUser"] }
-    ],
-    createGpgKeyForAuthenticatedUser: ["POST /user/gpg_keys"],
-    createPublicSshKeyForAuthenticated: [
-      "POST /user/keys",
-      {},
-      { renamed: ["users", "createPublicSshKeyForAuthenticatedUser"] }
-    ],
-    createPublicSshKeyForAuthenticatedUser: ["POST /user/keys"],
-    createSshSigningKeyForAuthenticatedUser: ["POST /user/ssh_signing_keys"],
-    deleteAttestationsBulk: [
-      "POST /users/{username}/attestations/delete-request"
-    ],
-    deleteAttestationsById: [
-      "DELETE /users/{username}/attestations/{attestation_id}"
-    ],
-    deleteAttestationsBySubjectDigest: [
-      "DELETE /users/{username}/attestations/digest/{subject_digest}"
-    ],
-    deleteEmailForAuthenticated: [
-      "DELETE /user/emails",
-      {},
-      { renamed: ["users", "deleteEmailForAuthenticatedUser"] }
-    ],
-    deleteEmailForAuthenticatedUser: ["DELETE /user/emails"],
-    deleteGpgKeyForAuthenticated: [
-      "DELETE /user/gpg_keys/{gpg_key_id}",
-      {},
-      { renamed: ["users", "deleteGpgKeyForAuthenticatedUser"] }
-    ],
-    deleteGpgKeyForAuthenticatedUser: ["DELETE /user/gpg_keys/{gpg_key_id}"],
-    deletePublicSshKeyForAuthenticated: [
-      "DELETE /user/keys/{key_id}",
-      {},
-      { renamed: ["users", "deletePublicSshKeyForAuthenticatedUser"] }
-    ],
-    deletePublicSshKeyForAuthenticatedUser: ["DELETE /user/keys/{key_id}"],
-    deleteSocialAccountForAuthenticatedUser: ["DELETE /user/social_accounts"],
-    deleteSshSigningKeyForAuthenticatedUser: [
-      "DELETE /user/ssh_signing_keys/{ssh_signing_key_id}"
-    ],
-    follow: ["PUT /user/following/{username}"],
-    getAuthenticated: ["GET /user"],
-    getById: ["GET /user/{account_id}"],
-    getByUsername: ["GET /users/{username}"],
-    getContextForUser: ["GET /users/{username}/hovercard"],
-    getGpgKeyForAuthenticated: [
-      "GET /user/gpg_keys/{gpg_key_id}",
-      {},
-      { renamed: ["users", "getGpgKeyForAuthenticatedUser"] }
-    ],
-    getGpgKeyForAuthenticatedUser: ["GET /user/gpg_keys/{gpg_key_id}"],
-    getPublicSshKeyForAuthenticated: [
-      "GET /user/keys/{key_id}",
-      {},
-      { renamed: ["users", "getPublicSshKeyForAuthenticatedUser"] }
-    ],
-    getPublicSshKeyForAuthenticatedUser: ["GET /user/keys/{key_id}"],
-    getSshSigningKeyForAuthenticatedUser: [
-      "GET /user/ssh_signing_keys/{ssh_signing_key_id}"
-    ],
-    list: ["GET /users"],
-    listAttestations: ["GET /users/{username}/attestations/{subject_digest}"],
-    listAttestationsBulk: [
-      "POST /users/{username}/attestations/bulk-list{?per_page,before,after}"
-    ],
-    listBlockedByAuthenticated: [
-      "GET /user/blocks",
-      {},
-      { renamed: ["users", "listBlockedByAuthenticatedUser"] }
-    ],
-    listBlockedByAuthenticatedUser: ["GET /user/blocks"],
-    listEmailsForAuthenticated: [
-      "GET /user/emails",
-      {},
-      { renamed: ["users", "listEmailsForAuthenticatedUser"] }
-    ],
-    listEmailsForAuthenticatedUser: ["GET /user/emails"],
-    listFollowedByAuthenticated: [
-      "GET /user/following",
-      {},
-      { renamed: ["users", "listFollowedByAuthenticatedUser"] }
-    ],
-    listFollowedByAuthenticatedUser: ["GET /user/following"],
-    listFollowersForAuthenticatedUser: ["GET /user/followers"],
-    listFollowersForUser: ["GET /users/{username}/followers"],
-    listFollowingForUser: ["GET /users/{username}/following"],
-    listGpgKeysForAuthenticated: [
-      "GET /user/gpg_keys",
-      {},
-      { renamed: ["users", "listGpgKeysForAuthenticatedUser"] }
-    ],
-    listGpgKeysForAuthenticatedUser: ["GET /user/gpg_keys"],
-    listGpgKeysForUser: ["GET /users/{username}/gpg_keys"],
-    listPublicEmailsForAuthenticated: [
-      "GET /user/public_emails",
-      {},
-      { renamed: ["users", "listPublicEmailsForAuthenticatedUser"] }
-    ],
-    listPublicEmailsForAuthenticatedUser: ["GET /user/public_emails"],
-    listPublicKeysForUser: ["GET /users/{username}/keys"],
-    listPublicSshKeysForAuthenticated: [
-      "GET /user/keys",
-      {},
-      { renamed: ["users", "listPublicSshKeysForAuthenticatedUser"] }
-    ],
-    listPublicSshKeysForAuthenticatedUser: ["GET /user/keys"],
-    listSocialAccountsForAuthenticatedUser: ["GET /user/social_accounts"],
-    listSocialAccountsForUser: ["GET /users/{username}/social_accounts"],
-    listSshSigningKeysForAuthenticatedUser: ["GET /user/ssh_signing_keys"],
-    listSshSigningKeysForUser: ["GET /users/{username}/ssh_signing_keys"],
-    setPrimaryEmailVisibilityForAuthenticated: [
-      "PATCH /user/email/visibility",
-      {},
-      { renamed: ["users", "setPrimaryEmailVisibilityForAuthenticatedUser"] }
-    ],
-    setPrimaryEmailVisibilityForAuthenticatedUser: [
-      "PATCH /user/email/visibility"
-    ],
-    unblock: ["DELETE /user/blocks/{username}"],
-    unfollow: ["DELETE /user/following/{username}"],
-    updateAuthenticated: ["PATCH /user"]
-  }
-};
-var endpoints_default = Endpoints;
-
-// node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/endpoints-to-methods.js
-var endpointMethodsMap = /* @__PURE__ */ new Map();
-for (const [scope, endpoints] of Object.entries(endpoints_default)) {
-  for (const [methodName, endpoint2] of Object.entries(endpoints)) {
-    const [route, defaults, decorations] = endpoint2;
-    const [method, url] = route.split(/ /);
-    const endpointDefaults = Object.assign(
-      {
-        method,
-        url
-      },
-      defaults
-    );
-    if (!endpointMethodsMap.has(scope)) {
-      endpointMethodsMap.set(scope, /* @__PURE__ */ new Map());
-    }
-    endpointMethodsMap.get(scope).set(methodName, {
-      scope,
-      methodName,
-      endpointDefaults,
-      decorations
-    });
-  }
-}
-var handler = {
-  has({ scope }, methodName) {
-    return endpointMethodsMap.get(scope).has(methodName);
-  },
-  getOwnPropertyDescriptor(target, methodName) {
-    return {
-      value: this.get(target, methodName),
-      // ensures method is in the cache
-      configurable: true,
-      writable: true,
-      enumerable: true
-    };
-  },
-  defineProperty(target, methodName, descriptor) {
-    Object.defineProperty(target.cache, methodName, descriptor);
-    return true;
-  },
-  deleteProperty(target, methodName) {
-    delete target.cache[methodName];
-    return true;
-  },
-  ownKeys({ scope }) {
-    return [...endpointMethodsMap.get(scope).keys()];
-  },
-  set(target, methodName, value) {
-    return target.cache[methodName] = value;
-  },
-  get({ octokit, scope, cache }, methodName) {
-    if (cache[methodName]) {
-      return cache[methodName];
-    }
-    const method = endpointMethodsMap.get(scope).get(methodName);
-    if (!method) {
-      return void 0;
-    }
-    const { endpointDefaults, decorations } = method;
-    if (decorations) {
-      cache[methodName] = decorate(
-        octokit,
-        scope,
-        methodName,
-        endpointDefaults,
-        decorations
-      );
-    } else {
-      cache[methodName] = octokit.request.defaults(endpointDefaults);
-    }
-    return cache[methodName];
-  }
-};
-function endpointsToMethods(octokit) {
-  const newMethods = {};
-  for (const scope of endpointMethodsMap.keys()) {
-    newMethods[scope] = new Proxy({ octokit, scope, cache: {} }, handler);
-  }
-  return newMethods;
-}
-function decorate(octokit, scope, methodName, defaults, decorations) {
-  const requestWithDefaults = octokit.request.defaults(defaults);
-  function withDecorations(...args) {
-    let options = requestWithDefaults.endpoint.merge(...args);
-    if (decorations.mapToData) {
-      options = Object.assign({}, options, {
-        data: options[decorations.mapToData],
-        [decorations.mapToData]: void 0
-      });
-      return requestWithDefaults(options);
-    }
-    if (decorations.renamed) {
-      const [newScope, newMethodName] = decorations.renamed;
-      octokit.log.warn(
-        `octokit.${scope}.${methodName}() has been renamed to octokit.${newScope}.${newMethodName}()`
-      );
-    }
-    if (decorations.deprecated) {
-      octokit.log.warn(decorations.deprecated);
-    }
-    if (decorations.renamedParameters) {
-      const options2 = requestWithDefaults.endpoint.merge(...args);
-      for (const [name, alias] of Object.entries(
-        decorations.renamedParameters
-      )) {
-        if (name in options2) {
-          octokit.log.warn(
-            `"${name}" parameter is deprecated for "octokit.${scope}.${methodName}()". Use "${alias}" instead`
-          );
-          if (!(alias in options2)) {
-            options2[alias] = options2[name];
-          }
-          delete options2[name];
-        }
-      }
-      return requestWithDefaults(options2);
-    }
-    return requestWithDefaults(...args);
-  }
-  return Object.assign(withDecorations, requestWithDefaults);
-}
-
-// node_modules/@octokit/plugin-rest-endpoint-methods/dist-src/index.js
-function restEndpointMethods(octokit) {
-  const api = endpointsToMethods(octokit);
-  return {
-    rest: api
-  };
-}
-restEndpointMethods.VERSION = VERSION7;
-function legacyRestEndpointMethods(octokit) {
-  const api = endpointsToMethods(octokit);
-  return {
-    ...api,
-    rest: api
-  };
-}
-legacyRestEndpointMethods.VERSION = VERSION7;
-
-// node_modules/@octokit/rest/dist-src/version.js
-var VERSION8 = "22.0.1";
-
-// node_modules/@octokit/rest/dist-src/index.js
-var Octokit2 = Octokit.plugin(requestLog, legacyRestEndpointMethods, paginateRest).defaults(
-  {
-    userAgent: `octokit-rest.js/${VERSION8}`
-  }
-);
-
-// src/notify/github.ts
-var DEFAULT_GITHUB_API_URL = "https://api.github.com";
-function githubApiUrl(env) {
-  const configured = env["GITHUB_API_URL"]?.trim();
-  return (configured === void 0 || configured === "" ? DEFAULT_GITHUB_API_URL : configured).replace(/\/+$/, "");
-}
-function parseRepository(text2) {
-  const m = /^([A-Za-z0-9_.-]+)\/([A-Za-z0-9_.-]+)$/.exec(text2.trim());
-  if (!m) {
-    throw new InputError(`repository ${JSON.stringify(text2)} is not of the form owner/repo`);
-  }
-  return { owner: m[1], repo: m[2] };
-}
-function createOctokit(options) {
-  const noop3 = () => {
-  };
-  return new Octokit2({
-    auth: options.token,
-    baseUrl: (options.baseUrl ?? DEFAULT_GITHUB_API_URL).replace(/\/+$/, ""),
-    userAgent: options.userAgent ?? "etcd-dr",
-    // No retry plugin is loaded; `retries: 0` keeps it that way should one be, so withGitHubRetry is the only policy.
-    request: { retries: 0 },
-    log: {
-      debug: noop3,
-      info: noop3,
-      warn: (message) => options.log?.warning(`GitHub: ${message}`),
-      // Failed requests are reported by us, with context, once retries are exhausted.
-      error: noop3
-    }
-  });
-}
-var DEFAULT_RETRY_POLICY2 = { retries: 3, baseDelayMs: 1e3, maxDelayMs: 6e4 };
-function statusOf2(error) {
-  if (typeof error === "object" && error !== null && "status" in error && typeof error.status === "number") {
-    return error.status;
-  }
-  return void 0;
-}
-function hasResponse(error) {
-  return typeof error === "object" && error !== null && "response" in error && error.response !== void 0;
-}
-function headersOf(error) {
-  if (typeof error !== "object" || error === null || !("response" in error)) return {};
-  const response = error.response;
-  if (typeof response !== "object" || response === null || !("headers" in response)) return {};
-  const headers = response.headers;
-  if (typeof headers !== "object" || headers === null) return {};
-  const out = {};
-  for (const [key, value] of Object.entries(headers)) {
-    if (value !== void 0 && value !== null) out[key.toLowerCase()] = String(value);
-  }
-  return out;
-}
-function classifyGitHubFailure(error) {
-  const status = statusOf2(error);
-  const headers = headersOf(error);
-  const retryAfterSeconds = headers["retry-after"] !== void 0 ? Number(headers["retry-after"]) : void 0;
-  const retryAfterMs = retryAfterSeconds !== void 0 && Number.isFinite(retryAfterSeconds) && retryAfterSeconds >= 0 ? retryAfterSeconds * 1e3 : void 0;
-  if (status === void 0) {
-    return { retryable: true };
-  }
-  if (!hasResponse(error)) return { retryable: true, hint: "no answer from GitHub" };
-  if (status >= 500) return { retryable: true, hint: "GitHub server error" };
-  if (status === 403 || status === 429) {
-    const exhausted = headers["x-ratelimit-remaining"] === "0";
-    if (exhausted || retryAfterMs !== void 0 || status === 429) {
-      const reset = Number(headers["x-ratelimit-reset"]);
-      const until = Number.isFinite(reset) && reset > 0 ? ` until ${new Date(reset * 1e3).toISOString()}` : "";
-      return {
-        retryable: true,
-        ...retryAfterMs !== void 0 ? { retryAfterMs } : {},
-        hint: `rate limited${until}`
-      };
-    }
-    return { retryable: false, hint: "the token lacks permission: the workflow needs `permissions: issues: write`" };
-  }
-  if (status === 401) return { retryable: false, hint: "the token was rejected (expired or wrong)" };
-  if (status === 404) {
-    return { retryable: false, hint: "the repository was not found, or the token cannot see it (check owner/repo and GITHUB_API_URL)" };
-  }
-  if (status === 410) return { retryable: false, hint: "issues are disabled on this repository" };
-  return { retryable: false };
-}
-function retryDelayMs(policy, retryIndex, failure) {
-  const backoff = policy.baseDelayMs * 2 ** retryIndex;
-  const wanted = failure.retryAfterMs !== void 0 ? Math.max(backoff, failure.retryAfterMs) : backoff;
-  return Math.min(wanted, policy.maxDelayMs);
-}
-function describe(error, failure) {
-  const status = statusOf2(error);
-  const base = status === void 0 ? messageOf(error) : hasResponse(error) ? `HTTP ${status}: ${messageOf(error)}` : `network error: ${messageOf(error)}`;
-  return failure.hint !== void 0 ? `${base} (${failure.hint})` : base;
-}
-async function withGitHubRetry(what, fn, deps) {
-  const policy = deps.policy ?? DEFAULT_RETRY_POLICY2;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (error) {
-      const failure = classifyGitHubFailure(error);
-      const detail = describe(error, failure);
-      if (!failure.retryable) {
-        throw new Error(`${what}: ${detail}`, { cause: error });
-      }
-      if (attempt >= policy.retries) {
-        throw new Error(`${what}: ${detail}; gave up after ${attempt + 1} attempts`, { cause: error });
-      }
-      const delay2 = retryDelayMs(policy, attempt, failure);
-      deps.log.info(`${what}: ${detail}; retrying in ${delay2 / 1e3}s (attempt ${attempt + 2} of ${policy.retries + 1})`);
-      await deps.sleep(delay2);
-    }
-  }
-}
-
-// src/notify/alarm.ts
-var DEFAULT_ALARM_LABELS = ["etcd-backup"];
-var MAX_SUMMARY_CHARS = 6e4;
-function clusterMarker(cluster, operation) {
-  return `<!-- etcd-dr:cluster=${cluster} operation=${operation} -->`;
-}
-var TITLES = {
-  backup: "backups failing",
-  prune: "retention failing",
-  verify: "restore drill failing",
-  restore: "restore failed",
-  watchdog: "backups are stale"
-};
-function issueTitle(cluster, operation) {
-  return `etcd-dr: ${cluster} ${TITLES[operation]}`;
-}
-function truncate(text2) {
-  return text2.length <= MAX_SUMMARY_CHARS ? text2 : `${text2.slice(0, MAX_SUMMARY_CHARS)}
-
-\u2026 (truncated)`;
-}
-function details(event) {
-  return [
-    `- **Operation:** ${event.operation}`,
-    `- **Outcome:** ${event.outcome}`,
-    `- **Runner:** ${event.runner ?? "unknown"}`,
-    `- **Run:** ${event.runUrl !== void 0 ? `[${event.runUrl}](${event.runUrl})` : "unknown"}`,
-    `- **Newest good backup:** ${event.newestGoodBackup !== void 0 ? `\`${event.newestGoodBackup}\`` : "none known"}`
-  ];
-}
-function issueBody(event) {
-  return [
-    clusterMarker(event.cluster, event.operation),
-    `etcd-dr **${event.operation}** for cluster \`${event.cluster}\` ended **${event.outcome}**.`,
-    "",
-    ...details(event),
-    "",
-    "### What failed",
-    "",
-    truncate(event.summary),
-    "",
-    "---",
-    "Further failures are added as comments. This issue is closed automatically by the next successful run.",
-    ""
-  ].join("\n");
-}
-function failureComment(event) {
-  return [
-    `etcd-dr **${event.operation}** for cluster \`${event.cluster}\` ended **${event.outcome}** again.`,
-    "",
-    ...details(event),
-    "",
-    "### What failed",
-    "",
-    truncate(event.summary),
-    ""
-  ].join("\n");
-}
-function recoveredComment(event) {
-  return [
-    `Recovered: etcd-dr **${event.operation}** for cluster \`${event.cluster}\` succeeded.`,
-    "",
-    ...details(event),
-    "",
-    truncate(event.summary),
-    "",
-    "Closing this issue.",
-    ""
-  ].join("\n");
-}
-async function findOpenIssue(deps, cluster, operation, label2) {
-  const marker = clusterMarker(cluster, operation);
-  const perPage = 100;
-  const found = [];
-  for (let page = 1; page <= 10; page++) {
-    const response = await withGitHubRetry(
-      `listing open issues labelled ${label2} in ${deps.owner}/${deps.repo}`,
-      () => deps.octokit.rest.issues.listForRepo({
-        owner: deps.owner,
-        repo: deps.repo,
-        labels: label2,
-        state: "open",
-        per_page: perPage,
-        page
-      }),
-      retryDeps(deps)
-    );
-    const issues = response.data;
-    for (const issue of issues) {
-      if (issue.pull_request === void 0 && (issue.body ?? "").includes(marker)) found.push(issue.number);
-    }
-    if (issues.length < perPage) break;
-  }
-  return found.length === 0 ? void 0 : Math.min(...found);
-}
-function retryDeps(deps) {
-  return deps.retryPolicy !== void 0 ? { sleep: deps.sleep, log: deps.log, policy: deps.retryPolicy } : { sleep: deps.sleep, log: deps.log };
-}
-async function reportOutcome(deps, event) {
-  const labels2 = event.labels !== void 0 && event.labels.length > 0 ? [...event.labels] : [...DEFAULT_ALARM_LABELS];
-  const where = `${deps.owner}/${deps.repo}`;
-  const rd = retryDeps(deps);
-  let action = "none";
-  let issueNumber;
-  try {
-    issueNumber = await findOpenIssue(deps, event.cluster, event.operation, labels2[0]);
-    if (event.outcome === "success") {
-      if (issueNumber === void 0) return { ok: true, action: "none" };
-      const n2 = issueNumber;
-      await withGitHubRetry(
-        `commenting "recovered" on issue #${n2} in ${where}`,
-        () => deps.octokit.rest.issues.createComment({ owner: deps.owner, repo: deps.repo, issue_number: n2, body: recoveredComment(event) }),
-        rd
-      );
-      action = "commented";
-      await withGitHubRetry(
-        `closing issue #${n2} in ${where}`,
-        () => deps.octokit.rest.issues.update({ owner: deps.owner, repo: deps.repo, issue_number: n2, state: "closed", state_reason: "completed" }),
-        rd
-      );
-      deps.log.info(`GitHub: ${event.cluster} recovered; closed alarm issue #${n2} in ${where}`);
-      return { ok: true, action: "closed", issueNumber: n2 };
-    }
-    if (issueNumber === void 0) {
-      const created = await withGitHubRetry(
-        `opening an alarm issue in ${where}`,
-        () => deps.octokit.rest.issues.create({
-          owner: deps.owner,
-          repo: deps.repo,
-          title: issueTitle(event.cluster, event.operation),
-          body: issueBody(event),
-          labels: labels2
-        }),
-        rd
-      );
-      issueNumber = created.data.number;
-      deps.log.info(`GitHub: opened alarm issue #${issueNumber} for ${event.cluster} in ${where}`);
-      return { ok: true, action: "opened", issueNumber };
-    }
-    const n = issueNumber;
-    await withGitHubRetry(
-      `commenting on alarm issue #${n} in ${where}`,
-      () => deps.octokit.rest.issues.createComment({ owner: deps.owner, repo: deps.repo, issue_number: n, body: failureComment(event) }),
-      rd
-    );
-    deps.log.info(`GitHub: added a comment to alarm issue #${n} for ${event.cluster} in ${where}`);
-    return { ok: true, action: "commented", issueNumber: n };
-  } catch (error) {
-    const message = `could not report ${event.operation} ${event.outcome} of ${event.cluster} to GitHub: ${messageOf(error)}`;
-    deps.log.warning(message);
-    return issueNumber !== void 0 ? { ok: false, action, issueNumber, error: message } : { ok: false, action, error: message };
-  }
 }
 
 // src/notify/status.ts
@@ -73151,6 +68778,8 @@ async function raiseAlarm(source, facts, deps) {
     return void 0;
   }
   try {
+    const { DEFAULT_ALARM_LABELS, reportOutcome } = await import("./chunk-BLHQQKXD.js");
+    const { createOctokit, githubApiUrl, parseRepository } = await import("./chunk-BMYRTEVG.js");
     const { owner, repo } = parseRepository(repository);
     const octokit = createOctokit({ token, baseUrl: githubApiUrl(source.env), log: deps.log });
     const url = runUrl(source.env);
@@ -73451,7 +69080,7 @@ import path from "node:path";
 import { Readable as Readable6, Transform as Transform3 } from "node:stream";
 import { pipeline as pipeline5 } from "node:stream/promises";
 var DEFAULT_ETCD_DOWNLOAD_URL = "https://github.com/etcd-io/etcd/releases/download";
-var VERSION9 = /^\d+\.\d+\.\d+$/;
+var VERSION = /^\d+\.\d+\.\d+$/;
 var ARCHES = {
   x64: "amd64",
   amd64: "amd64",
@@ -73463,7 +69092,7 @@ var ARCHES = {
 var SUMS_TIMEOUT_MS = 6e4;
 var ARCHIVE_TIMEOUT_MS = 10 * 6e4;
 function parseWanted(version) {
-  if (!VERSION9.test(version)) {
+  if (!VERSION.test(version)) {
     throw new InputError(`${"etcd-version" /* EtcdVersion */} ${JSON.stringify(version)} is not valid: use MAJOR.MINOR.PATCH, e.g. 3.5.17 (no leading v)`);
   }
   const [major, minor] = version.split(".").map(Number);
@@ -73488,21 +69117,21 @@ function checkBaseUrl(base) {
   }
   return url;
 }
-async function resolveEtcdTools(request2) {
-  const wanted = parseWanted(request2.version);
-  const arch = releaseArch(request2.arch ?? process.arch);
-  const base = checkBaseUrl(request2.downloadBaseUrl);
-  const { log } = request2;
-  if (request2.binDir !== void 0 && request2.binDir !== "") {
-    return fromBinDir(path.resolve(request2.binDir), wanted);
+async function resolveEtcdTools(request) {
+  const wanted = parseWanted(request.version);
+  const arch = releaseArch(request.arch ?? process.arch);
+  const base = checkBaseUrl(request.downloadBaseUrl);
+  const { log } = request;
+  if (request.binDir !== void 0 && request.binDir !== "") {
+    return fromBinDir(path.resolve(request.binDir), wanted);
   }
-  const onPath = await fromSearchPath(request2.searchPath ?? process.env.PATH ?? "", wanted, log);
+  const onPath = await fromSearchPath(request.searchPath ?? process.env.PATH ?? "", wanted, log);
   if (onPath) return onPath;
   const release = `etcd-v${wanted.version}-linux-${arch}`;
-  const releaseDir = path.join(path.resolve(request2.toolsDir), release);
-  const cached = await fromReleaseDir(releaseDir, wanted, log, request2.cache, release);
+  const releaseDir = path.join(path.resolve(request.toolsDir), release);
+  const cached = await fromReleaseDir(releaseDir, wanted, log, request.cache, release);
   if (cached) return cached;
-  return inContext(`downloading etcd ${wanted.version}`, () => download(request2, wanted, base, release, releaseDir));
+  return inContext(`downloading etcd ${wanted.version}`, () => download(request, wanted, base, release, releaseDir));
 }
 function names(wanted) {
   return wanted.needsEtcdutl ? ["etcd", "etcdctl", "etcdutl"] : ["etcd", "etcdctl"];
@@ -73624,19 +69253,19 @@ async function usableRelease(dir, wanted, log) {
   await rm3(dir, { recursive: true, force: true });
   return void 0;
 }
-function fetchOf(request2) {
-  return request2.fetch ?? globalThis.fetch;
+function fetchOf(request) {
+  return request.fetch ?? globalThis.fetch;
 }
-async function get(request2, url, timeoutMs) {
+async function get(request, url, timeoutMs) {
   let response;
   try {
-    response = await fetchOf(request2)(url, { redirect: "follow", signal: AbortSignal.timeout(timeoutMs) });
+    response = await fetchOf(request)(url, { redirect: "follow", signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
     throw new Error(`GET ${url}: ${messageOf(error)}${error instanceof Error && error.cause ? ` (${messageOf(error.cause)})` : ""}`, { cause: error });
   }
   if (!response.ok || response.body === null) {
     await response.body?.cancel();
-    const hint = response.status === 404 ? ` (is ${request2.version} an etcd release? set ${"etcd-download-url" /* EtcdDownloadUrl */} for a mirror)` : "";
+    const hint = response.status === 404 ? ` (is ${request.version} an etcd release? set ${"etcd-download-url" /* EtcdDownloadUrl */} for a mirror)` : "";
     throw new Error(`GET ${url}: HTTP ${response.status} ${response.statusText}${hint}`);
   }
   return response;
@@ -73648,13 +69277,13 @@ function expectedSha256(sums, file) {
   }
   return void 0;
 }
-async function download(request2, wanted, base, release, releaseDir) {
-  const { log } = request2;
+async function download(request, wanted, base, release, releaseDir) {
+  const { log } = request;
   const prefix = `${base.href.replace(/\/+$/, "")}/v${wanted.version}`;
   const archiveName = `${release}.tar.gz`;
   const archiveUrl = `${prefix}/${archiveName}`;
   const sumsUrl = `${prefix}/SHA256SUMS`;
-  const sums = await (await get(request2, sumsUrl, SUMS_TIMEOUT_MS)).text();
+  const sums = await (await get(request, sumsUrl, SUMS_TIMEOUT_MS)).text();
   const expected = expectedSha256(sums, archiveName);
   if (expected === void 0) {
     throw new IntegrityError(`${sumsUrl} has no line for ${archiveName}; refusing an archive that cannot be verified`);
@@ -73666,7 +69295,7 @@ async function download(request2, wanted, base, release, releaseDir) {
   try {
     const archive = path.join(staging, archiveName);
     log.info(`Downloading ${archiveUrl}`);
-    const actual = await saveHashed(await get(request2, archiveUrl, ARCHIVE_TIMEOUT_MS), archive);
+    const actual = await saveHashed(await get(request, archiveUrl, ARCHIVE_TIMEOUT_MS), archive);
     if (actual !== expected) {
       throw new IntegrityError(`sha256 of ${archiveUrl} is ${actual}, but ${sumsUrl} says ${expected}; refusing it`);
     }
@@ -73681,7 +69310,7 @@ async function download(request2, wanted, base, release, releaseDir) {
     await rm3(staging, { recursive: true, force: true });
   }
   try {
-    await request2.cache.save([releaseDir], release);
+    await request.cache.save([releaseDir], release);
   } catch (error) {
     log.warning(`Saving ${release} to the cache failed (the next run downloads it again): ${messageOf(error)}`);
   }
@@ -74144,15 +69773,15 @@ function memberSpec(settings, backupName2) {
 }
 
 // src/etcd/serving.ts
-async function etcdAnswers(access3, endpoint2) {
-  const client = connect({ ...access3, callTimeoutMs: 2e3 }, [endpoint2]);
+async function etcdAnswers(access3, endpoint) {
+  const client = connect({ ...access3, callTimeoutMs: 2e3 }, [endpoint]);
   try {
     await client.maintenance.status();
     return true;
   } catch (error) {
     const message = messageOf(error);
     if (/ECONNREFUSED|ECONNRESET|EHOSTUNREACH|socket hang up/.test(message)) return false;
-    throw new Error(`cannot tell whether etcd at ${endpoint2} is running (${message}); check endpoints, cacert, cert, key`, {
+    throw new Error(`cannot tell whether etcd at ${endpoint} is running (${message}); check endpoints, cacert, cert, key`, {
       cause: error
     });
   } finally {
@@ -74165,12 +69794,12 @@ import { chown, lstat, mkdtemp as mkdtemp2, readdir, rename as rename4, rm as rm
 import { basename as basename2, dirname as dirname2, join as join6 } from "node:path";
 
 // src/restore/check.ts
-async function waitServing(access3, endpoint2, options) {
+async function waitServing(access3, endpoint, options) {
   let lastError = "no answer yet";
   for (let waited = 0; waited <= options.timeoutMs; waited += 500) {
     const dead = options.dead?.();
     if (dead) throw new Error(dead);
-    const client = connect({ ...access3, callTimeoutMs: 2e3 }, [endpoint2]);
+    const client = connect({ ...access3, callTimeoutMs: 2e3 }, [endpoint]);
     try {
       await client.maintenance.status();
       return;
@@ -74181,10 +69810,10 @@ async function waitServing(access3, endpoint2, options) {
     }
     await options.sleep(500);
   }
-  throw new Error(`etcd at ${endpoint2} did not answer within ${options.timeoutMs / 1e3}s: ${lastError}`);
+  throw new Error(`etcd at ${endpoint} did not answer within ${options.timeoutMs / 1e3}s: ${lastError}`);
 }
-async function checkRestored(access3, endpoint2, manifest, expect) {
-  const client = connect(access3, [endpoint2]);
+async function checkRestored(access3, endpoint, manifest, expect) {
+  const client = connect(access3, [endpoint]);
   try {
     const status = await client.maintenance.status();
     const revision = Number(status.header.revision);
@@ -74387,9 +70016,9 @@ async function restoreMember(input) {
         {
           name: "wait until etcd answers, then check revision and key count",
           run: async () => {
-            const endpoint2 = input.access.endpoints[0];
-            await waitServing(input.access, endpoint2, { timeoutMs: input.healthTimeoutMs, sleep: input.sleep });
-            state = await checkRestored(input.access, endpoint2, snapshot.manifest, {
+            const endpoint = input.access.endpoints[0];
+            await waitServing(input.access, endpoint, { timeoutMs: input.healthTimeoutMs, sleep: input.sleep });
+            state = await checkRestored(input.access, endpoint, snapshot.manifest, {
               bumpRevision: bump.bumpRevision,
               historyKept: !(bump.bumpRevision > 0 && bump.markCompacted)
             });
@@ -74895,12 +70524,6 @@ function runCommand(command, source, deps) {
 }
 
 export {
-  __require,
-  __commonJS,
-  __export,
-  __toESM,
-  InputError,
-  messageOf,
   Inputs,
   COMMANDS,
   text,
@@ -74914,4 +70537,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-SLUA5GR4.js.LEGAL.txt */
+/*! For license information please see chunk-O3IXOBCW.js.LEGAL.txt */

@@ -1,0 +1,68 @@
+import { createRequire as __etcdDrCreateRequire } from 'node:module';
+const require = __etcdDrCreateRequire(import.meta.url);
+import {
+  COMMANDS,
+  oneOf,
+  runCommand
+} from "./chunk-O3IXOBCW.js";
+import {
+  messageOf
+} from "./chunk-FCK2T4BN.js";
+import {
+  error,
+  getInput,
+  info,
+  setFailed,
+  setOutput,
+  setSecret,
+  summary,
+  warning
+} from "./chunk-RQFW7O2J.js";
+
+// src/action/run.ts
+function actionSettings() {
+  return {
+    get: (name) => {
+      const value = getInput(name);
+      return value === "" ? void 0 : value;
+    },
+    secret: (value) => setSecret(value),
+    env: process.env
+  };
+}
+var actionLog = {
+  info: (message) => info(message),
+  warning: (message) => warning(message),
+  error: (message) => error(message)
+};
+var actionsToolCache = {
+  restore: async (paths, key) => {
+    const cache = await import("./chunk-5WJAJL6P.js");
+    return cache.isFeatureAvailable() ? cache.restoreCache(paths, key) : void 0;
+  },
+  save: async (paths, key) => {
+    const cache = await import("./chunk-5WJAJL6P.js");
+    if (cache.isFeatureAvailable()) await cache.saveCache(paths, key);
+  }
+};
+async function runAction(command) {
+  try {
+    const source = actionSettings();
+    const chosen = command ?? oneOf(source, "command" /* Command */, COMMANDS, "backup");
+    const report = await runCommand(chosen, source, {
+      log: actionLog,
+      now: () => /* @__PURE__ */ new Date(),
+      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+      toolCache: actionsToolCache
+    });
+    for (const [name, value] of Object.entries(report.outputs)) setOutput(name, value);
+    await summary.addRaw(report.summary, true).write();
+    if (report.failure) setFailed(report.failure);
+  } catch (error2) {
+    setFailed(messageOf(error2));
+  }
+}
+
+export {
+  runAction
+};
