@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-O3IXOBCW.js";
+} from "./chunk-OTASJCTI.js";
 import {
   InputError,
   messageOf

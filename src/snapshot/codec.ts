@@ -26,10 +26,11 @@ export function compressor(compression: Compression): Duplex | undefined {
 
 export function decompressor(compression: Compression): Duplex | undefined {
   switch (compression) {
+    // 1 MiB output chunks: with the default 16 KiB, per-chunk overhead made decompression 3x slower.
     case 'zstd':
-      return zlib.createZstdDecompress();
+      return zlib.createZstdDecompress({ chunkSize: 1 << 20 });
     case 'gzip':
-      return zlib.createGunzip();
+      return zlib.createGunzip({ chunkSize: 1 << 20 });
     case 'none':
       return undefined;
   }

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-O3IXOBCW.js";
+} from "./chunk-OTASJCTI.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
