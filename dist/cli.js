@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-OTASJCTI.js";
+} from "./chunk-W5PKIKTB.js";
 import {
   InputError,
   messageOf

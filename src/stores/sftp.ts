@@ -141,19 +141,8 @@ export class SftpStore implements Store {
       // stat first: a missing file becomes NotFoundError now, not an error event on a stream later.
       const stats = await statOrUndefined(sftp, path);
       if (!stats || !isRegularFile(stats)) throw new NotFoundError(`${folder}/${name} does not exist`);
-      const stream = sftp.createReadStream(path, { highWaterMark: 256 * 1024 });
-      // After the last byte, ssh2 still closes the remote handle; if the caller has meanwhile closed the
-      // store, that emits "No response from server" on a stream nobody listens to any more, which would
-      // crash the process. Such an error after 'end' loses no data, so it is dropped; earlier errors still
-      // reach the caller's listeners (and are rethrown, as by default, if there are none).
-      let ended = false;
-      stream.once('end', () => {
-        ended = true;
-      });
-      stream.on('error', (error: Error) => {
-        if (!ended && stream.listenerCount('error') === 1) throw error;
-      });
-      return stream;
+      const handle = await sftpCall<Buffer>((cb) => sftp.open(path, 'r', cb));
+      return readRemoteFile(sftp, handle, stats.size);
     });
   }
 
@@ -434,6 +423,74 @@ async function writeRemoteFile(
     });
   }
   if (failure !== undefined) throw failure;
+}
+
+/** Bytes of read requests kept in flight by a download; see readRemoteFile. */
+const READ_REQUEST = 256 * 1024;
+const READ_AHEAD = 8;
+
+/**
+ * Reads a remote file of known `size` as a stream, keeping READ_AHEAD requests of READ_REQUEST bytes in
+ * flight (in order). ssh2's ReadStream asks for one chunk per round trip: fine on loopback, but across
+ * data centres (20 ms away) that would cap a restore at about 13 MB/s. Reading stops while the consumer
+ * is not reading (backpressure); the handle is closed at the end, on error and on destroy.
+ */
+function readRemoteFile(sftp: SFTPWrapper, handle: Buffer, size: number): Readable {
+  let requested = 0;
+  const pending: Array<Promise<Buffer>> = [];
+  let closed = false;
+  const close = (): void => {
+    if (closed) return;
+    closed = true;
+    // Errors closing a handle we only read from lose nothing (e.g. the store was closed meanwhile).
+    sftpCall<void>((cb) => sftp.close(handle, cb)).catch(() => undefined);
+  };
+  const fill = (): void => {
+    while (pending.length < READ_AHEAD && requested < size) {
+      const at = requested;
+      const length = Math.min(READ_REQUEST, size - at);
+      requested += length;
+      const request = readFully(sftp, handle, at, length);
+      request.catch(() => undefined); // Observed in order by read(); avoid an unhandled rejection meanwhile.
+      pending.push(request);
+    }
+  };
+  return new Readable({
+    highWaterMark: READ_REQUEST,
+    read() {
+      fill();
+      const next = pending.shift();
+      if (!next) {
+        close();
+        this.push(null);
+        return;
+      }
+      next.then(
+        (chunk) => {
+          this.push(chunk);
+        },
+        (error: unknown) => this.destroy(error instanceof Error ? error : new Error(String(error))),
+      );
+    },
+    destroy(error, callback) {
+      close();
+      callback(error);
+    },
+  });
+}
+
+/** One read of `length` bytes at `position`, repeated for the rest when the server returns less. */
+async function readFully(sftp: SFTPWrapper, handle: Buffer, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const bytes = await sftpCall<number>((cb) =>
+      sftp.read(handle, buffer, done, length - done, position + done, (error, bytesRead) => cb(error, bytesRead)),
+    );
+    if (!bytes) throw new Error(`the file ended at ${position + done} bytes, before the ${position + length} it had when listed`);
+    done += bytes;
+  }
+  return buffer;
 }
 
 /** Publishes without overwriting: SFTP's RENAME fails when the target exists (OpenSSH does link+unlink). */

@@ -240,7 +240,9 @@ export function runStoreConformance(name: string, makeStore: () => Promise<Store
       // Warm up first, so the heap and allocator growing to their working size on a backend's first
       // transfer is not mistaken for buffering (buffering would grow with the file, this does not).
       const warmUp = await store.upload(folder, 'warm-up', generated(8 * MiB, 1).stream);
-      await warmUp.abort();
+      await warmUp.commit();
+      for await (const chunk of await store.download(folder, 'warm-up')) void chunk;
+      await store.remove(folder, 'warm-up');
       const source = generated(size, 42);
       let peakRss = 0;
       const baseline = process.memoryUsage().rss;

@@ -67131,15 +67131,8 @@ var SftpStore = class {
       const { sftp } = await this.connect();
       const stats = await statOrUndefined(sftp, path3);
       if (!stats || !isRegularFile(stats)) throw new NotFoundError(`${folder}/${name} does not exist`);
-      const stream2 = sftp.createReadStream(path3, { highWaterMark: 256 * 1024 });
-      let ended = false;
-      stream2.once("end", () => {
-        ended = true;
-      });
-      stream2.on("error", (error) => {
-        if (!ended && stream2.listenerCount("error") === 1) throw error;
-      });
-      return stream2;
+      const handle = await sftpCall((cb) => sftp.open(path3, "r", cb));
+      return readRemoteFile(sftp, handle, stats.size);
     });
   }
   async readFile(folder, name) {
@@ -67376,6 +67369,62 @@ async function writeRemoteFile(sftp, path3, source, onWritten) {
     });
   }
   if (failure !== void 0) throw failure;
+}
+var READ_REQUEST = 256 * 1024;
+var READ_AHEAD = 8;
+function readRemoteFile(sftp, handle, size) {
+  let requested = 0;
+  const pending = [];
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    sftpCall((cb) => sftp.close(handle, cb)).catch(() => void 0);
+  };
+  const fill = () => {
+    while (pending.length < READ_AHEAD && requested < size) {
+      const at = requested;
+      const length = Math.min(READ_REQUEST, size - at);
+      requested += length;
+      const request = readFully(sftp, handle, at, length);
+      request.catch(() => void 0);
+      pending.push(request);
+    }
+  };
+  return new Readable3({
+    highWaterMark: READ_REQUEST,
+    read() {
+      fill();
+      const next = pending.shift();
+      if (!next) {
+        close();
+        this.push(null);
+        return;
+      }
+      next.then(
+        (chunk) => {
+          this.push(chunk);
+        },
+        (error) => this.destroy(error instanceof Error ? error : new Error(String(error)))
+      );
+    },
+    destroy(error, callback) {
+      close();
+      callback(error);
+    }
+  });
+}
+async function readFully(sftp, handle, position, length) {
+  const buffer = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const bytes = await sftpCall(
+      (cb) => sftp.read(handle, buffer, done, length - done, position + done, (error, bytesRead) => cb(error, bytesRead))
+    );
+    if (!bytes) throw new Error(`the file ended at ${position + done} bytes, before the ${position + length} it had when listed`);
+    done += bytes;
+  }
+  return buffer;
 }
 async function commitRename(sftp, from, to, label2) {
   const exists3 = new Error(`${label2} already exists; backups are never overwritten`);
@@ -70538,4 +70587,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-OTASJCTI.js.LEGAL.txt */
+/*! For license information please see chunk-W5PKIKTB.js.LEGAL.txt */

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-OTASJCTI.js";
+} from "./chunk-W5PKIKTB.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
