@@ -1,11 +1,15 @@
 /**
- * `npm run bench`: backup, end to end, ours against what an operator would script by hand.
+ * `npm run bench`: backup and restore, end to end, ours against what an operator would script by hand.
  *
  * One etcd 3.5 member (quota 4 GiB) is grown to each size in BENCH_SIZES (MiB of dbSize, default
  * 256,1024) with a Kubernetes-shaped keyspace (load.ts); at each size every scenario (scenarios.ts) runs
  * BENCH_REPS times (default 3), the order reversed on every other repetition, and the medians are
  * reported. Then each stage of our pipeline is timed alone at the largest size (stages.ts; BENCH_STAGES=0
  * skips it, BENCH_STAGES=all runs it at every size).
+ * Then the restore phase (BENCH_RESTORE, default every size): a raw snapshot and one backup of ours
+ * per format are put on site 1 (untimed), and the restore scenarios run the same way: scp +
+ * `etcdutl snapshot restore` vs `restore --dry-run`, and the drill (`verify`); restoreStages.ts times
+ * the restore's steps alone where the backup stages run.
  * The report goes to stdout and bench/results/latest.md (BENCH_OUT=path to write elsewhere).
  *
  * The CLI measured is a fresh bundle of the current src/ made in a private temp dir (dist/ is not
@@ -23,7 +27,19 @@ import { freePort } from '../test/harness/ports.ts';
 import { makeClientKey, startSftpSite, type SftpSite } from '../test/harness/sftp.ts';
 import { Loader, type LoadStats } from './load.ts';
 import { CpuMeter, GNU_TIME, MIB, assertOk, fixed, killAllChildren, markdownTable, mbps, median, runTimed } from './measure.ts';
-import { SCENARIOS, clearSites, etcdctlEnv, scpArgs, type BenchContext, type Measurement, type Scenario } from './scenarios.ts';
+import {
+  SCENARIOS,
+  clearSites,
+  etcdctlEnv,
+  prepareRestore,
+  scpArgs,
+  scpGetArgs,
+  type BenchContext,
+  type Measurement,
+  type RestoreFixture,
+  type Scenario,
+} from './scenarios.ts';
+import { probeRestoreStages } from './restoreStages.ts';
 import { probeStages, type StageResult } from './stages.ts';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -64,6 +80,8 @@ async function waitQuiet(meter: CpuMeter, maxSeconds: number): Promise<void> {
 }
 /** '0': never; 'all': at every size; default: at the largest size only. */
 const STAGES = process.env['BENCH_STAGES'] ?? 'largest';
+/** Restore phase: 'all' (default): at every size; 'largest': at the largest only; '0': never. */
+const RESTORE = process.env['BENCH_RESTORE'] ?? 'all';
 /** node flags for our CLI only (e.g. --max-semi-space-size=4), to try memory/GC settings */
 const NODE_OPTIONS = process.env['BENCH_NODE_OPTIONS'];
 const OUT = process.env['BENCH_OUT'] ?? path.join(REPO_ROOT, 'bench', 'results', 'latest.md');
@@ -171,6 +189,10 @@ interface SizeResult {
   stages?: StageResult[];
   /** share of a core other processes used while the stages ran */
   stagesForeignShare?: number;
+  /** what the restore phase restored (undefined: no restore phase at this size) */
+  restore?: RestoreFixture;
+  restoreStages?: StageResult[];
+  restoreStagesForeignShare?: number;
 }
 
 /**
@@ -189,12 +211,62 @@ async function settle(ctx: BenchContext): Promise<void> {
   assertOk(await runTimed('sync', [], { env: ctx.env }), 'sync');
 }
 
+/**
+ * Untimed, before the restore runs of a size: one scp of the raw snapshot and one etcdutl restore,
+ * so the first measured run (the baseline) does not pay for first-touch page-cache costs alone.
+ */
+async function settleRestore(ctx: BenchContext): Promise<void> {
+  const fixture = ctx.restore!;
+  const dir = path.join(ctx.work, 'restore-warmup');
+  await mkdir(dir, { recursive: true });
+  const file = path.join(dir, 'snapshot.db');
+  assertOk(await runTimed('scp', scpGetArgs(ctx, ctx.sites[0]!, fixture.rawRemotePath, file), { env: ctx.env }), 'warm-up scp');
+  assertOk(
+    await runTimed(ctx.etcd.etcdutl!, ['snapshot', 'restore', file, '--data-dir', path.join(dir, 'data'), '--name', 'bench', '--initial-cluster', `bench=${fixture.peerUrl}`, '--initial-advertise-peer-urls', fixture.peerUrl], { env: ctx.env }),
+    'warm-up etcdutl restore',
+  );
+  await rm(dir, { recursive: true, force: true });
+  assertOk(await runTimed('sync', [], { env: ctx.env }), 'sync');
+}
+
 /** Load average before we start anything, and its maximum while we run: others' jobs skew timings. */
 const load = { before: os.loadavg()[0] ?? 0, max: 0 };
 const loadSampler = setInterval(() => {
   load.max = Math.max(load.max, os.loadavg()[0] ?? 0);
 }, 2000);
 loadSampler.unref();
+
+/** Every scenario REPS times, the order reversed on every other repetition; disturbed runs repeated. */
+async function measureScenarios(scenarios: readonly Scenario[], ctx: BenchContext, result: SizeResult, meter: CpuMeter): Promise<void> {
+  for (let rep = 0; rep < REPS; rep++) {
+    const order: readonly Scenario[] = rep % 2 === 0 ? scenarios : [...scenarios].reverse();
+    for (const scenario of order) {
+      let m: Measurement;
+      for (;;) {
+        const before = await meter.sample();
+        m = await scenario.run(ctx);
+        m = { ...m, foreignCpuSeconds: CpuMeter.foreign(before, await meter.sample()) };
+        const share = m.foreignCpuSeconds! / m.seconds;
+        if (share <= DISTURBED_SHARE || result.retried >= MAX_RETRIES) break;
+        result.retried++;
+        log(`  ${scenario.label}: disturbed (other processes used ${(100 * share).toFixed(0)}% of a core meanwhile), repeating`);
+        await waitQuiet(meter, Math.min(QUIET_WAIT, 60));
+      }
+      const list = result.runs.get(scenario.id) ?? [];
+      list.push(m);
+      result.runs.set(scenario.id, list);
+      log(
+        `  ${result.targetMiB} MiB rep ${rep + 1}/${REPS} ${scenario.label}: ${m.seconds.toFixed(2)} s` +
+          (m.peakRssKiB !== undefined ? `, peak RSS ${((m.peakRssKiB * 1024) / 1e6).toFixed(0)} MB` : '') +
+          (m.cpuSeconds !== undefined ? `, CPU ${m.cpuSeconds.toFixed(1)} s` : '') +
+          (m.objectBytes !== undefined ? `, object ${(m.objectBytes / MIB).toFixed(1)} MiB` : '') +
+          (m.restoreSeconds !== undefined ? `, restore-seconds ${m.restoreSeconds.toFixed(1)}` : '') +
+          (m.parts ? ` (${Object.entries(m.parts).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})` : '') +
+          `, others' CPU ${fixed(m.foreignCpuSeconds, 1)} s`,
+      );
+    }
+  }
+}
 
 async function main(): Promise<void> {
   if (SIZES.length === 0) throw new Error('BENCH_SIZES has no size');
@@ -211,7 +283,10 @@ async function main(): Promise<void> {
   const keyFile = path.join(work, 'client', 'id_ed25519');
   const knownHostsFile = path.join(work, 'known_hosts');
   await writeFile(knownHostsFile, `${sites.map((s) => s.knownHosts).join('\n')}\n`);
-  const recipient = await identityToRecipient(await generateX25519Identity());
+  const identity = await generateX25519Identity();
+  const recipient = await identityToRecipient(identity);
+  const identityFile = path.join(work, 'age-identity.txt');
+  await writeFile(identityFile, `${identity}\n`, { mode: 0o600 });
   const { endpoint, version: etcdVersion } = await startEtcd(work);
   log(`etcd ${etcdVersion} at ${endpoint}; sites ${sites.map((s) => s.url).join(', ')}`);
 
@@ -225,6 +300,7 @@ async function main(): Promise<void> {
     knownHostsFile,
     cli,
     recipient,
+    identityFile,
     env: childEnv,
     cliEnv: NODE_OPTIONS ? { ...childEnv, NODE_OPTIONS } : childEnv,
   };
@@ -242,6 +318,8 @@ async function main(): Promise<void> {
   const loader = new Loader({ endpoints: [endpoint], callTimeoutMs: 30_000 });
   const results: SizeResult[] = [];
   const backupScenarios = SCENARIOS.filter((s) => s.phase === 'backup');
+  const restoreScenarios = SCENARIOS.filter((s) => s.phase === 'restore');
+  const restorePeerUrl = `http://127.0.0.1:${await freePort()}`;
   for (const targetMiB of SIZES) {
     log(`loading to ${targetMiB} MiB...`);
     await loader.growTo(targetMiB * MIB, (db) => log(`  dbSize ${(db / MIB).toFixed(0)} MiB`));
@@ -255,33 +333,7 @@ async function main(): Promise<void> {
     await waitQuiet(meter, QUIET_WAIT);
     const result: SizeResult = { targetMiB, status, load: loaded, runs: new Map(), retried: 0 };
     results.push(result);
-    for (let rep = 0; rep < REPS; rep++) {
-      const order: readonly Scenario[] = rep % 2 === 0 ? backupScenarios : [...backupScenarios].reverse();
-      for (const scenario of order) {
-        let m: Measurement;
-        for (;;) {
-          const before = await meter.sample();
-          m = await scenario.run(ctx);
-          m = { ...m, foreignCpuSeconds: CpuMeter.foreign(before, await meter.sample()) };
-          const share = m.foreignCpuSeconds! / m.seconds;
-          if (share <= DISTURBED_SHARE || result.retried >= MAX_RETRIES) break;
-          result.retried++;
-          log(`  ${scenario.label}: disturbed (other processes used ${(100 * share).toFixed(0)}% of a core meanwhile), repeating`);
-          await waitQuiet(meter, Math.min(QUIET_WAIT, 60));
-        }
-        const list = result.runs.get(scenario.id) ?? [];
-        list.push(m);
-        result.runs.set(scenario.id, list);
-        log(
-          `  ${targetMiB} MiB rep ${rep + 1}/${REPS} ${scenario.label}: ${m.seconds.toFixed(2)} s` +
-            (m.peakRssKiB !== undefined ? `, peak RSS ${((m.peakRssKiB * 1024) / 1e6).toFixed(0)} MB` : '') +
-            (m.cpuSeconds !== undefined ? `, CPU ${m.cpuSeconds.toFixed(1)} s` : '') +
-            (m.objectBytes !== undefined ? `, object ${(m.objectBytes / MIB).toFixed(1)} MiB` : '') +
-            (m.parts ? ` (${Object.entries(m.parts).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')})` : '') +
-            `, others' CPU ${fixed(m.foreignCpuSeconds, 1)} s`,
-        );
-      }
-    }
+    await measureScenarios(backupScenarios, ctx, result, meter);
     if (STAGES === 'all' || (STAGES !== '0' && targetMiB === SIZES[SIZES.length - 1])) {
       log(`  stages alone at ${targetMiB} MiB...`);
       await waitQuiet(meter, Math.min(QUIET_WAIT, 60));
@@ -292,6 +344,28 @@ async function main(): Promise<void> {
       for (const s of result.stages) {
         log(`    ${s.stage}: ${s.seconds.toFixed(2)} s, ${mbps(s.bytes, s.seconds)}, CPU ${fixed(s.cpuSeconds, 2)} s${s.note ? `, ${s.note}` : ''}`);
       }
+    }
+    if (RESTORE === 'all' || (RESTORE === 'largest' && targetMiB === SIZES[SIZES.length - 1])) {
+      log(`  restore phase at ${targetMiB} MiB: putting a raw snapshot and our backups on ${sites[0]!.name}...`);
+      const fixture = await prepareRestore(ctx, restorePeerUrl);
+      result.restore = fixture;
+      const restoreCtx: BenchContext = { ...ctx, restore: fixture };
+      log(`    raw ${(fixture.rawBytes / MIB).toFixed(0)} MiB; ${fixture.zstd.name} (${(fixture.zstd.objectBytes / MIB).toFixed(0)} MiB), ${fixture.age.cluster}/${fixture.age.name}`);
+      await settleRestore(restoreCtx);
+      await waitQuiet(meter, Math.min(QUIET_WAIT, 60));
+      await measureScenarios(restoreScenarios, restoreCtx, result, meter);
+      if (STAGES === 'all' || (STAGES !== '0' && targetMiB === SIZES[SIZES.length - 1])) {
+        log(`  restore stages alone at ${targetMiB} MiB...`);
+        await waitQuiet(meter, Math.min(QUIET_WAIT, 60));
+        const before = await meter.sample();
+        const started = performance.now();
+        result.restoreStages = await probeRestoreStages(restoreCtx);
+        result.restoreStagesForeignShare = CpuMeter.foreign(before, await meter.sample()) / ((performance.now() - started) / 1000);
+        for (const s of result.restoreStages) {
+          log(`    ${s.stage}: ${s.seconds.toFixed(2)} s, ${mbps(s.bytes, s.seconds)}, CPU ${fixed(s.cpuSeconds, 2)} s${s.note ? `, ${s.note}` : ''}`);
+        }
+      }
+      await clearSites(ctx);
     }
   }
 
@@ -315,7 +389,7 @@ function renderReport(results: readonly SizeResult[], meta: { etcdVersion: strin
   // ssh -V prints to stderr.
   const sshVersion = spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim() || 'OpenSSH';
   const cpuModel = os.cpus()[0]?.model ?? 'unknown CPU';
-  const envUsed = ['BENCH_SIZES', 'BENCH_REPS', 'BENCH_STAGES', 'BENCH_CLI', 'BENCH_NODE_OPTIONS']
+  const envUsed = ['BENCH_SIZES', 'BENCH_REPS', 'BENCH_STAGES', 'BENCH_RESTORE', 'BENCH_CLI', 'BENCH_NODE_OPTIONS']
     .filter((k) => process.env[k] !== undefined)
     .map((k) => {
       const v = process.env[k] ?? '';
@@ -323,7 +397,7 @@ function renderReport(results: readonly SizeResult[], meta: { etcdVersion: strin
     })
     .join(' ');
   const lines: string[] = [
-    '# Backup benchmark: etcd-dr vs etcdctl + scp',
+    '# Backup and restore benchmark: etcd-dr vs etcdctl/etcdutl + scp',
     '',
     `- date: ${new Date().toISOString()}`,
     `- machine: ${os.availableParallelism()} cores (${cpuModel}), ${(os.totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Linux ${os.release()}, node ${process.version}, ${sshVersion.split(',')[0]}`,
@@ -334,7 +408,10 @@ function renderReport(results: readonly SizeResult[], meta: { etcdVersion: strin
     `- command: \`${envUsed ? `${envUsed} ` : ''}npm run bench\``,
     `- CLI measured: ${meta.cliWhat}`,
     `- ${REPS} repetition(s) per size, order reversed on every other one; medians reported. Peak RSS and CPU from ${existsSync(GNU_TIME) ? 'GNU time' : '/proc VmHWM polling'}.`,
-    '- baseline: `etcdctl snapshot save` then `scp` to site 1, then to site 2 (whole sequence timed). ours: `node cli.js backup` to both sites (zstd; then zstd + age to one X25519 recipient), `--prune false --heal false`.',
+    '- backup baseline: `etcdctl snapshot save` then `scp` to site 1, then to site 2 (whole sequence timed). ours: `node cli.js backup` to both sites (zstd; then zstd + age to one X25519 recipient), `--prune false --heal false`.',
+    '- restore baseline: `scp` of the raw `etcdctl snapshot save` file from site 1, then `etcdutl snapshot restore --bump-revision 1000000000 --mark-compacted` into a new data dir (both timed). ' +
+      'ours: `node cli.js restore --dry-run true --backup <name>` from site 1 (download, sha256 of the stored object, decrypt, zstd decode, etcd trailer check, the same etcdutl restore into a staging dir, removed). ' +
+      'drill: `node cli.js verify --backup <name>` (restore into scratch, throwaway etcd on loopback, compare revision and keys).',
     '',
     '## Backup, end to end',
     '',
@@ -437,6 +514,7 @@ function renderReport(results: readonly SizeResult[], meta: { etcdVersion: strin
       '',
     );
   }
+  lines.push(...renderRestore(results));
   lines.push('## Data and every run', '');
   for (const r of results) {
     const l = r.load;
@@ -460,7 +538,115 @@ function renderReport(results: readonly SizeResult[], meta: { etcdVersion: strin
     lines.push(...lastLog.map((l) => `${l.at.toFixed(2).padStart(7)}  ${l.line}`));
     lines.push('```', '', '</details>');
   }
+  const restoreLog = [...results].reverse().find((r) => r.runs.get('restore-ours')?.[0]?.log)?.runs.get('restore-ours')?.[0]?.log;
+  if (restoreLog && restoreLog.length > 0) {
+    lines.push('', '<details><summary>CLI stderr of one restore --dry-run (largest size), with seconds since start</summary>', '', '```');
+    lines.push(...restoreLog.map((l) => `${l.at.toFixed(2).padStart(7)}  ${l.line}`));
+    lines.push('```', '', '</details>');
+  }
   return lines.join('\n');
+}
+
+function renderRestore(results: readonly SizeResult[]): string[] {
+  const restored = results.filter((r) => r.restore);
+  if (restored.length === 0) return [];
+  const ratio = (a: number | undefined, b: number | undefined): string => (a !== undefined && b !== undefined ? (a / b).toFixed(2) : 'n/a');
+  const lines: string[] = [
+    '## Restore, end to end',
+    '',
+    markdownTable(
+      [
+        'db MiB',
+        'baseline s (scp + etcdutl)',
+        'ours dry run s',
+        'ours / baseline',
+        'ours+age dry run s',
+        'ours+age / baseline',
+        'drill s',
+        'drill restore-seconds',
+        'peak RSS MB (baseline etcdutl / ours / +age / drill)',
+      ],
+      restored.map((r) => {
+        const base = med(r.runs.get('restore-baseline'), (m) => m.seconds);
+        const ours = med(r.runs.get('restore-ours'), (m) => m.seconds);
+        const age = med(r.runs.get('restore-ours-age'), (m) => m.seconds);
+        return [
+          (r.status.dbSize / MIB).toFixed(0),
+          fixed(base, 2),
+          fixed(ours, 2),
+          ratio(ours, base),
+          fixed(age, 2),
+          ratio(age, base),
+          fixed(med(r.runs.get('drill'), (m) => m.seconds), 2),
+          fixed(med(r.runs.get('drill'), (m) => m.restoreSeconds), 1),
+          ['restore-baseline', 'restore-ours', 'restore-ours-age', 'drill'].map((id) => fixed(toMB(med(r.runs.get(id), (m) => m.peakRssKiB)), 0)).join(' / '),
+        ];
+      }),
+    ),
+    '',
+    'Target: ours / baseline <= 1.1 (ours does the baseline\'s work plus verification: sha256 of the stored object, zstd decode, etcd\'s trailer). ' +
+      'The drill also starts a throwaway etcd on the restored data and compares revision and key count; restore-seconds is its own figure (download to etcd serving). ' +
+      'Peak RSS is what GNU time reports: the largest of the process and the children it waited for, so ours and the drill include etcdutl (and the drill its throwaway etcd).',
+    '',
+    '### Restore: where the time goes (median seconds)',
+    '',
+    'Baseline: each command timed. Ours: from the CLI\'s step lines on stderr: start = node start, catalog listing and the manifest read, ' +
+      'up to "step 1: download and verify"; download = step 1 (SFTP download, decrypt, decompress, trailer check, write); etcdutl = step 2 to exit (etcdutl restore, removing the staging dir).',
+    '',
+    markdownTable(
+      ['db MiB', 'run', 'stored bytes MiB', 'start', 'download (+ verify)', 'etcdutl restore', 'total', 'client CPU s'],
+      restored.flatMap((r) => {
+        const rows: string[][] = [];
+        const base = r.runs.get('restore-baseline');
+        if (base) {
+          rows.push([
+            (r.status.dbSize / MIB).toFixed(0),
+            'baseline: scp raw + etcdutl',
+            fixed(r.restore!.rawBytes / MIB, 0),
+            '',
+            fixed(med(base, (m) => m.parts?.['scp']), 2),
+            fixed(med(base, (m) => m.parts?.['etcdutl']), 2),
+            fixed(med(base, (m) => m.seconds), 2),
+            fixed(med(base, (m) => m.cpuSeconds), 1),
+          ]);
+        }
+        for (const [id, what, bytes] of [
+          ['restore-ours', 'ours: zstd', r.restore!.zstd.objectBytes],
+          ['restore-ours-age', 'ours: zstd + age', r.restore!.age.objectBytes],
+        ] as const) {
+          const runs = r.runs.get(id);
+          if (!runs) continue;
+          rows.push([
+            (r.status.dbSize / MIB).toFixed(0),
+            what,
+            fixed(bytes / MIB, 0),
+            fixed(med(runs, (m) => m.parts?.['start']), 2),
+            fixed(med(runs, (m) => m.parts?.['download']), 2),
+            fixed(med(runs, (m) => m.parts?.['etcdutl']), 2),
+            fixed(med(runs, (m) => m.seconds), 2),
+            fixed(med(runs, (m) => m.cpuSeconds), 1),
+          ]);
+        }
+        return rows;
+      }),
+    ),
+    '',
+  ];
+  if (restored.some((r) => r.restoreStages)) {
+    lines.push('### Restore: each step alone (one run each, same backup; ours in-process with the src/ modules, CPU counts all threads)', '');
+    const shares = restored.filter((r) => r.restoreStagesForeignShare !== undefined).map((r) => `${(100 * r.restoreStagesForeignShare!).toFixed(0)}%`);
+    lines.push(`Other processes used ${shares.join(', ')} of a core meanwhile.`, '');
+    lines.push(
+      markdownTable(
+        ['db MiB', 'step', 'seconds', 'throughput (input)', 'client CPU s'],
+        restored.flatMap((r) =>
+          (r.restoreStages ?? []).map((s) => [(r.status.dbSize / MIB).toFixed(0), s.stage, s.seconds.toFixed(2), mbps(s.bytes, s.seconds), fixed(s.cpuSeconds, 2)]),
+        ),
+      ),
+      '',
+    );
+  }
+  return lines;
 }
 
 try {

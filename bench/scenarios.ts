@@ -2,15 +2,15 @@
  * What the bench measures, as a list of scenarios run against the same loaded database.
  *
  * A scenario is one timed end-to-end operation. Backup scenarios start from a running etcd and two
- * empty sites and leave both sites empty again (cleanup is not timed). The restore issue will add
- * scenarios with `phase: 'restore'` (ours vs scp + `etcdutl snapshot restore`, and the drill); they
- * get the same context, and can use `prepare` to put a backup on the sites first.
+ * empty sites and leave both sites empty again (cleanup is not timed). Restore scenarios
+ * (`phase: 'restore'`: scp + `etcdutl snapshot restore` vs our dry-run restore, and the drill) read
+ * what `prepareRestore` put on site 1 once per size (ctx.restore), and leave it there.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { copyFile, mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { EtcdBinaries } from '../test/harness/etcd.ts';
 import type { SftpSite } from '../test/harness/sftp.ts';
-import { GrowthWatcher, assertOk, filesUnder, runTimed, type Growth, type StderrLine } from './measure.ts';
+import { GrowthWatcher, assertOk, filesUnder, runTimed, type Growth, type StderrLine, type TimedRun } from './measure.ts';
 
 /** Everything a scenario may use; set up once by bench.ts. */
 export interface BenchContext {
@@ -28,6 +28,10 @@ export interface BenchContext {
   readonly cli: string;
   /** an age recipient for the encrypted runs */
   readonly recipient: string;
+  /** the matching age identity (AGE-SECRET-KEY-1...), in a 0600 file */
+  readonly identityFile: string;
+  /** what the restore phase restores from (set by bench.ts after prepareRestore) */
+  readonly restore?: RestoreFixture;
   /** environment for children: PATH and HOME only, so no ETCDCTL_, ETCD_DR_ or GITHUB_ variable leaks in */
   readonly env: NodeJS.ProcessEnv;
   /** environment for our CLI: `env`, plus NODE_OPTIONS when BENCH_NODE_OPTIONS is set */
@@ -49,6 +53,8 @@ export interface Measurement {
   readonly timeline?: ReadonlyMap<string, Growth>;
   /** the CLI's stderr with timestamps */
   readonly log?: readonly StderrLine[];
+  /** the drill's own `restore-seconds` output (download to a throwaway etcd serving) */
+  readonly restoreSeconds?: number;
   /** CPU seconds other processes on the machine used meanwhile (set by bench.ts) */
   readonly foreignCpuSeconds?: number;
 }
@@ -62,6 +68,8 @@ export interface Scenario {
 }
 
 export const CLUSTER_NAME = 'bench';
+/** The encrypted backup of the restore phase goes under its own cluster name, so its name cannot collide. */
+export const CLUSTER_NAME_AGE = 'bench-age';
 
 export function scpArgs(ctx: BenchContext, site: SftpSite, file: string): string[] {
   return [
@@ -218,5 +226,287 @@ function ours(id: string, label: string, encrypt: boolean): Scenario {
 export const oursZstd = ours('ours', 'etcd-dr backup (zstd)', false);
 export const oursAge = ours('ours-age', 'etcd-dr backup (zstd + age)', true);
 
+// ---- restore ------------------------------------------------------------------------------------
+
+/** What the restore phase restores from: all on site 1, prepared (untimed) once per size. */
+export interface RestoreFixture {
+  /** the raw `etcdctl snapshot save` file, as an operator would have stored it: `<site1 root>/raw/snapshot.db` */
+  readonly rawRemotePath: string;
+  readonly rawBytes: number;
+  /** our zstd backup: name, object file (relative to the cluster's folder), stored bytes */
+  readonly zstd: { readonly cluster: string; readonly name: string; readonly objectFile: string; readonly objectBytes: number };
+  /** our zstd + age backup */
+  readonly age: { readonly cluster: string; readonly name: string; readonly objectFile: string; readonly objectBytes: number };
+  /** --initial-advertise-peer-urls for every restore (etcdutl only writes it into the data; nothing listens) */
+  readonly peerUrl: string;
+}
+
+/** Parses `name=value` lines (the CLI's outputs on stdout). */
+export function outputsOf(stdout: string): Record<string, string> {
+  return Object.fromEntries(
+    stdout
+      .split('\n')
+      .filter((l) => /^[a-z-]+=/.test(l))
+      .map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]),
+  );
+}
+
+/** `scp site:remotePath localFile` (download). */
+export function scpGetArgs(ctx: BenchContext, site: SftpSite, remotePath: string, localFile: string): string[] {
+  const upload = scpArgs(ctx, site, localFile);
+  return [...upload.slice(0, -2), `${site.user}@${site.host}:${remotePath}`, localFile];
+}
+
+function storeArgs(ctx: BenchContext): string[] {
+  return ['--stores', ctx.sites[0]!.url, '--ssh-private-key-file', ctx.keyFile, '--ssh-known-hosts-file', ctx.knownHostsFile];
+}
+
+/**
+ * Untimed, once per size: the raw snapshot (etcdctl) copied onto site 1, and one backup of ours to
+ * site 1 in each format (`node cli.js backup --stores <site 1>`; zstd, and zstd + age under its own
+ * cluster name). clearSites() is called first, so only these are there.
+ */
+export async function prepareRestore(ctx: BenchContext, peerUrl: string): Promise<RestoreFixture> {
+  await clearSites(ctx);
+  const site1 = ctx.sites[0]!;
+  const dir = path.join(ctx.work, 'restore-fixture');
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  const raw = path.join(dir, 'snapshot.db');
+  assertOk(await runTimed(ctx.etcd.etcdctl, [`--endpoints=${ctx.endpoint}`, 'snapshot', 'save', raw], { env: etcdctlEnv(ctx) }), 'etcdctl snapshot save');
+  await mkdir(path.join(site1.root, 'raw'), { recursive: true });
+  const rawRemotePath = path.join(site1.root, 'raw', 'snapshot.db');
+  await copyFile(raw, rawRemotePath);
+  await rm(dir, { recursive: true, force: true });
+  const rawBytes = (await filesUnder(path.join(site1.root, 'raw'))).find((f) => f.name === 'snapshot.db')?.size ?? 0;
+
+  const backup = async (cluster: string, encrypt: boolean): Promise<RestoreFixture['zstd']> => {
+    const spool = path.join(ctx.work, 'spool');
+    await rm(spool, { recursive: true, force: true });
+    await mkdir(spool, { recursive: true });
+    const run = assertOk(
+      await runTimed(
+        process.execPath,
+        [
+          ctx.cli,
+          'backup',
+          '--cluster-name',
+          cluster,
+          '--endpoints',
+          ctx.endpoint,
+          ...storeArgs(ctx),
+          '--temp-dir',
+          spool,
+          '--prune',
+          'false',
+          '--heal',
+          'false',
+          '--open-issue-on-failure',
+          'false',
+          ...(encrypt ? ['--encrypt-to', ctx.recipient] : []),
+        ],
+        { env: ctx.cliEnv, timeoutMs: 15 * 60_000 },
+      ),
+      `etcd-dr backup for the restore phase (${cluster})`,
+    );
+    await rm(spool, { recursive: true, force: true });
+    const outputs = outputsOf(run.stdout);
+    const name = outputs['backup-name'];
+    if (outputs['status'] !== 'success' || !name) throw new Error(`etcd-dr backup (${cluster}): status ${outputs['status']}, backup-name ${name}\n${run.stdout}`);
+    const suffix = encrypt ? '.db.zst.age' : '.db.zst';
+    const object = (await filesUnder(site1.root)).find((f) => f.name === `${cluster}/${name}${suffix}`);
+    if (!object) throw new Error(`etcd-dr backup (${cluster}): no ${cluster}/${name}${suffix} on ${site1.name}`);
+    return { cluster, name, objectFile: `${name}${suffix}`, objectBytes: object.size };
+  };
+  const zstd = await backup(CLUSTER_NAME, false);
+  const age = await backup(CLUSTER_NAME_AGE, true);
+  return { rawRemotePath, rawBytes, zstd, age, peerUrl };
+}
+
+function fixtureOf(ctx: BenchContext): RestoreFixture {
+  if (!ctx.restore) throw new Error('restore scenario run without prepareRestore');
+  return ctx.restore;
+}
+
+/** A fresh, empty directory for one restore run (its old contents removed, untimed). */
+async function freshDir(ctx: BenchContext, id: string): Promise<string> {
+  const dir = path.join(ctx.work, 'restore', id);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** Removes a run's directory and flushes what it left, so the next run does not pay for its writeback. */
+async function dropDir(ctx: BenchContext, dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+  assertOk(await runTimed('sync', [], { env: ctx.env }), 'sync');
+}
+
+/** Seconds since the child started of its first stderr line matching `pattern`. */
+function lineAt(run: TimedRun, pattern: RegExp): number | undefined {
+  return run.stderr.find((l) => pattern.test(l.line))?.at;
+}
+
+/**
+ * Baseline restore: `scp` of the raw snapshot from site 1 to a local file, then `etcdutl snapshot
+ * restore` into a new data directory with the revision bump Kubernetes needs (as ours does).
+ */
+export const restoreBaseline: Scenario = {
+  id: 'restore-baseline',
+  label: 'scp + etcdutl snapshot restore',
+  phase: 'restore',
+  async run(ctx) {
+    const fixture = fixtureOf(ctx);
+    const dir = await freshDir(ctx, 'baseline');
+    const file = path.join(dir, 'snapshot.db');
+    const dataDir = path.join(dir, 'data');
+    const started = performance.now();
+    const copy = assertOk(
+      await runTimed('scp', scpGetArgs(ctx, ctx.sites[0]!, fixture.rawRemotePath, file), { env: ctx.env, measure: true, timeFile: path.join(ctx.work, 'time-rscp') }),
+      'scp from site 1',
+    );
+    const restore = assertOk(
+      await runTimed(
+        ctx.etcd.etcdutl!,
+        [
+          'snapshot',
+          'restore',
+          file,
+          '--data-dir',
+          dataDir,
+          '--name',
+          'bench',
+          '--initial-cluster',
+          `bench=${fixture.peerUrl}`,
+          '--initial-advertise-peer-urls',
+          fixture.peerUrl,
+          '--bump-revision',
+          '1000000000',
+          '--mark-compacted',
+        ],
+        { env: ctx.env, measure: true, timeFile: path.join(ctx.work, 'time-rutl') },
+      ),
+      'etcdutl snapshot restore',
+    );
+    const seconds = (performance.now() - started) / 1000;
+    const db = (await filesUnder(path.join(dataDir, 'member'))).find((f) => f.name === 'snap/db');
+    if (!db) throw new Error(`baseline restore: no member/snap/db in ${dataDir}`);
+    await dropDir(ctx, dir);
+    return {
+      seconds,
+      parts: { scp: copy.seconds, etcdutl: restore.seconds },
+      cpuSeconds: (copy.cpuSeconds ?? 0) + (restore.cpuSeconds ?? 0),
+      // etcdutl's (bbolt maps the whole db): ours' figure includes it too, as GNU time reports the largest of the CLI and its children.
+      ...(restore.peakRssKiB !== undefined ? { peakRssKiB: restore.peakRssKiB } : {}),
+      objectBytes: fixture.rawBytes,
+    };
+  },
+};
+
+/** Ours: `node cli.js restore --dry-run true` from site 1 (download, verify, etcdutl restore into staging, removed). */
+function oursRestore(id: string, label: string, encrypt: boolean): Scenario {
+  return {
+    id,
+    label,
+    phase: 'restore',
+    async run(ctx) {
+      const fixture = fixtureOf(ctx);
+      const backup = encrypt ? fixture.age : fixture.zstd;
+      const dir = await freshDir(ctx, id);
+      const args = [
+        ctx.cli,
+        'restore',
+        '--dry-run',
+        'true',
+        '--cluster-name',
+        backup.cluster,
+        '--backup',
+        backup.name,
+        '--endpoints',
+        ctx.endpoint,
+        ...storeArgs(ctx),
+        '--etcd-bin-dir',
+        ctx.etcd.binDir,
+        '--data-dir',
+        path.join(dir, 'data'),
+        '--member-name',
+        'bench',
+        '--initial-advertise-peer-urls',
+        fixture.peerUrl,
+        '--open-issue-on-failure',
+        'false',
+        ...(encrypt ? ['--decrypt-identity-file', ctx.identityFile] : []),
+      ];
+      const run = await runTimed(process.execPath, args, { env: ctx.cliEnv, measure: true, timeFile: path.join(ctx.work, `time-${id}`), timeoutMs: 15 * 60_000 });
+      assertOk(run, `etcd-dr restore --dry-run (${label})`);
+      const outputs = outputsOf(run.stdout);
+      if (outputs['status'] !== 'success' || outputs['backup-name'] !== backup.name) {
+        throw new Error(`etcd-dr restore --dry-run (${label}): status ${outputs['status']}, backup-name ${outputs['backup-name']}\n${run.stdout}`);
+      }
+      const left = await filesUnder(dir);
+      if (left.length > 0) throw new Error(`etcd-dr restore --dry-run (${label}) left ${JSON.stringify(left)}`);
+      await dropDir(ctx, dir);
+      // Step lines on stderr: "step 1/2: download and verify the backup", "step 2/2: restore into the staging directory ...".
+      const download = lineAt(run, /step 1\/\d+: download/);
+      const etcdutl = lineAt(run, /step 2\/\d+: restore into/);
+      return {
+        seconds: run.seconds,
+        objectBytes: backup.objectBytes,
+        log: run.stderr,
+        ...(download !== undefined && etcdutl !== undefined
+          ? { parts: { start: download, download: etcdutl - download, etcdutl: run.seconds - etcdutl } }
+          : {}),
+        ...(run.peakRssKiB !== undefined ? { peakRssKiB: run.peakRssKiB } : {}),
+        ...(run.cpuSeconds !== undefined ? { cpuSeconds: run.cpuSeconds } : {}),
+      };
+    },
+  };
+}
+
+export const restoreOurs = oursRestore('restore-ours', 'etcd-dr restore --dry-run (zstd)', false);
+export const restoreOursAge = oursRestore('restore-ours-age', 'etcd-dr restore --dry-run (zstd + age)', true);
+
+/** The drill: `node cli.js verify` (restore into scratch, throwaway etcd on loopback, compare). */
+export const drill: Scenario = {
+  id: 'drill',
+  label: 'etcd-dr verify (drill, zstd)',
+  phase: 'restore',
+  async run(ctx) {
+    const fixture = fixtureOf(ctx);
+    const dir = await freshDir(ctx, 'drill');
+    const args = [
+      ctx.cli,
+      'verify',
+      '--cluster-name',
+      fixture.zstd.cluster,
+      '--backup',
+      fixture.zstd.name,
+      ...storeArgs(ctx),
+      '--etcd-bin-dir',
+      ctx.etcd.binDir,
+      '--temp-dir',
+      dir,
+      '--open-issue-on-failure',
+      'false',
+    ];
+    const run = await runTimed(process.execPath, args, { env: ctx.cliEnv, measure: true, timeFile: path.join(ctx.work, 'time-drill'), timeoutMs: 15 * 60_000 });
+    assertOk(run, 'etcd-dr verify');
+    const outputs = outputsOf(run.stdout);
+    const restoreSeconds = Number(outputs['restore-seconds']);
+    if (outputs['status'] !== 'success' || !Number.isFinite(restoreSeconds)) {
+      throw new Error(`etcd-dr verify: status ${outputs['status']}, restore-seconds ${outputs['restore-seconds']}\n${run.stdout}`);
+    }
+    await dropDir(ctx, dir);
+    return {
+      seconds: run.seconds,
+      restoreSeconds,
+      objectBytes: fixture.zstd.objectBytes,
+      log: run.stderr,
+      ...(run.peakRssKiB !== undefined ? { peakRssKiB: run.peakRssKiB } : {}),
+      ...(run.cpuSeconds !== undefined ? { cpuSeconds: run.cpuSeconds } : {}),
+    };
+  },
+};
+
 /** Every scenario, in the order of the first repetition (later repetitions alternate the order). */
-export const SCENARIOS: readonly Scenario[] = [baseline, oursZstd, oursAge];
+export const SCENARIOS: readonly Scenario[] = [baseline, oursZstd, oursAge, restoreBaseline, restoreOurs, restoreOursAge, drill];

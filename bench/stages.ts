@@ -32,7 +32,7 @@ export interface StageResult {
 }
 
 /** Times an in-process step: wall seconds and this process's CPU seconds. */
-async function timed<T>(step: () => Promise<T>): Promise<{ seconds: number; cpuSeconds: number; value: T }> {
+export async function timed<T>(step: () => Promise<T>): Promise<{ seconds: number; cpuSeconds: number; value: T }> {
   const cpu = process.cpuUsage();
   const started = performance.now();
   const value = await step();
@@ -45,7 +45,7 @@ function cpuOf(run: TimedRun): { cpuSeconds?: number } {
 }
 
 /** Counts bytes and drops them. */
-function sink(): Writable & { bytes: number } {
+export function sink(): Writable & { bytes: number } {
   const w = new Writable({
     highWaterMark: 4 << 20,
     write(chunk: Buffer, _enc, cb) {
