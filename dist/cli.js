@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-W5PKIKTB.js";
+} from "./chunk-OUYE7YUU.js";
 import {
   InputError,
   messageOf

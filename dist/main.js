@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-4RPYZBLA.js";
-import "./chunk-W5PKIKTB.js";
+} from "./chunk-B37KOZZN.js";
+import "./chunk-OUYE7YUU.js";
 import "./chunk-FCK2T4BN.js";
 import "./chunk-RQFW7O2J.js";
 import "./chunk-TWSOFDXT.js";

@@ -15,7 +15,11 @@ export function compressor(compression: Compression): Duplex | undefined {
       // Level 1: on a 2-core runner compression competes with the gRPC stream and two SSH uploads for
       // CPU; level 1 runs about twice as fast as the default 3 for a few percent larger objects.
       // Large output chunks keep the per-chunk overhead of every later stage (hash, spool, SSH) low.
-      return zlib.createZstdCompress({ params: { [zlib.constants.ZSTD_c_compressionLevel]: 1 }, chunkSize: 1 << 20 });
+      return zlib.createZstdCompress({
+        // The frame checksum lets a restore notice a damaged copy while decompressing, before etcd's trailer.
+        params: { [zlib.constants.ZSTD_c_compressionLevel]: 1, [zlib.constants.ZSTD_c_checksumFlag]: 1 },
+        chunkSize: 1 << 20,
+      });
     case 'gzip':
       // Level 1: gzip is CPU-bound; the higher levels cost far more time than they save bytes.
       return zlib.createGzip({ level: 1, chunkSize: 1 << 20 });

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-W5PKIKTB.js";
+} from "./chunk-OUYE7YUU.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
