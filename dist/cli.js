@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-OUYE7YUU.js";
+} from "./chunk-VR6ZKGWD.js";
 import {
   InputError,
   messageOf

@@ -1,2 +1,4 @@
-/** The tool version recorded in manifests; kept in step with package.json by scripts/bundle.mjs's check. */
-export const TOOL_VERSION = '0.1.0';
+/** The tool version recorded in manifests: package.json's, inlined by the bundler. */
+import packageJson from '../package.json' with { type: 'json' };
+
+export const TOOL_VERSION: string = packageJson.version;

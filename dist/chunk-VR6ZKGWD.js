@@ -56726,8 +56726,59 @@ function list(value) {
   return (value ?? "").split(/[\n,]/).map((item) => item.trim()).filter((item) => item !== "");
 }
 
+// package.json
+var package_default = {
+  name: "etcd-dr",
+  version: "0.1.0",
+  private: true,
+  description: "Disaster recovery for etcd: verified, encrypted snapshots to two SFTP sites, restore, drills and alarms, as a GitHub Action and a CLI",
+  license: "MIT",
+  type: "module",
+  bin: {
+    "etcd-dr": "dist/cli.js"
+  },
+  engines: {
+    node: ">=24"
+  },
+  scripts: {
+    setup: "bash scripts/setup.sh",
+    typecheck: "tsc -p .",
+    bundle: "node scripts/bundle.mjs",
+    "check-dist": "bash scripts/check-dist.sh",
+    test: "bash scripts/test.sh",
+    "test:unit": 'node --import tsx --test "test/unit/**/*.test.ts"',
+    demo: "bash scripts/quickstart.sh",
+    bench: "node --import tsx bench/bench.ts"
+  },
+  dependencies: {
+    "@actions/cache": "^6.3.0",
+    "@actions/core": "^3.0.1",
+    "@actions/exec": "^3.0.0",
+    "@octokit/rest": "^22.0.1",
+    "age-encryption": "^0.3.1",
+    etcd3: "^1.1.2",
+    "ssh2-sftp-client": "^12.1.1"
+  },
+  devDependencies: {
+    "@types/node": "^24.19.2",
+    "@types/ssh2-sftp-client": "^9.0.6",
+    esbuild: "^0.28.2",
+    node: "^24.21.0",
+    tsx: "^4.23.15",
+    typescript: "^5.9.3",
+    yaml: "^2.9.1"
+  },
+  allowScripts: {
+    node: true,
+    esbuild: true,
+    "cpu-features": false,
+    ssh2: false,
+    protobufjs: false
+  }
+};
+
 // src/version.ts
-var TOOL_VERSION = "0.1.0";
+var TOOL_VERSION = package_default.version;
 
 // src/catalog/manifest.ts
 var MANIFEST_FORMAT = 1;
@@ -70587,4 +70638,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-OUYE7YUU.js.LEGAL.txt */
+/*! For license information please see chunk-VR6ZKGWD.js.LEGAL.txt */

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-OUYE7YUU.js";
+} from "./chunk-VR6ZKGWD.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
