@@ -93,6 +93,27 @@ for (const version of ETCD_VERSIONS) {
       }
     });
 
+    it('with one store failing, the other still gets the backup and the run is degraded, naming the store', async () => {
+      const { dirs, stores } = await twoLocalStores();
+      // A store whose root lies under a regular file: every write to it fails (ENOTDIR), like a broken mount.
+      await writeFile(path.join(path.dirname(dirs[1]!), 'not-a-dir'), '');
+      const broken = new LocalStore(path.join(path.dirname(dirs[1]!), 'not-a-dir', 'dc2'), 'file://broken-dc2');
+      const result = await runBackup(backupOptionsFor(cluster), deps([stores[0]!, broken]));
+      assert.equal(result.status, 'degraded');
+      assert.match(result.problem!, /file:\/\/broken-dc2/);
+      assert.deepEqual(result.stores.map((s) => s.ok), [true, false]);
+      assert.ok((await filesIn(dirs[0]!)).includes(`${result.manifest!.name}.json`));
+    });
+
+    it('with every store failing, fails and lists nothing anywhere', async () => {
+      const { dirs } = await twoLocalStores();
+      await writeFile(path.join(path.dirname(dirs[0]!), 'file'), '');
+      const broken = [1, 2].map((i) => new LocalStore(path.join(path.dirname(dirs[0]!), 'file', `dc${i}`), `file://broken-${i}`));
+      const result = await runBackup(backupOptionsFor(cluster), deps(broken));
+      assert.equal(result.status, 'failed');
+      assert.match(result.problem!, /no store accepted the backup/);
+    });
+
     it('refuses to run while another run holds the lock, naming the holder', async () => {
       const { dirs, stores } = await twoLocalStores();
       const client = connect(accessFor(cluster));
@@ -141,10 +162,10 @@ for (const version of ETCD_VERSIONS) {
   });
 }
 
-describe('a source member that dies mid-snapshot', () => {
+for (const version of ETCD_VERSIONS) describe(`a source member of etcd ${version} that dies mid-snapshot`, () => {
   let cluster: EtcdCluster;
   before(async () => {
-    cluster = await startCluster({ version: '3.5' });
+    cluster = await startCluster({ version });
     await loadMegabytes(cluster, 160);
   });
   after(async () => cluster?.stop());
