@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-VR6ZKGWD.js";
+} from "./chunk-IASCYLZ6.js";
 import {
   InputError,
   messageOf

@@ -137,17 +137,7 @@ async function snapshotFrom(
   await assertSpoolSpace(tempDir, member.dbSize, options.compression !== 'none' || options.recipients.length > 0);
   const client = connect(options.etcd, [member.endpoint]);
   try {
-    // The revision is read just before the snapshot starts, so the snapshot holds at least this revision.
-    let status;
-    let keyCount;
-    try {
-      status = await client.maintenance.status();
-      const revision = Number(status.header.revision);
-      keyCount = await countKeys(client, revision);
-    } catch (error) {
-      throw new SourceFailed(`${sourceLabel} did not answer before the snapshot: ${messageOf(error)}`);
-    }
-    const revision = Number(status.header.revision);
+    const { status, revision, keyCount } = await sourceState(client, sourceLabel);
     const createdAt = deps.now();
     const name = backupName(options.cluster, createdAt, member.name, revision);
     const encrypted = options.recipients.length > 0;
@@ -200,27 +190,41 @@ async function snapshotFrom(
     };
     const stores = await Promise.all(shipped.uploads.map((upload) => publish(upload, manifest, options.cluster)));
     for (const failed of stores.filter((s) => !s.ok)) deps.log.error(`store ${failed.store}: ${failed.error}`);
-
-    const okCount = stores.filter((s) => s.ok).length;
-    const failedStores = stores.filter((s) => !s.ok).map((s) => `${s.store} (${s.error})`);
-    if (okCount === 0) {
-      return { status: 'failed', stores, members, warnings, problem: `no store accepted the backup: ${failedStores.join('; ')}` };
-    }
-    const problems = [
-      ...(failedStores.length > 0 ? [`the backup is missing from ${failedStores.join('; ')}`] : []),
-      ...(choice.quality === 'degraded' ? ['no leader: the snapshot came from a follower and may miss the newest writes'] : []),
-    ];
-    return {
-      status: problems.length > 0 ? 'degraded' : 'success',
-      manifest,
-      stores,
-      members,
-      warnings,
-      ...(problems.length > 0 ? { problem: problems.join('; ') } : {}),
-    };
+    return judge(manifest, stores, members, warnings);
   } finally {
     client.close();
   }
+}
+
+/** The source's revision, raft position and key count, read just before the snapshot starts (so the snapshot holds at least this revision). */
+async function sourceState(client: Etcd3, sourceLabel: string) {
+  try {
+    const status = await client.maintenance.status();
+    const revision = Number(status.header.revision);
+    return { status, revision, keyCount: await countKeys(client, revision) };
+  } catch (error) {
+    throw new SourceFailed(`${sourceLabel} did not answer before the snapshot: ${messageOf(error)}`);
+  }
+}
+
+/** success: every store holds it and a leader sent it; degraded: fewer stores, or no leader; failed: no store. */
+function judge(manifest: Manifest, stores: StoreOutcome[], members: readonly MemberProbe[], warnings: string[]): BackupResult {
+  const failedStores = stores.filter((s) => !s.ok).map((s) => `${s.store} (${s.error})`);
+  if (failedStores.length === stores.length) {
+    return { status: 'failed', stores, members, warnings, problem: `no store accepted the backup: ${failedStores.join('; ')}` };
+  }
+  const problems = [
+    ...(failedStores.length > 0 ? [`the backup is missing from ${failedStores.join('; ')}`] : []),
+    ...(manifest.quality === 'degraded' ? ['no leader: the snapshot came from a follower and may miss the newest writes'] : []),
+  ];
+  return {
+    status: problems.length > 0 ? 'degraded' : 'success',
+    manifest,
+    stores,
+    members,
+    warnings,
+    ...(problems.length > 0 ? { problem: problems.join('; ') } : {}),
+  };
 }
 
 /** Makes a complete upload visible: the object first, then the manifest that lists it. */

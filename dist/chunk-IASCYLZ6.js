@@ -68474,16 +68474,7 @@ async function snapshotFrom(choice, options, deps, tempDir2, members, warnings) 
   await assertSpoolSpace(tempDir2, member.dbSize, options.compression !== "none" || options.recipients.length > 0);
   const client = connect(options.etcd, [member.endpoint]);
   try {
-    let status;
-    let keyCount;
-    try {
-      status = await client.maintenance.status();
-      const revision2 = Number(status.header.revision);
-      keyCount = await countKeys(client, revision2);
-    } catch (error) {
-      throw new SourceFailed(`${sourceLabel} did not answer before the snapshot: ${messageOf(error)}`);
-    }
-    const revision = Number(status.header.revision);
+    const { status, revision, keyCount } = await sourceState(client, sourceLabel);
     const createdAt = deps.now();
     const name = backupName(options.cluster, createdAt, member.name, revision);
     const encrypted = options.recipients.length > 0;
@@ -68533,26 +68524,37 @@ async function snapshotFrom(choice, options, deps, tempDir2, members, warnings) 
     };
     const stores = await Promise.all(shipped.uploads.map((upload) => publish(upload, manifest, options.cluster)));
     for (const failed of stores.filter((s) => !s.ok)) deps.log.error(`store ${failed.store}: ${failed.error}`);
-    const okCount = stores.filter((s) => s.ok).length;
-    const failedStores = stores.filter((s) => !s.ok).map((s) => `${s.store} (${s.error})`);
-    if (okCount === 0) {
-      return { status: "failed", stores, members, warnings, problem: `no store accepted the backup: ${failedStores.join("; ")}` };
-    }
-    const problems = [
-      ...failedStores.length > 0 ? [`the backup is missing from ${failedStores.join("; ")}`] : [],
-      ...choice.quality === "degraded" ? ["no leader: the snapshot came from a follower and may miss the newest writes"] : []
-    ];
-    return {
-      status: problems.length > 0 ? "degraded" : "success",
-      manifest,
-      stores,
-      members,
-      warnings,
-      ...problems.length > 0 ? { problem: problems.join("; ") } : {}
-    };
+    return judge(manifest, stores, members, warnings);
   } finally {
     client.close();
   }
+}
+async function sourceState(client, sourceLabel) {
+  try {
+    const status = await client.maintenance.status();
+    const revision = Number(status.header.revision);
+    return { status, revision, keyCount: await countKeys(client, revision) };
+  } catch (error) {
+    throw new SourceFailed(`${sourceLabel} did not answer before the snapshot: ${messageOf(error)}`);
+  }
+}
+function judge(manifest, stores, members, warnings) {
+  const failedStores = stores.filter((s) => !s.ok).map((s) => `${s.store} (${s.error})`);
+  if (failedStores.length === stores.length) {
+    return { status: "failed", stores, members, warnings, problem: `no store accepted the backup: ${failedStores.join("; ")}` };
+  }
+  const problems = [
+    ...failedStores.length > 0 ? [`the backup is missing from ${failedStores.join("; ")}`] : [],
+    ...manifest.quality === "degraded" ? ["no leader: the snapshot came from a follower and may miss the newest writes"] : []
+  ];
+  return {
+    status: problems.length > 0 ? "degraded" : "success",
+    manifest,
+    stores,
+    members,
+    warnings,
+    ...problems.length > 0 ? { problem: problems.join("; ") } : {}
+  };
 }
 async function publish(upload, manifest, folder) {
   if (!upload.ok) return { store: upload.store.id, ok: false, error: upload.error };
@@ -70638,4 +70640,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-VR6ZKGWD.js.LEGAL.txt */
+/*! For license information please see chunk-IASCYLZ6.js.LEGAL.txt */

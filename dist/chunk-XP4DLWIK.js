@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-VR6ZKGWD.js";
+} from "./chunk-IASCYLZ6.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
