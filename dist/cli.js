@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-IASCYLZ6.js";
+} from "./chunk-VP2SW4G7.js";
 import {
   InputError,
   messageOf

@@ -2,7 +2,7 @@
 import { hostname, tmpdir } from 'node:os';
 import type { BackupOptions } from '../engine/backup.ts';
 import { assertClusterName, type Compression } from '../catalog/naming.ts';
-import { parseRecipients } from '../snapshot/codec.ts';
+import { parseRecipients, requireZstd } from '../snapshot/codec.ts';
 import { etcdAccess } from './etcd.ts';
 import { Inputs } from './names.ts';
 import { oneOf, text, wholeNumber, type SettingSource } from './source.ts';
@@ -19,10 +19,12 @@ export function holderName(env: NodeJS.ProcessEnv): string {
 }
 
 export function backupOptions(source: SettingSource): BackupOptions {
+  const compression = oneOf(source, Inputs.Compression, COMPRESSIONS, 'zstd');
+  if (compression === 'zstd') requireZstd(); // Before etcd starts sending, not halfway through.
   return {
     cluster: clusterName(source),
     etcd: etcdAccess(source),
-    compression: oneOf(source, Inputs.Compression, COMPRESSIONS, 'zstd'),
+    compression,
     recipients: parseRecipients(text(source, Inputs.EncryptTo) ?? ''),
     tempDir: text(source, Inputs.TempDir) ?? source.env['RUNNER_TEMP'] ?? tmpdir(),
     holder: holderName(source.env),

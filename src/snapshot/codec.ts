@@ -9,9 +9,17 @@ import { Decrypter, Encrypter } from 'age-encryption';
 import { InputError } from '../errors.ts';
 import type { Compression } from '../catalog/naming.ts';
 
+/** zstd is in Node's zlib from 22.15 on; the break-glass CLI may be started with an older node. */
+export function requireZstd(): void {
+  if (typeof zlib.createZstdCompress !== 'function') {
+    throw new Error(`zstd needs Node.js 24 (this is ${process.version}); run etcd-dr with the node the action uses`);
+  }
+}
+
 export function compressor(compression: Compression): Duplex | undefined {
   switch (compression) {
     case 'zstd':
+      requireZstd();
       // Level 1: on a 2-core runner compression competes with the gRPC stream and two SSH uploads for
       // CPU; level 1 runs about twice as fast as the default 3 for a few percent larger objects.
       // Large output chunks keep the per-chunk overhead of every later stage (hash, spool, SSH) low.
@@ -32,6 +40,7 @@ export function decompressor(compression: Compression): Duplex | undefined {
   switch (compression) {
     // 1 MiB output chunks: with the default 16 KiB, per-chunk overhead made decompression 3x slower.
     case 'zstd':
+      requireZstd();
       return zlib.createZstdDecompress({ chunkSize: 1 << 20 });
     case 'gzip':
       return zlib.createGunzip({ chunkSize: 1 << 20 });

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-IASCYLZ6.js";
+} from "./chunk-VP2SW4G7.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";

@@ -66505,9 +66505,15 @@ function isCryptoKey3(key) {
 }
 
 // src/snapshot/codec.ts
+function requireZstd() {
+  if (typeof zlib.createZstdCompress !== "function") {
+    throw new Error(`zstd needs Node.js 24 (this is ${process.version}); run etcd-dr with the node the action uses`);
+  }
+}
 function compressor(compression) {
   switch (compression) {
     case "zstd":
+      requireZstd();
       return zlib.createZstdCompress({
         // The frame checksum lets a restore notice a damaged copy while decompressing, before etcd's trailer.
         params: { [zlib.constants.ZSTD_c_compressionLevel]: 1, [zlib.constants.ZSTD_c_checksumFlag]: 1 },
@@ -66523,6 +66529,7 @@ function decompressor(compression) {
   switch (compression) {
     // 1 MiB output chunks: with the default 16 KiB, per-chunk overhead made decompression 3x slower.
     case "zstd":
+      requireZstd();
       return zlib.createZstdDecompress({ chunkSize: 1 << 20 });
     case "gzip":
       return zlib.createGunzip({ chunkSize: 1 << 20 });
@@ -66636,10 +66643,12 @@ function holderName(env) {
   return env["RUNNER_NAME"] ? `${env["RUNNER_NAME"]} (${hostname()})` : hostname();
 }
 function backupOptions(source) {
+  const compression = oneOf(source, "compression" /* Compression */, COMPRESSIONS, "zstd");
+  if (compression === "zstd") requireZstd();
   return {
     cluster: clusterName(source),
     etcd: etcdAccess(source),
-    compression: oneOf(source, "compression" /* Compression */, COMPRESSIONS, "zstd"),
+    compression,
     recipients: parseRecipients(text(source, "encrypt-to" /* EncryptTo */) ?? ""),
     tempDir: text(source, "temp-dir" /* TempDir */) ?? source.env["RUNNER_TEMP"] ?? tmpdir(),
     holder: holderName(source.env),
@@ -70640,4 +70649,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-IASCYLZ6.js.LEGAL.txt */
+/*! For license information please see chunk-VP2SW4G7.js.LEGAL.txt */
