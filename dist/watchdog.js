@@ -2,7 +2,7 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-SJJFTLDJ.js";
+} from "./chunk-T6WQH64P.js";
 import "./chunk-VP2SW4G7.js";
 import "./chunk-FCK2T4BN.js";
 import "./chunk-RQFW7O2J.js";

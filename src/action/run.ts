@@ -52,7 +52,11 @@ export async function runAction(command?: Command): Promise<void> {
       toolCache: actionsToolCache,
     });
     for (const [name, value] of Object.entries(report.outputs)) core.setOutput(name, value);
-    await core.summary.addRaw(report.summary, true).write();
+    // The summary is for people; failing to write it must not turn a good backup into a failed step.
+    await core.summary
+      .addRaw(report.summary, true)
+      .write()
+      .catch((error: unknown) => core.warning(`job summary not written: ${messageOf(error)}`));
     if (report.failure) core.setFailed(report.failure);
   } catch (error) {
     core.setFailed(messageOf(error));

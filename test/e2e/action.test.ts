@@ -105,6 +105,15 @@ describe('the bundled action (dist/) on a runner', () => {
     assert.equal(github.issues[0]!.state, 'closed');
   });
 
+  it('the root action runs the command its `command` input names', async () => {
+    const run = await runDist('main.js', { ...inputs, command: 'list' }, { env });
+    assert.equal(run.code, 0, run.stdout);
+    const backups = JSON.parse(run.outputs['backups']!) as Array<{ name: string; sites: string[]; consistent: boolean }>;
+    assert.ok(backups.length >= 2);
+    assert.ok(backups.every((b) => b.sites.length === 2 && b.consistent), run.outputs['backups']);
+    assert.match(run.summary, /etcd backups of prod/);
+  });
+
   it('refuses an unknown host key and writes nothing to that site', async () => {
     const run = await runDist('backup.js', { ...inputs, stores: dc1.url, 'ssh-known-hosts': dc2.knownHosts }, { env });
     assert.equal(run.code, 1);

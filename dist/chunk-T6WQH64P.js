@@ -56,7 +56,7 @@ async function runAction(command) {
       toolCache: actionsToolCache
     });
     for (const [name, value] of Object.entries(report.outputs)) setOutput(name, value);
-    await summary.addRaw(report.summary, true).write();
+    await summary.addRaw(report.summary, true).write().catch((error2) => warning(`job summary not written: ${messageOf(error2)}`));
     if (report.failure) setFailed(report.failure);
   } catch (error2) {
     setFailed(messageOf(error2));
