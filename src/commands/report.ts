@@ -3,8 +3,7 @@
  * summary, and whether the step failed. Front ends only print; they decide nothing.
  */
 import type { Outputs } from '../config/names.ts';
-
-export type Outcome = 'success' | 'degraded' | 'failed';
+import type { Outcome } from '../engine/outcome.ts';
 
 export interface CommandReport {
   readonly outcome: Outcome;

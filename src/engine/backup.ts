@@ -17,6 +17,7 @@ import { IntegrityError, inContext, messageOf } from '../errors.ts';
 import { shipSnapshot, type StoreUploadResult } from '../snapshot/ship.ts';
 import type { Store } from '../stores/store.ts';
 import type { Log } from './log.ts';
+import type { Outcome } from './outcome.ts';
 import { TOOL_VERSION } from '../version.ts';
 
 export interface BackupOptions {
@@ -40,7 +41,6 @@ export interface BackupDeps {
   readonly log: Log;
 }
 
-export type RunStatus = 'success' | 'degraded' | 'failed';
 
 export interface StoreOutcome {
   readonly store: string;
@@ -49,7 +49,7 @@ export interface StoreOutcome {
 }
 
 export interface BackupResult {
-  readonly status: RunStatus;
+  readonly status: Outcome;
   readonly manifest?: Manifest;
   readonly stores: readonly StoreOutcome[];
   readonly members: readonly MemberProbe[];

@@ -7,10 +7,10 @@
  */
 import type { Octokit } from '@octokit/rest';
 import { messageOf } from '../errors.ts';
+import type { Outcome } from '../engine/outcome.ts';
 import { withGitHubRetry, type NotifyLog, type RetryPolicy, type Sleep } from './github.ts';
 
 export type Operation = 'backup' | 'restore' | 'verify' | 'prune' | 'watchdog';
-export type Outcome = 'success' | 'degraded' | 'failed';
 
 export const DEFAULT_ALARM_LABELS: readonly string[] = ['etcd-backup'];
 

@@ -7,7 +7,8 @@
 import { NotFoundError, messageOf, withContext } from '../errors.ts';
 import { STATUS_FILE } from '../catalog/naming.ts';
 import type { Store } from '../stores/store.ts';
-import type { Operation, Outcome } from './alarm.ts';
+import type { Outcome } from '../engine/outcome.ts';
+import type { Operation } from './alarm.ts';
 
 export interface SiteStatus {
   /** Store id (no credentials). */
