@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-VP2SW4G7.js";
+} from "./chunk-D5TMEEIN.js";
 import {
   InputError,
   messageOf

@@ -35,8 +35,10 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
       const member = memberSpec(settings, entry.name);
       const tools = await etcdToolsFor(entry.manifest!, settings.tools, deps);
       const run = execRunner();
+      // This node's member answers at the first endpoint: that is where "is etcd stopped?" is asked.
+      const isServing = (): Promise<boolean> => etcdAnswers(access, access.endpoints[0]!);
       const service = settings.service
-        ? serviceControl(settings.service, { run, log: deps.log, sleep: deps.sleep, isServing: () => etcdAnswers(access, access.endpoints[0]!) })
+        ? serviceControl(settings.service, { run, log: deps.log, sleep: deps.sleep, isServing })
         : { describe: () => 'not needed for a dry run', stop: async () => undefined, start: async () => undefined };
       if (!settings.dryRun) {
         deps.log.warning(
@@ -55,7 +57,7 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
         ...(owner ? { owner } : {}),
         service,
         managesEtcd: settings.service !== undefined && settings.service.kind !== 'none',
-        isServing: () => etcdAnswers(access, access.endpoints[0]!),
+        isServing,
         access,
         run,
         healthTimeoutMs: HEALTH_TIMEOUT_MS,

@@ -70234,7 +70234,8 @@ async function restoreCommand(source, deps) {
       const member = memberSpec(settings, entry.name);
       const tools2 = await etcdToolsFor(entry.manifest, settings.tools, deps);
       const run = execRunner();
-      const service = settings.service ? serviceControl(settings.service, { run, log: deps.log, sleep: deps.sleep, isServing: () => etcdAnswers(access3, access3.endpoints[0]) }) : { describe: () => "not needed for a dry run", stop: async () => void 0, start: async () => void 0 };
+      const isServing = () => etcdAnswers(access3, access3.endpoints[0]);
+      const service = settings.service ? serviceControl(settings.service, { run, log: deps.log, sleep: deps.sleep, isServing }) : { describe: () => "not needed for a dry run", stop: async () => void 0, start: async () => void 0 };
       if (!settings.dryRun) {
         deps.log.warning(
           "stop kube-apiserver on every control-plane node before restoring etcd, or it keeps writing to a cluster that is being replaced (see docs/restore-runbook.md)"
@@ -70252,7 +70253,7 @@ async function restoreCommand(source, deps) {
         ...owner ? { owner } : {},
         service,
         managesEtcd: settings.service !== void 0 && settings.service.kind !== "none",
-        isServing: () => etcdAnswers(access3, access3.endpoints[0]),
+        isServing,
         access: access3,
         run,
         healthTimeoutMs: HEALTH_TIMEOUT_MS,
@@ -70649,4 +70650,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-VP2SW4G7.js.LEGAL.txt */
+/*! For license information please see chunk-D5TMEEIN.js.LEGAL.txt */

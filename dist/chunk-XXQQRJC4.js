@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-VP2SW4G7.js";
+} from "./chunk-D5TMEEIN.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
