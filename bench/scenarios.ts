@@ -155,28 +155,13 @@ function ours(id: string, label: string, encrypt: boolean): Scenario {
       const spool = path.join(ctx.work, 'spool');
       await rm(spool, { recursive: true, force: true });
       await mkdir(spool, { recursive: true });
-      const args = [
-        ctx.cli,
-        'backup',
-        '--cluster-name',
-        CLUSTER_NAME,
-        '--endpoints',
-        ctx.endpoint,
+      const args = backupArgs(ctx, CLUSTER_NAME, [
         ...ctx.sites.flatMap((s) => ['--stores', s.url]),
         '--ssh-private-key-file',
         ctx.keyFile,
         '--ssh-known-hosts-file',
         ctx.knownHostsFile,
-        '--temp-dir',
-        spool,
-        '--prune',
-        'false',
-        '--heal',
-        'false',
-        '--open-issue-on-failure',
-        'false',
-        ...(encrypt ? ['--encrypt-to', ctx.recipient] : []),
-      ];
+      ], spool, encrypt);
       const siteDirs = Object.fromEntries(ctx.sites.map((s, i) => [`site${i + 1}`, s.root]));
       const watcher = new GrowthWatcher({ spool, ...siteDirs }, (dir, relative) => {
         if (dir === 'spool') return relative.endsWith('.raw') ? 'raw spool' : relative.endsWith('.obj') ? 'object spool' : undefined;
@@ -257,6 +242,28 @@ export function scpGetArgs(ctx: BenchContext, site: SftpSite, remotePath: string
   return [...upload.slice(0, -2), `${site.user}@${site.host}:${remotePath}`, localFile];
 }
 
+/** `node cli.js backup ...` as every scenario runs it: only the snapshot and the upload, no upkeep or alarms. */
+function backupArgs(ctx: BenchContext, cluster: string, stores: string[], spool: string, encrypt: boolean): string[] {
+  return [
+    ctx.cli,
+    'backup',
+    '--cluster-name',
+    cluster,
+    '--endpoints',
+    ctx.endpoint,
+    ...stores,
+    '--temp-dir',
+    spool,
+    '--prune',
+    'false',
+    '--heal',
+    'false',
+    '--open-issue-on-failure',
+    'false',
+    ...(encrypt ? ['--encrypt-to', ctx.recipient] : []),
+  ];
+}
+
 function storeArgs(ctx: BenchContext): string[] {
   return ['--stores', ctx.sites[0]!.url, '--ssh-private-key-file', ctx.keyFile, '--ssh-known-hosts-file', ctx.knownHostsFile];
 }
@@ -287,24 +294,7 @@ export async function prepareRestore(ctx: BenchContext, peerUrl: string): Promis
     const run = assertOk(
       await runTimed(
         process.execPath,
-        [
-          ctx.cli,
-          'backup',
-          '--cluster-name',
-          cluster,
-          '--endpoints',
-          ctx.endpoint,
-          ...storeArgs(ctx),
-          '--temp-dir',
-          spool,
-          '--prune',
-          'false',
-          '--heal',
-          'false',
-          '--open-issue-on-failure',
-          'false',
-          ...(encrypt ? ['--encrypt-to', ctx.recipient] : []),
-        ],
+        backupArgs(ctx, cluster, storeArgs(ctx), spool, encrypt),
         { env: ctx.cliEnv, timeoutMs: 15 * 60_000 },
       ),
       `etcd-dr backup for the restore phase (${cluster})`,

@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-D5TMEEIN.js";
+} from "./chunk-KNJVXGNW.js";
 import {
   InputError,
   messageOf

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import { NotFoundError, inContext, withContext } from '../errors.ts';
 import { TEMP_PREFIX } from '../catalog/naming.ts';
 import type { PendingUpload, Store, StoredFile } from './store.ts';
-import { owningStream } from './ownStream.ts';
+import { owningStream, publishSmallFile } from './ownStream.ts';
 import { storePathSegments } from './url.ts';
 
 const FILE_MODE = 0o600;
@@ -83,20 +83,15 @@ export class LocalStore implements Store {
 
   async writeFile(folder: string, name: string, data: Buffer, options?: { replace?: boolean }): Promise<void> {
     const pending = await this.stage(folder, name, Readable.from([data]));
-    try {
-      if (options?.replace) {
-        // rename(2) replaces atomically: readers see the old or the new file, never a partial one.
-        await inContext(`${this.id}: replacing ${folder}/${name}`, async () => {
-          await fs.rename(pending.tempPath, pending.finalPath);
-          await syncDirectory(this.folderPath(folder));
-        });
-      } else {
-        await pending.commit();
-      }
-    } catch (error) {
-      await pending.abort();
-      throw error;
-    }
+    // rename(2) replaces atomically: readers see the old or the new file, never a partial one.
+    const replace = options?.replace
+      ? () =>
+          inContext(`${this.id}: replacing ${folder}/${name}`, async () => {
+            await fs.rename(pending.tempPath, pending.finalPath);
+            await syncDirectory(this.folderPath(folder));
+          })
+      : undefined;
+    await publishSmallFile(pending, replace);
   }
 
   async download(folder: string, name: string): Promise<Readable> {

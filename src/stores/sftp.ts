@@ -27,7 +27,7 @@ import {
   type HostKeyCheck,
 } from './knownHosts.ts';
 import type { PendingUpload, Store, StoredFile } from './store.ts';
-import { owningStream } from './ownStream.ts';
+import { owningStream, publishSmallFile } from './ownStream.ts';
 import { storePathSegments, type StoreLocation } from './url.ts';
 
 export type SftpLocation = Extract<StoreLocation, { kind: 'sftp' }>;
@@ -119,19 +119,14 @@ export class SftpStore implements Store {
 
   async writeFile(folder: string, name: string, data: Buffer, options?: { replace?: boolean }): Promise<void> {
     const pending = await this.stage(folder, name, Readable.from([data]));
-    try {
-      if (options?.replace) {
-        await inContext(`${this.id}: replacing ${folder}/${name}`, async () => {
-          const { sftp } = await this.connect();
-          await replaceRename(sftp, pending.tempPath, pending.finalPath);
-        });
-      } else {
-        await pending.commit();
-      }
-    } catch (error) {
-      await pending.abort();
-      throw error;
-    }
+    const replace = options?.replace
+      ? () =>
+          inContext(`${this.id}: replacing ${folder}/${name}`, async () => {
+            const { sftp } = await this.connect();
+            await replaceRename(sftp, pending.tempPath, pending.finalPath);
+          })
+      : undefined;
+    await publishSmallFile(pending, replace);
   }
 
   async download(folder: string, name: string): Promise<Readable> {

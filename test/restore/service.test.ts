@@ -5,18 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InputError } from '../../src/errors.ts';
-import type { Log } from '../../src/engine/log.ts';
 import { execRunner, parseEtcdService, serviceControl, type CommandRunner, type ServiceDeps } from '../../src/restore/service.ts';
+import { recordingLog } from '../harness/engine.ts';
 
-function recordingLog(): Log & { lines: string[] } {
-  const lines: string[] = [];
-  return {
-    lines,
-    info: (m) => lines.push(`info: ${m}`),
-    warning: (m) => lines.push(`warning: ${m}`),
-    error: (m) => lines.push(`error: ${m}`),
-  };
-}
 
 function fakeRunner(): CommandRunner & { calls: string[][] } {
   const calls: string[][] = [];

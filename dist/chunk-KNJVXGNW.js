@@ -66685,6 +66685,14 @@ async function owningStream(content, upload) {
     content.off("error", keepEarlyError);
   }
 }
+async function publishSmallFile(pending, replace) {
+  try {
+    await (replace ? replace() : pending.commit());
+  } catch (error) {
+    await pending.abort();
+    throw error;
+  }
+}
 
 // src/stores/url.ts
 var SFTP_URL = /^sftp:\/\/(?:(?<userinfo>[^@/?#\s]*)@)?(?<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(?<port>\d{1,5}))?(?<path>\/[^?#\s]*)?(?<rest>.*)$/;
@@ -66843,19 +66851,11 @@ var LocalStore = class {
   }
   async writeFile(folder, name, data, options) {
     const pending = await this.stage(folder, name, Readable2.from([data]));
-    try {
-      if (options?.replace) {
-        await inContext(`${this.id}: replacing ${folder}/${name}`, async () => {
-          await fs.rename(pending.tempPath, pending.finalPath);
-          await syncDirectory(this.folderPath(folder));
-        });
-      } else {
-        await pending.commit();
-      }
-    } catch (error) {
-      await pending.abort();
-      throw error;
-    }
+    const replace = options?.replace ? () => inContext(`${this.id}: replacing ${folder}/${name}`, async () => {
+      await fs.rename(pending.tempPath, pending.finalPath);
+      await syncDirectory(this.folderPath(folder));
+    }) : void 0;
+    await publishSmallFile(pending, replace);
   }
   async download(folder, name) {
     const path3 = this.filePath(folder, name);
@@ -67175,19 +67175,11 @@ var SftpStore = class {
   }
   async writeFile(folder, name, data, options) {
     const pending = await this.stage(folder, name, Readable3.from([data]));
-    try {
-      if (options?.replace) {
-        await inContext(`${this.id}: replacing ${folder}/${name}`, async () => {
-          const { sftp } = await this.connect();
-          await replaceRename(sftp, pending.tempPath, pending.finalPath);
-        });
-      } else {
-        await pending.commit();
-      }
-    } catch (error) {
-      await pending.abort();
-      throw error;
-    }
+    const replace = options?.replace ? () => inContext(`${this.id}: replacing ${folder}/${name}`, async () => {
+      const { sftp } = await this.connect();
+      await replaceRename(sftp, pending.tempPath, pending.finalPath);
+    }) : void 0;
+    await publishSmallFile(pending, replace);
   }
   async download(folder, name) {
     return inContext(`${this.id}: downloading ${folder}/${name}`, async () => {
@@ -70650,4 +70642,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-D5TMEEIN.js.LEGAL.txt */
+/*! For license information please see chunk-KNJVXGNW.js.LEGAL.txt */

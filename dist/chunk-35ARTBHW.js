@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-D5TMEEIN.js";
+} from "./chunk-KNJVXGNW.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
