@@ -476,9 +476,8 @@ function renderReport(results: readonly SizeResult[], meta: { etcdVersion: strin
       timelineRows.push([
         (r.status.dbSize / MIB).toFixed(0),
         id === 'ours' ? 'zstd' : 'zstd + age',
-        fixed(at('raw spool', 'firstSeen'), 2),
-        fixed(at('raw spool', 'lastGrowth'), 2),
-        fixed(at('object spool', 'lastGrowth'), 2),
+        fixed(at('spool', 'firstSeen'), 2),
+        fixed(at('spool', 'lastGrowth'), 2),
         fixed(at('site1 upload', 'lastGrowth'), 2),
         fixed(at('site2 upload', 'lastGrowth'), 2),
         fixed(med(runs, (m) => m.seconds), 2),
@@ -488,7 +487,7 @@ function renderReport(results: readonly SizeResult[], meta: { etcdVersion: strin
   }
   lines.push(
     markdownTable(
-      ['db MiB', 'ours', 'snapshot starts', 'raw spool done', 'object spool done', 'site 1 done', 'site 2 done', 'exit', 'CPU s'],
+      ['db MiB', 'ours', 'snapshot starts', 'snapshot done (spool complete)', 'site 1 done', 'site 2 done', 'exit', 'CPU s'],
       timelineRows,
     ),
     '',
@@ -584,14 +583,14 @@ function renderRestore(results: readonly SizeResult[]): string[] {
       }),
     ),
     '',
-    'Target: ours / baseline <= 1.1 (ours does the baseline\'s work plus verification: sha256 of the stored object, zstd decode, etcd\'s trailer). ' +
+    'Target: ours / baseline <= 1.1 (ours does the baseline\'s work plus the download\'s checks: age\'s and zstd\'s own, the trailer against the manifest; etcdutl hashes the database in both). ' +
       'The drill also starts a throwaway etcd on the restored data and compares revision and key count; restore-seconds is its own figure (download to etcd serving). ' +
       'Peak RSS is what GNU time reports: the largest of the process and the children it waited for, so ours and the drill include etcdutl (and the drill its throwaway etcd).',
     '',
     '### Restore: where the time goes (median seconds)',
     '',
     'Baseline: each command timed. Ours: from the CLI\'s step lines on stderr: start = node start, catalog listing and the manifest read, ' +
-      'up to "step 1: download and verify"; download = step 1 (SFTP download, decrypt, decompress, trailer check, write); etcdutl = step 2 to exit (etcdutl restore, removing the staging dir).',
+      'up to "step 1: download and verify"; download = from there to the "downloaded ... etcd\'s restore" line (SFTP download, decrypt, decompress, trailer check, write); etcdutl = from that line to exit (etcdutl restore, removing the snapshot and the staging dir).',
     '',
     markdownTable(
       ['db MiB', 'run', 'stored bytes MiB', 'start', 'download (+ verify)', 'etcdutl restore', 'total', 'client CPU s'],

@@ -164,7 +164,7 @@ function ours(id: string, label: string, encrypt: boolean): Scenario {
       ], spool, encrypt);
       const siteDirs = Object.fromEntries(ctx.sites.map((s, i) => [`site${i + 1}`, s.root]));
       const watcher = new GrowthWatcher({ spool, ...siteDirs }, (dir, relative) => {
-        if (dir === 'spool') return relative.endsWith('.raw') ? 'raw spool' : relative.endsWith('.obj') ? 'object spool' : undefined;
+        if (dir === 'spool') return relative.endsWith('.spool') ? 'spool' : undefined;
         // status.json and the manifest (also as .tmp-*.json-*) are tiny and written last: only the object counts.
         return relative.includes('.json') ? undefined : `${dir} upload`;
       });
@@ -436,9 +436,9 @@ function oursRestore(id: string, label: string, encrypt: boolean): Scenario {
       const left = await filesUnder(dir);
       if (left.length > 0) throw new Error(`etcd-dr restore --dry-run (${label}) left ${JSON.stringify(left)}`);
       await dropDir(ctx, dir);
-      // Step lines on stderr: "step 1/2: download and verify the backup", "step 2/2: restore into the staging directory ...".
+      // Lines on stderr: "step 1/1: download and verify the backup, restore it ...", then "downloaded <name> from <store>; etcd's restore ...".
       const download = lineAt(run, /step 1\/\d+: download/);
-      const etcdutl = lineAt(run, /step 2\/\d+: restore into/);
+      const etcdutl = lineAt(run, /downloaded \S+ from \S+; etcd's restore/);
       return {
         seconds: run.seconds,
         objectBytes: backup.objectBytes,

@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-KNJVXGNW.js";
+} from "./chunk-63YOYWUF.js";
 import {
   InputError,
   messageOf

@@ -28,6 +28,29 @@ const etcd3ProtoPath = {
   },
 };
 
+// Without its native addon (never in the bundle), ssh2's AES-GCM path builds a cipher per 32 KiB SSH packet
+// from the raw key bytes, and turning those bytes into a key object each time was half of that cost
+// (measured: 0.8 s vs 0.35 s per GiB). Handing createCipheriv a KeyObject made once per connection is the
+// same cipher, same key, same bytes on the wire.
+const ssh2GcmKeyObject = {
+  name: 'ssh2-gcm-key-object',
+  setup(b) {
+    b.onLoad({ filter: /ssh2[\\/]lib[\\/]protocol[\\/]crypto\.js$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const replacements = [
+        ['this._encKey = enc.cipherKey;', "this._encKey = require('crypto').createSecretKey(enc.cipherKey);"],
+        ['this._decipherKey = dec.decipherKey;', "this._decipherKey = require('crypto').createSecretKey(dec.decipherKey);"],
+      ];
+      let patched = source;
+      for (const [from, to] of replacements) {
+        if (patched.split(from).length !== 2) throw new Error(`ssh2 GCM key line not found once (${from}): update scripts/bundle.mjs`);
+        patched = patched.replace(from, to);
+      }
+      return { contents: patched, loader: 'js' };
+    });
+  },
+};
+
 rmSync('dist', { recursive: true, force: true });
 mkdirSync('dist/proto', { recursive: true });
 for (const file of ['rpc.proto', 'kv.proto', 'auth.proto']) cpSync(`node_modules/etcd3/proto/${file}`, `dist/proto/${file}`);
@@ -48,7 +71,7 @@ await build({
   define: { __dirname: 'import.meta.dirname', __filename: 'import.meta.filename' },
   // ssh2's optional native addons: it falls back to pure JS when they are absent.
   external: ['cpu-features', '*.node'],
-  plugins: [etcd3ProtoPath],
+  plugins: [etcd3ProtoPath, ssh2GcmKeyObject],
   legalComments: 'linked',
   logLevel: 'warning',
 });

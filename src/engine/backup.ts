@@ -134,7 +134,7 @@ async function snapshotFrom(
 ): Promise<BackupResult> {
   const member = choice.member;
   const sourceLabel = `member ${member.name} (${member.endpoint})`;
-  await assertSpoolSpace(tempDir, member.dbSize, options.compression !== 'none' || options.recipients.length > 0);
+  await assertSpoolSpace(tempDir, member.dbSize);
   const client = connect(options.etcd, [member.endpoint]);
   try {
     const { status, revision, keyCount } = await sourceState(client, sourceLabel);
@@ -255,9 +255,9 @@ async function publish(upload: StoreUploadResult, manifest: Manifest, folder: st
   }
 }
 
-/** The spool holds the raw snapshot (and the stored object when transformed): fail before etcd starts sending. */
-async function assertSpoolSpace(dir: string, dbSize: number, transformed: boolean): Promise<void> {
-  const needed = Math.ceil(dbSize * (transformed ? 2 : 1) * 1.1);
+/** Fail before etcd starts sending. The spool holds the stored object: at most the database's size. */
+async function assertSpoolSpace(dir: string, dbSize: number): Promise<void> {
+  const needed = Math.ceil(dbSize * 1.1);
   const free = await statfs(dir).then((s) => s.bavail * s.bsize).catch(() => undefined);
   if (free !== undefined && free < needed) {
     throw new Error(`not enough space to spool the snapshot in ${dir}: ${free} bytes free, about ${needed} needed (set temp-dir)`);

@@ -27,15 +27,12 @@ export async function runDrill(input: DrillInput): Promise<DrillResult> {
   const started = input.now().getTime();
   const scratch = await mkdtemp(join(input.tempDir, 'etcd-dr-drill-'));
   try {
-    const snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join(scratch, 'snapshot.db'), input.log);
     const peerUrl = await drillPeerUrl();
     const dataDir = join(scratch, 'data');
-    await runSnapshotRestore(input.run, input.tools, snapshot.file, dataDir, {
-      name: DRILL_MEMBER,
-      initialCluster: `${DRILL_MEMBER}=${peerUrl}`,
-      initialAdvertisePeerUrls: peerUrl,
-      initialClusterToken: 'etcd-dr-drill',
-    }, undefined);
+    const member = { name: DRILL_MEMBER, initialCluster: `${DRILL_MEMBER}=${peerUrl}`, initialAdvertisePeerUrls: peerUrl, initialClusterToken: 'etcd-dr-drill' };
+    const snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join(scratch, 'snapshot.db'), input.log, (file) =>
+      runSnapshotRestore(input.run, input.tools, file, dataDir, member, undefined),
+    );
     await rm(snapshot.file, { force: true });
     const etcd = await startThrowawayEtcd(input.tools, dataDir, peerUrl);
     try {

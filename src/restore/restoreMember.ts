@@ -77,14 +77,15 @@ export async function restoreMember(input: RestoreMemberInput): Promise<RestoreM
   let movedAside = false;
   const steps: Step[] = [
     {
-      name: 'download and verify the backup',
+      // One step: etcd's restore checks the database's sha256, and a copy it refuses sends us to the next store.
+      name: `download and verify the backup, restore it into the staging directory ${staging}`,
       run: async () => {
-        snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join(scratch, 'snapshot.db'), input.log);
+        snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join(scratch, 'snapshot.db'), input.log, (file) =>
+          runSnapshotRestore(input.run, input.tools, file, staging, input.member, bump),
+        );
+        // The staged data directory is all that is needed from here; free the space now.
+        await rm(snapshot.file, { force: true });
       },
-    },
-    {
-      name: `restore into the staging directory ${staging}`,
-      run: () => runSnapshotRestore(input.run, input.tools, snapshot!.file, staging, input.member, bump),
     },
   ];
   if (!input.dryRun) {

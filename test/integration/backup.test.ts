@@ -180,7 +180,7 @@ for (const version of ETCD_VERSIONS) describe(`a source member of etcd ${version
       if (killed) return;
       for (const sub of await readdir(spoolDir).catch(() => [])) {
         const files = await readdir(path.join(spoolDir, sub)).catch(() => []);
-        if (files.some((f) => f.endsWith('.raw'))) {
+        if (files.some((f) => f.endsWith('.spool'))) {
           killed = true;
           leader.kill();
         }

@@ -166,6 +166,32 @@ for (const version of ETCD_VERSIONS) {
       assert.match(drill.summary, /restore drill: passed/);
     });
 
+    it("a drill refuses an uncompressed copy whose database etcd's own check finds damaged, and restores from the other site", async () => {
+      // No compression and no encryption: nothing on the way checks the content, only the trailer
+      // against the manifest. etcd's restore hashes the database and must send us to the next site.
+      const raw = await runDist('backup.js', { ...storeInputs, 'cluster-name': 'plain', compression: 'none', endpoints: cluster.endpoints.join(',') });
+      assert.equal(raw.code, 0, raw.stdout + raw.stderr);
+      const name = raw.outputs['backup-name']!;
+      const damage = async (site: SftpSite): Promise<void> => {
+        const file = path.join(site.root, 'plain', `${name}.db`);
+        const bytes = await readFile(file);
+        const middle = bytes.length >> 1; // the middle of the database: the trailer stays as it was
+        bytes.writeUInt8(bytes.readUInt8(middle) ^ 0xff, middle);
+        await writeFile(file, bytes);
+      };
+      await damage(dc1);
+      const drill = await runDist('verify.js', { ...storeInputs, 'cluster-name': 'plain', backup: name });
+      assert.equal(drill.code, 0, drill.stdout + drill.stderr);
+      assert.equal(drill.outputs['status'], 'success');
+      assert.match(drill.stdout, /::warning::.*127\.0\.0\.1:\d+.*sha256/i, 'the warning says why the first copy was skipped');
+      assert.ok(drill.summary.includes(dc2.url.replace('sftp://root@127.0.0.1', '')), 'the summary names the second site as the source');
+
+      await damage(dc2);
+      const failed = await runDist('verify.js', { ...storeInputs, 'cluster-name': 'plain', backup: name });
+      assert.equal(failed.code, 1);
+      assert.match(failed.stdout, /no store has a good copy/);
+    });
+
     it('a restore drill fails on a truncated backup', async () => {
       for (const site of [dc1, dc2]) {
         const object = (await readdir(path.join(site.root, 'prod'))).find((f) => f.startsWith(backupName) && !f.endsWith('.json'))!;

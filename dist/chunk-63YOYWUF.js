@@ -938,7 +938,7 @@ var require_nacl_fast = __commonJS({
         for (var i = 0; i < 8; i++) sn[i] = n[i + 16];
         return crypto_stream_salsa20_xor(c, cpos, m, mpos, d, sn, s);
       }
-      var poly13052 = function(key) {
+      var poly1305 = function(key) {
         this.buffer = new Uint8Array(16);
         this.r = new Uint16Array(10);
         this.h = new Uint16Array(10);
@@ -973,7 +973,7 @@ var require_nacl_fast = __commonJS({
         this.pad[6] = key[28] & 255 | (key[29] & 255) << 8;
         this.pad[7] = key[30] & 255 | (key[31] & 255) << 8;
       };
-      poly13052.prototype.blocks = function(m, mpos, bytes) {
+      poly1305.prototype.blocks = function(m, mpos, bytes) {
         var hibit = this.fin ? 0 : 1 << 11;
         var t0, t1, t2, t3, t4, t5, t6, t7, c;
         var d0, d1, d2, d3, d4, d5, d6, d7, d8, d9;
@@ -1178,7 +1178,7 @@ var require_nacl_fast = __commonJS({
         this.h[8] = h8;
         this.h[9] = h9;
       };
-      poly13052.prototype.finish = function(mac, macpos) {
+      poly1305.prototype.finish = function(mac, macpos) {
         var g = new Uint16Array(10);
         var c, mask, f, i;
         if (this.leftover) {
@@ -1246,7 +1246,7 @@ var require_nacl_fast = __commonJS({
         mac[macpos + 14] = this.h[7] >>> 0 & 255;
         mac[macpos + 15] = this.h[7] >>> 8 & 255;
       };
-      poly13052.prototype.update = function(m, mpos, bytes) {
+      poly1305.prototype.update = function(m, mpos, bytes) {
         var i, want;
         if (this.leftover) {
           want = 16 - this.leftover;
@@ -1275,7 +1275,7 @@ var require_nacl_fast = __commonJS({
         }
       };
       function crypto_onetimeauth(out, outpos, m, mpos, n, k) {
-        var s = new poly13052(k);
+        var s = new poly1305(k);
         s.update(m, mpos, n);
         s.finish(out, outpos);
         return 0;
@@ -2361,7 +2361,7 @@ var require_nacl_fast = __commonJS({
         for (i = 0; i < 8; i++) ts64(out, 8 * i, hh[i], hl[i]);
         return 0;
       }
-      function add2(p, q) {
+      function add(p, q) {
         var a = gf(), b = gf(), c = gf(), d = gf(), e = gf(), f = gf(), g = gf(), h = gf(), t = gf();
         Z(a, p[1], p[0]);
         Z(t, q[1], q[0]);
@@ -2382,7 +2382,7 @@ var require_nacl_fast = __commonJS({
         M(p[2], g, f);
         M(p[3], e, h);
       }
-      function cswap2(p, q, b) {
+      function cswap(p, q, b) {
         var i;
         for (i = 0; i < 4; i++) {
           sel25519(p[i], q[i], b);
@@ -2404,10 +2404,10 @@ var require_nacl_fast = __commonJS({
         set25519(p[3], gf0);
         for (i = 255; i >= 0; --i) {
           b = s[i / 8 | 0] >> (i & 7) & 1;
-          cswap2(p, q, b);
-          add2(q, p);
-          add2(p, p);
-          cswap2(p, q, b);
+          cswap(p, q, b);
+          add(q, p);
+          add(p, p);
+          cswap(p, q, b);
         }
       }
       function scalarbase(p, s) {
@@ -2532,7 +2532,7 @@ var require_nacl_fast = __commonJS({
         reduce(h);
         scalarmult(p, q, h);
         scalarbase(q, sm.subarray(32));
-        add2(p, q);
+        add(p, q);
         pack(t, p);
         n -= 64;
         if (crypto_verify_32(sm, 0, t, 0)) {
@@ -3862,7 +3862,7 @@ var require_bcrypt_pbkdf = __commonJS({
         2306472731
       ]);
     };
-    function F2(S, x8, i) {
+    function F(S, x8, i) {
       return (S[0][x8[i + 3]] + S[1][x8[i + 2]] ^ S[2][x8[i + 1]]) + S[3][x8[i]];
     }
     Blowfish.prototype.encipher = function(x, x8) {
@@ -3873,8 +3873,8 @@ var require_bcrypt_pbkdf = __commonJS({
       }
       x[0] ^= this.P[0];
       for (var i = 1; i < 16; i += 2) {
-        x[1] ^= F2(this.S, x8, 0) ^ this.P[i];
-        x[0] ^= F2(this.S, x8, 4) ^ this.P[i + 1];
+        x[1] ^= F(this.S, x8, 0) ^ this.P[i];
+        x[0] ^= F(this.S, x8, 4) ^ this.P[i + 1];
       }
       var t = x[0];
       x[0] = x[1] ^ this.P[17];
@@ -3886,8 +3886,8 @@ var require_bcrypt_pbkdf = __commonJS({
         x8 = x8.subarray(x.byteOffset);
       x[0] ^= this.P[17];
       for (var i = 16; i > 0; i -= 2) {
-        x[1] ^= F2(this.S, x8, 0) ^ this.P[i];
-        x[0] ^= F2(this.S, x8, 4) ^ this.P[i - 1];
+        x[1] ^= F(this.S, x8, 0) ^ this.P[i];
+        x[0] ^= F(this.S, x8, 4) ^ this.P[i - 1];
       }
       var t = x[0];
       x[0] = x[1] ^ this.P[0];
@@ -4779,14 +4779,14 @@ var require_poly1305 = __commonJS({
         });
         var u = {}, w;
         for (w in b) b.hasOwnProperty(w) && (u[w] = b[w]);
-        var x = "object" === typeof window, y = "function" === typeof importScripts, z = "object" === typeof process && "object" === typeof process.versions && "string" === typeof process.versions.node, B = "", C, D, E, F2, G;
+        var x = "object" === typeof window, y = "function" === typeof importScripts, z = "object" === typeof process && "object" === typeof process.versions && "string" === typeof process.versions.node, B = "", C, D, E, F, G;
         if (z) B = y ? __require("path").dirname(B) + "/" : import.meta.dirname + "/", C = function(a, c) {
           var d = H(a);
           if (d) return c ? d : d.toString();
-          F2 || (F2 = __require("fs"));
+          F || (F = __require("fs"));
           G || (G = __require("path"));
           a = G.normalize(a);
-          return F2.readFileSync(a, c ? null : "utf8");
+          return F.readFileSync(a, c ? null : "utf8");
         }, E = function(a) {
           a = C(a, true);
           a.buffer || (a = new Uint8Array(a));
@@ -4795,10 +4795,10 @@ var require_poly1305 = __commonJS({
         }, D = function(a, c, d) {
           var e = H(a);
           e && c(e);
-          F2 || (F2 = __require("fs"));
+          F || (F = __require("fs"));
           G || (G = __require("path"));
           a = G.normalize(a);
-          F2.readFile(a, function(f, l) {
+          F.readFile(a, function(f, l) {
             f ? d(f) : c(l.buffer);
           });
         }, 1 < process.argv.length && process.argv[1].replace(/\\/g, "/"), process.argv.slice(2), b.inspect = function() {
@@ -4859,7 +4859,7 @@ var require_poly1305 = __commonJS({
         function assert(a, c) {
           a || K("Assertion failed: " + c);
         }
-        function N2(a) {
+        function N(a) {
           var c = b["_" + a];
           assert(c, "Cannot call unknown function " + a + ", make sure it is exported");
           return c;
@@ -4906,9 +4906,9 @@ var require_poly1305 = __commonJS({
             return p;
           }, array: function(g) {
             var p = O(g.length);
-            Q2.set(g, p);
+            Q.set(g, p);
             return p;
-          } }, l = N2(a), A = [];
+          } }, l = N(a), A = [];
           a = 0;
           if (e) for (var t = 0; t < e.length; t++) {
             var aa = f[d[t]];
@@ -4941,11 +4941,11 @@ var require_poly1305 = __commonJS({
           0 !== a && fa(a);
           return d;
         }
-        var ea = "undefined" !== typeof TextDecoder ? new TextDecoder("utf8") : void 0, ha, Q2, P;
+        var ea = "undefined" !== typeof TextDecoder ? new TextDecoder("utf8") : void 0, ha, Q, P;
         function ia() {
           var a = L.buffer;
           ha = a;
-          b.HEAP8 = Q2 = new Int8Array(a);
+          b.HEAP8 = Q = new Int8Array(a);
           b.HEAP16 = new Int16Array(a);
           b.HEAP32 = new Int32Array(a);
           b.HEAPU8 = P = new Uint8Array(a);
@@ -5140,7 +5140,7 @@ var require_poly1305 = __commonJS({
           var f = d.every(function(l) {
             return "number" === l;
           });
-          return "string" !== c && f && !e ? N2(a) : function() {
+          return "string" !== c && f && !e ? N(a) : function() {
             return ca(a, c, d, arguments);
           };
         };
@@ -5204,7 +5204,7 @@ var require_crypto = __commonJS({
     var { readUInt32BE, writeUInt32BE } = require_utils();
     var FastBuffer = Buffer[Symbol.species];
     var MAX_SEQNO = 2 ** 32 - 1;
-    var EMPTY_BUFFER3 = Buffer.alloc(0);
+    var EMPTY_BUFFER = Buffer.alloc(0);
     var BUF_INT = Buffer.alloc(4);
     var DISCARD_CACHE = /* @__PURE__ */ new Map();
     var MAX_PACKET_SIZE = 35e3;
@@ -5427,7 +5427,7 @@ var require_crypto = __commonJS({
         this.outSeqno = enc.seqno;
         this._onWrite = enc.onWrite;
         this._encSSLName = enc.cipherInfo.sslName;
-        this._encKey = enc.cipherKey;
+        this._encKey = __require("crypto").createSecretKey(enc.cipherKey);
         this._encIV = enc.cipherIV;
         this._dead = false;
       }
@@ -5678,7 +5678,7 @@ var require_crypto = __commonJS({
             if (this._packetPos < this._len)
               return;
           }
-          const payload = !this._packet ? EMPTY_BUFFER3 : new FastBuffer(
+          const payload = !this._packet ? EMPTY_BUFFER : new FastBuffer(
             this._packet.buffer,
             this._packet.byteOffset + 1,
             this._packet.length - this._packet[0] - 1
@@ -5901,7 +5901,7 @@ var require_crypto = __commonJS({
         this._onPayload = dec.onPayload;
         this._decipherInstance = null;
         this._decipherSSLName = dec.decipherInfo.sslName;
-        this._decipherKey = dec.decipherKey;
+        this._decipherKey = __require("crypto").createSecretKey(dec.decipherKey);
         this._decipherIV = dec.decipherIV;
         this._len = 0;
         this._lenBytes = 0;
@@ -5985,7 +5985,7 @@ var require_crypto = __commonJS({
                 this._packet = decrypted;
             }
           }
-          const payload = !this._packet ? EMPTY_BUFFER3 : new FastBuffer(
+          const payload = !this._packet ? EMPTY_BUFFER : new FastBuffer(
             this._packet.buffer,
             this._packet.byteOffset + 1,
             this._packet.length - this._packet[0] - 1
@@ -6413,7 +6413,7 @@ var require_crypto = __commonJS({
       }
       return timingSafeEqual2(a, b);
     }
-    function createCipher2(config) {
+    function createCipher(config) {
       if (typeof config !== "object" || config === null)
         throw new Error("Invalid config");
       if (typeof config.outbound !== "object" || config.outbound === null)
@@ -6507,7 +6507,7 @@ var require_crypto = __commonJS({
         });
       })(),
       NullCipher,
-      createCipher: createCipher2,
+      createCipher,
       NullDecipher,
       createDecipher
     };
@@ -6738,7 +6738,7 @@ ${formatted}-----END ${type} KEY-----`;
       asnWriter.endSequence();
       return makePEM("PRIVATE", asnWriter.buffer);
     }
-    function genOpenSSLECDSAPub(oid, Q2) {
+    function genOpenSSLECDSAPub(oid, Q) {
       const asnWriter = new Ber.Writer();
       asnWriter.startSequence();
       asnWriter.startSequence();
@@ -6747,14 +6747,14 @@ ${formatted}-----END ${type} KEY-----`;
       asnWriter.endSequence();
       asnWriter.startSequence(Ber.BitString);
       asnWriter.writeByte(0);
-      asnWriter._ensure(Q2.length);
-      asnWriter._buf.set(Q2, asnWriter._offset);
-      asnWriter._offset += Q2.length;
+      asnWriter._ensure(Q.length);
+      asnWriter._buf.set(Q, asnWriter._offset);
+      asnWriter._offset += Q.length;
       asnWriter.endSequence();
       asnWriter.endSequence();
       return makePEM("PUBLIC", asnWriter.buffer);
     }
-    function genOpenSSHECDSAPub(oid, Q2) {
+    function genOpenSSHECDSAPub(oid, Q) {
       let curveName;
       switch (oid) {
         case "1.2.840.10045.3.1.7":
@@ -6769,13 +6769,13 @@ ${formatted}-----END ${type} KEY-----`;
         default:
           return;
       }
-      const publicKey = Buffer.allocUnsafe(4 + 19 + 4 + 8 + 4 + Q2.length);
+      const publicKey = Buffer.allocUnsafe(4 + 19 + 4 + 8 + 4 + Q.length);
       writeUInt32BE(publicKey, 19, 0);
       publicKey.utf8Write(`ecdsa-sha2-${curveName}`, 4, 19);
       writeUInt32BE(publicKey, 8, 23);
       publicKey.utf8Write(curveName, 27, 8);
-      writeUInt32BE(publicKey, Q2.length, 35);
-      publicKey.set(Q2, 39);
+      writeUInt32BE(publicKey, Q.length, 35);
+      publicKey.set(Q, 39);
       return publicKey;
     }
     function genOpenSSLECDSAPriv(oid, pub, priv) {
@@ -7823,11 +7823,11 @@ var require_agent = __commonJS({
       }
       getIdentities(cb) {
         cb = once2(cb);
-        this.getStream((err, stream2) => {
+        this.getStream((err, stream) => {
           function onFail(err2) {
-            if (stream2) {
+            if (stream) {
               try {
-                stream2.destroy();
+                stream.destroy();
               } catch {
               }
             }
@@ -7839,13 +7839,13 @@ var require_agent = __commonJS({
             return onFail(err);
           const protocol = new AgentProtocol(true);
           protocol.on("error", onFail);
-          protocol.pipe(stream2).pipe(protocol);
-          stream2.on("close", onFail).on("end", onFail).on("error", onFail);
+          protocol.pipe(stream).pipe(protocol);
+          stream.on("close", onFail).on("end", onFail).on("error", onFail);
           protocol.getIdentities((err2, keys) => {
             if (err2)
               return onFail(err2);
             try {
-              stream2.destroy();
+              stream.destroy();
             } catch {
             }
             cb(null, keys);
@@ -7860,11 +7860,11 @@ var require_agent = __commonJS({
           options = void 0;
         }
         cb = once2(cb);
-        this.getStream((err, stream2) => {
+        this.getStream((err, stream) => {
           function onFail(err2) {
-            if (stream2) {
+            if (stream) {
               try {
-                stream2.destroy();
+                stream.destroy();
               } catch {
               }
             }
@@ -7876,13 +7876,13 @@ var require_agent = __commonJS({
             return onFail(err);
           const protocol = new AgentProtocol(true);
           protocol.on("error", onFail);
-          protocol.pipe(stream2).pipe(protocol);
-          stream2.on("close", onFail).on("end", onFail).on("error", onFail);
+          protocol.pipe(stream).pipe(protocol);
+          stream.on("close", onFail).on("end", onFail).on("error", onFail);
           protocol.sign(pubKey, data, options, (err2, sig) => {
             if (err2)
               return onFail(err2);
             try {
-              stream2.destroy();
+              stream.destroy();
             } catch {
             }
             cb(null, sig);
@@ -7906,11 +7906,11 @@ var require_agent = __commonJS({
         [RET_ERR_BINSTDOUT]: new Error("pagent.exe could not set mode for stdout"),
         [RET_ERR_BADLEN]: new Error("pagent.exe did not get expected input payload")
       };
-      function destroy(stream2) {
-        stream2.buffer = null;
-        if (stream2.proc) {
-          stream2.proc.kill();
-          stream2.proc = void 0;
+      function destroy(stream) {
+        stream.buffer = null;
+        if (stream.proc) {
+          stream.proc.kill();
+          stream.proc = void 0;
         }
       }
       class PageantSocket extends Duplex {
@@ -8658,7 +8658,7 @@ var require_zlib = __commonJS({
         const state = this._writeState;
         let buffer = this._outBuffer;
         let offset = this._outOffset;
-        const chunkSize2 = this._chunkSize;
+        const chunkSize = this._chunkSize;
         while (true) {
           handle.writeSync(
             Z_PARTIAL_FLUSH,
@@ -8699,10 +8699,10 @@ var require_zlib = __commonJS({
           } else if (have !== 0) {
             throw new Error("have should not go down");
           }
-          if (availOutAfter === 0 || offset >= chunkSize2) {
-            availOutBefore = chunkSize2;
+          if (availOutAfter === 0 || offset >= chunkSize) {
+            availOutBefore = chunkSize;
             offset = 0;
-            buffer = Buffer.allocUnsafe(chunkSize2);
+            buffer = Buffer.allocUnsafe(chunkSize);
           }
           if (availOutAfter === 0) {
             inOff += inDelta;
@@ -9761,7 +9761,7 @@ var require_kex = __commonJS({
     } = require_constants();
     var {
       CIPHER_INFO,
-      createCipher: createCipher2,
+      createCipher,
       createDecipher,
       MAC_INFO
     } = require_crypto();
@@ -9784,7 +9784,7 @@ var require_kex = __commonJS({
     var MESSAGE_HANDLERS;
     var GEX_MIN_BITS = 2048;
     var GEX_MAX_BITS = 8192;
-    var EMPTY_BUFFER3 = Buffer.alloc(0);
+    var EMPTY_BUFFER = Buffer.alloc(0);
     function kexinit(self2) {
       let payload;
       if (self2._compatFlags & COMPAT.BAD_DHGEX) {
@@ -10353,7 +10353,7 @@ var require_kex = __commonJS({
               trySendNEWKEYS(this);
               hsCipherConfig.outbound.seqno = this._protocol._cipher.outSeqno;
               this._protocol._cipher.free();
-              this._protocol._cipher = createCipher2(hsCipherConfig);
+              this._protocol._cipher = createCipher(hsCipherConfig);
               this._protocol._packetRW.write = hsWrite;
               hsCipherConfig = void 0;
               hsWrite = void 0;
@@ -11188,7 +11188,7 @@ var require_kex = __commonJS({
         else
           ret = new FastBuffer(digest.buffer, digest.byteOffset, len);
       } else {
-        ret = EMPTY_BUFFER3;
+        ret = EMPTY_BUFFER;
       }
       return ret;
     }
@@ -11566,7 +11566,7 @@ var require_Protocol = __commonJS({
           write: new PacketWriter(this)
         };
         this._hostVerifier = !this._server && typeof config.hostVerifier === "function" ? config.hostVerifier : void 0;
-        this._parse = parseHeader2;
+        this._parse = parseHeader;
         this._buffer = void 0;
         this._authsQueue = [];
         this._authenticated = false;
@@ -12774,7 +12774,7 @@ var require_Protocol = __commonJS({
       }
     };
     var RE_IDENT = /^SSH-(2\.0|1\.99)-([^ ]+)(?: (.*))?$/;
-    function parseHeader2(chunk, p, len) {
+    function parseHeader(chunk, p, len) {
       let data;
       let chunkOffset;
       if (this._buffer) {
@@ -13045,7 +13045,7 @@ var require_SFTP = __commonJS({
     var fs2 = __require("fs");
     var { constants: constants3 } = fs2;
     var {
-      Readable: ReadableStream2,
+      Readable: ReadableStream,
       Writable: WritableStream
     } = __require("stream");
     var { inherits, types: { isDate } } = __require("util");
@@ -13469,15 +13469,15 @@ var require_SFTP = __commonJS({
       writeData(handle, buf, off, len, position, cb) {
         this.write(handle, buf, off, len, position, cb);
       }
-      fastGet(remotePath, localPath, opts2, cb) {
+      fastGet(remotePath, localPath, opts, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        fastXfer(this, fs2, remotePath, localPath, opts2, cb);
+        fastXfer(this, fs2, remotePath, localPath, opts, cb);
       }
-      fastPut(localPath, remotePath, opts2, cb) {
+      fastPut(localPath, remotePath, opts, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        fastXfer(fs2, this, localPath, remotePath, opts2, cb);
+        fastXfer(fs2, this, localPath, remotePath, opts, cb);
       }
       readFile(path3, options, callback_) {
         if (this.server)
@@ -13505,7 +13505,7 @@ var require_SFTP = __commonJS({
         let handle;
         let bytesRead = 0;
         const flag = options.flag || "r";
-        const read2 = () => {
+        const read = () => {
           if (size === 0) {
             buffer = Buffer.allocUnsafe(8192);
             this.read(handle, buffer, 0, 8192, bytesRead, afterRead);
@@ -13533,10 +13533,10 @@ var require_SFTP = __commonJS({
             if (pos === size)
               close();
             else
-              read2();
+              read();
           } else {
             buffers.push(bufferSlice(buffer, 0, nbytes));
-            read2();
+            read();
           }
         };
         afterRead._wantEOFError = true;
@@ -13571,10 +13571,10 @@ var require_SFTP = __commonJS({
             size = st.size || 0;
             if (size === 0) {
               buffers = [];
-              return read2();
+              return read();
             }
             buffer = Buffer.allocUnsafe(size);
-            read2();
+            read();
           };
           this.fstat(handle, tryStat);
         });
@@ -13748,16 +13748,16 @@ var require_SFTP = __commonJS({
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} RMDIR`
         );
       }
-      readdir(where, opts2, cb) {
+      readdir(where, opts, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        if (typeof opts2 === "function") {
-          cb = opts2;
-          opts2 = {};
+        if (typeof opts === "function") {
+          cb = opts;
+          opts = {};
         }
-        if (typeof opts2 !== "object" || opts2 === null)
-          opts2 = {};
-        const doFilter = opts2 && opts2.full ? false : true;
+        if (typeof opts !== "object" || opts === null)
+          opts = {};
+        const doFilter = opts && opts.full ? false : true;
         if (!Buffer.isBuffer(where) && typeof where !== "string")
           throw new Error("missing directory handle or path");
         if (typeof where === "string") {
@@ -13766,7 +13766,7 @@ var require_SFTP = __commonJS({
           const reread = (err, handle) => {
             if (err)
               return cb(err);
-            this.readdir(handle, opts2, (err2, list2) => {
+            this.readdir(handle, opts, (err2, list2) => {
               const eof = err2 && err2.code === STATUS_CODE.EOF;
               if (err2 && !eof)
                 return this.close(handle, () => cb(err2));
@@ -14696,28 +14696,28 @@ var require_SFTP = __commonJS({
         `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} READ`
       );
     }
-    function fastXfer(src, dst, srcPath, dstPath, opts2, cb) {
+    function fastXfer(src, dst, srcPath, dstPath, opts, cb) {
       let concurrency = 64;
-      let chunkSize2 = 32768;
+      let chunkSize = 32768;
       let onstep;
       let mode;
       let fileSize;
-      if (typeof opts2 === "function") {
-        cb = opts2;
-      } else if (typeof opts2 === "object" && opts2 !== null) {
-        if (typeof opts2.concurrency === "number" && opts2.concurrency > 0 && !isNaN(opts2.concurrency)) {
-          concurrency = opts2.concurrency;
+      if (typeof opts === "function") {
+        cb = opts;
+      } else if (typeof opts === "object" && opts !== null) {
+        if (typeof opts.concurrency === "number" && opts.concurrency > 0 && !isNaN(opts.concurrency)) {
+          concurrency = opts.concurrency;
         }
-        if (typeof opts2.chunkSize === "number" && opts2.chunkSize > 0 && !isNaN(opts2.chunkSize)) {
-          chunkSize2 = opts2.chunkSize;
+        if (typeof opts.chunkSize === "number" && opts.chunkSize > 0 && !isNaN(opts.chunkSize)) {
+          chunkSize = opts.chunkSize;
         }
-        if (typeof opts2.fileSize === "number" && opts2.fileSize > 0 && !isNaN(opts2.fileSize)) {
-          fileSize = opts2.fileSize;
+        if (typeof opts.fileSize === "number" && opts.fileSize > 0 && !isNaN(opts.fileSize)) {
+          fileSize = opts.fileSize;
         }
-        if (typeof opts2.step === "function")
-          onstep = opts2.step;
-        if (typeof opts2.mode === "string" || typeof opts2.mode === "number")
-          mode = modeNum(opts2.mode);
+        if (typeof opts.step === "function")
+          onstep = opts.step;
+        if (typeof opts.mode === "string" || typeof opts.mode === "number")
+          mode = modeNum(opts.mode);
       }
       let fsize;
       let pdst = 0;
@@ -14726,7 +14726,7 @@ var require_SFTP = __commonJS({
       let srcHandle;
       let dstHandle;
       let readbuf;
-      let bufsize = chunkSize2 * concurrency;
+      let bufsize = chunkSize * concurrency;
       function onerror(err) {
         if (hadError)
           return;
@@ -14782,7 +14782,7 @@ var require_SFTP = __commonJS({
                 bufsize = fsize;
                 break;
               }
-              bufsize -= chunkSize2;
+              bufsize -= chunkSize;
               --concurrency;
             }
             readbuf = tryCreateBuffer(bufsize);
@@ -14827,7 +14827,7 @@ var require_SFTP = __commonJS({
                 }
                 if (pdst >= fsize)
                   return;
-                const chunk = pdst + chunkSize2 > fsize ? fsize - pdst : chunkSize2;
+                const chunk = pdst + chunkSize > fsize ? fsize - pdst : chunkSize;
                 singleRead(datapos, pdst, chunk);
                 pdst += chunk;
               }
@@ -14851,7 +14851,7 @@ var require_SFTP = __commonJS({
               let reads = 0;
               let psrc = 0;
               while (pdst < fsize && reads < concurrency) {
-                const chunk = pdst + chunkSize2 > fsize ? fsize - pdst : chunkSize2;
+                const chunk = pdst + chunkSize > fsize ? fsize - pdst : chunkSize;
                 singleRead(psrc, pdst, chunk);
                 psrc += chunk;
                 pdst += chunk;
@@ -15786,7 +15786,7 @@ var require_SFTP = __commonJS({
         options.highWaterMark = 64 * 1024;
       options.emitClose = false;
       options.autoDestroy = false;
-      ReadableStream2.call(this, options);
+      ReadableStream.call(this, options);
       this.path = path3;
       this.flags = options.flags === void 0 ? "r" : options.flags;
       this.mode = options.mode === void 0 ? 438 : options.mode;
@@ -15822,7 +15822,7 @@ var require_SFTP = __commonJS({
       if (!Buffer.isBuffer(this.handle))
         this.open();
     }
-    inherits(ReadStream, ReadableStream2);
+    inherits(ReadStream, ReadableStream);
     ReadStream.prototype.open = function() {
       if (this._opening)
         return;
@@ -15897,16 +15897,16 @@ var require_SFTP = __commonJS({
       this.handle = null;
       this._opening = false;
     };
-    function closeStream(stream2, cb, err) {
-      if (!stream2.handle)
+    function closeStream(stream, cb, err) {
+      if (!stream.handle)
         return onclose();
-      stream2.sftp.close(stream2.handle, onclose);
+      stream.sftp.close(stream.handle, onclose);
       function onclose(er) {
         er = er || err;
         cb(er);
-        stream2.isClosed = true;
+        stream.isClosed = true;
         if (!er)
-          stream2.emit("close");
+          stream.emit("close");
       }
     }
     ReadStream.prototype.close = function(cb) {
@@ -16097,7 +16097,7 @@ var require_Channel = __commonJS({
     "use strict";
     var {
       Duplex: DuplexStream,
-      Readable: ReadableStream2,
+      Readable: ReadableStream,
       Writable: WritableStream
     } = __require("stream");
     var {
@@ -16107,7 +16107,7 @@ var require_Channel = __commonJS({
     var PACKET_SIZE = 32 * 1024;
     var MAX_WINDOW = 2 * 1024 * 1024;
     var WINDOW_THRESHOLD = MAX_WINDOW / 2;
-    var ClientStderr = class extends ReadableStream2 {
+    var ClientStderr = class extends ReadableStream {
       constructor(channel, streamOpts) {
         super(streamOpts);
         this._channel = channel;
@@ -16164,15 +16164,15 @@ var require_Channel = __commonJS({
       }
     };
     var Channel = class extends DuplexStream {
-      constructor(client, info, opts2) {
+      constructor(client, info, opts) {
         const streamOpts = {
           highWaterMark: MAX_WINDOW,
-          allowHalfOpen: !opts2 || opts2 && opts2.allowHalfOpen !== false,
+          allowHalfOpen: !opts || opts && opts.allowHalfOpen !== false,
           emitClose: false
         };
         super(streamOpts);
         this.allowHalfOpen = streamOpts.allowHalfOpen;
-        const server = !!(opts2 && opts2.server);
+        const server = !!(opts && opts.server);
         this.server = server;
         this.type = info.type;
         this.subtype = void 0;
@@ -16537,19 +16537,19 @@ var require_utils2 = __commonJS({
                 val = [val];
               if (Array.isArray(val)) {
                 for (let j = val.length; j >= 0; --j) {
-                  const prepend2 = val[j];
-                  if (typeof prepend2 === "string") {
-                    if (!prepend2 || list2.indexOf(prepend2) !== -1)
+                  const prepend = val[j];
+                  if (typeof prepend === "string") {
+                    if (!prepend || list2.indexOf(prepend) !== -1)
                       continue;
-                    if (supportedList.indexOf(prepend2) === -1)
-                      throw new Error(`Unsupported algorithm: ${prepend2}`);
+                    if (supportedList.indexOf(prepend) === -1)
+                      throw new Error(`Unsupported algorithm: ${prepend}`);
                     if (list2 === defaultList)
                       list2 = list2.slice();
-                    list2.unshift(prepend2);
-                  } else if (isRegExp(prepend2)) {
+                    list2.unshift(prepend);
+                  } else if (isRegExp(prepend)) {
                     for (let k = supportedList.length; k >= 0; --k) {
                       const algo = supportedList[k];
-                      if (prepend2.test(algo)) {
+                      if (prepend.test(algo)) {
                         if (list2.indexOf(algo) !== -1)
                           continue;
                         if (list2 === defaultList)
@@ -16600,8 +16600,8 @@ var require_utils2 = __commonJS({
       generateAlgorithmList,
       onChannelOpenFailure,
       onCHANNEL_CLOSE,
-      isWritable: (stream2) => {
-        return stream2 && stream2.writable && stream2._readableState && stream2._readableState.ended === false;
+      isWritable: (stream) => {
+        return stream && stream.writable && stream._readableState && stream._readableState.ended === false;
       }
     };
   }
@@ -16992,8 +16992,8 @@ var require_client = __commonJS({
               if (curAuth.type === "agent") {
                 const key = curAuth.agentCtx.currentKey();
                 proto.authPK(curAuth.username, key, keyAlgo, (buf, cb) => {
-                  const opts2 = { hash: hashAlgo };
-                  curAuth.agentCtx.sign(key, buf, opts2, (err, signed) => {
+                  const opts = { hash: hashAlgo };
+                  curAuth.agentCtx.sign(key, buf, opts, (err, signed) => {
                     if (err) {
                       err.level = "agent";
                       this.emit("error", err);
@@ -17640,14 +17640,14 @@ var require_client = __commonJS({
         this._sock && isWritable(this._sock) && this._sock.destroy();
         return this;
       }
-      exec(cmd, opts2, cb) {
+      exec(cmd, opts, cb) {
         if (!this._sock || !isWritable(this._sock))
           throw new Error("Not connected");
-        if (typeof opts2 === "function") {
-          cb = opts2;
-          opts2 = {};
+        if (typeof opts === "function") {
+          cb = opts;
+          opts = {};
         }
-        const extraOpts = { allowHalfOpen: opts2.allowHalfOpen !== false };
+        const extraOpts = { allowHalfOpen: opts.allowHalfOpen !== false };
         openChannel(this, "session", extraOpts, (err, chan) => {
           if (err) {
             cb(err);
@@ -17663,36 +17663,36 @@ var require_client = __commonJS({
             if (todo.length)
               todo.shift()();
           }
-          if (this.config.allowAgentFwd === true || opts2 && opts2.agentForward === true && this._agent !== void 0) {
+          if (this.config.allowAgentFwd === true || opts && opts.agentForward === true && this._agent !== void 0) {
             todo.push(() => reqAgentFwd(chan, reqCb));
           }
-          if (typeof opts2 === "object" && opts2 !== null) {
-            if (typeof opts2.env === "object" && opts2.env !== null)
-              reqEnv(chan, opts2.env);
-            if (typeof opts2.pty === "object" && opts2.pty !== null || opts2.pty === true) {
-              todo.push(() => reqPty(chan, opts2.pty, reqCb));
+          if (typeof opts === "object" && opts !== null) {
+            if (typeof opts.env === "object" && opts.env !== null)
+              reqEnv(chan, opts.env);
+            if (typeof opts.pty === "object" && opts.pty !== null || opts.pty === true) {
+              todo.push(() => reqPty(chan, opts.pty, reqCb));
             }
-            if (typeof opts2.x11 === "object" && opts2.x11 !== null || opts2.x11 === "number" || opts2.x11 === true) {
-              todo.push(() => reqX11(chan, opts2.x11, reqCb));
+            if (typeof opts.x11 === "object" && opts.x11 !== null || opts.x11 === "number" || opts.x11 === true) {
+              todo.push(() => reqX11(chan, opts.x11, reqCb));
             }
           }
-          todo.push(() => reqExec(chan, cmd, opts2, cb));
+          todo.push(() => reqExec(chan, cmd, opts, cb));
           todo.shift()();
         });
         return this;
       }
-      shell(wndopts, opts2, cb) {
+      shell(wndopts, opts, cb) {
         if (!this._sock || !isWritable(this._sock))
           throw new Error("Not connected");
         if (typeof wndopts === "function") {
           cb = wndopts;
-          wndopts = opts2 = void 0;
-        } else if (typeof opts2 === "function") {
-          cb = opts2;
-          opts2 = void 0;
+          wndopts = opts = void 0;
+        } else if (typeof opts === "function") {
+          cb = opts;
+          opts = void 0;
         }
         if (wndopts && (wndopts.x11 !== void 0 || wndopts.env !== void 0)) {
-          opts2 = wndopts;
+          opts = wndopts;
           wndopts = void 0;
         }
         openChannel(this, "session", (err, chan) => {
@@ -17710,16 +17710,16 @@ var require_client = __commonJS({
             if (todo.length)
               todo.shift()();
           }
-          if (this.config.allowAgentFwd === true || opts2 && opts2.agentForward === true && this._agent !== void 0) {
+          if (this.config.allowAgentFwd === true || opts && opts.agentForward === true && this._agent !== void 0) {
             todo.push(() => reqAgentFwd(chan, reqCb));
           }
           if (wndopts !== false)
             todo.push(() => reqPty(chan, wndopts, reqCb));
-          if (typeof opts2 === "object" && opts2 !== null) {
-            if (typeof opts2.env === "object" && opts2.env !== null)
-              reqEnv(chan, opts2.env);
-            if (typeof opts2.x11 === "object" && opts2.x11 !== null || opts2.x11 === "number" || opts2.x11 === true) {
-              todo.push(() => reqX11(chan, opts2.x11, reqCb));
+          if (typeof opts === "object" && opts !== null) {
+            if (typeof opts.env === "object" && opts.env !== null)
+              reqEnv(chan, opts.env);
+            if (typeof opts.x11 === "object" && opts.x11 !== null || opts.x11 === "number" || opts.x11 === true) {
+              todo.push(() => reqX11(chan, opts.x11, reqCb));
             }
           }
           todo.push(() => reqShell(chan, cb));
@@ -17735,12 +17735,12 @@ var require_client = __commonJS({
             cb(err);
             return;
           }
-          reqSubsystem(chan, name, (err2, stream2) => {
+          reqSubsystem(chan, name, (err2, stream) => {
             if (err2) {
               cb(err2);
               return;
             }
-            cb(void 0, stream2);
+            cb(void 0, stream);
           });
         });
         return this;
@@ -17967,15 +17967,15 @@ var require_client = __commonJS({
         return this;
       }
     };
-    function openChannel(self2, type, opts2, cb) {
+    function openChannel(self2, type, opts, cb) {
       const initWindow = MAX_WINDOW;
       const maxPacket = PACKET_SIZE;
-      if (typeof opts2 === "function") {
-        cb = opts2;
-        opts2 = {};
+      if (typeof opts === "function") {
+        cb = opts;
+        opts = {};
       }
-      const wrapper = (err, stream2) => {
-        cb(err, stream2);
+      const wrapper = (err, stream) => {
+        cb(err, stream);
       };
       wrapper.type = type;
       const localChan = self2._chanMgr.add(wrapper);
@@ -17989,14 +17989,14 @@ var require_client = __commonJS({
           self2._protocol.session(localChan, initWindow, maxPacket);
           break;
         case "direct-tcpip":
-          self2._protocol.directTcpip(localChan, initWindow, maxPacket, opts2);
+          self2._protocol.directTcpip(localChan, initWindow, maxPacket, opts);
           break;
         case "direct-streamlocal@openssh.com":
           self2._protocol.openssh_directStreamLocal(
             localChan,
             initWindow,
             maxPacket,
-            opts2
+            opts
           );
           break;
         default:
@@ -18049,28 +18049,28 @@ var require_client = __commonJS({
       }
       chan._client._protocol.x11Forward(chan.outgoing.id, cfg, wantReply);
     }
-    function reqPty(chan, opts2, cb) {
+    function reqPty(chan, opts, cb) {
       let rows = 24;
       let cols = 80;
       let width = 640;
       let height = 480;
       let term = "vt100";
       let modes = null;
-      if (typeof opts2 === "function") {
-        cb = opts2;
-      } else if (typeof opts2 === "object" && opts2 !== null) {
-        if (typeof opts2.rows === "number")
-          rows = opts2.rows;
-        if (typeof opts2.cols === "number")
-          cols = opts2.cols;
-        if (typeof opts2.width === "number")
-          width = opts2.width;
-        if (typeof opts2.height === "number")
-          height = opts2.height;
-        if (typeof opts2.term === "string")
-          term = opts2.term;
-        if (typeof opts2.modes === "object")
-          modes = opts2.modes;
+      if (typeof opts === "function") {
+        cb = opts;
+      } else if (typeof opts === "object" && opts !== null) {
+        if (typeof opts.rows === "number")
+          rows = opts.rows;
+        if (typeof opts.cols === "number")
+          cols = opts.cols;
+        if (typeof opts.width === "number")
+          width = opts.width;
+        if (typeof opts.height === "number")
+          height = opts.height;
+        if (typeof opts.term === "string")
+          term = opts.term;
+        if (typeof opts.modes === "object")
+          modes = opts.modes;
       }
       const wantReply = typeof cb === "function";
       if (chan.outgoing.state !== "open") {
@@ -18137,7 +18137,7 @@ var require_client = __commonJS({
       });
       chan._client._protocol.shell(chan.outgoing.id, true);
     }
-    function reqExec(chan, cmd, opts2, cb) {
+    function reqExec(chan, cmd, opts, cb) {
       if (chan.outgoing.state !== "open") {
         cb(new Error("Channel is not open"));
         return;
@@ -18148,7 +18148,7 @@ var require_client = __commonJS({
           return;
         }
         chan.subtype = "exec";
-        chan.allowHalfOpen = opts2.allowHalfOpen !== false;
+        chan.allowHalfOpen = opts.allowHalfOpen !== false;
         cb(void 0, chan);
       });
       chan._client._protocol.exec(chan.outgoing.id, cmd, true);
@@ -18210,15 +18210,15 @@ var require_client = __commonJS({
             state: "open"
           }
         };
-        const stream2 = new Channel(self2, chanInfo);
-        self2._chanMgr.update(localChan, stream2);
+        const stream = new Channel(self2, chanInfo);
+        self2._chanMgr.update(localChan, stream);
         self2._protocol.channelOpenConfirm(
           info.sender,
           localChan,
           MAX_WINDOW,
           PACKET_SIZE
         );
-        return stream2;
+        return stream;
       };
       const reject = () => {
         if (reason === void 0) {
@@ -18263,11 +18263,11 @@ var require_client = __commonJS({
           break;
         case "auth-agent@openssh.com":
           if (self2._agentFwdEnabled && typeof self2._agent.getStream === "function" && reserveChannel()) {
-            self2._agent.getStream((err, stream2) => {
+            self2._agent.getStream((err, stream) => {
               if (err)
                 return reject();
               const upstream = accept();
-              upstream.pipe(stream2).pipe(upstream);
+              upstream.pipe(stream).pipe(upstream);
             });
             return;
           }
@@ -18441,14 +18441,14 @@ var require_http_agents = __commonJS({
           const client = new Client();
           let triedForward = false;
           client.on("ready", () => {
-            client.forwardOut(srcIP, srcPort, dstIP, dstPort, (err, stream2) => {
+            client.forwardOut(srcIP, srcPort, dstIP, dstPort, (err, stream) => {
               triedForward = true;
               if (err) {
                 client.end();
                 return cb(err);
               }
-              stream2.once("close", () => client.end());
-              cb(null, decorateStream(stream2, ctor, options));
+              stream.once("close", () => client.end());
+              cb(null, decorateStream(stream, ctor, options));
             });
           }).on("error", cb).on("close", () => {
             if (!triedForward)
@@ -18460,17 +18460,17 @@ var require_http_agents = __commonJS({
     }
     function noop() {
     }
-    function decorateStream(stream2, ctor, options) {
+    function decorateStream(stream, ctor, options) {
       if (ctor === HttpAgent) {
-        stream2.setKeepAlive = noop;
-        stream2.setNoDelay = noop;
-        stream2.setTimeout = noop;
-        stream2.ref = noop;
-        stream2.unref = noop;
-        stream2.destroySoon = stream2.destroy;
-        return stream2;
+        stream.setKeepAlive = noop;
+        stream.setNoDelay = noop;
+        stream.setTimeout = noop;
+        stream.ref = noop;
+        stream.unref = noop;
+        stream.destroySoon = stream.destroy;
+        return stream;
       }
-      options.socket = stream2;
+      options.socket = stream;
       const wrapped = tlsConnect(options);
       const onClose = /* @__PURE__ */ (() => {
         let called = false;
@@ -18478,8 +18478,8 @@ var require_http_agents = __commonJS({
           if (called)
             return;
           called = true;
-          if (stream2.isPaused())
-            stream2.resume();
+          if (stream.isPaused())
+            stream.resume();
         };
       })();
       wrapped.on("end", onClose).on("close", onClose);
@@ -19000,15 +19000,15 @@ var require_server = __commonJS({
                           state: "open"
                         }
                       };
-                      const stream2 = new Channel(this, chanInfo, { server: true });
-                      this._chanMgr.update(localChan, stream2);
+                      const stream = new Channel(this, chanInfo, { server: true });
+                      this._chanMgr.update(localChan, stream);
                       proto.channelOpenConfirm(
                         info.sender,
                         localChan,
                         MAX_WINDOW,
                         PACKET_SIZE
                       );
-                      return stream2;
+                      return stream;
                     };
                     this.emit("tcpip", accept, reject, data);
                     return;
@@ -19035,15 +19035,15 @@ var require_server = __commonJS({
                           state: "open"
                         }
                       };
-                      const stream2 = new Channel(this, chanInfo, { server: true });
-                      this._chanMgr.update(localChan, stream2);
+                      const stream = new Channel(this, chanInfo, { server: true });
+                      this._chanMgr.update(localChan, stream);
                       proto.channelOpenConfirm(
                         info.sender,
                         localChan,
                         MAX_WINDOW,
                         PACKET_SIZE
                       );
-                      return stream2;
+                      return stream;
                     };
                     this.emit("openssh.streamlocal", accept, reject, data);
                     return;
@@ -19587,18 +19587,18 @@ var require_server = __commonJS({
         return this;
       }
       x11(originAddr, originPort, cb) {
-        const opts2 = { originAddr, originPort };
-        openChannel(this, "x11", opts2, cb);
+        const opts = { originAddr, originPort };
+        openChannel(this, "x11", opts, cb);
         return this;
       }
       forwardOut(boundAddr, boundPort, remoteAddr, remotePort, cb) {
-        const opts2 = { boundAddr, boundPort, remoteAddr, remotePort };
-        openChannel(this, "forwarded-tcpip", opts2, cb);
+        const opts = { boundAddr, boundPort, remoteAddr, remotePort };
+        openChannel(this, "forwarded-tcpip", opts, cb);
         return this;
       }
       openssh_forwardOutStreamLocal(socketPath, cb) {
-        const opts2 = { socketPath };
-        openChannel(this, "forwarded-streamlocal@openssh.com", opts2, cb);
+        const opts = { socketPath };
+        openChannel(this, "forwarded-streamlocal@openssh.com", opts, cb);
         return this;
       }
       rekey(cb) {
@@ -19621,15 +19621,15 @@ var require_server = __commonJS({
         return this;
       }
     };
-    function openChannel(self2, type, opts2, cb) {
+    function openChannel(self2, type, opts, cb) {
       const initWindow = MAX_WINDOW;
       const maxPacket = PACKET_SIZE;
-      if (typeof opts2 === "function") {
-        cb = opts2;
-        opts2 = {};
+      if (typeof opts === "function") {
+        cb = opts;
+        opts = {};
       }
-      const wrapper = (err, stream2) => {
-        cb(err, stream2);
+      const wrapper = (err, stream) => {
+        cb(err, stream);
       };
       wrapper.type = type;
       const localChan = self2._chanMgr.add(wrapper);
@@ -19639,17 +19639,17 @@ var require_server = __commonJS({
       }
       switch (type) {
         case "forwarded-tcpip":
-          self2._protocol.forwardedTcpip(localChan, initWindow, maxPacket, opts2);
+          self2._protocol.forwardedTcpip(localChan, initWindow, maxPacket, opts);
           break;
         case "x11":
-          self2._protocol.x11(localChan, initWindow, maxPacket, opts2);
+          self2._protocol.x11(localChan, initWindow, maxPacket, opts);
           break;
         case "forwarded-streamlocal@openssh.com":
           self2._protocol.openssh_forwardedStreamLocal(
             localChan,
             initWindow,
             maxPacket,
-            opts2
+            opts
           );
           break;
         default:
@@ -19673,7 +19673,7 @@ var require_keygen = __commonJS({
       generateKeyPair: generateKeyPair_,
       generateKeyPairSync: generateKeyPairSync_,
       getCurves,
-      randomBytes: randomBytes9
+      randomBytes: randomBytes4
     } = __require("crypto");
     var { Ber } = require_lib();
     var bcrypt_pbkdf = require_bcrypt_pbkdf().pbkdf;
@@ -19682,16 +19682,16 @@ var require_keygen = __commonJS({
     var DEFAULT_ROUNDS = 16;
     var curves = getCurves();
     var ciphers = new Map(Object.entries(CIPHER_INFO));
-    function makeArgs(type, opts2) {
+    function makeArgs(type, opts) {
       if (typeof type !== "string")
         throw new TypeError("Key type must be a string");
       const publicKeyEncoding = { type: "spki", format: "der" };
       const privateKeyEncoding = { type: "pkcs8", format: "der" };
       switch (type.toLowerCase()) {
         case "rsa": {
-          if (typeof opts2 !== "object" || opts2 === null)
+          if (typeof opts !== "object" || opts === null)
             throw new TypeError("Missing options object for RSA key");
-          const modulusLength = opts2.bits;
+          const modulusLength = opts.bits;
           if (!Number.isInteger(modulusLength))
             throw new TypeError("RSA bits must be an integer");
           if (modulusLength <= 0 || modulusLength > 16384)
@@ -19699,12 +19699,12 @@ var require_keygen = __commonJS({
           return ["rsa", { modulusLength, publicKeyEncoding, privateKeyEncoding }];
         }
         case "ecdsa": {
-          if (typeof opts2 !== "object" || opts2 === null)
+          if (typeof opts !== "object" || opts === null)
             throw new TypeError("Missing options object for ECDSA key");
-          if (!Number.isInteger(opts2.bits))
+          if (!Number.isInteger(opts.bits))
             throw new TypeError("ECDSA bits must be an integer");
           let namedCurve;
-          switch (opts2.bits) {
+          switch (opts.bits) {
             case 256:
               namedCurve = "prime256v1";
               break;
@@ -19906,38 +19906,38 @@ var require_keygen = __commonJS({
         }
       }
     }
-    function convertKeys(keyType, pub, priv, opts2) {
+    function convertKeys(keyType, pub, priv, opts) {
       let format = "new";
       let encrypted;
       let comment = "";
-      if (typeof opts2 === "object" && opts2 !== null) {
-        if (typeof opts2.comment === "string" && opts2.comment)
-          comment = opts2.comment;
-        if (typeof opts2.format === "string" && opts2.format)
-          format = opts2.format;
-        if (opts2.passphrase) {
+      if (typeof opts === "object" && opts !== null) {
+        if (typeof opts.comment === "string" && opts.comment)
+          comment = opts.comment;
+        if (typeof opts.format === "string" && opts.format)
+          format = opts.format;
+        if (opts.passphrase) {
           let passphrase;
-          if (typeof opts2.passphrase === "string")
-            passphrase = Buffer.from(opts2.passphrase);
-          else if (Buffer.isBuffer(opts2.passphrase))
-            passphrase = opts2.passphrase;
+          if (typeof opts.passphrase === "string")
+            passphrase = Buffer.from(opts.passphrase);
+          else if (Buffer.isBuffer(opts.passphrase))
+            passphrase = opts.passphrase;
           else
             throw new Error("Invalid passphrase");
-          if (opts2.cipher === void 0)
+          if (opts.cipher === void 0)
             throw new Error("Missing cipher name");
-          const cipher = ciphers.get(opts2.cipher);
+          const cipher = ciphers.get(opts.cipher);
           if (cipher === void 0)
             throw new Error("Invalid cipher name");
           if (format === "new") {
             let rounds = DEFAULT_ROUNDS;
-            if (opts2.rounds !== void 0) {
-              if (!Number.isInteger(opts2.rounds))
+            if (opts.rounds !== void 0) {
+              if (!Number.isInteger(opts.rounds))
                 throw new TypeError("rounds must be an integer");
-              if (opts2.rounds > 0)
-                rounds = opts2.rounds;
+              if (opts.rounds > 0)
+                rounds = opts.rounds;
             }
             const gen = Buffer.allocUnsafe(cipher.keyLen + cipher.ivLen);
-            const salt = randomBytes9(SALT_LEN);
+            const salt = randomBytes4(SALT_LEN);
             const r = bcrypt_pbkdf(
               passphrase,
               passphrase.length,
@@ -19958,7 +19958,7 @@ var require_keygen = __commonJS({
             }
             encrypted = {
               cipher,
-              cipherName: opts2.cipher,
+              cipherName: opts.cipher,
               kdfName: "bcrypt",
               kdfOptions,
               key: gen.slice(0, cipher.keyLen),
@@ -19976,7 +19976,7 @@ var require_keygen = __commonJS({
           const kdfOptions = encrypted ? encrypted.kdfOptions : Buffer.alloc(0);
           const blockLen = encrypted ? encrypted.cipher.blockLen : 8;
           const parsed = parseDERs(keyType, pub, priv);
-          const checkInt = randomBytes9(4);
+          const checkInt = randomBytes4(4);
           const commentBin = Buffer.from(comment);
           const privBlobLen = 4 + 4 + parsed.priv.length + 4 + commentBin.length;
           let padding = [];
@@ -20057,30 +20057,30 @@ var require_keygen = __commonJS({
     function noop() {
     }
     module.exports = {
-      generateKeyPair: (keyType, opts2, cb) => {
-        if (typeof opts2 === "function") {
-          cb = opts2;
-          opts2 = void 0;
+      generateKeyPair: (keyType, opts, cb) => {
+        if (typeof opts === "function") {
+          cb = opts;
+          opts = void 0;
         }
         if (typeof cb !== "function")
           cb = noop;
-        const args = makeArgs(keyType, opts2);
+        const args = makeArgs(keyType, opts);
         generateKeyPair_(...args, (err, pub, priv) => {
           if (err)
             return cb(err);
           let ret;
           try {
-            ret = convertKeys(args[0], pub, priv, opts2);
+            ret = convertKeys(args[0], pub, priv, opts);
           } catch (ex) {
             return cb(ex);
           }
           cb(null, ret);
         });
       },
-      generateKeyPairSync: (keyType, opts2) => {
-        const args = makeArgs(keyType, opts2);
+      generateKeyPairSync: (keyType, opts) => {
+        const args = makeArgs(keyType, opts);
         const { publicKey: pub, privateKey: priv } = generateKeyPairSync_(...args);
-        return convertKeys(args[0], pub, priv, opts2);
+        return convertKeys(args[0], pub, priv, opts);
       }
     };
   }
@@ -20458,11 +20458,11 @@ var require_destroy = __commonJS({
     function emitErrorNT(self2, err) {
       self2.emit("error", err);
     }
-    function errorOrDestroy(stream2, err) {
-      var rState = stream2._readableState;
-      var wState = stream2._writableState;
-      if (rState && rState.autoDestroy || wState && wState.autoDestroy) stream2.destroy(err);
-      else stream2.emit("error", err);
+    function errorOrDestroy(stream, err) {
+      var rState = stream._readableState;
+      var wState = stream._writableState;
+      if (rState && rState.autoDestroy || wState && wState.autoDestroy) stream.destroy(err);
+      else stream.emit("error", err);
     }
     module.exports = {
       destroy,
@@ -20694,10 +20694,10 @@ var require_stream_writable = __commonJS({
     require_inherits()(Writable2, Stream);
     function nop() {
     }
-    function WritableState(options, stream2, isDuplex) {
+    function WritableState(options, stream, isDuplex) {
       Duplex = Duplex || require_stream_duplex();
       options = options || {};
-      if (typeof isDuplex !== "boolean") isDuplex = stream2 instanceof Duplex;
+      if (typeof isDuplex !== "boolean") isDuplex = stream instanceof Duplex;
       this.objectMode = !!options.objectMode;
       if (isDuplex) this.objectMode = this.objectMode || !!options.writableObjectMode;
       this.highWaterMark = getHighWaterMark(this, options, "writableHighWaterMark", isDuplex);
@@ -20716,7 +20716,7 @@ var require_stream_writable = __commonJS({
       this.sync = true;
       this.bufferProcessing = false;
       this.onwrite = function(er) {
-        onwrite(stream2, er);
+        onwrite(stream, er);
       };
       this.writecb = null;
       this.writelen = 0;
@@ -20781,12 +20781,12 @@ var require_stream_writable = __commonJS({
     Writable2.prototype.pipe = function() {
       errorOrDestroy(this, new ERR_STREAM_CANNOT_PIPE());
     };
-    function writeAfterEnd(stream2, cb) {
+    function writeAfterEnd(stream, cb) {
       var er = new ERR_STREAM_WRITE_AFTER_END();
-      errorOrDestroy(stream2, er);
+      errorOrDestroy(stream, er);
       process.nextTick(cb, er);
     }
-    function validChunk(stream2, state, chunk, cb) {
+    function validChunk(stream, state, chunk, cb) {
       var er;
       if (chunk === null) {
         er = new ERR_STREAM_NULL_VALUES();
@@ -20794,7 +20794,7 @@ var require_stream_writable = __commonJS({
         er = new ERR_INVALID_ARG_TYPE("chunk", ["string", "Buffer"], chunk);
       }
       if (er) {
-        errorOrDestroy(stream2, er);
+        errorOrDestroy(stream, er);
         process.nextTick(cb, er);
         return false;
       }
@@ -20861,7 +20861,7 @@ var require_stream_writable = __commonJS({
         return this._writableState.highWaterMark;
       }
     });
-    function writeOrBuffer(stream2, state, isBuf, chunk, encoding, cb) {
+    function writeOrBuffer(stream, state, isBuf, chunk, encoding, cb) {
       if (!isBuf) {
         var newChunk = decodeChunk(state, chunk, encoding);
         if (chunk !== newChunk) {
@@ -20890,32 +20890,32 @@ var require_stream_writable = __commonJS({
         }
         state.bufferedRequestCount += 1;
       } else {
-        doWrite(stream2, state, false, len, chunk, encoding, cb);
+        doWrite(stream, state, false, len, chunk, encoding, cb);
       }
       return ret;
     }
-    function doWrite(stream2, state, writev, len, chunk, encoding, cb) {
+    function doWrite(stream, state, writev, len, chunk, encoding, cb) {
       state.writelen = len;
       state.writecb = cb;
       state.writing = true;
       state.sync = true;
       if (state.destroyed) state.onwrite(new ERR_STREAM_DESTROYED("write"));
-      else if (writev) stream2._writev(chunk, state.onwrite);
-      else stream2._write(chunk, encoding, state.onwrite);
+      else if (writev) stream._writev(chunk, state.onwrite);
+      else stream._write(chunk, encoding, state.onwrite);
       state.sync = false;
     }
-    function onwriteError(stream2, state, sync, er, cb) {
+    function onwriteError(stream, state, sync, er, cb) {
       --state.pendingcb;
       if (sync) {
         process.nextTick(cb, er);
-        process.nextTick(finishMaybe, stream2, state);
-        stream2._writableState.errorEmitted = true;
-        errorOrDestroy(stream2, er);
+        process.nextTick(finishMaybe, stream, state);
+        stream._writableState.errorEmitted = true;
+        errorOrDestroy(stream, er);
       } else {
         cb(er);
-        stream2._writableState.errorEmitted = true;
-        errorOrDestroy(stream2, er);
-        finishMaybe(stream2, state);
+        stream._writableState.errorEmitted = true;
+        errorOrDestroy(stream, er);
+        finishMaybe(stream, state);
       }
     }
     function onwriteStateUpdate(state) {
@@ -20924,41 +20924,41 @@ var require_stream_writable = __commonJS({
       state.length -= state.writelen;
       state.writelen = 0;
     }
-    function onwrite(stream2, er) {
-      var state = stream2._writableState;
+    function onwrite(stream, er) {
+      var state = stream._writableState;
       var sync = state.sync;
       var cb = state.writecb;
       if (typeof cb !== "function") throw new ERR_MULTIPLE_CALLBACK();
       onwriteStateUpdate(state);
-      if (er) onwriteError(stream2, state, sync, er, cb);
+      if (er) onwriteError(stream, state, sync, er, cb);
       else {
-        var finished = needFinish(state) || stream2.destroyed;
+        var finished = needFinish(state) || stream.destroyed;
         if (!finished && !state.corked && !state.bufferProcessing && state.bufferedRequest) {
-          clearBuffer(stream2, state);
+          clearBuffer(stream, state);
         }
         if (sync) {
-          process.nextTick(afterWrite, stream2, state, finished, cb);
+          process.nextTick(afterWrite, stream, state, finished, cb);
         } else {
-          afterWrite(stream2, state, finished, cb);
+          afterWrite(stream, state, finished, cb);
         }
       }
     }
-    function afterWrite(stream2, state, finished, cb) {
-      if (!finished) onwriteDrain(stream2, state);
+    function afterWrite(stream, state, finished, cb) {
+      if (!finished) onwriteDrain(stream, state);
       state.pendingcb--;
       cb();
-      finishMaybe(stream2, state);
+      finishMaybe(stream, state);
     }
-    function onwriteDrain(stream2, state) {
+    function onwriteDrain(stream, state) {
       if (state.length === 0 && state.needDrain) {
         state.needDrain = false;
-        stream2.emit("drain");
+        stream.emit("drain");
       }
     }
-    function clearBuffer(stream2, state) {
+    function clearBuffer(stream, state) {
       state.bufferProcessing = true;
       var entry = state.bufferedRequest;
-      if (stream2._writev && entry && entry.next) {
+      if (stream._writev && entry && entry.next) {
         var l = state.bufferedRequestCount;
         var buffer = new Array(l);
         var holder = state.corkedRequestsFree;
@@ -20972,7 +20972,7 @@ var require_stream_writable = __commonJS({
           count += 1;
         }
         buffer.allBuffers = allBuffers;
-        doWrite(stream2, state, true, state.length, buffer, "", holder.finish);
+        doWrite(stream, state, true, state.length, buffer, "", holder.finish);
         state.pendingcb++;
         state.lastBufferedRequest = null;
         if (holder.next) {
@@ -20988,7 +20988,7 @@ var require_stream_writable = __commonJS({
           var encoding = entry.encoding;
           var cb = entry.callback;
           var len = state.objectMode ? 1 : chunk.length;
-          doWrite(stream2, state, false, len, chunk, encoding, cb);
+          doWrite(stream, state, false, len, chunk, encoding, cb);
           entry = entry.next;
           state.bufferedRequestCount--;
           if (state.writing) {
@@ -21034,55 +21034,55 @@ var require_stream_writable = __commonJS({
     function needFinish(state) {
       return state.ending && state.length === 0 && state.bufferedRequest === null && !state.finished && !state.writing;
     }
-    function callFinal(stream2, state) {
-      stream2._final(function(err) {
+    function callFinal(stream, state) {
+      stream._final(function(err) {
         state.pendingcb--;
         if (err) {
-          errorOrDestroy(stream2, err);
+          errorOrDestroy(stream, err);
         }
         state.prefinished = true;
-        stream2.emit("prefinish");
-        finishMaybe(stream2, state);
+        stream.emit("prefinish");
+        finishMaybe(stream, state);
       });
     }
-    function prefinish(stream2, state) {
+    function prefinish(stream, state) {
       if (!state.prefinished && !state.finalCalled) {
-        if (typeof stream2._final === "function" && !state.destroyed) {
+        if (typeof stream._final === "function" && !state.destroyed) {
           state.pendingcb++;
           state.finalCalled = true;
-          process.nextTick(callFinal, stream2, state);
+          process.nextTick(callFinal, stream, state);
         } else {
           state.prefinished = true;
-          stream2.emit("prefinish");
+          stream.emit("prefinish");
         }
       }
     }
-    function finishMaybe(stream2, state) {
+    function finishMaybe(stream, state) {
       var need = needFinish(state);
       if (need) {
-        prefinish(stream2, state);
+        prefinish(stream, state);
         if (state.pendingcb === 0) {
           state.finished = true;
-          stream2.emit("finish");
+          stream.emit("finish");
           if (state.autoDestroy) {
-            var rState = stream2._readableState;
+            var rState = stream._readableState;
             if (!rState || rState.autoDestroy && rState.endEmitted) {
-              stream2.destroy();
+              stream.destroy();
             }
           }
         }
       }
       return need;
     }
-    function endWritable(stream2, state, cb) {
+    function endWritable(stream, state, cb) {
       state.ending = true;
-      finishMaybe(stream2, state);
+      finishMaybe(stream, state);
       if (cb) {
         if (state.finished) process.nextTick(cb);
-        else stream2.once("finish", cb);
+        else stream.once("finish", cb);
       }
       state.ended = true;
-      stream2.writable = false;
+      stream.writable = false;
     }
     function onCorkedFinish(corkReq, state, err) {
       var entry = corkReq.entry;
@@ -21528,71 +21528,71 @@ var require_end_of_stream = __commonJS({
     }
     function noop() {
     }
-    function isRequest(stream2) {
-      return stream2.setHeader && typeof stream2.abort === "function";
+    function isRequest(stream) {
+      return stream.setHeader && typeof stream.abort === "function";
     }
-    function eos(stream2, opts2, callback) {
-      if (typeof opts2 === "function") return eos(stream2, null, opts2);
-      if (!opts2) opts2 = {};
+    function eos(stream, opts, callback) {
+      if (typeof opts === "function") return eos(stream, null, opts);
+      if (!opts) opts = {};
       callback = once2(callback || noop);
-      var readable = opts2.readable || opts2.readable !== false && stream2.readable;
-      var writable = opts2.writable || opts2.writable !== false && stream2.writable;
+      var readable = opts.readable || opts.readable !== false && stream.readable;
+      var writable = opts.writable || opts.writable !== false && stream.writable;
       var onlegacyfinish = function onlegacyfinish2() {
-        if (!stream2.writable) onfinish();
+        if (!stream.writable) onfinish();
       };
-      var writableEnded = stream2._writableState && stream2._writableState.finished;
+      var writableEnded = stream._writableState && stream._writableState.finished;
       var onfinish = function onfinish2() {
         writable = false;
         writableEnded = true;
-        if (!readable) callback.call(stream2);
+        if (!readable) callback.call(stream);
       };
-      var readableEnded = stream2._readableState && stream2._readableState.endEmitted;
+      var readableEnded = stream._readableState && stream._readableState.endEmitted;
       var onend = function onend2() {
         readable = false;
         readableEnded = true;
-        if (!writable) callback.call(stream2);
+        if (!writable) callback.call(stream);
       };
       var onerror = function onerror2(err) {
-        callback.call(stream2, err);
+        callback.call(stream, err);
       };
       var onclose = function onclose2() {
         var err;
         if (readable && !readableEnded) {
-          if (!stream2._readableState || !stream2._readableState.ended) err = new ERR_STREAM_PREMATURE_CLOSE();
-          return callback.call(stream2, err);
+          if (!stream._readableState || !stream._readableState.ended) err = new ERR_STREAM_PREMATURE_CLOSE();
+          return callback.call(stream, err);
         }
         if (writable && !writableEnded) {
-          if (!stream2._writableState || !stream2._writableState.ended) err = new ERR_STREAM_PREMATURE_CLOSE();
-          return callback.call(stream2, err);
+          if (!stream._writableState || !stream._writableState.ended) err = new ERR_STREAM_PREMATURE_CLOSE();
+          return callback.call(stream, err);
         }
       };
       var onrequest = function onrequest2() {
-        stream2.req.on("finish", onfinish);
+        stream.req.on("finish", onfinish);
       };
-      if (isRequest(stream2)) {
-        stream2.on("complete", onfinish);
-        stream2.on("abort", onclose);
-        if (stream2.req) onrequest();
-        else stream2.on("request", onrequest);
-      } else if (writable && !stream2._writableState) {
-        stream2.on("end", onlegacyfinish);
-        stream2.on("close", onlegacyfinish);
+      if (isRequest(stream)) {
+        stream.on("complete", onfinish);
+        stream.on("abort", onclose);
+        if (stream.req) onrequest();
+        else stream.on("request", onrequest);
+      } else if (writable && !stream._writableState) {
+        stream.on("end", onlegacyfinish);
+        stream.on("close", onlegacyfinish);
       }
-      stream2.on("end", onend);
-      stream2.on("finish", onfinish);
-      if (opts2.error !== false) stream2.on("error", onerror);
-      stream2.on("close", onclose);
+      stream.on("end", onend);
+      stream.on("finish", onfinish);
+      if (opts.error !== false) stream.on("error", onerror);
+      stream.on("close", onclose);
       return function() {
-        stream2.removeListener("complete", onfinish);
-        stream2.removeListener("abort", onclose);
-        stream2.removeListener("request", onrequest);
-        if (stream2.req) stream2.req.removeListener("finish", onfinish);
-        stream2.removeListener("end", onlegacyfinish);
-        stream2.removeListener("close", onlegacyfinish);
-        stream2.removeListener("finish", onfinish);
-        stream2.removeListener("end", onend);
-        stream2.removeListener("error", onerror);
-        stream2.removeListener("close", onclose);
+        stream.removeListener("complete", onfinish);
+        stream.removeListener("abort", onclose);
+        stream.removeListener("request", onrequest);
+        if (stream.req) stream.req.removeListener("finish", onfinish);
+        stream.removeListener("end", onlegacyfinish);
+        stream.removeListener("close", onlegacyfinish);
+        stream.removeListener("finish", onfinish);
+        stream.removeListener("end", onend);
+        stream.removeListener("error", onerror);
+        stream.removeListener("close", onclose);
       };
     }
     module.exports = eos;
@@ -21721,10 +21721,10 @@ var require_async_iterator = __commonJS({
         });
       });
     }), _Object$setPrototypeO), AsyncIteratorPrototype);
-    var createReadableStreamAsyncIterator = function createReadableStreamAsyncIterator2(stream2) {
+    var createReadableStreamAsyncIterator = function createReadableStreamAsyncIterator2(stream) {
       var _Object$create;
       var iterator = Object.create(ReadableStreamAsyncIteratorPrototype, (_Object$create = {}, _defineProperty(_Object$create, kStream, {
-        value: stream2,
+        value: stream,
         writable: true
       }), _defineProperty(_Object$create, kLastResolve, {
         value: null,
@@ -21736,7 +21736,7 @@ var require_async_iterator = __commonJS({
         value: null,
         writable: true
       }), _defineProperty(_Object$create, kEnded, {
-        value: stream2._readableState.endEmitted,
+        value: stream._readableState.endEmitted,
         writable: true
       }), _defineProperty(_Object$create, kHandlePromise, {
         value: function value(resolve, reject) {
@@ -21754,7 +21754,7 @@ var require_async_iterator = __commonJS({
         writable: true
       }), _Object$create));
       iterator[kLastPromise] = null;
-      finished(stream2, function(err) {
+      finished(stream, function(err) {
         if (err && err.code !== "ERR_STREAM_PREMATURE_CLOSE") {
           var reject = iterator[kLastReject];
           if (reject !== null) {
@@ -21775,7 +21775,7 @@ var require_async_iterator = __commonJS({
         }
         iterator[kEnded] = true;
       });
-      stream2.on("readable", onReadable.bind(null, iterator));
+      stream.on("readable", onReadable.bind(null, iterator));
       return iterator;
     };
     module.exports = createReadableStreamAsyncIterator;
@@ -21860,7 +21860,7 @@ var require_from = __commonJS({
       return (hint === "string" ? String : Number)(input);
     }
     var ERR_INVALID_ARG_TYPE = require_errors2().codes.ERR_INVALID_ARG_TYPE;
-    function from(Readable7, iterable, opts2) {
+    function from(Readable7, iterable, opts) {
       var iterator;
       if (iterable && typeof iterable.next === "function") {
         iterator = iterable;
@@ -21869,7 +21869,7 @@ var require_from = __commonJS({
       else throw new ERR_INVALID_ARG_TYPE("iterable", ["Iterable"], iterable);
       var readable = new Readable7(_objectSpread({
         objectMode: true
-      }, opts2));
+      }, opts));
       var reading = false;
       readable._read = function() {
         if (!reading) {
@@ -21953,10 +21953,10 @@ var require_stream_readable = __commonJS({
       else if (Array.isArray(emitter._events[event])) emitter._events[event].unshift(fn);
       else emitter._events[event] = [fn, emitter._events[event]];
     }
-    function ReadableState(options, stream2, isDuplex) {
+    function ReadableState(options, stream, isDuplex) {
       Duplex = Duplex || require_stream_duplex();
       options = options || {};
-      if (typeof isDuplex !== "boolean") isDuplex = stream2 instanceof Duplex;
+      if (typeof isDuplex !== "boolean") isDuplex = stream instanceof Duplex;
       this.objectMode = !!options.objectMode;
       if (isDuplex) this.objectMode = this.objectMode || !!options.readableObjectMode;
       this.highWaterMark = getHighWaterMark(this, options, "readableHighWaterMark", isDuplex);
@@ -22043,56 +22043,56 @@ var require_stream_readable = __commonJS({
     Readable7.prototype.unshift = function(chunk) {
       return readableAddChunk(this, chunk, null, true, false);
     };
-    function readableAddChunk(stream2, chunk, encoding, addToFront, skipChunkCheck) {
+    function readableAddChunk(stream, chunk, encoding, addToFront, skipChunkCheck) {
       debug("readableAddChunk", chunk);
-      var state = stream2._readableState;
+      var state = stream._readableState;
       if (chunk === null) {
         state.reading = false;
-        onEofChunk(stream2, state);
+        onEofChunk(stream, state);
       } else {
         var er;
         if (!skipChunkCheck) er = chunkInvalid(state, chunk);
         if (er) {
-          errorOrDestroy(stream2, er);
+          errorOrDestroy(stream, er);
         } else if (state.objectMode || chunk && chunk.length > 0) {
           if (typeof chunk !== "string" && !state.objectMode && Object.getPrototypeOf(chunk) !== Buffer2.prototype) {
             chunk = _uint8ArrayToBuffer(chunk);
           }
           if (addToFront) {
-            if (state.endEmitted) errorOrDestroy(stream2, new ERR_STREAM_UNSHIFT_AFTER_END_EVENT());
-            else addChunk(stream2, state, chunk, true);
+            if (state.endEmitted) errorOrDestroy(stream, new ERR_STREAM_UNSHIFT_AFTER_END_EVENT());
+            else addChunk(stream, state, chunk, true);
           } else if (state.ended) {
-            errorOrDestroy(stream2, new ERR_STREAM_PUSH_AFTER_EOF());
+            errorOrDestroy(stream, new ERR_STREAM_PUSH_AFTER_EOF());
           } else if (state.destroyed) {
             return false;
           } else {
             state.reading = false;
             if (state.decoder && !encoding) {
               chunk = state.decoder.write(chunk);
-              if (state.objectMode || chunk.length !== 0) addChunk(stream2, state, chunk, false);
-              else maybeReadMore(stream2, state);
+              if (state.objectMode || chunk.length !== 0) addChunk(stream, state, chunk, false);
+              else maybeReadMore(stream, state);
             } else {
-              addChunk(stream2, state, chunk, false);
+              addChunk(stream, state, chunk, false);
             }
           }
         } else if (!addToFront) {
           state.reading = false;
-          maybeReadMore(stream2, state);
+          maybeReadMore(stream, state);
         }
       }
       return !state.ended && (state.length < state.highWaterMark || state.length === 0);
     }
-    function addChunk(stream2, state, chunk, addToFront) {
+    function addChunk(stream, state, chunk, addToFront) {
       if (state.flowing && state.length === 0 && !state.sync) {
         state.awaitDrain = 0;
-        stream2.emit("data", chunk);
+        stream.emit("data", chunk);
       } else {
         state.length += state.objectMode ? 1 : chunk.length;
         if (addToFront) state.buffer.unshift(chunk);
         else state.buffer.push(chunk);
-        if (state.needReadable) emitReadable(stream2);
+        if (state.needReadable) emitReadable(stream);
       }
-      maybeReadMore(stream2, state);
+      maybeReadMore(stream, state);
     }
     function chunkInvalid(state, chunk) {
       var er;
@@ -22202,7 +22202,7 @@ var require_stream_readable = __commonJS({
       if (ret !== null) this.emit("data", ret);
       return ret;
     };
-    function onEofChunk(stream2, state) {
+    function onEofChunk(stream, state) {
       debug("onEofChunk");
       if (state.ended) return;
       if (state.decoder) {
@@ -22214,46 +22214,46 @@ var require_stream_readable = __commonJS({
       }
       state.ended = true;
       if (state.sync) {
-        emitReadable(stream2);
+        emitReadable(stream);
       } else {
         state.needReadable = false;
         if (!state.emittedReadable) {
           state.emittedReadable = true;
-          emitReadable_(stream2);
+          emitReadable_(stream);
         }
       }
     }
-    function emitReadable(stream2) {
-      var state = stream2._readableState;
+    function emitReadable(stream) {
+      var state = stream._readableState;
       debug("emitReadable", state.needReadable, state.emittedReadable);
       state.needReadable = false;
       if (!state.emittedReadable) {
         debug("emitReadable", state.flowing);
         state.emittedReadable = true;
-        process.nextTick(emitReadable_, stream2);
+        process.nextTick(emitReadable_, stream);
       }
     }
-    function emitReadable_(stream2) {
-      var state = stream2._readableState;
+    function emitReadable_(stream) {
+      var state = stream._readableState;
       debug("emitReadable_", state.destroyed, state.length, state.ended);
       if (!state.destroyed && (state.length || state.ended)) {
-        stream2.emit("readable");
+        stream.emit("readable");
         state.emittedReadable = false;
       }
       state.needReadable = !state.flowing && !state.ended && state.length <= state.highWaterMark;
-      flow(stream2);
+      flow(stream);
     }
-    function maybeReadMore(stream2, state) {
+    function maybeReadMore(stream, state) {
       if (!state.readingMore) {
         state.readingMore = true;
-        process.nextTick(maybeReadMore_, stream2, state);
+        process.nextTick(maybeReadMore_, stream, state);
       }
     }
-    function maybeReadMore_(stream2, state) {
+    function maybeReadMore_(stream, state) {
       while (!state.reading && !state.ended && (state.length < state.highWaterMark || state.flowing && state.length === 0)) {
         var len = state.length;
         debug("maybeReadMore read 0");
-        stream2.read(0);
+        stream.read(0);
         if (len === state.length)
           break;
       }
@@ -22458,21 +22458,21 @@ var require_stream_readable = __commonJS({
       state.paused = false;
       return this;
     };
-    function resume(stream2, state) {
+    function resume(stream, state) {
       if (!state.resumeScheduled) {
         state.resumeScheduled = true;
-        process.nextTick(resume_, stream2, state);
+        process.nextTick(resume_, stream, state);
       }
     }
-    function resume_(stream2, state) {
+    function resume_(stream, state) {
       debug("resume", state.reading);
       if (!state.reading) {
-        stream2.read(0);
+        stream.read(0);
       }
       state.resumeScheduled = false;
-      stream2.emit("resume");
-      flow(stream2);
-      if (state.flowing && !state.reading) stream2.read(0);
+      stream.emit("resume");
+      flow(stream);
+      if (state.flowing && !state.reading) stream.read(0);
     }
     Readable7.prototype.pause = function() {
       debug("call pause flowing=%j", this._readableState.flowing);
@@ -22484,16 +22484,16 @@ var require_stream_readable = __commonJS({
       this._readableState.paused = true;
       return this;
     };
-    function flow(stream2) {
-      var state = stream2._readableState;
+    function flow(stream) {
+      var state = stream._readableState;
       debug("flow", state.flowing);
-      while (state.flowing && stream2.read() !== null) ;
+      while (state.flowing && stream.read() !== null) ;
     }
-    Readable7.prototype.wrap = function(stream2) {
+    Readable7.prototype.wrap = function(stream) {
       var _this = this;
       var state = this._readableState;
       var paused = false;
-      stream2.on("end", function() {
+      stream.on("end", function() {
         debug("wrapped end");
         if (state.decoder && !state.ended) {
           var chunk = state.decoder.end();
@@ -22501,7 +22501,7 @@ var require_stream_readable = __commonJS({
         }
         _this.push(null);
       });
-      stream2.on("data", function(chunk) {
+      stream.on("data", function(chunk) {
         debug("wrapped data");
         if (state.decoder) chunk = state.decoder.write(chunk);
         if (state.objectMode && (chunk === null || chunk === void 0)) return;
@@ -22509,26 +22509,26 @@ var require_stream_readable = __commonJS({
         var ret = _this.push(chunk);
         if (!ret) {
           paused = true;
-          stream2.pause();
+          stream.pause();
         }
       });
-      for (var i in stream2) {
-        if (this[i] === void 0 && typeof stream2[i] === "function") {
+      for (var i in stream) {
+        if (this[i] === void 0 && typeof stream[i] === "function") {
           this[i] = /* @__PURE__ */ (function methodWrap(method) {
             return function methodWrapReturnFunction() {
-              return stream2[method].apply(stream2, arguments);
+              return stream[method].apply(stream, arguments);
             };
           })(i);
         }
       }
       for (var n = 0; n < kProxyEvents.length; n++) {
-        stream2.on(kProxyEvents[n], this.emit.bind(this, kProxyEvents[n]));
+        stream.on(kProxyEvents[n], this.emit.bind(this, kProxyEvents[n]));
       }
       this._read = function(n2) {
         debug("wrapped _read", n2);
         if (paused) {
           paused = false;
-          stream2.resume();
+          stream.resume();
         }
       };
       return this;
@@ -22597,34 +22597,34 @@ var require_stream_readable = __commonJS({
       }
       return ret;
     }
-    function endReadable(stream2) {
-      var state = stream2._readableState;
+    function endReadable(stream) {
+      var state = stream._readableState;
       debug("endReadable", state.endEmitted);
       if (!state.endEmitted) {
         state.ended = true;
-        process.nextTick(endReadableNT, state, stream2);
+        process.nextTick(endReadableNT, state, stream);
       }
     }
-    function endReadableNT(state, stream2) {
+    function endReadableNT(state, stream) {
       debug("endReadableNT", state.endEmitted, state.length);
       if (!state.endEmitted && state.length === 0) {
         state.endEmitted = true;
-        stream2.readable = false;
-        stream2.emit("end");
+        stream.readable = false;
+        stream.emit("end");
         if (state.autoDestroy) {
-          var wState = stream2._writableState;
+          var wState = stream._writableState;
           if (!wState || wState.autoDestroy && wState.finished) {
-            stream2.destroy();
+            stream.destroy();
           }
         }
       }
     }
     if (typeof Symbol === "function") {
-      Readable7.from = function(iterable, opts2) {
+      Readable7.from = function(iterable, opts) {
         if (from === void 0) {
           from = require_from();
         }
-        return from(Readable7, iterable, opts2);
+        return from(Readable7, iterable, opts);
       };
     }
     function indexOf(xs, x) {
@@ -22640,14 +22640,14 @@ var require_stream_readable = __commonJS({
 var require_stream_transform = __commonJS({
   "node_modules/readable-stream/lib/_stream_transform.js"(exports, module) {
     "use strict";
-    module.exports = Transform4;
+    module.exports = Transform5;
     var _require$codes = require_errors2().codes;
     var ERR_METHOD_NOT_IMPLEMENTED = _require$codes.ERR_METHOD_NOT_IMPLEMENTED;
     var ERR_MULTIPLE_CALLBACK = _require$codes.ERR_MULTIPLE_CALLBACK;
     var ERR_TRANSFORM_ALREADY_TRANSFORMING = _require$codes.ERR_TRANSFORM_ALREADY_TRANSFORMING;
     var ERR_TRANSFORM_WITH_LENGTH_0 = _require$codes.ERR_TRANSFORM_WITH_LENGTH_0;
     var Duplex = require_stream_duplex();
-    require_inherits()(Transform4, Duplex);
+    require_inherits()(Transform5, Duplex);
     function afterTransform(er, data) {
       var ts = this._transformState;
       ts.transforming = false;
@@ -22666,8 +22666,8 @@ var require_stream_transform = __commonJS({
         this._read(rs.highWaterMark);
       }
     }
-    function Transform4(options) {
-      if (!(this instanceof Transform4)) return new Transform4(options);
+    function Transform5(options) {
+      if (!(this instanceof Transform5)) return new Transform5(options);
       Duplex.call(this, options);
       this._transformState = {
         afterTransform: afterTransform.bind(this),
@@ -22695,14 +22695,14 @@ var require_stream_transform = __commonJS({
         done(this, null, null);
       }
     }
-    Transform4.prototype.push = function(chunk, encoding) {
+    Transform5.prototype.push = function(chunk, encoding) {
       this._transformState.needTransform = false;
       return Duplex.prototype.push.call(this, chunk, encoding);
     };
-    Transform4.prototype._transform = function(chunk, encoding, cb) {
+    Transform5.prototype._transform = function(chunk, encoding, cb) {
       cb(new ERR_METHOD_NOT_IMPLEMENTED("_transform()"));
     };
-    Transform4.prototype._write = function(chunk, encoding, cb) {
+    Transform5.prototype._write = function(chunk, encoding, cb) {
       var ts = this._transformState;
       ts.writecb = cb;
       ts.writechunk = chunk;
@@ -22712,7 +22712,7 @@ var require_stream_transform = __commonJS({
         if (ts.needTransform || rs.needReadable || rs.length < rs.highWaterMark) this._read(rs.highWaterMark);
       }
     };
-    Transform4.prototype._read = function(n) {
+    Transform5.prototype._read = function(n) {
       var ts = this._transformState;
       if (ts.writechunk !== null && !ts.transforming) {
         ts.transforming = true;
@@ -22721,18 +22721,18 @@ var require_stream_transform = __commonJS({
         ts.needTransform = true;
       }
     };
-    Transform4.prototype._destroy = function(err, cb) {
+    Transform5.prototype._destroy = function(err, cb) {
       Duplex.prototype._destroy.call(this, err, function(err2) {
         cb(err2);
       });
     };
-    function done(stream2, er, data) {
-      if (er) return stream2.emit("error", er);
+    function done(stream, er, data) {
+      if (er) return stream.emit("error", er);
       if (data != null)
-        stream2.push(data);
-      if (stream2._writableState.length) throw new ERR_TRANSFORM_WITH_LENGTH_0();
-      if (stream2._transformState.transforming) throw new ERR_TRANSFORM_ALREADY_TRANSFORMING();
-      return stream2.push(null);
+        stream.push(data);
+      if (stream._writableState.length) throw new ERR_TRANSFORM_WITH_LENGTH_0();
+      if (stream._transformState.transforming) throw new ERR_TRANSFORM_ALREADY_TRANSFORMING();
+      return stream.push(null);
     }
   }
 });
@@ -22742,11 +22742,11 @@ var require_stream_passthrough = __commonJS({
   "node_modules/readable-stream/lib/_stream_passthrough.js"(exports, module) {
     "use strict";
     module.exports = PassThrough;
-    var Transform4 = require_stream_transform();
-    require_inherits()(PassThrough, Transform4);
+    var Transform5 = require_stream_transform();
+    require_inherits()(PassThrough, Transform5);
     function PassThrough(options) {
       if (!(this instanceof PassThrough)) return new PassThrough(options);
-      Transform4.call(this, options);
+      Transform5.call(this, options);
     }
     PassThrough.prototype._transform = function(chunk, encoding, cb) {
       cb(null, chunk);
@@ -22773,17 +22773,17 @@ var require_pipeline = __commonJS({
     function noop(err) {
       if (err) throw err;
     }
-    function isRequest(stream2) {
-      return stream2.setHeader && typeof stream2.abort === "function";
+    function isRequest(stream) {
+      return stream.setHeader && typeof stream.abort === "function";
     }
-    function destroyer(stream2, reading, writing, callback) {
+    function destroyer(stream, reading, writing, callback) {
       callback = once2(callback);
       var closed = false;
-      stream2.on("close", function() {
+      stream.on("close", function() {
         closed = true;
       });
       if (eos === void 0) eos = require_end_of_stream();
-      eos(stream2, {
+      eos(stream, {
         readable: reading,
         writable: writing
       }, function(err) {
@@ -22796,8 +22796,8 @@ var require_pipeline = __commonJS({
         if (closed) return;
         if (destroyed) return;
         destroyed = true;
-        if (isRequest(stream2)) return stream2.abort();
-        if (typeof stream2.destroy === "function") return stream2.destroy();
+        if (isRequest(stream)) return stream.abort();
+        if (typeof stream.destroy === "function") return stream.destroy();
         callback(err || new ERR_STREAM_DESTROYED("pipe"));
       };
     }
@@ -22822,10 +22822,10 @@ var require_pipeline = __commonJS({
         throw new ERR_MISSING_ARGS("streams");
       }
       var error;
-      var destroys = streams.map(function(stream2, i) {
+      var destroys = streams.map(function(stream, i) {
         var reading = i < streams.length - 1;
         var writing = i > 0;
-        return destroyer(stream2, reading, writing, function(err) {
+        return destroyer(stream, reading, writing, function(err) {
           if (!error) error = err;
           if (err) destroys.forEach(call);
           if (reading) return;
@@ -22916,11 +22916,11 @@ var require_typedarray = __commonJS({
     var undefined2 = void 0;
     var MAX_ARRAY_LENGTH = 1e5;
     var ECMAScript = /* @__PURE__ */ (function() {
-      var opts2 = Object.prototype.toString, ophop = Object.prototype.hasOwnProperty;
+      var opts = Object.prototype.toString, ophop = Object.prototype.hasOwnProperty;
       return {
         // Class returns internal [[Class]] property, used to avoid cross-frame instanceof issues:
         Class: function(v) {
-          return opts2.call(v).replace(/^\[object *|\]$/g, "");
+          return opts.call(v).replace(/^\[object *|\]$/g, "");
         },
         HasProperty: function(o, p) {
           return p in o;
@@ -22944,7 +22944,7 @@ var require_typedarray = __commonJS({
     var floor = Math.floor;
     var log = Math.log;
     var min = Math.min;
-    var pow3 = Math.pow;
+    var pow = Math.pow;
     var round = Math.round;
     function configureProperties(obj) {
       if (getOwnPropNames && defineProp) {
@@ -23076,7 +23076,7 @@ var require_typedarray = __commonJS({
       }
       if (v !== v) {
         e = (1 << ebits) - 1;
-        f = pow3(2, fbits - 1);
+        f = pow(2, fbits - 1);
         s = 0;
       } else if (v === Infinity || v === -Infinity) {
         e = (1 << ebits) - 1;
@@ -23089,10 +23089,10 @@ var require_typedarray = __commonJS({
       } else {
         s = v < 0;
         v = abs(v);
-        if (v >= pow3(2, 1 - bias)) {
+        if (v >= pow(2, 1 - bias)) {
           e = min(floor(log(v) / LN2), 1023);
-          f = roundToEven(v / pow3(2, e) * pow3(2, fbits));
-          if (f / pow3(2, fbits) >= 2) {
+          f = roundToEven(v / pow(2, e) * pow(2, fbits));
+          if (f / pow(2, fbits) >= 2) {
             e = e + 1;
             f = 1;
           }
@@ -23101,11 +23101,11 @@ var require_typedarray = __commonJS({
             f = 0;
           } else {
             e = e + bias;
-            f = f - pow3(2, fbits);
+            f = f - pow(2, fbits);
           }
         } else {
           e = 0;
-          f = roundToEven(v / pow3(2, 1 - bias - fbits));
+          f = roundToEven(v / pow(2, 1 - bias - fbits));
         }
       }
       bits = [];
@@ -23145,9 +23145,9 @@ var require_typedarray = __commonJS({
       if (e === (1 << ebits) - 1) {
         return f !== 0 ? NaN : s * Infinity;
       } else if (e > 0) {
-        return s * pow3(2, e - bias) * (1 + f / pow3(2, fbits));
+        return s * pow(2, e - bias) * (1 + f / pow(2, fbits));
       } else if (f !== 0) {
-        return s * pow3(2, -(bias - 1)) * (f / pow3(2, fbits));
+        return s * pow(2, -(bias - 1)) * (f / pow(2, fbits));
       } else {
         return s < 0 ? -0 : 0;
       }
@@ -23165,7 +23165,7 @@ var require_typedarray = __commonJS({
       return packIEEE754(v, 8, 23);
     }
     (function() {
-      var ArrayBuffer2 = function ArrayBuffer3(length) {
+      var ArrayBuffer = function ArrayBuffer2(length) {
         length = ECMAScript.ToInt32(length);
         if (length < 0) throw new RangeError("ArrayBuffer size is not a small enough positive integer");
         this.byteLength = length;
@@ -23177,7 +23177,7 @@ var require_typedarray = __commonJS({
         }
         configureProperties(this);
       };
-      exports.ArrayBuffer = exports.ArrayBuffer || ArrayBuffer2;
+      exports.ArrayBuffer = exports.ArrayBuffer || ArrayBuffer;
       var ArrayBufferView = function ArrayBufferView2() {
       };
       function makeConstructor(bytesPerElement, pack, unpack) {
@@ -23188,28 +23188,28 @@ var require_typedarray = __commonJS({
             this.length = ECMAScript.ToInt32(arguments[0]);
             if (length < 0) throw new RangeError("ArrayBufferView size is not a small enough positive integer");
             this.byteLength = this.length * this.BYTES_PER_ELEMENT;
-            this.buffer = new ArrayBuffer2(this.byteLength);
+            this.buffer = new ArrayBuffer(this.byteLength);
             this.byteOffset = 0;
           } else if (typeof arguments[0] === "object" && arguments[0].constructor === ctor) {
             array = arguments[0];
             this.length = array.length;
             this.byteLength = this.length * this.BYTES_PER_ELEMENT;
-            this.buffer = new ArrayBuffer2(this.byteLength);
+            this.buffer = new ArrayBuffer(this.byteLength);
             this.byteOffset = 0;
             for (i = 0; i < this.length; i += 1) {
               this._setter(i, array._getter(i));
             }
-          } else if (typeof arguments[0] === "object" && !(arguments[0] instanceof ArrayBuffer2 || ECMAScript.Class(arguments[0]) === "ArrayBuffer")) {
+          } else if (typeof arguments[0] === "object" && !(arguments[0] instanceof ArrayBuffer || ECMAScript.Class(arguments[0]) === "ArrayBuffer")) {
             sequence = arguments[0];
             this.length = ECMAScript.ToUint32(sequence.length);
             this.byteLength = this.length * this.BYTES_PER_ELEMENT;
-            this.buffer = new ArrayBuffer2(this.byteLength);
+            this.buffer = new ArrayBuffer(this.byteLength);
             this.byteOffset = 0;
             for (i = 0; i < this.length; i += 1) {
               s = sequence[i];
               this._setter(i, Number(s));
             }
-          } else if (typeof arguments[0] === "object" && (arguments[0] instanceof ArrayBuffer2 || ECMAScript.Class(arguments[0]) === "ArrayBuffer")) {
+          } else if (typeof arguments[0] === "object" && (arguments[0] instanceof ArrayBuffer || ECMAScript.Class(arguments[0]) === "ArrayBuffer")) {
             this.buffer = buffer;
             this.byteOffset = ECMAScript.ToUint32(byteOffset);
             if (this.byteOffset > this.buffer.byteLength) {
@@ -23365,7 +23365,7 @@ var require_typedarray = __commonJS({
         var u16array = new exports.Uint16Array([4660]), u8array = new exports.Uint8Array(u16array.buffer);
         return r(u8array, 0) === 18;
       })();
-      var DataView2 = function DataView3(buffer, byteOffset, byteLength) {
+      var DataView = function DataView2(buffer, byteOffset, byteLength) {
         if (arguments.length === 0) {
           buffer = new exports.ArrayBuffer(0);
         } else if (!(buffer instanceof exports.ArrayBuffer || ECMAScript.Class(buffer) === "ArrayBuffer")) {
@@ -23403,14 +23403,14 @@ var require_typedarray = __commonJS({
           return r(new arrayType(new exports.Uint8Array(bytes).buffer), 0);
         };
       }
-      DataView2.prototype.getUint8 = makeGetter(exports.Uint8Array);
-      DataView2.prototype.getInt8 = makeGetter(exports.Int8Array);
-      DataView2.prototype.getUint16 = makeGetter(exports.Uint16Array);
-      DataView2.prototype.getInt16 = makeGetter(exports.Int16Array);
-      DataView2.prototype.getUint32 = makeGetter(exports.Uint32Array);
-      DataView2.prototype.getInt32 = makeGetter(exports.Int32Array);
-      DataView2.prototype.getFloat32 = makeGetter(exports.Float32Array);
-      DataView2.prototype.getFloat64 = makeGetter(exports.Float64Array);
+      DataView.prototype.getUint8 = makeGetter(exports.Uint8Array);
+      DataView.prototype.getInt8 = makeGetter(exports.Int8Array);
+      DataView.prototype.getUint16 = makeGetter(exports.Uint16Array);
+      DataView.prototype.getInt16 = makeGetter(exports.Int16Array);
+      DataView.prototype.getUint32 = makeGetter(exports.Uint32Array);
+      DataView.prototype.getInt32 = makeGetter(exports.Int32Array);
+      DataView.prototype.getFloat32 = makeGetter(exports.Float32Array);
+      DataView.prototype.getFloat64 = makeGetter(exports.Float64Array);
       function makeSetter(arrayType) {
         return function(byteOffset, value, littleEndian) {
           byteOffset = ECMAScript.ToUint32(byteOffset);
@@ -23428,15 +23428,15 @@ var require_typedarray = __commonJS({
           byteView.set(bytes);
         };
       }
-      DataView2.prototype.setUint8 = makeSetter(exports.Uint8Array);
-      DataView2.prototype.setInt8 = makeSetter(exports.Int8Array);
-      DataView2.prototype.setUint16 = makeSetter(exports.Uint16Array);
-      DataView2.prototype.setInt16 = makeSetter(exports.Int16Array);
-      DataView2.prototype.setUint32 = makeSetter(exports.Uint32Array);
-      DataView2.prototype.setInt32 = makeSetter(exports.Int32Array);
-      DataView2.prototype.setFloat32 = makeSetter(exports.Float32Array);
-      DataView2.prototype.setFloat64 = makeSetter(exports.Float64Array);
-      exports.DataView = exports.DataView || DataView2;
+      DataView.prototype.setUint8 = makeSetter(exports.Uint8Array);
+      DataView.prototype.setInt8 = makeSetter(exports.Int8Array);
+      DataView.prototype.setUint16 = makeSetter(exports.Uint16Array);
+      DataView.prototype.setInt16 = makeSetter(exports.Int16Array);
+      DataView.prototype.setUint32 = makeSetter(exports.Uint32Array);
+      DataView.prototype.setInt32 = makeSetter(exports.Int32Array);
+      DataView.prototype.setFloat32 = makeSetter(exports.Float32Array);
+      DataView.prototype.setFloat64 = makeSetter(exports.Float64Array);
+      exports.DataView = exports.DataView || DataView;
     })();
   }
 });
@@ -23453,14 +23453,14 @@ var require_concat_stream = __commonJS({
       U8 = Uint8Array;
     }
     var U8;
-    function ConcatStream(opts2, cb) {
-      if (!(this instanceof ConcatStream)) return new ConcatStream(opts2, cb);
-      if (typeof opts2 === "function") {
-        cb = opts2;
-        opts2 = {};
+    function ConcatStream(opts, cb) {
+      if (!(this instanceof ConcatStream)) return new ConcatStream(opts, cb);
+      if (typeof opts === "function") {
+        cb = opts;
+        opts = {};
       }
-      if (!opts2) opts2 = {};
-      var encoding = opts2.encoding;
+      if (!opts) opts = {};
+      var encoding = opts.encoding;
       var shouldInferEncoding = false;
       if (!encoding) {
         shouldInferEncoding = true;
@@ -24393,14 +24393,14 @@ var require_src = __commonJS({
        * @param {Object} options
        * @return {Promise<String>} the result of downloading the file
        */
-      _fastGet(rPath, lPath, opts2, addListeners = true) {
+      _fastGet(rPath, lPath, opts, addListeners = true) {
         let listeners;
         return new Promise((resolve, reject) => {
           if (addListeners) {
             listeners = addTempListeners(this, "_fastGet", reject);
           }
           if (haveConnection(this, "_fastGet", reject)) {
-            this.sftp.fastGet(rPath, lPath, opts2, (err) => {
+            this.sftp.fastGet(rPath, lPath, opts, (err) => {
               if (err) {
                 reject(this.fmtError(`${err.message} Remote: ${rPath} Local: ${lPath}`));
               }
@@ -24452,14 +24452,14 @@ var require_src = __commonJS({
        * @param {Boolean} addListeners - (Optional) if true, add listeners. Default true.
        * @return {Promise<String>} the result of downloading the file
        */
-      _fastPut(lPath, rPath, opts2, addListeners = true) {
+      _fastPut(lPath, rPath, opts, addListeners = true) {
         let listeners;
         return new Promise((resolve, reject) => {
           if (addListeners) {
             listeners = addTempListeners(this, "_fastPut", reject);
           }
           if (haveConnection(this, "_fastPut", reject)) {
-            this.sftp.fastPut(lPath, rPath, opts2, (err) => {
+            this.sftp.fastPut(lPath, rPath, opts, (err) => {
               if (err) {
                 reject(
                   this.fmtError(
@@ -24517,19 +24517,19 @@ var require_src = __commonJS({
        *
        * @return {Promise<String>}
        */
-      _put(lPath, rPath, opts2, addListeners = true) {
+      _put(lPath, rPath, opts, addListeners = true) {
         let listeners, wtr, rdr;
         return new Promise((resolve, reject) => {
           if (addListeners) {
             listeners = addTempListeners(this, "_put", reject);
           }
-          opts2 = {
-            readStreamOptions: { ...opts2?.readStreamOptions, autoClose: true },
-            writeStreamOptions: { ...opts2?.writeStreamOptions, autoClose: true },
-            pipeOptions: { ...opts2?.pipeOptions, end: true }
+          opts = {
+            readStreamOptions: { ...opts?.readStreamOptions, autoClose: true },
+            writeStreamOptions: { ...opts?.writeStreamOptions, autoClose: true },
+            pipeOptions: { ...opts?.pipeOptions, end: true }
           };
           if (haveConnection(this, "_put", reject)) {
-            wtr = this.sftp.createWriteStream(rPath, opts2.writeStreamOptions);
+            wtr = this.sftp.createWriteStream(rPath, opts.writeStreamOptions);
             wtr.on("error", (err) => {
               if (typeof lPath === "string" && rdr && !rdr.destroyed) {
                 rdr.destroy();
@@ -24549,7 +24549,7 @@ var require_src = __commonJS({
               wtr.end(lPath);
             } else {
               if (typeof lPath === "string") {
-                rdr = fs2.createReadStream(lPath, opts2.readStreamOptions);
+                rdr = fs2.createReadStream(lPath, opts.readStreamOptions);
               } else {
                 rdr = lPath;
               }
@@ -24562,7 +24562,7 @@ var require_src = __commonJS({
                   )
                 );
               });
-              rdr.pipe(wtr, opts2.pipeOptions);
+              rdr.pipe(wtr, opts.pipeOptions);
             }
           }
         }).finally(() => {
@@ -24600,26 +24600,26 @@ var require_src = __commonJS({
        * @param  {Object} options
        * @return {Promise<String>}
        */
-      _append(input, rPath, opts2, addListeners = true) {
+      _append(input, rPath, opts, addListeners = true) {
         let listeners;
         return new Promise((resolve, reject) => {
           if (addListeners) {
             listeners = addTempListeners(this, "_append", reject);
           }
           if (haveConnection(this, "_append", reject)) {
-            opts2.flags = "a";
-            const stream2 = this.sftp.createWriteStream(rPath, opts2);
-            stream2.on("error", (err) => {
+            opts.flags = "a";
+            const stream = this.sftp.createWriteStream(rPath, opts);
+            stream.on("error", (err) => {
               reject(this.fmtError(`${err.message} ${rPath}`, "append", err.code));
             });
-            stream2.on("close", () => {
+            stream.on("close", () => {
               resolve(`Appended data to ${rPath}`);
             });
             if (input instanceof Buffer) {
-              stream2.write(input);
-              stream2.end();
+              stream.write(input);
+              stream.end();
             } else {
-              input.pipe(stream2);
+              input.pipe(stream);
             }
           }
         }).finally(() => {
@@ -25190,8 +25190,8 @@ var require_src = __commonJS({
         try {
           listeners = addTempListeners(this, "createReadStream");
           haveConnection(this, "createReadStream");
-          const stream2 = this.sftp.createReadStream(remotePath, options);
-          return stream2;
+          const stream = this.sftp.createReadStream(remotePath, options);
+          return stream;
         } catch (err) {
           throw err.custom ? err : this.fmtError(err.message, "createReadStream", err.code);
         } finally {
@@ -25215,8 +25215,8 @@ var require_src = __commonJS({
         try {
           listeners = addTempListeners(this, "createWriteStream");
           haveConnection(this, "createWriteStream");
-          const stream2 = this.sftp.createWriteStream(remotePath, options);
-          return stream2;
+          const stream = this.sftp.createWriteStream(remotePath, options);
+          return stream;
         } catch (err) {
           throw err.custom ? err : this.fmtError(err.message, "createWriteStream", err.code);
         } finally {
@@ -30184,7 +30184,7 @@ var require_client2 = __commonJS({
         if (this[CALL_INVOCATION_TRANSFORMER_SYMBOL]) {
           callProperties = this[CALL_INVOCATION_TRANSFORMER_SYMBOL](callProperties);
         }
-        const stream2 = callProperties.call;
+        const stream = callProperties.call;
         const interceptorArgs = {
           clientInterceptors: this[INTERCEPTOR_SYMBOL],
           clientInterceptorProviders: this[INTERCEPTOR_PROVIDER_SYMBOL],
@@ -30192,34 +30192,34 @@ var require_client2 = __commonJS({
           callInterceptorProviders: (_b = callProperties.callOptions.interceptor_providers) !== null && _b !== void 0 ? _b : []
         };
         const call = (0, client_interceptors_1.getInterceptingCall)(interceptorArgs, callProperties.methodDefinition, callProperties.callOptions, callProperties.channel);
-        stream2.call = call;
+        stream.call = call;
         let receivedStatus = false;
         let callerStackError = new Error();
         call.start(callProperties.metadata, {
           onReceiveMetadata(metadata2) {
-            stream2.emit("metadata", metadata2);
+            stream.emit("metadata", metadata2);
           },
           // eslint-disable-next-line @typescript-eslint/no-explicit-any
           onReceiveMessage(message) {
-            stream2.push(message);
+            stream.push(message);
           },
           onReceiveStatus(status) {
             if (receivedStatus) {
               return;
             }
             receivedStatus = true;
-            stream2.push(null);
+            stream.push(null);
             if (status.code !== constants_1.Status.OK) {
               const callerStack = getErrorStackString(callerStackError);
-              stream2.emit("error", (0, call_1.callErrorFromStatus)(status, callerStack));
+              stream.emit("error", (0, call_1.callErrorFromStatus)(status, callerStack));
             }
             callerStackError = null;
-            stream2.emit("status", status);
+            stream.emit("status", status);
           }
         });
         call.sendMessage(argument);
         call.halfClose();
-        return stream2;
+        return stream;
       }
       makeBidiStreamRequest(method, serialize, deserialize, metadata, options) {
         var _a, _b;
@@ -30241,7 +30241,7 @@ var require_client2 = __commonJS({
         if (this[CALL_INVOCATION_TRANSFORMER_SYMBOL]) {
           callProperties = this[CALL_INVOCATION_TRANSFORMER_SYMBOL](callProperties);
         }
-        const stream2 = callProperties.call;
+        const stream = callProperties.call;
         const interceptorArgs = {
           clientInterceptors: this[INTERCEPTOR_SYMBOL],
           clientInterceptorProviders: this[INTERCEPTOR_PROVIDER_SYMBOL],
@@ -30249,31 +30249,31 @@ var require_client2 = __commonJS({
           callInterceptorProviders: (_b = callProperties.callOptions.interceptor_providers) !== null && _b !== void 0 ? _b : []
         };
         const call = (0, client_interceptors_1.getInterceptingCall)(interceptorArgs, callProperties.methodDefinition, callProperties.callOptions, callProperties.channel);
-        stream2.call = call;
+        stream.call = call;
         let receivedStatus = false;
         let callerStackError = new Error();
         call.start(callProperties.metadata, {
           onReceiveMetadata(metadata2) {
-            stream2.emit("metadata", metadata2);
+            stream.emit("metadata", metadata2);
           },
           onReceiveMessage(message) {
-            stream2.push(message);
+            stream.push(message);
           },
           onReceiveStatus(status) {
             if (receivedStatus) {
               return;
             }
             receivedStatus = true;
-            stream2.push(null);
+            stream.push(null);
             if (status.code !== constants_1.Status.OK) {
               const callerStack = getErrorStackString(callerStackError);
-              stream2.emit("error", (0, call_1.callErrorFromStatus)(status, callerStack));
+              stream.emit("error", (0, call_1.callErrorFromStatus)(status, callerStack));
             }
             callerStackError = null;
-            stream2.emit("status", status);
+            stream.emit("status", status);
           }
         });
-        return stream2;
+        return stream;
       }
     };
     exports.Client = Client;
@@ -31001,8 +31001,8 @@ var require_float = __commonJS({
         }
         exports2.writeFloatLE = writeFloat_ieee754.bind(null, writeUintLE);
         exports2.writeFloatBE = writeFloat_ieee754.bind(null, writeUintBE);
-        function readFloat_ieee754(readUint2, buf, pos) {
-          var uint = readUint2(buf, pos), sign = (uint >> 31) * 2 + 1, exponent = uint >>> 23 & 255, mantissa = uint & 8388607;
+        function readFloat_ieee754(readUint, buf, pos) {
+          var uint = readUint(buf, pos), sign = (uint >> 31) * 2 + 1, exponent = uint >>> 23 & 255, mantissa = uint & 8388607;
           return exponent === 255 ? mantissa ? NaN : sign * Infinity : exponent === 0 ? sign * 1401298464324817e-60 * mantissa : sign * Math.pow(2, exponent - 150) * (mantissa + 8388608);
         }
         exports2.readFloatLE = readFloat_ieee754.bind(null, readUintLE);
@@ -31097,8 +31097,8 @@ var require_float = __commonJS({
         }
         exports2.writeDoubleLE = writeDouble_ieee754.bind(null, writeUintLE, 0, 4);
         exports2.writeDoubleBE = writeDouble_ieee754.bind(null, writeUintBE, 4, 0);
-        function readDouble_ieee754(readUint2, off0, off1, buf, pos) {
-          var lo = readUint2(buf, pos + off0), hi = readUint2(buf, pos + off1);
+        function readDouble_ieee754(readUint, off0, off1, buf, pos) {
+          var lo = readUint(buf, pos + off0), hi = readUint(buf, pos + off1);
           var sign = (hi >> 31) * 2 + 1, exponent = hi >>> 20 & 2047, mantissa = 4294967296 * (hi & 1048575) + lo;
           return exponent === 2047 ? mantissa ? NaN : sign * Infinity : exponent === 0 ? sign * 5e-324 * mantissa : sign * Math.pow(2, exponent - 1075) * (mantissa + 4503599627370496);
         }
@@ -31958,7 +31958,7 @@ var require_umd = __commonJS({
           return this.not().add(ONE);
         };
         LongPrototype.neg = LongPrototype.negate;
-        LongPrototype.add = function add2(addend) {
+        LongPrototype.add = function add(addend) {
           if (!isLong(addend)) addend = fromValue(addend);
           var a48 = this.high >>> 16;
           var a32 = this.high & 65535;
@@ -32093,7 +32093,7 @@ var require_umd = __commonJS({
           rem = this;
           while (rem.gte(divisor)) {
             approx = Math.max(1, Math.floor(rem.toNumber() / divisor.toNumber()));
-            var log22 = Math.ceil(Math.log(approx) / Math.LN2), delta = log22 <= 48 ? 1 : pow_dbl(2, log22 - 48), approxRes = fromNumber(approx), approxRem = approxRes.mul(divisor);
+            var log2 = Math.ceil(Math.log(approx) / Math.LN2), delta = log2 <= 48 ? 1 : pow_dbl(2, log2 - 48), approxRes = fromNumber(approx), approxRem = approxRes.mul(divisor);
             while (approxRem.isNegative() || approxRem.gt(rem)) {
               approx -= delta;
               approxRes = fromNumber(approx, this.unsigned);
@@ -33377,7 +33377,7 @@ var require_namespace = __commonJS({
     module.exports = Namespace;
     var ReflectionObject = require_object();
     ((Namespace.prototype = Object.create(ReflectionObject.prototype)).constructor = Namespace).className = "Namespace";
-    var Field3 = require_field();
+    var Field = require_field();
     var util = require_util2();
     var OneOf = require_oneof();
     var Type;
@@ -33450,7 +33450,7 @@ var require_namespace = __commonJS({
           nested = nestedJson[names2[i]];
           ns.add(
             // most to least likely
-            (nested.fields !== void 0 ? Type.fromJSON : nested.values !== void 0 ? Enum.fromJSON : nested.methods !== void 0 ? Service.fromJSON : nested.id !== void 0 ? Field3.fromJSON : Namespace.fromJSON)(names2[i], nested, depth + 1)
+            (nested.fields !== void 0 ? Type.fromJSON : nested.values !== void 0 ? Enum.fromJSON : nested.methods !== void 0 ? Service.fromJSON : nested.id !== void 0 ? Field.fromJSON : Namespace.fromJSON)(names2[i], nested, depth + 1)
           );
         }
       }
@@ -33464,8 +33464,8 @@ var require_namespace = __commonJS({
         return this.nested[name].values;
       throw Error("no such enum: " + name);
     };
-    Namespace.prototype.add = function add2(object) {
-      if (!(object instanceof Field3 && object.extend !== void 0 || object instanceof Type || object instanceof OneOf || object instanceof Enum || object instanceof Service || object instanceof Namespace))
+    Namespace.prototype.add = function add(object) {
+      if (!(object instanceof Field && object.extend !== void 0 || object instanceof Type || object instanceof OneOf || object instanceof Enum || object instanceof Service || object instanceof Namespace))
         throw TypeError("object must be a valid nested object");
       if (object.name === "__proto__")
         return this;
@@ -33487,7 +33487,7 @@ var require_namespace = __commonJS({
         }
       }
       this.nested[object.name] = object;
-      if (!(this instanceof Type || this instanceof Service || this instanceof Enum || this instanceof Field3)) {
+      if (!(this instanceof Type || this instanceof Service || this instanceof Enum || this instanceof Field)) {
         if (!object._edition) {
           object._edition = object._defaultEdition;
         }
@@ -33654,12 +33654,12 @@ var require_mapfield = __commonJS({
   "node_modules/protobufjs/src/mapfield.js"(exports, module) {
     "use strict";
     module.exports = MapField;
-    var Field3 = require_field();
-    ((MapField.prototype = Object.create(Field3.prototype)).constructor = MapField).className = "MapField";
+    var Field = require_field();
+    ((MapField.prototype = Object.create(Field.prototype)).constructor = MapField).className = "MapField";
     var types = require_types2();
     var util = require_util2();
     function MapField(name, id, keyType, type, options, comment) {
-      Field3.call(this, name, id, type, void 0, void 0, options, comment);
+      Field.call(this, name, id, type, void 0, void 0, options, comment);
       if (!util.isString(keyType))
         throw TypeError("keyType must be a string");
       this.keyType = keyType;
@@ -33691,7 +33691,7 @@ var require_mapfield = __commonJS({
         return this;
       if (types.mapKey[this.keyType] === void 0)
         throw Error("invalid key type: " + this.keyType);
-      return Field3.prototype.resolve.call(this);
+      return Field.prototype.resolve.call(this);
     };
     MapField.d = function decorateMapField(fieldId, fieldKeyType, fieldValueType) {
       if (typeof fieldValueType === "function")
@@ -33848,7 +33848,7 @@ var require_service2 = __commonJS({
       });
       return this;
     };
-    Service.prototype.add = function add2(object) {
+    Service.prototype.add = function add(object) {
       if (this.get(object.name))
         throw Error("duplicate name '" + object.name + "' in " + this);
       if (object instanceof Method) {
@@ -34367,7 +34367,7 @@ var require_type = __commonJS({
     ((Type.prototype = Object.create(Namespace.prototype)).constructor = Type).className = "Type";
     var Enum = require_enum();
     var OneOf = require_oneof();
-    var Field3 = require_field();
+    var Field = require_field();
     var MapField = require_mapfield();
     var Service = require_service2();
     var Message = require_message();
@@ -34495,7 +34495,7 @@ var require_type = __commonJS({
       var names2 = Object.keys(json.fields), i = 0;
       for (; i < names2.length; ++i)
         type.add(
-          (typeof json.fields[names2[i]].keyType !== "undefined" ? MapField.fromJSON : Field3.fromJSON)(names2[i], json.fields[names2[i]])
+          (typeof json.fields[names2[i]].keyType !== "undefined" ? MapField.fromJSON : Field.fromJSON)(names2[i], json.fields[names2[i]])
         );
       if (json.oneofs)
         for (names2 = Object.keys(json.oneofs), i = 0; i < names2.length; ++i)
@@ -34505,7 +34505,7 @@ var require_type = __commonJS({
           var nested = json.nested[names2[i]];
           type.add(
             // most to least likely
-            (nested.id !== void 0 ? Field3.fromJSON : nested.fields !== void 0 ? Type.fromJSON : nested.values !== void 0 ? Enum.fromJSON : nested.methods !== void 0 ? Service.fromJSON : Namespace.fromJSON)(names2[i], nested, depth + 1)
+            (nested.id !== void 0 ? Field.fromJSON : nested.fields !== void 0 ? Type.fromJSON : nested.values !== void 0 ? Enum.fromJSON : nested.methods !== void 0 ? Service.fromJSON : Namespace.fromJSON)(names2[i], nested, depth + 1)
           );
         }
       if (json.extensions && json.extensions.length)
@@ -34580,10 +34580,10 @@ var require_type = __commonJS({
         return this.nested[name];
       return null;
     };
-    Type.prototype.add = function add2(object) {
+    Type.prototype.add = function add(object) {
       if (this.get(object.name))
         throw Error("duplicate name '" + object.name + "' in " + this);
-      if (object instanceof Field3 && object.extend === void 0) {
+      if (object instanceof Field && object.extend === void 0) {
         if (this._fieldsById ? (
           /* istanbul ignore next */
           this._fieldsById[object.id]
@@ -34616,7 +34616,7 @@ var require_type = __commonJS({
       return Namespace.prototype.add.call(this, object);
     };
     Type.prototype.remove = function remove(object) {
-      if (object instanceof Field3 && object.extend === void 0) {
+      if (object instanceof Field && object.extend === void 0) {
         if (!this.fields || this.fields[object.name] !== object)
           throw Error(object + " is not a member of " + this);
         delete this.fields[object.name];
@@ -34718,7 +34718,7 @@ var require_root = __commonJS({
     module.exports = Root;
     var Namespace = require_namespace();
     ((Root.prototype = Object.create(Namespace.prototype)).constructor = Root).className = "Root";
-    var Field3 = require_field();
+    var Field = require_field();
     var Enum = require_enum();
     var OneOf = require_oneof();
     var util = require_util2();
@@ -34888,7 +34888,7 @@ var require_root = __commonJS({
     function tryHandleExtension(root, field2) {
       var extendedType = field2.parent.lookup(field2.extend);
       if (extendedType) {
-        var sisterField = new Field3(field2.fullName, field2.id, field2.type, field2.rule, void 0, field2.options);
+        var sisterField = new Field(field2.fullName, field2.id, field2.type, field2.rule, void 0, field2.options);
         if (extendedType.get(sisterField.name)) {
           return true;
         }
@@ -34900,7 +34900,7 @@ var require_root = __commonJS({
       return false;
     }
     Root.prototype._handleAdd = function _handleAdd(object) {
-      if (object instanceof Field3) {
+      if (object instanceof Field) {
         if (
           /* an extension field (implies not part of a oneof) */
           object.extend !== void 0 && /* not already handled */
@@ -34925,12 +34925,12 @@ var require_root = __commonJS({
         if (exposeRe.test(object.name))
           object.parent[object.name] = object;
       }
-      if (object instanceof Type || object instanceof Enum || object instanceof Field3) {
+      if (object instanceof Type || object instanceof Enum || object instanceof Field) {
         this._fullyQualifiedObjects[object.fullName] = object;
       }
     };
     Root.prototype._handleRemove = function _handleRemove(object) {
-      if (object instanceof Field3) {
+      if (object instanceof Field) {
         if (
           /* an extension field */
           object.extend !== void 0
@@ -35272,22 +35272,22 @@ var require_types2 = __commonJS({
 var require_field = __commonJS({
   "node_modules/protobufjs/src/field.js"(exports, module) {
     "use strict";
-    module.exports = Field3;
+    module.exports = Field;
     var ReflectionObject = require_object();
-    ((Field3.prototype = Object.create(ReflectionObject.prototype)).constructor = Field3).className = "Field";
+    ((Field.prototype = Object.create(ReflectionObject.prototype)).constructor = Field).className = "Field";
     var Enum = require_enum();
     var types = require_types2();
     var util = require_util2();
     var Type;
     var ruleRe = /^required|optional|repeated$/;
-    Field3.fromJSON = function fromJSON(name, json) {
-      var field2 = new Field3(name, json.id, json.type, json.rule, json.extend, json.options, json.comment);
+    Field.fromJSON = function fromJSON(name, json) {
+      var field2 = new Field(name, json.id, json.type, json.rule, json.extend, json.options, json.comment);
       if (json.edition)
         field2._edition = json.edition;
       field2._defaultEdition = "proto3";
       return field2;
     };
-    function Field3(name, id, type, rule, extend, options, comment) {
+    function Field(name, id, type, rule, extend, options, comment) {
       if (util.isObject(rule)) {
         comment = extend;
         options = rule;
@@ -35329,27 +35329,27 @@ var require_field = __commonJS({
       this.declaringField = null;
       this.comment = comment;
     }
-    Object.defineProperty(Field3.prototype, "required", {
+    Object.defineProperty(Field.prototype, "required", {
       get: function() {
         return this._features.field_presence === "LEGACY_REQUIRED";
       }
     });
-    Object.defineProperty(Field3.prototype, "optional", {
+    Object.defineProperty(Field.prototype, "optional", {
       get: function() {
         return !this.required;
       }
     });
-    Object.defineProperty(Field3.prototype, "delimited", {
+    Object.defineProperty(Field.prototype, "delimited", {
       get: function() {
         return this.resolvedType instanceof Type && this._features.message_encoding === "DELIMITED";
       }
     });
-    Object.defineProperty(Field3.prototype, "packed", {
+    Object.defineProperty(Field.prototype, "packed", {
       get: function() {
         return this._features.repeated_field_encoding === "PACKED";
       }
     });
-    Object.defineProperty(Field3.prototype, "hasPresence", {
+    Object.defineProperty(Field.prototype, "hasPresence", {
       get: function() {
         if (this.repeated || this.map) {
           return false;
@@ -35359,10 +35359,10 @@ var require_field = __commonJS({
         this._features.field_presence !== "IMPLICIT";
       }
     });
-    Field3.prototype.setOption = function setOption(name, value, ifNotSet) {
+    Field.prototype.setOption = function setOption(name, value, ifNotSet) {
       return ReflectionObject.prototype.setOption.call(this, name, value, ifNotSet);
     };
-    Field3.prototype.toJSON = function toJSON(toJSONOptions) {
+    Field.prototype.toJSON = function toJSON(toJSONOptions) {
       var keepComments = toJSONOptions ? Boolean(toJSONOptions.keepComments) : false;
       return util.toObject([
         "edition",
@@ -35381,7 +35381,7 @@ var require_field = __commonJS({
         keepComments ? this.comment : void 0
       ]);
     };
-    Field3.prototype.resolve = function resolve() {
+    Field.prototype.resolve = function resolve() {
       if (this.resolved)
         return this;
       if ((this.typeDefault = types.defaults[this.type]) === void 0) {
@@ -35426,7 +35426,7 @@ var require_field = __commonJS({
         this.parent.ctor.prototype[this.name] = this.defaultValue;
       return ReflectionObject.prototype.resolve.call(this);
     };
-    Field3.prototype._inferLegacyProtoFeatures = function _inferLegacyProtoFeatures(edition) {
+    Field.prototype._inferLegacyProtoFeatures = function _inferLegacyProtoFeatures(edition) {
       if (edition !== "proto2" && edition !== "proto3") {
         return {};
       }
@@ -35447,19 +35447,19 @@ var require_field = __commonJS({
       }
       return features;
     };
-    Field3.prototype._resolveFeatures = function _resolveFeatures(edition) {
+    Field.prototype._resolveFeatures = function _resolveFeatures(edition) {
       return ReflectionObject.prototype._resolveFeatures.call(this, this._edition || edition);
     };
-    Field3.d = function decorateField(fieldId, fieldType, fieldRule, defaultValue) {
+    Field.d = function decorateField(fieldId, fieldType, fieldRule, defaultValue) {
       if (typeof fieldType === "function")
         fieldType = util.decorateType(fieldType).name;
       else if (fieldType && typeof fieldType === "object")
         fieldType = util.decorateEnum(fieldType).name;
       return function fieldDecorator(prototype, fieldName) {
-        util.decorateType(prototype.constructor).add(new Field3(fieldName, fieldId, fieldType, fieldRule, { "default": defaultValue }));
+        util.decorateType(prototype.constructor).add(new Field(fieldName, fieldId, fieldType, fieldRule, { "default": defaultValue }));
       };
     };
-    Field3._configure = function configure(Type_) {
+    Field._configure = function configure(Type_) {
       Type = Type_;
     };
   }
@@ -35472,7 +35472,7 @@ var require_oneof = __commonJS({
     module.exports = OneOf;
     var ReflectionObject = require_object();
     ((OneOf.prototype = Object.create(ReflectionObject.prototype)).constructor = OneOf).className = "OneOf";
-    var Field3 = require_field();
+    var Field = require_field();
     var util = require_util2();
     function OneOf(name, fieldNames, options, comment) {
       if (!Array.isArray(fieldNames)) {
@@ -35507,8 +35507,8 @@ var require_oneof = __commonJS({
             oneof.parent.add(oneof.fieldsArray[i]);
       }
     }
-    OneOf.prototype.add = function add2(field2) {
-      if (!(field2 instanceof Field3))
+    OneOf.prototype.add = function add(field2) {
+      if (!(field2 instanceof Field))
         throw TypeError("field must be a Field");
       if (field2.parent && field2.parent !== this.parent)
         field2.parent.remove(field2);
@@ -35519,7 +35519,7 @@ var require_oneof = __commonJS({
       return this;
     };
     OneOf.prototype.remove = function remove(field2) {
-      if (!(field2 instanceof Field3))
+      if (!(field2 instanceof Field))
         throw TypeError("field must be a Field");
       var index = this.fieldsArray.indexOf(field2);
       if (index < 0)
@@ -35839,7 +35839,7 @@ var require_enum = __commonJS({
         keepComments ? this.comments : void 0
       ]);
     };
-    Enum.prototype.add = function add2(name, id, comment, options) {
+    Enum.prototype.add = function add(name, id, comment, options) {
       if (!util.isString(name))
         throw TypeError("name must be a string");
       if (!util.isInteger(id))
@@ -36240,7 +36240,7 @@ var require_parse = __commonJS({
     var tokenize = require_tokenize();
     var Root = require_root();
     var Type = require_type();
-    var Field3 = require_field();
+    var Field = require_field();
     var MapField = require_mapfield();
     var OneOf = require_oneof();
     var Enum = require_enum();
@@ -36571,7 +36571,7 @@ var require_parse = __commonJS({
           throw illegal(name, "name");
         name = applyCase(name);
         skip("=");
-        var field2 = new Field3(name, parseId(next()), type, rule, extend);
+        var field2 = new Field(name, parseId(next()), type, rule, extend);
         ifBlock(field2, function parseField_block(token2) {
           if (token2 === "option") {
             parseOption(field2, token2);
@@ -36611,7 +36611,7 @@ var require_parse = __commonJS({
         var id = parseId(next());
         var type = new Type(name);
         type.group = true;
-        var field2 = new Field3(fieldName, id, name, rule);
+        var field2 = new Field(fieldName, id, name, rule);
         field2.filename = parse.filename;
         ifBlock(type, function parseGroup_block(token2) {
           switch (token2) {
@@ -38722,7 +38722,7 @@ var require_descriptor2 = __commonJS({
     var Root = $protobuf.Root;
     var Enum = $protobuf.Enum;
     var Type = $protobuf.Type;
-    var Field3 = $protobuf.Field;
+    var Field = $protobuf.Field;
     var MapField = $protobuf.MapField;
     var OneOf = $protobuf.OneOf;
     var Service = $protobuf.Service;
@@ -38751,15 +38751,15 @@ var require_descriptor2 = __commonJS({
               filePackage.add(Enum.fromDescriptor(fileDescriptor.enumType[i], edition));
           if (fileDescriptor.extension)
             for (i = 0; i < fileDescriptor.extension.length; ++i)
-              filePackage.add(Field3.fromDescriptor(fileDescriptor.extension[i], edition));
+              filePackage.add(Field.fromDescriptor(fileDescriptor.extension[i], edition));
           if (fileDescriptor.service)
             for (i = 0; i < fileDescriptor.service.length; ++i)
               filePackage.add(Service.fromDescriptor(fileDescriptor.service[i], edition));
-          var opts2 = fromDescriptorOptions(fileDescriptor.options, exports.FileOptions);
-          if (opts2) {
-            var ks = Object.keys(opts2);
+          var opts = fromDescriptorOptions(fileDescriptor.options, exports.FileOptions);
+          if (opts) {
+            var ks = Object.keys(opts);
             for (i = 0; i < ks.length; ++i)
-              filePackage.setOption(ks[i], opts2[ks[i]]);
+              filePackage.setOption(ks[i], opts[ks[i]]);
           }
         }
       }
@@ -38780,7 +38780,7 @@ var require_descriptor2 = __commonJS({
           file.messageType.push(nested.toDescriptor(edition));
         else if (nested instanceof Enum)
           file.enumType.push(nested.toDescriptor());
-        else if (nested instanceof Field3)
+        else if (nested instanceof Field)
           file.extension.push(nested.toDescriptor(edition));
         else if (nested instanceof Service)
           file.service.push(nested.toDescriptor());
@@ -38807,14 +38807,14 @@ var require_descriptor2 = __commonJS({
           type.add(OneOf.fromDescriptor(descriptor.oneofDecl[i]));
       if (descriptor.field)
         for (i = 0; i < descriptor.field.length; ++i) {
-          var field2 = Field3.fromDescriptor(descriptor.field[i], edition, true);
+          var field2 = Field.fromDescriptor(descriptor.field[i], edition, true);
           type.add(field2);
           if (descriptor.field[i].hasOwnProperty("oneofIndex"))
             type.oneofsArray[descriptor.field[i].oneofIndex].add(field2);
         }
       if (descriptor.extension)
         for (i = 0; i < descriptor.extension.length; ++i)
-          type.add(Field3.fromDescriptor(descriptor.extension[i], edition, true));
+          type.add(Field.fromDescriptor(descriptor.extension[i], edition, true));
       if (descriptor.nestedType)
         for (i = 0; i < descriptor.nestedType.length; ++i) {
           type.add(Type.fromDescriptor(descriptor.nestedType[i], edition, true, depth + 1));
@@ -38863,7 +38863,7 @@ var require_descriptor2 = __commonJS({
       for (i = 0; i < this.oneofsArray.length; ++i)
         descriptor.oneofDecl.push(this._oneofsArray[i].toDescriptor());
       for (i = 0; i < this.nestedArray.length; ++i) {
-        if (this._nestedArray[i] instanceof Field3)
+        if (this._nestedArray[i] instanceof Field)
           descriptor.field.push(this._nestedArray[i].toDescriptor(edition));
         else if (this._nestedArray[i] instanceof Type)
           descriptor.nestedType.push(this._nestedArray[i].toDescriptor(edition));
@@ -38882,7 +38882,7 @@ var require_descriptor2 = __commonJS({
       descriptor.options = toDescriptorOptions(this.options, exports.MessageOptions);
       return descriptor;
     };
-    Field3.fromDescriptor = function fromDescriptor(descriptor, edition, nested) {
+    Field.fromDescriptor = function fromDescriptor(descriptor, edition, nested) {
       if (typeof descriptor.length === "number")
         descriptor = exports.DescriptorProto.decode(descriptor);
       if (typeof descriptor.number !== "number")
@@ -38915,7 +38915,7 @@ var require_descriptor2 = __commonJS({
           throw Error("illegal type name: " + extendee);
       } else
         extendee = void 0;
-      var field2 = new Field3(
+      var field2 = new Field(
         descriptor.name.length ? descriptor.name : "field" + descriptor.number,
         descriptor.number,
         fieldType,
@@ -38955,7 +38955,7 @@ var require_descriptor2 = __commonJS({
       }
       return field2;
     };
-    Field3.prototype.toDescriptor = function toDescriptor(edition) {
+    Field.prototype.toDescriptor = function toDescriptor(edition) {
       var descriptor = exports.FieldDescriptorProto.create({ name: this.name, number: this.id });
       if (this.map) {
         descriptor.type = 11;
@@ -40581,13 +40581,13 @@ var require_compression_filter = __commonJS({
        * @param compress Indicates whether the message should be compressed
        * @return Framed message, compressed if applicable
        */
-      async writeMessage(message, compress2) {
+      async writeMessage(message, compress) {
         let messageBuffer = message;
-        if (compress2) {
+        if (compress) {
           messageBuffer = await this.compressMessage(messageBuffer);
         }
         const output = Buffer.allocUnsafe(messageBuffer.length + 5);
-        output.writeUInt8(compress2 ? 1 : 0, 0);
+        output.writeUInt8(compress ? 1 : 0, 0);
         output.writeUInt32BE(messageBuffer.length, 1);
         messageBuffer.copy(output, 5);
         return output;
@@ -40609,7 +40609,7 @@ var require_compression_filter = __commonJS({
       async compressMessage(message) {
         return message;
       }
-      async writeMessage(message, compress2) {
+      async writeMessage(message, compress) {
         const output = Buffer.allocUnsafe(message.length + 5);
         output.writeUInt8(0, 0);
         output.writeUInt32BE(message.length, 1);
@@ -40801,14 +40801,14 @@ var require_compression_filter = __commonJS({
             details: `Attempted to send message with a size larger than ${this.maxSendMessageLength}`
           };
         }
-        let compress2;
+        let compress;
         if (this.sendCompression instanceof IdentityHandler) {
-          compress2 = false;
+          compress = false;
         } else {
-          compress2 = (((_a = resolvedMessage.flags) !== null && _a !== void 0 ? _a : 0) & 2) === 0;
+          compress = (((_a = resolvedMessage.flags) !== null && _a !== void 0 ? _a : 0) & 2) === 0;
         }
         return {
-          message: await this.sendCompression.writeMessage(resolvedMessage.message, compress2),
+          message: await this.sendCompression.writeMessage(resolvedMessage.message, compress),
           flags: resolvedMessage.flags
         };
       }
@@ -46443,9 +46443,9 @@ var require_server_interceptors = __commonJS({
       waitForTrailers: true
     };
     var BaseServerInterceptingCall = class {
-      constructor(stream2, headers, callEventTracker, handler, options) {
+      constructor(stream, headers, callEventTracker, handler, options) {
         var _a, _b;
-        this.stream = stream2;
+        this.stream = stream;
         this.callEventTracker = callEventTracker;
         this.handler = handler;
         this.listener = null;
@@ -46511,7 +46511,7 @@ var require_server_interceptors = __commonJS({
         metadata.remove(http22.constants.HTTP2_HEADER_TE);
         metadata.remove(http22.constants.HTTP2_HEADER_CONTENT_TYPE);
         this.metadata = metadata;
-        const socket = (_b = stream2.session) === null || _b === void 0 ? void 0 : _b.socket;
+        const socket = (_b = stream.session) === null || _b === void 0 ? void 0 : _b.socket;
         this.connectionInfo = {
           localAddress: socket === null || socket === void 0 ? void 0 : socket.localAddress,
           localPort: socket === null || socket === void 0 ? void 0 : socket.localPort,
@@ -46874,7 +46874,7 @@ var require_server_interceptors = __commonJS({
       }
     };
     exports.BaseServerInterceptingCall = BaseServerInterceptingCall;
-    function getServerInterceptingCall(interceptors, stream2, headers, callEventTracker, handler, options) {
+    function getServerInterceptingCall(interceptors, stream, headers, callEventTracker, handler, options) {
       const methodDefinition = {
         path: handler.path,
         requestStream: handler.type === "clientStream" || handler.type === "bidi",
@@ -46882,7 +46882,7 @@ var require_server_interceptors = __commonJS({
         requestDeserialize: handler.deserialize,
         responseSerialize: handler.serialize
       };
-      const baseCall = new BaseServerInterceptingCall(stream2, headers, callEventTracker, handler, options);
+      const baseCall = new BaseServerInterceptingCall(stream, headers, callEventTracker, handler, options);
       return interceptors.reduce((call, interceptor) => {
         return interceptor(methodDefinition, call);
       }, baseCall);
@@ -47705,10 +47705,10 @@ var require_server2 = __commonJS({
         getChannelzRef() {
           return this.channelzRef;
         }
-        _verifyContentType(stream2, headers) {
+        _verifyContentType(stream, headers) {
           const contentType = headers[http22.constants.HTTP2_HEADER_CONTENT_TYPE];
           if (typeof contentType !== "string" || !contentType.startsWith("application/grpc")) {
-            stream2.respond({
+            stream.respond({
               [http22.constants.HTTP2_HEADER_STATUS]: http22.constants.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE
             }, { endStream: true });
             return false;
@@ -47724,21 +47724,21 @@ var require_server2 = __commonJS({
           }
           return handler;
         }
-        _respondWithError(err, stream2, channelzSessionInfo = null) {
+        _respondWithError(err, stream, channelzSessionInfo = null) {
           var _b, _c;
           const trailersToSend = Object.assign({ "grpc-status": (_b = err.code) !== null && _b !== void 0 ? _b : constants_1.Status.INTERNAL, "grpc-message": err.details, [http22.constants.HTTP2_HEADER_STATUS]: http22.constants.HTTP_STATUS_OK, [http22.constants.HTTP2_HEADER_CONTENT_TYPE]: "application/grpc+proto" }, (_c = err.metadata) === null || _c === void 0 ? void 0 : _c.toHttp2Headers());
-          stream2.respond(trailersToSend, { endStream: true });
+          stream.respond(trailersToSend, { endStream: true });
           this.callTracker.addCallFailed();
           channelzSessionInfo === null || channelzSessionInfo === void 0 ? void 0 : channelzSessionInfo.streamTracker.addCallFailed();
         }
-        _channelzHandler(extraInterceptors, stream2, headers) {
-          stream2.once("error", (err) => {
+        _channelzHandler(extraInterceptors, stream, headers) {
+          stream.once("error", (err) => {
           });
-          this.onStreamOpened(stream2);
-          const channelzSessionInfo = this.sessions.get(stream2.session);
+          this.onStreamOpened(stream);
+          const channelzSessionInfo = this.sessions.get(stream.session);
           this.callTracker.addCallStarted();
           channelzSessionInfo === null || channelzSessionInfo === void 0 ? void 0 : channelzSessionInfo.streamTracker.addCallStarted();
-          if (!this._verifyContentType(stream2, headers)) {
+          if (!this._verifyContentType(stream, headers)) {
             this.callTracker.addCallFailed();
             channelzSessionInfo === null || channelzSessionInfo === void 0 ? void 0 : channelzSessionInfo.streamTracker.addCallFailed();
             return;
@@ -47746,7 +47746,7 @@ var require_server2 = __commonJS({
           const path3 = headers[HTTP2_HEADER_PATH];
           const handler = this._retrieveHandler(path3);
           if (!handler) {
-            this._respondWithError(getUnimplementedStatusResponse(path3), stream2, channelzSessionInfo);
+            this._respondWithError(getUnimplementedStatusResponse(path3), stream, channelzSessionInfo);
             return;
           }
           const callEventTracker = {
@@ -47779,7 +47779,7 @@ var require_server2 = __commonJS({
               }
             }
           };
-          const call = (0, server_interceptors_1.getServerInterceptingCall)([...extraInterceptors, ...this.interceptors], stream2, headers, callEventTracker, handler, this.options);
+          const call = (0, server_interceptors_1.getServerInterceptingCall)([...extraInterceptors, ...this.interceptors], stream, headers, callEventTracker, handler, this.options);
           if (!this._runHandlerForCall(call, handler)) {
             this.callTracker.addCallFailed();
             channelzSessionInfo === null || channelzSessionInfo === void 0 ? void 0 : channelzSessionInfo.streamTracker.addCallFailed();
@@ -47789,20 +47789,20 @@ var require_server2 = __commonJS({
             });
           }
         }
-        _streamHandler(extraInterceptors, stream2, headers) {
-          stream2.once("error", (err) => {
+        _streamHandler(extraInterceptors, stream, headers) {
+          stream.once("error", (err) => {
           });
-          this.onStreamOpened(stream2);
-          if (this._verifyContentType(stream2, headers) !== true) {
+          this.onStreamOpened(stream);
+          if (this._verifyContentType(stream, headers) !== true) {
             return;
           }
           const path3 = headers[HTTP2_HEADER_PATH];
           const handler = this._retrieveHandler(path3);
           if (!handler) {
-            this._respondWithError(getUnimplementedStatusResponse(path3), stream2, null);
+            this._respondWithError(getUnimplementedStatusResponse(path3), stream, null);
             return;
           }
-          const call = (0, server_interceptors_1.getServerInterceptingCall)([...extraInterceptors, ...this.interceptors], stream2, headers, null, handler, this.options);
+          const call = (0, server_interceptors_1.getServerInterceptingCall)([...extraInterceptors, ...this.interceptors], stream, headers, null, handler, this.options);
           if (!this._runHandlerForCall(call, handler)) {
             call.sendStatus({
               code: constants_1.Status.INTERNAL,
@@ -48125,12 +48125,12 @@ var require_server2 = __commonJS({
             }
           }
         }
-        onStreamOpened(stream2) {
-          const session = stream2.session;
+        onStreamOpened(stream) {
+          const session = stream.session;
           const idleTimeoutObj = this.sessionIdleTimeouts.get(session);
           if (idleTimeoutObj) {
             idleTimeoutObj.activeStreams += 1;
-            stream2.once("close", idleTimeoutObj.onClose);
+            stream.once("close", idleTimeoutObj.onClose);
           }
         }
         onStreamClose(session) {
@@ -48154,7 +48154,7 @@ var require_server2 = __commonJS({
     })();
     exports.Server = Server;
     async function handleUnary(call, handler) {
-      let stream2;
+      let stream;
       function respond(err, value, trailer, flags) {
         if (err) {
           call.sendStatus((0, server_call_1.serverErrorToStatus)(err, trailer));
@@ -48196,9 +48196,9 @@ var require_server2 = __commonJS({
             });
             return;
           }
-          stream2 = new server_call_1.ServerWritableStreamImpl(handler.path, call, requestMetadata, requestMessage);
+          stream = new server_call_1.ServerWritableStreamImpl(handler.path, call, requestMetadata, requestMessage);
           try {
-            handler.func(stream2, respond);
+            handler.func(stream, respond);
           } catch (err) {
             let details;
             if (environment_1.GRPC_NODE_DEBUG_SEND_ERROR_DETAILS) {
@@ -48214,15 +48214,15 @@ var require_server2 = __commonJS({
           }
         },
         onCancel() {
-          if (stream2) {
-            stream2.cancelled = true;
-            stream2.emit("cancelled", "cancelled");
+          if (stream) {
+            stream.cancelled = true;
+            stream.emit("cancelled", "cancelled");
           }
         }
       });
     }
     function handleClientStreaming(call, handler) {
-      let stream2;
+      let stream;
       function respond(err, value, trailer, flags) {
         if (err) {
           call.sendStatus((0, server_call_1.serverErrorToStatus)(err, trailer));
@@ -48238,9 +48238,9 @@ var require_server2 = __commonJS({
       }
       call.start({
         onReceiveMetadata(metadata) {
-          stream2 = new server_call_1.ServerDuplexStreamImpl(handler.path, call, metadata);
+          stream = new server_call_1.ServerDuplexStreamImpl(handler.path, call, metadata);
           try {
-            handler.func(stream2, respond);
+            handler.func(stream, respond);
           } catch (err) {
             let details;
             if (environment_1.GRPC_NODE_DEBUG_SEND_ERROR_DETAILS) {
@@ -48256,22 +48256,22 @@ var require_server2 = __commonJS({
           }
         },
         onReceiveMessage(message) {
-          stream2.push(message);
+          stream.push(message);
         },
         onReceiveHalfClose() {
-          stream2.push(null);
+          stream.push(null);
         },
         onCancel() {
-          if (stream2) {
-            stream2.cancelled = true;
-            stream2.emit("cancelled", "cancelled");
-            stream2.destroy();
+          if (stream) {
+            stream.cancelled = true;
+            stream.emit("cancelled", "cancelled");
+            stream.destroy();
           }
         }
       });
     }
     function handleServerStreaming(call, handler) {
-      let stream2;
+      let stream;
       let requestMetadata;
       let requestMessage = null;
       call.start({
@@ -48300,9 +48300,9 @@ var require_server2 = __commonJS({
             });
             return;
           }
-          stream2 = new server_call_1.ServerWritableStreamImpl(handler.path, call, requestMetadata, requestMessage);
+          stream = new server_call_1.ServerWritableStreamImpl(handler.path, call, requestMetadata, requestMessage);
           try {
-            handler.func(stream2);
+            handler.func(stream);
           } catch (err) {
             let details;
             if (environment_1.GRPC_NODE_DEBUG_SEND_ERROR_DETAILS) {
@@ -48318,21 +48318,21 @@ var require_server2 = __commonJS({
           }
         },
         onCancel() {
-          if (stream2) {
-            stream2.cancelled = true;
-            stream2.emit("cancelled", "cancelled");
-            stream2.destroy();
+          if (stream) {
+            stream.cancelled = true;
+            stream.emit("cancelled", "cancelled");
+            stream.destroy();
           }
         }
       });
     }
     function handleBidiStreaming(call, handler) {
-      let stream2;
+      let stream;
       call.start({
         onReceiveMetadata(metadata) {
-          stream2 = new server_call_1.ServerDuplexStreamImpl(handler.path, call, metadata);
+          stream = new server_call_1.ServerDuplexStreamImpl(handler.path, call, metadata);
           try {
-            handler.func(stream2);
+            handler.func(stream);
           } catch (err) {
             let details;
             if (environment_1.GRPC_NODE_DEBUG_SEND_ERROR_DETAILS) {
@@ -48348,16 +48348,16 @@ var require_server2 = __commonJS({
           }
         },
         onReceiveMessage(message) {
-          stream2.push(message);
+          stream.push(message);
         },
         onReceiveHalfClose() {
-          stream2.push(null);
+          stream.push(null);
         },
         onCancel() {
-          if (stream2) {
-            stream2.cancelled = true;
-            stream2.emit("cancelled", "cancelled");
-            stream2.destroy();
+          if (stream) {
+            stream.cancelled = true;
+            stream.emit("cancelled", "cancelled");
+            stream.destroy();
           }
         }
       });
@@ -52350,11 +52350,11 @@ var require_Policy = __commonJS({
         }
       };
     }
-    function retry(policy, opts2) {
-      return new RetryPolicy_1.RetryPolicy({ backoff: opts2.backoff || new Backoff_1.ConstantBackoff(0), maxAttempts: opts2.maxAttempts ?? Infinity }, new Executor_1.ExecuteWrapper(policy.options.errorFilter, policy.options.resultFilter));
+    function retry(policy, opts) {
+      return new RetryPolicy_1.RetryPolicy({ backoff: opts.backoff || new Backoff_1.ConstantBackoff(0), maxAttempts: opts.maxAttempts ?? Infinity }, new Executor_1.ExecuteWrapper(policy.options.errorFilter, policy.options.resultFilter));
     }
-    function circuitBreaker(policy, opts2) {
-      return new CircuitBreakerPolicy_1.CircuitBreakerPolicy(opts2, new Executor_1.ExecuteWrapper(policy.options.errorFilter, policy.options.resultFilter));
+    function circuitBreaker(policy, opts) {
+      return new CircuitBreakerPolicy_1.CircuitBreakerPolicy(opts, new Executor_1.ExecuteWrapper(policy.options.errorFilter, policy.options.resultFilter));
     }
     function fallback(policy, valueOrFactory) {
       return new FallbackPolicy_1.FallbackPolicy(
@@ -52796,9 +52796,9 @@ var require_rpc2 = __commonJS({
             method: "watch",
             isStream: true
           });
-          const stream2 = client.watch(metadata, resolved);
-          stream2.on("error", (err) => stream2.writable && this.client.markFailed(resource, err));
-          return stream2;
+          const stream = client.watch(metadata, resolved);
+          stream.on("error", (err) => stream.writable && this.client.markFailed(resource, err));
+          return stream;
         });
       }
     };
@@ -52832,9 +52832,9 @@ var require_rpc2 = __commonJS({
             method: "leaseKeepAlive",
             isStream: true
           });
-          const stream2 = client.leaseKeepAlive(metadata, resolved);
-          stream2.on("error", (err) => stream2.writable && this.client.markFailed(resource, err));
-          return stream2;
+          const stream = client.leaseKeepAlive(metadata, resolved);
+          stream.on("error", (err) => stream.writable && this.client.markFailed(resource, err));
+          return stream;
         });
       }
       /**
@@ -52937,9 +52937,9 @@ var require_rpc2 = __commonJS({
             method: "snapshot",
             isStream: true
           });
-          const stream2 = client.snapshot(metadata, resolved, {});
-          stream2.on("error", (err) => this.client.markFailed(resource, err));
-          return stream2;
+          const stream = client.snapshot(metadata, resolved, {});
+          stream.on("error", (err) => this.client.markFailed(resource, err));
+          return stream;
         });
       }
       /**
@@ -53676,7 +53676,7 @@ var require_bignumber = __commonJS({
           suffix: ""
         }, ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz", alphabetHasNormalDecimalDigits = true;
         function BigNumber2(v, b) {
-          var alphabet2, c, caseChanged, e, i, isNum, len, str, x = this;
+          var alphabet, c, caseChanged, e, i, isNum, len, str, x = this;
           if (!(x instanceof BigNumber2)) return new BigNumber2(v, b);
           if (b == null) {
             if (v && v._isBigNumber === true) {
@@ -53732,10 +53732,10 @@ var require_bignumber = __commonJS({
             } else {
               x.s = str.charCodeAt(0) === 45 ? (str = str.slice(1), -1) : 1;
             }
-            alphabet2 = ALPHABET.slice(0, b);
+            alphabet = ALPHABET.slice(0, b);
             e = i = 0;
             for (len = str.length; i < len; i++) {
-              if (alphabet2.indexOf(c = str.charAt(i)) < 0) {
+              if (alphabet.indexOf(c = str.charAt(i)) < 0) {
                 if (c == ".") {
                   if (i > e) {
                     e = len;
@@ -54006,11 +54006,11 @@ var require_bignumber = __commonJS({
         };
         convertBase = /* @__PURE__ */ (function() {
           var decimal = "0123456789";
-          function toBaseOut(str, baseIn, baseOut, alphabet2) {
+          function toBaseOut(str, baseIn, baseOut, alphabet) {
             var j, arr = [0], arrL, i = 0, len = str.length;
             for (; i < len; ) {
               for (arrL = arr.length; arrL--; arr[arrL] *= baseIn) ;
-              arr[0] += alphabet2.indexOf(str.charAt(i++));
+              arr[0] += alphabet.indexOf(str.charAt(i++));
               for (j = 0; j < arr.length; j++) {
                 if (arr[j] > baseOut - 1) {
                   if (arr[j + 1] == null) arr[j + 1] = 0;
@@ -54022,7 +54022,7 @@ var require_bignumber = __commonJS({
             return arr.reverse();
           }
           return function(str, baseIn, baseOut, sign, callerIsToString) {
-            var alphabet2, d, e, k, r, x, xc, y, i = str.indexOf("."), dp = DECIMAL_PLACES, rm7 = ROUNDING_MODE;
+            var alphabet, d, e, k, r, x, xc, y, i = str.indexOf("."), dp = DECIMAL_PLACES, rm8 = ROUNDING_MODE;
             if (i >= 0) {
               k = POW_PRECISION;
               POW_PRECISION = 0;
@@ -54038,17 +54038,17 @@ var require_bignumber = __commonJS({
               );
               y.e = y.c.length;
             }
-            xc = toBaseOut(str, baseIn, baseOut, callerIsToString ? (alphabet2 = ALPHABET, decimal) : (alphabet2 = decimal, ALPHABET));
+            xc = toBaseOut(str, baseIn, baseOut, callerIsToString ? (alphabet = ALPHABET, decimal) : (alphabet = decimal, ALPHABET));
             e = k = xc.length;
             for (; xc[--k] == 0; xc.pop()) ;
-            if (!xc[0]) return alphabet2.charAt(0);
+            if (!xc[0]) return alphabet.charAt(0);
             if (i < 0) {
               --e;
             } else {
               x.c = xc;
               x.e = e;
               x.s = sign;
-              x = div(x, y, dp, rm7, baseOut);
+              x = div(x, y, dp, rm8, baseOut);
               xc = x.c;
               r = x.r;
               e = x.e;
@@ -54057,9 +54057,9 @@ var require_bignumber = __commonJS({
             i = xc[d];
             k = baseOut / 2;
             r = r || d < 0 || xc[d + 1] != null;
-            r = rm7 < 4 ? (i != null || r) && (rm7 == 0 || rm7 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm7 == 4 || r || rm7 == 6 && xc[d - 1] & 1 || rm7 == (x.s < 0 ? 8 : 7));
+            r = rm8 < 4 ? (i != null || r) && (rm8 == 0 || rm8 == (x.s < 0 ? 3 : 2)) : i > k || i == k && (rm8 == 4 || r || rm8 == 6 && xc[d - 1] & 1 || rm8 == (x.s < 0 ? 8 : 7));
             if (d < 1 || !xc[0]) {
-              str = r ? toFixedPoint(alphabet2.charAt(1), -dp, alphabet2.charAt(0)) : alphabet2.charAt(0);
+              str = r ? toFixedPoint(alphabet.charAt(1), -dp, alphabet.charAt(0)) : alphabet.charAt(0);
             } else {
               xc.length = d;
               if (r) {
@@ -54072,8 +54072,8 @@ var require_bignumber = __commonJS({
                 }
               }
               for (k = xc.length; !xc[--k]; ) ;
-              for (i = 0, str = ""; i <= k; str += alphabet2.charAt(xc[i++])) ;
-              str = toFixedPoint(str, e, alphabet2.charAt(0));
+              for (i = 0, str = ""; i <= k; str += alphabet.charAt(xc[i++])) ;
+              str = toFixedPoint(str, e, alphabet.charAt(0));
             }
             return str;
           };
@@ -54115,7 +54115,7 @@ var require_bignumber = __commonJS({
             }
             for (; !a[0] && a.length > 1; a.splice(0, 1)) ;
           }
-          return function(x, y, dp, rm7, base) {
+          return function(x, y, dp, rm8, base) {
             var cmp, e, i, more, n, prod, prodL, q, qc, rem, remL, rem0, xi, xL, yc0, yL, yz, s = x.s == y.s ? 1 : -1, xc = x.c, yc = y.c;
             if (!xc || !xc[0] || !yc || !yc[0]) {
               return new BigNumber2(
@@ -54212,7 +54212,7 @@ var require_bignumber = __commonJS({
             }
             if (base == BASE) {
               for (i = 1, s = qc[0]; s >= 10; s /= 10, i++) ;
-              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm7, more);
+              round(q, dp + (q.e = i + e * LOG_BASE - 1) + 1, rm8, more);
             } else {
               q.e = e;
               q.r = +more;
@@ -54220,10 +54220,10 @@ var require_bignumber = __commonJS({
             return q;
           };
         })();
-        function format(n, i, rm7, id) {
+        function format(n, i, rm8, id) {
           var c0, e, ne, len, str;
-          if (rm7 == null) rm7 = ROUNDING_MODE;
-          else intCheck(rm7, 0, 8);
+          if (rm8 == null) rm8 = ROUNDING_MODE;
+          else intCheck(rm8, 0, 8);
           if (!n.c) return n.toString();
           c0 = n.c[0];
           ne = n.e;
@@ -54231,7 +54231,7 @@ var require_bignumber = __commonJS({
             str = coeffToString(n.c);
             str = id == 1 || id == 2 && (ne <= TO_EXP_NEG || ne >= TO_EXP_POS) ? toExponential(str, ne) : toFixedPoint(str, ne, "0");
           } else {
-            n = round(new BigNumber2(n), i, rm7);
+            n = round(new BigNumber2(n), i, rm8);
             e = n.e;
             str = coeffToString(n.c);
             len = str.length;
@@ -54304,7 +54304,7 @@ var require_bignumber = __commonJS({
             x.c = x.e = null;
           };
         })();
-        function round(x, sd, rm7, r) {
+        function round(x, sd, rm8, r) {
           var d, i, j, k, n, ni, rd, xc = x.c, pows10 = POWS_TEN;
           if (xc) {
             out: {
@@ -54339,8 +54339,8 @@ var require_bignumber = __commonJS({
               // The expression  n % pows10[d - j - 1]  returns all digits of n to the right
               // of the digit at j, e.g. if n is 908714 and j is 2, the expression gives 714.
               xc[ni + 1] != null || (j < 0 ? n : n % pows10[d - j - 1]);
-              r = rm7 < 4 ? (rd || r) && (rm7 == 0 || rm7 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm7 == 4 || r || rm7 == 6 && // Check whether the digit to the left of the rounding digit is odd.
-              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm7 == (x.s < 0 ? 8 : 7));
+              r = rm8 < 4 ? (rd || r) && (rm8 == 0 || rm8 == (x.s < 0 ? 3 : 2)) : rd > 5 || rd == 5 && (rm8 == 4 || r || rm8 == 6 && // Check whether the digit to the left of the rounding digit is odd.
+              (i > 0 ? j > 0 ? n / pows10[d - j] : 0 : xc[ni - 1]) % 10 & 1 || rm8 == (x.s < 0 ? 8 : 7));
               if (sd < 1 || !xc[0]) {
                 xc.length = 0;
                 if (r) {
@@ -54405,13 +54405,13 @@ var require_bignumber = __commonJS({
         P.comparedTo = function(y, b) {
           return compare(this, new BigNumber2(y, b));
         };
-        P.decimalPlaces = P.dp = function(dp, rm7) {
+        P.decimalPlaces = P.dp = function(dp, rm8) {
           var c, n, v, x = this;
           if (dp != null) {
             intCheck(dp, 0, MAX);
-            if (rm7 == null) rm7 = ROUNDING_MODE;
-            else intCheck(rm7, 0, 8);
-            return round(new BigNumber2(x), dp + x.e + 1, rm7);
+            if (rm8 == null) rm8 = ROUNDING_MODE;
+            else intCheck(rm8, 0, 8);
+            return round(new BigNumber2(x), dp + x.e + 1, rm8);
           }
           if (!(c = x.c)) return null;
           n = ((v = c.length - 1) - bitFloor(this.e / LOG_BASE)) * LOG_BASE;
@@ -54494,11 +54494,11 @@ var require_bignumber = __commonJS({
           if (nIsNeg) y = ONE.div(y);
           return m ? y.mod(m) : k ? round(y, POW_PRECISION, ROUNDING_MODE, more) : y;
         };
-        P.integerValue = function(rm7) {
+        P.integerValue = function(rm8) {
           var n = new BigNumber2(this);
-          if (rm7 == null) rm7 = ROUNDING_MODE;
-          else intCheck(rm7, 0, 8);
-          return round(n, n.e + 1, rm7);
+          if (rm8 == null) rm8 = ROUNDING_MODE;
+          else intCheck(rm8, 0, 8);
+          return round(n, n.e + 1, rm8);
         };
         P.isEqualTo = P.eq = function(y, b) {
           return compare(this, new BigNumber2(y, b)) === 0;
@@ -54725,13 +54725,13 @@ var require_bignumber = __commonJS({
           }
           return normalise(y, xc, ye);
         };
-        P.precision = P.sd = function(sd, rm7) {
+        P.precision = P.sd = function(sd, rm8) {
           var c, n, v, x = this;
           if (sd != null && sd !== !!sd) {
             intCheck(sd, 1, MAX);
-            if (rm7 == null) rm7 = ROUNDING_MODE;
-            else intCheck(rm7, 0, 8);
-            return round(new BigNumber2(x), sd, rm7);
+            if (rm8 == null) rm8 = ROUNDING_MODE;
+            else intCheck(rm8, 0, 8);
+            return round(new BigNumber2(x), sd, rm8);
           }
           if (!(c = x.c)) return null;
           v = c.length - 1;
@@ -54801,36 +54801,36 @@ var require_bignumber = __commonJS({
           }
           return round(r, r.e + DECIMAL_PLACES + 1, ROUNDING_MODE, m);
         };
-        P.toExponential = function(dp, rm7) {
+        P.toExponential = function(dp, rm8) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp++;
           }
-          return format(this, dp, rm7, 1);
+          return format(this, dp, rm8, 1);
         };
-        P.toFixed = function(dp, rm7) {
+        P.toFixed = function(dp, rm8) {
           if (dp != null) {
             intCheck(dp, 0, MAX);
             dp = dp + this.e + 1;
           }
-          return format(this, dp, rm7);
+          return format(this, dp, rm8);
         };
-        P.toFormat = function(dp, rm7, format2) {
+        P.toFormat = function(dp, rm8, format2) {
           var str, x = this;
           if (format2 == null) {
-            if (dp != null && rm7 && typeof rm7 == "object") {
-              format2 = rm7;
-              rm7 = null;
+            if (dp != null && rm8 && typeof rm8 == "object") {
+              format2 = rm8;
+              rm8 = null;
             } else if (dp && typeof dp == "object") {
               format2 = dp;
-              dp = rm7 = null;
+              dp = rm8 = null;
             } else {
               format2 = FORMAT;
             }
           } else if (typeof format2 != "object") {
             throw Error(bignumberError + "Argument not an object: " + format2);
           }
-          str = x.toFixed(dp, rm7);
+          str = x.toFixed(dp, rm8);
           if (x.c) {
             var i, arr = str.split("."), g1 = +format2.groupSize, g2 = +format2.secondaryGroupSize, groupSeparator = format2.groupSeparator || "", intPart = arr[0], fractionPart = arr[1], isNeg = x.s < 0, intDigits = isNeg ? intPart.slice(1) : intPart, len = intDigits.length;
             if (g2) {
@@ -54898,9 +54898,9 @@ var require_bignumber = __commonJS({
         P.toNumber = function() {
           return +valueOf(this);
         };
-        P.toPrecision = function(sd, rm7) {
+        P.toPrecision = function(sd, rm8) {
           if (sd != null) intCheck(sd, 1, MAX);
-          return format(this, sd, rm7, 2);
+          return format(this, sd, rm8, 2);
         };
         P.toString = function(b) {
           var str, n = this, s = n.s, e = n.e;
@@ -55443,13 +55443,13 @@ var require_lease = __commonJS({
        * keepaliveOnce fires an immediate keepalive for the lease.
        */
       keepaliveOnce(options = this.defaultOptions) {
-        return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream2, id]) => {
+        return Promise.all([this.client.leaseKeepAlive(options), this.grant()]).then(([stream, id]) => {
           return new Promise((resolve, reject) => {
-            stream2.on("data", resolve);
-            stream2.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
-            stream2.write({ ID: id });
+            stream.on("data", resolve);
+            stream.on("error", (err) => reject((0, errors_1.castGrpcError)(err)));
+            stream.write({ ID: id });
           }).then((res) => {
-            stream2.end();
+            stream.end();
             if (leaseExpired(res)) {
               const err = new errors_1.EtcdLeaseInvalidError(res.ID);
               this.emitLoss(err);
@@ -55496,21 +55496,21 @@ var require_lease = __commonJS({
           this.emit("lost", new errors_1.EtcdLeaseInvalidError("We lost connection to etcd and our lease has expired."));
           return;
         }
-        this.client.leaseKeepAlive().then((stream2) => {
+        this.client.leaseKeepAlive().then((stream) => {
           if (this.innerState === LeaseState.Revoked) {
-            return stream2.end();
+            return stream.end();
           }
           const keepAliveInterval = 1e3 * this.ttl / 3;
-          const keepaliveTimer = setInterval(() => this.fireKeepAlive(stream2), keepAliveInterval);
+          const keepaliveTimer = setInterval(() => this.fireKeepAlive(stream), keepAliveInterval);
           const keepAliveTimeout = (0, util_1.debounce)(1e3 * this.ttl, () => this.handleKeepaliveError(new errors_1.GRPCCancelledError("GRPC watch stream has timed out.")));
           this.teardown = () => {
             this.teardown = () => void 0;
             keepAliveTimeout.cancel();
             clearInterval(keepaliveTimer);
-            stream2.end();
+            stream.end();
           };
           keepAliveTimeout();
-          stream2.on("error", (err) => this.handleKeepaliveError(err)).on("data", (res) => {
+          stream.on("error", (err) => this.handleKeepaliveError(err)).on("data", (res) => {
             if (leaseExpired(res)) {
               return this.handleKeepaliveError(new errors_1.EtcdLeaseInvalidError(res.ID));
             }
@@ -55519,12 +55519,12 @@ var require_lease = __commonJS({
             this.emit("keepaliveSucceeded", res);
           });
           this.emit("keepaliveEstablished");
-          return this.fireKeepAlive(stream2);
+          return this.fireKeepAlive(stream);
         }).catch((err) => this.handleKeepaliveError(err));
       }
-      fireKeepAlive(stream2) {
+      fireKeepAlive(stream) {
         this.emit("keepaliveFired");
-        return this.grant().then((id) => stream2.write({ ID: id })).catch(() => this.close());
+        return this.grant().then((id) => stream.write({ ID: id })).catch(() => this.close());
       }
       handleKeepaliveError(err) {
         if (this.innerState === LeaseState.Revoked) {
@@ -55990,8 +55990,8 @@ var require_watch = __commonJS({
     var RPC = require_rpc2();
     var util_1 = require_util();
     var AttachQueue = class {
-      constructor(stream2) {
-        this.stream = stream2;
+      constructor(stream) {
+        this.stream = stream;
         this.state = 0;
         this.queue = [];
       }
@@ -56129,10 +56129,10 @@ var require_watch = __commonJS({
         });
         this.expectedClosers.clear();
         this.state = 1;
-        this.client.watch().then((stream2) => {
+        this.client.watch().then((stream) => {
           this.state = 2;
-          this.queue = new AttachQueue(stream2);
-          this.stream = stream2.on("data", (res) => res.created ? this.handleCreatedResponse(res) : this.handleResponse(res)).on("error", (err) => this.handleError(err)).on("end", () => this.handleError(new errors_1.EtcdWatchStreamEnded()));
+          this.queue = new AttachQueue(stream);
+          this.stream = stream.on("data", (res) => res.created ? this.handleCreatedResponse(res) : this.handleResponse(res)).on("error", (err) => this.handleError(err)).on("end", () => this.handleError(new errors_1.EtcdWatchStreamEnded()));
           if (this.watchers.length === 0) {
             return this.destroyStream();
           }
@@ -57010,7 +57010,7 @@ async function listStore(store, cluster) {
         break;
     }
   }
-  const read2 = await mapLimit(manifests, MANIFEST_READ_CONCURRENCY, async (m) => {
+  const read = await mapLimit(manifests, MANIFEST_READ_CONCURRENCY, async (m) => {
     const base = { name: m.name, time: m.time, revision: m.revision, member: m.member, manifestFile: m.file };
     let manifest;
     try {
@@ -57032,7 +57032,7 @@ async function listStore(store, cluster) {
     }
     return { ...base, manifest, object };
   });
-  const backups = read2.filter((b) => b !== void 0);
+  const backups = read.filter((b) => b !== void 0);
   const named = new Set(backups.flatMap((b) => b.manifest ? [b.manifest.object.file] : []));
   const unreadableNames = new Set(backups.filter((b) => !b.manifest).map((b) => b.name));
   const orphanObjects = [...objects.values()].filter((o) => {
@@ -57396,7 +57396,7 @@ function planHealing(catalog, policy, now) {
     const { entry, good } = decision.backup;
     if (!decision.keep || !good) continue;
     const first = entry.copies[0];
-    const sha2563 = first.manifestSha256;
+    const sha256 = first.manifestSha256;
     const objectSize = first.objectSize;
     for (const listing of catalog.stores) {
       if (entry.copies.some((c) => c.storeId === listing.storeId)) continue;
@@ -57418,7 +57418,7 @@ function planHealing(catalog, policy, now) {
           skip(`the target has a damaged copy (${there.problem ?? "unknown problem"}): left for a human`);
           continue;
         }
-        if (there.manifest.object.sha256 !== sha2563 || there.manifest.object.file !== first.objectFile) {
+        if (there.manifest.object.sha256 !== sha256 || there.manifest.object.file !== first.objectFile) {
           skip("the target's manifest records a different object than the other stores': left for a human");
           continue;
         }
@@ -57430,7 +57430,7 @@ function planHealing(catalog, policy, now) {
         to: listing.storeId,
         objectFile: first.objectFile,
         objectSize,
-        objectSha256: sha2563,
+        objectSha256: sha256,
         manifestFile: manifestFileName(entry.name),
         writeManifest,
         replaceOrphan: listing.orphanObjects.some((o) => o.name === first.objectFile)
@@ -57451,11 +57451,11 @@ async function copyObject(source, target, cluster, copy, from) {
     source.destroy();
     throw error;
   }
-  const sha2563 = counter.sha256;
-  if (sha2563 !== copy.objectSha256 || counter.size !== copy.objectSize) {
+  const sha256 = counter.sha256;
+  if (sha256 !== copy.objectSha256 || counter.size !== copy.objectSize) {
     await pending.abort();
     throw new IntegrityError(
-      `the object read from ${from} has sha256 ${sha2563} and ${counter.size} bytes, its manifest says ${copy.objectSha256} and ${copy.objectSize} bytes: not committed`
+      `the object read from ${from} has sha256 ${sha256} and ${counter.size} bytes, its manifest says ${copy.objectSha256} and ${copy.objectSize} bytes: not committed`
     );
   }
   try {
@@ -57601,8915 +57601,12 @@ import { hostname, tmpdir } from "node:os";
 // src/snapshot/codec.ts
 import { Readable } from "node:stream";
 import zlib from "node:zlib";
-
-// node_modules/@noble/hashes/utils.js
-function isBytes(a) {
-  return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array" && "BYTES_PER_ELEMENT" in a && a.BYTES_PER_ELEMENT === 1;
-}
-var atitle = (title) => title ? `"${title}" ` : "";
-function anumber(n, title = "") {
-  if (typeof n !== "number")
-    throw new TypeError(atitle(title) + "expected number, got " + typeof n);
-  if (!Number.isSafeInteger(n) || n < 0)
-    throw new RangeError(atitle(title) + "expected integer >= 0, got " + n);
-  return n;
-}
-function abytes(value, length, title = "") {
-  if (isBytes(value) && (length === void 0 || value.length === length))
-    return value;
-  if (length !== void 0)
-    anumber(length, "length");
-  const bytes = isBytes(value);
-  const ofLen = length !== void 0 ? ` of length ${length}` : "";
-  const got = bytes ? `length=${value.length}` : `type=${typeof value}`;
-  const message = atitle(title) + "expected Uint8Array" + ofLen + ", got " + got;
-  if (!bytes)
-    throw new TypeError(message);
-  throw new RangeError(message);
-}
-function ahash(h) {
-  if (typeof h !== "function" || typeof h.create !== "function")
-    throw new TypeError("expected hash wrapped by utils.createHasher");
-  anumber(h.outputLen);
-  anumber(h.blockLen);
-  if (h.outputLen < 1 || h.blockLen < 1)
-    throw new Error("hash blockLen / outputLen must be >= 1");
-}
-var aobject = (value, label2) => {
-  if (value === null || typeof value !== "object" || Array.isArray(value))
-    throw new TypeError((label2 === "object" ? "" : `"${label2}" `) + "expected object, got type=" + typeof value);
-};
-var aopts = (value, label2) => {
-  aobject(value, label2);
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null)
-    throw new TypeError(`"${label2}" expected plain object`);
-  if (Object.hasOwn(value, "__proto__"))
-    throw new TypeError(`"${label2}.__proto__" is not allowed`);
-};
-function aexists(instance, checkFinished = true) {
-  if (instance.destroyed)
-    throw new Error("hash was destroyed");
-  if (checkFinished && instance.finished)
-    throw new Error("digest() was already called");
-}
-function aoutput(out, instance) {
-  abytes(out, void 0, "output");
-  const min = instance.outputLen;
-  if (!(out.length >= min)) {
-    throw new RangeError('"output" expected length >= ' + min);
-  }
-}
-function u32(arr) {
-  return new Uint32Array(arr.buffer, arr.byteOffset, Math.floor(arr.byteLength / 4));
-}
-function clean(...arrays) {
-  for (let i = 0; i < arrays.length; i++) {
-    arrays[i].fill(0);
-  }
-}
-function createView(arr) {
-  return new DataView(arr.buffer, arr.byteOffset, arr.byteLength);
-}
-function rotr(word, shift) {
-  return word << 32 - shift | word >>> shift;
-}
-function rotl(word, shift) {
-  return word << shift | word >>> 32 - shift >>> 0;
-}
-var isLE = /* @__PURE__ */ (() => new Uint8Array(new Uint32Array([287454020]).buffer)[0] === 68)();
-function byteSwap(word) {
-  return word << 24 & 4278190080 | word << 8 & 16711680 | word >>> 8 & 65280 | word >>> 24 & 255;
-}
-function byteSwap32(arr) {
-  for (let i = 0; i < arr.length; i++) {
-    arr[i] = byteSwap(arr[i]);
-  }
-  return arr;
-}
-var swap32IfBE = isLE ? (u) => u : byteSwap32;
-var hasHexBuiltin = /* @__PURE__ */ (() => (
-  // @ts-ignore
-  typeof Uint8Array.from([]).toHex === "function" && typeof Uint8Array.fromHex === "function"
-))();
-var hexes = /* @__PURE__ */ Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-function bytesToHex(bytes) {
-  abytes(bytes);
-  if (hasHexBuiltin)
-    return bytes.toHex();
-  let hex = "";
-  for (let i = 0; i < bytes.length; i++) {
-    hex += hexes[bytes[i]];
-  }
-  return hex;
-}
-function asciiToBase16(ch) {
-  return ch >= 48 && ch <= 57 ? ch - 48 : ch >= 65 && ch <= 70 ? ch - (65 - 10) : ch >= 97 && ch <= 102 ? ch - (97 - 10) : void 0;
-}
-function hexToBytes(hex) {
-  if (typeof hex !== "string")
-    throw new TypeError("hex string expected, got " + typeof hex);
-  if (hasHexBuiltin) {
-    try {
-      return Uint8Array.fromHex(hex);
-    } catch (error) {
-      if (error instanceof SyntaxError)
-        throw new RangeError(error.message);
-      throw error;
-    }
-  }
-  const hl = hex.length;
-  const al = hl / 2;
-  if (hl % 2)
-    throw new RangeError("hex string expected, got unpadded hex of length " + hl);
-  const array = new Uint8Array(al);
-  for (let ai = 0, hi = 0; ai < al; ai++, hi += 2) {
-    const n1 = asciiToBase16(hex.charCodeAt(hi));
-    const n2 = asciiToBase16(hex.charCodeAt(hi + 1));
-    if (n1 === void 0 || n2 === void 0) {
-      const char = hex[hi] + hex[hi + 1];
-      throw new RangeError('hex string expected, got non-hex character "' + char + '" at index ' + hi);
-    }
-    array[ai] = n1 * 16 + n2;
-  }
-  return array;
-}
-function utf8ToBytes(str) {
-  if (typeof str !== "string")
-    throw new TypeError("string expected");
-  const encoded = new TextEncoder().encode(str);
-  try {
-    return new Uint8Array(encoded);
-  } finally {
-    clean(encoded);
-  }
-}
-function kdfInputToBytes(data, errorTitle = "") {
-  if (typeof data === "string")
-    return utf8ToBytes(data);
-  return abytes(data, void 0, errorTitle);
-}
-function concatBytes(...arrays) {
-  let sum = 0;
-  for (let i = 0; i < arrays.length; i++) {
-    const a = arrays[i];
-    abytes(a);
-    sum += a.length;
-  }
-  const res = new Uint8Array(sum);
-  for (let i = 0, pad2 = 0; i < arrays.length; i++) {
-    const a = arrays[i];
-    res.set(a, pad2);
-    pad2 += a.length;
-  }
-  return res;
-}
-function checkOpts(defaults, opts2, title = "opts") {
-  aopts(defaults, "defaults");
-  if (opts2 !== void 0)
-    aopts(opts2, title);
-  const merged = Object.assign(/* @__PURE__ */ Object.create(null), defaults, opts2);
-  return merged;
-}
-function createHasher(hashCons, info = {}) {
-  if (typeof hashCons !== "function")
-    throw new TypeError('"hashCons" expected function, got type=' + typeof hashCons);
-  info = checkOpts({}, info, "info");
-  const hashC = (msg, opts2) => hashCons(opts2).update(msg).digest();
-  const tmp = hashCons(void 0);
-  hashC.outputLen = tmp.outputLen;
-  hashC.blockLen = tmp.blockLen;
-  hashC.canXOF = tmp.canXOF;
-  hashC.create = (opts2) => hashCons(opts2);
-  Object.assign(hashC, info);
-  return Object.freeze(hashC);
-}
-function randomBytes(bytesLength = 32) {
-  anumber(bytesLength, "bytesLength");
-  const cr = typeof globalThis === "object" ? globalThis.crypto : null;
-  if (typeof cr?.getRandomValues !== "function")
-    throw new Error("crypto.getRandomValues must be defined");
-  if (bytesLength > 65536)
-    throw new RangeError(`"bytesLength" expected <= 65536, got ${bytesLength}`);
-  return cr.getRandomValues(new Uint8Array(bytesLength));
-}
-var oidNist = (suffix) => ({
-  // Current NIST hashAlgs suffixes used here fit in one DER subidentifier octet.
-  // Larger suffix values would need base-128 OID encoding and a different length byte.
-  oid: Uint8Array.from([6, 9, 96, 134, 72, 1, 101, 3, 4, 2, suffix])
-});
-
-// node_modules/@noble/hashes/hmac.js
-var _HMAC = class {
-  oHash;
-  iHash;
-  blockLen;
-  outputLen;
-  canXOF = false;
-  finished = false;
-  destroyed = false;
-  constructor(hash, key) {
-    ahash(hash);
-    abytes(key, void 0, "key");
-    this.iHash = hash.create();
-    if (typeof this.iHash.update !== "function")
-      throw new Error("expected Hash instance");
-    this.blockLen = this.iHash.blockLen;
-    this.outputLen = this.iHash.outputLen;
-    const blockLen = this.blockLen;
-    const pad2 = new Uint8Array(blockLen);
-    pad2.set(key.length > blockLen ? hash.create().update(key).digest() : key);
-    for (let i = 0; i < pad2.length; i++)
-      pad2[i] ^= 54;
-    this.iHash.update(pad2);
-    this.oHash = hash.create();
-    for (let i = 0; i < pad2.length; i++)
-      pad2[i] ^= 54 ^ 92;
-    this.oHash.update(pad2);
-    clean(pad2);
-  }
-  update(buf) {
-    aexists(this);
-    this.iHash.update(buf);
-    return this;
-  }
-  digestInto(out) {
-    aexists(this);
-    aoutput(out, this);
-    this.finished = true;
-    const buf = out.subarray(0, this.outputLen);
-    this.iHash.digestInto(buf);
-    this.oHash.update(buf);
-    this.oHash.digestInto(buf);
-    this.destroy();
-  }
-  digest() {
-    const out = new Uint8Array(this.oHash.outputLen);
-    this.digestInto(out);
-    return out;
-  }
-  _cloneInto(to) {
-    to ||= Object.create(Object.getPrototypeOf(this), {});
-    const { oHash, iHash, finished, destroyed, blockLen, outputLen, canXOF } = this;
-    to = to;
-    to.finished = finished;
-    to.destroyed = destroyed;
-    to.blockLen = blockLen;
-    to.outputLen = outputLen;
-    to.canXOF = canXOF;
-    to.oHash = oHash._cloneInto(to.oHash);
-    to.iHash = iHash._cloneInto(to.iHash);
-    return to;
-  }
-  clone() {
-    return this._cloneInto();
-  }
-  destroy() {
-    this.destroyed = true;
-    this.oHash.destroy();
-    this.iHash.destroy();
-  }
-};
-var hmac = /* @__PURE__ */ (() => {
-  const hmac_ = ((hash, key, message) => new _HMAC(hash, key).update(message).digest());
-  hmac_.create = (hash, key) => new _HMAC(hash, key);
-  return hmac_;
-})();
-
-// node_modules/@noble/hashes/hkdf.js
-function extract(hash, ikm, salt) {
-  ahash(hash);
-  if (salt === void 0)
-    salt = new Uint8Array(hash.outputLen);
-  return hmac(hash, salt, ikm);
-}
-var HKDF_COUNTER = /* @__PURE__ */ Uint8Array.of(0);
-var EMPTY_BUFFER = /* @__PURE__ */ Uint8Array.of();
-function expand(hash, prk, info, length = 32, _recycled) {
-  ahash(hash);
-  anumber(length, "length");
-  abytes(prk, void 0, "prk");
-  const olen = hash.outputLen;
-  if (prk.length < olen)
-    throw new Error('"prk" must be at least HashLen octets');
-  if (length > 255 * olen)
-    throw new Error("Length must be <= 255*HashLen");
-  const blocks = Math.ceil(length / olen);
-  if (info === void 0)
-    info = EMPTY_BUFFER;
-  else
-    abytes(info, void 0, "info");
-  if (!blocks) {
-    if (_recycled)
-      clean(prk);
-    return new Uint8Array();
-  }
-  const okm = _recycled && blocks === 1 ? prk : new Uint8Array(blocks * olen);
-  const { iHash, oHash } = hmac.create(hash, prk);
-  const T = _recycled ? prk : new Uint8Array(olen);
-  const worker = blocks > 1 ? _recycled?.iHash || hash.create() : void 0;
-  for (let counter = 0; counter < blocks - 1; counter++) {
-    HKDF_COUNTER[0] = counter + 1;
-    const iWork = iHash._cloneInto(worker);
-    if (counter)
-      iWork.update(T);
-    iWork.update(info).update(HKDF_COUNTER).digestInto(T);
-    oHash._cloneInto(worker).update(T).digestInto(T);
-    okm.set(T, olen * counter);
-  }
-  HKDF_COUNTER[0] = blocks;
-  if (blocks > 1)
-    iHash.update(T);
-  iHash.update(info).update(HKDF_COUNTER).digestInto(T);
-  oHash.update(T).digestInto(T);
-  okm.set(T, olen * (blocks - 1));
-  iHash.destroy();
-  oHash.destroy();
-  worker?.destroy();
-  if (T !== okm)
-    clean(T);
-  clean(HKDF_COUNTER);
-  if (length === okm.length)
-    return okm;
-  const res = okm.slice(0, length);
-  clean(okm);
-  return res;
-}
-var hkdf = (hash, ikm, salt, info, length) => {
-  ahash(hash);
-  if (salt === void 0)
-    salt = new Uint8Array(hash.outputLen);
-  const HMAC = hmac.create(hash, salt).update(ikm);
-  return expand(hash, HMAC.digest(), info, length, HMAC);
-};
-
-// node_modules/@noble/hashes/_u64.js
-var fromNumH = (n) => n / 2 ** 32 | 0;
-var fromNumL = (n) => n >>> 0;
-function setU64FromNum(view, byteOffset, n, isLE4) {
-  const h = fromNumH(n);
-  const l = fromNumL(n);
-  view.setUint32(byteOffset, isLE4 ? l : h, isLE4);
-  view.setUint32(byteOffset + 4, isLE4 ? h : l, isLE4);
-}
-
-// node_modules/@noble/hashes/_md.js
-function Chi(a, b, c) {
-  return a & b ^ ~a & c;
-}
-function Maj(a, b, c) {
-  return a & b ^ a & c ^ b & c;
-}
-var HashMD = class {
-  blockLen;
-  outputLen;
-  canXOF = false;
-  padOffset;
-  isLE;
-  // For partial updates less than block size
-  buffer;
-  view;
-  finished = false;
-  length = 0;
-  pos = 0;
-  destroyed = false;
-  constructor(blockLen, outputLen, padOffset, isLE4) {
-    this.blockLen = blockLen;
-    this.outputLen = outputLen;
-    this.padOffset = padOffset;
-    this.isLE = isLE4;
-    this.buffer = new Uint8Array(blockLen);
-    this.view = createView(this.buffer);
-  }
-  update(data) {
-    aexists(this);
-    abytes(data);
-    const { view, buffer, blockLen } = this;
-    const len = data.length;
-    let processed = false;
-    for (let pos = 0; pos < len; ) {
-      const take = Math.min(blockLen - this.pos, len - pos);
-      if (take === blockLen) {
-        const dataView = createView(data);
-        for (; blockLen <= len - pos; pos += blockLen)
-          this.process(dataView, pos);
-        processed = true;
-        continue;
-      }
-      buffer.set(pos === 0 && take === len ? data : data.subarray(pos, pos + take), this.pos);
-      this.pos += take;
-      pos += take;
-      if (this.pos === blockLen) {
-        this.process(view, 0);
-        this.pos = 0;
-        processed = true;
-      }
-    }
-    this.length += data.length;
-    if (processed)
-      this.roundClean();
-    return this;
-  }
-  digestInto(out) {
-    aexists(this);
-    aoutput(out, this);
-    this.finished = true;
-    const { buffer, view, blockLen, isLE: isLE4 } = this;
-    let { pos } = this;
-    buffer[pos++] = 128;
-    buffer.fill(0, pos);
-    if (this.padOffset > blockLen - pos) {
-      this.process(view, 0);
-      buffer.fill(0);
-    }
-    setU64FromNum(view, blockLen - 8, this.length * 8, isLE4);
-    this.process(view, 0);
-    this.roundClean();
-    const oview = out === buffer ? view : createView(out);
-    const len = this.outputLen;
-    const outLen = len / 4;
-    const state = this.get();
-    if (len % 4 || outLen > state.length)
-      throw new Error("invalid outputLen");
-    for (let i = 0; i < outLen; i++)
-      oview.setUint32(4 * i, state[i], isLE4);
-  }
-  digest() {
-    const { buffer, outputLen } = this;
-    this.digestInto(buffer);
-    const res = buffer.slice(0, outputLen);
-    this.destroy();
-    return res;
-  }
-  _cloneIntoMeta(to) {
-    const { buffer, length, finished, destroyed, pos } = this;
-    to.destroyed = destroyed;
-    to.finished = finished;
-    to.length = length;
-    to.pos = pos;
-    if (pos)
-      to.buffer.set(buffer);
-    return to;
-  }
-  clone() {
-    return this._cloneInto();
-  }
-};
-var SHA256_IV = /* @__PURE__ */ Uint32Array.from([
-  1779033703,
-  3144134277,
-  1013904242,
-  2773480762,
-  1359893119,
-  2600822924,
-  528734635,
-  1541459225
-]);
-
-// node_modules/@noble/hashes/sha2.js
-var SHA256_K = /* @__PURE__ */ Uint32Array.from([
-  1116352408,
-  1899447441,
-  3049323471,
-  3921009573,
-  961987163,
-  1508970993,
-  2453635748,
-  2870763221,
-  3624381080,
-  310598401,
-  607225278,
-  1426881987,
-  1925078388,
-  2162078206,
-  2614888103,
-  3248222580,
-  3835390401,
-  4022224774,
-  264347078,
-  604807628,
-  770255983,
-  1249150122,
-  1555081692,
-  1996064986,
-  2554220882,
-  2821834349,
-  2952996808,
-  3210313671,
-  3336571891,
-  3584528711,
-  113926993,
-  338241895,
-  666307205,
-  773529912,
-  1294757372,
-  1396182291,
-  1695183700,
-  1986661051,
-  2177026350,
-  2456956037,
-  2730485921,
-  2820302411,
-  3259730800,
-  3345764771,
-  3516065817,
-  3600352804,
-  4094571909,
-  275423344,
-  430227734,
-  506948616,
-  659060556,
-  883997877,
-  958139571,
-  1322822218,
-  1537002063,
-  1747873779,
-  1955562222,
-  2024104815,
-  2227730452,
-  2361852424,
-  2428436474,
-  2756734187,
-  3204031479,
-  3329325298
-]);
-var SHA256_W = /* @__PURE__ */ new Uint32Array(64);
-var SHA2_32B = class extends HashMD {
-  // We cannot use array here since array allows indexing by variable
-  // which means optimizer/compiler cannot use registers.
-  // Numeric initializers matter: starting the fields as `undefined` changes
-  // V8's field representation and makes sha256 3x slower (measured).
-  A = 0;
-  B = 0;
-  C = 0;
-  D = 0;
-  E = 0;
-  F = 0;
-  G = 0;
-  H = 0;
-  constructor(outputLen, IV) {
-    super(64, outputLen, 8, false);
-    this.A = IV[0] | 0;
-    this.B = IV[1] | 0;
-    this.C = IV[2] | 0;
-    this.D = IV[3] | 0;
-    this.E = IV[4] | 0;
-    this.F = IV[5] | 0;
-    this.G = IV[6] | 0;
-    this.H = IV[7] | 0;
-  }
-  get() {
-    const { A, B, C, D, E, F: F2, G, H } = this;
-    return [A, B, C, D, E, F2, G, H];
-  }
-  // prettier-ignore
-  set(A, B, C, D, E, F2, G, H) {
-    this.A = A | 0;
-    this.B = B | 0;
-    this.C = C | 0;
-    this.D = D | 0;
-    this.E = E | 0;
-    this.F = F2 | 0;
-    this.G = G | 0;
-    this.H = H | 0;
-  }
-  _cloneInto(to) {
-    (to ||= new this.constructor()).set(...this.get());
-    return this._cloneIntoMeta(to);
-  }
-  process(view, offset) {
-    for (let i = 0; i < 16; i++, offset += 4)
-      SHA256_W[i] = view.getUint32(offset, false);
-    for (let i = 16; i < 64; i++) {
-      const W15 = SHA256_W[i - 15];
-      const W2 = SHA256_W[i - 2];
-      const s0 = rotr(W15, 7) ^ rotr(W15, 18) ^ W15 >>> 3;
-      const s1 = rotr(W2, 17) ^ rotr(W2, 19) ^ W2 >>> 10;
-      SHA256_W[i] = s1 + SHA256_W[i - 7] + s0 + SHA256_W[i - 16] | 0;
-    }
-    let { A, B, C, D, E, F: F2, G, H } = this;
-    for (let i = 0; i < 64; i++) {
-      const sigma1 = rotr(E, 6) ^ rotr(E, 11) ^ rotr(E, 25);
-      const T1 = H + sigma1 + Chi(E, F2, G) + SHA256_K[i] + SHA256_W[i] | 0;
-      const sigma0 = rotr(A, 2) ^ rotr(A, 13) ^ rotr(A, 22);
-      const T2 = sigma0 + Maj(A, B, C) | 0;
-      H = G;
-      G = F2;
-      F2 = E;
-      E = D + T1 | 0;
-      D = C;
-      C = B;
-      B = A;
-      A = T1 + T2 | 0;
-    }
-    A = A + this.A | 0;
-    B = B + this.B | 0;
-    C = C + this.C | 0;
-    D = D + this.D | 0;
-    E = E + this.E | 0;
-    F2 = F2 + this.F | 0;
-    G = G + this.G | 0;
-    H = H + this.H | 0;
-    this.set(A, B, C, D, E, F2, G, H);
-  }
-  roundClean() {
-    clean(SHA256_W);
-  }
-  destroy() {
-    this.destroyed = true;
-    this.set(0, 0, 0, 0, 0, 0, 0, 0);
-    clean(this.buffer);
-  }
-};
-var _SHA256 = class extends SHA2_32B {
-  constructor() {
-    super(32, SHA256_IV);
-  }
-};
-var sha256 = /* @__PURE__ */ createHasher(
-  () => new _SHA256(),
-  /* @__PURE__ */ oidNist(1)
-);
-
-// node_modules/@scure/base/index.js
-var freeze = (fn) => Object.freeze(fn());
-function isBytes2(a) {
-  return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array" && "BYTES_PER_ELEMENT" in a && a.BYTES_PER_ELEMENT === 1;
-}
-function abytes2(b) {
-  if (!isBytes2(b))
-    throw new TypeError("Uint8Array expected");
-}
-function isArrayOf(isString2, arr) {
-  if (!Array.isArray(arr))
-    return false;
-  if (arr.length === 0)
-    return true;
-  if (isString2) {
-    return arr.every((item) => typeof item === "string");
-  } else {
-    return arr.every((item) => Number.isSafeInteger(item));
-  }
-}
-function afn(input) {
-  if (typeof input !== "function")
-    throw new TypeError("function expected");
-  return true;
-}
-function astr(label2, input) {
-  if (typeof input !== "string")
-    throw new TypeError(`${label2}: string expected`);
-  return true;
-}
-function anumber2(n, title = "number") {
-  if (typeof n !== "number")
-    throw new TypeError(`${title}: expected number, got ${typeof n}`);
-  if (!Number.isSafeInteger(n))
-    throw new RangeError(`${title}: expected safe integer, got ${n}`);
-}
-function anumArr(label2, input) {
-  if (!isArrayOf(false, input))
-    throw new TypeError(`${label2}: array of numbers expected`);
-}
-function chain(...args) {
-  const id = (a) => a;
-  const wrap = (a, b) => (c) => a(b(c));
-  const encode = args.map((x) => x.encode).reduceRight(wrap, id);
-  const decode = args.map((x) => x.decode).reduce(wrap, id);
-  return { encode, decode };
-}
-var powers = /* @__PURE__ */ (() => {
-  let res = [];
-  for (let i = 0; i < 40; i++)
-    res.push(2 ** i);
-  return res;
-})();
-function u8ToNumArr(u8, len = u8.length) {
-  const res = new Array(len);
-  for (let i = 0; i < len; i++)
-    res[i] = u8[i];
-  return res;
-}
-var asciiDecoder = /* @__PURE__ */ (() => {
-  try {
-    const decoder = new TextDecoder();
-    return decoder.decode(Uint8Array.of(65, 48, 43, 127)) === "A0+\x7F" ? decoder : void 0;
-  } catch (e) {
-    return void 0;
-  }
-})();
-var B2S_CHUNK = 8192;
-function charcodesToString(codes) {
-  const len = codes.length;
-  if (asciiDecoder !== void 0 && len >= 12)
-    return asciiDecoder.decode(codes);
-  if (len <= B2S_CHUNK)
-    return String.fromCharCode.apply(null, codes);
-  let res = "";
-  for (let i = 0; i < len; i += B2S_CHUNK)
-    res += String.fromCharCode.apply(null, codes.subarray(i, i + B2S_CHUNK));
-  return res;
-}
-function radix2(bits) {
-  anumber2(bits);
-  if (bits <= 0 || bits > 8)
-    throw new RangeError("radix2: bits should be in (0..8]");
-  const mask = powers[bits] - 1;
-  return {
-    encode: (bytes) => {
-      abytes2(bytes);
-      const len = bytes.length;
-      const res = new Uint8Array(Math.ceil(len * 8 / bits));
-      let carry = 0;
-      let pos = 0;
-      let j = 0;
-      for (let i = 0; i < len; ) {
-        if (i + 2 < len) {
-          carry = carry << 24 | bytes[i] << 16 | bytes[i + 1] << 8 | bytes[i + 2];
-          pos += 24;
-          i += 3;
-        } else {
-          carry = (carry << 8 | bytes[i]) & 65535;
-          pos += 8;
-          i++;
-        }
-        for (; ; ) {
-          pos -= bits;
-          res[j++] = carry >> pos & mask;
-          if (pos < bits)
-            break;
-        }
-      }
-      if (pos > 0)
-        res[j] = carry << bits - pos & mask;
-      return res;
-    },
-    decode: (digits) => {
-      const len = digits.length;
-      const res = new Uint8Array(Math.floor(len * bits / 8));
-      let carry = 0;
-      let pos = 0;
-      let j = 0;
-      for (let i = 0; i < len; i++) {
-        carry = (carry << bits | digits[i]) & 65535;
-        pos += bits;
-        for (; pos >= 8; pos -= 8)
-          res[j++] = carry >> pos - 8 & 255;
-      }
-      carry = carry << 8 - pos & 255;
-      if (pos >= bits)
-        throw new Error("Excess padding");
-      if (carry > 0)
-        throw new Error(`Non-zero padding: ${carry}`);
-      return res;
-    }
-  };
-}
-function alphabet(letters, aliases) {
-  const len = letters.length;
-  if (len > 128)
-    throw new Error("alphabet: max 128 letters");
-  const encTable = new Uint8Array(len);
-  const decTable = new Int8Array(128).fill(-1);
-  for (let i = 0; i < len; i++) {
-    const code = letters.charCodeAt(i);
-    if (letters.codePointAt(i) !== code || code > 127)
-      throw new Error("alphabet: single-char ASCII letters only");
-    encTable[i] = code;
-    decTable[code] = i;
-  }
-  if (aliases !== void 0) {
-    for (const alias of Object.keys(aliases)) {
-      const code = alias.charCodeAt(0);
-      const target = decTable[aliases[alias].charCodeAt(0)];
-      if (alias.length !== 1 || code > 127 || target === void 0 || target === -1)
-        throw new Error(`alphabet: invalid alias ${alias}`);
-      decTable[code] = target;
-    }
-  }
-  return {
-    encode: (digits) => {
-      const codes = new Uint8Array(digits.length);
-      for (let i = 0; i < digits.length; i++) {
-        const d = digits[i];
-        const code = encTable[d];
-        if (code === void 0)
-          throw new Error(`alphabet.encode: invalid digit ${d}`);
-        codes[i] = code;
-      }
-      return charcodesToString(codes);
-    },
-    decode: (input) => {
-      astr("decode", input);
-      const slen = input.length;
-      const digits = new Uint8Array(slen);
-      for (let i = 0; i < slen; i++) {
-        const code = input.charCodeAt(i);
-        const digit = code < 128 ? decTable[code] : -1;
-        if (digit === -1)
-          throw new Error(`Unknown letter "${input[i]}". Allowed: ${letters}`);
-        digits[i] = digit;
-      }
-      return digits;
-    }
-  };
-}
-function unsafeWrapper(fn) {
-  afn(fn);
-  return function(...args) {
-    try {
-      return fn.apply(null, args);
-    } catch (e) {
-    }
-  };
-}
-var base64nopad = /* @__PURE__ */ freeze(() => chain(radix2(6), alphabet("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")));
-var BECH_ALPHABET = /* @__PURE__ */ alphabet("qpzry9x8gf2tvdw0s3jn54khce6mua7l");
-var BECH_UPPERCASE_PRINTABLE = /^[\x21-\x60\x7b-\x7e]+$/;
-function assertBech32Printable(label2, value) {
-  for (let i = 0; i < value.length; i++) {
-    const c = value.charCodeAt(i);
-    if (c < 33 || c > 126)
-      throw new Error(`${label2}: printable ASCII expected`);
-  }
-}
-function wordsToU8(words) {
-  const len = words.length;
-  const res = new Uint8Array(len);
-  for (let i = 0; i < len; i++) {
-    const w = words[i];
-    if (w < 0 || w >= 32)
-      throw new Error(`alphabet.encode: invalid digit ${w}`);
-    res[i] = w;
-  }
-  return res;
-}
-var POLYMOD_GENERATORS = [996825010, 642813549, 513874426, 1027748829, 705979059];
-function bech32Polymod(pre) {
-  const b = pre >> 25;
-  let chk = (pre & 33554431) << 5;
-  for (let i = 0; i < POLYMOD_GENERATORS.length; i++) {
-    if ((b >> i & 1) === 1)
-      chk ^= POLYMOD_GENERATORS[i];
-  }
-  return chk;
-}
-function bechChecksum(prefix, words, encodingConst = 1) {
-  const len = prefix.length;
-  let chk = 1;
-  for (let i = 0; i < len; i++) {
-    const c = prefix.charCodeAt(i);
-    if (c < 33 || c > 126)
-      throw new Error(`Invalid prefix (${prefix})`);
-    chk = bech32Polymod(chk) ^ c >> 5;
-  }
-  chk = bech32Polymod(chk);
-  for (let i = 0; i < len; i++)
-    chk = bech32Polymod(chk) ^ prefix.charCodeAt(i) & 31;
-  for (let v of words)
-    chk = bech32Polymod(chk) ^ v;
-  for (let i = 0; i < 6; i++)
-    chk = bech32Polymod(chk);
-  chk ^= encodingConst;
-  const sum = new Uint8Array(6);
-  for (let i = 0; i < 6; i++)
-    sum[i] = chk >>> 5 * (5 - i) & 31;
-  return BECH_ALPHABET.encode(sum);
-}
-function genBech32(encoding) {
-  const ENCODING_CONST = encoding === "bech32" ? 1 : 734539939;
-  const _words = radix2(5);
-  const toWords = (from) => {
-    abytes2(from);
-    const len = from.length;
-    const res = new Array(Math.ceil(len * 8 / 5));
-    let carry = 0;
-    let pos = 0;
-    let j = 0;
-    for (let i = 0; i < len; i++) {
-      carry = carry << 8 | from[i];
-      pos += 8;
-      for (; pos >= 5; pos -= 5)
-        res[j++] = carry >> pos - 5 & 31;
-    }
-    if (pos > 0)
-      res[j] = carry << 5 - pos & 31;
-    return res;
-  };
-  const fromWords = (to) => {
-    anumArr("radix2.decode", to);
-    const len = to.length;
-    const digits = new Uint8Array(len);
-    for (let i = 0; i < len; i++) {
-      const w = to[i];
-      if (w < 0 || w >= 32)
-        throw new Error(`convertRadix2: invalid word=${w}`);
-      digits[i] = w;
-    }
-    return _words.decode(digits);
-  };
-  const fromWordsUnsafe = unsafeWrapper(fromWords);
-  function encode(prefix, words, limit = 90) {
-    astr("bech32.encode prefix", prefix);
-    if (limit !== false)
-      anumber2(limit, "limit");
-    if (isBytes2(words))
-      words = u8ToNumArr(words);
-    anumArr("bech32.encode", words);
-    const plen = prefix.length;
-    if (plen === 0)
-      throw new TypeError(`Invalid prefix length ${plen}`);
-    const actualLength = plen + 7 + words.length;
-    if (limit !== false && actualLength > limit)
-      throw new TypeError(`Length ${actualLength} exceeds limit ${limit}`);
-    assertBech32Printable("bech32.encode prefix", prefix);
-    const lowered = prefix.toLowerCase();
-    const sum = bechChecksum(lowered, words, ENCODING_CONST);
-    return `${lowered}1${BECH_ALPHABET.encode(wordsToU8(words))}${sum}`;
-  }
-  function decode(str, limit = 90) {
-    astr("bech32.decode input", str);
-    if (limit !== false)
-      anumber2(limit, "limit");
-    const slen = str.length;
-    if (slen < 8 || limit !== false && slen > limit)
-      throw new TypeError(`invalid string length ${slen}, expected (8..${limit})`);
-    const lowered = str.toLowerCase();
-    if (str !== lowered) {
-      if (!BECH_UPPERCASE_PRINTABLE.test(str)) {
-        assertBech32Printable("bech32.decode input", str);
-        throw new Error(`mixed-case string not allowed`);
-      }
-    }
-    const sepIndex = lowered.lastIndexOf("1");
-    if (sepIndex === 0 || sepIndex === -1)
-      throw new Error(`invalid separator "1"`);
-    const prefix = lowered.slice(0, sepIndex);
-    const data = lowered.slice(sepIndex + 1);
-    if (data.length < 6)
-      throw new Error("invalid data length");
-    const digits = BECH_ALPHABET.decode(data);
-    const words = u8ToNumArr(digits, digits.length - 6);
-    const sum = bechChecksum(prefix, words, ENCODING_CONST);
-    if (!data.endsWith(sum))
-      throw new Error(`Invalid checksum in ${str}`);
-    return { prefix, words };
-  }
-  const decodeUnsafe = unsafeWrapper(decode);
-  function decodeToBytes(str, limit = 90) {
-    const { prefix, words } = decode(str, limit);
-    return {
-      prefix,
-      words,
-      bytes: fromWords(words)
-    };
-  }
-  function encodeFromBytes(prefix, bytes) {
-    return encode(prefix, toWords(bytes));
-  }
-  return {
-    encode,
-    decode,
-    encodeFromBytes,
-    decodeToBytes,
-    decodeUnsafe,
-    fromWords,
-    fromWordsUnsafe,
-    toWords
-  };
-}
-var bech32 = /* @__PURE__ */ freeze(() => genBech32("bech32"));
-
-// node_modules/@noble/hashes/pbkdf2.js
-function pbkdf2Init(hash, _password, _salt, _opts) {
-  ahash(hash);
-  const opts2 = checkOpts({ dkLen: 32, asyncTick: 10 }, _opts);
-  const { c, dkLen, asyncTick } = opts2;
-  anumber(c, "c");
-  anumber(dkLen, "dkLen");
-  anumber(asyncTick, "asyncTick");
-  if (c < 1)
-    throw new Error('"c" (iterations) must be >= 1');
-  if (dkLen < 1)
-    throw new Error('"dkLen" must be >= 1');
-  if (dkLen > (2 ** 32 - 1) * hash.outputLen)
-    throw new Error("derived key too long");
-  const p = kdfInputToBytes(_password, "password");
-  try {
-    const s = kdfInputToBytes(_salt, "salt");
-    try {
-      const DK = new Uint8Array(dkLen);
-      const { iHash, oHash, outputLen } = hmac.create(hash, p);
-      const u = new Uint8Array(outputLen);
-      const eng = pbkdf2Engine(iHash, oHash, s, u);
-      return { c, dkLen, asyncTick, DK, outputLen, eng };
-    } finally {
-      if (typeof _salt === "string")
-        clean(s);
-    }
-  } finally {
-    if (typeof _password === "string")
-      clean(p);
-  }
-}
-function pbkdf2Engine(iHash, oHash, salt, u) {
-  const counter = new Uint8Array(4);
-  const view = createView(counter);
-  const salted = iHash._cloneInto().update(salt);
-  const work = oHash._cloneInto();
-  const iClone = iHash._cloneInto;
-  const oClone = oHash._cloneInto;
-  return {
-    u1: (ti, Ti) => {
-      view.setInt32(0, ti, false);
-      salted._cloneInto(work).update(counter).digestInto(u);
-      oHash._cloneInto(work).update(u).digestInto(u);
-      Ti.set(u.subarray(0, Ti.length));
-    },
-    // Whole `F` inner loop for the sync variant: one optimized function owns the hot loop.
-    rounds: (c, Ti) => {
-      for (let ui = 1; ui < c; ui++) {
-        iClone.call(iHash, work).update(u).digestInto(u);
-        oClone.call(oHash, work).update(u).digestInto(u);
-        for (let i = 0; i < Ti.length; i++)
-          Ti[i] ^= u[i];
-      }
-    },
-    output: (DK) => {
-      iHash.destroy();
-      oHash.destroy();
-      salted.destroy();
-      work.destroy();
-      clean(u);
-      return DK;
-    }
-  };
-}
-function pbkdf2(hash, password, salt, opts2) {
-  const { c, dkLen, DK, outputLen, eng } = pbkdf2Init(hash, password, salt, opts2);
-  for (let ti = 1, pos = 0; pos < dkLen; ti++, pos += outputLen) {
-    const Ti = DK.subarray(pos, pos + outputLen);
-    eng.u1(ti, Ti);
-    eng.rounds(c, Ti);
-  }
-  return eng.output(DK);
-}
-
-// node_modules/@noble/hashes/scrypt.js
-function XorAndSalsa(prev, pi, input, ii, out, oi) {
-  let y00 = prev[pi++] ^ input[ii++], y01 = prev[pi++] ^ input[ii++];
-  let y02 = prev[pi++] ^ input[ii++], y03 = prev[pi++] ^ input[ii++];
-  let y04 = prev[pi++] ^ input[ii++], y05 = prev[pi++] ^ input[ii++];
-  let y06 = prev[pi++] ^ input[ii++], y07 = prev[pi++] ^ input[ii++];
-  let y08 = prev[pi++] ^ input[ii++], y09 = prev[pi++] ^ input[ii++];
-  let y10 = prev[pi++] ^ input[ii++], y11 = prev[pi++] ^ input[ii++];
-  let y12 = prev[pi++] ^ input[ii++], y13 = prev[pi++] ^ input[ii++];
-  let y14 = prev[pi++] ^ input[ii++], y15 = prev[pi++] ^ input[ii++];
-  let x00 = y00, x01 = y01, x02 = y02, x03 = y03, x04 = y04, x05 = y05, x06 = y06, x07 = y07, x08 = y08, x09 = y09, x10 = y10, x11 = y11, x12 = y12, x13 = y13, x14 = y14, x15 = y15;
-  for (let i = 0; i < 8; i += 2) {
-    x04 ^= rotl(x00 + x12 | 0, 7);
-    x08 ^= rotl(x04 + x00 | 0, 9);
-    x12 ^= rotl(x08 + x04 | 0, 13);
-    x00 ^= rotl(x12 + x08 | 0, 18);
-    x09 ^= rotl(x05 + x01 | 0, 7);
-    x13 ^= rotl(x09 + x05 | 0, 9);
-    x01 ^= rotl(x13 + x09 | 0, 13);
-    x05 ^= rotl(x01 + x13 | 0, 18);
-    x14 ^= rotl(x10 + x06 | 0, 7);
-    x02 ^= rotl(x14 + x10 | 0, 9);
-    x06 ^= rotl(x02 + x14 | 0, 13);
-    x10 ^= rotl(x06 + x02 | 0, 18);
-    x03 ^= rotl(x15 + x11 | 0, 7);
-    x07 ^= rotl(x03 + x15 | 0, 9);
-    x11 ^= rotl(x07 + x03 | 0, 13);
-    x15 ^= rotl(x11 + x07 | 0, 18);
-    x01 ^= rotl(x00 + x03 | 0, 7);
-    x02 ^= rotl(x01 + x00 | 0, 9);
-    x03 ^= rotl(x02 + x01 | 0, 13);
-    x00 ^= rotl(x03 + x02 | 0, 18);
-    x06 ^= rotl(x05 + x04 | 0, 7);
-    x07 ^= rotl(x06 + x05 | 0, 9);
-    x04 ^= rotl(x07 + x06 | 0, 13);
-    x05 ^= rotl(x04 + x07 | 0, 18);
-    x11 ^= rotl(x10 + x09 | 0, 7);
-    x08 ^= rotl(x11 + x10 | 0, 9);
-    x09 ^= rotl(x08 + x11 | 0, 13);
-    x10 ^= rotl(x09 + x08 | 0, 18);
-    x12 ^= rotl(x15 + x14 | 0, 7);
-    x13 ^= rotl(x12 + x15 | 0, 9);
-    x14 ^= rotl(x13 + x12 | 0, 13);
-    x15 ^= rotl(x14 + x13 | 0, 18);
-  }
-  out[oi++] = y00 + x00 | 0;
-  out[oi++] = y01 + x01 | 0;
-  out[oi++] = y02 + x02 | 0;
-  out[oi++] = y03 + x03 | 0;
-  out[oi++] = y04 + x04 | 0;
-  out[oi++] = y05 + x05 | 0;
-  out[oi++] = y06 + x06 | 0;
-  out[oi++] = y07 + x07 | 0;
-  out[oi++] = y08 + x08 | 0;
-  out[oi++] = y09 + x09 | 0;
-  out[oi++] = y10 + x10 | 0;
-  out[oi++] = y11 + x11 | 0;
-  out[oi++] = y12 + x12 | 0;
-  out[oi++] = y13 + x13 | 0;
-  out[oi++] = y14 + x14 | 0;
-  out[oi++] = y15 + x15 | 0;
-}
-function BlockMix(input, ii, out, oi, r) {
-  let head = oi + 0;
-  let tail = oi + 16 * r;
-  for (let i = 0; i < 16; i++)
-    out[tail + i] = input[ii + (2 * r - 1) * 16 + i];
-  for (let i = 0; i < r; i++, head += 16, ii += 16) {
-    XorAndSalsa(out, tail, input, ii, out, head);
-    if (i > 0)
-      tail += 16;
-    XorAndSalsa(out, head, input, ii += 16, out, tail);
-  }
-}
-var SCRYPT_DEFAULT_MAXMEM = 128 * 8 * (2 ** 20 + 1 + 1);
-function scryptInit(password, salt, _opts) {
-  const opts2 = checkOpts({
-    dkLen: 32,
-    asyncTick: 10,
-    maxmem: SCRYPT_DEFAULT_MAXMEM
-  }, _opts);
-  const { N: N2, r, p, dkLen, asyncTick, maxmem, onProgress } = opts2;
-  anumber(N2, "N");
-  anumber(r, "r");
-  anumber(p, "p");
-  anumber(dkLen, "dkLen");
-  anumber(asyncTick, "asyncTick");
-  anumber(maxmem, "maxmem");
-  if (onProgress !== void 0 && typeof onProgress !== "function")
-    throw new Error('"onProgress" must be a function');
-  if (r < 1)
-    throw new Error('"r" expected integer >= 1');
-  const blockSize = 128 * r;
-  const blockSize32 = blockSize / 4;
-  const pow32 = Math.pow(2, 32);
-  if (N2 <= 1 || (N2 & N2 - 1) !== 0 || N2 > pow32)
-    throw new Error('"N" expected a power of 2, and 2^1 <= N <= 2^32');
-  if (p < 1 || p > (pow32 - 1) * 32 / blockSize)
-    throw new Error('"p" expected integer 1..((2^32 - 1) * 32) / (128 * r)');
-  if (dkLen < 1 || dkLen > (pow32 - 1) * 32)
-    throw new Error('"dkLen" expected integer 1..(2^32 - 1) * 32');
-  const memUsed = blockSize * (N2 + p + 1);
-  if (memUsed > maxmem)
-    throw new Error('"maxmem" limit was hit: memUsed(128*r*(N+p+1))=' + memUsed + ", maxmem=" + maxmem);
-  const B = pbkdf2(sha256, password, salt, { c: 1, dkLen: blockSize * p });
-  const B32 = u32(B);
-  const V = u32(new Uint8Array(blockSize * N2));
-  const tmp = u32(new Uint8Array(blockSize));
-  let blockMixCb = () => {
-  };
-  if (onProgress) {
-    const totalBlockMix = 2 * N2 * p;
-    const callbackPer = Math.max(Math.floor(totalBlockMix / 1e4), 1);
-    let blockMixCnt = 0;
-    blockMixCb = () => {
-      blockMixCnt++;
-      if (onProgress && (!(blockMixCnt % callbackPer) || blockMixCnt === totalBlockMix)) {
-        try {
-          onProgress(blockMixCnt / totalBlockMix);
-        } catch (e) {
-          clean(B, V, tmp);
-          throw e;
-        }
-      }
-    };
-  }
-  return { N: N2, r, p, dkLen, blockSize32, V, B32, B, tmp, blockMixCb, asyncTick };
-}
-function scryptOutput(password, dkLen, B, V, tmp) {
-  const res = pbkdf2(sha256, password, B, { c: 1, dkLen });
-  clean(B, V, tmp);
-  return res;
-}
-function scrypt(password, salt, opts2) {
-  const { N: N2, r, p, dkLen, blockSize32, V, B32, B, tmp, blockMixCb } = scryptInit(password, salt, opts2);
-  swap32IfBE(B32);
-  for (let pi = 0; pi < p; pi++) {
-    const Pi = blockSize32 * pi;
-    for (let i = 0; i < blockSize32; i++)
-      V[i] = B32[Pi + i];
-    for (let i = 0, pos = 0; i < N2 - 1; i++) {
-      BlockMix(V, pos, V, pos += blockSize32, r);
-      blockMixCb();
-    }
-    BlockMix(V, (N2 - 1) * blockSize32, B32, Pi, r);
-    blockMixCb();
-    for (let i = 0; i < N2; i++) {
-      const j = (B32[Pi + blockSize32 - 16] & N2 - 1) >>> 0;
-      for (let k = 0; k < blockSize32; k++)
-        tmp[k] = B32[Pi + k] ^ V[j * blockSize32 + k];
-      BlockMix(tmp, 0, B32, Pi, r);
-      blockMixCb();
-    }
-  }
-  swap32IfBE(B32);
-  return scryptOutput(password, dkLen, B, V, tmp);
-}
-
-// node_modules/@noble/ciphers/utils.js
-function isBytes3(a) {
-  return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array" && "BYTES_PER_ELEMENT" in a && a.BYTES_PER_ELEMENT === 1;
-}
-var atitle2 = (title) => title ? `"${title}" ` : "";
-function abool(value, title = "") {
-  if (typeof value !== "boolean")
-    throw new TypeError(atitle2(title) + "expected boolean, got type=" + typeof value);
-  return value;
-}
-function anumber3(n, title = "") {
-  if (typeof n !== "number")
-    throw new TypeError(atitle2(title) + "expected number, got " + typeof n);
-  if (!Number.isSafeInteger(n) || n < 0)
-    throw new RangeError(atitle2(title) + "expected integer >= 0, got " + n);
-  return n;
-}
-function abytes3(value, length, title = "") {
-  if (isBytes3(value) && (length === void 0 || value.length === length))
-    return value;
-  if (length !== void 0)
-    anumber3(length, "length");
-  const bytes = isBytes3(value);
-  const ofLen = length !== void 0 ? ` of length ${length}` : "";
-  const got = bytes ? `length=${value.length}` : `type=${typeof value}`;
-  const message = atitle2(title) + "expected Uint8Array" + ofLen + ", got " + got;
-  if (!bytes)
-    throw new TypeError(message);
-  throw new RangeError(message);
-}
-var aobject2 = (value, label2) => {
-  if (value === null || typeof value !== "object" || Array.isArray(value))
-    throw new TypeError(label2 === "object" ? "expected valid options object" : `"${label2}" expected object, got type=${typeof value}`);
-};
-function aexists2(instance, checkFinished = true) {
-  if (instance.destroyed)
-    throw new Error("hash was destroyed");
-  if (checkFinished && instance.finished)
-    throw new Error("digest() was already called");
-}
-function aoutput2(out, instance) {
-  abytes3(out, void 0, "output");
-  const min = instance.outputLen;
-  if (!(out.length >= min)) {
-    throw new RangeError('"output" expected length >= ' + min);
-  }
-}
-function u322(arr) {
-  return new Uint32Array(arr.buffer, arr.byteOffset, Math.floor(arr.byteLength / 4));
-}
-function clean2(...arrays) {
-  for (let i = 0; i < arrays.length; i++) {
-    arrays[i].fill(0);
-  }
-}
-function createView2(arr) {
-  return new DataView(arr.buffer, arr.byteOffset, arr.byteLength);
-}
-var isLE2 = /* @__PURE__ */ (() => new Uint8Array(new Uint32Array([287454020]).buffer)[0] === 68)();
-function byteSwap2(word) {
-  return word << 24 & 4278190080 | word << 8 & 16711680 | word >>> 8 & 65280 | word >>> 24 & 255;
-}
-function byteSwap322(arr) {
-  for (let i = 0; i < arr.length; i++) {
-    arr[i] = byteSwap2(arr[i]);
-  }
-  return arr;
-}
-var swap32IfBE2 = isLE2 ? (u) => u : byteSwap322;
-function overlapBytes(a, b) {
-  if (!a.byteLength || !b.byteLength)
-    return false;
-  return a.buffer === b.buffer && // best we can do, may fail with an obscure Proxy
-  a.byteOffset < b.byteOffset + b.byteLength && // a starts before b end
-  b.byteOffset < a.byteOffset + a.byteLength;
-}
-function complexOverlapBytes(input, output) {
-  if (overlapBytes(input, output) && input.byteOffset < output.byteOffset)
-    throw new Error("complex overlap of input and output is not supported");
-}
-function checkOpts2(defaults, opts2) {
-  aobject2(defaults, "defaults");
-  aobject2(opts2, "opts");
-  const merged = Object.assign(defaults, opts2);
-  return merged;
-}
-function equalBytes(a, b) {
-  a = abytes3(a);
-  b = abytes3(b);
-  if (a.length !== b.length)
-    return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++)
-    diff |= a[i] ^ b[i];
-  return diff === 0;
-}
-function wrapMacConstructor(keyLen, macCons, fromMsg) {
-  const mac = macCons;
-  const getArgs = fromMsg || (() => []);
-  const macC = (msg, key) => mac(key, ...getArgs(msg)).update(msg).digest();
-  const tmp = mac(new Uint8Array(keyLen), ...getArgs(new Uint8Array(0)));
-  macC.outputLen = tmp.outputLen;
-  macC.blockLen = tmp.blockLen;
-  macC.create = (key, ...args) => mac(key, ...args);
-  return macC;
-}
-var wrapCipher = /* @__NO_SIDE_EFFECTS__ */ (params, constructor) => {
-  function wrappedCipher(key, ...args) {
-    abytes3(key, void 0, "key");
-    if (params.nonceLength !== void 0) {
-      const nonce = args[0];
-      abytes3(nonce, params.varSizeNonce ? void 0 : params.nonceLength, "nonce");
-    }
-    const tagl = params.tagLength;
-    const aadStart = params.nonceLength !== void 0 ? 1 : 0;
-    if (!params.withAAD) {
-      for (let i = aadStart; i < args.length; i++)
-        if (isBytes3(args[i]))
-          throw new Error("AAD not supported");
-    }
-    if (params.withAAD && args[aadStart] !== void 0)
-      abytes3(args[aadStart], void 0, "AAD");
-    const cipher = constructor(key, ...args);
-    const checkOutput = (fnLength, output) => {
-      if (output !== void 0) {
-        if (fnLength !== 2)
-          throw new Error("cipher output not supported");
-        abytes3(output, void 0, "output");
-      }
-    };
-    let called = false;
-    const wrCipher = {
-      encrypt(data, output) {
-        if (called)
-          throw new Error("cannot encrypt() twice with same key + nonce");
-        called = true;
-        abytes3(data, void 0, "data");
-        checkOutput(cipher.encrypt.length, output);
-        return cipher.encrypt(data, output);
-      },
-      decrypt(data, output) {
-        abytes3(data, void 0, "data");
-        if (tagl && data.length < tagl)
-          throw new Error('"ciphertext" expected length >= tagLength=' + tagl);
-        checkOutput(cipher.decrypt.length, output);
-        return cipher.decrypt(data, output);
-      }
-    };
-    return wrCipher;
-  }
-  Object.assign(wrappedCipher, params);
-  return wrappedCipher;
-};
-function getOutput(expectedLength, out, onlyAligned = true) {
-  if (out === void 0)
-    return new Uint8Array(expectedLength);
-  abytes3(out, expectedLength, "output");
-  if (onlyAligned && !isAligned32(out))
-    throw new Error("invalid output, must be aligned");
-  return out;
-}
-function u64Lengths(dataLength, aadLength, isLE4) {
-  anumber3(dataLength);
-  anumber3(aadLength);
-  abool(isLE4);
-  const num = new Uint8Array(16);
-  const view = createView2(num);
-  view.setBigUint64(0, BigInt(aadLength), isLE4);
-  view.setBigUint64(8, BigInt(dataLength), isLE4);
-  return num;
-}
-function isAligned32(bytes) {
-  return bytes.byteOffset % 4 === 0;
-}
-function copyBytes(bytes) {
-  return Uint8Array.from(abytes3(bytes));
-}
-
-// node_modules/@noble/ciphers/_arx.js
-var encodeStr = (str) => Uint8Array.from(str.split(""), (c) => c.charCodeAt(0));
-var sigma16_32 = /* @__PURE__ */ (() => swap32IfBE2(u322(encodeStr("expand 16-byte k"))))();
-var sigma32_32 = /* @__PURE__ */ (() => swap32IfBE2(u322(encodeStr("expand 32-byte k"))))();
-function rotl2(a, b) {
-  return a << b | a >>> 32 - b;
-}
-var BLOCK_LEN = 64;
-var BLOCK_LEN32 = 16;
-var MAX_COUNTER = /* @__PURE__ */ (() => 2 ** 32 - 1)();
-var U32_EMPTY = /* @__PURE__ */ Uint32Array.of();
-function runCipher(core, sigma, key, nonce, data, output, counter, rounds) {
-  const len = data.length;
-  const block = new Uint8Array(BLOCK_LEN);
-  const b32 = u322(block);
-  const isAligned = isLE2 && isAligned32(data) && isAligned32(output);
-  const d32 = isAligned ? u322(data) : U32_EMPTY;
-  const o32 = isAligned ? u322(output) : U32_EMPTY;
-  if (!isLE2) {
-    for (let pos = 0; pos < len; counter++) {
-      core(sigma, key, nonce, b32, counter, rounds);
-      swap32IfBE2(b32);
-      if (counter >= MAX_COUNTER)
-        throw new Error("arx: counter overflow");
-      const take = Math.min(BLOCK_LEN, len - pos);
-      for (let j = 0, posj; j < take; j++) {
-        posj = pos + j;
-        output[posj] = data[posj] ^ block[j];
-      }
-      pos += take;
-    }
-    return;
-  }
-  for (let pos = 0; pos < len; counter++) {
-    core(sigma, key, nonce, b32, counter, rounds);
-    if (counter >= MAX_COUNTER)
-      throw new Error("arx: counter overflow");
-    const take = Math.min(BLOCK_LEN, len - pos);
-    if (isAligned && take === BLOCK_LEN) {
-      const pos32 = pos / 4;
-      if (pos % 4 !== 0)
-        throw new Error("arx: invalid block position");
-      for (let j = 0, posj; j < BLOCK_LEN32; j++) {
-        posj = pos32 + j;
-        o32[posj] = d32[posj] ^ b32[j];
-      }
-      pos += BLOCK_LEN;
-      continue;
-    }
-    for (let j = 0, posj; j < take; j++) {
-      posj = pos + j;
-      output[posj] = data[posj] ^ block[j];
-    }
-    pos += take;
-  }
-}
-function createCipher(core, opts2) {
-  const { allowShortKeys, extendNonceFn, counterLength, counterRight, rounds } = checkOpts2({ allowShortKeys: false, counterLength: 8, counterRight: false, rounds: 20 }, opts2);
-  if (typeof core !== "function")
-    throw new Error("core must be a function");
-  anumber3(counterLength);
-  anumber3(rounds);
-  abool(counterRight);
-  abool(allowShortKeys);
-  return (key, nonce, data, output, counter = 0) => {
-    abytes3(key, void 0, "key");
-    abytes3(nonce, void 0, "nonce");
-    abytes3(data, void 0, "data");
-    const len = data.length;
-    const hasOutput = output !== void 0;
-    output = getOutput(len, output, false);
-    if (hasOutput)
-      complexOverlapBytes(data, output);
-    anumber3(counter);
-    if (counter < 0 || counter >= MAX_COUNTER)
-      throw new Error("arx: counter overflow");
-    const toClean = [];
-    let l = key.length;
-    let k;
-    let sigma;
-    if (l === 32) {
-      toClean.push(k = copyBytes(key));
-      sigma = sigma32_32;
-    } else if (l === 16 && allowShortKeys) {
-      k = new Uint8Array(32);
-      k.set(key);
-      k.set(key, 16);
-      sigma = sigma16_32;
-      toClean.push(k);
-    } else {
-      abytes3(key, 32, "arx key");
-      throw new Error("invalid key size");
-    }
-    if (!isLE2 || !isAligned32(nonce))
-      toClean.push(nonce = copyBytes(nonce));
-    let k32 = u322(k);
-    if (extendNonceFn) {
-      if (nonce.length !== 24)
-        throw new Error("arx: extended nonce must be 24 bytes");
-      const n16 = nonce.subarray(0, 16);
-      if (isLE2)
-        extendNonceFn(sigma, k32, u322(n16), k32);
-      else {
-        const sigmaRaw = swap32IfBE2(Uint32Array.from(sigma));
-        extendNonceFn(sigmaRaw, k32, u322(n16), k32);
-        clean2(sigmaRaw);
-        swap32IfBE2(k32);
-      }
-      nonce = nonce.subarray(16);
-    } else if (!isLE2)
-      swap32IfBE2(k32);
-    const nonceNcLen = 16 - counterLength;
-    if (nonceNcLen !== nonce.length)
-      throw new Error(`arx: nonce must be ${nonceNcLen} or 16 bytes`);
-    if (nonceNcLen !== 12) {
-      const nc = new Uint8Array(12);
-      nc.set(nonce, counterRight ? 0 : 12 - nonce.length);
-      nonce = nc;
-      toClean.push(nonce);
-    }
-    const n32 = swap32IfBE2(u322(nonce));
-    try {
-      runCipher(core, sigma, k32, n32, data, output, counter, rounds);
-      return output;
-    } finally {
-      clean2(...toClean);
-    }
-  };
-}
-
-// node_modules/@noble/ciphers/_poly1305.js
-function u8to16(a, i) {
-  return a[i++] & 255 | (a[i++] & 255) << 8;
-}
-var Poly1305 = class {
-  blockLen = 16;
-  outputLen = 16;
-  buffer = new Uint8Array(16);
-  r = new Uint16Array(10);
-  // Allocating 1 array with .subarray() here is slower than 3
-  h = new Uint16Array(10);
-  pad = new Uint16Array(8);
-  pos = 0;
-  finished = false;
-  destroyed = false;
-  // Can be speed-up using BigUint64Array, at the cost of complexity
-  constructor(key) {
-    key = copyBytes(abytes3(key, 32, "key"));
-    const t0 = u8to16(key, 0);
-    const t1 = u8to16(key, 2);
-    const t2 = u8to16(key, 4);
-    const t3 = u8to16(key, 6);
-    const t4 = u8to16(key, 8);
-    const t5 = u8to16(key, 10);
-    const t6 = u8to16(key, 12);
-    const t7 = u8to16(key, 14);
-    this.r[0] = t0 & 8191;
-    this.r[1] = (t0 >>> 13 | t1 << 3) & 8191;
-    this.r[2] = (t1 >>> 10 | t2 << 6) & 7939;
-    this.r[3] = (t2 >>> 7 | t3 << 9) & 8191;
-    this.r[4] = (t3 >>> 4 | t4 << 12) & 255;
-    this.r[5] = t4 >>> 1 & 8190;
-    this.r[6] = (t4 >>> 14 | t5 << 2) & 8191;
-    this.r[7] = (t5 >>> 11 | t6 << 5) & 8065;
-    this.r[8] = (t6 >>> 8 | t7 << 8) & 8191;
-    this.r[9] = t7 >>> 5 & 127;
-    for (let i = 0; i < 8; i++)
-      this.pad[i] = u8to16(key, 16 + 2 * i);
-  }
-  process(data, offset, isLast = false) {
-    const hibit = isLast ? 0 : 1 << 11;
-    const { h, r } = this;
-    const r0 = r[0];
-    const r1 = r[1];
-    const r2 = r[2];
-    const r3 = r[3];
-    const r4 = r[4];
-    const r5 = r[5];
-    const r6 = r[6];
-    const r7 = r[7];
-    const r8 = r[8];
-    const r9 = r[9];
-    const t0 = u8to16(data, offset + 0);
-    const t1 = u8to16(data, offset + 2);
-    const t2 = u8to16(data, offset + 4);
-    const t3 = u8to16(data, offset + 6);
-    const t4 = u8to16(data, offset + 8);
-    const t5 = u8to16(data, offset + 10);
-    const t6 = u8to16(data, offset + 12);
-    const t7 = u8to16(data, offset + 14);
-    let h0 = h[0] + (t0 & 8191);
-    let h1 = h[1] + ((t0 >>> 13 | t1 << 3) & 8191);
-    let h2 = h[2] + ((t1 >>> 10 | t2 << 6) & 8191);
-    let h3 = h[3] + ((t2 >>> 7 | t3 << 9) & 8191);
-    let h4 = h[4] + ((t3 >>> 4 | t4 << 12) & 8191);
-    let h5 = h[5] + (t4 >>> 1 & 8191);
-    let h6 = h[6] + ((t4 >>> 14 | t5 << 2) & 8191);
-    let h7 = h[7] + ((t5 >>> 11 | t6 << 5) & 8191);
-    let h8 = h[8] + ((t6 >>> 8 | t7 << 8) & 8191);
-    let h9 = h[9] + (t7 >>> 5 | hibit);
-    let c = 0;
-    let d0 = c + h0 * r0 + h1 * (5 * r9) + h2 * (5 * r8) + h3 * (5 * r7) + h4 * (5 * r6);
-    c = d0 >>> 13;
-    d0 &= 8191;
-    d0 += h5 * (5 * r5) + h6 * (5 * r4) + h7 * (5 * r3) + h8 * (5 * r2) + h9 * (5 * r1);
-    c += d0 >>> 13;
-    d0 &= 8191;
-    let d1 = c + h0 * r1 + h1 * r0 + h2 * (5 * r9) + h3 * (5 * r8) + h4 * (5 * r7);
-    c = d1 >>> 13;
-    d1 &= 8191;
-    d1 += h5 * (5 * r6) + h6 * (5 * r5) + h7 * (5 * r4) + h8 * (5 * r3) + h9 * (5 * r2);
-    c += d1 >>> 13;
-    d1 &= 8191;
-    let d2 = c + h0 * r2 + h1 * r1 + h2 * r0 + h3 * (5 * r9) + h4 * (5 * r8);
-    c = d2 >>> 13;
-    d2 &= 8191;
-    d2 += h5 * (5 * r7) + h6 * (5 * r6) + h7 * (5 * r5) + h8 * (5 * r4) + h9 * (5 * r3);
-    c += d2 >>> 13;
-    d2 &= 8191;
-    let d3 = c + h0 * r3 + h1 * r2 + h2 * r1 + h3 * r0 + h4 * (5 * r9);
-    c = d3 >>> 13;
-    d3 &= 8191;
-    d3 += h5 * (5 * r8) + h6 * (5 * r7) + h7 * (5 * r6) + h8 * (5 * r5) + h9 * (5 * r4);
-    c += d3 >>> 13;
-    d3 &= 8191;
-    let d4 = c + h0 * r4 + h1 * r3 + h2 * r2 + h3 * r1 + h4 * r0;
-    c = d4 >>> 13;
-    d4 &= 8191;
-    d4 += h5 * (5 * r9) + h6 * (5 * r8) + h7 * (5 * r7) + h8 * (5 * r6) + h9 * (5 * r5);
-    c += d4 >>> 13;
-    d4 &= 8191;
-    let d5 = c + h0 * r5 + h1 * r4 + h2 * r3 + h3 * r2 + h4 * r1;
-    c = d5 >>> 13;
-    d5 &= 8191;
-    d5 += h5 * r0 + h6 * (5 * r9) + h7 * (5 * r8) + h8 * (5 * r7) + h9 * (5 * r6);
-    c += d5 >>> 13;
-    d5 &= 8191;
-    let d6 = c + h0 * r6 + h1 * r5 + h2 * r4 + h3 * r3 + h4 * r2;
-    c = d6 >>> 13;
-    d6 &= 8191;
-    d6 += h5 * r1 + h6 * r0 + h7 * (5 * r9) + h8 * (5 * r8) + h9 * (5 * r7);
-    c += d6 >>> 13;
-    d6 &= 8191;
-    let d7 = c + h0 * r7 + h1 * r6 + h2 * r5 + h3 * r4 + h4 * r3;
-    c = d7 >>> 13;
-    d7 &= 8191;
-    d7 += h5 * r2 + h6 * r1 + h7 * r0 + h8 * (5 * r9) + h9 * (5 * r8);
-    c += d7 >>> 13;
-    d7 &= 8191;
-    let d8 = c + h0 * r8 + h1 * r7 + h2 * r6 + h3 * r5 + h4 * r4;
-    c = d8 >>> 13;
-    d8 &= 8191;
-    d8 += h5 * r3 + h6 * r2 + h7 * r1 + h8 * r0 + h9 * (5 * r9);
-    c += d8 >>> 13;
-    d8 &= 8191;
-    let d9 = c + h0 * r9 + h1 * r8 + h2 * r7 + h3 * r6 + h4 * r5;
-    c = d9 >>> 13;
-    d9 &= 8191;
-    d9 += h5 * r4 + h6 * r3 + h7 * r2 + h8 * r1 + h9 * r0;
-    c += d9 >>> 13;
-    d9 &= 8191;
-    c = (c << 2) + c | 0;
-    c = c + d0 | 0;
-    d0 = c & 8191;
-    c = c >>> 13;
-    d1 += c;
-    h[0] = d0;
-    h[1] = d1;
-    h[2] = d2;
-    h[3] = d3;
-    h[4] = d4;
-    h[5] = d5;
-    h[6] = d6;
-    h[7] = d7;
-    h[8] = d8;
-    h[9] = d9;
-  }
-  finalize() {
-    const { h, pad: pad2 } = this;
-    const g = new Uint16Array(10);
-    let c = h[1] >>> 13;
-    h[1] &= 8191;
-    for (let i = 2; i < 10; i++) {
-      h[i] += c;
-      c = h[i] >>> 13;
-      h[i] &= 8191;
-    }
-    h[0] += c * 5;
-    c = h[0] >>> 13;
-    h[0] &= 8191;
-    h[1] += c;
-    c = h[1] >>> 13;
-    h[1] &= 8191;
-    h[2] += c;
-    g[0] = h[0] + 5;
-    c = g[0] >>> 13;
-    g[0] &= 8191;
-    for (let i = 1; i < 10; i++) {
-      g[i] = h[i] + c;
-      c = g[i] >>> 13;
-      g[i] &= 8191;
-    }
-    g[9] -= 1 << 13;
-    let mask = (c ^ 1) - 1;
-    for (let i = 0; i < 10; i++)
-      g[i] &= mask;
-    mask = ~mask;
-    for (let i = 0; i < 10; i++)
-      h[i] = h[i] & mask | g[i];
-    h[0] = (h[0] | h[1] << 13) & 65535;
-    h[1] = (h[1] >>> 3 | h[2] << 10) & 65535;
-    h[2] = (h[2] >>> 6 | h[3] << 7) & 65535;
-    h[3] = (h[3] >>> 9 | h[4] << 4) & 65535;
-    h[4] = (h[4] >>> 12 | h[5] << 1 | h[6] << 14) & 65535;
-    h[5] = (h[6] >>> 2 | h[7] << 11) & 65535;
-    h[6] = (h[7] >>> 5 | h[8] << 8) & 65535;
-    h[7] = (h[8] >>> 8 | h[9] << 5) & 65535;
-    let f = h[0] + pad2[0];
-    h[0] = f & 65535;
-    for (let i = 1; i < 8; i++) {
-      f = (h[i] + pad2[i] | 0) + (f >>> 16) | 0;
-      h[i] = f & 65535;
-    }
-    clean2(g);
-  }
-  update(data) {
-    aexists2(this);
-    abytes3(data);
-    data = copyBytes(data);
-    const { buffer, blockLen } = this;
-    const len = data.length;
-    for (let pos = 0; pos < len; ) {
-      const take = Math.min(blockLen - this.pos, len - pos);
-      if (take === blockLen) {
-        for (; blockLen <= len - pos; pos += blockLen)
-          this.process(data, pos);
-        continue;
-      }
-      buffer.set(data.subarray(pos, pos + take), this.pos);
-      this.pos += take;
-      pos += take;
-      if (this.pos === blockLen) {
-        this.process(buffer, 0, false);
-        this.pos = 0;
-      }
-    }
-    return this;
-  }
-  destroy() {
-    this.destroyed = true;
-    clean2(this.h, this.r, this.buffer, this.pad);
-  }
-  digestInto(out) {
-    aexists2(this);
-    aoutput2(out, this);
-    this.finished = true;
-    const { buffer, h } = this;
-    let { pos } = this;
-    if (pos) {
-      buffer[pos++] = 1;
-      for (; pos < 16; pos++)
-        buffer[pos] = 0;
-      this.process(buffer, 0, true);
-    }
-    this.finalize();
-    let opos = 0;
-    for (let i = 0; i < 8; i++) {
-      out[opos++] = h[i] >>> 0;
-      out[opos++] = h[i] >>> 8;
-    }
-  }
-  digest() {
-    const { buffer, outputLen } = this;
-    this.digestInto(buffer);
-    const res = buffer.slice(0, outputLen);
-    this.destroy();
-    return res;
-  }
-};
-var poly1305 = /* @__PURE__ */ wrapMacConstructor(32, (key) => new Poly1305(key));
-
-// node_modules/@noble/ciphers/chacha.js
-function chachaCore(s, k, n, out, cnt, rounds = 20) {
-  let y00 = s[0], y01 = s[1], y02 = s[2], y03 = s[3], y04 = k[0], y05 = k[1], y06 = k[2], y07 = k[3], y08 = k[4], y09 = k[5], y10 = k[6], y11 = k[7], y12 = cnt, y13 = n[0], y14 = n[1], y15 = n[2];
-  let x00 = y00, x01 = y01, x02 = y02, x03 = y03, x04 = y04, x05 = y05, x06 = y06, x07 = y07, x08 = y08, x09 = y09, x10 = y10, x11 = y11, x12 = y12, x13 = y13, x14 = y14, x15 = y15;
-  for (let r = 0; r < rounds; r += 2) {
-    x00 = x00 + x04 | 0;
-    x12 = rotl2(x12 ^ x00, 16);
-    x08 = x08 + x12 | 0;
-    x04 = rotl2(x04 ^ x08, 12);
-    x00 = x00 + x04 | 0;
-    x12 = rotl2(x12 ^ x00, 8);
-    x08 = x08 + x12 | 0;
-    x04 = rotl2(x04 ^ x08, 7);
-    x01 = x01 + x05 | 0;
-    x13 = rotl2(x13 ^ x01, 16);
-    x09 = x09 + x13 | 0;
-    x05 = rotl2(x05 ^ x09, 12);
-    x01 = x01 + x05 | 0;
-    x13 = rotl2(x13 ^ x01, 8);
-    x09 = x09 + x13 | 0;
-    x05 = rotl2(x05 ^ x09, 7);
-    x02 = x02 + x06 | 0;
-    x14 = rotl2(x14 ^ x02, 16);
-    x10 = x10 + x14 | 0;
-    x06 = rotl2(x06 ^ x10, 12);
-    x02 = x02 + x06 | 0;
-    x14 = rotl2(x14 ^ x02, 8);
-    x10 = x10 + x14 | 0;
-    x06 = rotl2(x06 ^ x10, 7);
-    x03 = x03 + x07 | 0;
-    x15 = rotl2(x15 ^ x03, 16);
-    x11 = x11 + x15 | 0;
-    x07 = rotl2(x07 ^ x11, 12);
-    x03 = x03 + x07 | 0;
-    x15 = rotl2(x15 ^ x03, 8);
-    x11 = x11 + x15 | 0;
-    x07 = rotl2(x07 ^ x11, 7);
-    x00 = x00 + x05 | 0;
-    x15 = rotl2(x15 ^ x00, 16);
-    x10 = x10 + x15 | 0;
-    x05 = rotl2(x05 ^ x10, 12);
-    x00 = x00 + x05 | 0;
-    x15 = rotl2(x15 ^ x00, 8);
-    x10 = x10 + x15 | 0;
-    x05 = rotl2(x05 ^ x10, 7);
-    x01 = x01 + x06 | 0;
-    x12 = rotl2(x12 ^ x01, 16);
-    x11 = x11 + x12 | 0;
-    x06 = rotl2(x06 ^ x11, 12);
-    x01 = x01 + x06 | 0;
-    x12 = rotl2(x12 ^ x01, 8);
-    x11 = x11 + x12 | 0;
-    x06 = rotl2(x06 ^ x11, 7);
-    x02 = x02 + x07 | 0;
-    x13 = rotl2(x13 ^ x02, 16);
-    x08 = x08 + x13 | 0;
-    x07 = rotl2(x07 ^ x08, 12);
-    x02 = x02 + x07 | 0;
-    x13 = rotl2(x13 ^ x02, 8);
-    x08 = x08 + x13 | 0;
-    x07 = rotl2(x07 ^ x08, 7);
-    x03 = x03 + x04 | 0;
-    x14 = rotl2(x14 ^ x03, 16);
-    x09 = x09 + x14 | 0;
-    x04 = rotl2(x04 ^ x09, 12);
-    x03 = x03 + x04 | 0;
-    x14 = rotl2(x14 ^ x03, 8);
-    x09 = x09 + x14 | 0;
-    x04 = rotl2(x04 ^ x09, 7);
-  }
-  let oi = 0;
-  out[oi++] = y00 + x00 | 0;
-  out[oi++] = y01 + x01 | 0;
-  out[oi++] = y02 + x02 | 0;
-  out[oi++] = y03 + x03 | 0;
-  out[oi++] = y04 + x04 | 0;
-  out[oi++] = y05 + x05 | 0;
-  out[oi++] = y06 + x06 | 0;
-  out[oi++] = y07 + x07 | 0;
-  out[oi++] = y08 + x08 | 0;
-  out[oi++] = y09 + x09 | 0;
-  out[oi++] = y10 + x10 | 0;
-  out[oi++] = y11 + x11 | 0;
-  out[oi++] = y12 + x12 | 0;
-  out[oi++] = y13 + x13 | 0;
-  out[oi++] = y14 + x14 | 0;
-  out[oi++] = y15 + x15 | 0;
-}
-var chacha20 = /* @__PURE__ */ createCipher(chachaCore, {
-  counterRight: false,
-  counterLength: 4,
-  allowShortKeys: false
-});
-var ZEROS16 = /* @__PURE__ */ new Uint8Array(16);
-var updatePadded = (h, msg) => {
-  h.update(msg);
-  const leftover = msg.length % 16;
-  if (leftover)
-    h.update(ZEROS16.subarray(leftover));
-};
-var ZEROS32 = /* @__PURE__ */ new Uint8Array(32);
-function computeTag(fn, key, nonce, ciphertext, AAD) {
-  if (AAD !== void 0)
-    abytes3(AAD, void 0, "AAD");
-  const authKey = fn(key, nonce, ZEROS32);
-  const lengths = u64Lengths(ciphertext.length, AAD ? AAD.length : 0, true);
-  const h = poly1305.create(authKey);
-  if (AAD)
-    updatePadded(h, AAD);
-  updatePadded(h, ciphertext);
-  h.update(lengths);
-  const res = h.digest();
-  clean2(authKey, lengths);
-  return res;
-}
-var _poly1305_aead = (xorStream) => (key, nonce, AAD) => {
-  const tagLength = 16;
-  return {
-    encrypt(plaintext, output) {
-      const plength = plaintext.length;
-      output = getOutput(plength + tagLength, output, false);
-      output.set(plaintext);
-      const oPlain = output.subarray(0, -tagLength);
-      xorStream(key, nonce, oPlain, oPlain, 1);
-      const tag = computeTag(xorStream, key, nonce, oPlain, AAD);
-      output.set(tag, plength);
-      clean2(tag);
-      return output;
-    },
-    decrypt(ciphertext, output) {
-      output = getOutput(ciphertext.length - tagLength, output, false);
-      const data = ciphertext.subarray(0, -tagLength);
-      const passedTag = ciphertext.subarray(-tagLength);
-      const tag = computeTag(xorStream, key, nonce, data, AAD);
-      if (!equalBytes(passedTag, tag)) {
-        clean2(tag);
-        throw new Error("invalid tag");
-      }
-      output.set(ciphertext.subarray(0, -tagLength));
-      xorStream(key, nonce, output, output, 1);
-      clean2(tag);
-      return output;
-    }
-  };
-};
-var chacha20poly1305 = /* @__PURE__ */ wrapCipher(
-  { blockSize: 64, nonceLength: 12, tagLength: 16, withAAD: true },
-  /* @__PURE__ */ _poly1305_aead(chacha20)
-);
-
-// node_modules/@noble/post-quantum/node_modules/@noble/hashes/utils.js
-function isBytes4(a) {
-  return a instanceof Uint8Array || ArrayBuffer.isView(a) && a.constructor.name === "Uint8Array";
-}
-function anumber4(n, title = "") {
-  if (!Number.isSafeInteger(n) || n < 0) {
-    const prefix = title && `"${title}" `;
-    throw new Error(`${prefix}expected integer >= 0, got ${n}`);
-  }
-}
-function abytes4(value, length, title = "") {
-  const bytes = isBytes4(value);
-  const len = value?.length;
-  const needsLen = length !== void 0;
-  if (!bytes || needsLen && len !== length) {
-    const prefix = title && `"${title}" `;
-    const ofLen = needsLen ? ` of length ${length}` : "";
-    const got = bytes ? `length=${len}` : `type=${typeof value}`;
-    throw new Error(prefix + "expected Uint8Array" + ofLen + ", got " + got);
-  }
-  return value;
-}
-function ahash2(h) {
-  if (typeof h !== "function" || typeof h.create !== "function")
-    throw new Error("Hash must wrapped by utils.createHasher");
-  anumber4(h.outputLen);
-  anumber4(h.blockLen);
-}
-function aexists3(instance, checkFinished = true) {
-  if (instance.destroyed)
-    throw new Error("Hash instance has been destroyed");
-  if (checkFinished && instance.finished)
-    throw new Error("Hash#digest() has already been called");
-}
-function aoutput3(out, instance) {
-  abytes4(out, void 0, "digestInto() output");
-  const min = instance.outputLen;
-  if (out.length < min) {
-    throw new Error('"digestInto() output" expected to be of length >=' + min);
-  }
-}
-function u323(arr) {
-  return new Uint32Array(arr.buffer, arr.byteOffset, Math.floor(arr.byteLength / 4));
-}
-function clean3(...arrays) {
-  for (let i = 0; i < arrays.length; i++) {
-    arrays[i].fill(0);
-  }
-}
-function createView3(arr) {
-  return new DataView(arr.buffer, arr.byteOffset, arr.byteLength);
-}
-function rotr2(word, shift) {
-  return word << 32 - shift | word >>> shift;
-}
-var isLE3 = /* @__PURE__ */ (() => new Uint8Array(new Uint32Array([287454020]).buffer)[0] === 68)();
-function byteSwap3(word) {
-  return word << 24 & 4278190080 | word << 8 & 16711680 | word >>> 8 & 65280 | word >>> 24 & 255;
-}
-function byteSwap323(arr) {
-  for (let i = 0; i < arr.length; i++) {
-    arr[i] = byteSwap3(arr[i]);
-  }
-  return arr;
-}
-var swap32IfBE3 = isLE3 ? (u) => u : byteSwap323;
-var hasHexBuiltin2 = /* @__PURE__ */ (() => (
-  // @ts-ignore
-  typeof Uint8Array.from([]).toHex === "function" && typeof Uint8Array.fromHex === "function"
-))();
-var hexes2 = /* @__PURE__ */ Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
-function bytesToHex2(bytes) {
-  abytes4(bytes);
-  if (hasHexBuiltin2)
-    return bytes.toHex();
-  let hex = "";
-  for (let i = 0; i < bytes.length; i++) {
-    hex += hexes2[bytes[i]];
-  }
-  return hex;
-}
-var asciis = { _0: 48, _9: 57, A: 65, F: 70, a: 97, f: 102 };
-function asciiToBase162(ch) {
-  if (ch >= asciis._0 && ch <= asciis._9)
-    return ch - asciis._0;
-  if (ch >= asciis.A && ch <= asciis.F)
-    return ch - (asciis.A - 10);
-  if (ch >= asciis.a && ch <= asciis.f)
-    return ch - (asciis.a - 10);
-  return;
-}
-function hexToBytes2(hex) {
-  if (typeof hex !== "string")
-    throw new Error("hex string expected, got " + typeof hex);
-  if (hasHexBuiltin2)
-    return Uint8Array.fromHex(hex);
-  const hl = hex.length;
-  const al = hl / 2;
-  if (hl % 2)
-    throw new Error("hex string expected, got unpadded hex of length " + hl);
-  const array = new Uint8Array(al);
-  for (let ai = 0, hi = 0; ai < al; ai++, hi += 2) {
-    const n1 = asciiToBase162(hex.charCodeAt(hi));
-    const n2 = asciiToBase162(hex.charCodeAt(hi + 1));
-    if (n1 === void 0 || n2 === void 0) {
-      const char = hex[hi] + hex[hi + 1];
-      throw new Error('hex string expected, got non-hex character "' + char + '" at index ' + hi);
-    }
-    array[ai] = n1 * 16 + n2;
-  }
-  return array;
-}
-function concatBytes2(...arrays) {
-  let sum = 0;
-  for (let i = 0; i < arrays.length; i++) {
-    const a = arrays[i];
-    abytes4(a);
-    sum += a.length;
-  }
-  const res = new Uint8Array(sum);
-  for (let i = 0, pad2 = 0; i < arrays.length; i++) {
-    const a = arrays[i];
-    res.set(a, pad2);
-    pad2 += a.length;
-  }
-  return res;
-}
-function createHasher2(hashCons, info = {}) {
-  const hashC = (msg, opts2) => hashCons(opts2).update(msg).digest();
-  const tmp = hashCons(void 0);
-  hashC.outputLen = tmp.outputLen;
-  hashC.blockLen = tmp.blockLen;
-  hashC.create = (opts2) => hashCons(opts2);
-  Object.assign(hashC, info);
-  return Object.freeze(hashC);
-}
-function randomBytes3(bytesLength = 32) {
-  const cr = typeof globalThis === "object" ? globalThis.crypto : null;
-  if (typeof cr?.getRandomValues !== "function")
-    throw new Error("crypto.getRandomValues must be defined");
-  return cr.getRandomValues(new Uint8Array(bytesLength));
-}
-var oidNist2 = (suffix) => ({
-  oid: Uint8Array.from([6, 9, 96, 134, 72, 1, 101, 3, 4, 2, suffix])
-});
-
-// node_modules/@noble/post-quantum/node_modules/@noble/curves/utils.js
-var _0n = /* @__PURE__ */ BigInt(0);
-var _1n = /* @__PURE__ */ BigInt(1);
-function abool2(value, title = "") {
-  if (typeof value !== "boolean") {
-    const prefix = title && `"${title}" `;
-    throw new Error(prefix + "expected boolean, got type=" + typeof value);
-  }
-  return value;
-}
-function abignumber(n) {
-  if (typeof n === "bigint") {
-    if (!isPosBig(n))
-      throw new Error("positive bigint expected, got " + n);
-  } else
-    anumber4(n);
-  return n;
-}
-function numberToHexUnpadded(num) {
-  const hex = abignumber(num).toString(16);
-  return hex.length & 1 ? "0" + hex : hex;
-}
-function hexToNumber(hex) {
-  if (typeof hex !== "string")
-    throw new Error("hex string expected, got " + typeof hex);
-  return hex === "" ? _0n : BigInt("0x" + hex);
-}
-function bytesToNumberBE(bytes) {
-  return hexToNumber(bytesToHex2(bytes));
-}
-function bytesToNumberLE(bytes) {
-  return hexToNumber(bytesToHex2(copyBytes2(abytes4(bytes)).reverse()));
-}
-function numberToBytesBE(n, len) {
-  anumber4(len);
-  n = abignumber(n);
-  const res = hexToBytes2(n.toString(16).padStart(len * 2, "0"));
-  if (res.length !== len)
-    throw new Error("number too large");
-  return res;
-}
-function numberToBytesLE(n, len) {
-  return numberToBytesBE(n, len).reverse();
-}
-function copyBytes2(bytes) {
-  return Uint8Array.from(bytes);
-}
-function asciiToBytes(ascii) {
-  return Uint8Array.from(ascii, (c, i) => {
-    const charCode = c.charCodeAt(0);
-    if (c.length !== 1 || charCode > 127) {
-      throw new Error(`string contains non-ASCII character "${ascii[i]}" with code ${charCode} at position ${i}`);
-    }
-    return charCode;
-  });
-}
-var isPosBig = (n) => typeof n === "bigint" && _0n <= n;
-function inRange(n, min, max) {
-  return isPosBig(n) && isPosBig(min) && isPosBig(max) && min <= n && n < max;
-}
-function aInRange(title, n, min, max) {
-  if (!inRange(n, min, max))
-    throw new Error("expected valid " + title + ": " + min + " <= n < " + max + ", got " + n);
-}
-function bitLen(n) {
-  let len;
-  for (len = 0; n > _0n; n >>= _1n, len += 1)
-    ;
-  return len;
-}
-var bitMask = (n) => (_1n << BigInt(n)) - _1n;
-function createHmacDrbg(hashLen, qByteLen, hmacFn) {
-  anumber4(hashLen, "hashLen");
-  anumber4(qByteLen, "qByteLen");
-  if (typeof hmacFn !== "function")
-    throw new Error("hmacFn must be a function");
-  const u8n = (len) => new Uint8Array(len);
-  const NULL = Uint8Array.of();
-  const byte0 = Uint8Array.of(0);
-  const byte1 = Uint8Array.of(1);
-  const _maxDrbgIters = 1e3;
-  let v = u8n(hashLen);
-  let k = u8n(hashLen);
-  let i = 0;
-  const reset = () => {
-    v.fill(1);
-    k.fill(0);
-    i = 0;
-  };
-  const h = (...msgs) => hmacFn(k, concatBytes2(v, ...msgs));
-  const reseed = (seed = NULL) => {
-    k = h(byte0, seed);
-    v = h();
-    if (seed.length === 0)
-      return;
-    k = h(byte1, seed);
-    v = h();
-  };
-  const gen = () => {
-    if (i++ >= _maxDrbgIters)
-      throw new Error("drbg: tried max amount of iterations");
-    let len = 0;
-    const out = [];
-    while (len < qByteLen) {
-      v = h();
-      const sl = v.slice();
-      out.push(sl);
-      len += v.length;
-    }
-    return concatBytes2(...out);
-  };
-  const genUntil = (seed, pred) => {
-    reset();
-    reseed(seed);
-    let res = void 0;
-    while (!(res = pred(gen())))
-      reseed();
-    reset();
-    return res;
-  };
-  return genUntil;
-}
-function validateObject(object, fields = {}, optFields = {}) {
-  if (!object || typeof object !== "object")
-    throw new Error("expected valid options object");
-  function checkField(fieldName, expectedType, isOpt) {
-    const val = object[fieldName];
-    if (isOpt && val === void 0)
-      return;
-    const current = typeof val;
-    if (current !== expectedType || val === null)
-      throw new Error(`param "${fieldName}" is invalid: expected ${expectedType}, got ${current}`);
-  }
-  const iter = (f, isOpt) => Object.entries(f).forEach(([k, v]) => checkField(k, v, isOpt));
-  iter(fields, false);
-  iter(optFields, true);
-}
-function memoized(fn) {
-  const map = /* @__PURE__ */ new WeakMap();
-  return (arg, ...args) => {
-    const val = map.get(arg);
-    if (val !== void 0)
-      return val;
-    const computed = fn(arg, ...args);
-    map.set(arg, computed);
-    return computed;
-  };
-}
-
-// node_modules/@noble/post-quantum/node_modules/@noble/curves/abstract/modular.js
-var _0n2 = /* @__PURE__ */ BigInt(0);
-var _1n2 = /* @__PURE__ */ BigInt(1);
-var _2n = /* @__PURE__ */ BigInt(2);
-var _3n = /* @__PURE__ */ BigInt(3);
-var _4n = /* @__PURE__ */ BigInt(4);
-var _5n = /* @__PURE__ */ BigInt(5);
-var _7n = /* @__PURE__ */ BigInt(7);
-var _8n = /* @__PURE__ */ BigInt(8);
-var _9n = /* @__PURE__ */ BigInt(9);
-var _16n = /* @__PURE__ */ BigInt(16);
-function mod(a, b) {
-  const result = a % b;
-  return result >= _0n2 ? result : b + result;
-}
-function pow2(x, power, modulo) {
-  let res = x;
-  while (power-- > _0n2) {
-    res *= res;
-    res %= modulo;
-  }
-  return res;
-}
-function invert(number, modulo) {
-  if (number === _0n2)
-    throw new Error("invert: expected non-zero number");
-  if (modulo <= _0n2)
-    throw new Error("invert: expected positive modulus, got " + modulo);
-  let a = mod(number, modulo);
-  let b = modulo;
-  let x = _0n2, y = _1n2, u = _1n2, v = _0n2;
-  while (a !== _0n2) {
-    const q = b / a;
-    const r = b % a;
-    const m = x - u * q;
-    const n = y - v * q;
-    b = a, a = r, x = u, y = v, u = m, v = n;
-  }
-  const gcd = b;
-  if (gcd !== _1n2)
-    throw new Error("invert: does not exist");
-  return mod(x, modulo);
-}
-function assertIsSquare(Fp, root, n) {
-  if (!Fp.eql(Fp.sqr(root), n))
-    throw new Error("Cannot find square root");
-}
-function sqrt3mod4(Fp, n) {
-  const p1div4 = (Fp.ORDER + _1n2) / _4n;
-  const root = Fp.pow(n, p1div4);
-  assertIsSquare(Fp, root, n);
-  return root;
-}
-function sqrt5mod8(Fp, n) {
-  const p5div8 = (Fp.ORDER - _5n) / _8n;
-  const n2 = Fp.mul(n, _2n);
-  const v = Fp.pow(n2, p5div8);
-  const nv = Fp.mul(n, v);
-  const i = Fp.mul(Fp.mul(nv, _2n), v);
-  const root = Fp.mul(nv, Fp.sub(i, Fp.ONE));
-  assertIsSquare(Fp, root, n);
-  return root;
-}
-function sqrt9mod16(P) {
-  const Fp_ = Field(P);
-  const tn = tonelliShanks(P);
-  const c1 = tn(Fp_, Fp_.neg(Fp_.ONE));
-  const c2 = tn(Fp_, c1);
-  const c3 = tn(Fp_, Fp_.neg(c1));
-  const c4 = (P + _7n) / _16n;
-  return (Fp, n) => {
-    let tv1 = Fp.pow(n, c4);
-    let tv2 = Fp.mul(tv1, c1);
-    const tv3 = Fp.mul(tv1, c2);
-    const tv4 = Fp.mul(tv1, c3);
-    const e1 = Fp.eql(Fp.sqr(tv2), n);
-    const e2 = Fp.eql(Fp.sqr(tv3), n);
-    tv1 = Fp.cmov(tv1, tv2, e1);
-    tv2 = Fp.cmov(tv4, tv3, e2);
-    const e3 = Fp.eql(Fp.sqr(tv2), n);
-    const root = Fp.cmov(tv1, tv2, e3);
-    assertIsSquare(Fp, root, n);
-    return root;
-  };
-}
-function tonelliShanks(P) {
-  if (P < _3n)
-    throw new Error("sqrt is not defined for small field");
-  let Q2 = P - _1n2;
-  let S = 0;
-  while (Q2 % _2n === _0n2) {
-    Q2 /= _2n;
-    S++;
-  }
-  let Z = _2n;
-  const _Fp = Field(P);
-  while (FpLegendre(_Fp, Z) === 1) {
-    if (Z++ > 1e3)
-      throw new Error("Cannot find square root: probably non-prime P");
-  }
-  if (S === 1)
-    return sqrt3mod4;
-  let cc = _Fp.pow(Z, Q2);
-  const Q1div2 = (Q2 + _1n2) / _2n;
-  return function tonelliSlow(Fp, n) {
-    if (Fp.is0(n))
-      return n;
-    if (FpLegendre(Fp, n) !== 1)
-      throw new Error("Cannot find square root");
-    let M = S;
-    let c = Fp.mul(Fp.ONE, cc);
-    let t = Fp.pow(n, Q2);
-    let R = Fp.pow(n, Q1div2);
-    while (!Fp.eql(t, Fp.ONE)) {
-      if (Fp.is0(t))
-        return Fp.ZERO;
-      let i = 1;
-      let t_tmp = Fp.sqr(t);
-      while (!Fp.eql(t_tmp, Fp.ONE)) {
-        i++;
-        t_tmp = Fp.sqr(t_tmp);
-        if (i === M)
-          throw new Error("Cannot find square root");
-      }
-      const exponent = _1n2 << BigInt(M - i - 1);
-      const b = Fp.pow(c, exponent);
-      M = i;
-      c = Fp.sqr(b);
-      t = Fp.mul(t, c);
-      R = Fp.mul(R, b);
-    }
-    return R;
-  };
-}
-function FpSqrt(P) {
-  if (P % _4n === _3n)
-    return sqrt3mod4;
-  if (P % _8n === _5n)
-    return sqrt5mod8;
-  if (P % _16n === _9n)
-    return sqrt9mod16(P);
-  return tonelliShanks(P);
-}
-var FIELD_FIELDS = [
-  "create",
-  "isValid",
-  "is0",
-  "neg",
-  "inv",
-  "sqrt",
-  "sqr",
-  "eql",
-  "add",
-  "sub",
-  "mul",
-  "pow",
-  "div",
-  "addN",
-  "subN",
-  "mulN",
-  "sqrN"
-];
-function validateField(field2) {
-  const initial = {
-    ORDER: "bigint",
-    BYTES: "number",
-    BITS: "number"
-  };
-  const opts2 = FIELD_FIELDS.reduce((map, val) => {
-    map[val] = "function";
-    return map;
-  }, initial);
-  validateObject(field2, opts2);
-  return field2;
-}
-function FpPow(Fp, num, power) {
-  if (power < _0n2)
-    throw new Error("invalid exponent, negatives unsupported");
-  if (power === _0n2)
-    return Fp.ONE;
-  if (power === _1n2)
-    return num;
-  let p = Fp.ONE;
-  let d = num;
-  while (power > _0n2) {
-    if (power & _1n2)
-      p = Fp.mul(p, d);
-    d = Fp.sqr(d);
-    power >>= _1n2;
-  }
-  return p;
-}
-function FpInvertBatch(Fp, nums, passZero = false) {
-  const inverted = new Array(nums.length).fill(passZero ? Fp.ZERO : void 0);
-  const multipliedAcc = nums.reduce((acc, num, i) => {
-    if (Fp.is0(num))
-      return acc;
-    inverted[i] = acc;
-    return Fp.mul(acc, num);
-  }, Fp.ONE);
-  const invertedAcc = Fp.inv(multipliedAcc);
-  nums.reduceRight((acc, num, i) => {
-    if (Fp.is0(num))
-      return acc;
-    inverted[i] = Fp.mul(acc, inverted[i]);
-    return Fp.mul(acc, num);
-  }, invertedAcc);
-  return inverted;
-}
-function FpLegendre(Fp, n) {
-  const p1mod2 = (Fp.ORDER - _1n2) / _2n;
-  const powered = Fp.pow(n, p1mod2);
-  const yes = Fp.eql(powered, Fp.ONE);
-  const zero = Fp.eql(powered, Fp.ZERO);
-  const no = Fp.eql(powered, Fp.neg(Fp.ONE));
-  if (!yes && !zero && !no)
-    throw new Error("invalid Legendre symbol result");
-  return yes ? 1 : zero ? 0 : -1;
-}
-function nLength(n, nBitLength) {
-  if (nBitLength !== void 0)
-    anumber4(nBitLength);
-  const _nBitLength = nBitLength !== void 0 ? nBitLength : n.toString(2).length;
-  const nByteLength = Math.ceil(_nBitLength / 8);
-  return { nBitLength: _nBitLength, nByteLength };
-}
-var _Field = class {
-  ORDER;
-  BITS;
-  BYTES;
-  isLE;
-  ZERO = _0n2;
-  ONE = _1n2;
-  _lengths;
-  _sqrt;
-  // cached sqrt
-  _mod;
-  constructor(ORDER, opts2 = {}) {
-    if (ORDER <= _0n2)
-      throw new Error("invalid field: expected ORDER > 0, got " + ORDER);
-    let _nbitLength = void 0;
-    this.isLE = false;
-    if (opts2 != null && typeof opts2 === "object") {
-      if (typeof opts2.BITS === "number")
-        _nbitLength = opts2.BITS;
-      if (typeof opts2.sqrt === "function")
-        this.sqrt = opts2.sqrt;
-      if (typeof opts2.isLE === "boolean")
-        this.isLE = opts2.isLE;
-      if (opts2.allowedLengths)
-        this._lengths = opts2.allowedLengths?.slice();
-      if (typeof opts2.modFromBytes === "boolean")
-        this._mod = opts2.modFromBytes;
-    }
-    const { nBitLength, nByteLength } = nLength(ORDER, _nbitLength);
-    if (nByteLength > 2048)
-      throw new Error("invalid field: expected ORDER of <= 2048 bytes");
-    this.ORDER = ORDER;
-    this.BITS = nBitLength;
-    this.BYTES = nByteLength;
-    this._sqrt = void 0;
-    Object.preventExtensions(this);
-  }
-  create(num) {
-    return mod(num, this.ORDER);
-  }
-  isValid(num) {
-    if (typeof num !== "bigint")
-      throw new Error("invalid field element: expected bigint, got " + typeof num);
-    return _0n2 <= num && num < this.ORDER;
-  }
-  is0(num) {
-    return num === _0n2;
-  }
-  // is valid and invertible
-  isValidNot0(num) {
-    return !this.is0(num) && this.isValid(num);
-  }
-  isOdd(num) {
-    return (num & _1n2) === _1n2;
-  }
-  neg(num) {
-    return mod(-num, this.ORDER);
-  }
-  eql(lhs, rhs) {
-    return lhs === rhs;
-  }
-  sqr(num) {
-    return mod(num * num, this.ORDER);
-  }
-  add(lhs, rhs) {
-    return mod(lhs + rhs, this.ORDER);
-  }
-  sub(lhs, rhs) {
-    return mod(lhs - rhs, this.ORDER);
-  }
-  mul(lhs, rhs) {
-    return mod(lhs * rhs, this.ORDER);
-  }
-  pow(num, power) {
-    return FpPow(this, num, power);
-  }
-  div(lhs, rhs) {
-    return mod(lhs * invert(rhs, this.ORDER), this.ORDER);
-  }
-  // Same as above, but doesn't normalize
-  sqrN(num) {
-    return num * num;
-  }
-  addN(lhs, rhs) {
-    return lhs + rhs;
-  }
-  subN(lhs, rhs) {
-    return lhs - rhs;
-  }
-  mulN(lhs, rhs) {
-    return lhs * rhs;
-  }
-  inv(num) {
-    return invert(num, this.ORDER);
-  }
-  sqrt(num) {
-    if (!this._sqrt)
-      this._sqrt = FpSqrt(this.ORDER);
-    return this._sqrt(this, num);
-  }
-  toBytes(num) {
-    return this.isLE ? numberToBytesLE(num, this.BYTES) : numberToBytesBE(num, this.BYTES);
-  }
-  fromBytes(bytes, skipValidation = false) {
-    abytes4(bytes);
-    const { _lengths: allowedLengths, BYTES, isLE: isLE4, ORDER, _mod: modFromBytes } = this;
-    if (allowedLengths) {
-      if (!allowedLengths.includes(bytes.length) || bytes.length > BYTES) {
-        throw new Error("Field.fromBytes: expected " + allowedLengths + " bytes, got " + bytes.length);
-      }
-      const padded = new Uint8Array(BYTES);
-      padded.set(bytes, isLE4 ? 0 : padded.length - bytes.length);
-      bytes = padded;
-    }
-    if (bytes.length !== BYTES)
-      throw new Error("Field.fromBytes: expected " + BYTES + " bytes, got " + bytes.length);
-    let scalar = isLE4 ? bytesToNumberLE(bytes) : bytesToNumberBE(bytes);
-    if (modFromBytes)
-      scalar = mod(scalar, ORDER);
-    if (!skipValidation) {
-      if (!this.isValid(scalar))
-        throw new Error("invalid field element: outside of range 0..ORDER");
-    }
-    return scalar;
-  }
-  // TODO: we don't need it here, move out to separate fn
-  invertBatch(lst) {
-    return FpInvertBatch(this, lst);
-  }
-  // We can't move this out because Fp6, Fp12 implement it
-  // and it's unclear what to return in there.
-  cmov(a, b, condition) {
-    return condition ? b : a;
-  }
-};
-function Field(ORDER, opts2 = {}) {
-  return new _Field(ORDER, opts2);
-}
-function getFieldBytesLength(fieldOrder) {
-  if (typeof fieldOrder !== "bigint")
-    throw new Error("field order must be bigint");
-  const bitLength = fieldOrder.toString(2).length;
-  return Math.ceil(bitLength / 8);
-}
-function getMinHashLength(fieldOrder) {
-  const length = getFieldBytesLength(fieldOrder);
-  return length + Math.ceil(length / 2);
-}
-function mapHashToField(key, fieldOrder, isLE4 = false) {
-  abytes4(key);
-  const len = key.length;
-  const fieldLen = getFieldBytesLength(fieldOrder);
-  const minLen = getMinHashLength(fieldOrder);
-  if (len < 16 || len < minLen || len > 1024)
-    throw new Error("expected " + minLen + "-1024 bytes of input, got " + len);
-  const num = isLE4 ? bytesToNumberLE(key) : bytesToNumberBE(key);
-  const reduced = mod(num, fieldOrder - _1n2) + _1n2;
-  return isLE4 ? numberToBytesLE(reduced, fieldLen) : numberToBytesBE(reduced, fieldLen);
-}
-
-// node_modules/@noble/post-quantum/node_modules/@noble/curves/abstract/curve.js
-var _0n3 = /* @__PURE__ */ BigInt(0);
-var _1n3 = /* @__PURE__ */ BigInt(1);
-function negateCt(condition, item) {
-  const neg = item.negate();
-  return condition ? neg : item;
-}
-function normalizeZ(c, points) {
-  const invertedZs = FpInvertBatch(c.Fp, points.map((p) => p.Z));
-  return points.map((p, i) => c.fromAffine(p.toAffine(invertedZs[i])));
-}
-function validateW(W, bits) {
-  if (!Number.isSafeInteger(W) || W <= 0 || W > bits)
-    throw new Error("invalid window size, expected [1.." + bits + "], got W=" + W);
-}
-function calcWOpts(W, scalarBits) {
-  validateW(W, scalarBits);
-  const windows = Math.ceil(scalarBits / W) + 1;
-  const windowSize = 2 ** (W - 1);
-  const maxNumber = 2 ** W;
-  const mask = bitMask(W);
-  const shiftBy = BigInt(W);
-  return { windows, windowSize, mask, maxNumber, shiftBy };
-}
-function calcOffsets(n, window2, wOpts) {
-  const { windowSize, mask, maxNumber, shiftBy } = wOpts;
-  let wbits = Number(n & mask);
-  let nextN = n >> shiftBy;
-  if (wbits > windowSize) {
-    wbits -= maxNumber;
-    nextN += _1n3;
-  }
-  const offsetStart = window2 * windowSize;
-  const offset = offsetStart + Math.abs(wbits) - 1;
-  const isZero = wbits === 0;
-  const isNeg = wbits < 0;
-  const isNegF = window2 % 2 !== 0;
-  const offsetF = offsetStart;
-  return { nextN, offset, isZero, isNeg, isNegF, offsetF };
-}
-var pointPrecomputes = /* @__PURE__ */ new WeakMap();
-var pointWindowSizes = /* @__PURE__ */ new WeakMap();
-function getW(P) {
-  return pointWindowSizes.get(P) || 1;
-}
-function assert0(n) {
-  if (n !== _0n3)
-    throw new Error("invalid wNAF");
-}
-var wNAF = class {
-  BASE;
-  ZERO;
-  Fn;
-  bits;
-  // Parametrized with a given Point class (not individual point)
-  constructor(Point, bits) {
-    this.BASE = Point.BASE;
-    this.ZERO = Point.ZERO;
-    this.Fn = Point.Fn;
-    this.bits = bits;
-  }
-  // non-const time multiplication ladder
-  _unsafeLadder(elm, n, p = this.ZERO) {
-    let d = elm;
-    while (n > _0n3) {
-      if (n & _1n3)
-        p = p.add(d);
-      d = d.double();
-      n >>= _1n3;
-    }
-    return p;
-  }
-  /**
-   * Creates a wNAF precomputation window. Used for caching.
-   * Default window size is set by `utils.precompute()` and is equal to 8.
-   * Number of precomputed points depends on the curve size:
-   * 2^(𝑊−1) * (Math.ceil(𝑛 / 𝑊) + 1), where:
-   * - 𝑊 is the window size
-   * - 𝑛 is the bitlength of the curve order.
-   * For a 256-bit curve and window size 8, the number of precomputed points is 128 * 33 = 4224.
-   * @param point Point instance
-   * @param W window size
-   * @returns precomputed point tables flattened to a single array
-   */
-  precomputeWindow(point, W) {
-    const { windows, windowSize } = calcWOpts(W, this.bits);
-    const points = [];
-    let p = point;
-    let base = p;
-    for (let window2 = 0; window2 < windows; window2++) {
-      base = p;
-      points.push(base);
-      for (let i = 1; i < windowSize; i++) {
-        base = base.add(p);
-        points.push(base);
-      }
-      p = base.double();
-    }
-    return points;
-  }
-  /**
-   * Implements ec multiplication using precomputed tables and w-ary non-adjacent form.
-   * More compact implementation:
-   * https://github.com/paulmillr/noble-secp256k1/blob/47cb1669b6e506ad66b35fe7d76132ae97465da2/index.ts#L502-L541
-   * @returns real and fake (for const-time) points
-   */
-  wNAF(W, precomputes, n) {
-    if (!this.Fn.isValid(n))
-      throw new Error("invalid scalar");
-    let p = this.ZERO;
-    let f = this.BASE;
-    const wo = calcWOpts(W, this.bits);
-    for (let window2 = 0; window2 < wo.windows; window2++) {
-      const { nextN, offset, isZero, isNeg, isNegF, offsetF } = calcOffsets(n, window2, wo);
-      n = nextN;
-      if (isZero) {
-        f = f.add(negateCt(isNegF, precomputes[offsetF]));
-      } else {
-        p = p.add(negateCt(isNeg, precomputes[offset]));
-      }
-    }
-    assert0(n);
-    return { p, f };
-  }
-  /**
-   * Implements ec unsafe (non const-time) multiplication using precomputed tables and w-ary non-adjacent form.
-   * @param acc accumulator point to add result of multiplication
-   * @returns point
-   */
-  wNAFUnsafe(W, precomputes, n, acc = this.ZERO) {
-    const wo = calcWOpts(W, this.bits);
-    for (let window2 = 0; window2 < wo.windows; window2++) {
-      if (n === _0n3)
-        break;
-      const { nextN, offset, isZero, isNeg } = calcOffsets(n, window2, wo);
-      n = nextN;
-      if (isZero) {
-        continue;
-      } else {
-        const item = precomputes[offset];
-        acc = acc.add(isNeg ? item.negate() : item);
-      }
-    }
-    assert0(n);
-    return acc;
-  }
-  getPrecomputes(W, point, transform2) {
-    let comp = pointPrecomputes.get(point);
-    if (!comp) {
-      comp = this.precomputeWindow(point, W);
-      if (W !== 1) {
-        if (typeof transform2 === "function")
-          comp = transform2(comp);
-        pointPrecomputes.set(point, comp);
-      }
-    }
-    return comp;
-  }
-  cached(point, scalar, transform2) {
-    const W = getW(point);
-    return this.wNAF(W, this.getPrecomputes(W, point, transform2), scalar);
-  }
-  unsafe(point, scalar, transform2, prev) {
-    const W = getW(point);
-    if (W === 1)
-      return this._unsafeLadder(point, scalar, prev);
-    return this.wNAFUnsafe(W, this.getPrecomputes(W, point, transform2), scalar, prev);
-  }
-  // We calculate precomputes for elliptic curve point multiplication
-  // using windowed method. This specifies window size and
-  // stores precomputed values. Usually only base point would be precomputed.
-  createCache(P, W) {
-    validateW(W, this.bits);
-    pointWindowSizes.set(P, W);
-    pointPrecomputes.delete(P);
-  }
-  hasCache(elm) {
-    return getW(elm) !== 1;
-  }
-};
-function mulEndoUnsafe(Point, point, k1, k2) {
-  let acc = point;
-  let p1 = Point.ZERO;
-  let p2 = Point.ZERO;
-  while (k1 > _0n3 || k2 > _0n3) {
-    if (k1 & _1n3)
-      p1 = p1.add(acc);
-    if (k2 & _1n3)
-      p2 = p2.add(acc);
-    acc = acc.double();
-    k1 >>= _1n3;
-    k2 >>= _1n3;
-  }
-  return { p1, p2 };
-}
-function createField(order, field2, isLE4) {
-  if (field2) {
-    if (field2.ORDER !== order)
-      throw new Error("Field.ORDER must match order: Fp == p, Fn == n");
-    validateField(field2);
-    return field2;
-  } else {
-    return Field(order, { isLE: isLE4 });
-  }
-}
-function createCurveFields(type, CURVE, curveOpts = {}, FpFnLE) {
-  if (FpFnLE === void 0)
-    FpFnLE = type === "edwards";
-  if (!CURVE || typeof CURVE !== "object")
-    throw new Error(`expected valid ${type} CURVE object`);
-  for (const p of ["p", "n", "h"]) {
-    const val = CURVE[p];
-    if (!(typeof val === "bigint" && val > _0n3))
-      throw new Error(`CURVE.${p} must be positive bigint`);
-  }
-  const Fp = createField(CURVE.p, curveOpts.Fp, FpFnLE);
-  const Fn = createField(CURVE.n, curveOpts.Fn, FpFnLE);
-  const _b = type === "weierstrass" ? "b" : "d";
-  const params = ["Gx", "Gy", "a", _b];
-  for (const p of params) {
-    if (!Fp.isValid(CURVE[p]))
-      throw new Error(`CURVE.${p} must be valid field element of CURVE.Fp`);
-  }
-  CURVE = Object.freeze(Object.assign({}, CURVE));
-  return { CURVE, Fp, Fn };
-}
-function createKeygen(randomSecretKey, getPublicKey) {
-  return function keygen(seed) {
-    const secretKey = randomSecretKey(seed);
-    return { secretKey, publicKey: getPublicKey(secretKey) };
-  };
-}
-
-// node_modules/@noble/post-quantum/node_modules/@noble/curves/abstract/montgomery.js
-var _0n4 = BigInt(0);
-var _1n4 = BigInt(1);
-var _2n2 = BigInt(2);
-function validateOpts(curve) {
-  validateObject(curve, {
-    adjustScalarBytes: "function",
-    powPminus2: "function"
-  });
-  return Object.freeze({ ...curve });
-}
-function montgomery(curveDef) {
-  const CURVE = validateOpts(curveDef);
-  const { P, type, adjustScalarBytes: adjustScalarBytes3, powPminus2, randomBytes: rand } = CURVE;
-  const is25519 = type === "x25519";
-  if (!is25519 && type !== "x448")
-    throw new Error("invalid type");
-  const randomBytes_ = rand || randomBytes3;
-  const montgomeryBits = is25519 ? 255 : 448;
-  const fieldLen = is25519 ? 32 : 56;
-  const Gu = is25519 ? BigInt(9) : BigInt(5);
-  const a24 = is25519 ? BigInt(121665) : BigInt(39081);
-  const minScalar = is25519 ? _2n2 ** BigInt(254) : _2n2 ** BigInt(447);
-  const maxAdded = is25519 ? BigInt(8) * _2n2 ** BigInt(251) - _1n4 : BigInt(4) * _2n2 ** BigInt(445) - _1n4;
-  const maxScalar = minScalar + maxAdded + _1n4;
-  const modP = (n) => mod(n, P);
-  const GuBytes = encodeU(Gu);
-  function encodeU(u) {
-    return numberToBytesLE(modP(u), fieldLen);
-  }
-  function decodeU(u) {
-    const _u = copyBytes2(abytes4(u, fieldLen, "uCoordinate"));
-    if (is25519)
-      _u[31] &= 127;
-    return modP(bytesToNumberLE(_u));
-  }
-  function decodeScalar(scalar) {
-    return bytesToNumberLE(adjustScalarBytes3(copyBytes2(abytes4(scalar, fieldLen, "scalar"))));
-  }
-  function scalarMult2(scalar, u) {
-    const pu = montgomeryLadder(decodeU(u), decodeScalar(scalar));
-    if (pu === _0n4)
-      throw new Error("invalid private or public key received");
-    return encodeU(pu);
-  }
-  function scalarMultBase2(scalar) {
-    return scalarMult2(scalar, GuBytes);
-  }
-  const getPublicKey = scalarMultBase2;
-  const getSharedSecret = scalarMult2;
-  function cswap2(swap, x_2, x_3) {
-    const dummy = modP(swap * (x_2 - x_3));
-    x_2 = modP(x_2 - dummy);
-    x_3 = modP(x_3 + dummy);
-    return { x_2, x_3 };
-  }
-  function montgomeryLadder(u, scalar) {
-    aInRange("u", u, _0n4, P);
-    aInRange("scalar", scalar, minScalar, maxScalar);
-    const k = scalar;
-    const x_1 = u;
-    let x_2 = _1n4;
-    let z_2 = _0n4;
-    let x_3 = u;
-    let z_3 = _1n4;
-    let swap = _0n4;
-    for (let t = BigInt(montgomeryBits - 1); t >= _0n4; t--) {
-      const k_t = k >> t & _1n4;
-      swap ^= k_t;
-      ({ x_2, x_3 } = cswap2(swap, x_2, x_3));
-      ({ x_2: z_2, x_3: z_3 } = cswap2(swap, z_2, z_3));
-      swap = k_t;
-      const A = x_2 + z_2;
-      const AA = modP(A * A);
-      const B = x_2 - z_2;
-      const BB = modP(B * B);
-      const E = AA - BB;
-      const C = x_3 + z_3;
-      const D = x_3 - z_3;
-      const DA = modP(D * A);
-      const CB = modP(C * B);
-      const dacb = DA + CB;
-      const da_cb = DA - CB;
-      x_3 = modP(dacb * dacb);
-      z_3 = modP(x_1 * modP(da_cb * da_cb));
-      x_2 = modP(AA * BB);
-      z_2 = modP(E * (AA + modP(a24 * E)));
-    }
-    ({ x_2, x_3 } = cswap2(swap, x_2, x_3));
-    ({ x_2: z_2, x_3: z_3 } = cswap2(swap, z_2, z_3));
-    const z2 = powPminus2(z_2);
-    return modP(x_2 * z2);
-  }
-  const lengths = {
-    secretKey: fieldLen,
-    publicKey: fieldLen,
-    seed: fieldLen
-  };
-  const randomSecretKey = (seed = randomBytes_(fieldLen)) => {
-    abytes4(seed, lengths.seed, "seed");
-    return seed;
-  };
-  const utils = { randomSecretKey };
-  return Object.freeze({
-    keygen: createKeygen(randomSecretKey, getPublicKey),
-    getSharedSecret,
-    getPublicKey,
-    scalarMult: scalarMult2,
-    scalarMultBase: scalarMultBase2,
-    utils,
-    GuBytes: GuBytes.slice(),
-    lengths
-  });
-}
-
-// node_modules/@noble/post-quantum/node_modules/@noble/hashes/hmac.js
-var _HMAC2 = class {
-  oHash;
-  iHash;
-  blockLen;
-  outputLen;
-  finished = false;
-  destroyed = false;
-  constructor(hash, key) {
-    ahash2(hash);
-    abytes4(key, void 0, "key");
-    this.iHash = hash.create();
-    if (typeof this.iHash.update !== "function")
-      throw new Error("Expected instance of class which extends utils.Hash");
-    this.blockLen = this.iHash.blockLen;
-    this.outputLen = this.iHash.outputLen;
-    const blockLen = this.blockLen;
-    const pad2 = new Uint8Array(blockLen);
-    pad2.set(key.length > blockLen ? hash.create().update(key).digest() : key);
-    for (let i = 0; i < pad2.length; i++)
-      pad2[i] ^= 54;
-    this.iHash.update(pad2);
-    this.oHash = hash.create();
-    for (let i = 0; i < pad2.length; i++)
-      pad2[i] ^= 54 ^ 92;
-    this.oHash.update(pad2);
-    clean3(pad2);
-  }
-  update(buf) {
-    aexists3(this);
-    this.iHash.update(buf);
-    return this;
-  }
-  digestInto(out) {
-    aexists3(this);
-    abytes4(out, this.outputLen, "output");
-    this.finished = true;
-    this.iHash.digestInto(out);
-    this.oHash.update(out);
-    this.oHash.digestInto(out);
-    this.destroy();
-  }
-  digest() {
-    const out = new Uint8Array(this.oHash.outputLen);
-    this.digestInto(out);
-    return out;
-  }
-  _cloneInto(to) {
-    to ||= Object.create(Object.getPrototypeOf(this), {});
-    const { oHash, iHash, finished, destroyed, blockLen, outputLen } = this;
-    to = to;
-    to.finished = finished;
-    to.destroyed = destroyed;
-    to.blockLen = blockLen;
-    to.outputLen = outputLen;
-    to.oHash = oHash._cloneInto(to.oHash);
-    to.iHash = iHash._cloneInto(to.iHash);
-    return to;
-  }
-  clone() {
-    return this._cloneInto();
-  }
-  destroy() {
-    this.destroyed = true;
-    this.oHash.destroy();
-    this.iHash.destroy();
-  }
-};
-var hmac2 = (hash, key, message) => new _HMAC2(hash, key).update(message).digest();
-hmac2.create = (hash, key) => new _HMAC2(hash, key);
-
-// node_modules/@noble/post-quantum/node_modules/@noble/curves/abstract/weierstrass.js
-var divNearest = (num, den) => (num + (num >= 0 ? den : -den) / _2n3) / den;
-function _splitEndoScalar(k, basis, n) {
-  const [[a1, b1], [a2, b2]] = basis;
-  const c1 = divNearest(b2 * k, n);
-  const c2 = divNearest(-b1 * k, n);
-  let k1 = k - c1 * a1 - c2 * a2;
-  let k2 = -c1 * b1 - c2 * b2;
-  const k1neg = k1 < _0n5;
-  const k2neg = k2 < _0n5;
-  if (k1neg)
-    k1 = -k1;
-  if (k2neg)
-    k2 = -k2;
-  const MAX_NUM = bitMask(Math.ceil(bitLen(n) / 2)) + _1n5;
-  if (k1 < _0n5 || k1 >= MAX_NUM || k2 < _0n5 || k2 >= MAX_NUM) {
-    throw new Error("splitScalar (endomorphism): failed, k=" + k);
-  }
-  return { k1neg, k1, k2neg, k2 };
-}
-function validateSigFormat(format) {
-  if (!["compact", "recovered", "der"].includes(format))
-    throw new Error('Signature format must be "compact", "recovered", or "der"');
-  return format;
-}
-function validateSigOpts(opts2, def) {
-  const optsn = {};
-  for (let optName of Object.keys(def)) {
-    optsn[optName] = opts2[optName] === void 0 ? def[optName] : opts2[optName];
-  }
-  abool2(optsn.lowS, "lowS");
-  abool2(optsn.prehash, "prehash");
-  if (optsn.format !== void 0)
-    validateSigFormat(optsn.format);
-  return optsn;
-}
-var DERErr = class extends Error {
-  constructor(m = "") {
-    super(m);
-  }
-};
-var DER = {
-  // asn.1 DER encoding utils
-  Err: DERErr,
-  // Basic building block is TLV (Tag-Length-Value)
-  _tlv: {
-    encode: (tag, data) => {
-      const { Err: E } = DER;
-      if (tag < 0 || tag > 256)
-        throw new E("tlv.encode: wrong tag");
-      if (data.length & 1)
-        throw new E("tlv.encode: unpadded data");
-      const dataLen = data.length / 2;
-      const len = numberToHexUnpadded(dataLen);
-      if (len.length / 2 & 128)
-        throw new E("tlv.encode: long form length too big");
-      const lenLen = dataLen > 127 ? numberToHexUnpadded(len.length / 2 | 128) : "";
-      const t = numberToHexUnpadded(tag);
-      return t + lenLen + len + data;
-    },
-    // v - value, l - left bytes (unparsed)
-    decode(tag, data) {
-      const { Err: E } = DER;
-      let pos = 0;
-      if (tag < 0 || tag > 256)
-        throw new E("tlv.encode: wrong tag");
-      if (data.length < 2 || data[pos++] !== tag)
-        throw new E("tlv.decode: wrong tlv");
-      const first = data[pos++];
-      const isLong = !!(first & 128);
-      let length = 0;
-      if (!isLong)
-        length = first;
-      else {
-        const lenLen = first & 127;
-        if (!lenLen)
-          throw new E("tlv.decode(long): indefinite length not supported");
-        if (lenLen > 4)
-          throw new E("tlv.decode(long): byte length is too big");
-        const lengthBytes = data.subarray(pos, pos + lenLen);
-        if (lengthBytes.length !== lenLen)
-          throw new E("tlv.decode: length bytes not complete");
-        if (lengthBytes[0] === 0)
-          throw new E("tlv.decode(long): zero leftmost byte");
-        for (const b of lengthBytes)
-          length = length << 8 | b;
-        pos += lenLen;
-        if (length < 128)
-          throw new E("tlv.decode(long): not minimal encoding");
-      }
-      const v = data.subarray(pos, pos + length);
-      if (v.length !== length)
-        throw new E("tlv.decode: wrong value length");
-      return { v, l: data.subarray(pos + length) };
-    }
-  },
-  // https://crypto.stackexchange.com/a/57734 Leftmost bit of first byte is 'negative' flag,
-  // since we always use positive integers here. It must always be empty:
-  // - add zero byte if exists
-  // - if next byte doesn't have a flag, leading zero is not allowed (minimal encoding)
-  _int: {
-    encode(num) {
-      const { Err: E } = DER;
-      if (num < _0n5)
-        throw new E("integer: negative integers are not allowed");
-      let hex = numberToHexUnpadded(num);
-      if (Number.parseInt(hex[0], 16) & 8)
-        hex = "00" + hex;
-      if (hex.length & 1)
-        throw new E("unexpected DER parsing assertion: unpadded hex");
-      return hex;
-    },
-    decode(data) {
-      const { Err: E } = DER;
-      if (data[0] & 128)
-        throw new E("invalid signature integer: negative");
-      if (data[0] === 0 && !(data[1] & 128))
-        throw new E("invalid signature integer: unnecessary leading zero");
-      return bytesToNumberBE(data);
-    }
-  },
-  toSig(bytes) {
-    const { Err: E, _int: int, _tlv: tlv } = DER;
-    const data = abytes4(bytes, void 0, "signature");
-    const { v: seqBytes, l: seqLeftBytes } = tlv.decode(48, data);
-    if (seqLeftBytes.length)
-      throw new E("invalid signature: left bytes after parsing");
-    const { v: rBytes, l: rLeftBytes } = tlv.decode(2, seqBytes);
-    const { v: sBytes, l: sLeftBytes } = tlv.decode(2, rLeftBytes);
-    if (sLeftBytes.length)
-      throw new E("invalid signature: left bytes after parsing");
-    return { r: int.decode(rBytes), s: int.decode(sBytes) };
-  },
-  hexFromSig(sig) {
-    const { _tlv: tlv, _int: int } = DER;
-    const rs = tlv.encode(2, int.encode(sig.r));
-    const ss = tlv.encode(2, int.encode(sig.s));
-    const seq = rs + ss;
-    return tlv.encode(48, seq);
-  }
-};
-var _0n5 = BigInt(0);
-var _1n5 = BigInt(1);
-var _2n3 = BigInt(2);
-var _3n2 = BigInt(3);
-var _4n2 = BigInt(4);
-function weierstrass(params, extraOpts = {}) {
-  const validated = createCurveFields("weierstrass", params, extraOpts);
-  const { Fp, Fn } = validated;
-  let CURVE = validated.CURVE;
-  const { h: cofactor, n: CURVE_ORDER } = CURVE;
-  validateObject(extraOpts, {}, {
-    allowInfinityPoint: "boolean",
-    clearCofactor: "function",
-    isTorsionFree: "function",
-    fromBytes: "function",
-    toBytes: "function",
-    endo: "object"
-  });
-  const { endo } = extraOpts;
-  if (endo) {
-    if (!Fp.is0(CURVE.a) || typeof endo.beta !== "bigint" || !Array.isArray(endo.basises)) {
-      throw new Error('invalid endo: expected "beta": bigint and "basises": array');
-    }
-  }
-  const lengths = getWLengths(Fp, Fn);
-  function assertCompressionIsSupported() {
-    if (!Fp.isOdd)
-      throw new Error("compression is not supported: Field does not have .isOdd()");
-  }
-  function pointToBytes(_c, point, isCompressed) {
-    const { x, y } = point.toAffine();
-    const bx = Fp.toBytes(x);
-    abool2(isCompressed, "isCompressed");
-    if (isCompressed) {
-      assertCompressionIsSupported();
-      const hasEvenY = !Fp.isOdd(y);
-      return concatBytes2(pprefix(hasEvenY), bx);
-    } else {
-      return concatBytes2(Uint8Array.of(4), bx, Fp.toBytes(y));
-    }
-  }
-  function pointFromBytes(bytes) {
-    abytes4(bytes, void 0, "Point");
-    const { publicKey: comp, publicKeyUncompressed: uncomp } = lengths;
-    const length = bytes.length;
-    const head = bytes[0];
-    const tail = bytes.subarray(1);
-    if (length === comp && (head === 2 || head === 3)) {
-      const x = Fp.fromBytes(tail);
-      if (!Fp.isValid(x))
-        throw new Error("bad point: is not on curve, wrong x");
-      const y2 = weierstrassEquation(x);
-      let y;
-      try {
-        y = Fp.sqrt(y2);
-      } catch (sqrtError) {
-        const err = sqrtError instanceof Error ? ": " + sqrtError.message : "";
-        throw new Error("bad point: is not on curve, sqrt error" + err);
-      }
-      assertCompressionIsSupported();
-      const evenY = Fp.isOdd(y);
-      const evenH = (head & 1) === 1;
-      if (evenH !== evenY)
-        y = Fp.neg(y);
-      return { x, y };
-    } else if (length === uncomp && head === 4) {
-      const L = Fp.BYTES;
-      const x = Fp.fromBytes(tail.subarray(0, L));
-      const y = Fp.fromBytes(tail.subarray(L, L * 2));
-      if (!isValidXY(x, y))
-        throw new Error("bad point: is not on curve");
-      return { x, y };
-    } else {
-      throw new Error(`bad point: got length ${length}, expected compressed=${comp} or uncompressed=${uncomp}`);
-    }
-  }
-  const encodePoint = extraOpts.toBytes || pointToBytes;
-  const decodePoint = extraOpts.fromBytes || pointFromBytes;
-  function weierstrassEquation(x) {
-    const x2 = Fp.sqr(x);
-    const x3 = Fp.mul(x2, x);
-    return Fp.add(Fp.add(x3, Fp.mul(x, CURVE.a)), CURVE.b);
-  }
-  function isValidXY(x, y) {
-    const left = Fp.sqr(y);
-    const right = weierstrassEquation(x);
-    return Fp.eql(left, right);
-  }
-  if (!isValidXY(CURVE.Gx, CURVE.Gy))
-    throw new Error("bad curve params: generator point");
-  const _4a3 = Fp.mul(Fp.pow(CURVE.a, _3n2), _4n2);
-  const _27b2 = Fp.mul(Fp.sqr(CURVE.b), BigInt(27));
-  if (Fp.is0(Fp.add(_4a3, _27b2)))
-    throw new Error("bad curve params: a or b");
-  function acoord(title, n, banZero = false) {
-    if (!Fp.isValid(n) || banZero && Fp.is0(n))
-      throw new Error(`bad point coordinate ${title}`);
-    return n;
-  }
-  function aprjpoint(other) {
-    if (!(other instanceof Point))
-      throw new Error("Weierstrass Point expected");
-  }
-  function splitEndoScalarN(k) {
-    if (!endo || !endo.basises)
-      throw new Error("no endo");
-    return _splitEndoScalar(k, endo.basises, Fn.ORDER);
-  }
-  const toAffineMemo = memoized((p, iz) => {
-    const { X, Y, Z } = p;
-    if (Fp.eql(Z, Fp.ONE))
-      return { x: X, y: Y };
-    const is0 = p.is0();
-    if (iz == null)
-      iz = is0 ? Fp.ONE : Fp.inv(Z);
-    const x = Fp.mul(X, iz);
-    const y = Fp.mul(Y, iz);
-    const zz = Fp.mul(Z, iz);
-    if (is0)
-      return { x: Fp.ZERO, y: Fp.ZERO };
-    if (!Fp.eql(zz, Fp.ONE))
-      throw new Error("invZ was invalid");
-    return { x, y };
-  });
-  const assertValidMemo = memoized((p) => {
-    if (p.is0()) {
-      if (extraOpts.allowInfinityPoint && !Fp.is0(p.Y))
-        return;
-      throw new Error("bad point: ZERO");
-    }
-    const { x, y } = p.toAffine();
-    if (!Fp.isValid(x) || !Fp.isValid(y))
-      throw new Error("bad point: x or y not field elements");
-    if (!isValidXY(x, y))
-      throw new Error("bad point: equation left != right");
-    if (!p.isTorsionFree())
-      throw new Error("bad point: not in prime-order subgroup");
-    return true;
-  });
-  function finishEndo(endoBeta, k1p, k2p, k1neg, k2neg) {
-    k2p = new Point(Fp.mul(k2p.X, endoBeta), k2p.Y, k2p.Z);
-    k1p = negateCt(k1neg, k1p);
-    k2p = negateCt(k2neg, k2p);
-    return k1p.add(k2p);
-  }
-  class Point {
-    // base / generator point
-    static BASE = new Point(CURVE.Gx, CURVE.Gy, Fp.ONE);
-    // zero / infinity / identity point
-    static ZERO = new Point(Fp.ZERO, Fp.ONE, Fp.ZERO);
-    // 0, 1, 0
-    // math field
-    static Fp = Fp;
-    // scalar field
-    static Fn = Fn;
-    X;
-    Y;
-    Z;
-    /** Does NOT validate if the point is valid. Use `.assertValidity()`. */
-    constructor(X, Y, Z) {
-      this.X = acoord("x", X);
-      this.Y = acoord("y", Y, true);
-      this.Z = acoord("z", Z);
-      Object.freeze(this);
-    }
-    static CURVE() {
-      return CURVE;
-    }
-    /** Does NOT validate if the point is valid. Use `.assertValidity()`. */
-    static fromAffine(p) {
-      const { x, y } = p || {};
-      if (!p || !Fp.isValid(x) || !Fp.isValid(y))
-        throw new Error("invalid affine point");
-      if (p instanceof Point)
-        throw new Error("projective point not allowed");
-      if (Fp.is0(x) && Fp.is0(y))
-        return Point.ZERO;
-      return new Point(x, y, Fp.ONE);
-    }
-    static fromBytes(bytes) {
-      const P = Point.fromAffine(decodePoint(abytes4(bytes, void 0, "point")));
-      P.assertValidity();
-      return P;
-    }
-    static fromHex(hex) {
-      return Point.fromBytes(hexToBytes2(hex));
-    }
-    get x() {
-      return this.toAffine().x;
-    }
-    get y() {
-      return this.toAffine().y;
-    }
-    /**
-     *
-     * @param windowSize
-     * @param isLazy true will defer table computation until the first multiplication
-     * @returns
-     */
-    precompute(windowSize = 8, isLazy = true) {
-      wnaf.createCache(this, windowSize);
-      if (!isLazy)
-        this.multiply(_3n2);
-      return this;
-    }
-    // TODO: return `this`
-    /** A point on curve is valid if it conforms to equation. */
-    assertValidity() {
-      assertValidMemo(this);
-    }
-    hasEvenY() {
-      const { y } = this.toAffine();
-      if (!Fp.isOdd)
-        throw new Error("Field doesn't support isOdd");
-      return !Fp.isOdd(y);
-    }
-    /** Compare one point to another. */
-    equals(other) {
-      aprjpoint(other);
-      const { X: X1, Y: Y1, Z: Z1 } = this;
-      const { X: X2, Y: Y2, Z: Z2 } = other;
-      const U1 = Fp.eql(Fp.mul(X1, Z2), Fp.mul(X2, Z1));
-      const U2 = Fp.eql(Fp.mul(Y1, Z2), Fp.mul(Y2, Z1));
-      return U1 && U2;
-    }
-    /** Flips point to one corresponding to (x, -y) in Affine coordinates. */
-    negate() {
-      return new Point(this.X, Fp.neg(this.Y), this.Z);
-    }
-    // Renes-Costello-Batina exception-free doubling formula.
-    // There is 30% faster Jacobian formula, but it is not complete.
-    // https://eprint.iacr.org/2015/1060, algorithm 3
-    // Cost: 8M + 3S + 3*a + 2*b3 + 15add.
-    double() {
-      const { a, b } = CURVE;
-      const b3 = Fp.mul(b, _3n2);
-      const { X: X1, Y: Y1, Z: Z1 } = this;
-      let X3 = Fp.ZERO, Y3 = Fp.ZERO, Z3 = Fp.ZERO;
-      let t0 = Fp.mul(X1, X1);
-      let t1 = Fp.mul(Y1, Y1);
-      let t2 = Fp.mul(Z1, Z1);
-      let t3 = Fp.mul(X1, Y1);
-      t3 = Fp.add(t3, t3);
-      Z3 = Fp.mul(X1, Z1);
-      Z3 = Fp.add(Z3, Z3);
-      X3 = Fp.mul(a, Z3);
-      Y3 = Fp.mul(b3, t2);
-      Y3 = Fp.add(X3, Y3);
-      X3 = Fp.sub(t1, Y3);
-      Y3 = Fp.add(t1, Y3);
-      Y3 = Fp.mul(X3, Y3);
-      X3 = Fp.mul(t3, X3);
-      Z3 = Fp.mul(b3, Z3);
-      t2 = Fp.mul(a, t2);
-      t3 = Fp.sub(t0, t2);
-      t3 = Fp.mul(a, t3);
-      t3 = Fp.add(t3, Z3);
-      Z3 = Fp.add(t0, t0);
-      t0 = Fp.add(Z3, t0);
-      t0 = Fp.add(t0, t2);
-      t0 = Fp.mul(t0, t3);
-      Y3 = Fp.add(Y3, t0);
-      t2 = Fp.mul(Y1, Z1);
-      t2 = Fp.add(t2, t2);
-      t0 = Fp.mul(t2, t3);
-      X3 = Fp.sub(X3, t0);
-      Z3 = Fp.mul(t2, t1);
-      Z3 = Fp.add(Z3, Z3);
-      Z3 = Fp.add(Z3, Z3);
-      return new Point(X3, Y3, Z3);
-    }
-    // Renes-Costello-Batina exception-free addition formula.
-    // There is 30% faster Jacobian formula, but it is not complete.
-    // https://eprint.iacr.org/2015/1060, algorithm 1
-    // Cost: 12M + 0S + 3*a + 3*b3 + 23add.
-    add(other) {
-      aprjpoint(other);
-      const { X: X1, Y: Y1, Z: Z1 } = this;
-      const { X: X2, Y: Y2, Z: Z2 } = other;
-      let X3 = Fp.ZERO, Y3 = Fp.ZERO, Z3 = Fp.ZERO;
-      const a = CURVE.a;
-      const b3 = Fp.mul(CURVE.b, _3n2);
-      let t0 = Fp.mul(X1, X2);
-      let t1 = Fp.mul(Y1, Y2);
-      let t2 = Fp.mul(Z1, Z2);
-      let t3 = Fp.add(X1, Y1);
-      let t4 = Fp.add(X2, Y2);
-      t3 = Fp.mul(t3, t4);
-      t4 = Fp.add(t0, t1);
-      t3 = Fp.sub(t3, t4);
-      t4 = Fp.add(X1, Z1);
-      let t5 = Fp.add(X2, Z2);
-      t4 = Fp.mul(t4, t5);
-      t5 = Fp.add(t0, t2);
-      t4 = Fp.sub(t4, t5);
-      t5 = Fp.add(Y1, Z1);
-      X3 = Fp.add(Y2, Z2);
-      t5 = Fp.mul(t5, X3);
-      X3 = Fp.add(t1, t2);
-      t5 = Fp.sub(t5, X3);
-      Z3 = Fp.mul(a, t4);
-      X3 = Fp.mul(b3, t2);
-      Z3 = Fp.add(X3, Z3);
-      X3 = Fp.sub(t1, Z3);
-      Z3 = Fp.add(t1, Z3);
-      Y3 = Fp.mul(X3, Z3);
-      t1 = Fp.add(t0, t0);
-      t1 = Fp.add(t1, t0);
-      t2 = Fp.mul(a, t2);
-      t4 = Fp.mul(b3, t4);
-      t1 = Fp.add(t1, t2);
-      t2 = Fp.sub(t0, t2);
-      t2 = Fp.mul(a, t2);
-      t4 = Fp.add(t4, t2);
-      t0 = Fp.mul(t1, t4);
-      Y3 = Fp.add(Y3, t0);
-      t0 = Fp.mul(t5, t4);
-      X3 = Fp.mul(t3, X3);
-      X3 = Fp.sub(X3, t0);
-      t0 = Fp.mul(t3, t1);
-      Z3 = Fp.mul(t5, Z3);
-      Z3 = Fp.add(Z3, t0);
-      return new Point(X3, Y3, Z3);
-    }
-    subtract(other) {
-      return this.add(other.negate());
-    }
-    is0() {
-      return this.equals(Point.ZERO);
-    }
-    /**
-     * Constant time multiplication.
-     * Uses wNAF method. Windowed method may be 10% faster,
-     * but takes 2x longer to generate and consumes 2x memory.
-     * Uses precomputes when available.
-     * Uses endomorphism for Koblitz curves.
-     * @param scalar by which the point would be multiplied
-     * @returns New point
-     */
-    multiply(scalar) {
-      const { endo: endo2 } = extraOpts;
-      if (!Fn.isValidNot0(scalar))
-        throw new Error("invalid scalar: out of range");
-      let point, fake;
-      const mul = (n) => wnaf.cached(this, n, (p) => normalizeZ(Point, p));
-      if (endo2) {
-        const { k1neg, k1, k2neg, k2 } = splitEndoScalarN(scalar);
-        const { p: k1p, f: k1f } = mul(k1);
-        const { p: k2p, f: k2f } = mul(k2);
-        fake = k1f.add(k2f);
-        point = finishEndo(endo2.beta, k1p, k2p, k1neg, k2neg);
-      } else {
-        const { p, f } = mul(scalar);
-        point = p;
-        fake = f;
-      }
-      return normalizeZ(Point, [point, fake])[0];
-    }
-    /**
-     * Non-constant-time multiplication. Uses double-and-add algorithm.
-     * It's faster, but should only be used when you don't care about
-     * an exposed secret key e.g. sig verification, which works over *public* keys.
-     */
-    multiplyUnsafe(sc) {
-      const { endo: endo2 } = extraOpts;
-      const p = this;
-      if (!Fn.isValid(sc))
-        throw new Error("invalid scalar: out of range");
-      if (sc === _0n5 || p.is0())
-        return Point.ZERO;
-      if (sc === _1n5)
-        return p;
-      if (wnaf.hasCache(this))
-        return this.multiply(sc);
-      if (endo2) {
-        const { k1neg, k1, k2neg, k2 } = splitEndoScalarN(sc);
-        const { p1, p2 } = mulEndoUnsafe(Point, p, k1, k2);
-        return finishEndo(endo2.beta, p1, p2, k1neg, k2neg);
-      } else {
-        return wnaf.unsafe(p, sc);
-      }
-    }
-    /**
-     * Converts Projective point to affine (x, y) coordinates.
-     * @param invertedZ Z^-1 (inverted zero) - optional, precomputation is useful for invertBatch
-     */
-    toAffine(invertedZ) {
-      return toAffineMemo(this, invertedZ);
-    }
-    /**
-     * Checks whether Point is free of torsion elements (is in prime subgroup).
-     * Always torsion-free for cofactor=1 curves.
-     */
-    isTorsionFree() {
-      const { isTorsionFree } = extraOpts;
-      if (cofactor === _1n5)
-        return true;
-      if (isTorsionFree)
-        return isTorsionFree(Point, this);
-      return wnaf.unsafe(this, CURVE_ORDER).is0();
-    }
-    clearCofactor() {
-      const { clearCofactor } = extraOpts;
-      if (cofactor === _1n5)
-        return this;
-      if (clearCofactor)
-        return clearCofactor(Point, this);
-      return this.multiplyUnsafe(cofactor);
-    }
-    isSmallOrder() {
-      return this.multiplyUnsafe(cofactor).is0();
-    }
-    toBytes(isCompressed = true) {
-      abool2(isCompressed, "isCompressed");
-      this.assertValidity();
-      return encodePoint(Point, this, isCompressed);
-    }
-    toHex(isCompressed = true) {
-      return bytesToHex2(this.toBytes(isCompressed));
-    }
-    toString() {
-      return `<Point ${this.is0() ? "ZERO" : this.toHex()}>`;
-    }
-  }
-  const bits = Fn.BITS;
-  const wnaf = new wNAF(Point, extraOpts.endo ? Math.ceil(bits / 2) : bits);
-  Point.BASE.precompute(8);
-  return Point;
-}
-function pprefix(hasEvenY) {
-  return Uint8Array.of(hasEvenY ? 2 : 3);
-}
-function getWLengths(Fp, Fn) {
-  return {
-    secretKey: Fn.BYTES,
-    publicKey: 1 + Fp.BYTES,
-    publicKeyUncompressed: 1 + 2 * Fp.BYTES,
-    publicKeyHasPrefix: true,
-    signature: 2 * Fn.BYTES
-  };
-}
-function ecdh(Point, ecdhOpts = {}) {
-  const { Fn } = Point;
-  const randomBytes_ = ecdhOpts.randomBytes || randomBytes3;
-  const lengths = Object.assign(getWLengths(Point.Fp, Fn), { seed: getMinHashLength(Fn.ORDER) });
-  function isValidSecretKey(secretKey) {
-    try {
-      const num = Fn.fromBytes(secretKey);
-      return Fn.isValidNot0(num);
-    } catch (error) {
-      return false;
-    }
-  }
-  function isValidPublicKey(publicKey, isCompressed) {
-    const { publicKey: comp, publicKeyUncompressed } = lengths;
-    try {
-      const l = publicKey.length;
-      if (isCompressed === true && l !== comp)
-        return false;
-      if (isCompressed === false && l !== publicKeyUncompressed)
-        return false;
-      return !!Point.fromBytes(publicKey);
-    } catch (error) {
-      return false;
-    }
-  }
-  function randomSecretKey(seed = randomBytes_(lengths.seed)) {
-    return mapHashToField(abytes4(seed, lengths.seed, "seed"), Fn.ORDER);
-  }
-  function getPublicKey(secretKey, isCompressed = true) {
-    return Point.BASE.multiply(Fn.fromBytes(secretKey)).toBytes(isCompressed);
-  }
-  function isProbPub(item) {
-    const { secretKey, publicKey, publicKeyUncompressed } = lengths;
-    if (!isBytes4(item))
-      return void 0;
-    if ("_lengths" in Fn && Fn._lengths || secretKey === publicKey)
-      return void 0;
-    const l = abytes4(item, void 0, "key").length;
-    return l === publicKey || l === publicKeyUncompressed;
-  }
-  function getSharedSecret(secretKeyA, publicKeyB, isCompressed = true) {
-    if (isProbPub(secretKeyA) === true)
-      throw new Error("first arg must be private key");
-    if (isProbPub(publicKeyB) === false)
-      throw new Error("second arg must be public key");
-    const s = Fn.fromBytes(secretKeyA);
-    const b = Point.fromBytes(publicKeyB);
-    return b.multiply(s).toBytes(isCompressed);
-  }
-  const utils = {
-    isValidSecretKey,
-    isValidPublicKey,
-    randomSecretKey
-  };
-  const keygen = createKeygen(randomSecretKey, getPublicKey);
-  return Object.freeze({ getPublicKey, getSharedSecret, keygen, Point, utils, lengths });
-}
-function ecdsa(Point, hash, ecdsaOpts = {}) {
-  ahash2(hash);
-  validateObject(ecdsaOpts, {}, {
-    hmac: "function",
-    lowS: "boolean",
-    randomBytes: "function",
-    bits2int: "function",
-    bits2int_modN: "function"
-  });
-  ecdsaOpts = Object.assign({}, ecdsaOpts);
-  const randomBytes9 = ecdsaOpts.randomBytes || randomBytes3;
-  const hmac3 = ecdsaOpts.hmac || ((key, msg) => hmac2(hash, key, msg));
-  const { Fp, Fn } = Point;
-  const { ORDER: CURVE_ORDER, BITS: fnBits } = Fn;
-  const { keygen, getPublicKey, getSharedSecret, utils, lengths } = ecdh(Point, ecdsaOpts);
-  const defaultSigOpts = {
-    prehash: true,
-    lowS: typeof ecdsaOpts.lowS === "boolean" ? ecdsaOpts.lowS : true,
-    format: "compact",
-    extraEntropy: false
-  };
-  const hasLargeCofactor = CURVE_ORDER * _2n3 < Fp.ORDER;
-  function isBiggerThanHalfOrder(number) {
-    const HALF = CURVE_ORDER >> _1n5;
-    return number > HALF;
-  }
-  function validateRS(title, num) {
-    if (!Fn.isValidNot0(num))
-      throw new Error(`invalid signature ${title}: out of range 1..Point.Fn.ORDER`);
-    return num;
-  }
-  function assertSmallCofactor() {
-    if (hasLargeCofactor)
-      throw new Error('"recovered" sig type is not supported for cofactor >2 curves');
-  }
-  function validateSigLength(bytes, format) {
-    validateSigFormat(format);
-    const size = lengths.signature;
-    const sizer = format === "compact" ? size : format === "recovered" ? size + 1 : void 0;
-    return abytes4(bytes, sizer);
-  }
-  class Signature {
-    r;
-    s;
-    recovery;
-    constructor(r, s, recovery) {
-      this.r = validateRS("r", r);
-      this.s = validateRS("s", s);
-      if (recovery != null) {
-        assertSmallCofactor();
-        if (![0, 1, 2, 3].includes(recovery))
-          throw new Error("invalid recovery id");
-        this.recovery = recovery;
-      }
-      Object.freeze(this);
-    }
-    static fromBytes(bytes, format = defaultSigOpts.format) {
-      validateSigLength(bytes, format);
-      let recid;
-      if (format === "der") {
-        const { r: r2, s: s2 } = DER.toSig(abytes4(bytes));
-        return new Signature(r2, s2);
-      }
-      if (format === "recovered") {
-        recid = bytes[0];
-        format = "compact";
-        bytes = bytes.subarray(1);
-      }
-      const L = lengths.signature / 2;
-      const r = bytes.subarray(0, L);
-      const s = bytes.subarray(L, L * 2);
-      return new Signature(Fn.fromBytes(r), Fn.fromBytes(s), recid);
-    }
-    static fromHex(hex, format) {
-      return this.fromBytes(hexToBytes2(hex), format);
-    }
-    assertRecovery() {
-      const { recovery } = this;
-      if (recovery == null)
-        throw new Error("invalid recovery id: must be present");
-      return recovery;
-    }
-    addRecoveryBit(recovery) {
-      return new Signature(this.r, this.s, recovery);
-    }
-    recoverPublicKey(messageHash) {
-      const { r, s } = this;
-      const recovery = this.assertRecovery();
-      const radj = recovery === 2 || recovery === 3 ? r + CURVE_ORDER : r;
-      if (!Fp.isValid(radj))
-        throw new Error("invalid recovery id: sig.r+curve.n != R.x");
-      const x = Fp.toBytes(radj);
-      const R = Point.fromBytes(concatBytes2(pprefix((recovery & 1) === 0), x));
-      const ir = Fn.inv(radj);
-      const h = bits2int_modN(abytes4(messageHash, void 0, "msgHash"));
-      const u1 = Fn.create(-h * ir);
-      const u2 = Fn.create(s * ir);
-      const Q2 = Point.BASE.multiplyUnsafe(u1).add(R.multiplyUnsafe(u2));
-      if (Q2.is0())
-        throw new Error("invalid recovery: point at infinify");
-      Q2.assertValidity();
-      return Q2;
-    }
-    // Signatures should be low-s, to prevent malleability.
-    hasHighS() {
-      return isBiggerThanHalfOrder(this.s);
-    }
-    toBytes(format = defaultSigOpts.format) {
-      validateSigFormat(format);
-      if (format === "der")
-        return hexToBytes2(DER.hexFromSig(this));
-      const { r, s } = this;
-      const rb = Fn.toBytes(r);
-      const sb = Fn.toBytes(s);
-      if (format === "recovered") {
-        assertSmallCofactor();
-        return concatBytes2(Uint8Array.of(this.assertRecovery()), rb, sb);
-      }
-      return concatBytes2(rb, sb);
-    }
-    toHex(format) {
-      return bytesToHex2(this.toBytes(format));
-    }
-  }
-  const bits2int = ecdsaOpts.bits2int || function bits2int_def(bytes) {
-    if (bytes.length > 8192)
-      throw new Error("input is too large");
-    const num = bytesToNumberBE(bytes);
-    const delta = bytes.length * 8 - fnBits;
-    return delta > 0 ? num >> BigInt(delta) : num;
-  };
-  const bits2int_modN = ecdsaOpts.bits2int_modN || function bits2int_modN_def(bytes) {
-    return Fn.create(bits2int(bytes));
-  };
-  const ORDER_MASK = bitMask(fnBits);
-  function int2octets(num) {
-    aInRange("num < 2^" + fnBits, num, _0n5, ORDER_MASK);
-    return Fn.toBytes(num);
-  }
-  function validateMsgAndHash(message, prehash) {
-    abytes4(message, void 0, "message");
-    return prehash ? abytes4(hash(message), void 0, "prehashed message") : message;
-  }
-  function prepSig(message, secretKey, opts2) {
-    const { lowS, prehash, extraEntropy } = validateSigOpts(opts2, defaultSigOpts);
-    message = validateMsgAndHash(message, prehash);
-    const h1int = bits2int_modN(message);
-    const d = Fn.fromBytes(secretKey);
-    if (!Fn.isValidNot0(d))
-      throw new Error("invalid private key");
-    const seedArgs = [int2octets(d), int2octets(h1int)];
-    if (extraEntropy != null && extraEntropy !== false) {
-      const e = extraEntropy === true ? randomBytes9(lengths.secretKey) : extraEntropy;
-      seedArgs.push(abytes4(e, void 0, "extraEntropy"));
-    }
-    const seed = concatBytes2(...seedArgs);
-    const m = h1int;
-    function k2sig(kBytes) {
-      const k = bits2int(kBytes);
-      if (!Fn.isValidNot0(k))
-        return;
-      const ik = Fn.inv(k);
-      const q = Point.BASE.multiply(k).toAffine();
-      const r = Fn.create(q.x);
-      if (r === _0n5)
-        return;
-      const s = Fn.create(ik * Fn.create(m + r * d));
-      if (s === _0n5)
-        return;
-      let recovery = (q.x === r ? 0 : 2) | Number(q.y & _1n5);
-      let normS = s;
-      if (lowS && isBiggerThanHalfOrder(s)) {
-        normS = Fn.neg(s);
-        recovery ^= 1;
-      }
-      return new Signature(r, normS, hasLargeCofactor ? void 0 : recovery);
-    }
-    return { seed, k2sig };
-  }
-  function sign(message, secretKey, opts2 = {}) {
-    const { seed, k2sig } = prepSig(message, secretKey, opts2);
-    const drbg = createHmacDrbg(hash.outputLen, Fn.BYTES, hmac3);
-    const sig = drbg(seed, k2sig);
-    return sig.toBytes(opts2.format);
-  }
-  function verify(signature, message, publicKey, opts2 = {}) {
-    const { lowS, prehash, format } = validateSigOpts(opts2, defaultSigOpts);
-    publicKey = abytes4(publicKey, void 0, "publicKey");
-    message = validateMsgAndHash(message, prehash);
-    if (!isBytes4(signature)) {
-      const end = signature instanceof Signature ? ", use sig.toBytes()" : "";
-      throw new Error("verify expects Uint8Array signature" + end);
-    }
-    validateSigLength(signature, format);
-    try {
-      const sig = Signature.fromBytes(signature, format);
-      const P = Point.fromBytes(publicKey);
-      if (lowS && sig.hasHighS())
-        return false;
-      const { r, s } = sig;
-      const h = bits2int_modN(message);
-      const is = Fn.inv(s);
-      const u1 = Fn.create(h * is);
-      const u2 = Fn.create(r * is);
-      const R = Point.BASE.multiplyUnsafe(u1).add(P.multiplyUnsafe(u2));
-      if (R.is0())
-        return false;
-      const v = Fn.create(R.x);
-      return v === r;
-    } catch (e) {
-      return false;
-    }
-  }
-  function recoverPublicKey(signature, message, opts2 = {}) {
-    const { prehash } = validateSigOpts(opts2, defaultSigOpts);
-    message = validateMsgAndHash(message, prehash);
-    return Signature.fromBytes(signature, "recovered").recoverPublicKey(message).toBytes();
-  }
-  return Object.freeze({
-    keygen,
-    getPublicKey,
-    getSharedSecret,
-    utils,
-    lengths,
-    Point,
-    sign,
-    verify,
-    recoverPublicKey,
-    Signature,
-    hash
-  });
-}
-
-// node_modules/@noble/post-quantum/node_modules/@noble/hashes/_md.js
-function Chi2(a, b, c) {
-  return a & b ^ ~a & c;
-}
-function Maj2(a, b, c) {
-  return a & b ^ a & c ^ b & c;
-}
-var HashMD2 = class {
-  blockLen;
-  outputLen;
-  padOffset;
-  isLE;
-  // For partial updates less than block size
-  buffer;
-  view;
-  finished = false;
-  length = 0;
-  pos = 0;
-  destroyed = false;
-  constructor(blockLen, outputLen, padOffset, isLE4) {
-    this.blockLen = blockLen;
-    this.outputLen = outputLen;
-    this.padOffset = padOffset;
-    this.isLE = isLE4;
-    this.buffer = new Uint8Array(blockLen);
-    this.view = createView3(this.buffer);
-  }
-  update(data) {
-    aexists3(this);
-    abytes4(data);
-    const { view, buffer, blockLen } = this;
-    const len = data.length;
-    for (let pos = 0; pos < len; ) {
-      const take = Math.min(blockLen - this.pos, len - pos);
-      if (take === blockLen) {
-        const dataView = createView3(data);
-        for (; blockLen <= len - pos; pos += blockLen)
-          this.process(dataView, pos);
-        continue;
-      }
-      buffer.set(data.subarray(pos, pos + take), this.pos);
-      this.pos += take;
-      pos += take;
-      if (this.pos === blockLen) {
-        this.process(view, 0);
-        this.pos = 0;
-      }
-    }
-    this.length += data.length;
-    this.roundClean();
-    return this;
-  }
-  digestInto(out) {
-    aexists3(this);
-    aoutput3(out, this);
-    this.finished = true;
-    const { buffer, view, blockLen, isLE: isLE4 } = this;
-    let { pos } = this;
-    buffer[pos++] = 128;
-    clean3(this.buffer.subarray(pos));
-    if (this.padOffset > blockLen - pos) {
-      this.process(view, 0);
-      pos = 0;
-    }
-    for (let i = pos; i < blockLen; i++)
-      buffer[i] = 0;
-    view.setBigUint64(blockLen - 8, BigInt(this.length * 8), isLE4);
-    this.process(view, 0);
-    const oview = createView3(out);
-    const len = this.outputLen;
-    if (len % 4)
-      throw new Error("_sha2: outputLen must be aligned to 32bit");
-    const outLen = len / 4;
-    const state = this.get();
-    if (outLen > state.length)
-      throw new Error("_sha2: outputLen bigger than state");
-    for (let i = 0; i < outLen; i++)
-      oview.setUint32(4 * i, state[i], isLE4);
-  }
-  digest() {
-    const { buffer, outputLen } = this;
-    this.digestInto(buffer);
-    const res = buffer.slice(0, outputLen);
-    this.destroy();
-    return res;
-  }
-  _cloneInto(to) {
-    to ||= new this.constructor();
-    to.set(...this.get());
-    const { blockLen, buffer, length, finished, destroyed, pos } = this;
-    to.destroyed = destroyed;
-    to.finished = finished;
-    to.length = length;
-    to.pos = pos;
-    if (length % blockLen)
-      to.buffer.set(buffer);
-    return to;
-  }
-  clone() {
-    return this._cloneInto();
-  }
-};
-var SHA256_IV2 = /* @__PURE__ */ Uint32Array.from([
-  1779033703,
-  3144134277,
-  1013904242,
-  2773480762,
-  1359893119,
-  2600822924,
-  528734635,
-  1541459225
-]);
-var SHA384_IV2 = /* @__PURE__ */ Uint32Array.from([
-  3418070365,
-  3238371032,
-  1654270250,
-  914150663,
-  2438529370,
-  812702999,
-  355462360,
-  4144912697,
-  1731405415,
-  4290775857,
-  2394180231,
-  1750603025,
-  3675008525,
-  1694076839,
-  1203062813,
-  3204075428
-]);
-
-// node_modules/@noble/post-quantum/node_modules/@noble/hashes/_u64.js
-var U32_MASK64 = /* @__PURE__ */ BigInt(2 ** 32 - 1);
-var _32n = /* @__PURE__ */ BigInt(32);
-function fromBig(n, le = false) {
-  if (le)
-    return { h: Number(n & U32_MASK64), l: Number(n >> _32n & U32_MASK64) };
-  return { h: Number(n >> _32n & U32_MASK64) | 0, l: Number(n & U32_MASK64) | 0 };
-}
-function split(lst, le = false) {
-  const len = lst.length;
-  let Ah = new Uint32Array(len);
-  let Al = new Uint32Array(len);
-  for (let i = 0; i < len; i++) {
-    const { h, l } = fromBig(lst[i], le);
-    [Ah[i], Al[i]] = [h, l];
-  }
-  return [Ah, Al];
-}
-var shrSH = (h, _l, s) => h >>> s;
-var shrSL = (h, l, s) => h << 32 - s | l >>> s;
-var rotrSH = (h, l, s) => h >>> s | l << 32 - s;
-var rotrSL = (h, l, s) => h << 32 - s | l >>> s;
-var rotrBH = (h, l, s) => h << 64 - s | l >>> s - 32;
-var rotrBL = (h, l, s) => h >>> s - 32 | l << 64 - s;
-var rotlSH = (h, l, s) => h << s | l >>> 32 - s;
-var rotlSL = (h, l, s) => l << s | h >>> 32 - s;
-var rotlBH = (h, l, s) => l << s - 32 | h >>> 64 - s;
-var rotlBL = (h, l, s) => h << s - 32 | l >>> 64 - s;
-function add(Ah, Al, Bh, Bl) {
-  const l = (Al >>> 0) + (Bl >>> 0);
-  return { h: Ah + Bh + (l / 2 ** 32 | 0) | 0, l: l | 0 };
-}
-var add3L = (Al, Bl, Cl) => (Al >>> 0) + (Bl >>> 0) + (Cl >>> 0);
-var add3H = (low, Ah, Bh, Ch) => Ah + Bh + Ch + (low / 2 ** 32 | 0) | 0;
-var add4L = (Al, Bl, Cl, Dl) => (Al >>> 0) + (Bl >>> 0) + (Cl >>> 0) + (Dl >>> 0);
-var add4H = (low, Ah, Bh, Ch, Dh) => Ah + Bh + Ch + Dh + (low / 2 ** 32 | 0) | 0;
-var add5L = (Al, Bl, Cl, Dl, El) => (Al >>> 0) + (Bl >>> 0) + (Cl >>> 0) + (Dl >>> 0) + (El >>> 0);
-var add5H = (low, Ah, Bh, Ch, Dh, Eh) => Ah + Bh + Ch + Dh + Eh + (low / 2 ** 32 | 0) | 0;
-
-// node_modules/@noble/post-quantum/node_modules/@noble/hashes/sha2.js
-var SHA256_K2 = /* @__PURE__ */ Uint32Array.from([
-  1116352408,
-  1899447441,
-  3049323471,
-  3921009573,
-  961987163,
-  1508970993,
-  2453635748,
-  2870763221,
-  3624381080,
-  310598401,
-  607225278,
-  1426881987,
-  1925078388,
-  2162078206,
-  2614888103,
-  3248222580,
-  3835390401,
-  4022224774,
-  264347078,
-  604807628,
-  770255983,
-  1249150122,
-  1555081692,
-  1996064986,
-  2554220882,
-  2821834349,
-  2952996808,
-  3210313671,
-  3336571891,
-  3584528711,
-  113926993,
-  338241895,
-  666307205,
-  773529912,
-  1294757372,
-  1396182291,
-  1695183700,
-  1986661051,
-  2177026350,
-  2456956037,
-  2730485921,
-  2820302411,
-  3259730800,
-  3345764771,
-  3516065817,
-  3600352804,
-  4094571909,
-  275423344,
-  430227734,
-  506948616,
-  659060556,
-  883997877,
-  958139571,
-  1322822218,
-  1537002063,
-  1747873779,
-  1955562222,
-  2024104815,
-  2227730452,
-  2361852424,
-  2428436474,
-  2756734187,
-  3204031479,
-  3329325298
-]);
-var SHA256_W2 = /* @__PURE__ */ new Uint32Array(64);
-var SHA2_32B2 = class extends HashMD2 {
-  constructor(outputLen) {
-    super(64, outputLen, 8, false);
-  }
-  get() {
-    const { A, B, C, D, E, F: F2, G, H } = this;
-    return [A, B, C, D, E, F2, G, H];
-  }
-  // prettier-ignore
-  set(A, B, C, D, E, F2, G, H) {
-    this.A = A | 0;
-    this.B = B | 0;
-    this.C = C | 0;
-    this.D = D | 0;
-    this.E = E | 0;
-    this.F = F2 | 0;
-    this.G = G | 0;
-    this.H = H | 0;
-  }
-  process(view, offset) {
-    for (let i = 0; i < 16; i++, offset += 4)
-      SHA256_W2[i] = view.getUint32(offset, false);
-    for (let i = 16; i < 64; i++) {
-      const W15 = SHA256_W2[i - 15];
-      const W2 = SHA256_W2[i - 2];
-      const s0 = rotr2(W15, 7) ^ rotr2(W15, 18) ^ W15 >>> 3;
-      const s1 = rotr2(W2, 17) ^ rotr2(W2, 19) ^ W2 >>> 10;
-      SHA256_W2[i] = s1 + SHA256_W2[i - 7] + s0 + SHA256_W2[i - 16] | 0;
-    }
-    let { A, B, C, D, E, F: F2, G, H } = this;
-    for (let i = 0; i < 64; i++) {
-      const sigma1 = rotr2(E, 6) ^ rotr2(E, 11) ^ rotr2(E, 25);
-      const T1 = H + sigma1 + Chi2(E, F2, G) + SHA256_K2[i] + SHA256_W2[i] | 0;
-      const sigma0 = rotr2(A, 2) ^ rotr2(A, 13) ^ rotr2(A, 22);
-      const T2 = sigma0 + Maj2(A, B, C) | 0;
-      H = G;
-      G = F2;
-      F2 = E;
-      E = D + T1 | 0;
-      D = C;
-      C = B;
-      B = A;
-      A = T1 + T2 | 0;
-    }
-    A = A + this.A | 0;
-    B = B + this.B | 0;
-    C = C + this.C | 0;
-    D = D + this.D | 0;
-    E = E + this.E | 0;
-    F2 = F2 + this.F | 0;
-    G = G + this.G | 0;
-    H = H + this.H | 0;
-    this.set(A, B, C, D, E, F2, G, H);
-  }
-  roundClean() {
-    clean3(SHA256_W2);
-  }
-  destroy() {
-    this.set(0, 0, 0, 0, 0, 0, 0, 0);
-    clean3(this.buffer);
-  }
-};
-var _SHA2562 = class extends SHA2_32B2 {
-  // We cannot use array here since array allows indexing by variable
-  // which means optimizer/compiler cannot use registers.
-  A = SHA256_IV2[0] | 0;
-  B = SHA256_IV2[1] | 0;
-  C = SHA256_IV2[2] | 0;
-  D = SHA256_IV2[3] | 0;
-  E = SHA256_IV2[4] | 0;
-  F = SHA256_IV2[5] | 0;
-  G = SHA256_IV2[6] | 0;
-  H = SHA256_IV2[7] | 0;
-  constructor() {
-    super(32);
-  }
-};
-var K512 = /* @__PURE__ */ (() => split([
-  "0x428a2f98d728ae22",
-  "0x7137449123ef65cd",
-  "0xb5c0fbcfec4d3b2f",
-  "0xe9b5dba58189dbbc",
-  "0x3956c25bf348b538",
-  "0x59f111f1b605d019",
-  "0x923f82a4af194f9b",
-  "0xab1c5ed5da6d8118",
-  "0xd807aa98a3030242",
-  "0x12835b0145706fbe",
-  "0x243185be4ee4b28c",
-  "0x550c7dc3d5ffb4e2",
-  "0x72be5d74f27b896f",
-  "0x80deb1fe3b1696b1",
-  "0x9bdc06a725c71235",
-  "0xc19bf174cf692694",
-  "0xe49b69c19ef14ad2",
-  "0xefbe4786384f25e3",
-  "0x0fc19dc68b8cd5b5",
-  "0x240ca1cc77ac9c65",
-  "0x2de92c6f592b0275",
-  "0x4a7484aa6ea6e483",
-  "0x5cb0a9dcbd41fbd4",
-  "0x76f988da831153b5",
-  "0x983e5152ee66dfab",
-  "0xa831c66d2db43210",
-  "0xb00327c898fb213f",
-  "0xbf597fc7beef0ee4",
-  "0xc6e00bf33da88fc2",
-  "0xd5a79147930aa725",
-  "0x06ca6351e003826f",
-  "0x142929670a0e6e70",
-  "0x27b70a8546d22ffc",
-  "0x2e1b21385c26c926",
-  "0x4d2c6dfc5ac42aed",
-  "0x53380d139d95b3df",
-  "0x650a73548baf63de",
-  "0x766a0abb3c77b2a8",
-  "0x81c2c92e47edaee6",
-  "0x92722c851482353b",
-  "0xa2bfe8a14cf10364",
-  "0xa81a664bbc423001",
-  "0xc24b8b70d0f89791",
-  "0xc76c51a30654be30",
-  "0xd192e819d6ef5218",
-  "0xd69906245565a910",
-  "0xf40e35855771202a",
-  "0x106aa07032bbd1b8",
-  "0x19a4c116b8d2d0c8",
-  "0x1e376c085141ab53",
-  "0x2748774cdf8eeb99",
-  "0x34b0bcb5e19b48a8",
-  "0x391c0cb3c5c95a63",
-  "0x4ed8aa4ae3418acb",
-  "0x5b9cca4f7763e373",
-  "0x682e6ff3d6b2b8a3",
-  "0x748f82ee5defb2fc",
-  "0x78a5636f43172f60",
-  "0x84c87814a1f0ab72",
-  "0x8cc702081a6439ec",
-  "0x90befffa23631e28",
-  "0xa4506cebde82bde9",
-  "0xbef9a3f7b2c67915",
-  "0xc67178f2e372532b",
-  "0xca273eceea26619c",
-  "0xd186b8c721c0c207",
-  "0xeada7dd6cde0eb1e",
-  "0xf57d4f7fee6ed178",
-  "0x06f067aa72176fba",
-  "0x0a637dc5a2c898a6",
-  "0x113f9804bef90dae",
-  "0x1b710b35131c471b",
-  "0x28db77f523047d84",
-  "0x32caab7b40c72493",
-  "0x3c9ebe0a15c9bebc",
-  "0x431d67c49c100d4c",
-  "0x4cc5d4becb3e42b6",
-  "0x597f299cfc657e2a",
-  "0x5fcb6fab3ad6faec",
-  "0x6c44198c4a475817"
-].map((n) => BigInt(n))))();
-var SHA512_Kh = /* @__PURE__ */ (() => K512[0])();
-var SHA512_Kl = /* @__PURE__ */ (() => K512[1])();
-var SHA512_W_H = /* @__PURE__ */ new Uint32Array(80);
-var SHA512_W_L = /* @__PURE__ */ new Uint32Array(80);
-var SHA2_64B = class extends HashMD2 {
-  constructor(outputLen) {
-    super(128, outputLen, 16, false);
-  }
-  // prettier-ignore
-  get() {
-    const { Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl } = this;
-    return [Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl];
-  }
-  // prettier-ignore
-  set(Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl) {
-    this.Ah = Ah | 0;
-    this.Al = Al | 0;
-    this.Bh = Bh | 0;
-    this.Bl = Bl | 0;
-    this.Ch = Ch | 0;
-    this.Cl = Cl | 0;
-    this.Dh = Dh | 0;
-    this.Dl = Dl | 0;
-    this.Eh = Eh | 0;
-    this.El = El | 0;
-    this.Fh = Fh | 0;
-    this.Fl = Fl | 0;
-    this.Gh = Gh | 0;
-    this.Gl = Gl | 0;
-    this.Hh = Hh | 0;
-    this.Hl = Hl | 0;
-  }
-  process(view, offset) {
-    for (let i = 0; i < 16; i++, offset += 4) {
-      SHA512_W_H[i] = view.getUint32(offset);
-      SHA512_W_L[i] = view.getUint32(offset += 4);
-    }
-    for (let i = 16; i < 80; i++) {
-      const W15h = SHA512_W_H[i - 15] | 0;
-      const W15l = SHA512_W_L[i - 15] | 0;
-      const s0h = rotrSH(W15h, W15l, 1) ^ rotrSH(W15h, W15l, 8) ^ shrSH(W15h, W15l, 7);
-      const s0l = rotrSL(W15h, W15l, 1) ^ rotrSL(W15h, W15l, 8) ^ shrSL(W15h, W15l, 7);
-      const W2h = SHA512_W_H[i - 2] | 0;
-      const W2l = SHA512_W_L[i - 2] | 0;
-      const s1h = rotrSH(W2h, W2l, 19) ^ rotrBH(W2h, W2l, 61) ^ shrSH(W2h, W2l, 6);
-      const s1l = rotrSL(W2h, W2l, 19) ^ rotrBL(W2h, W2l, 61) ^ shrSL(W2h, W2l, 6);
-      const SUMl = add4L(s0l, s1l, SHA512_W_L[i - 7], SHA512_W_L[i - 16]);
-      const SUMh = add4H(SUMl, s0h, s1h, SHA512_W_H[i - 7], SHA512_W_H[i - 16]);
-      SHA512_W_H[i] = SUMh | 0;
-      SHA512_W_L[i] = SUMl | 0;
-    }
-    let { Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl } = this;
-    for (let i = 0; i < 80; i++) {
-      const sigma1h = rotrSH(Eh, El, 14) ^ rotrSH(Eh, El, 18) ^ rotrBH(Eh, El, 41);
-      const sigma1l = rotrSL(Eh, El, 14) ^ rotrSL(Eh, El, 18) ^ rotrBL(Eh, El, 41);
-      const CHIh = Eh & Fh ^ ~Eh & Gh;
-      const CHIl = El & Fl ^ ~El & Gl;
-      const T1ll = add5L(Hl, sigma1l, CHIl, SHA512_Kl[i], SHA512_W_L[i]);
-      const T1h = add5H(T1ll, Hh, sigma1h, CHIh, SHA512_Kh[i], SHA512_W_H[i]);
-      const T1l = T1ll | 0;
-      const sigma0h = rotrSH(Ah, Al, 28) ^ rotrBH(Ah, Al, 34) ^ rotrBH(Ah, Al, 39);
-      const sigma0l = rotrSL(Ah, Al, 28) ^ rotrBL(Ah, Al, 34) ^ rotrBL(Ah, Al, 39);
-      const MAJh = Ah & Bh ^ Ah & Ch ^ Bh & Ch;
-      const MAJl = Al & Bl ^ Al & Cl ^ Bl & Cl;
-      Hh = Gh | 0;
-      Hl = Gl | 0;
-      Gh = Fh | 0;
-      Gl = Fl | 0;
-      Fh = Eh | 0;
-      Fl = El | 0;
-      ({ h: Eh, l: El } = add(Dh | 0, Dl | 0, T1h | 0, T1l | 0));
-      Dh = Ch | 0;
-      Dl = Cl | 0;
-      Ch = Bh | 0;
-      Cl = Bl | 0;
-      Bh = Ah | 0;
-      Bl = Al | 0;
-      const All = add3L(T1l, sigma0l, MAJl);
-      Ah = add3H(All, T1h, sigma0h, MAJh);
-      Al = All | 0;
-    }
-    ({ h: Ah, l: Al } = add(this.Ah | 0, this.Al | 0, Ah | 0, Al | 0));
-    ({ h: Bh, l: Bl } = add(this.Bh | 0, this.Bl | 0, Bh | 0, Bl | 0));
-    ({ h: Ch, l: Cl } = add(this.Ch | 0, this.Cl | 0, Ch | 0, Cl | 0));
-    ({ h: Dh, l: Dl } = add(this.Dh | 0, this.Dl | 0, Dh | 0, Dl | 0));
-    ({ h: Eh, l: El } = add(this.Eh | 0, this.El | 0, Eh | 0, El | 0));
-    ({ h: Fh, l: Fl } = add(this.Fh | 0, this.Fl | 0, Fh | 0, Fl | 0));
-    ({ h: Gh, l: Gl } = add(this.Gh | 0, this.Gl | 0, Gh | 0, Gl | 0));
-    ({ h: Hh, l: Hl } = add(this.Hh | 0, this.Hl | 0, Hh | 0, Hl | 0));
-    this.set(Ah, Al, Bh, Bl, Ch, Cl, Dh, Dl, Eh, El, Fh, Fl, Gh, Gl, Hh, Hl);
-  }
-  roundClean() {
-    clean3(SHA512_W_H, SHA512_W_L);
-  }
-  destroy() {
-    clean3(this.buffer);
-    this.set(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-  }
-};
-var _SHA384 = class extends SHA2_64B {
-  Ah = SHA384_IV2[0] | 0;
-  Al = SHA384_IV2[1] | 0;
-  Bh = SHA384_IV2[2] | 0;
-  Bl = SHA384_IV2[3] | 0;
-  Ch = SHA384_IV2[4] | 0;
-  Cl = SHA384_IV2[5] | 0;
-  Dh = SHA384_IV2[6] | 0;
-  Dl = SHA384_IV2[7] | 0;
-  Eh = SHA384_IV2[8] | 0;
-  El = SHA384_IV2[9] | 0;
-  Fh = SHA384_IV2[10] | 0;
-  Fl = SHA384_IV2[11] | 0;
-  Gh = SHA384_IV2[12] | 0;
-  Gl = SHA384_IV2[13] | 0;
-  Hh = SHA384_IV2[14] | 0;
-  Hl = SHA384_IV2[15] | 0;
-  constructor() {
-    super(48);
-  }
-};
-var sha2562 = /* @__PURE__ */ createHasher2(
-  () => new _SHA2562(),
-  /* @__PURE__ */ oidNist2(1)
-);
-var sha384 = /* @__PURE__ */ createHasher2(
-  () => new _SHA384(),
-  /* @__PURE__ */ oidNist2(2)
-);
-
-// node_modules/@noble/post-quantum/node_modules/@noble/curves/ed25519.js
-var _1n6 = BigInt(1);
-var _2n4 = BigInt(2);
-var _3n3 = /* @__PURE__ */ BigInt(3);
-var _5n2 = BigInt(5);
-var _8n2 = BigInt(8);
-var ed25519_CURVE_p = BigInt("0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffed");
-function ed25519_pow_2_252_3(x) {
-  const _10n = BigInt(10), _20n = BigInt(20), _40n = BigInt(40), _80n = BigInt(80);
-  const P = ed25519_CURVE_p;
-  const x2 = x * x % P;
-  const b2 = x2 * x % P;
-  const b4 = pow2(b2, _2n4, P) * b2 % P;
-  const b5 = pow2(b4, _1n6, P) * x % P;
-  const b10 = pow2(b5, _5n2, P) * b5 % P;
-  const b20 = pow2(b10, _10n, P) * b10 % P;
-  const b40 = pow2(b20, _20n, P) * b20 % P;
-  const b80 = pow2(b40, _40n, P) * b40 % P;
-  const b160 = pow2(b80, _80n, P) * b80 % P;
-  const b240 = pow2(b160, _80n, P) * b80 % P;
-  const b250 = pow2(b240, _10n, P) * b10 % P;
-  const pow_p_5_8 = pow2(b250, _2n4, P) * x % P;
-  return { pow_p_5_8, b2 };
-}
-function adjustScalarBytes(bytes) {
-  bytes[0] &= 248;
-  bytes[31] &= 127;
-  bytes[31] |= 64;
-  return bytes;
-}
-var x25519 = /* @__PURE__ */ (() => {
-  const P = ed25519_CURVE_p;
-  return montgomery({
-    P,
-    type: "x25519",
-    powPminus2: (x) => {
-      const { pow_p_5_8, b2 } = ed25519_pow_2_252_3(x);
-      return mod(pow2(pow_p_5_8, _3n3, P) * b2, P);
-    },
-    adjustScalarBytes
-  });
-})();
-
-// node_modules/@noble/post-quantum/node_modules/@noble/curves/nist.js
-var p256_CURVE = /* @__PURE__ */ (() => ({
-  p: BigInt("0xffffffff00000001000000000000000000000000ffffffffffffffffffffffff"),
-  n: BigInt("0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551"),
-  h: BigInt(1),
-  a: BigInt("0xffffffff00000001000000000000000000000000fffffffffffffffffffffffc"),
-  b: BigInt("0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b"),
-  Gx: BigInt("0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"),
-  Gy: BigInt("0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")
-}))();
-var p384_CURVE = /* @__PURE__ */ (() => ({
-  p: BigInt("0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000ffffffff"),
-  n: BigInt("0xffffffffffffffffffffffffffffffffffffffffffffffffc7634d81f4372ddf581a0db248b0a77aecec196accc52973"),
-  h: BigInt(1),
-  a: BigInt("0xfffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffeffffffff0000000000000000fffffffc"),
-  b: BigInt("0xb3312fa7e23ee7e4988e056be3f82d19181d9c6efe8141120314088f5013875ac656398d8a2ed19d2a85c8edd3ec2aef"),
-  Gx: BigInt("0xaa87ca22be8b05378eb1c71ef320ad746e1d3b628ba79b9859f741e082542a385502f25dbf55296c3a545e3872760ab7"),
-  Gy: BigInt("0x3617de4a96262c6f5d9e98bf9292dc29f8f41dbd289a147ce9da3113b5f0b8c00a60b1ce1d7e819d7a431d7c90ea0e5f")
-}))();
-var p256_Point = /* @__PURE__ */ weierstrass(p256_CURVE);
-var p256 = /* @__PURE__ */ ecdsa(p256_Point, sha2562);
-var p384_Point = /* @__PURE__ */ weierstrass(p384_CURVE);
-var p384 = /* @__PURE__ */ ecdsa(p384_Point, sha384);
-
-// node_modules/@noble/post-quantum/node_modules/@noble/hashes/hkdf.js
-function extract2(hash, ikm, salt) {
-  ahash2(hash);
-  if (salt === void 0)
-    salt = new Uint8Array(hash.outputLen);
-  return hmac2(hash, salt, ikm);
-}
-var HKDF_COUNTER2 = /* @__PURE__ */ Uint8Array.of(0);
-var EMPTY_BUFFER2 = /* @__PURE__ */ Uint8Array.of();
-function expand2(hash, prk, info, length = 32) {
-  ahash2(hash);
-  anumber4(length, "length");
-  const olen = hash.outputLen;
-  if (length > 255 * olen)
-    throw new Error("Length must be <= 255*HashLen");
-  const blocks = Math.ceil(length / olen);
-  if (info === void 0)
-    info = EMPTY_BUFFER2;
-  else
-    abytes4(info, void 0, "info");
-  const okm = new Uint8Array(blocks * olen);
-  const HMAC = hmac2.create(hash, prk);
-  const HMACTmp = HMAC._cloneInto();
-  const T = new Uint8Array(HMAC.outputLen);
-  for (let counter = 0; counter < blocks; counter++) {
-    HKDF_COUNTER2[0] = counter + 1;
-    HMACTmp.update(counter === 0 ? EMPTY_BUFFER2 : T).update(info).update(HKDF_COUNTER2).digestInto(T);
-    okm.set(T, olen * counter);
-    HMAC._cloneInto(HMACTmp);
-  }
-  HMAC.destroy();
-  HMACTmp.destroy();
-  clean3(T, HKDF_COUNTER2);
-  return okm.slice(0, length);
-}
-
-// node_modules/@noble/post-quantum/node_modules/@noble/hashes/sha3.js
-var _0n6 = BigInt(0);
-var _1n7 = BigInt(1);
-var _2n5 = BigInt(2);
-var _7n2 = BigInt(7);
-var _256n = BigInt(256);
-var _0x71n = BigInt(113);
-var SHA3_PI = [];
-var SHA3_ROTL = [];
-var _SHA3_IOTA = [];
-for (let round = 0, R = _1n7, x = 1, y = 0; round < 24; round++) {
-  [x, y] = [y, (2 * x + 3 * y) % 5];
-  SHA3_PI.push(2 * (5 * y + x));
-  SHA3_ROTL.push((round + 1) * (round + 2) / 2 % 64);
-  let t = _0n6;
-  for (let j = 0; j < 7; j++) {
-    R = (R << _1n7 ^ (R >> _7n2) * _0x71n) % _256n;
-    if (R & _2n5)
-      t ^= _1n7 << (_1n7 << BigInt(j)) - _1n7;
-  }
-  _SHA3_IOTA.push(t);
-}
-var IOTAS = split(_SHA3_IOTA, true);
-var SHA3_IOTA_H = IOTAS[0];
-var SHA3_IOTA_L = IOTAS[1];
-var rotlH = (h, l, s) => s > 32 ? rotlBH(h, l, s) : rotlSH(h, l, s);
-var rotlL = (h, l, s) => s > 32 ? rotlBL(h, l, s) : rotlSL(h, l, s);
-function keccakP(s, rounds = 24) {
-  const B = new Uint32Array(5 * 2);
-  for (let round = 24 - rounds; round < 24; round++) {
-    for (let x = 0; x < 10; x++)
-      B[x] = s[x] ^ s[x + 10] ^ s[x + 20] ^ s[x + 30] ^ s[x + 40];
-    for (let x = 0; x < 10; x += 2) {
-      const idx1 = (x + 8) % 10;
-      const idx0 = (x + 2) % 10;
-      const B0 = B[idx0];
-      const B1 = B[idx0 + 1];
-      const Th = rotlH(B0, B1, 1) ^ B[idx1];
-      const Tl = rotlL(B0, B1, 1) ^ B[idx1 + 1];
-      for (let y = 0; y < 50; y += 10) {
-        s[x + y] ^= Th;
-        s[x + y + 1] ^= Tl;
-      }
-    }
-    let curH = s[2];
-    let curL = s[3];
-    for (let t = 0; t < 24; t++) {
-      const shift = SHA3_ROTL[t];
-      const Th = rotlH(curH, curL, shift);
-      const Tl = rotlL(curH, curL, shift);
-      const PI = SHA3_PI[t];
-      curH = s[PI];
-      curL = s[PI + 1];
-      s[PI] = Th;
-      s[PI + 1] = Tl;
-    }
-    for (let y = 0; y < 50; y += 10) {
-      for (let x = 0; x < 10; x++)
-        B[x] = s[y + x];
-      for (let x = 0; x < 10; x++)
-        s[y + x] ^= ~B[(x + 2) % 10] & B[(x + 4) % 10];
-    }
-    s[0] ^= SHA3_IOTA_H[round];
-    s[1] ^= SHA3_IOTA_L[round];
-  }
-  clean3(B);
-}
-var Keccak = class _Keccak {
-  state;
-  pos = 0;
-  posOut = 0;
-  finished = false;
-  state32;
-  destroyed = false;
-  blockLen;
-  suffix;
-  outputLen;
-  enableXOF = false;
-  rounds;
-  // NOTE: we accept arguments in bytes instead of bits here.
-  constructor(blockLen, suffix, outputLen, enableXOF = false, rounds = 24) {
-    this.blockLen = blockLen;
-    this.suffix = suffix;
-    this.outputLen = outputLen;
-    this.enableXOF = enableXOF;
-    this.rounds = rounds;
-    anumber4(outputLen, "outputLen");
-    if (!(0 < blockLen && blockLen < 200))
-      throw new Error("only keccak-f1600 function is supported");
-    this.state = new Uint8Array(200);
-    this.state32 = u323(this.state);
-  }
-  clone() {
-    return this._cloneInto();
-  }
-  keccak() {
-    swap32IfBE3(this.state32);
-    keccakP(this.state32, this.rounds);
-    swap32IfBE3(this.state32);
-    this.posOut = 0;
-    this.pos = 0;
-  }
-  update(data) {
-    aexists3(this);
-    abytes4(data);
-    const { blockLen, state } = this;
-    const len = data.length;
-    for (let pos = 0; pos < len; ) {
-      const take = Math.min(blockLen - this.pos, len - pos);
-      for (let i = 0; i < take; i++)
-        state[this.pos++] ^= data[pos++];
-      if (this.pos === blockLen)
-        this.keccak();
-    }
-    return this;
-  }
-  finish() {
-    if (this.finished)
-      return;
-    this.finished = true;
-    const { state, suffix, pos, blockLen } = this;
-    state[pos] ^= suffix;
-    if ((suffix & 128) !== 0 && pos === blockLen - 1)
-      this.keccak();
-    state[blockLen - 1] ^= 128;
-    this.keccak();
-  }
-  writeInto(out) {
-    aexists3(this, false);
-    abytes4(out);
-    this.finish();
-    const bufferOut = this.state;
-    const { blockLen } = this;
-    for (let pos = 0, len = out.length; pos < len; ) {
-      if (this.posOut >= blockLen)
-        this.keccak();
-      const take = Math.min(blockLen - this.posOut, len - pos);
-      out.set(bufferOut.subarray(this.posOut, this.posOut + take), pos);
-      this.posOut += take;
-      pos += take;
-    }
-    return out;
-  }
-  xofInto(out) {
-    if (!this.enableXOF)
-      throw new Error("XOF is not possible for this instance");
-    return this.writeInto(out);
-  }
-  xof(bytes) {
-    anumber4(bytes);
-    return this.xofInto(new Uint8Array(bytes));
-  }
-  digestInto(out) {
-    aoutput3(out, this);
-    if (this.finished)
-      throw new Error("digest() was already called");
-    this.writeInto(out);
-    this.destroy();
-    return out;
-  }
-  digest() {
-    return this.digestInto(new Uint8Array(this.outputLen));
-  }
-  destroy() {
-    this.destroyed = true;
-    clean3(this.state);
-  }
-  _cloneInto(to) {
-    const { blockLen, suffix, outputLen, rounds, enableXOF } = this;
-    to ||= new _Keccak(blockLen, suffix, outputLen, enableXOF, rounds);
-    to.state32.set(this.state32);
-    to.pos = this.pos;
-    to.posOut = this.posOut;
-    to.finished = this.finished;
-    to.rounds = rounds;
-    to.suffix = suffix;
-    to.outputLen = outputLen;
-    to.enableXOF = enableXOF;
-    to.destroyed = this.destroyed;
-    return to;
-  }
-};
-var genKeccak = (suffix, blockLen, outputLen, info = {}) => createHasher2(() => new Keccak(blockLen, suffix, outputLen), info);
-var sha3_256 = /* @__PURE__ */ genKeccak(
-  6,
-  136,
-  32,
-  /* @__PURE__ */ oidNist2(8)
-);
-var sha3_512 = /* @__PURE__ */ genKeccak(
-  6,
-  72,
-  64,
-  /* @__PURE__ */ oidNist2(10)
-);
-var genShake = (suffix, blockLen, outputLen, info = {}) => createHasher2((opts2 = {}) => new Keccak(blockLen, suffix, opts2.dkLen === void 0 ? outputLen : opts2.dkLen, true), info);
-var shake128 = /* @__PURE__ */ genShake(31, 168, 16, /* @__PURE__ */ oidNist2(11));
-var shake256 = /* @__PURE__ */ genShake(31, 136, 32, /* @__PURE__ */ oidNist2(12));
-
-// node_modules/@noble/post-quantum/node_modules/@noble/curves/abstract/fft.js
-function checkU32(n) {
-  if (!Number.isSafeInteger(n) || n < 0 || n > 4294967295)
-    throw new Error("wrong u32 integer:" + n);
-  return n;
-}
-function isPowerOfTwo(x) {
-  checkU32(x);
-  return (x & x - 1) === 0 && x !== 0;
-}
-function reverseBits(n, bits) {
-  checkU32(n);
-  let reversed = 0;
-  for (let i = 0; i < bits; i++, n >>>= 1)
-    reversed = reversed << 1 | n & 1;
-  return reversed;
-}
-function log2(n) {
-  checkU32(n);
-  return 31 - Math.clz32(n);
-}
-function bitReversalInplace(values) {
-  const n = values.length;
-  if (n < 2 || !isPowerOfTwo(n))
-    throw new Error("n must be a power of 2 and greater than 1. Got " + n);
-  const bits = log2(n);
-  for (let i = 0; i < n; i++) {
-    const j = reverseBits(i, bits);
-    if (i < j) {
-      const tmp = values[i];
-      values[i] = values[j];
-      values[j] = tmp;
-    }
-  }
-  return values;
-}
-var FFTCore = (F2, coreOpts) => {
-  const { N: N2, roots, dit, invertButterflies = false, skipStages = 0, brp = true } = coreOpts;
-  const bits = log2(N2);
-  if (!isPowerOfTwo(N2))
-    throw new Error("FFT: Polynomial size should be power of two");
-  const isDit = dit !== invertButterflies;
-  isDit;
-  return (values) => {
-    if (values.length !== N2)
-      throw new Error("FFT: wrong Polynomial length");
-    if (dit && brp)
-      bitReversalInplace(values);
-    for (let i = 0, g = 1; i < bits - skipStages; i++) {
-      const s = dit ? i + 1 + skipStages : bits - i;
-      const m = 1 << s;
-      const m2 = m >> 1;
-      const stride = N2 >> s;
-      for (let k = 0; k < N2; k += m) {
-        for (let j = 0, grp = g++; j < m2; j++) {
-          const rootPos = invertButterflies ? dit ? N2 - grp : grp : j * stride;
-          const i0 = k + j;
-          const i1 = k + j + m2;
-          const omega = roots[rootPos];
-          const b = values[i1];
-          const a = values[i0];
-          if (isDit) {
-            const t = F2.mul(b, omega);
-            values[i0] = F2.add(a, t);
-            values[i1] = F2.sub(a, t);
-          } else if (invertButterflies) {
-            values[i0] = F2.add(b, a);
-            values[i1] = F2.mul(F2.sub(b, a), omega);
-          } else {
-            values[i0] = F2.add(a, b);
-            values[i1] = F2.mul(F2.sub(a, b), omega);
-          }
-        }
-      }
-    }
-    if (!dit && brp)
-      bitReversalInplace(values);
-    return values;
-  };
-};
-
-// node_modules/@noble/post-quantum/utils.js
-var randomBytes4 = randomBytes3;
-function equalBytes2(a, b) {
-  if (a.length !== b.length)
-    return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++)
-    diff |= a[i] ^ b[i];
-  return diff === 0;
-}
-function copyBytes3(bytes) {
-  return Uint8Array.from(bytes);
-}
-function splitCoder(label2, ...lengths) {
-  const getLength = (c) => typeof c === "number" ? c : c.bytesLen;
-  const bytesLen = lengths.reduce((sum, a) => sum + getLength(a), 0);
-  return {
-    bytesLen,
-    encode: (bufs) => {
-      const res = new Uint8Array(bytesLen);
-      for (let i = 0, pos = 0; i < lengths.length; i++) {
-        const c = lengths[i];
-        const l = getLength(c);
-        const b = typeof c === "number" ? bufs[i] : c.encode(bufs[i]);
-        abytes4(b, l, label2);
-        res.set(b, pos);
-        if (typeof c !== "number")
-          b.fill(0);
-        pos += l;
-      }
-      return res;
-    },
-    decode: (buf) => {
-      abytes4(buf, bytesLen, label2);
-      const res = [];
-      for (const c of lengths) {
-        const l = getLength(c);
-        const b = buf.subarray(0, l);
-        res.push(typeof c === "number" ? b : c.decode(b));
-        buf = buf.subarray(l);
-      }
-      return res;
-    }
-  };
-}
-function vecCoder(c, vecLen) {
-  const bytesLen = vecLen * c.bytesLen;
-  return {
-    bytesLen,
-    encode: (u) => {
-      if (u.length !== vecLen)
-        throw new Error(`vecCoder.encode: wrong length=${u.length}. Expected: ${vecLen}`);
-      const res = new Uint8Array(bytesLen);
-      for (let i = 0, pos = 0; i < u.length; i++) {
-        const b = c.encode(u[i]);
-        res.set(b, pos);
-        b.fill(0);
-        pos += b.length;
-      }
-      return res;
-    },
-    decode: (a) => {
-      abytes4(a, bytesLen);
-      const r = [];
-      for (let i = 0; i < a.length; i += c.bytesLen)
-        r.push(c.decode(a.subarray(i, i + c.bytesLen)));
-      return r;
-    }
-  };
-}
-function cleanBytes(...list2) {
-  for (const t of list2) {
-    if (Array.isArray(t))
-      for (const b of t)
-        b.fill(0);
-    else
-      t.fill(0);
-  }
-}
-function getMask(bits) {
-  return (1 << bits) - 1;
-}
-var EMPTY = Uint8Array.of();
-
-// node_modules/@noble/post-quantum/_crystals.js
-var genCrystals = (opts2) => {
-  const { newPoly, N: N2, Q: Q2, F: F2, ROOT_OF_UNITY: ROOT_OF_UNITY2, brvBits, isKyber } = opts2;
-  const mod4 = (a, modulo = Q2) => {
-    const result = a % modulo | 0;
-    return (result >= 0 ? result | 0 : modulo + result | 0) | 0;
-  };
-  const smod = (a, modulo = Q2) => {
-    const r = mod4(a, modulo) | 0;
-    return (r > modulo >> 1 ? r - modulo | 0 : r) | 0;
-  };
-  function getZettas() {
-    const out = newPoly(N2);
-    for (let i = 0; i < N2; i++) {
-      const b = reverseBits(i, brvBits);
-      const p = BigInt(ROOT_OF_UNITY2) ** BigInt(b) % BigInt(Q2);
-      out[i] = Number(p) | 0;
-    }
-    return out;
-  }
-  const nttZetas2 = getZettas();
-  const field2 = {
-    add: (a, b) => mod4((a | 0) + (b | 0)) | 0,
-    sub: (a, b) => mod4((a | 0) - (b | 0)) | 0,
-    mul: (a, b) => mod4((a | 0) * (b | 0)) | 0,
-    inv: (_a) => {
-      throw new Error("not implemented");
-    }
-  };
-  const nttOpts = {
-    N: N2,
-    roots: nttZetas2,
-    invertButterflies: true,
-    skipStages: isKyber ? 1 : 0,
-    brp: false
-  };
-  const dif = FFTCore(field2, { dit: false, ...nttOpts });
-  const dit = FFTCore(field2, { dit: true, ...nttOpts });
-  const NTT2 = {
-    encode: (r) => {
-      return dif(r);
-    },
-    decode: (r) => {
-      dit(r);
-      for (let i = 0; i < r.length; i++)
-        r[i] = mod4(F2 * r[i]);
-      return r;
-    }
-  };
-  const bitsCoder2 = (d, c) => {
-    const mask = getMask(d);
-    const bytesLen = d * (N2 / 8);
-    return {
-      bytesLen,
-      encode: (poly) => {
-        const r = new Uint8Array(bytesLen);
-        for (let i = 0, buf = 0, bufLen = 0, pos = 0; i < poly.length; i++) {
-          buf |= (c.encode(poly[i]) & mask) << bufLen;
-          bufLen += d;
-          for (; bufLen >= 8; bufLen -= 8, buf >>= 8)
-            r[pos++] = buf & getMask(bufLen);
-        }
-        return r;
-      },
-      decode: (bytes) => {
-        const r = newPoly(N2);
-        for (let i = 0, buf = 0, bufLen = 0, pos = 0; i < bytes.length; i++) {
-          buf |= bytes[i] << bufLen;
-          bufLen += 8;
-          for (; bufLen >= d; bufLen -= d, buf >>= d)
-            r[pos++] = c.decode(buf & mask);
-        }
-        return r;
-      }
-    };
-  };
-  return { mod: mod4, smod, nttZetas: nttZetas2, NTT: NTT2, bitsCoder: bitsCoder2 };
-};
-var createXofShake = (shake) => (seed, blockLen) => {
-  if (!blockLen)
-    blockLen = shake.blockLen;
-  const _seed = new Uint8Array(seed.length + 2);
-  _seed.set(seed);
-  const seedLen = seed.length;
-  const buf = new Uint8Array(blockLen);
-  let h = shake.create({});
-  let calls = 0;
-  let xofs = 0;
-  return {
-    stats: () => ({ calls, xofs }),
-    get: (x, y) => {
-      _seed[seedLen + 0] = x;
-      _seed[seedLen + 1] = y;
-      h.destroy();
-      h = shake.create({}).update(_seed);
-      calls++;
-      return () => {
-        xofs++;
-        return h.xofInto(buf);
-      };
-    },
-    clean: () => {
-      h.destroy();
-      cleanBytes(buf, _seed);
-    }
-  };
-};
-var XOF128 = /* @__PURE__ */ createXofShake(shake128);
-
-// node_modules/@noble/post-quantum/ml-kem.js
-var N = 256;
-var Q = 3329;
-var F = 3303;
-var ROOT_OF_UNITY = 17;
-var { mod: mod2, nttZetas, NTT, bitsCoder } = genCrystals({
-  N,
-  Q,
-  F,
-  ROOT_OF_UNITY,
-  newPoly: (n) => new Uint16Array(n),
-  brvBits: 7,
-  isKyber: true
-});
-var PARAMS = {
-  512: { N, Q, K: 2, ETA1: 3, ETA2: 2, du: 10, dv: 4, RBGstrength: 128 },
-  768: { N, Q, K: 3, ETA1: 2, ETA2: 2, du: 10, dv: 4, RBGstrength: 192 },
-  1024: { N, Q, K: 4, ETA1: 2, ETA2: 2, du: 11, dv: 5, RBGstrength: 256 }
-};
-var compress = (d) => {
-  if (d >= 12)
-    return { encode: (i) => i, decode: (i) => i };
-  const a = 2 ** (d - 1);
-  return {
-    // const compress = (i: number) => round((2 ** d / Q) * i) % 2 ** d;
-    encode: (i) => ((i << d) + Q / 2) / Q,
-    // const decompress = (i: number) => round((Q / 2 ** d) * i);
-    decode: (i) => i * Q + a >>> d
-  };
-};
-var polyCoder = (d) => bitsCoder(d, compress(d));
-function polyAdd(a, b) {
-  for (let i = 0; i < N; i++)
-    a[i] = mod2(a[i] + b[i]);
-}
-function polySub(a, b) {
-  for (let i = 0; i < N; i++)
-    a[i] = mod2(a[i] - b[i]);
-}
-function BaseCaseMultiply(a0, a1, b0, b1, zeta) {
-  const c0 = mod2(a1 * b1 * zeta + a0 * b0);
-  const c1 = mod2(a0 * b1 + a1 * b0);
-  return { c0, c1 };
-}
-function MultiplyNTTs(f, g) {
-  for (let i = 0; i < N / 2; i++) {
-    let z = nttZetas[64 + (i >> 1)];
-    if (i & 1)
-      z = -z;
-    const { c0, c1 } = BaseCaseMultiply(f[2 * i + 0], f[2 * i + 1], g[2 * i + 0], g[2 * i + 1], z);
-    f[2 * i + 0] = c0;
-    f[2 * i + 1] = c1;
-  }
-  return f;
-}
-function SampleNTT(xof) {
-  const r = new Uint16Array(N);
-  for (let j = 0; j < N; ) {
-    const b = xof();
-    if (b.length % 3)
-      throw new Error("SampleNTT: unaligned block");
-    for (let i = 0; j < N && i + 3 <= b.length; i += 3) {
-      const d1 = (b[i + 0] >> 0 | b[i + 1] << 8) & 4095;
-      const d2 = (b[i + 1] >> 4 | b[i + 2] << 4) & 4095;
-      if (d1 < Q)
-        r[j++] = d1;
-      if (j < N && d2 < Q)
-        r[j++] = d2;
-    }
-  }
-  return r;
-}
-function sampleCBD(PRF, seed, nonce, eta) {
-  const buf = PRF(eta * N / 4, seed, nonce);
-  const r = new Uint16Array(N);
-  const b32 = u323(buf);
-  let len = 0;
-  for (let i = 0, p = 0, bb = 0, t0 = 0; i < b32.length; i++) {
-    let b = b32[i];
-    for (let j = 0; j < 32; j++) {
-      bb += b & 1;
-      b >>= 1;
-      len += 1;
-      if (len === eta) {
-        t0 = bb;
-        bb = 0;
-      } else if (len === 2 * eta) {
-        r[p++] = mod2(t0 - bb);
-        bb = 0;
-        len = 0;
-      }
-    }
-  }
-  if (len)
-    throw new Error(`sampleCBD: leftover bits: ${len}`);
-  return r;
-}
-var genKPKE = (opts2) => {
-  const { K, PRF, XOF, HASH512, ETA1, ETA2, du, dv } = opts2;
-  const poly1 = polyCoder(1);
-  const polyV = polyCoder(dv);
-  const polyU = polyCoder(du);
-  const publicCoder = splitCoder("publicKey", vecCoder(polyCoder(12), K), 32);
-  const secretCoder = vecCoder(polyCoder(12), K);
-  const cipherCoder = splitCoder("ciphertext", vecCoder(polyU, K), polyV);
-  const seedCoder = splitCoder("seed", 32, 32);
-  return {
-    secretCoder,
-    lengths: {
-      secretKey: secretCoder.bytesLen,
-      publicKey: publicCoder.bytesLen,
-      cipherText: cipherCoder.bytesLen
-    },
-    keygen: (seed) => {
-      abytes4(seed, 32, "seed");
-      const seedDst = new Uint8Array(33);
-      seedDst.set(seed);
-      seedDst[32] = K;
-      const seedHash = HASH512(seedDst);
-      const [rho, sigma] = seedCoder.decode(seedHash);
-      const sHat = [];
-      const tHat = [];
-      for (let i = 0; i < K; i++)
-        sHat.push(NTT.encode(sampleCBD(PRF, sigma, i, ETA1)));
-      const x = XOF(rho);
-      for (let i = 0; i < K; i++) {
-        const e = NTT.encode(sampleCBD(PRF, sigma, K + i, ETA1));
-        for (let j = 0; j < K; j++) {
-          const aji = SampleNTT(x.get(j, i));
-          polyAdd(e, MultiplyNTTs(aji, sHat[j]));
-        }
-        tHat.push(e);
-      }
-      x.clean();
-      const res = {
-        publicKey: publicCoder.encode([tHat, rho]),
-        secretKey: secretCoder.encode(sHat)
-      };
-      cleanBytes(rho, sigma, sHat, tHat, seedDst, seedHash);
-      return res;
-    },
-    encrypt: (publicKey, msg, seed) => {
-      const [tHat, rho] = publicCoder.decode(publicKey);
-      const rHat = [];
-      for (let i = 0; i < K; i++)
-        rHat.push(NTT.encode(sampleCBD(PRF, seed, i, ETA1)));
-      const x = XOF(rho);
-      const tmp2 = new Uint16Array(N);
-      const u = [];
-      for (let i = 0; i < K; i++) {
-        const e1 = sampleCBD(PRF, seed, K + i, ETA2);
-        const tmp = new Uint16Array(N);
-        for (let j = 0; j < K; j++) {
-          const aij = SampleNTT(x.get(i, j));
-          polyAdd(tmp, MultiplyNTTs(aij, rHat[j]));
-        }
-        polyAdd(e1, NTT.decode(tmp));
-        u.push(e1);
-        polyAdd(tmp2, MultiplyNTTs(tHat[i], rHat[i]));
-        cleanBytes(tmp);
-      }
-      x.clean();
-      const e2 = sampleCBD(PRF, seed, 2 * K, ETA2);
-      polyAdd(e2, NTT.decode(tmp2));
-      const v = poly1.decode(msg);
-      polyAdd(v, e2);
-      cleanBytes(tHat, rHat, tmp2, e2);
-      return cipherCoder.encode([u, v]);
-    },
-    decrypt: (cipherText, privateKey) => {
-      const [u, v] = cipherCoder.decode(cipherText);
-      const sk = secretCoder.decode(privateKey);
-      const tmp = new Uint16Array(N);
-      for (let i = 0; i < K; i++)
-        polyAdd(tmp, MultiplyNTTs(sk[i], NTT.encode(u[i])));
-      polySub(v, NTT.decode(tmp));
-      cleanBytes(tmp, sk, u);
-      return poly1.encode(v);
-    }
-  };
-};
-function createKyber(opts2) {
-  const KPKE = genKPKE(opts2);
-  const { HASH256, HASH512, KDF } = opts2;
-  const { secretCoder: KPKESecretCoder, lengths } = KPKE;
-  const secretCoder = splitCoder("secretKey", lengths.secretKey, lengths.publicKey, 32, 32);
-  const msgLen = 32;
-  const seedLen = 64;
-  return {
-    info: { type: "ml-kem" },
-    lengths: {
-      ...lengths,
-      seed: 64,
-      msg: msgLen,
-      msgRand: msgLen,
-      secretKey: secretCoder.bytesLen
-    },
-    keygen: (seed = randomBytes4(seedLen)) => {
-      abytes4(seed, seedLen, "seed");
-      const { publicKey, secretKey: sk } = KPKE.keygen(seed.subarray(0, 32));
-      const publicKeyHash = HASH256(publicKey);
-      const secretKey = secretCoder.encode([sk, publicKey, publicKeyHash, seed.subarray(32)]);
-      cleanBytes(sk, publicKeyHash);
-      return { publicKey, secretKey };
-    },
-    getPublicKey: (secretKey) => {
-      const [_sk, publicKey, _publicKeyHash, _z] = secretCoder.decode(secretKey);
-      return Uint8Array.from(publicKey);
-    },
-    encapsulate: (publicKey, msg = randomBytes4(msgLen)) => {
-      abytes4(publicKey, lengths.publicKey, "publicKey");
-      abytes4(msg, msgLen, "message");
-      const eke = publicKey.subarray(0, 384 * opts2.K);
-      const ek = KPKESecretCoder.encode(KPKESecretCoder.decode(copyBytes3(eke)));
-      if (!equalBytes2(ek, eke)) {
-        cleanBytes(ek);
-        throw new Error("ML-KEM.encapsulate: wrong publicKey modulus");
-      }
-      cleanBytes(ek);
-      const kr = HASH512.create().update(msg).update(HASH256(publicKey)).digest();
-      const cipherText = KPKE.encrypt(publicKey, msg, kr.subarray(32, 64));
-      cleanBytes(kr.subarray(32));
-      return { cipherText, sharedSecret: kr.subarray(0, 32) };
-    },
-    decapsulate: (cipherText, secretKey) => {
-      abytes4(secretKey, secretCoder.bytesLen, "secretKey");
-      abytes4(cipherText, lengths.cipherText, "cipherText");
-      const k768 = secretCoder.bytesLen - 96;
-      const start = k768 + 32;
-      const test = HASH256(secretKey.subarray(k768 / 2, start));
-      if (!equalBytes2(test, secretKey.subarray(start, start + 32)))
-        throw new Error("invalid secretKey: hash check failed");
-      const [sk, publicKey, publicKeyHash, z] = secretCoder.decode(secretKey);
-      const msg = KPKE.decrypt(cipherText, sk);
-      const kr = HASH512.create().update(msg).update(publicKeyHash).digest();
-      const Khat = kr.subarray(0, 32);
-      const cipherText2 = KPKE.encrypt(publicKey, msg, kr.subarray(32, 64));
-      const isValid = equalBytes2(cipherText, cipherText2);
-      const Kbar = KDF.create({ dkLen: 32 }).update(z).update(cipherText).digest();
-      cleanBytes(msg, cipherText2, !isValid ? Khat : Kbar);
-      return isValid ? Khat : Kbar;
-    }
-  };
-}
-function shakePRF(dkLen, key, nonce) {
-  return shake256.create({ dkLen }).update(key).update(new Uint8Array([nonce])).digest();
-}
-var opts = {
-  HASH256: sha3_256,
-  HASH512: sha3_512,
-  KDF: shake256,
-  XOF: XOF128,
-  PRF: shakePRF
-};
-var ml_kem512 = /* @__PURE__ */ createKyber({
-  ...opts,
-  ...PARAMS[512]
-});
-var ml_kem768 = /* @__PURE__ */ createKyber({
-  ...opts,
-  ...PARAMS[768]
-});
-var ml_kem1024 = /* @__PURE__ */ createKyber({
-  ...opts,
-  ...PARAMS[1024]
-});
-
-// node_modules/@noble/post-quantum/hybrid.js
-function ecKeygen(curve, allowZeroKey = false) {
-  const lengths = curve.lengths;
-  let keygen = curve.keygen;
-  if (allowZeroKey) {
-    const wCurve = curve;
-    const Fn = wCurve.Point.Fn;
-    if (!Fn)
-      throw new Error("No Point.Fn");
-    keygen = (seed = randomBytes4(lengths.seed)) => {
-      abytes4(seed, lengths.seed, "seed");
-      const seedScalar = Fn.isLE ? bytesToNumberLE(seed) : bytesToNumberBE(seed);
-      const secretKey = Fn.toBytes(Fn.create(seedScalar));
-      return { secretKey, publicKey: curve.getPublicKey(secretKey) };
-    };
-  }
-  return {
-    lengths: { secretKey: lengths.secretKey, publicKey: lengths.publicKey, seed: lengths.seed },
-    keygen,
-    getPublicKey: (secretKey) => curve.getPublicKey(secretKey)
-  };
-}
-function ecdhKem(curve, allowZeroKey = false) {
-  const kg = ecKeygen(curve, allowZeroKey);
-  if (!curve.getSharedSecret)
-    throw new Error("wrong curve");
-  return {
-    lengths: { ...kg.lengths, msg: kg.lengths.seed, cipherText: kg.lengths.publicKey },
-    keygen: kg.keygen,
-    getPublicKey: kg.getPublicKey,
-    encapsulate(publicKey, rand = randomBytes4(curve.lengths.seed)) {
-      const ek = this.keygen(rand).secretKey;
-      const sharedSecret = this.decapsulate(publicKey, ek);
-      const cipherText = curve.getPublicKey(ek);
-      cleanBytes(ek);
-      return { sharedSecret, cipherText };
-    },
-    decapsulate(cipherText, secretKey) {
-      const res = curve.getSharedSecret(secretKey, cipherText);
-      return curve.lengths.publicKeyHasPrefix ? res.subarray(1) : res;
-    }
-  };
-}
-function splitLengths(lst, name) {
-  return splitCoder(name, ...lst.map((i) => {
-    if (typeof i.lengths[name] !== "number")
-      throw new Error("wrong length: " + name);
-    return i.lengths[name];
-  }));
-}
-function expandSeedXof(xof) {
-  return (seed, seedLen) => xof(seed, { dkLen: seedLen });
-}
-function combineKeys(realSeedLen, expandSeed, ...ck) {
-  const seedCoder = splitLengths(ck, "seed");
-  const pkCoder = splitLengths(ck, "publicKey");
-  if (realSeedLen === void 0)
-    realSeedLen = seedCoder.bytesLen;
-  anumber4(realSeedLen);
-  function expandDecapsulationKey(seed) {
-    abytes4(seed, realSeedLen);
-    const expanded = seedCoder.decode(expandSeed(seed, seedCoder.bytesLen));
-    const keys = ck.map((i, j) => i.keygen(expanded[j]));
-    const secretKey = keys.map((i) => i.secretKey);
-    const publicKey = keys.map((i) => i.publicKey);
-    return { secretKey, publicKey };
-  }
-  return {
-    info: { lengths: { seed: realSeedLen, publicKey: pkCoder.bytesLen, secretKey: realSeedLen } },
-    getPublicKey(secretKey) {
-      return this.keygen(secretKey).publicKey;
-    },
-    keygen(seed = randomBytes4(realSeedLen)) {
-      const { publicKey: pk, secretKey } = expandDecapsulationKey(seed);
-      const publicKey = pkCoder.encode(pk);
-      cleanBytes(pk);
-      cleanBytes(secretKey);
-      return { secretKey: seed, publicKey };
-    },
-    expandDecapsulationKey,
-    realSeedLen
-  };
-}
-function combineKEMS(realSeedLen, realMsgLen, expandSeed, combiner, ...kems) {
-  const keys = combineKeys(realSeedLen, expandSeed, ...kems);
-  const ctCoder = splitLengths(kems, "cipherText");
-  const pkCoder = splitLengths(kems, "publicKey");
-  const msgCoder = splitLengths(kems, "msg");
-  if (realMsgLen === void 0)
-    realMsgLen = msgCoder.bytesLen;
-  anumber4(realMsgLen);
-  return {
-    lengths: {
-      ...keys.info.lengths,
-      msg: realMsgLen,
-      msgRand: msgCoder.bytesLen,
-      cipherText: ctCoder.bytesLen
-    },
-    getPublicKey: keys.getPublicKey,
-    keygen: keys.keygen,
-    encapsulate(pk, randomness = randomBytes4(msgCoder.bytesLen)) {
-      const pks = pkCoder.decode(pk);
-      const rand = msgCoder.decode(randomness);
-      const enc = kems.map((i, j) => i.encapsulate(pks[j], rand[j]));
-      const sharedSecret = enc.map((i) => i.sharedSecret);
-      const cipherText = enc.map((i) => i.cipherText);
-      const res = {
-        sharedSecret: combiner(pks, cipherText, sharedSecret),
-        cipherText: ctCoder.encode(cipherText)
-      };
-      cleanBytes(sharedSecret, cipherText);
-      return res;
-    },
-    decapsulate(ct, seed) {
-      const cts = ctCoder.decode(ct);
-      const { publicKey, secretKey } = keys.expandDecapsulationKey(seed);
-      const sharedSecret = kems.map((i, j) => i.decapsulate(cts[j], secretKey[j]));
-      return combiner(publicKey, cts, sharedSecret);
-    }
-  };
-}
-function QSF(label2, pqc, curveKEM, xof, kdf) {
-  ahash2(xof);
-  ahash2(kdf);
-  return combineKEMS(32, 32, expandSeedXof(xof), (pk, ct, ss) => kdf(concatBytes2(ss[0], ss[1], ct[1], pk[1], asciiToBytes(label2))), pqc, curveKEM);
-}
-var QSF_ml_kem768_p256 = QSF("QSF-KEM(ML-KEM-768,P-256)-XOF(SHAKE256)-KDF(SHA3-256)", ml_kem768, ecdhKem(p256, true), shake256, sha3_256);
-var QSF_ml_kem1024_p384 = QSF("QSF-KEM(ML-KEM-1024,P-384)-XOF(SHAKE256)-KDF(SHA3-256)", ml_kem1024, ecdhKem(p384, true), shake256, sha3_256);
-function createKitchenSink(label2, pqc, curveKEM, xof, hash) {
-  ahash2(xof);
-  ahash2(hash);
-  return combineKEMS(32, 32, expandSeedXof(xof), (pk, ct, ss) => {
-    const preimage = concatBytes2(ss[0], ss[1], ct[0], pk[0], ct[1], pk[1], asciiToBytes(label2));
-    const len = 32;
-    const ikm = concatBytes2(asciiToBytes("hybrid_prk"), preimage);
-    const prk = extract2(hash, ikm);
-    const info = concatBytes2(numberToBytesBE(len, 2), asciiToBytes("shared_secret"), asciiToBytes(""));
-    const res = expand2(hash, prk, info, len);
-    cleanBytes(prk, info, ikm, preimage);
-    return res;
-  }, pqc, curveKEM);
-}
-var x25519kem = ecdhKem(x25519);
-var KitchenSink_ml_kem768_x25519 = createKitchenSink("KitchenSink-KEM(ML-KEM-768,X25519)-XOF(SHAKE256)-KDF(HKDF-SHA-256)", ml_kem768, x25519kem, shake256, sha2562);
-var ml_kem768_x25519 = /* @__PURE__ */ (() => combineKEMS(
-  32,
-  32,
-  expandSeedXof(shake256),
-  // Awesome label, so much escaping hell in a single line.
-  (pk, ct, ss) => sha3_256(concatBytes2(ss[0], ss[1], ct[1], pk[1], asciiToBytes("\\.//^\\"))),
-  ml_kem768,
-  x25519kem
-))();
-function nistCurveKem(curve, scalarLen, elemLen, nseed) {
-  const Fn = curve.Point.Fn;
-  if (!Fn)
-    throw new Error("no Point.Fn");
-  function rejectionSampling(seed) {
-    let sk;
-    for (let start = 0, end = scalarLen; ; start = end, end += scalarLen) {
-      if (end > seed.length)
-        throw new Error("rejection sampling failed");
-      sk = Fn.fromBytes(seed.subarray(start, end), true);
-      if (Fn.isValidNot0(sk))
-        break;
-    }
-    const secretKey = Fn.toBytes(Fn.create(sk));
-    const publicKey = curve.getPublicKey(secretKey, false);
-    return { secretKey, publicKey };
-  }
-  return {
-    lengths: {
-      secretKey: scalarLen,
-      publicKey: elemLen,
-      seed: nseed,
-      msg: nseed,
-      cipherText: elemLen
-    },
-    keygen(seed = randomBytes4(nseed)) {
-      abytes4(seed, nseed, "seed");
-      return rejectionSampling(seed);
-    },
-    getPublicKey(secretKey) {
-      return curve.getPublicKey(secretKey, false);
-    },
-    encapsulate(publicKey, rand = randomBytes4(nseed)) {
-      abytes4(rand, nseed, "rand");
-      const { secretKey: ek } = rejectionSampling(rand);
-      const sharedSecret = this.decapsulate(publicKey, ek);
-      const cipherText = curve.getPublicKey(ek, false);
-      cleanBytes(ek);
-      return { sharedSecret, cipherText };
-    },
-    decapsulate(cipherText, secretKey) {
-      const full = curve.getSharedSecret(secretKey, cipherText);
-      return full.subarray(1);
-    }
-  };
-}
-function concreteHybridKem(label2, mlkem, curve, nseed) {
-  const { secretKey: scalarLen, publicKeyUncompressed: elemLen } = curve.lengths;
-  if (!scalarLen || !elemLen)
-    throw new Error("wrong curve");
-  const curveKem = nistCurveKem(curve, scalarLen, elemLen, nseed);
-  const mlkemSeedLen = 64;
-  const totalSeedLen = mlkemSeedLen + nseed;
-  return combineKEMS(32, 32, (seed) => {
-    abytes4(seed, 32);
-    const expanded = shake256(seed, { dkLen: totalSeedLen });
-    const mlkemSeed = expanded.subarray(0, mlkemSeedLen);
-    const curveSeed = expanded.subarray(mlkemSeedLen, totalSeedLen);
-    return concatBytes2(mlkemSeed, curveSeed);
-  }, (pk, ct, ss) => sha3_256(concatBytes2(ss[0], ss[1], ct[1], pk[1], asciiToBytes(label2))), mlkem, curveKem);
-}
-var ml_kem768_p256 = /* @__PURE__ */ (() => concreteHybridKem("MLKEM768-P256", ml_kem768, p256, 128))();
-var MLKEM768X25519 = ml_kem768_x25519;
-var MLKEM768P256 = ml_kem768_p256;
-
-// node_modules/@noble/curves/utils.js
-function aarray(item, title, inner = () => {
-}) {
-  if (!Array.isArray(item))
-    throw new TypeError(`"${title}" expected array, got type=${typeof item}`);
-  for (let i = 0; i < item.length; i++)
-    inner(item[i], `${title}[${i}]`);
-  return item;
-}
-var abytes5 = (value, length, title) => abytes(value, length, title);
-var anumber5 = anumber;
-function astring(value, title = "") {
-  if (typeof value !== "string") {
-    const prefix = title && `"${title}" `;
-    throw new TypeError(prefix + "expected string, got type=" + typeof value);
-  }
-  return value;
-}
-function aobject3(value, title = "object") {
-  if (value === null || typeof value !== "object" || Array.isArray(value))
-    throw new TypeError(title === "object" ? "expected valid options object" : `"${title}" expected object, got type=${typeof value}`);
-  return value;
-}
-function afunction(value, title) {
-  if (typeof value !== "function")
-    throw new TypeError(`"${title}" is invalid: expected function, got ${typeof value}`);
-  return value;
-}
-var bytesToHex3 = bytesToHex;
-var concatBytes3 = (...arrays) => concatBytes(...arrays);
-var hexToBytes3 = (hex) => hexToBytes(hex);
-var isBytes5 = isBytes;
-var randomBytes5 = (bytesLength) => randomBytes(bytesLength);
-var _0n7 = /* @__PURE__ */ BigInt(0);
-var _1n8 = /* @__PURE__ */ BigInt(1);
-var atitle3 = (title) => title ? `"${title}" ` : "";
-function abool3(value, title = "") {
-  if (typeof value !== "boolean")
-    throw new TypeError(atitle3(title) + "expected boolean, got type=" + typeof value);
-  return value;
-}
-function abignumber2(n) {
-  if (typeof n === "bigint") {
-    if (!isPosBig2(n))
-      throw new RangeError("positive bigint expected, got " + n);
-  } else
-    anumber5(n);
-  return n;
-}
-function asafenumber(value, title = "") {
-  if (typeof value !== "number") {
-    const prefix = title && `"${title}" `;
-    throw new TypeError(prefix + "expected number, got type=" + typeof value);
-  }
-  if (!Number.isSafeInteger(value)) {
-    const prefix = title && `"${title}" `;
-    throw new RangeError(prefix + "expected safe integer, got " + value);
-  }
-}
-function numberToHexUnpadded2(num) {
-  const hex = abignumber2(num).toString(16);
-  return hex.length & 1 ? "0" + hex : hex;
-}
-function hexToNumber2(hex) {
-  if (typeof hex !== "string")
-    throw new TypeError("hex string expected, got " + typeof hex);
-  return hex === "" ? _0n7 : BigInt("0x" + hex);
-}
-function bytesToNumberBE2(bytes) {
-  return hexToNumber2(bytesToHex(bytes));
-}
-function bytesToNumberLE2(bytes) {
-  return hexToNumber2(bytesToHex(copyBytes4(abytes(bytes)).reverse()));
-}
-function numberToBytesBE2(n, len) {
-  anumber(len);
-  if (len === 0)
-    throw new Error("zero output length is invalid");
-  n = abignumber2(n);
-  const expectedLen = len * 2;
-  const hex = n.toString(16);
-  if (hex.length > expectedLen)
-    throw new RangeError("number is too large");
-  return hexToBytes(hex.padStart(expectedLen, "0"));
-}
-function numberToBytesLE2(n, len) {
-  return numberToBytesBE2(n, len).reverse();
-}
-function copyBytes4(bytes) {
-  return Uint8Array.from(abytes5(bytes));
-}
-function isPosBig2(n) {
-  return typeof n === "bigint" && _0n7 <= n;
-}
-function inRange2(n, min, max) {
-  return isPosBig2(n) && isPosBig2(min) && isPosBig2(max) && min <= n && n < max;
-}
-function aInRange2(title, n, min, max) {
-  if (!inRange2(n, min, max))
-    throw new RangeError("expected valid " + title + ": " + min + " <= n < " + max + ", got " + n);
-}
-function bitLen2(n) {
-  if (n < _0n7)
-    throw new Error("expected non-negative bigint, got " + n);
-  return n === _0n7 ? 0 : n.toString(2).length;
-}
-var bitMask2 = (n) => {
-  asafenumber(n, "n");
-  return (_1n8 << BigInt(n)) - _1n8;
-};
-function createHmacDrbg2(hashLen, qByteLen, hmacFn) {
-  anumber(hashLen, "hashLen");
-  anumber(qByteLen, "qByteLen");
-  if (typeof hmacFn !== "function")
-    throw new TypeError("hmacFn must be a function");
-  const u8n = (len) => new Uint8Array(len);
-  const NULL = Uint8Array.of();
-  const byte0 = Uint8Array.of(0);
-  const byte1 = Uint8Array.of(1);
-  const _maxDrbgIters = 1e3;
-  let v = u8n(hashLen);
-  let k = u8n(hashLen);
-  let i = 0;
-  const reset = () => {
-    v.fill(1);
-    k.fill(0);
-    i = 0;
-  };
-  const h = (...msgs) => hmacFn(k, concatBytes3(v, ...msgs));
-  const reseed = (seed = NULL) => {
-    k = h(byte0, seed);
-    v = h();
-    if (seed.length === 0)
-      return;
-    k = h(byte1, seed);
-    v = h();
-  };
-  const gen = () => {
-    if (i++ >= _maxDrbgIters)
-      throw new Error("drbg: tried max amount of iterations");
-    let len = 0;
-    const out = [];
-    while (len < qByteLen) {
-      v = h();
-      const sl = v.slice();
-      out.push(sl);
-      len += v.length;
-    }
-    return concatBytes3(...out);
-  };
-  const genUntil = (seed, pred) => {
-    reset();
-    reseed(seed);
-    let res = void 0;
-    while ((res = pred(gen())) === void 0)
-      reseed();
-    reset();
-    return res;
-  };
-  return genUntil;
-}
-function validateObject2(object, fields = {}, optFields = {}, title = "object") {
-  aobject3(object, title);
-  aobject3(fields, "fields");
-  aobject3(optFields, "optFields");
-  function checkField(fieldName, expectedType, isOpt) {
-    const label2 = title === "object" ? `param "${String(fieldName)}"` : `"${title}.${String(fieldName)}"`;
-    const val = object[fieldName];
-    if (!Object.hasOwn(object, fieldName) && (isOpt ? val !== void 0 : expectedType !== "function")) {
-      throw new TypeError(`${label2} is invalid: expected own property`);
-    }
-    if (isOpt && val === void 0)
-      return;
-    const current = typeof val;
-    if (current !== expectedType || val === null)
-      throw new TypeError(`${label2} is invalid: expected ${expectedType}, got ${current}`);
-  }
-  const iter = (f, isOpt) => Object.entries(f).forEach(([k, v]) => checkField(k, v, isOpt));
-  iter(fields, false);
-  iter(optFields, true);
-}
-
-// node_modules/@noble/curves/abstract/modular.js
-var _0n8 = /* @__PURE__ */ BigInt(0);
-var _1n9 = /* @__PURE__ */ BigInt(1);
-var _2n6 = /* @__PURE__ */ BigInt(2);
-var _3n4 = /* @__PURE__ */ BigInt(3);
-var _4n3 = /* @__PURE__ */ BigInt(4);
-var _5n3 = /* @__PURE__ */ BigInt(5);
-var _7n3 = /* @__PURE__ */ BigInt(7);
-var _8n3 = /* @__PURE__ */ BigInt(8);
-var _9n2 = /* @__PURE__ */ BigInt(9);
-var _15n = /* @__PURE__ */ BigInt(15);
-var _16n2 = /* @__PURE__ */ BigInt(16);
-var POW_WINDOWED_MIN = /* @__PURE__ */ BigInt("0x10000000000000000");
-function mod3(a, b) {
-  if (b <= _0n8)
-    throw new Error("mod: expected positive modulus, got " + b);
-  const result = a % b;
-  return result >= _0n8 ? result : b + result;
-}
-function pow(num, power, modulo) {
-  if (modulo <= _1n9)
-    throw new Error("pow: expected modulus > 1, got " + modulo);
-  if (typeof power !== "bigint")
-    throw new TypeError("invalid exponent: expected bigint, got " + typeof power);
-  if (power < _0n8)
-    throw new Error("invalid exponent, negatives unsupported");
-  if (power === _0n8)
-    return _1n9;
-  if (power === _1n9)
-    return num;
-  let d = num % modulo;
-  if (d < _0n8)
-    d += modulo;
-  if (power < POW_WINDOWED_MIN) {
-    let p2 = _1n9;
-    while (power > _0n8) {
-      if (power & _1n9)
-        p2 = p2 * d % modulo;
-      d = d * d % modulo;
-      power >>= _1n9;
-    }
-    return p2;
-  }
-  const digits = [];
-  while (power > _0n8) {
-    digits.push(Number(power & _15n));
-    power >>= _4n3;
-  }
-  const table2 = new Array(16);
-  table2[0] = _1n9;
-  table2[1] = d;
-  for (let i = 2; i < 16; i++)
-    table2[i] = table2[i - 1] * d % modulo;
-  let p = table2[digits[digits.length - 1]];
-  for (let w = digits.length - 2; w >= 0; w--) {
-    p = p * p % modulo;
-    p = p * p % modulo;
-    p = p * p % modulo;
-    p = p * p % modulo;
-    const digit = digits[w];
-    if (digit !== 0)
-      p = p * table2[digit] % modulo;
-  }
-  return p;
-}
-function pow22(x, power, modulo) {
-  if (modulo <= _1n9)
-    throw new Error("pow2: expected modulus > 1, got " + modulo);
-  if (power < _0n8)
-    throw new Error("pow2: expected non-negative exponent, got " + power);
-  let res = x;
-  while (power-- > _0n8) {
-    res *= res;
-    res %= modulo;
-  }
-  return res;
-}
-function invert2(number, modulo) {
-  if (number === _0n8)
-    throw new Error("invert: expected non-zero number");
-  if (modulo <= _1n9)
-    throw new Error("invert: expected modulus > 1, got " + modulo);
-  let a = mod3(number, modulo);
-  let b = modulo;
-  let x = _0n8, u = _1n9;
-  while (a !== _0n8) {
-    const q = b / a;
-    const r = b - a * q;
-    const m = x - u * q;
-    b = a, a = r, x = u, u = m;
-  }
-  const gcd = b;
-  if (gcd !== _1n9)
-    throw new Error("invert: does not exist");
-  return mod3(x, modulo);
-}
-function invertCt(a, prime) {
-  if (prime <= _1n9)
-    throw new Error("invertCt: expected prime modulus > 1, got " + prime);
-  const an = mod3(a, prime);
-  if (an === _0n8)
-    throw new Error("invertCt: expected non-zero number");
-  const inverse = pow(an, prime - _2n6, prime);
-  if (mod3(an * inverse, prime) !== _1n9)
-    throw new Error("invertCt: does not exist");
-  return inverse;
-}
-function assertIsSquare2(Fp, root, n) {
-  const F2 = Fp;
-  if (!F2.eql(F2.sqr(root), n))
-    throw new Error("Cannot find square root");
-}
-function aoddModulus(order, fnName) {
-  if ((order & _1n9) === _0n8)
-    throw new Error(fnName + ": expected odd modulus, got " + order);
-}
-function sqrt3mod42(Fp, n) {
-  const F2 = Fp;
-  const p1div4 = (F2.ORDER + _1n9) / _4n3;
-  const root = F2.pow(n, p1div4);
-  assertIsSquare2(F2, root, n);
-  return root;
-}
-function sqrt5mod82(Fp, n) {
-  const F2 = Fp;
-  const p5div8 = (F2.ORDER - _5n3) / _8n3;
-  const n2 = F2.mul(n, _2n6);
-  const v = F2.pow(n2, p5div8);
-  const nv = F2.mul(n, v);
-  const i = F2.mul(F2.mul(nv, _2n6), v);
-  const root = F2.mul(nv, F2.sub(i, F2.ONE));
-  assertIsSquare2(F2, root, n);
-  return root;
-}
-function sqrt9mod162(P) {
-  const Fp_ = Field2(P);
-  const tn = tonelliShanks2(P);
-  const c1 = tn(Fp_, Fp_.neg(Fp_.ONE));
-  const c2 = tn(Fp_, c1);
-  const c3 = tn(Fp_, Fp_.neg(c1));
-  const c4 = (P + _7n3) / _16n2;
-  return ((Fp, n) => {
-    const F2 = Fp;
-    let tv1 = F2.pow(n, c4);
-    let tv2 = F2.mul(tv1, c1);
-    const tv3 = F2.mul(tv1, c2);
-    const tv4 = F2.mul(tv1, c3);
-    const e1 = F2.eql(F2.sqr(tv2), n);
-    const e2 = F2.eql(F2.sqr(tv3), n);
-    tv1 = F2.cmov(tv1, tv2, e1);
-    tv2 = F2.cmov(tv4, tv3, e2);
-    const e3 = F2.eql(F2.sqr(tv2), n);
-    const root = F2.cmov(tv1, tv2, e3);
-    assertIsSquare2(F2, root, n);
-    return root;
-  });
-}
-function tonelliShanks2(P) {
-  if (P < _3n4)
-    throw new Error("sqrt is not defined for small field");
-  aoddModulus(P, "tonelliShanks");
-  let Q2 = P - _1n9;
-  let S = 0;
-  while (Q2 % _2n6 === _0n8) {
-    Q2 /= _2n6;
-    S++;
-  }
-  let Z = _2n6;
-  const _Fp = Field2(P);
-  while (FpLegendre2(_Fp, Z) === 1) {
-    if (Z++ > 1e3)
-      throw new Error("Cannot find square root: probably non-prime P");
-  }
-  if (S === 1)
-    return sqrt3mod42;
-  let cc = _Fp.pow(Z, Q2);
-  const Q1div2 = (Q2 + _1n9) / _2n6;
-  return function tonelliSlow(Fp, n) {
-    const F2 = Fp;
-    if (F2.is0(n))
-      return n;
-    if (FpLegendre2(F2, n) !== 1)
-      throw new Error("Cannot find square root");
-    let M = S;
-    let c = F2.mul(F2.ONE, cc);
-    let t = F2.pow(n, Q2);
-    let R = F2.pow(n, Q1div2);
-    while (!F2.eql(t, F2.ONE)) {
-      if (F2.is0(t))
-        throw new Error("Cannot find square root: probably non-prime P");
-      let i = 1;
-      let t_tmp = F2.sqr(t);
-      while (!F2.eql(t_tmp, F2.ONE)) {
-        i++;
-        t_tmp = F2.sqr(t_tmp);
-        if (i === M)
-          throw new Error("Cannot find square root");
-      }
-      const exponent = _1n9 << BigInt(M - i - 1);
-      const b = F2.pow(c, exponent);
-      M = i;
-      c = F2.sqr(b);
-      t = F2.mul(t, c);
-      R = F2.mul(R, b);
-    }
-    return R;
-  };
-}
-function FpSqrt2(P) {
-  aoddModulus(P, "Fp.sqrt");
-  if (P % _4n3 === _3n4)
-    return sqrt3mod42;
-  if (P % _8n3 === _5n3)
-    return sqrt5mod82;
-  if (P % _16n2 === _9n2)
-    return sqrt9mod162(P);
-  return tonelliShanks2(P);
-}
-var isNegativeLE2 = (num, modulo) => (mod3(num, modulo) & _1n9) === _1n9;
-var FIELD_FIELDS2 = [
-  "create",
-  "isValid",
-  "is0",
-  "neg",
-  "inv",
-  "sqrt",
-  "sqr",
-  "eql",
-  "add",
-  "sub",
-  "mul",
-  "pow",
-  "div",
-  "addN",
-  "subN",
-  "mulN",
-  "sqrN"
-];
-function validateField2(field2) {
-  aobject3(field2, "field");
-  if (typeof field2.ORDER !== "bigint")
-    throw new TypeError('param "ORDER" is invalid: expected bigint, got ' + typeof field2.ORDER);
-  asafenumber(field2.BYTES, "BYTES");
-  asafenumber(field2.BITS, "BITS");
-  for (const name of FIELD_FIELDS2)
-    afunction(field2[name], "field." + name);
-  if (field2.BYTES < 1 || field2.BITS < 1)
-    throw new Error("invalid field: expected BYTES/BITS > 0");
-  if (field2.ORDER <= _1n9)
-    throw new Error("invalid field: expected ORDER > 1, got " + field2.ORDER);
-  return field2;
-}
-function FpInvertBatch2(Fp, nums, passZero = false) {
-  validateField2(Fp);
-  aarray(nums, "nums");
-  abool3(passZero, "passZero");
-  const F2 = Fp;
-  const inverted = new Array(nums.length).fill(passZero ? F2.ZERO : void 0);
-  const multipliedAcc = nums.reduce((acc, num, i) => {
-    if (F2.is0(num))
-      return acc;
-    inverted[i] = acc;
-    return F2.mul(acc, num);
-  }, F2.ONE);
-  const invertedAcc = F2.inv(multipliedAcc);
-  nums.reduceRight((acc, num, i) => {
-    if (F2.is0(num))
-      return acc;
-    inverted[i] = F2.mul(acc, inverted[i]);
-    return F2.mul(acc, num);
-  }, invertedAcc);
-  return inverted;
-}
-function FpLegendre2(Fp, n) {
-  validateField2(Fp);
-  const F2 = Fp;
-  aoddModulus(F2.ORDER, "FpLegendre");
-  const p1mod2 = (F2.ORDER - _1n9) / _2n6;
-  const powered = F2.pow(n, p1mod2);
-  const yes = F2.eql(powered, F2.ONE);
-  const zero = F2.eql(powered, F2.ZERO);
-  const no = F2.eql(powered, F2.neg(F2.ONE));
-  if (!yes && !zero && !no)
-    throw new Error("invalid Legendre symbol result");
-  return yes ? 1 : zero ? 0 : -1;
-}
-function nLength2(n, nBitLength) {
-  if (nBitLength !== void 0)
-    anumber5(nBitLength);
-  if (n <= _0n8)
-    throw new Error("invalid n length: expected positive n, got " + n);
-  if (nBitLength !== void 0 && nBitLength < 1)
-    throw new Error("invalid n length: expected positive bit length, got " + nBitLength);
-  const bits = bitLen2(n);
-  if (nBitLength !== void 0 && nBitLength < bits)
-    throw new Error(`invalid n length: expected nBitLength (${nBitLength}) >= bitLen(n) (${bits})`);
-  const _nBitLength = nBitLength !== void 0 ? nBitLength : bits;
-  const nByteLength = Math.ceil(_nBitLength / 8);
-  return { nBitLength: _nBitLength, nByteLength };
-}
-var FIELD_SQRT = /* @__PURE__ */ new WeakMap();
-var _Field2 = class {
-  ORDER;
-  BITS;
-  BYTES;
-  isLE;
-  ZERO = _0n8;
-  ONE = _1n9;
-  _lengths;
-  _mod;
-  constructor(ORDER, opts2 = {}) {
-    if (ORDER <= _1n9)
-      throw new Error("invalid field: expected ORDER > 1, got " + ORDER);
-    let _nbitLength = void 0;
-    this.isLE = false;
-    if (opts2 != null && typeof opts2 === "object") {
-      if (typeof opts2.BITS === "number")
-        _nbitLength = opts2.BITS;
-      if (typeof opts2.sqrt === "function")
-        Object.defineProperty(this, "sqrt", { value: opts2.sqrt, enumerable: true });
-      if (typeof opts2.isLE === "boolean")
-        this.isLE = opts2.isLE;
-      if (opts2.allowedLengths)
-        this._lengths = Object.freeze(opts2.allowedLengths.slice());
-      if (typeof opts2.modFromBytes === "boolean")
-        this._mod = opts2.modFromBytes;
-    }
-    const { nBitLength, nByteLength } = nLength2(ORDER, _nbitLength);
-    if (nByteLength > 2048)
-      throw new Error("invalid field: expected ORDER of <= 2048 bytes");
-    this.ORDER = ORDER;
-    this.BITS = nBitLength;
-    this.BYTES = nByteLength;
-    Object.freeze(this);
-  }
-  create(num) {
-    return mod3(num, this.ORDER);
-  }
-  isValid(num) {
-    if (typeof num !== "bigint")
-      throw new TypeError("invalid field element: expected bigint, got " + typeof num);
-    return _0n8 <= num && num < this.ORDER;
-  }
-  is0(num) {
-    return num === _0n8;
-  }
-  // is valid and invertible
-  isValidNot0(num) {
-    return !this.is0(num) && this.isValid(num);
-  }
-  isOdd(num) {
-    return (num & _1n9) === _1n9;
-  }
-  neg(num) {
-    return mod3(-num, this.ORDER);
-  }
-  eql(lhs, rhs) {
-    return lhs === rhs;
-  }
-  sqr(num) {
-    return mod3(num * num, this.ORDER);
-  }
-  add(lhs, rhs) {
-    return mod3(lhs + rhs, this.ORDER);
-  }
-  sub(lhs, rhs) {
-    return mod3(lhs - rhs, this.ORDER);
-  }
-  mul(lhs, rhs) {
-    return mod3(lhs * rhs, this.ORDER);
-  }
-  pow(num, power) {
-    return pow(num, power, this.ORDER);
-  }
-  div(lhs, rhs) {
-    return mod3(lhs * invert2(rhs, this.ORDER), this.ORDER);
-  }
-  // Same as above, but doesn't normalize
-  sqrN(num) {
-    return num * num;
-  }
-  addN(lhs, rhs) {
-    return lhs + rhs;
-  }
-  subN(lhs, rhs) {
-    return lhs - rhs;
-  }
-  mulN(lhs, rhs) {
-    return lhs * rhs;
-  }
-  inv(num) {
-    return invert2(num, this.ORDER);
-  }
-  sqrt(num) {
-    let sqrt = FIELD_SQRT.get(this);
-    if (!sqrt)
-      FIELD_SQRT.set(this, sqrt = FpSqrt2(this.ORDER));
-    return sqrt(this, num);
-  }
-  toBytes(num) {
-    return this.isLE ? numberToBytesLE2(num, this.BYTES) : numberToBytesBE2(num, this.BYTES);
-  }
-  fromBytes(bytes, skipValidation = false) {
-    abytes5(bytes);
-    const { _lengths: allowedLengths, BYTES, isLE: isLE4, ORDER, _mod: modFromBytes } = this;
-    if (allowedLengths) {
-      if (bytes.length < 1 || !allowedLengths.includes(bytes.length) || bytes.length > BYTES) {
-        throw new Error("Field.fromBytes: expected " + allowedLengths + " bytes, got " + bytes.length);
-      }
-      const padded = new Uint8Array(BYTES);
-      padded.set(bytes, isLE4 ? 0 : padded.length - bytes.length);
-      bytes = padded;
-    }
-    if (bytes.length !== BYTES)
-      throw new Error("Field.fromBytes: expected " + BYTES + " bytes, got " + bytes.length);
-    let scalar = isLE4 ? bytesToNumberLE2(bytes) : bytesToNumberBE2(bytes);
-    if (modFromBytes)
-      scalar = mod3(scalar, ORDER);
-    if (!skipValidation) {
-      if (!this.isValid(scalar))
-        throw new Error("invalid field element: outside of range 0..ORDER");
-    }
-    return scalar;
-  }
-  // TODO: we don't need it here, move out to separate fn
-  invertBatch(lst) {
-    return FpInvertBatch2(this, lst, true);
-  }
-  // We can't move this out because Fp6, Fp12 implement it
-  // and it's unclear what to return in there.
-  cmov(a, b, condition) {
-    abool3(condition, "condition");
-    return condition ? b : a;
-  }
-};
-function Field2(ORDER, opts2 = {}) {
-  Object.freeze(_Field2.prototype);
-  return new _Field2(ORDER, opts2);
-}
-function getFieldBytesLength2(fieldOrder) {
-  if (typeof fieldOrder !== "bigint")
-    throw new Error("field order must be bigint");
-  if (fieldOrder <= _1n9)
-    throw new Error("field order must be greater than 1");
-  const bitLength = bitLen2(fieldOrder - _1n9);
-  return Math.ceil(bitLength / 8);
-}
-function getMinHashLength2(fieldOrder) {
-  const length = getFieldBytesLength2(fieldOrder);
-  return length + Math.ceil(length / 2);
-}
-function mapHashToField2(key, fieldOrder, isLE4 = false) {
-  abytes5(key);
-  const len = key.length;
-  const fieldLen = getFieldBytesLength2(fieldOrder);
-  const minLen = Math.max(getMinHashLength2(fieldOrder), 16);
-  if (len < minLen || len > 1024)
-    throw new Error("expected " + minLen + "-1024 bytes of input, got " + len);
-  const num = isLE4 ? bytesToNumberLE2(key) : bytesToNumberBE2(key);
-  const reduced = mod3(num, fieldOrder - _1n9) + _1n9;
-  return isLE4 ? numberToBytesLE2(reduced, fieldLen) : numberToBytesBE2(reduced, fieldLen);
-}
-
-// node_modules/@noble/curves/abstract/curve.js
-var _0n9 = /* @__PURE__ */ BigInt(0);
-var _1n10 = /* @__PURE__ */ BigInt(1);
-var _4n4 = /* @__PURE__ */ BigInt(4);
-var BLIND_BYTES = 16;
-var BLIND_BITS = 128;
-var FW_WINDOW = 5;
-var TABLE_BYTES_MAX = /* @__PURE__ */ (() => 2 ** 31)();
-function validatePointCons(Point) {
-  const pc = Point;
-  if (typeof pc !== "function")
-    throw new TypeError('"Point" expected constructor, got type=' + typeof Point);
-  afunction(pc.fromAffine, "Point.fromAffine");
-  afunction(pc.fromBytes, "Point.fromBytes");
-  afunction(pc.fromHex, "Point.fromHex");
-  aobject3(pc.BASE, "Point.BASE");
-  aobject3(pc.ZERO, "Point.ZERO");
-  validateField2(pc.Fp);
-  validateField2(pc.Fn);
-}
-function normalizeZ2(c, points) {
-  validatePointCons(c);
-  validateMSMPoints(points, c);
-  const invertedZs = FpInvertBatch2(c.Fp, points.map((p) => p.Z));
-  return points.map((p, i) => c.fromAffine(p.toAffine(invertedZs[i])));
-}
-function validateW2(W, bits, min = 1) {
-  if (!Number.isSafeInteger(W) || W < min || W > bits)
-    throw new Error("invalid window size, expected [" + min + ".." + bits + "], got W=" + W);
-}
-function validateTableBytes(numPoints, fpBytes) {
-  const bytes = numPoints * (4 * fpBytes + 128);
-  if (bytes > TABLE_BYTES_MAX)
-    throw new Error("invalid window size: table would need ~" + Math.ceil(bytes / 2 ** 20) + " MiB, max " + TABLE_BYTES_MAX / 2 ** 20 + " MiB");
-}
-function probeRandomBytes(randomBytes9, length) {
-  if (randomBytes9 === void 0)
-    return void 0;
-  afunction(randomBytes9, "randomBytes");
-  try {
-    const probe = randomBytes9(length);
-    if (!isBytes5(probe) || probe.length !== length)
-      return void 0;
-  } catch {
-    return void 0;
-  }
-  return randomBytes9;
-}
-function validateMSMPoints(points, c) {
-  aarray(points, "points");
-  points.forEach((p, i) => {
-    if (!(p instanceof c))
-      throw new Error("invalid point at index " + i);
-  });
-}
-function validateMSMScalars(scalars, field2, maxScalar) {
-  if (!Array.isArray(scalars))
-    throw new Error("array of scalars expected");
-  scalars.forEach((s, i) => {
-    const ok = maxScalar === void 0 ? field2.isValid(s) : isPosBig2(s) && s < maxScalar;
-    if (!ok)
-      throw new Error("invalid scalar at index " + i);
-  });
-}
-var pointWindowSizes2 = /* @__PURE__ */ new WeakMap();
-function getWindowSize(P) {
-  return pointWindowSizes2.get(P) || 1;
-}
-function oddMultiples(p, size) {
-  const dbl = p.double();
-  const t = [p];
-  for (let j = 1; j < size; j++)
-    t.push(t[j - 1].add(dbl));
-  return t;
-}
-function wnafDigits(n, W) {
-  const size = 2 ** W;
-  const half = size / 2;
-  const mask = BigInt(size - 1);
-  const d = [];
-  while (n > _0n9) {
-    let w = 0;
-    if (n & _1n10) {
-      w = Number(n & mask);
-      if (w >= half)
-        w -= size;
-      n -= BigInt(w);
-    }
-    d.push(w);
-    n >>= _1n10;
-  }
-  return d;
-}
-function signedWindowDigits(n, W, windows) {
-  const size = 2 ** W;
-  const half = size / 2;
-  const mask = BigInt(size - 1);
-  const shiftBy = BigInt(W);
-  const d = [];
-  for (let w = 0; w < windows; w++) {
-    let v = Number(n & mask);
-    n >>= shiftBy;
-    if (v > half) {
-      v -= size;
-      n += _1n10;
-    }
-    d.push(v);
-  }
-  if (n !== _0n9)
-    throw new Error("invalid wnaf");
-  return d;
-}
-function wnafWalk(zero, tables, digits) {
-  let max = 0;
-  for (const d of digits)
-    max = Math.max(max, d.length);
-  let acc = zero;
-  for (let bit = max - 1; bit >= 0; bit--) {
-    if (bit !== max - 1)
-      acc = acc.double();
-    for (let i = 0; i < digits.length; i++) {
-      const w = digits[i][bit];
-      if (w) {
-        const item = tables[i][Math.abs(w) - 1 >> 1];
-        acc = acc.add(w < 0 ? item.negate() : item);
-      }
-    }
-  }
-  return acc;
-}
-var ScalarMultiplier = class {
-  Point;
-  BASE;
-  ZERO;
-  randomBytes;
-  wnafPrecomputes = /* @__PURE__ */ new WeakMap();
-  baseCanBeBlinded;
-  bits;
-  // Parametrized with a given Point class (not individual point)
-  constructor(Point, randomBytes9) {
-    validatePointCons(Point);
-    this.randomBytes = probeRandomBytes(randomBytes9, BLIND_BYTES);
-    this.Point = Point;
-    this.BASE = Point.BASE;
-    this.ZERO = Point.ZERO;
-    this.bits = Point.Fn.BITS;
-  }
-  /**
-   * Creates a signed fixed-window wNAF precomputation table: for every window w, the
-   * multiples `[1..2^(W−1)]⋅2^(w⋅W)⋅P`, flattened. All doublings are baked into the table,
-   * so cached multiplication is additions-only. `windows = ceil(bits/W) + 1`: the extra
-   * window absorbs the final carry of signed-digit recoding.
-   * For a 256-bit curve and W=6, the table is 44⋅32 = 1408 points.
-   * @param point - Point instance
-   * @param W - window size
-   * @param bits - scalar bitlength the table must cover
-   */
-  buildWnafTable(point, W, bits) {
-    const windows = Math.ceil(bits / W) + 1;
-    const half = 2 ** (W - 1);
-    const comp = [];
-    let base = point;
-    for (let w = 0; w < windows; w++) {
-      let acc = base;
-      for (let i = 0; i < half; i++) {
-        comp.push(acc);
-        acc = acc.add(base);
-      }
-      base = comp[comp.length - 1].double();
-    }
-    return { W, bits, windows, comp };
-  }
-  /**
-   * Implements ec multiplication using precomputed signed fixed-window wNAF tables.
-   * Constant-time: fixed window count with one table addition per window — zero digits feed
-   * the fake accumulator — and no doublings; the lookup scans the whole window slice.
-   * Scalar bounds are validated by the public entry points ({@link ScalarMultiplier.mulCT},
-   * {@link ScalarMultiplier.mulCTBlinded}, {@link ScalarMultiplier.mulUnsafe});
-   * signedWindowDigits throws if `n` exceeds the table.
-   * @returns real and fake (for const-time) points
-   */
-  wnafCachedCT(precomputes, n) {
-    const { W, windows, comp } = precomputes;
-    const half = 2 ** (W - 1);
-    const digits = signedWindowDigits(n, W, windows);
-    let p = this.ZERO;
-    let f = this.BASE;
-    for (let w = 0; w < windows; w++) {
-      const digit = digits[w];
-      const start = w * half;
-      const idx = Math.abs(digit) - 1;
-      let sel = comp[start];
-      for (let i = 1; i < half; i++)
-        sel = i === idx ? comp[start + i] : sel;
-      const neg = sel.negate();
-      if (digit === 0)
-        f = f.add(comp[start]);
-      else
-        p = p.add(digit < 0 ? neg : sel);
-    }
-    return { p, f };
-  }
-  // Cache key is point identity plus (W, bits); at most two entries exist per point (public-width
-  // `Fn.BITS` and blinded `Fn.BITS + BLIND_BITS`). Callers must not reuse the same point with
-  // incompatible `transform(...)` layouts and expect a separate cache entry.
-  getWnafPrecomputes(W, point, bits, transform2) {
-    let entries = this.wnafPrecomputes.get(point);
-    let comp = entries?.find((entry) => entry.W === W && entry.bits === bits);
-    if (!comp) {
-      comp = this.buildWnafTable(point, W, bits);
-      if (typeof transform2 === "function")
-        comp = { ...comp, comp: transform2(comp.comp) };
-      if (!entries) {
-        entries = [];
-        this.wnafPrecomputes.set(point, entries);
-      }
-      entries.push(comp);
-    }
-    return comp;
-  }
-  assertPoint(point) {
-    if (!(point instanceof this.Point))
-      throw new TypeError('"point" expected Point instance, got type=' + typeof point);
-  }
-  // Shared prologue of the constant-time entry points. Rejects scalar 0: in key/signature-style
-  // callers a zero scalar means broken upstream plumbing, and concrete Points already reject it.
-  // Uses inRange instead of Fn.isValidNot0: validateField() only certifies the arithmetic subset.
-  validateMulInput(point, scalar) {
-    this.assertPoint(point);
-    if (!inRange2(scalar, _1n10, this.Point.Fn.ORDER))
-      throw new Error("invalid scalar");
-  }
-  // Constant-time dispatch shared by mulCT / mulCTBlinded. Un-precomputed points (W===1, e.g.
-  // ECDH peer keys) skip building a throwaway cached table in favor of a small fixed-window
-  // multiply. `n` must be < 2^bits.
-  runCT(point, n, bits, transform2) {
-    const W = getWindowSize(point);
-    if (W === 1)
-      return this.fixedWindowCT(point, n, bits);
-    return this.wnafCachedCT(this.getWnafPrecomputes(W, point, bits, transform2), n);
-  }
-  mulCT(point, scalar, transform2) {
-    this.validateMulInput(point, scalar);
-    return this.runCT(point, scalar, this.bits, transform2);
-  }
-  mulCTBlinded(point, scalar, transform2) {
-    this.validateMulInput(point, scalar);
-    if (this.randomBytes === void 0)
-      throw new Error("randomBytes is required for scalar blinding");
-    const bits = this.Point.Fn.BITS + BLIND_BITS;
-    const blind = this.randomBytes(BLIND_BYTES);
-    if (!isBytes5(blind) || blind.length !== BLIND_BYTES)
-      throw new Error("randomBytes returned invalid byte array");
-    blind[0] = blind[0] & 63 | 128;
-    const n = scalar + bytesToNumberBE2(blind) * this.Point.Fn.ORDER;
-    return this.runCT(point, n, bits, transform2);
-  }
-  /**
-   * Constant-time multiplication `n*point` for an un-precomputed point, via a small fixed window.
-   * A cached wNAF table only pays off when reused; a flat 2^FW_WINDOW table (`size-1` adds) is
-   * far cheaper to build for a single use. The point-operation sequence is independent of `n`:
-   * build the table, then per window exactly FW_WINDOW doublings, a data-oblivious scan over
-   * every table entry, and one addition (adds the identity when the window digit is 0 — never
-   * skipped).
-   *
-   * `n` must be `< 2^bits`. Assumes complete addition (adding the identity costs the same as any
-   * add), which holds for the Weierstrass/Edwards point types used here. The table is left in
-   * projective form (no normalizeZ): normalizing this small a table costs more than the
-   * mixed-add savings it would buy for a single multiply.
-   * @returns real point `p`; `f` duplicates it only to match {@link wnafCachedCT}'s return shape
-   * (this path needs no fake accumulator — its op-count is already scalar-independent).
-   */
-  fixedWindowCT(point, n, bits) {
-    const W = FW_WINDOW;
-    const size = 1 << W;
-    const mask = bitMask2(W);
-    const table2 = new Array(size);
-    table2[0] = this.ZERO;
-    for (let i = 1; i < size; i++)
-      table2[i] = table2[i - 1].add(point);
-    const windows = Math.ceil(bits / W);
-    let acc = this.ZERO;
-    for (let window2 = windows - 1; window2 >= 0; window2--) {
-      if (window2 !== windows - 1)
-        for (let d = 0; d < W; d++)
-          acc = acc.double();
-      const digit = Number(n >> BigInt(window2 * W) & mask);
-      let sel = table2[0];
-      for (let i = 1; i < size; i++)
-        sel = i === digit ? table2[i] : sel;
-      acc = acc.add(sel);
-    }
-    return { p: acc, f: acc };
-  }
-  shouldBlind(point, cofactor) {
-    if (this.randomBytes === void 0)
-      return false;
-    if (cofactor === _1n10)
-      return true;
-    if (point !== this.BASE)
-      return false;
-    if (this.baseCanBeBlinded === void 0)
-      this.baseCanBeBlinded = this.mulUnsafe(this.BASE, this.Point.Fn.ORDER).is0();
-    return this.baseCanBeBlinded;
-  }
-  mulSecret(point, scalar, cofactor, transform2) {
-    return this.shouldBlind(point, cofactor) ? this.mulCTBlinded(point, scalar, transform2) : this.mulCT(point, scalar, transform2);
-  }
-  mulUnsafe(point, scalar, transform2) {
-    this.assertPoint(point);
-    if (!isPosBig2(scalar))
-      throw new Error("invalid scalar");
-    const W = getWindowSize(point);
-    if (W === 1 || scalar >= this.Point.Fn.ORDER)
-      return mulAddUnsafe(this.Point, [point], [scalar], true);
-    const precomputes = this.getWnafPrecomputes(W, point, this.bits, transform2);
-    return this.wnafCachedCT(precomputes, scalar).p;
-  }
-  // Remembers the window size used for precomputed wNAF multiplication of the given point
-  // and drops any previously built tables. Usually only the base point is precomputed.
-  // W=1 resets the point to the un-precomputed (table-less) paths.
-  // W is additionally capped so tables stay under ~2 GiB ({@link TABLE_BYTES_MAX}).
-  setWindowSize(point, W) {
-    this.assertPoint(point);
-    validateW2(W, this.bits);
-    const windows = Math.ceil((this.bits + BLIND_BITS) / W) + 1;
-    validateTableBytes(windows * 2 ** (W - 1), this.Point.Fp.BYTES);
-    pointWindowSizes2.set(point, W);
-    this.wnafPrecomputes.delete(point);
-  }
-  // True when a window size is set: tables themselves are built lazily on first multiply.
-  hasWindowSize(point) {
-    return getWindowSize(point) !== 1;
-  }
-};
-function mulAddUnsafe(c, points, scalars, allowOversized = false) {
-  validatePointCons(c);
-  validateMSMPoints(points, c);
-  abool3(allowOversized, "allowOversized");
-  validateMSMScalars(scalars, c.Fn, allowOversized ? c.Fn.ORDER ** _4n4 : void 0);
-  if (points.length !== scalars.length)
-    throw new Error("arrays of points and scalars must have equal length");
-  const tables = points.map((p) => oddMultiples(p, 4));
-  const digits = scalars.map((n) => wnafDigits(n, 4));
-  return wnafWalk(c.ZERO, tables, digits);
-}
-function createField2(order, field2, isLE4) {
-  if (field2) {
-    if (field2.ORDER !== order)
-      throw new Error("Field.ORDER must match order: Fp == p, Fn == n");
-    validateField2(field2);
-    return field2;
-  } else {
-    return Field2(order, { isLE: isLE4 });
-  }
-}
-function createCurveFields2(type, CURVE, curveOpts = {}, FpFnLE) {
-  if (type !== "weierstrass" && type !== "edwards")
-    throw new Error('expected curve type "weierstrass" or "edwards"');
-  if (FpFnLE === void 0)
-    FpFnLE = type === "edwards";
-  if (!CURVE || typeof CURVE !== "object")
-    throw new Error(`expected valid ${type} CURVE object`);
-  validateObject2(curveOpts);
-  for (const p of ["p", "n", "h"]) {
-    const val = CURVE[p];
-    if (!(isPosBig2(val) && val !== _0n9))
-      throw new Error(`CURVE.${p} must be positive bigint`);
-  }
-  const Fp = createField2(CURVE.p, curveOpts.Fp, FpFnLE);
-  const Fn = createField2(CURVE.n, curveOpts.Fn, FpFnLE);
-  const _b = type === "weierstrass" ? "b" : "d";
-  const params = ["Gx", "Gy", "a", _b];
-  for (const p of params) {
-    if (!Fp.isValid(CURVE[p]))
-      throw new Error(`CURVE.${p} must be valid field element of CURVE.Fp`);
-  }
-  CURVE = Object.freeze(Object.assign({}, CURVE));
-  return { CURVE, Fp, Fn };
-}
-function createKeygen2(randomSecretKey, getPublicKey) {
-  return function keygen(seed) {
-    const secretKey = randomSecretKey(seed);
-    return { secretKey, publicKey: getPublicKey(secretKey) };
-  };
-}
-
-// node_modules/@noble/curves/abstract/der.js
-var _0n10 = /* @__PURE__ */ BigInt(0);
-var DERErr2 = class extends Error {
-  constructor(m = "") {
-    super(m);
-  }
-};
-var _DER = {
-  // asn.1 DER encoding utils
-  Err: DERErr2,
-  // Basic building block is TLV (Tag-Length-Value)
-  _tlv: {
-    encode: (tag, data) => {
-      const { Err: E } = _DER;
-      asafenumber(tag, "tag");
-      if (tag < 0 || tag > 255)
-        throw new E("tlv.encode: wrong tag");
-      astring(data, "data");
-      if (data.length & 1)
-        throw new E("tlv.encode: unpadded data");
-      const dataLen = data.length / 2;
-      const len = numberToHexUnpadded2(dataLen);
-      if (len.length / 2 & 128)
-        throw new E("tlv.encode: long form length too big");
-      const lenLen = dataLen > 127 ? numberToHexUnpadded2(len.length / 2 | 128) : "";
-      const t = numberToHexUnpadded2(tag);
-      return t + lenLen + len + data;
-    },
-    // v - value, l - left bytes (unparsed)
-    decode(tag, data) {
-      const { Err: E } = _DER;
-      data = abytes5(data, void 0, "DER data");
-      let pos = 0;
-      if (tag < 0 || tag > 255)
-        throw new E("tlv.decode: wrong tag");
-      if (data.length < 2 || data[pos++] !== tag)
-        throw new E("tlv.decode: wrong tlv");
-      const first = data[pos++];
-      const isLong = !!(first & 128);
-      let length = 0;
-      if (!isLong)
-        length = first;
-      else {
-        const lenLen = first & 127;
-        if (!lenLen)
-          throw new E("tlv.decode(long): indefinite length not supported");
-        if (lenLen > 4)
-          throw new E("tlv.decode(long): byte length is too big");
-        const lengthBytes = data.subarray(pos, pos + lenLen);
-        if (lengthBytes.length !== lenLen)
-          throw new E("tlv.decode: length bytes not complete");
-        if (lengthBytes[0] === 0)
-          throw new E("tlv.decode(long): zero leftmost byte");
-        for (const b of lengthBytes)
-          length = length << 8 | b;
-        pos += lenLen;
-        if (length < 128)
-          throw new E("tlv.decode(long): not minimal encoding");
-      }
-      const v = data.subarray(pos, pos + length);
-      if (v.length !== length)
-        throw new E("tlv.decode: wrong value length");
-      return { v, l: data.subarray(pos + length) };
-    }
-  },
-  // https://crypto.stackexchange.com/a/57734 Leftmost bit of first byte is 'negative' flag,
-  // since we always use positive integers here. It must always be empty:
-  // - add zero byte if exists
-  // - if next byte doesn't have a flag, leading zero is not allowed (minimal encoding)
-  _int: {
-    encode(num) {
-      const { Err: E } = _DER;
-      abignumber2(num);
-      if (num < _0n10)
-        throw new E("integer: negative integers are not allowed");
-      let hex = numberToHexUnpadded2(num);
-      if (Number.parseInt(hex[0], 16) & 8)
-        hex = "00" + hex;
-      if (hex.length & 1)
-        throw new E("unexpected DER parsing assertion: unpadded hex");
-      return hex;
-    },
-    decode(data) {
-      const { Err: E } = _DER;
-      if (data.length < 1)
-        throw new E("invalid signature integer: empty");
-      if (data[0] & 128)
-        throw new E("invalid signature integer: negative");
-      if (data.length > 1 && data[0] === 0 && !(data[1] & 128))
-        throw new E("invalid signature integer: unnecessary leading zero");
-      return bytesToNumberBE2(data);
-    }
-  },
-  toSig(bytes, maxScalarBytes) {
-    const { Err: E, _int: int, _tlv: tlv } = _DER;
-    if (maxScalarBytes !== void 0) {
-      asafenumber(maxScalarBytes, "maxScalarBytes");
-      if (maxScalarBytes < 1)
-        throw new E("invalid signature: maxScalarBytes must be positive");
-    }
-    const data = abytes5(bytes, void 0, "signature");
-    const { v: seqBytes, l: seqLeftBytes } = tlv.decode(48, data);
-    if (seqLeftBytes.length)
-      throw new E("invalid signature: left bytes after parsing");
-    const { v: rBytes, l: rLeftBytes } = tlv.decode(2, seqBytes);
-    const { v: sBytes, l: sLeftBytes } = tlv.decode(2, rLeftBytes);
-    if (sLeftBytes.length)
-      throw new E("invalid signature: left bytes after parsing");
-    if (maxScalarBytes !== void 0 && (rBytes.length > maxScalarBytes || sBytes.length > maxScalarBytes))
-      throw new E("invalid signature: integer too large");
-    return { r: int.decode(rBytes), s: int.decode(sBytes) };
-  },
-  hexFromSig(sig) {
-    const { _tlv: tlv, _int: int } = _DER;
-    validateObject2(sig, { r: "bigint", s: "bigint" }, {}, "sig");
-    const rs = tlv.encode(2, int.encode(sig.r));
-    const ss = tlv.encode(2, int.encode(sig.s));
-    const seq = rs + ss;
-    return tlv.encode(48, seq);
-  }
-};
-var DER2 = /* @__PURE__ */ (() => {
-  Object.freeze(_DER._tlv);
-  Object.freeze(_DER._int);
-  return Object.freeze(_DER);
-})();
-
-// node_modules/@noble/curves/abstract/weierstrass.js
-var divNearest2 = (num, den) => (num + (num >= 0 ? den : -den) / _2n7) / den;
-function _splitEndoScalar2(k, basis, n) {
-  aInRange2("scalar", k, _0n11, n);
-  const [[a1, b1], [a2, b2]] = basis;
-  const c1 = divNearest2(b2 * k, n);
-  const c2 = divNearest2(-b1 * k, n);
-  let k1 = k - c1 * a1 - c2 * a2;
-  let k2 = -c1 * b1 - c2 * b2;
-  const k1neg = k1 < _0n11;
-  const k2neg = k2 < _0n11;
-  if (k1neg)
-    k1 = -k1;
-  if (k2neg)
-    k2 = -k2;
-  const MAX_NUM = bitMask2(Math.ceil(bitLen2(n) / 2)) + _1n11;
-  if (k1 < _0n11 || k1 >= MAX_NUM || k2 < _0n11 || k2 >= MAX_NUM) {
-    throw new Error("splitScalar (endomorphism): failed for k");
-  }
-  return { k1neg, k1, k2neg, k2 };
-}
-function validateSigFormat2(format) {
-  if (!["compact", "recovered", "der"].includes(format))
-    throw new Error('Signature format must be "compact", "recovered", or "der"');
-  return format;
-}
-function validateSigOpts2(opts2, def) {
-  validateObject2(opts2);
-  const optsn = {};
-  for (let optName of Object.keys(def)) {
-    optsn[optName] = opts2[optName] === void 0 ? def[optName] : opts2[optName];
-  }
-  abool3(optsn.lowS, "lowS");
-  abool3(optsn.prehash, "prehash");
-  if (optsn.format !== void 0)
-    validateSigFormat2(optsn.format);
-  return optsn;
-}
-var _0n11 = /* @__PURE__ */ BigInt(0);
-var _1n11 = /* @__PURE__ */ BigInt(1);
-var _2n7 = /* @__PURE__ */ BigInt(2);
-var _3n5 = /* @__PURE__ */ BigInt(3);
-var _4n5 = /* @__PURE__ */ BigInt(4);
-function weierstrass2(params, extraOpts = {}) {
-  const validated = createCurveFields2("weierstrass", params, extraOpts);
-  const Fp = validated.Fp;
-  const Fn = validated.Fn;
-  let CURVE = validated.CURVE;
-  const { h: cofactor, n: CURVE_ORDER } = CURVE;
-  validateObject2(extraOpts, {}, {
-    allowInfinityPoint: "boolean",
-    clearCofactor: "function",
-    isTorsionFree: "function",
-    fromBytes: "function",
-    toBytes: "function",
-    endo: "object",
-    randomBytes: "function"
-  });
-  const { endo: endoOpts, allowInfinityPoint, clearCofactor, isTorsionFree, fromBytes, toBytes } = extraOpts;
-  const randomBytes9 = extraOpts.randomBytes === void 0 ? randomBytes5 : extraOpts.randomBytes;
-  if (endoOpts) {
-    if (!Fp.is0(CURVE.a) || typeof endoOpts.beta !== "bigint" || !Array.isArray(endoOpts.basises)) {
-      throw new Error('invalid endo: expected "beta": bigint and "basises": array');
-    }
-  }
-  const endo = endoOpts ? {
-    beta: endoOpts.beta,
-    basises: endoOpts.basises.map((basis) => [...basis])
-  } : void 0;
-  const lengths = getWLengths2(Fp, Fn);
-  function assertCompressionIsSupported() {
-    if (!Fp.isOdd)
-      throw new Error("compression is not supported: Field does not have .isOdd()");
-  }
-  function pointToBytes(_c, point, isCompressed) {
-    if (point.is0()) {
-      if (!allowInfinityPoint)
-        throw new Error("bad point: ZERO");
-      return Uint8Array.of(0);
-    }
-    const { x, y } = point.toAffine();
-    const bx = Fp.toBytes(x);
-    abool3(isCompressed, "isCompressed");
-    if (isCompressed) {
-      assertCompressionIsSupported();
-      const hasEvenY = !Fp.isOdd(y);
-      return concatBytes3(pprefix2(hasEvenY), bx);
-    } else {
-      return concatBytes3(Uint8Array.of(4), bx, Fp.toBytes(y));
-    }
-  }
-  function pointFromBytes(bytes) {
-    abytes5(bytes, void 0, "Point");
-    const { publicKey: comp, publicKeyUncompressed: uncomp } = lengths;
-    const length = bytes.length;
-    const head = bytes[0];
-    const tail = bytes.subarray(1);
-    if (allowInfinityPoint && length === 1 && head === 0)
-      return { x: Fp.ZERO, y: Fp.ZERO };
-    if (length === comp && (head === 2 || head === 3)) {
-      const x = Fp.fromBytes(tail);
-      if (!Fp.isValid(x))
-        throw new Error("bad point: is not on curve, wrong x");
-      const y2 = weierstrassEquation(x);
-      let y;
-      try {
-        y = Fp.sqrt(y2);
-      } catch (sqrtError) {
-        const err = sqrtError instanceof Error ? ": " + sqrtError.message : "";
-        throw new Error("bad point: is not on curve, sqrt error" + err);
-      }
-      assertCompressionIsSupported();
-      const evenY = Fp.isOdd(y);
-      const evenH = (head & 1) === 1;
-      if (evenH !== evenY)
-        y = Fp.neg(y);
-      return { x, y };
-    } else if (length === uncomp && head === 4) {
-      const L = Fp.BYTES;
-      const x = Fp.fromBytes(tail.subarray(0, L));
-      const y = Fp.fromBytes(tail.subarray(L, L * 2));
-      if (!isValidXY(x, y))
-        throw new Error("bad point: is not on curve");
-      return { x, y };
-    } else {
-      throw new Error(`bad point: got length ${length}, expected compressed=${comp} or uncompressed=${uncomp}`);
-    }
-  }
-  const encodePoint = toBytes === void 0 ? pointToBytes : toBytes;
-  const decodePoint = fromBytes === void 0 ? pointFromBytes : fromBytes;
-  const b3 = Fp.mul(CURVE.b, _3n5);
-  const mulA = Fp.is0(CURVE.a) ? (_) => Fp.ZERO : (x) => Fp.mul(CURVE.a, x);
-  function weierstrassEquation(x) {
-    const x2 = Fp.sqr(x);
-    const x3 = Fp.mul(x2, x);
-    return Fp.add(Fp.add(x3, Fp.mul(x, CURVE.a)), CURVE.b);
-  }
-  function isValidXY(x, y) {
-    const left = Fp.sqr(y);
-    const right = weierstrassEquation(x);
-    return Fp.eql(left, right);
-  }
-  if (!isValidXY(CURVE.Gx, CURVE.Gy))
-    throw new Error("bad curve params: generator point");
-  const _4a3 = Fp.mul(Fp.pow(CURVE.a, _3n5), _4n5);
-  const _27b2 = Fp.mul(Fp.sqr(CURVE.b), BigInt(27));
-  if (Fp.is0(Fp.add(_4a3, _27b2)))
-    throw new Error("bad curve params: a or b");
-  function acoord(title, n, banZero = false) {
-    if (!Fp.isValid(n) || banZero && Fp.is0(n))
-      throw new Error(`bad point coordinate ${title}`);
-    return typeof n === "object" && n !== null ? Fp.create(n) : n;
-  }
-  function aprjpoint(other) {
-    if (!(other instanceof Point))
-      throw new Error("Weierstrass Point expected");
-  }
-  function splitEndoScalarN(k) {
-    if (!endo || !endo.basises)
-      throw new Error("no endo");
-    return _splitEndoScalar2(k, endo.basises, Fn.ORDER);
-  }
-  function pushWnafPair(points, scalars, p, k) {
-    if (!Fn.isValid(k))
-      throw new RangeError("invalid scalar: out of range");
-    if (endo) {
-      const { k1neg, k1, k2neg, k2 } = splitEndoScalarN(k);
-      const psi = new Point(Fp.mul(p.X, endo.beta), p.Y, p.Z);
-      points.push(k1neg ? p.negate() : p, k2neg ? psi.negate() : psi);
-      scalars.push(k1, k2);
-    } else {
-      points.push(p);
-      scalars.push(k);
-    }
-  }
-  const validityCache = /* @__PURE__ */ new WeakSet();
-  class Point {
-    static BASE = new Point(CURVE.Gx, CURVE.Gy, Fp.ONE);
-    static ZERO = new Point(Fp.ZERO, Fp.ONE, Fp.ZERO);
-    static Fp = Fp;
-    static Fn = Fn;
-    X;
-    Y;
-    Z;
-    /** Does NOT validate if the point is valid. Use `.assertValidity()`. */
-    constructor(X, Y, Z) {
-      this.X = acoord("x", X);
-      this.Y = acoord("y", Y, true);
-      this.Z = acoord("z", Z);
-      Object.freeze(this);
-    }
-    static CURVE() {
-      return CURVE;
-    }
-    /** Does NOT validate if the point is valid. Use `.assertValidity()`. */
-    static fromAffine(p) {
-      const { x, y } = p || {};
-      if (!p || !Fp.isValid(x) || !Fp.isValid(y))
-        throw new Error("invalid affine point");
-      if (p instanceof Point)
-        throw new Error("projective point not allowed");
-      if (Fp.is0(x) && Fp.is0(y))
-        return Point.ZERO;
-      return new Point(x, y, Fp.ONE);
-    }
-    static fromBytes(bytes) {
-      const P = Point.fromAffine(decodePoint(abytes5(bytes, void 0, "point")));
-      P.assertValidity();
-      return P;
-    }
-    static fromHex(hex) {
-      return Point.fromBytes(hexToBytes3(hex));
-    }
-    get x() {
-      return this.toAffine().x;
-    }
-    get y() {
-      return this.toAffine().y;
-    }
-    /**
-     * @param isLazy - true will defer table computation until the first multiplication
-     */
-    precompute(windowSize = 6, isLazy = true) {
-      wnaf.setWindowSize(this, windowSize);
-      if (!isLazy)
-        this.multiply(_3n5);
-      return this;
-    }
-    // TODO: return `this`
-    /** A point on curve is valid if it conforms to equation. */
-    assertValidity() {
-      const p = this;
-      if (p.is0()) {
-        if (allowInfinityPoint && Fp.is0(p.X) && Fp.eql(p.Y, Fp.ONE) && Fp.is0(p.Z))
-          return;
-        throw new Error("bad point: ZERO");
-      }
-      if (validityCache.has(p))
-        return;
-      const { x, y } = p.toAffine();
-      if (!Fp.isValid(x) || !Fp.isValid(y))
-        throw new Error("bad point: x or y not field elements");
-      if (!isValidXY(x, y))
-        throw new Error("bad point: equation left != right");
-      if (!p.isTorsionFree())
-        throw new Error("bad point: not in prime-order subgroup");
-      validityCache.add(p);
-    }
-    hasEvenY() {
-      const { y } = this.toAffine();
-      if (!Fp.isOdd)
-        throw new Error("Field doesn't support isOdd");
-      return !Fp.isOdd(y);
-    }
-    /** Compare one point to another. */
-    equals(other) {
-      aprjpoint(other);
-      const { X: X1, Y: Y1, Z: Z1 } = this;
-      const { X: X2, Y: Y2, Z: Z2 } = other;
-      const U1 = Fp.eql(Fp.mul(X1, Z2), Fp.mul(X2, Z1));
-      const U2 = Fp.eql(Fp.mul(Y1, Z2), Fp.mul(Y2, Z1));
-      return U1 && U2;
-    }
-    /** Flips point to one corresponding to (x, -y) in Affine coordinates. */
-    negate() {
-      return new Point(this.X, Fp.neg(this.Y), this.Z);
-    }
-    // Renes-Costello-Batina exception-free doubling formula.
-    // There is 30% faster Jacobian formula, but it is not complete.
-    // https://eprint.iacr.org/2015/1060, algorithm 3
-    // Cost: 8M + 3S + 3*a + 2*b3 + 15add.
-    double() {
-      const { X: X1, Y: Y1, Z: Z1 } = this;
-      let X3 = Fp.ZERO, Y3 = Fp.ZERO, Z3 = Fp.ZERO;
-      let t0 = Fp.mul(X1, X1);
-      let t1 = Fp.mul(Y1, Y1);
-      let t2 = Fp.mul(Z1, Z1);
-      let t3 = Fp.mul(X1, Y1);
-      t3 = Fp.add(t3, t3);
-      Z3 = Fp.mul(X1, Z1);
-      Z3 = Fp.add(Z3, Z3);
-      X3 = mulA(Z3);
-      Y3 = Fp.mul(b3, t2);
-      Y3 = Fp.add(X3, Y3);
-      X3 = Fp.sub(t1, Y3);
-      Y3 = Fp.add(t1, Y3);
-      Y3 = Fp.mul(X3, Y3);
-      X3 = Fp.mul(t3, X3);
-      Z3 = Fp.mul(b3, Z3);
-      t2 = mulA(t2);
-      t3 = Fp.sub(t0, t2);
-      t3 = mulA(t3);
-      t3 = Fp.add(t3, Z3);
-      Z3 = Fp.add(t0, t0);
-      t0 = Fp.add(Z3, t0);
-      t0 = Fp.add(t0, t2);
-      t0 = Fp.mul(t0, t3);
-      Y3 = Fp.add(Y3, t0);
-      t2 = Fp.mul(Y1, Z1);
-      t2 = Fp.add(t2, t2);
-      t0 = Fp.mul(t2, t3);
-      X3 = Fp.sub(X3, t0);
-      Z3 = Fp.mul(t2, t1);
-      Z3 = Fp.add(Z3, Z3);
-      Z3 = Fp.add(Z3, Z3);
-      return new Point(X3, Y3, Z3);
-    }
-    // Renes-Costello-Batina exception-free addition formula.
-    // There is 30% faster Jacobian formula, but it is not complete.
-    // https://eprint.iacr.org/2015/1060, algorithm 1
-    // Cost: 12M + 0S + 3*a + 3*b3 + 23add.
-    add(other) {
-      aprjpoint(other);
-      const { X: X1, Y: Y1, Z: Z1 } = this;
-      const { X: X2, Y: Y2, Z: Z2 } = other;
-      let X3 = Fp.ZERO, Y3 = Fp.ZERO, Z3 = Fp.ZERO;
-      let t0 = Fp.mul(X1, X2);
-      let t1 = Fp.mul(Y1, Y2);
-      let t2 = Fp.mul(Z1, Z2);
-      let t3 = Fp.add(X1, Y1);
-      let t4 = Fp.add(X2, Y2);
-      t3 = Fp.mul(t3, t4);
-      t4 = Fp.add(t0, t1);
-      t3 = Fp.sub(t3, t4);
-      t4 = Fp.add(X1, Z1);
-      let t5 = Fp.add(X2, Z2);
-      t4 = Fp.mul(t4, t5);
-      t5 = Fp.add(t0, t2);
-      t4 = Fp.sub(t4, t5);
-      t5 = Fp.add(Y1, Z1);
-      X3 = Fp.add(Y2, Z2);
-      t5 = Fp.mul(t5, X3);
-      X3 = Fp.add(t1, t2);
-      t5 = Fp.sub(t5, X3);
-      Z3 = mulA(t4);
-      X3 = Fp.mul(b3, t2);
-      Z3 = Fp.add(X3, Z3);
-      X3 = Fp.sub(t1, Z3);
-      Z3 = Fp.add(t1, Z3);
-      Y3 = Fp.mul(X3, Z3);
-      t1 = Fp.add(t0, t0);
-      t1 = Fp.add(t1, t0);
-      t2 = mulA(t2);
-      t4 = Fp.mul(b3, t4);
-      t1 = Fp.add(t1, t2);
-      t2 = Fp.sub(t0, t2);
-      t2 = mulA(t2);
-      t4 = Fp.add(t4, t2);
-      t0 = Fp.mul(t1, t4);
-      Y3 = Fp.add(Y3, t0);
-      t0 = Fp.mul(t5, t4);
-      X3 = Fp.mul(t3, X3);
-      X3 = Fp.sub(X3, t0);
-      t0 = Fp.mul(t3, t1);
-      Z3 = Fp.mul(t5, Z3);
-      Z3 = Fp.add(Z3, t0);
-      return new Point(X3, Y3, Z3);
-    }
-    subtract(other) {
-      aprjpoint(other);
-      return this.add(other.negate());
-    }
-    is0() {
-      return this.equals(Point.ZERO);
-    }
-    /**
-     * Constant time multiplication.
-     * Uses precomputed tables (signed fixed-window wNAF) when available.
-     * Uses scalar blinding and avoids endomorphism splitting in the secret-scalar path.
-     * @param scalar - by which the point would be multiplied
-     * @returns New point
-     */
-    multiply(scalar) {
-      if (!Fn.isValidNot0(scalar))
-        throw new RangeError("invalid scalar: out of range");
-      const { p, f } = wnaf.mulSecret(this, scalar, cofactor, normalize3);
-      return normalize3([p, f])[0];
-    }
-    /**
-     * Non-constant-time multiplication. Uses width-4 wNAF with GLV endomorphism splitting
-     * when available (two half-width scalars sharing one halved doubling chain).
-     * It's faster, but should only be used when you don't care about
-     * an exposed secret key e.g. sig verification, which works over *public* keys.
-     */
-    multiplyUnsafe(scalar) {
-      const p = this;
-      const sc = scalar;
-      if (!Fn.isValid(sc))
-        throw new RangeError("invalid scalar: out of range");
-      if (sc === _0n11 || p.is0())
-        return Point.ZERO;
-      if (sc === _1n11)
-        return p;
-      if (wnaf.hasWindowSize(this))
-        return wnaf.mulUnsafe(p, sc, normalize3);
-      const points = [];
-      const scalars = [];
-      pushWnafPair(points, scalars, p, sc);
-      return mulAddUnsafe(Point, points, scalars);
-    }
-    /**
-     * Non-constant-time double-scalar multiplication `a⋅this + b⋅other` (Strauss–Shamir).
-     * Both walks share one doubling chain via {@link mulAddUnsafe}, and GLV endomorphism
-     * (when available) halves the chain again by splitting each scalar into two half-width
-     * parts. Used by ECDSA verification and public-key recovery for `R = u1⋅G + u2⋅P`.
-     * Only for public scalars.
-     */
-    mulAddUnsafe(a, other, b) {
-      aprjpoint(other);
-      const points = [];
-      const scalars = [];
-      pushWnafPair(points, scalars, this, a);
-      pushWnafPair(points, scalars, other, b);
-      return mulAddUnsafe(Point, points, scalars);
-    }
-    /**
-     * Converts Projective point to affine (x, y) coordinates.
-     * (X, Y, Z) ∋ (x=X/Z, y=Y/Z).
-     * @param invertedZ - Z^-1 (inverted zero) - optional, precomputation is useful for invertBatch
-     */
-    toAffine(invertedZ) {
-      const p = this;
-      let iz = invertedZ;
-      if (iz != null && !Fp.isValid(iz))
-        throw new RangeError('"invertedZ" expected valid field element');
-      const { X, Y, Z } = p;
-      if (Fp.eql(Z, Fp.ONE))
-        return { x: X, y: Y };
-      const is0 = p.is0();
-      if (iz == null)
-        iz = is0 ? Fp.ONE : Fp.inv(Z);
-      const x = Fp.mul(X, iz);
-      const y = Fp.mul(Y, iz);
-      const zz = Fp.mul(Z, iz);
-      if (is0)
-        return { x: Fp.ZERO, y: Fp.ZERO };
-      if (!Fp.eql(zz, Fp.ONE))
-        throw new Error("invZ was invalid");
-      return { x, y };
-    }
-    /**
-     * Checks whether Point is free of torsion elements (is in prime subgroup).
-     * Always torsion-free for cofactor=1 curves.
-     */
-    isTorsionFree() {
-      if (cofactor === _1n11)
-        return true;
-      if (isTorsionFree)
-        return isTorsionFree(Point, this);
-      return wnaf.mulUnsafe(this, CURVE_ORDER).is0();
-    }
-    clearCofactor() {
-      if (cofactor === _1n11)
-        return this;
-      if (clearCofactor)
-        return clearCofactor(Point, this);
-      return this.multiplyUnsafe(cofactor);
-    }
-    isSmallOrder() {
-      if (cofactor === _1n11)
-        return this.is0();
-      return this.clearCofactor().is0();
-    }
-    toBytes(isCompressed = true) {
-      abool3(isCompressed, "isCompressed");
-      this.assertValidity();
-      return encodePoint(Point, this, isCompressed);
-    }
-    toHex(isCompressed = true) {
-      return bytesToHex3(this.toBytes(isCompressed));
-    }
-    toString() {
-      return `<Point ${this.is0() ? "ZERO" : this.toHex()}>`;
-    }
-  }
-  const normalize3 = (points) => normalizeZ2(Point, points);
-  const wnaf = new ScalarMultiplier(Point, randomBytes9);
-  if (wnaf.bits >= 6)
-    Point.BASE.precompute(6);
-  Object.freeze(Point.prototype);
-  Object.freeze(Point);
-  return Point;
-}
-function pprefix2(hasEvenY) {
-  return Uint8Array.of(hasEvenY ? 2 : 3);
-}
-function getWLengths2(Fp, Fn) {
-  return {
-    secretKey: Fn.BYTES,
-    publicKey: 1 + Fp.BYTES,
-    publicKeyUncompressed: 1 + 2 * Fp.BYTES,
-    publicKeyHasPrefix: true,
-    // Raw compact `(r || s)` signature width; DER and recovered signatures use
-    // different lengths outside this helper.
-    signature: 2 * Fn.BYTES
-  };
-}
-function ecdh2(Point, ecdhOpts = {}) {
-  validatePointCons(Point);
-  const { Fn } = Point;
-  const randomBytes_ = ecdhOpts.randomBytes === void 0 ? randomBytes5 : ecdhOpts.randomBytes;
-  const lengths = Object.assign(getWLengths2(Point.Fp, Fn), {
-    seed: Math.max(getMinHashLength2(Fn.ORDER), 16)
-  });
-  function isValidSecretKey(secretKey) {
-    try {
-      const num = Fn.fromBytes(secretKey);
-      return Fn.isValidNot0(num);
-    } catch (error) {
-      return false;
-    }
-  }
-  function isValidPublicKey(publicKey, isCompressed) {
-    const { publicKey: comp, publicKeyUncompressed } = lengths;
-    try {
-      const l = publicKey.length;
-      if (isCompressed === true && l !== comp)
-        return false;
-      if (isCompressed === false && l !== publicKeyUncompressed)
-        return false;
-      return !Point.fromBytes(publicKey).is0();
-    } catch (error) {
-      return false;
-    }
-  }
-  function randomSecretKey(seed) {
-    seed = seed === void 0 ? randomBytes_(lengths.seed) : seed;
-    return mapHashToField2(abytes5(seed, lengths.seed, "seed"), Fn.ORDER);
-  }
-  function getPublicKey(secretKey, isCompressed = true) {
-    return Point.BASE.multiply(Fn.fromBytes(secretKey)).toBytes(isCompressed);
-  }
-  function isProbPub(item) {
-    const { secretKey, publicKey, publicKeyUncompressed } = lengths;
-    const allowedLengths = Fn._lengths;
-    if (!isBytes5(item))
-      return void 0;
-    const l = abytes5(item, void 0, "key").length;
-    const isPub = l === publicKey || l === publicKeyUncompressed;
-    const isSec = l === secretKey || !!allowedLengths?.includes(l);
-    if (isPub && isSec)
-      return void 0;
-    return isPub;
-  }
-  function getSharedSecret(secretKeyA, publicKeyB, isCompressed = true) {
-    if (isProbPub(secretKeyA) === true)
-      throw new Error("first arg must be private key");
-    if (isProbPub(publicKeyB) === false)
-      throw new Error("second arg must be public key");
-    const s = Fn.fromBytes(secretKeyA);
-    const b = Point.fromBytes(publicKeyB);
-    if (b.is0())
-      throw new Error("invalid public key: point at infinity");
-    return b.multiply(s).toBytes(isCompressed);
-  }
-  const utils = {
-    isValidSecretKey,
-    isValidPublicKey,
-    randomSecretKey
-  };
-  const keygen = createKeygen2(randomSecretKey, getPublicKey);
-  Object.freeze(utils);
-  Object.freeze(lengths);
-  return Object.freeze({ getPublicKey, getSharedSecret, keygen, Point, utils, lengths });
-}
-function ecdsa2(Point, hash, ecdsaOpts = {}) {
-  validatePointCons(Point);
-  const hash_ = hash;
-  ahash(hash_);
-  validateObject2(ecdsaOpts, {}, {
-    hmac: "function",
-    lowS: "boolean",
-    randomBytes: "function",
-    bits2int: "function",
-    bits2int_modN: "function"
-  });
-  const opts2 = Object.assign({}, ecdsaOpts);
-  const randomBytes9 = opts2.randomBytes === void 0 ? randomBytes5 : opts2.randomBytes;
-  const hmac3 = opts2.hmac === void 0 ? (key, msg) => hmac(hash_, key, msg) : opts2.hmac;
-  const { Fp, Fn } = Point;
-  const { ORDER: CURVE_ORDER, BITS: fnBits } = Fn;
-  const blindLength = getMinHashLength2(CURVE_ORDER);
-  const csprng = probeRandomBytes(randomBytes9, blindLength);
-  const { keygen, getPublicKey, getSharedSecret, utils, lengths } = ecdh2(Point, opts2);
-  const defaultSigOpts = {
-    prehash: true,
-    lowS: typeof opts2.lowS === "boolean" ? opts2.lowS : true,
-    format: "compact",
-    extraEntropy: false
-  };
-  const hasLargeRecoveryLifts = CURVE_ORDER * _2n7 + _1n11 < Fp.ORDER;
-  function isBiggerThanHalfOrder(number) {
-    const HALF = CURVE_ORDER >> _1n11;
-    return number > HALF;
-  }
-  function validateRS(title, num) {
-    if (!Fn.isValidNot0(num))
-      throw new Error(`invalid signature ${title}: out of range 1..Point.Fn.ORDER`);
-    return num;
-  }
-  function assertFieldSignIsSupported() {
-    if (!Fp.isOdd)
-      throw new Error("Field doesn't support isOdd");
-  }
-  function getRecoveryBit(x, y, r) {
-    assertFieldSignIsSupported();
-    return (x === r ? 0 : 2) | Number(Fp.isOdd(y));
-  }
-  function assertRecoverableCurve() {
-    if (hasLargeRecoveryLifts)
-      throw new Error('"recovered" sig type is not supported for cofactor >2 curves');
-  }
-  function validateSigLength(bytes, format) {
-    validateSigFormat2(format);
-    const size = lengths.signature;
-    const sizer = format === "compact" ? size : format === "recovered" ? size + 1 : void 0;
-    return abytes5(bytes, sizer);
-  }
-  class Signature {
-    r;
-    s;
-    recovery;
-    constructor(r, s, recovery) {
-      this.r = validateRS("r", r);
-      this.s = validateRS("s", s);
-      if (recovery != null) {
-        assertRecoverableCurve();
-        if (![0, 1, 2, 3].includes(recovery))
-          throw new Error("invalid recovery id");
-        this.recovery = recovery;
-      }
-      Object.freeze(this);
-    }
-    static fromBytes(bytes, format = defaultSigOpts.format) {
-      validateSigLength(bytes, format);
-      let recid;
-      if (format === "der") {
-        if (bytes.length > 2 * Fn.BYTES + 16)
-          throw new DER2.Err("invalid signature: DER signature too long");
-        const { r: r2, s: s2 } = DER2.toSig(abytes5(bytes), Fn.BYTES + 1);
-        return new Signature(r2, s2);
-      }
-      if (format === "recovered") {
-        recid = bytes[0];
-        format = "compact";
-        bytes = bytes.subarray(1);
-      }
-      const L = lengths.signature / 2;
-      const r = bytes.subarray(0, L);
-      const s = bytes.subarray(L, L * 2);
-      return new Signature(Fn.fromBytes(r), Fn.fromBytes(s), recid);
-    }
-    static fromHex(hex, format) {
-      return this.fromBytes(hexToBytes3(hex), format);
-    }
-    assertRecovery() {
-      const { recovery } = this;
-      if (recovery == null)
-        throw new Error("invalid recovery id: must be present");
-      return recovery;
-    }
-    addRecoveryBit(recovery) {
-      return new Signature(this.r, this.s, recovery);
-    }
-    // Unlike the top-level helper below, this method expects a digest that has
-    // already been hashed to the curve's message representative.
-    recoverPublicKey(messageHash) {
-      const { r, s } = this;
-      const recovery = this.assertRecovery();
-      const radj = recovery === 2 || recovery === 3 ? r + CURVE_ORDER : r;
-      if (!Fp.isValid(radj))
-        throw new Error("invalid recovery id: sig.r+curve.n != R.x");
-      const x = Fp.toBytes(radj);
-      const R = Point.fromBytes(concatBytes3(pprefix2((recovery & 1) === 0), x));
-      const ir = Fn.inv(radj);
-      const h = bits2int_modN(abytes5(messageHash, void 0, "msgHash"));
-      const u1 = Fn.create(-h * ir);
-      const u2 = Fn.create(s * ir);
-      const Q2 = Point.BASE.mulAddUnsafe(u1, R, u2);
-      if (Q2.is0())
-        throw new Error("invalid recovery: point at infinify");
-      Q2.assertValidity();
-      return Q2;
-    }
-    // Signatures should be low-s, to prevent malleability.
-    hasHighS() {
-      return isBiggerThanHalfOrder(this.s);
-    }
-    toBytes(format = defaultSigOpts.format) {
-      validateSigFormat2(format);
-      if (format === "der")
-        return hexToBytes3(DER2.hexFromSig(this));
-      const { r, s } = this;
-      const rb = Fn.toBytes(r);
-      const sb = Fn.toBytes(s);
-      if (format === "recovered") {
-        assertRecoverableCurve();
-        return concatBytes3(Uint8Array.of(this.assertRecovery()), rb, sb);
-      }
-      return concatBytes3(rb, sb);
-    }
-    toHex(format) {
-      return bytesToHex3(this.toBytes(format));
-    }
-  }
-  Object.freeze(Signature.prototype);
-  Object.freeze(Signature);
-  const bits2int = opts2.bits2int === void 0 ? function bits2int_def(bytes) {
-    if (bytes.length > 8192)
-      throw new Error("input is too large");
-    const num = bytesToNumberBE2(bytes);
-    const delta = bytes.length * 8 - fnBits;
-    return delta > 0 ? num >> BigInt(delta) : num;
-  } : opts2.bits2int;
-  const bits2int_modN = opts2.bits2int_modN === void 0 ? function bits2int_modN_def(bytes) {
-    return Fn.create(bits2int(bytes));
-  } : opts2.bits2int_modN;
-  const ORDER_MASK = bitMask2(fnBits);
-  function int2octets(num) {
-    aInRange2("num < 2^" + fnBits, num, _0n11, ORDER_MASK);
-    return Fn.toBytes(num);
-  }
-  function validateMsgAndHash(message, prehash) {
-    abytes5(message, void 0, "message");
-    return prehash ? abytes5(hash_(message), void 0, "prehashed message") : message;
-  }
-  function prepSig(message, secretKey, opts3) {
-    const { lowS, prehash, extraEntropy } = validateSigOpts2(opts3, defaultSigOpts);
-    message = validateMsgAndHash(message, prehash);
-    const h1int = bits2int_modN(message);
-    const d = Fn.fromBytes(secretKey);
-    if (!Fn.isValidNot0(d))
-      throw new Error("invalid private key");
-    const seedArgs = [int2octets(d), int2octets(h1int)];
-    if (extraEntropy != null && extraEntropy !== false) {
-      const e = extraEntropy === true ? randomBytes9(lengths.secretKey) : extraEntropy;
-      seedArgs.push(abytes5(e, void 0, "extraEntropy"));
-    }
-    const seed = concatBytes3(...seedArgs);
-    const m = h1int;
-    function k2sig(kBytes) {
-      const k = bits2int(kBytes);
-      if (!Fn.isValidNot0(k))
-        return;
-      const q = Point.BASE.multiply(k).toAffine();
-      const r = Fn.create(q.x);
-      if (r === _0n11)
-        return;
-      let s;
-      if (csprng !== void 0) {
-        const b = bytesToNumberBE2(mapHashToField2(csprng(blindLength), CURVE_ORDER));
-        const ibk = Fn.inv(Fn.mul(b, k));
-        const bm = Fn.mul(b, m);
-        const bd = Fn.mul(b, d);
-        s = Fn.create(ibk * Fn.create(bm + bd * r));
-      } else {
-        const ik = invertCt(k, CURVE_ORDER);
-        s = Fn.create(ik * Fn.create(m + r * d));
-      }
-      if (s === _0n11)
-        return;
-      let recovery = getRecoveryBit(q.x, q.y, r);
-      let normS = s;
-      if (lowS && isBiggerThanHalfOrder(s)) {
-        normS = Fn.neg(s);
-        recovery ^= 1;
-      }
-      return new Signature(r, normS, hasLargeRecoveryLifts ? void 0 : recovery);
-    }
-    return { seed, k2sig };
-  }
-  function sign(message, secretKey, opts3 = {}) {
-    const { seed, k2sig } = prepSig(message, secretKey, opts3);
-    const drbg = createHmacDrbg2(hash_.outputLen, Fn.BYTES, hmac3);
-    const sig = drbg(seed, k2sig);
-    return sig.toBytes(opts3.format);
-  }
-  function verify(signature, message, publicKey, opts3 = {}) {
-    const { lowS, prehash, format } = validateSigOpts2(opts3, defaultSigOpts);
-    publicKey = abytes5(publicKey, void 0, "publicKey");
-    message = validateMsgAndHash(message, prehash);
-    if (!isBytes5(signature)) {
-      const end = signature instanceof Signature ? ", use sig.toBytes()" : "";
-      throw new Error("verify expects Uint8Array signature" + end);
-    }
-    validateSigLength(signature, format);
-    try {
-      const sig = Signature.fromBytes(signature, format);
-      const P = Point.fromBytes(publicKey);
-      if (P.is0())
-        return false;
-      if (lowS && sig.hasHighS())
-        return false;
-      const { r, s } = sig;
-      const h = bits2int_modN(message);
-      const is = Fn.inv(s);
-      const u1 = Fn.create(h * is);
-      const u2 = Fn.create(r * is);
-      const R = Point.BASE.mulAddUnsafe(u1, P, u2);
-      if (R.is0())
-        return false;
-      const q = R.toAffine();
-      const v = Fn.create(q.x);
-      if (v !== r)
-        return false;
-      if (format === "recovered" && sig.recovery !== getRecoveryBit(q.x, q.y, r))
-        return false;
-      return true;
-    } catch (e) {
-      return false;
-    }
-  }
-  function recoverPublicKey(signature, message, opts3 = {}) {
-    const { prehash } = validateSigOpts2(opts3, defaultSigOpts);
-    message = validateMsgAndHash(message, prehash);
-    return Signature.fromBytes(signature, "recovered").recoverPublicKey(message).toBytes();
-  }
-  return Object.freeze({
-    keygen,
-    getPublicKey,
-    getSharedSecret,
-    utils,
-    lengths,
-    Point,
-    sign,
-    verify,
-    recoverPublicKey,
-    Signature,
-    hash: hash_
-  });
-}
-
-// node_modules/@noble/curves/nist.js
-var p256_CURVE2 = /* @__PURE__ */ (() => ({
-  p: BigInt("0xffffffff00000001000000000000000000000000ffffffffffffffffffffffff"),
-  n: BigInt("0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551"),
-  h: BigInt(1),
-  a: BigInt("0xffffffff00000001000000000000000000000000fffffffffffffffffffffffc"),
-  b: BigInt("0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b"),
-  Gx: BigInt("0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296"),
-  Gy: BigInt("0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5")
-}))();
-var p256_Point2 = /* @__PURE__ */ weierstrass2(p256_CURVE2);
-var p2562 = /* @__PURE__ */ ecdsa2(p256_Point2, sha256);
-
-// node_modules/@noble/curves/abstract/edwards.js
-var _0n12 = /* @__PURE__ */ BigInt(0);
-var _1n12 = /* @__PURE__ */ BigInt(1);
-var _2n8 = /* @__PURE__ */ BigInt(2);
-var _4n6 = /* @__PURE__ */ BigInt(4);
-var _8n4 = /* @__PURE__ */ BigInt(8);
-function isEdValidXY(Fp, CURVE, x, y) {
-  const x2 = Fp.sqr(x);
-  const y2 = Fp.sqr(y);
-  const left = Fp.add(Fp.mul(CURVE.a, x2), y2);
-  const right = Fp.add(Fp.ONE, Fp.mul(CURVE.d, Fp.mul(x2, y2)));
-  return Fp.eql(left, right);
-}
-function edwards(params, extraOpts = {}) {
-  validateObject2(extraOpts, {}, {}, "extraOpts");
-  const opts2 = extraOpts;
-  const validated = createCurveFields2("edwards", params, opts2, opts2.FpFnLE);
-  const { Fp, Fn } = validated;
-  let CURVE = validated.CURVE;
-  const { h: cofactor } = CURVE;
-  if (FpLegendre2(Fp, CURVE.a) !== 1)
-    throw new Error("edwards: CURVE.a must be a square in Fp for complete addition formulas");
-  if (FpLegendre2(Fp, CURVE.d) !== -1)
-    throw new Error("edwards: CURVE.d must be a non-square in Fp for complete addition formulas");
-  validateObject2(opts2, {}, { uvRatio: "function", randomBytes: "function" });
-  const randomBytes9 = opts2.randomBytes === void 0 ? randomBytes5 : opts2.randomBytes;
-  const MASK = _2n8 << BigInt(Fp.BYTES * 8) - _1n12;
-  function isOdd(n) {
-    if (!Fp.isOdd)
-      throw new Error("Field does not have .isOdd()");
-    return Fp.isOdd(n);
-  }
-  const uvRatio2 = opts2.uvRatio === void 0 ? (u, v) => {
-    try {
-      return { isValid: true, value: Fp.sqrt(Fp.div(u, v)) };
-    } catch (e) {
-      return { isValid: false, value: _0n12 };
-    }
-  } : opts2.uvRatio;
-  if (!isEdValidXY(Fp, CURVE, CURVE.Gx, CURVE.Gy))
-    throw new Error("bad curve params: generator point");
-  const mulA = Fp.eql(CURVE.a, Fp.neg(Fp.ONE)) ? (x) => Fp.neg(x) : Fp.eql(CURVE.a, Fp.ONE) ? (x) => x : (x) => Fp.mul(CURVE.a, x);
-  function acoord(title, n, banZero = false) {
-    const min = banZero ? _1n12 : _0n12;
-    aInRange2("coordinate " + title, n, min, MASK);
-    return n;
-  }
-  function aedpoint(other) {
-    if (!(other instanceof Point))
-      throw new Error("EdwardsPoint expected");
-  }
-  class Point {
-    static BASE = new Point(CURVE.Gx, CURVE.Gy, Fp.ONE, Fp.mul(CURVE.Gx, CURVE.Gy));
-    static ZERO = new Point(Fp.ZERO, Fp.ONE, Fp.ONE, Fp.ZERO);
-    static Fp = Fp;
-    static Fn = Fn;
-    X;
-    Y;
-    Z;
-    T;
-    constructor(X, Y, Z, T) {
-      this.X = acoord("x", X);
-      this.Y = acoord("y", Y);
-      this.Z = acoord("z", Z, true);
-      this.T = acoord("t", T);
-      Object.freeze(this);
-    }
-    static CURVE() {
-      return CURVE;
-    }
-    /**
-     * Create one extended Edwards point from affine coordinates.
-     * Does NOT validate that the point is on-curve or torsion-free.
-     * Use `.assertValidity()` on adversarial inputs.
-     */
-    static fromAffine(p) {
-      if (p instanceof Point)
-        throw new Error("extended point not allowed");
-      const { x, y } = p || {};
-      acoord("x", x);
-      acoord("y", y);
-      return new Point(x, y, Fp.ONE, Fp.mul(x, y));
-    }
-    // Uses algo from RFC8032 5.1.3.
-    static fromBytes(bytes, zip215 = false) {
-      const len = Fp.BYTES;
-      const { a, d } = CURVE;
-      bytes = copyBytes4(abytes5(bytes, len, "point"));
-      abool3(zip215, "zip215");
-      const normed = copyBytes4(bytes);
-      const lastByte = bytes[len - 1];
-      normed[len - 1] = lastByte & ~128;
-      const y = bytesToNumberLE2(normed);
-      const max = zip215 ? MASK : Fp.ORDER;
-      aInRange2("point.y", y, _0n12, max);
-      const y2 = Fp.sqr(y);
-      const u = Fp.sub(y2, Fp.ONE);
-      const v = Fp.sub(Fp.mulN(d, y2), a);
-      let { isValid, value: x } = uvRatio2(u, v);
-      if (!isValid)
-        throw new Error("bad point: invalid y coordinate");
-      const isXOdd = isOdd(x);
-      const isLastByteOdd = (lastByte & 128) !== 0;
-      if (!zip215 && Fp.is0(x) && isLastByteOdd)
-        throw new Error("bad point: x=0 and x_0=1");
-      if (isLastByteOdd !== isXOdd)
-        x = Fp.neg(x);
-      return Point.fromAffine({ x, y });
-    }
-    static fromHex(hex, zip215 = false) {
-      return Point.fromBytes(hexToBytes3(hex), zip215);
-    }
-    get x() {
-      return this.toAffine().x;
-    }
-    get y() {
-      return this.toAffine().y;
-    }
-    precompute(windowSize = 6, isLazy = true) {
-      wnaf.setWindowSize(this, windowSize);
-      if (!isLazy)
-        this.multiply(_2n8);
-      return this;
-    }
-    // Useful in fromAffine() - not for fromBytes(), which always created valid points.
-    assertValidity() {
-      const p = this;
-      const { a, d } = CURVE;
-      if (p.is0())
-        throw new Error("bad point: ZERO");
-      const { X, Y, Z, T } = p;
-      const X2 = Fp.sqr(X);
-      const Y2 = Fp.sqr(Y);
-      const Z2 = Fp.sqr(Z);
-      const Z4 = Fp.sqr(Z2);
-      const aX2 = Fp.mul(X2, a);
-      const left = Fp.mul(Fp.add(aX2, Y2), Z2);
-      const right = Fp.add(Z4, Fp.mul(d, Fp.mul(X2, Y2)));
-      if (!Fp.eql(left, right))
-        throw new Error("bad point: equation left != right (1)");
-      const XY = Fp.mul(X, Y);
-      const ZT = Fp.mul(Z, T);
-      if (!Fp.eql(XY, ZT))
-        throw new Error("bad point: equation left != right (2)");
-    }
-    // Compare one point to another.
-    equals(other) {
-      aedpoint(other);
-      const { X: X1, Y: Y1, Z: Z1 } = this;
-      const { X: X2, Y: Y2, Z: Z2 } = other;
-      const X1Z2 = Fp.mul(X1, Z2);
-      const X2Z1 = Fp.mul(X2, Z1);
-      const Y1Z2 = Fp.mul(Y1, Z2);
-      const Y2Z1 = Fp.mul(Y2, Z1);
-      return Fp.eql(X1Z2, X2Z1) && Fp.eql(Y1Z2, Y2Z1);
-    }
-    is0() {
-      return this.equals(Point.ZERO);
-    }
-    negate() {
-      return new Point(Fp.neg(this.X), this.Y, this.Z, Fp.neg(this.T));
-    }
-    // Fast algo for doubling Extended Point.
-    // https://hyperelliptic.org/EFD/g1p/auto-twisted-extended.html#doubling-dbl-2008-hwcd
-    // Cost: 4M + 4S + 1*a + 6add + 1*2.
-    double() {
-      const { X: X1, Y: Y1, Z: Z1 } = this;
-      const A = Fp.sqr(X1);
-      const B = Fp.sqr(Y1);
-      const C = Fp.mul(Fp.sqr(Z1), _2n8);
-      const D = mulA(A);
-      const x1y1 = Fp.addN(X1, Y1);
-      const E = Fp.sub(Fp.subN(Fp.sqr(x1y1), A), B);
-      const G = Fp.addN(D, B);
-      const F2 = Fp.subN(G, C);
-      const H = Fp.subN(D, B);
-      const X3 = Fp.mul(E, F2);
-      const Y3 = Fp.mul(G, H);
-      const T3 = Fp.mul(E, H);
-      const Z3 = Fp.mul(F2, G);
-      return new Point(X3, Y3, Z3, T3);
-    }
-    // Fast algo for adding 2 Extended Points.
-    // https://hyperelliptic.org/EFD/g1p/auto-twisted-extended.html#addition-add-2008-hwcd
-    // Cost: 9M + 1*a + 1*d + 7add.
-    add(other) {
-      aedpoint(other);
-      const { d } = CURVE;
-      const { X: X1, Y: Y1, Z: Z1, T: T1 } = this;
-      const { X: X2, Y: Y2, Z: Z2, T: T2 } = other;
-      const A = Fp.mul(X1, X2);
-      const B = Fp.mul(Y1, Y2);
-      const C = Fp.mul(Fp.mulN(T1, d), T2);
-      const D = Fp.mul(Z1, Z2);
-      const E = Fp.sub(Fp.subN(Fp.mulN(Fp.addN(X1, Y1), Fp.addN(X2, Y2)), A), B);
-      const F2 = Fp.subN(D, C);
-      const G = Fp.addN(D, C);
-      const H = Fp.sub(B, mulA(A));
-      const X3 = Fp.mul(E, F2);
-      const Y3 = Fp.mul(G, H);
-      const T3 = Fp.mul(E, H);
-      const Z3 = Fp.mul(F2, G);
-      return new Point(X3, Y3, Z3, T3);
-    }
-    subtract(other) {
-      aedpoint(other);
-      return this.add(other.negate());
-    }
-    // Constant-time multiplication.
-    multiply(scalar) {
-      if (!Fn.isValidNot0(scalar))
-        throw new RangeError("invalid scalar: expected 1 <= sc < curve.n");
-      const { p, f } = wnaf.mulSecret(this, scalar, cofactor, normalize3);
-      return normalize3([p, f])[0];
-    }
-    // Non-constant-time multiplication. Uses double-and-add algorithm.
-    // It's faster, but should only be used when you don't care about
-    // an exposed private key e.g. sig verification.
-    // Keeps the same subgroup-scalar contract: 0 is allowed for public-scalar callers, but
-    // n and larger values are rejected instead of being reduced mod n to the identity point.
-    multiplyUnsafe(scalar) {
-      if (!Fn.isValid(scalar))
-        throw new RangeError("invalid scalar: expected 0 <= sc < curve.n");
-      if (scalar === _0n12)
-        return Point.ZERO;
-      if (this.is0() || scalar === _1n12)
-        return this;
-      return wnaf.mulUnsafe(this, scalar, normalize3);
-    }
-    // Checks if point is of small order.
-    // If you add something to small order point, you will have "dirty"
-    // point with torsion component.
-    // Clears cofactor and checks if the result is 0.
-    isSmallOrder() {
-      return this.clearCofactor().is0();
-    }
-    // Multiplies point by curve order and checks if the result is 0.
-    // Returns `false` is the point is dirty.
-    isTorsionFree() {
-      return wnaf.mulUnsafe(this, CURVE.n).is0();
-    }
-    // Converts Extended point to default (x, y) coordinates.
-    // Can accept precomputed Z^-1 - for example, from invertBatch.
-    toAffine(invertedZ) {
-      const p = this;
-      let iz = invertedZ;
-      if (iz != null && typeof iz !== "bigint")
-        throw new TypeError('"invertedZ" expected bigint, got type=' + typeof iz);
-      const { X, Y, Z } = p;
-      const is0 = p.is0();
-      if (iz == null)
-        iz = is0 ? Fp.create(_8n4) : Fp.inv(Z);
-      const x = Fp.mul(X, iz);
-      const y = Fp.mul(Y, iz);
-      const zz = Fp.mul(Z, iz);
-      if (is0)
-        return { x: Fp.ZERO, y: Fp.ONE };
-      if (!Fp.eql(zz, Fp.ONE))
-        throw new Error("invZ was invalid");
-      return { x, y };
-    }
-    clearCofactor() {
-      if (cofactor === _1n12)
-        return this;
-      if (cofactor === _2n8)
-        return this.double();
-      if (cofactor === _4n6)
-        return this.double().double();
-      if (cofactor === _8n4)
-        return this.double().double().double();
-      return this.multiplyUnsafe(cofactor);
-    }
-    toBytes() {
-      const { x, y } = this.toAffine();
-      const bytes = Fp.toBytes(y);
-      bytes[bytes.length - 1] |= isOdd(x) ? 128 : 0;
-      return bytes;
-    }
-    toHex() {
-      return bytesToHex3(this.toBytes());
-    }
-    toString() {
-      return `<Point ${this.is0() ? "ZERO" : this.toHex()}>`;
-    }
-  }
-  const normalize3 = (points) => normalizeZ2(Point, points);
-  const wnaf = new ScalarMultiplier(Point, randomBytes9);
-  if (wnaf.bits >= 6)
-    Point.BASE.precompute(6);
-  Object.freeze(Point.prototype);
-  Object.freeze(Point);
-  return Point;
-}
-
-// node_modules/@noble/curves/abstract/montgomery.js
-var _0n13 = /* @__PURE__ */ BigInt(0);
-var _1n13 = /* @__PURE__ */ BigInt(1);
-var _2n9 = /* @__PURE__ */ BigInt(2);
-function cmask(P, swap) {
-  return P + swap - (swap >> _1n13 << _1n13);
-}
-function cswap(P) {
-  const offset = BigInt(6) * P;
-  return (mask, x_2, x_3) => {
-    const sum = x_2 + x_3;
-    const d = offset + x_3 - x_2;
-    const a = (d * mask + x_2) % P;
-    return { x_2: a, x_3: sum - a };
-  };
-}
-function validateOpts2(curve) {
-  validateObject2(curve, {
-    P: "bigint",
-    type: "string",
-    adjustScalarBytes: "function",
-    powPminus2: "function"
-  }, {
-    randomBytes: "function",
-    scalarMultBase: "function"
-  });
-  return Object.freeze({ ...curve });
-}
-function montgomery2(curveDef) {
-  const CURVE = validateOpts2(curveDef);
-  const { P, type, adjustScalarBytes: adjustScalarBytes3, powPminus2, randomBytes: rand } = CURVE;
-  const mulBaseHook = CURVE.scalarMultBase;
-  const is25519 = type === "x25519";
-  if (!is25519 && type !== "x448")
-    throw new Error("invalid type");
-  const randomBytes_ = rand === void 0 ? randomBytes5 : rand;
-  const montgomeryBits = is25519 ? 255 : 448;
-  const swap = cswap(P);
-  const fieldLen = is25519 ? 32 : 56;
-  const Gu = is25519 ? BigInt(9) : BigInt(5);
-  const a24 = is25519 ? BigInt(121665) : BigInt(39081);
-  const minScalar = is25519 ? _2n9 ** BigInt(254) : _2n9 ** BigInt(447);
-  const maxAdded = is25519 ? BigInt(8) * (_2n9 ** BigInt(251) - _1n13) : BigInt(4) * (_2n9 ** BigInt(445) - _1n13);
-  const maxScalar = minScalar + maxAdded + _1n13;
-  const modP = (n) => mod3(n, P);
-  const GuBytes = encodeU(Gu);
-  function encodeU(u) {
-    return numberToBytesLE2(modP(u), fieldLen);
-  }
-  function decodeU(u) {
-    const _u = copyBytes4(abytes5(u, fieldLen, "uCoordinate"));
-    if (is25519)
-      _u[31] &= 127;
-    return modP(bytesToNumberLE2(_u));
-  }
-  function decodeScalar(scalar) {
-    return bytesToNumberLE2(adjustScalarBytes3(copyBytes4(abytes5(scalar, fieldLen, "scalar"))));
-  }
-  const lowOrderU = new Set(is25519 ? [
-    _0n13,
-    _1n13,
-    P - _1n13,
-    BigInt("325606250916557431795983626356110631294008115727848805560023387167927233504"),
-    BigInt("39382357235489614581723060781553021112529911719440698176882885853963445705823")
-  ] : [_0n13, _1n13, P - _1n13]);
-  function scalarMult2(scalar, u) {
-    const pointU = decodeU(u);
-    if (lowOrderU.has(pointU))
-      throw new Error("invalid private or public key received");
-    const pu = montgomeryLadder(pointU, decodeScalar(scalar));
-    if (pu === _0n13)
-      throw new Error("invalid private or public key received");
-    return encodeU(pu);
-  }
-  function scalarMultBase2(scalar) {
-    if (mulBaseHook === void 0)
-      return scalarMult2(scalar, GuBytes);
-    const k = decodeScalar(scalar);
-    aInRange2("scalar", k, minScalar, maxScalar);
-    const pu = modP(mulBaseHook(k));
-    if (pu === _0n13)
-      throw new Error("invalid private or public key received");
-    return encodeU(pu);
-  }
-  const getPublicKey = scalarMultBase2;
-  const getSharedSecret = scalarMult2;
-  function montgomeryLadder(u, scalar) {
-    aInRange2("u", u, _0n13, P);
-    aInRange2("scalar", scalar, minScalar, maxScalar);
-    const k = scalar;
-    const x_1 = u;
-    let x_2 = _1n13;
-    let z_2 = _0n13;
-    let x_3 = u;
-    let z_3 = _1n13;
-    const kx = k ^ k >> _1n13;
-    for (let t = BigInt(montgomeryBits - 1); t >= _0n13; t--) {
-      const mask2 = cmask(P, kx >> t);
-      ({ x_2, x_3 } = swap(mask2, x_2, x_3));
-      ({ x_2: z_2, x_3: z_3 } = swap(mask2, z_2, z_3));
-      const A = x_2 + z_2;
-      const AA = modP(A * A);
-      const B = x_2 - z_2;
-      const BB = modP(B * B);
-      const E = AA - BB;
-      const C = x_3 + z_3;
-      const D = x_3 - z_3;
-      const DA = modP(D * A);
-      const CB = modP(C * B);
-      const dacb = DA + CB;
-      const da_cb = DA - CB;
-      x_3 = modP(dacb * dacb);
-      z_3 = modP(x_1 * modP(da_cb * da_cb));
-      x_2 = modP(AA * BB);
-      z_2 = modP(E * (AA + modP(a24 * E)));
-    }
-    const mask = cmask(P, k);
-    ({ x_2, x_3 } = swap(mask, x_2, x_3));
-    ({ x_2: z_2, x_3: z_3 } = swap(mask, z_2, z_3));
-    const z2 = powPminus2(z_2);
-    return modP(x_2 * z2);
-  }
-  const lengths = {
-    secretKey: fieldLen,
-    publicKey: fieldLen,
-    seed: fieldLen
-  };
-  const randomSecretKey = (seed) => {
-    seed = seed === void 0 ? randomBytes_(fieldLen) : seed;
-    abytes5(seed, lengths.seed, "seed");
-    return seed;
-  };
-  const utils = { randomSecretKey };
-  Object.freeze(lengths);
-  Object.freeze(utils);
-  return Object.freeze({
-    keygen: createKeygen2(randomSecretKey, getPublicKey),
-    getSharedSecret,
-    getPublicKey,
-    scalarMult: scalarMult2,
-    scalarMultBase: scalarMultBase2,
-    utils,
-    GuBytes: GuBytes.slice(),
-    lengths
-  });
-}
-
-// node_modules/@noble/curves/ed25519.js
-var _0n14 = /* @__PURE__ */ BigInt(0);
-var _1n14 = /* @__PURE__ */ BigInt(1);
-var _2n10 = /* @__PURE__ */ BigInt(2);
-var _3n6 = /* @__PURE__ */ BigInt(3);
-var _5n4 = /* @__PURE__ */ BigInt(5);
-var _8n5 = /* @__PURE__ */ BigInt(8);
-var ed25519_CURVE_p2 = /* @__PURE__ */ BigInt("0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffed");
-var ed25519_CURVE = /* @__PURE__ */ (() => ({
-  p: ed25519_CURVE_p2,
-  n: BigInt("0x1000000000000000000000000000000014def9dea2f79cd65812631a5cf5d3ed"),
-  h: _8n5,
-  a: BigInt("0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffec"),
-  d: BigInt("0x52036cee2b6ffe738cc740797779e89800700a4d4141d8ab75eb4dca135978a3"),
-  Gx: BigInt("0x216936d3cd6e53fec0a4e231fdd6dc5c692cc7609525a7b2c9562d608f25d51a"),
-  Gy: BigInt("0x6666666666666666666666666666666666666666666666666666666666666658")
-}))();
-function ed25519_pow_2_252_32(x) {
-  const _10n = BigInt(10), _20n = BigInt(20), _40n = BigInt(40), _80n = BigInt(80);
-  const P = ed25519_CURVE_p2;
-  const x2 = x * x % P;
-  const b2 = x2 * x % P;
-  const b4 = pow22(b2, _2n10, P) * b2 % P;
-  const b5 = pow22(b4, _1n14, P) * x % P;
-  const b10 = pow22(b5, _5n4, P) * b5 % P;
-  const b20 = pow22(b10, _10n, P) * b10 % P;
-  const b40 = pow22(b20, _20n, P) * b20 % P;
-  const b80 = pow22(b40, _40n, P) * b40 % P;
-  const b160 = pow22(b80, _80n, P) * b80 % P;
-  const b240 = pow22(b160, _80n, P) * b80 % P;
-  const b250 = pow22(b240, _10n, P) * b10 % P;
-  const pow_p_5_8 = pow22(b250, _2n10, P) * x % P;
-  return { pow_p_5_8, b2 };
-}
-function adjustScalarBytes2(bytes) {
-  bytes[0] &= 248;
-  bytes[31] &= 127;
-  bytes[31] |= 64;
-  return bytes;
-}
-var ED25519_SQRT_M1 = /* @__PURE__ */ BigInt("19681161376707505956807079304988542015446066515923890162744021073123829784752");
-function uvRatio(u, v) {
-  const P = ed25519_CURVE_p2;
-  const v3 = mod3(v * v * v, P);
-  const v7 = mod3(v3 * v3 * v, P);
-  const pow3 = ed25519_pow_2_252_32(u * v7).pow_p_5_8;
-  let x = mod3(u * v3 * pow3, P);
-  const vx2 = mod3(v * x * x, P);
-  const root1 = x;
-  const root2 = mod3(x * ED25519_SQRT_M1, P);
-  const useRoot1 = vx2 === u;
-  const useRoot2 = vx2 === mod3(-u, P);
-  const noRoot = vx2 === mod3(-u * ED25519_SQRT_M1, P);
-  if (useRoot1)
-    x = root1;
-  if (useRoot2 || noRoot)
-    x = root2;
-  if (isNegativeLE2(x, P))
-    x = mod3(-x, P);
-  return { isValid: useRoot1 || useRoot2, value: x };
-}
-var ed25519_Point = /* @__PURE__ */ edwards(ed25519_CURVE, { uvRatio });
-var x255192 = /* @__PURE__ */ (() => {
-  const P = ed25519_CURVE_p2;
-  const powPminus2 = (x) => {
-    const { pow_p_5_8, b2 } = ed25519_pow_2_252_32(x);
-    return mod3(pow22(pow_p_5_8, _3n6, P) * b2, P);
-  };
-  return montgomery2({
-    P,
-    type: "x25519",
-    powPminus2,
-    adjustScalarBytes: adjustScalarBytes2,
-    // ~3x faster fixed-base: [k]B on the birationally-equivalent Edwards curve using cached
-    // base tables, mapped back via u = (1+y)/(1-y) = (Z+Y)/(Z-Y) with one Fermat inversion.
-    // Same construction as libsodium's crypto_scalarmult_curve25519_base.
-    scalarMultBase: (k) => {
-      const kn = mod3(k, ed25519_Point.Fn.ORDER);
-      if (kn === _0n14)
-        return _0n14;
-      const p = ed25519_Point.BASE.multiply(kn);
-      return mod3((p.Z + p.Y) * powPminus2(mod3(p.Z - p.Y, P)), P);
-    }
-  });
-})();
-
-// node_modules/age-encryption/dist/x25519.js
-var exportable = false;
-var webCryptoOff = false;
-async function webCryptoFallback(func, fallback) {
-  if (webCryptoOff) {
-    return await fallback();
-  }
-  try {
-    return await func();
-  } catch (error) {
-    if (error instanceof ReferenceError || error instanceof DOMException && error.name === "NotSupportedError") {
-      return await fallback();
-    } else {
-      throw error;
-    }
-  }
-}
-async function scalarMult(scalar, u) {
-  return await webCryptoFallback(async () => {
-    const key = isCryptoKey(scalar) ? scalar : await importX25519Key(scalar);
-    const peer = await crypto.subtle.importKey("raw", domBuffer(u), { name: "X25519" }, exportable, []);
-    return new Uint8Array(await crypto.subtle.deriveBits({ name: "X25519", public: peer }, key, 256));
-  }, () => {
-    if (isCryptoKey(scalar)) {
-      throw new Error("CryptoKey provided but X25519 WebCrypto is not supported");
-    }
-    return x255192.scalarMult(scalar, u);
-  });
-}
-async function scalarMultBase(scalar) {
-  return await webCryptoFallback(async () => {
-    return scalarMult(scalar, x255192.GuBytes);
-  }, () => {
-    if (isCryptoKey(scalar)) {
-      throw new Error("CryptoKey provided but X25519 WebCrypto is not supported");
-    }
-    return x255192.scalarMultBase(scalar);
-  });
-}
-var pkcs8Prefix = /* @__PURE__ */ new Uint8Array([
-  48,
-  46,
-  2,
-  1,
-  0,
-  48,
-  5,
-  6,
-  3,
-  43,
-  101,
-  110,
-  4,
-  34,
-  4,
-  32
-]);
-async function importX25519Key(key) {
-  if (key.length !== 32) {
-    throw new Error("X25519 private key must be 32 bytes");
-  }
-  const pkcs8 = new Uint8Array([...pkcs8Prefix, ...key]);
-  return crypto.subtle.importKey("pkcs8", pkcs8, { name: "X25519" }, exportable, ["deriveBits"]);
-}
-function isCryptoKey(key) {
-  return typeof CryptoKey !== "undefined" && key instanceof CryptoKey;
-}
-function domBuffer(arr) {
-  return arr;
-}
-
-// node_modules/age-encryption/dist/io.js
-var LineReader = class {
-  s;
-  transcript = [];
-  buf = new Uint8Array(0);
-  constructor(stream2) {
-    this.s = stream2.getReader();
-  }
-  async readLine() {
-    const line = [];
-    while (true) {
-      const i = this.buf.indexOf("\n".charCodeAt(0));
-      if (i >= 0) {
-        line.push(this.buf.subarray(0, i));
-        this.transcript.push(this.buf.subarray(0, i + 1));
-        this.buf = this.buf.subarray(i + 1);
-        return asciiString(flatten(line));
-      }
-      if (this.buf.length > 0) {
-        line.push(this.buf);
-        this.transcript.push(this.buf);
-      }
-      const next = await this.s.read();
-      if (next.done) {
-        this.buf = flatten(line);
-        return null;
-      }
-      this.buf = next.value;
-    }
-  }
-  close() {
-    this.s.releaseLock();
-    return { rest: this.buf, transcript: flatten(this.transcript) };
-  }
-};
-function asciiString(bytes) {
-  bytes.forEach((b) => {
-    if (b < 32 || b > 126) {
-      throw Error("invalid non-ASCII byte in header");
-    }
-  });
-  return new TextDecoder().decode(bytes);
-}
-function flatten(arr) {
-  const len = arr.reduce(((sum, line) => sum + line.length), 0);
-  const out = new Uint8Array(len);
-  let n = 0;
-  for (const a of arr) {
-    out.set(a, n);
-    n += a.length;
-  }
-  return out;
-}
-function prepend(s, ...prefixes) {
-  return s.pipeThrough(new TransformStream({
-    start(controller) {
-      for (const p of prefixes) {
-        controller.enqueue(p);
-      }
-    }
-  }));
-}
-function stream(a) {
-  return new ReadableStream({
-    start(controller) {
-      controller.enqueue(a);
-      controller.close();
-    }
-  });
-}
-async function readAll(stream2) {
-  if (!(stream2 instanceof ReadableStream)) {
-    throw new Error("readAll expects a ReadableStream<Uint8Array>");
-  }
-  return new Uint8Array(await new Response(stream2).arrayBuffer());
-}
-async function readAllString(stream2) {
-  if (!(stream2 instanceof ReadableStream)) {
-    throw new Error("readAllString expects a ReadableStream<Uint8Array>");
-  }
-  return await new Response(stream2).text();
-}
-async function read(stream2, n) {
-  const reader = stream2.getReader();
-  const chunks = [];
-  let readBytes = 0;
-  while (readBytes < n) {
-    const { done, value } = await reader.read();
-    if (done) {
-      throw Error("stream ended before reading " + n.toString() + " bytes");
-    }
-    chunks.push(value);
-    readBytes += value.length;
-  }
-  reader.releaseLock();
-  const buf = flatten(chunks);
-  const data = buf.subarray(0, n);
-  const rest = prepend(stream2, buf.subarray(n));
-  return { data, rest };
-}
-
-// node_modules/age-encryption/dist/format.js
-var Stanza = class {
-  /**
-   * All space-separated arguments on the first line of the stanza.
-   * Each argument is a string that does not contain spaces.
-   * The first argument is often a recipient type, which should look like
-   * `example.com/...` to avoid collisions.
-   */
-  args;
-  /**
-   * The raw body of the stanza. This is automatically base64-encoded and
-   * split into lines of 48 characters each.
-   */
-  body;
-  constructor(args, body) {
-    this.args = args;
-    this.body = body;
-  }
-};
-async function parseNextStanza(hdr) {
-  const argsLine = await hdr.readLine();
-  if (argsLine === null) {
-    throw Error("invalid stanza");
-  }
-  const args = argsLine.split(" ");
-  if (args.length < 2 || args.shift() !== "->") {
-    return { next: argsLine };
-  }
-  for (const arg of args) {
-    if (arg.length === 0) {
-      throw Error("invalid stanza");
-    }
-  }
-  const bodyLines = [];
-  for (; ; ) {
-    const nextLine = await hdr.readLine();
-    if (nextLine === null) {
-      throw Error("invalid stanza");
-    }
-    const line = base64nopad.decode(nextLine);
-    if (line.length > 48) {
-      throw Error("invalid stanza");
-    }
-    bodyLines.push(line);
-    if (line.length < 48) {
-      break;
-    }
-  }
-  const body = flatten(bodyLines);
-  return { s: new Stanza(args, body) };
-}
-async function parseHeader(header) {
-  const hdr = new LineReader(header);
-  const versionLine = await hdr.readLine();
-  if (versionLine !== "age-encryption.org/v1") {
-    throw Error("invalid version " + (versionLine ?? "line"));
-  }
-  const stanzas = [];
-  for (; ; ) {
-    const { s, next: macLine } = await parseNextStanza(hdr);
-    if (s !== void 0) {
-      stanzas.push(s);
-      continue;
-    }
-    if (!macLine.startsWith("--- ")) {
-      throw Error("invalid header");
-    }
-    const MAC = base64nopad.decode(macLine.slice(4));
-    const { rest, transcript } = hdr.close();
-    const headerNoMAC = transcript.slice(0, transcript.length - 1 - macLine.length + 3);
-    return { stanzas, headerNoMAC, MAC, headerSize: transcript.length, rest: prepend(header, rest) };
-  }
-}
-function encodeHeaderNoMAC(recipients) {
-  const lines = [];
-  lines.push("age-encryption.org/v1\n");
-  for (const s of recipients) {
-    lines.push("-> " + s.args.join(" ") + "\n");
-    for (let i = 0; i < s.body.length; i += 48) {
-      let end = i + 48;
-      if (end > s.body.length)
-        end = s.body.length;
-      lines.push(base64nopad.encode(s.body.subarray(i, end)) + "\n");
-    }
-    if (s.body.length % 48 === 0)
-      lines.push("\n");
-  }
-  lines.push("---");
-  return new TextEncoder().encode(lines.join(""));
-}
-function encodeHeader(recipients, MAC) {
-  return flatten([
-    encodeHeaderNoMAC(recipients),
-    new TextEncoder().encode(" " + base64nopad.encode(MAC) + "\n")
-  ]);
-}
-
-// node_modules/age-encryption/dist/recipients.js
-var HybridRecipient = class {
-  recipient;
-  constructor(s) {
-    const { prefix, words } = bech32.decode(s, false);
-    const bytes = bech32.fromWords(words);
-    if (!s.startsWith("age1pq1") || prefix.toLowerCase() !== "age1pq" || bytes.length !== 1216) {
-      throw Error("invalid recipient");
-    }
-    this.recipient = bytes;
-  }
-  wrapFileKey(fileKey) {
-    const { cipherText: encapsulatedKey, sharedSecret } = MLKEM768X25519.encapsulate(this.recipient);
-    const label2 = new TextEncoder().encode("age-encryption.org/mlkem768x25519");
-    const { key, nonce } = hpkeContext(hpkeMLKEM768X25519, sharedSecret, label2);
-    const ciphertext = chacha20poly1305(key, nonce).encrypt(fileKey);
-    return [new Stanza(["mlkem768x25519", base64nopad.encode(encapsulatedKey)], ciphertext)];
-  }
-};
-var HybridIdentity = class {
-  identity;
-  constructor(s) {
-    const res = bech32.decodeToBytes(s);
-    if (!s.startsWith("AGE-SECRET-KEY-PQ-1") || res.prefix.toUpperCase() !== "AGE-SECRET-KEY-PQ-" || res.bytes.length !== 32) {
-      throw Error("invalid identity");
-    }
-    this.identity = res.bytes;
-  }
-  unwrapFileKey(stanzas) {
-    for (const s of stanzas) {
-      if (s.args.length < 1 || s.args[0] !== "mlkem768x25519") {
-        continue;
-      }
-      if (s.args.length !== 2) {
-        throw Error("invalid mlkem768x25519 stanza");
-      }
-      const share = base64nopad.decode(s.args[1]);
-      if (share.length !== 1120) {
-        throw Error("invalid mlkem768x25519 stanza");
-      }
-      if (s.body.length !== 32) {
-        throw Error("invalid mlkem768x25519 stanza");
-      }
-      const sharedSecret = MLKEM768X25519.decapsulate(share, this.identity);
-      const label2 = new TextEncoder().encode("age-encryption.org/mlkem768x25519");
-      const { key, nonce } = hpkeContext(hpkeMLKEM768X25519, sharedSecret, label2);
-      try {
-        return chacha20poly1305(key, nonce).decrypt(s.body);
-      } catch {
-        continue;
-      }
-    }
-    return null;
-  }
-};
-var hpkeMLKEM768X25519 = 25722;
-var hpkeMLKEM768P256 = 80;
-var hpkeDHKEMP256 = 16;
-function hpkeContext(kemID, sharedSecret, info) {
-  const suiteID = hpkeSuiteID(kemID);
-  const pskIDHash = hpkeLabeledExtract(suiteID, void 0, "psk_id_hash", new Uint8Array(0));
-  const infoHash = hpkeLabeledExtract(suiteID, void 0, "info_hash", info);
-  const ksContext = new Uint8Array(1 + pskIDHash.length + infoHash.length);
-  ksContext[0] = 0;
-  ksContext.set(pskIDHash, 1);
-  ksContext.set(infoHash, 1 + pskIDHash.length);
-  const secret = hpkeLabeledExtract(suiteID, sharedSecret, "secret", new Uint8Array(0));
-  const key = hpkeLabeledExpand(suiteID, secret, "key", ksContext, 32);
-  const nonce = hpkeLabeledExpand(suiteID, secret, "base_nonce", ksContext, 12);
-  return { key, nonce };
-}
-function hpkeSuiteID(kemID) {
-  const suiteID = new Uint8Array(10);
-  suiteID.set(new TextEncoder().encode("HPKE"), 0);
-  suiteID[4] = kemID >> 8 & 255;
-  suiteID[5] = kemID & 255;
-  suiteID[6] = 0;
-  suiteID[7] = 1;
-  suiteID[8] = 0;
-  suiteID[9] = 3;
-  return suiteID;
-}
-function hpkeLabeledExtract(suiteID, salt, label2, ikm) {
-  const labeledIKM = new Uint8Array(7 + suiteID.length + label2.length + ikm.length);
-  let offset = 0;
-  labeledIKM.set(new TextEncoder().encode("HPKE-v1"), offset);
-  offset += "HPKE-v1".length;
-  labeledIKM.set(suiteID, offset);
-  offset += suiteID.length;
-  labeledIKM.set(new TextEncoder().encode(label2), offset);
-  offset += label2.length;
-  labeledIKM.set(ikm, offset);
-  return extract(sha256, labeledIKM, salt);
-}
-function hpkeLabeledExpand(suiteID, prk, label2, info, length) {
-  const labeledInfo = new Uint8Array(2 + 7 + suiteID.length + label2.length + info.length);
-  let offset = 0;
-  labeledInfo[offset] = length >> 8 & 255;
-  labeledInfo[offset + 1] = length & 255;
-  offset += 2;
-  labeledInfo.set(new TextEncoder().encode("HPKE-v1"), offset);
-  offset += "HPKE-v1".length;
-  labeledInfo.set(suiteID, offset);
-  offset += suiteID.length;
-  labeledInfo.set(new TextEncoder().encode(label2), offset);
-  offset += label2.length;
-  labeledInfo.set(info, offset);
-  return expand(sha256, prk, labeledInfo, length);
-}
-function hpkeDHKEMP256Encapsulate(recipient) {
-  if (recipient.length !== p2562.lengths.publicKeyUncompressed) {
-    recipient = p2562.Point.fromBytes(recipient).toBytes(false);
-  }
-  const ephemeral = p2562.utils.randomSecretKey();
-  const encapsulatedKey = p2562.getPublicKey(ephemeral, false);
-  const ss = p2562.getSharedSecret(ephemeral, recipient, true).subarray(1);
-  const kemContext = new Uint8Array(encapsulatedKey.length + recipient.length);
-  kemContext.set(encapsulatedKey, 0);
-  kemContext.set(recipient, encapsulatedKey.length);
-  const suiteID = new Uint8Array(5);
-  suiteID.set(new TextEncoder().encode("KEM"), 0);
-  suiteID[3] = hpkeDHKEMP256 >> 8;
-  suiteID[4] = hpkeDHKEMP256 & 255;
-  const eaePRK = hpkeLabeledExtract(suiteID, void 0, "eae_prk", ss);
-  const sharedSecret = hpkeLabeledExpand(suiteID, eaePRK, "shared_secret", kemContext, 32);
-  return { encapsulatedKey, sharedSecret };
-}
-var TagRecipient = class {
-  recipient;
-  constructor(s) {
-    const res = bech32.decodeToBytes(s);
-    if (!s.startsWith("age1tag1") || res.prefix.toLowerCase() !== "age1tag" || res.bytes.length !== 33) {
-      throw Error("invalid recipient");
-    }
-    this.recipient = res.bytes;
-  }
-  wrapFileKey(fileKey) {
-    const { encapsulatedKey, sharedSecret } = hpkeDHKEMP256Encapsulate(this.recipient);
-    const label2 = new TextEncoder().encode("age-encryption.org/p256tag");
-    const tag = (() => {
-      const recipientHash = sha256(this.recipient).subarray(0, 4);
-      const ikm = new Uint8Array(encapsulatedKey.length + recipientHash.length);
-      ikm.set(encapsulatedKey, 0);
-      ikm.set(recipientHash, encapsulatedKey.length);
-      return extract(sha256, ikm, label2).subarray(0, 4);
-    })();
-    const { key, nonce } = hpkeContext(hpkeDHKEMP256, sharedSecret, label2);
-    const ciphertext = chacha20poly1305(key, nonce).encrypt(fileKey);
-    return [new Stanza(["p256tag", base64nopad.encode(tag), base64nopad.encode(encapsulatedKey)], ciphertext)];
-  }
-};
-var HybridTagRecipient = class {
-  recipient;
-  constructor(s) {
-    const { prefix, words } = bech32.decode(s, false);
-    const bytes = bech32.fromWords(words);
-    if (!s.startsWith("age1tagpq1") || prefix.toLowerCase() !== "age1tagpq" || bytes.length !== 1249) {
-      throw Error("invalid recipient");
-    }
-    this.recipient = bytes;
-  }
-  wrapFileKey(fileKey) {
-    const { cipherText: encapsulatedKey, sharedSecret } = MLKEM768P256.encapsulate(this.recipient);
-    const label2 = new TextEncoder().encode("age-encryption.org/mlkem768p256tag");
-    const tag = (() => {
-      const recipientHash = sha256(this.recipient.subarray(1184)).subarray(0, 4);
-      const ikm = new Uint8Array(encapsulatedKey.length + recipientHash.length);
-      ikm.set(encapsulatedKey, 0);
-      ikm.set(recipientHash, encapsulatedKey.length);
-      return extract(sha256, ikm, label2).subarray(0, 4);
-    })();
-    const { key, nonce } = hpkeContext(hpkeMLKEM768P256, sharedSecret, label2);
-    const ciphertext = chacha20poly1305(key, nonce).encrypt(fileKey);
-    return [new Stanza(["mlkem768p256tag", base64nopad.encode(tag), base64nopad.encode(encapsulatedKey)], ciphertext)];
-  }
-};
-var X25519Recipient = class {
-  recipient;
-  constructor(s) {
-    const res = bech32.decodeToBytes(s);
-    if (!s.startsWith("age1") || res.prefix.toLowerCase() !== "age" || res.bytes.length !== 32) {
-      throw Error("invalid recipient");
-    }
-    this.recipient = res.bytes;
-  }
-  async wrapFileKey(fileKey) {
-    const ephemeral = randomBytes(32);
-    const share = await scalarMultBase(ephemeral);
-    const secret = await scalarMult(ephemeral, this.recipient);
-    const salt = new Uint8Array(share.length + this.recipient.length);
-    salt.set(share);
-    salt.set(this.recipient, share.length);
-    const label2 = new TextEncoder().encode("age-encryption.org/v1/X25519");
-    const key = hkdf(sha256, secret, salt, label2, 32);
-    return [new Stanza(["X25519", base64nopad.encode(share)], encryptFileKey(fileKey, key))];
-  }
-};
-var X25519Identity = class {
-  identity;
-  recipient;
-  constructor(s) {
-    if (isCryptoKey2(s)) {
-      this.identity = s;
-      this.recipient = scalarMultBase(s);
-      return;
-    }
-    const res = bech32.decodeToBytes(s);
-    if (!s.startsWith("AGE-SECRET-KEY-1") || res.prefix.toUpperCase() !== "AGE-SECRET-KEY-" || res.bytes.length !== 32) {
-      throw Error("invalid identity");
-    }
-    this.identity = res.bytes;
-    this.recipient = scalarMultBase(res.bytes);
-  }
-  async unwrapFileKey(stanzas) {
-    for (const s of stanzas) {
-      if (s.args.length < 1 || s.args[0] !== "X25519") {
-        continue;
-      }
-      if (s.args.length !== 2) {
-        throw Error("invalid X25519 stanza");
-      }
-      const share = base64nopad.decode(s.args[1]);
-      if (share.length !== 32) {
-        throw Error("invalid X25519 stanza");
-      }
-      const secret = await scalarMult(this.identity, share);
-      const recipient = await this.recipient;
-      const salt = new Uint8Array(share.length + recipient.length);
-      salt.set(share);
-      salt.set(recipient, share.length);
-      const label2 = new TextEncoder().encode("age-encryption.org/v1/X25519");
-      const key = hkdf(sha256, secret, salt, label2, 32);
-      const fileKey = decryptFileKey(s.body, key);
-      if (fileKey !== null)
-        return fileKey;
-    }
-    return null;
-  }
-};
-var ScryptRecipient = class {
-  passphrase;
-  logN;
-  constructor(passphrase, logN) {
-    this.passphrase = passphrase;
-    this.logN = logN;
-  }
-  wrapFileKey(fileKey) {
-    const salt = randomBytes(16);
-    const label2 = "age-encryption.org/v1/scrypt";
-    const labelAndSalt = new Uint8Array(label2.length + 16);
-    labelAndSalt.set(new TextEncoder().encode(label2));
-    labelAndSalt.set(salt, label2.length);
-    const key = scrypt(this.passphrase, labelAndSalt, { N: 2 ** this.logN, r: 8, p: 1, dkLen: 32 });
-    return [new Stanza(["scrypt", base64nopad.encode(salt), this.logN.toString()], encryptFileKey(fileKey, key))];
-  }
-};
-var ScryptIdentity = class {
-  passphrase;
-  constructor(passphrase) {
-    this.passphrase = passphrase;
-  }
-  unwrapFileKey(stanzas) {
-    for (const s of stanzas) {
-      if (s.args.length < 1 || s.args[0] !== "scrypt") {
-        continue;
-      }
-      if (stanzas.length !== 1) {
-        throw Error("scrypt recipient is not the only one in the header");
-      }
-      if (s.args.length !== 3) {
-        throw Error("invalid scrypt stanza");
-      }
-      if (!/^[1-9][0-9]*$/.test(s.args[2])) {
-        throw Error("invalid scrypt stanza");
-      }
-      const salt = base64nopad.decode(s.args[1]);
-      if (salt.length !== 16) {
-        throw Error("invalid scrypt stanza");
-      }
-      const logN = Number(s.args[2]);
-      if (logN > 20) {
-        throw Error("scrypt work factor is too high");
-      }
-      const label2 = "age-encryption.org/v1/scrypt";
-      const labelAndSalt = new Uint8Array(label2.length + 16);
-      labelAndSalt.set(new TextEncoder().encode(label2));
-      labelAndSalt.set(salt, label2.length);
-      const key = scrypt(this.passphrase, labelAndSalt, { N: 2 ** logN, r: 8, p: 1, dkLen: 32 });
-      const fileKey = decryptFileKey(s.body, key);
-      if (fileKey !== null)
-        return fileKey;
-    }
-    return null;
-  }
-};
-function encryptFileKey(fileKey, key) {
-  const nonce = new Uint8Array(12);
-  return chacha20poly1305(key, nonce).encrypt(fileKey);
-}
-function decryptFileKey(body, key) {
-  if (body.length !== 32) {
-    throw Error("invalid stanza");
-  }
-  const nonce = new Uint8Array(12);
-  try {
-    return chacha20poly1305(key, nonce).decrypt(body);
-  } catch {
-    return null;
-  }
-}
-function isCryptoKey2(key) {
-  return typeof CryptoKey !== "undefined" && key instanceof CryptoKey;
-}
-
-// node_modules/age-encryption/dist/stream.js
-var chacha20poly1305Overhead = 16;
-var chunkSize = /* @__PURE__ */ (() => 64 * 1024)();
-var chunkSizeWithOverhead = /* @__PURE__ */ (() => chunkSize + chacha20poly1305Overhead)();
-function decryptSTREAM(key) {
-  const streamNonce = new Uint8Array(12);
-  const incNonce = () => {
-    for (let i = streamNonce.length - 2; i >= 0; i--) {
-      streamNonce[i]++;
-      if (streamNonce[i] !== 0)
-        break;
-    }
-  };
-  let firstChunk = true;
-  const ciphertextBuffer = new Uint8Array(chunkSizeWithOverhead);
-  let ciphertextBufferUsed = 0;
-  return new TransformStream({
-    transform(chunk, controller) {
-      while (chunk.length > 0) {
-        if (ciphertextBufferUsed === ciphertextBuffer.length) {
-          const decryptedChunk = chacha20poly1305(key, streamNonce).decrypt(ciphertextBuffer);
-          controller.enqueue(decryptedChunk);
-          incNonce();
-          ciphertextBufferUsed = 0;
-          firstChunk = false;
-        }
-        const n = Math.min(ciphertextBuffer.length - ciphertextBufferUsed, chunk.length);
-        ciphertextBuffer.set(chunk.subarray(0, n), ciphertextBufferUsed);
-        ciphertextBufferUsed += n;
-        chunk = chunk.subarray(n);
-      }
-    },
-    flush(controller) {
-      streamNonce[11] = 1;
-      const decryptedChunk = chacha20poly1305(key, streamNonce).decrypt(ciphertextBuffer.subarray(0, ciphertextBufferUsed));
-      if (!firstChunk && decryptedChunk.length === 0) {
-        throw new Error("final chunk is empty");
-      }
-      controller.enqueue(decryptedChunk);
-    }
-  });
-}
-function plaintextSize(ciphertextSize2) {
-  if (ciphertextSize2 < chacha20poly1305Overhead) {
-    throw Error("ciphertext is too small");
-  }
-  if (ciphertextSize2 === chacha20poly1305Overhead) {
-    return 0;
-  }
-  const fullChunks = Math.floor(ciphertextSize2 / chunkSizeWithOverhead);
-  const lastChunk = ciphertextSize2 % chunkSizeWithOverhead;
-  if (0 < lastChunk && lastChunk <= chacha20poly1305Overhead) {
-    throw Error("ciphertext size is invalid");
-  }
-  let size = ciphertextSize2;
-  size -= fullChunks * chacha20poly1305Overhead;
-  size -= lastChunk > 0 ? chacha20poly1305Overhead : 0;
-  return size;
-}
-function encryptSTREAM(key) {
-  const streamNonce = new Uint8Array(12);
-  const incNonce = () => {
-    for (let i = streamNonce.length - 2; i >= 0; i--) {
-      streamNonce[i]++;
-      if (streamNonce[i] !== 0)
-        break;
-    }
-  };
-  const plaintextBuffer = new Uint8Array(chunkSize);
-  let plaintextBufferUsed = 0;
-  return new TransformStream({
-    transform(chunk, controller) {
-      while (chunk.length > 0) {
-        if (plaintextBufferUsed === plaintextBuffer.length) {
-          const encryptedChunk = chacha20poly1305(key, streamNonce).encrypt(plaintextBuffer);
-          controller.enqueue(encryptedChunk);
-          incNonce();
-          plaintextBufferUsed = 0;
-        }
-        const n = Math.min(plaintextBuffer.length - plaintextBufferUsed, chunk.length);
-        plaintextBuffer.set(chunk.subarray(0, n), plaintextBufferUsed);
-        plaintextBufferUsed += n;
-        chunk = chunk.subarray(n);
-      }
-    },
-    flush(controller) {
-      streamNonce[11] = 1;
-      const encryptedChunk = chacha20poly1305(key, streamNonce).encrypt(plaintextBuffer.subarray(0, plaintextBufferUsed));
-      controller.enqueue(encryptedChunk);
-    }
-  });
-}
-function ciphertextSize(plaintextSize2) {
-  const chunks = Math.max(1, Math.ceil(plaintextSize2 / chunkSize));
-  return plaintextSize2 + chacha20poly1305Overhead * chunks;
-}
-
-// node_modules/age-encryption/dist/index.js
-var Encrypter = class {
-  passphrase = null;
-  scryptWorkFactor = 18;
-  recipients = [];
-  /**
-   * Set the passphrase to encrypt the file(s) with. This method can only be
-   * called once, and can't be called if {@link Encrypter.addRecipient} has
-   * been called.
-   *
-   * The passphrase is passed through the scrypt key derivation function, but
-   * it needs to have enough entropy to resist offline brute-force attacks.
-   * You should use at least 8-10 random alphanumeric characters, or 4-5
-   * random words from a list of at least 2000 words.
-   *
-   * @param s - The passphrase to encrypt the file with.
-   */
-  setPassphrase(s) {
-    if (this.passphrase !== null) {
-      throw new Error("can encrypt to at most one passphrase");
-    }
-    if (this.recipients.length !== 0) {
-      throw new Error("can't encrypt to both recipients and passphrases");
-    }
-    this.passphrase = s;
-  }
-  /**
-   * Set the scrypt work factor to use when encrypting the file(s) with a
-   * passphrase. The default is 18. Using a lower value will require stronger
-   * passphrases to resist offline brute-force attacks.
-   *
-   * @param logN - The base-2 logarithm of the scrypt work factor.
-   */
-  setScryptWorkFactor(logN) {
-    this.scryptWorkFactor = logN;
-  }
-  /**
-   * Add a recipient to encrypt the file(s) for. This method can be called
-   * multiple times to encrypt the file(s) for multiple recipients.
-   *
-   * This version supports native X25519 recipients (`age1...`), hybrid
-   * post-quantum recipients (`age1pq1...`), tag recipients (`age1tag1...`),
-   * and hybrid tag recipients (`age1tagpq1...`).
-   *
-   * @param s - The recipient to encrypt the file for. Either a string
-   * beginning with `age1...` or an object implementing the {@link Recipient}
-   * interface.
-   */
-  addRecipient(s) {
-    if (this.passphrase !== null) {
-      throw new Error("can't encrypt to both recipients and passphrases");
-    }
-    if (typeof s === "string") {
-      if (s.startsWith("age1pq1")) {
-        this.recipients.push(new HybridRecipient(s));
-      } else if (s.startsWith("age1tag1")) {
-        this.recipients.push(new TagRecipient(s));
-      } else if (s.startsWith("age1tagpq1")) {
-        this.recipients.push(new HybridTagRecipient(s));
-      } else if (s.startsWith("age1")) {
-        this.recipients.push(new X25519Recipient(s));
-      } else {
-        throw new Error("unrecognized recipient type");
-      }
-    } else {
-      this.recipients.push(s);
-    }
-  }
-  async encrypt(file) {
-    const fileKey = randomBytes(16);
-    const stanzas = [];
-    let recipients = this.recipients;
-    if (this.passphrase !== null) {
-      recipients = [new ScryptRecipient(this.passphrase, this.scryptWorkFactor)];
-    }
-    for (const recipient of recipients) {
-      stanzas.push(...await recipient.wrapFileKey(fileKey));
-    }
-    const labelHeader = new TextEncoder().encode("header");
-    const hmacKey = hkdf(sha256, fileKey, void 0, labelHeader, 32);
-    const mac = hmac(sha256, hmacKey, encodeHeaderNoMAC(stanzas));
-    const header = encodeHeader(stanzas, mac);
-    const nonce = randomBytes(16);
-    const labelPayload = new TextEncoder().encode("payload");
-    const streamKey = hkdf(sha256, fileKey, nonce, labelPayload, 32);
-    const encrypter = encryptSTREAM(streamKey);
-    if (!(file instanceof ReadableStream)) {
-      if (typeof file === "string")
-        file = new TextEncoder().encode(file);
-      return await readAll(prepend(stream(file).pipeThrough(encrypter), header, nonce));
-    }
-    return Object.assign(prepend(file.pipeThrough(encrypter), header, nonce), {
-      size: (size) => ciphertextSize(size) + header.length + nonce.length
-    });
-  }
-};
-var Decrypter = class {
-  identities = [];
-  /**
-   * Add a passphrase to decrypt password-encrypted file(s) with. This method
-   * can be called multiple times to try multiple passphrases.
-   *
-   * @param s - The passphrase to decrypt the file with.
-   */
-  addPassphrase(s) {
-    this.identities.push(new ScryptIdentity(s));
-  }
-  /**
-   * Add an identity to decrypt file(s) with. This method can be called
-   * multiple times to try multiple identities.
-   *
-   * @param s - The identity to decrypt the file with. Either a string
-   * beginning with `AGE-SECRET-KEY-PQ-1...` or `AGE-SECRET-KEY-1...`, an
-   * X25519 private
-   * {@link https://developer.mozilla.org/en-US/docs/Web/API/CryptoKey | CryptoKey}
-   * object, or an object implementing the {@link Identity} interface.
-   *
-   * A CryptoKey object must have
-   * {@link https://developer.mozilla.org/en-US/docs/Web/API/CryptoKey/type | type}
-   * `private`,
-   * {@link https://developer.mozilla.org/en-US/docs/Web/API/CryptoKey/algorithm | algorithm}
-   * `{name: 'X25519'}`, and
-   * {@link https://developer.mozilla.org/en-US/docs/Web/API/CryptoKey/usages | usages}
-   * `["deriveBits"]`. For example:
-   * ```js
-   * const keyPair = await crypto.subtle.generateKey({ name: "X25519" }, false, ["deriveBits"])
-   * decrypter.addIdentity(key.privateKey)
-   * ```
-   */
-  addIdentity(s) {
-    if (isCryptoKey3(s)) {
-      this.identities.push(new X25519Identity(s));
-    } else if (typeof s === "string") {
-      if (s.startsWith("AGE-SECRET-KEY-1")) {
-        this.identities.push(new X25519Identity(s));
-      } else if (s.startsWith("AGE-SECRET-KEY-PQ-1")) {
-        this.identities.push(new HybridIdentity(s));
-      } else {
-        throw new Error("unrecognized identity type");
-      }
-    } else {
-      this.identities.push(s);
-    }
-  }
-  async decrypt(file, outputFormat) {
-    const s = file instanceof ReadableStream ? file : stream(file);
-    const { fileKey, headerSize, rest } = await this.decryptHeaderInternal(s);
-    const { data: nonce, rest: payload } = await read(rest, 16);
-    const label2 = new TextEncoder().encode("payload");
-    const streamKey = hkdf(sha256, fileKey, nonce, label2, 32);
-    const decrypter = decryptSTREAM(streamKey);
-    const out = payload.pipeThrough(decrypter);
-    const outWithSize = Object.assign(out, {
-      size: (size) => plaintextSize(size - headerSize - nonce.length)
-    });
-    if (file instanceof ReadableStream)
-      return outWithSize;
-    if (outputFormat === "text")
-      return await readAllString(out);
-    return await readAll(out);
-  }
-  /**
-   * Decrypt the file key from a detached header. This is a low-level
-   * function that can be used to implement delegated decryption logic.
-   * Most users won't need this.
-   *
-   * It is the caller's responsibility to keep track of what file the
-   * returned file key decrypts, and to ensure the file key is not used
-   * for any other purpose.
-   *
-   * @param header - The file's textual header, including the MAC.
-   *
-   * @returns The file key used to encrypt the file.
-   */
-  async decryptHeader(header) {
-    return (await this.decryptHeaderInternal(stream(header))).fileKey;
-  }
-  async decryptHeaderInternal(file) {
-    const h = await parseHeader(file);
-    const fileKey = await this.unwrapFileKey(h.stanzas);
-    if (fileKey === null)
-      throw Error("no identity matched any of the file's recipients");
-    const label2 = new TextEncoder().encode("header");
-    const hmacKey = hkdf(sha256, fileKey, void 0, label2, 32);
-    const mac = hmac(sha256, hmacKey, h.headerNoMAC);
-    if (!compareBytes(h.MAC, mac))
-      throw Error("invalid header HMAC");
-    return { fileKey, headerSize: h.headerSize, rest: h.rest };
-  }
-  async unwrapFileKey(stanzas) {
-    for (const identity of this.identities) {
-      const fileKey = await identity.unwrapFileKey(stanzas);
-      if (fileKey !== null)
-        return fileKey;
-    }
-    return null;
-  }
-};
-function compareBytes(a, b) {
-  if (a.length !== b.length) {
-    return false;
-  }
-  let acc = 0;
-  for (let i = 0; i < a.length; i++) {
-    acc |= a[i] ^ b[i];
-  }
-  return acc === 0;
-}
-function isCryptoKey3(key) {
-  return typeof CryptoKey !== "undefined" && key instanceof CryptoKey;
-}
-
-// src/snapshot/codec.ts
 function requireZstd() {
   if (typeof zlib.createZstdCompress !== "function") {
     throw new Error(`zstd needs Node.js 24 (this is ${process.version}); run etcd-dr with the node the action uses`);
   }
 }
+var CODEC_BUFFERS = { chunkSize: 1 << 20, writableHighWaterMark: 4 << 20, readableHighWaterMark: 1 << 20 };
 function compressor(compression) {
   switch (compression) {
     case "zstd":
@@ -66517,22 +57614,21 @@ function compressor(compression) {
       return zlib.createZstdCompress({
         // The frame checksum lets a restore notice a damaged copy while decompressing, before etcd's trailer.
         params: { [zlib.constants.ZSTD_c_compressionLevel]: 1, [zlib.constants.ZSTD_c_checksumFlag]: 1 },
-        chunkSize: 1 << 20
+        ...CODEC_BUFFERS
       });
     case "gzip":
-      return zlib.createGzip({ level: 1, chunkSize: 1 << 20 });
+      return zlib.createGzip({ level: 1, ...CODEC_BUFFERS });
     case "none":
       return void 0;
   }
 }
 function decompressor(compression) {
   switch (compression) {
-    // 1 MiB output chunks: with the default 16 KiB, per-chunk overhead made decompression 3x slower.
     case "zstd":
       requireZstd();
-      return zlib.createZstdDecompress({ chunkSize: 1 << 20 });
+      return zlib.createZstdDecompress(CODEC_BUFFERS);
     case "gzip":
-      return zlib.createGunzip({ chunkSize: 1 << 20 });
+      return zlib.createGunzip(CODEC_BUFFERS);
     case "none":
       return void 0;
   }
@@ -66558,13 +57654,18 @@ function parseIdentities(text2) {
   }
   return identities2;
 }
+function loadAge() {
+  return import("./chunk-HF55ZIXT.js");
+}
 async function encryptStream(input, recipients) {
+  const { Encrypter } = await loadAge();
   const encrypter = new Encrypter();
   for (const recipient of recipients) encrypter.addRecipient(recipient);
   const output = await encrypter.encrypt(Readable.toWeb(input));
   return Readable.fromWeb(output);
 }
 async function decryptStream(input, identities2) {
+  const { Decrypter } = await loadAge();
   const decrypter = new Decrypter();
   for (const identity of identities2) decrypter.addIdentity(identity);
   const output = await decrypter.decrypt(Readable.toWeb(input));
@@ -66665,7 +57766,7 @@ function retentionPolicy(source) {
 }
 
 // src/stores/local.ts
-import { randomBytes as randomBytes6 } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { createWriteStream, promises as fs } from "node:fs";
 import { join } from "node:path";
 import { Readable as Readable2 } from "node:stream";
@@ -66825,7 +57926,7 @@ var LocalStore = class {
       const dir = this.folderPath(folder);
       const finalPath = this.filePath(folder, name);
       await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
-      const tempPath = join(dir, `${TEMP_PREFIX}${name}-${randomBytes6(6).toString("hex")}`);
+      const tempPath = join(dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString("hex")}`);
       let written = 0;
       try {
         await pipeline2(
@@ -67027,7 +58128,7 @@ function withRetry(store, policy = DEFAULT_RETRY_POLICY) {
 // src/stores/sftp.ts
 var import_ssh2 = __toESM(require_lib2(), 1);
 var import_ssh2_sftp_client = __toESM(require_src(), 1);
-import { randomBytes as randomBytes7 } from "node:crypto";
+import { randomBytes as randomBytes2 } from "node:crypto";
 import net from "node:net";
 import { posix } from "node:path";
 import { Readable as Readable3 } from "node:stream";
@@ -67192,10 +58293,10 @@ var SftpStore = class {
     });
   }
   async readFile(folder, name) {
-    const stream2 = await this.download(folder, name);
+    const stream = await this.download(folder, name);
     return inContext(`${this.id}: reading ${folder}/${name}`, async () => {
       const chunks = [];
-      for await (const chunk of stream2) chunks.push(chunk);
+      for await (const chunk of stream) chunks.push(chunk);
       return Buffer.concat(chunks);
     });
   }
@@ -67234,7 +58335,7 @@ var SftpStore = class {
       const finalPath = this.filePath(folder, name);
       const { sftp } = await this.connect();
       await this.makeFolder(sftp, folder);
-      const tempPath = posix.join(this.folderPath(folder), `${TEMP_PREFIX}${name}-${randomBytes7(6).toString("hex")}`);
+      const tempPath = posix.join(this.folderPath(folder), `${TEMP_PREFIX}${name}-${randomBytes2(6).toString("hex")}`);
       let written = 0;
       try {
         await pipeline3(
@@ -67315,6 +58416,7 @@ var SftpStore = class {
     const client = new import_ssh2_sftp_client.default(this.id, { error: forget, end: forget, close: forget });
     const socket = net.connect({ host, port });
     socket.setNoDelay(true);
+    coalesceWrites(socket);
     socket.setKeepAlive(true, 15e3);
     const pinnedTypes = pinnedKeyTypes(this.options.knownHosts, host, port);
     const algorithms = pinnedTypes.flatMap((type) => HOST_KEY_ALGORITHMS[type] ?? []);
@@ -67349,6 +58451,22 @@ var SftpStore = class {
     return current;
   }
 };
+function coalesceWrites(socket) {
+  const write = socket.write.bind(socket);
+  let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
+  socket.write = ((...args) => {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
+    return write(...args);
+  });
+}
 function hostKeyRefusal(check, name, key, pinnedTypes) {
   const presented = `${keyTypeOf(key)} ${fingerprintSha256(key)}`;
   switch (check.reason) {
@@ -67962,7 +59080,7 @@ var SNAPSHOT_PATH = "/etcdserverpb.Maintenance/Snapshot";
 var AUTHENTICATE_PATH = "/etcdserverpb.Auth/Authenticate";
 var STREAM_WINDOW = 4 << 20;
 var SESSION_WINDOW = 32 << 20;
-var READABLE_HIGH_WATER_MARK = 4 << 20;
+var READABLE_HIGH_WATER_MARK = 1 << 20;
 var DEFAULT_KEEPALIVE_MS = 3e4;
 async function openSnapshot(access3, endpoint, options = {}) {
   const session = await connectSession(access3, endpoint);
@@ -68021,7 +59139,7 @@ async function connectSession(access3, endpoint) {
   return session;
 }
 function grpcCall(session, path3, request, token, reader) {
-  const stream2 = session.request({
+  const stream = session.request({
     ":method": "POST",
     ":path": path3,
     "content-type": "application/grpc",
@@ -68039,20 +59157,20 @@ function grpcCall(session, path3, request, token, reader) {
   const fail = (error) => {
     if (settled) return;
     settled = true;
-    if (!stream2.destroyed) stream2.close(http2.constants.NGHTTP2_CANCEL);
+    if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
     rejectDone(error);
   };
   let responseHeaders;
   let trailers;
-  stream2.on("response", (headers) => {
+  stream.on("response", (headers) => {
     responseHeaders = headers;
     const status = headers[":status"];
     if (status !== 200) fail(new Error(`HTTP status ${status} from a gRPC endpoint (is this an etcd client URL?)`));
   });
-  stream2.on("trailers", (headers) => {
+  stream.on("trailers", (headers) => {
     trailers = headers;
   });
-  stream2.on("data", (chunk) => {
+  stream.on("data", (chunk) => {
     if (settled) return;
     try {
       reader.write(chunk);
@@ -68060,8 +59178,8 @@ function grpcCall(session, path3, request, token, reader) {
       fail(error);
     }
   });
-  stream2.on("error", (error) => fail(error));
-  stream2.on("close", () => {
+  stream.on("error", (error) => fail(error));
+  stream.on("close", () => {
     if (settled) return;
     const meta = trailers ?? (responseHeaders?.["grpc-status"] !== void 0 ? responseHeaders : void 0);
     const status = meta?.["grpc-status"];
@@ -68084,8 +59202,8 @@ function grpcCall(session, path3, request, token, reader) {
     settled = true;
     resolveDone();
   });
-  stream2.end(grpcFrame(request));
-  return { stream: stream2, done, abort: fail };
+  stream.end(grpcFrame(request));
+  return { stream, done, abort: fail };
 }
 async function authenticate(session, access3, endpoint) {
   const auth = access3.auth;
@@ -68296,27 +59414,33 @@ var Spool = class _Spool {
 import { createHash as createHash3 } from "node:crypto";
 import { Transform as Transform2 } from "node:stream";
 var TRAILER_SIZE = 32;
-var SnapshotVerifier = class extends Transform2 {
+var SnapshotTrailer = class extends Transform2 {
   constructor(what) {
     super({ highWaterMark: 1 << 20 });
     this.what = what;
   }
   what;
-  dbHash = createHash3("sha256");
   /** The newest bytes, not yet known to be data rather than the trailer. */
   tail = Buffer.alloc(0);
   size = 0;
   verdict;
+  /** Bytes now known to be database, not trailer, in stream order. */
+  data(_bytes) {
+  }
+  /** Called once at the end with the trailer; an error fails the stream. */
+  check(_trailer) {
+    return void 0;
+  }
   _transform(chunk, _encoding, callback) {
     this.size += chunk.length;
     if (chunk.length >= TRAILER_SIZE) {
-      this.dbHash.update(this.tail);
-      this.dbHash.update(chunk.subarray(0, chunk.length - TRAILER_SIZE));
+      if (this.tail.length > 0) this.data(this.tail);
+      this.data(chunk.subarray(0, chunk.length - TRAILER_SIZE));
       this.tail = Buffer.from(chunk.subarray(chunk.length - TRAILER_SIZE));
     } else {
       const combined = Buffer.concat([this.tail, chunk]);
       const keep = Math.min(TRAILER_SIZE, combined.length);
-      this.dbHash.update(combined.subarray(0, combined.length - keep));
+      this.data(combined.subarray(0, combined.length - keep));
       this.tail = combined.subarray(combined.length - keep);
     }
     callback(null, chunk);
@@ -68326,52 +59450,76 @@ var SnapshotVerifier = class extends Transform2 {
       callback(new IntegrityError(`${this.what}: snapshot is ${this.size} bytes, too short to be an etcd snapshot`));
       return;
     }
-    const expected = this.dbHash.digest();
-    if (!expected.equals(this.tail)) {
-      callback(
-        new IntegrityError(
-          `${this.what}: etcd's sha256 trailer does not match the data (the snapshot is truncated or corrupt)`
-        )
-      );
+    const failure = this.check(this.tail);
+    if (failure) {
+      callback(failure);
       return;
     }
-    this.verdict = { size: this.size, sha256: expected.toString("hex") };
+    this.verdict = { size: this.size, sha256: this.tail.toString("hex") };
     callback();
   }
-  /** The verified result; throws if the stream has not ended successfully. */
+  /** Size and trailer of the whole stream; throws if the stream has not ended successfully. */
   result() {
-    if (!this.verdict) throw new IntegrityError(`${this.what}: snapshot was not verified to the end`);
+    if (!this.verdict) throw new IntegrityError(`${this.what}: snapshot was not read to the end`);
     return this.verdict;
+  }
+};
+var SnapshotVerifier = class extends SnapshotTrailer {
+  dbHash = createHash3("sha256");
+  data(bytes) {
+    this.dbHash.update(bytes);
+  }
+  check(trailer) {
+    if (this.dbHash.digest().equals(trailer)) return void 0;
+    return new IntegrityError(`${this.what}: etcd's sha256 trailer does not match the data (the snapshot is truncated or corrupt)`);
   }
 };
 
 // src/snapshot/streams.ts
-function chain2(source, transform2) {
-  if (!transform2) return source;
-  source.on("error", (error) => transform2.destroy(error));
-  transform2.on("close", () => {
+import { Transform as Transform3 } from "node:stream";
+function chain(source, transform) {
+  if (!transform) return source;
+  source.on("error", (error) => transform.destroy(error));
+  transform.on("close", () => {
     if (!source.readableEnded) source.destroy();
   });
-  return source.pipe(transform2);
+  return source.pipe(transform);
+}
+function rechunk(size) {
+  let pending = [];
+  let pendingBytes = 0;
+  const takePending = () => {
+    const joined = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    return joined;
+  };
+  return new Transform3({
+    transform(chunk, _encoding, callback) {
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      callback(null, pendingBytes >= size ? takePending() : void 0);
+    },
+    flush(callback) {
+      callback(null, pendingBytes > 0 ? takePending() : void 0);
+    }
+  });
 }
 
 // src/snapshot/ship.ts
 async function shipSnapshot(request) {
-  const rawSpool = await Spool.create(join2(request.spoolDir, `${request.objectFile}.raw`));
   const transformed = request.compression !== "none" || request.recipients.length > 0;
-  const objectSpool = transformed ? await Spool.create(join2(request.spoolDir, `${request.objectFile}.obj`)) : rawSpool;
+  const spool = await Spool.create(join2(request.spoolDir, `${request.objectFile}.spool`));
   const verifier = new SnapshotVerifier(request.sourceLabel);
   const measure = new Measure();
   try {
-    const rawDone = pipeline4(request.snapshot, verifier, rawSpool.writer());
-    const objectDone = transformed ? transform(rawSpool, objectSpool, measure, request) : Promise.resolve();
-    const uploads = request.stores.map((store) => uploadTo(store, request, objectSpool.reader()));
-    const [raw, object] = await Promise.allSettled([rawDone, objectDone]);
+    const spooled = spoolObject(request, verifier, transformed ? measure : void 0, spool);
+    const uploads = request.stores.map((store) => uploadTo(store, request, spool.reader()));
+    const [object] = await Promise.allSettled([spooled]);
     const results = await Promise.all(uploads);
-    const failure = raw.status === "rejected" ? raw.reason : object.status === "rejected" ? object.reason : void 0;
-    if (failure !== void 0) {
+    if (object.status === "rejected") {
       await Promise.all(results.map((r) => r.ok ? r.pending.abort() : void 0));
-      throw failure instanceof Error ? failure : new Error(String(failure));
+      throw object.reason instanceof Error ? object.reason : new Error(String(object.reason));
     }
     const snapshot = verifier.result();
     return {
@@ -68382,20 +59530,19 @@ async function shipSnapshot(request) {
       uploads: results
     };
   } finally {
-    await rawSpool.close().catch(() => void 0);
-    if (objectSpool !== rawSpool) await objectSpool.close().catch(() => void 0);
-    await rm(rawSpool.path, { force: true });
-    await rm(objectSpool.path, { force: true });
+    await spool.close().catch(() => void 0);
+    await rm(spool.path, { force: true });
   }
 }
-async function transform(raw, object, measure, request) {
+async function spoolObject(request, verifier, measure, spool) {
   try {
-    const compressed = chain2(raw.reader(), compressor(request.compression));
+    const checked = chain(chain(request.snapshot, verifier), rechunk(1 << 20));
+    const compressed = chain(checked, compressor(request.compression));
     const encrypted = request.recipients.length > 0 ? await encryptStream(compressed, request.recipients) : compressed;
-    await pipeline4(encrypted, measure, object.writer());
+    await pipeline4(measure ? chain(encrypted, measure) : encrypted, spool.writer());
   } catch (error) {
-    const wrapped = withContext(`compressing/encrypting the snapshot of ${request.sourceLabel}`, error);
-    object.fail(wrapped);
+    const wrapped = error instanceof IntegrityError ? error : withContext(`spooling the snapshot of ${request.sourceLabel}`, error);
+    spool.fail(wrapped);
     throw wrapped;
   }
 }
@@ -68472,7 +59619,7 @@ async function waitForSource(access3, excluded, deps) {
 async function snapshotFrom(choice, options, deps, tempDir2, members, warnings) {
   const member = choice.member;
   const sourceLabel = `member ${member.name} (${member.endpoint})`;
-  await assertSpoolSpace(tempDir2, member.dbSize, options.compression !== "none" || options.recipients.length > 0);
+  await assertSpoolSpace(tempDir2, member.dbSize);
   const client = connect(options.etcd, [member.endpoint]);
   try {
     const { status, revision, keyCount } = await sourceState(client, sourceLabel);
@@ -68583,8 +59730,8 @@ async function publish(upload, manifest, folder) {
     return { store: upload.store.id, ok: false, error: `writing manifest: ${messageOf(error)}` };
   }
 }
-async function assertSpoolSpace(dir, dbSize, transformed) {
-  const needed = Math.ceil(dbSize * (transformed ? 2 : 1) * 1.1);
+async function assertSpoolSpace(dir, dbSize) {
+  const needed = Math.ceil(dbSize * 1.1);
   const free = await statfs(dir).then((s) => s.bavail * s.bsize).catch(() => void 0);
   if (free !== void 0 && free < needed) {
     throw new Error(`not enough space to spool the snapshot in ${dir}: ${free} bytes free, about ${needed} needed (set temp-dir)`);
@@ -69181,11 +60328,11 @@ import { join as join5 } from "node:path";
 
 // src/restore/etcdTools.ts
 import { execFile } from "node:child_process";
-import { createHash as createHash4, randomBytes as randomBytes8 } from "node:crypto";
+import { createHash as createHash4, randomBytes as randomBytes3 } from "node:crypto";
 import { constants, createWriteStream as createWriteStream2 } from "node:fs";
 import { access, mkdir, rename as rename2, rm as rm3 } from "node:fs/promises";
 import path from "node:path";
-import { Readable as Readable6, Transform as Transform3 } from "node:stream";
+import { Readable as Readable6, Transform as Transform4 } from "node:stream";
 import { pipeline as pipeline5 } from "node:stream/promises";
 var DEFAULT_ETCD_DOWNLOAD_URL = "https://github.com/etcd-io/etcd/releases/download";
 var VERSION = /^\d+\.\d+\.\d+$/;
@@ -69398,7 +60545,7 @@ async function download(request, wanted, base, release, releaseDir) {
   }
   const toolsDir = path.dirname(releaseDir);
   await mkdir(toolsDir, { recursive: true });
-  const staging = path.join(toolsDir, `.${release}.${randomBytes8(6).toString("hex")}.partial`);
+  const staging = path.join(toolsDir, `.${release}.${randomBytes3(6).toString("hex")}.partial`);
   await mkdir(staging, { mode: 448 });
   try {
     const archive = path.join(staging, archiveName);
@@ -69427,7 +60574,7 @@ async function download(request, wanted, base, release, releaseDir) {
 }
 async function saveHashed(response, file) {
   const hash = createHash4("sha256");
-  const tap = new Transform3({
+  const tap = new Transform4({
     transform(chunk, _encoding, callback) {
       hash.update(chunk);
       callback(null, chunk);
@@ -69898,7 +61045,7 @@ async function etcdAnswers(access3, endpoint) {
 }
 
 // src/restore/restoreMember.ts
-import { chown, lstat, mkdtemp as mkdtemp2, readdir, rename as rename4, rm as rm5, stat, statfs as statfs2 } from "node:fs/promises";
+import { chown, lstat, mkdtemp as mkdtemp2, readdir, rename as rename4, rm as rm6, stat, statfs as statfs2 } from "node:fs/promises";
 import { basename as basename2, dirname as dirname2, join as join6 } from "node:path";
 
 // src/restore/check.ts
@@ -69946,7 +61093,7 @@ async function checkRestored(access3, endpoint, manifest, expect) {
 import { createWriteStream as createWriteStream3 } from "node:fs";
 import { rm as rm4 } from "node:fs/promises";
 import { pipeline as pipeline6 } from "node:stream/promises";
-async function fetchSnapshot(entry, stores, identities2, file, log) {
+async function fetchSnapshot(entry, stores, identities2, file, log, restore) {
   const manifest = entry.manifest;
   if (!manifest) throw new IntegrityError(`backup ${entry.name} has no readable manifest on any store`);
   if (manifest.encryptedTo.length > 0 && identities2.length === 0) {
@@ -69958,11 +61105,19 @@ async function fetchSnapshot(entry, stores, identities2, file, log) {
   for (const store of holders) {
     const copy = entry.copies.find((c) => c.storeId === store.id);
     try {
-      await downloadVerified(store, manifest.cluster, copy.objectFile, manifest, identities2, file);
+      await downloadChecked(store, manifest.cluster, copy.objectFile, manifest, identities2, file);
+      log.info(`downloaded ${entry.name} from ${store.id}; etcd's restore checks its sha256 and writes the data directory`);
+      try {
+        await restore(file);
+      } catch (error) {
+        if (!(error instanceof IntegrityError)) throw new RestoreToolFailed(error);
+        throw error;
+      }
       if (skipped.length > 0) log.warning(`restored from ${store.id} after skipping: ${skipped.join("; ")}`);
       return { file, manifest, from: store.id, skipped };
     } catch (error) {
       await rm4(file, { force: true });
+      if (error instanceof RestoreToolFailed) throw error.cause;
       if (error instanceof InputError) throw error;
       const reason = `${store.id}: ${messageOf(error)}`;
       skipped.push(reason);
@@ -69971,7 +61126,15 @@ async function fetchSnapshot(entry, stores, identities2, file, log) {
   }
   throw new IntegrityError(`no store has a good copy of ${entry.name}: ${skipped.join("; ")}`);
 }
-async function downloadVerified(store, folder, objectFile, manifest, identities2, file) {
+var RestoreToolFailed = class extends Error {
+  constructor(cause) {
+    super(messageOf(cause), { cause });
+    this.cause = cause;
+  }
+  cause;
+  name = "RestoreToolFailed";
+};
+async function downloadChecked(store, folder, objectFile, manifest, identities2, file) {
   const source = await store.download(folder, objectFile);
   let plain = source;
   if (manifest.encryptedTo.length > 0) {
@@ -69987,22 +61150,26 @@ async function downloadVerified(store, folder, objectFile, manifest, identities2
       throw error;
     }
   }
-  const verifier = new SnapshotVerifier(`${manifest.name} from ${store.id}`);
+  const trailer = new SnapshotTrailer(`${manifest.name} from ${store.id}`);
   try {
-    await pipeline6(chain2(plain, decompressor(manifest.compression)), verifier, createWriteStream3(file, { mode: 384 }));
+    await pipeline6(chain(plain, decompressor(manifest.compression)), trailer, createWriteStream3(file, { mode: 384, highWaterMark: 8 << 20 }));
   } catch (error) {
     if (/invalid tag|ciphertext|stream ended/i.test(messageOf(error))) {
       throw new IntegrityError(`the stored object is corrupt (age decryption failed: ${messageOf(error)})`, { cause: error });
     }
     throw error;
   }
-  const verified = verifier.result();
-  if (verified.sha256 !== manifest.snapshotSha256) {
-    throw new IntegrityError(`the snapshot's sha256 ${verified.sha256} differs from the manifest's ${manifest.snapshotSha256}`);
+  const got = trailer.result();
+  if (got.sha256 !== manifest.snapshotSha256) {
+    throw new IntegrityError(`the snapshot's sha256 trailer ${got.sha256} differs from the manifest's ${manifest.snapshotSha256}`);
+  }
+  if (got.size !== manifest.dbSize) {
+    throw new IntegrityError(`the snapshot is ${got.size} bytes, the manifest says ${manifest.dbSize}`);
   }
 }
 
 // src/restore/snapshotRestore.ts
+import { rm as rm5 } from "node:fs/promises";
 function supportsBump(tools2) {
   return tools2.etcdutl !== void 0;
 }
@@ -70021,8 +61188,16 @@ function restoreArgs(snapshotFile, dataDir, member, bump) {
 }
 async function runSnapshotRestore(run, tools2, snapshotFile, dataDir, member, bump) {
   const args = restoreArgs(snapshotFile, dataDir, member, tools2.etcdutl ? bump : void 0);
-  if (tools2.etcdutl) await run(tools2.etcdutl, args);
-  else await run(tools2.etcdctl, args);
+  try {
+    if (tools2.etcdutl) await run(tools2.etcdutl, args);
+    else await run(tools2.etcdctl, args);
+  } catch (error) {
+    await rm5(dataDir, { recursive: true, force: true });
+    if (/expected sha256/i.test(messageOf(error))) {
+      throw new IntegrityError(`etcd's restore found the snapshot corrupt (its sha256 does not match the trailer): ${messageOf(error)}`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 // src/restore/steps.ts
@@ -70077,14 +61252,19 @@ async function restoreMember(input) {
   let movedAside = false;
   const steps = [
     {
-      name: "download and verify the backup",
+      // One step: etcd's restore checks the database's sha256, and a copy it refuses sends us to the next store.
+      name: `download and verify the backup, restore it into the staging directory ${staging}`,
       run: async () => {
-        snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join6(scratch, "snapshot.db"), input.log);
+        snapshot = await fetchSnapshot(
+          input.entry,
+          input.stores,
+          input.identities,
+          join6(scratch, "snapshot.db"),
+          input.log,
+          (file) => runSnapshotRestore(input.run, input.tools, file, staging, input.member, bump)
+        );
+        await rm6(snapshot.file, { force: true });
       }
-    },
-    {
-      name: `restore into the staging directory ${staging}`,
-      run: () => runSnapshotRestore(input.run, input.tools, snapshot.file, staging, input.member, bump)
     }
   ];
   if (!input.dryRun) {
@@ -70148,8 +61328,8 @@ async function restoreMember(input) {
     if (!stopped) throw error instanceof StepFailed ? new Error(`${error.message}; nothing on this node was changed`, { cause: error }) : error;
     throw new RestoreFailed(`${messageOf(error)}. ${howToRollBack(input, movedAside ? aside : void 0)}`, { cause: error });
   } finally {
-    await rm5(scratch, { recursive: true, force: true });
-    if (input.dryRun || !stopped) await rm5(staging, { recursive: true, force: true });
+    await rm6(scratch, { recursive: true, force: true });
+    if (input.dryRun || !stopped) await rm6(staging, { recursive: true, force: true });
   }
 }
 function howToRollBack(input, aside) {
@@ -70333,7 +61513,7 @@ async function resolveOwner(owner) {
 }
 
 // src/restore/drill.ts
-import { mkdtemp as mkdtemp3, rm as rm6 } from "node:fs/promises";
+import { mkdtemp as mkdtemp3, rm as rm7 } from "node:fs/promises";
 import { join as join7 } from "node:path";
 
 // src/restore/throwawayEtcd.ts
@@ -70399,16 +61579,18 @@ async function runDrill(input) {
   const started = input.now().getTime();
   const scratch = await mkdtemp3(join7(input.tempDir, "etcd-dr-drill-"));
   try {
-    const snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join7(scratch, "snapshot.db"), input.log);
     const peerUrl = await drillPeerUrl();
     const dataDir = join7(scratch, "data");
-    await runSnapshotRestore(input.run, input.tools, snapshot.file, dataDir, {
-      name: DRILL_MEMBER,
-      initialCluster: `${DRILL_MEMBER}=${peerUrl}`,
-      initialAdvertisePeerUrls: peerUrl,
-      initialClusterToken: "etcd-dr-drill"
-    }, void 0);
-    await rm6(snapshot.file, { force: true });
+    const member = { name: DRILL_MEMBER, initialCluster: `${DRILL_MEMBER}=${peerUrl}`, initialAdvertisePeerUrls: peerUrl, initialClusterToken: "etcd-dr-drill" };
+    const snapshot = await fetchSnapshot(
+      input.entry,
+      input.stores,
+      input.identities,
+      join7(scratch, "snapshot.db"),
+      input.log,
+      (file) => runSnapshotRestore(input.run, input.tools, file, dataDir, member, void 0)
+    );
+    await rm7(snapshot.file, { force: true });
     const etcd = await startThrowawayEtcd(input.tools, dataDir, peerUrl);
     try {
       const access3 = { endpoints: [etcd.clientUrl], callTimeoutMs: 1e4 };
@@ -70427,7 +61609,7 @@ async function runDrill(input) {
       await etcd.stop();
     }
   } finally {
-    await rm6(scratch, { recursive: true, force: true });
+    await rm7(scratch, { recursive: true, force: true });
   }
 }
 
@@ -70642,4 +61824,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-KNJVXGNW.js.LEGAL.txt */
+/*! For license information please see chunk-63YOYWUF.js.LEGAL.txt */

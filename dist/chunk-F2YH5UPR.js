@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-KNJVXGNW.js";
+} from "./chunk-63YOYWUF.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";

@@ -1,0 +1,21 @@
+import { createWriteStream, createReadStream } from 'node:fs';
+import { Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { readFileSync } from 'node:fs';
+import { openStores } from '../src/stores/index.ts';
+import { decompressor } from '../src/snapshot/codec.ts';
+import { chain } from '../src/snapshot/streams.ts';
+import { SnapshotTrailer } from '../src/snapshot/verifier.ts';
+const env = Object.fromEntries(readFileSync('/tmp/lab/env.sh', 'utf8').trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
+const [store] = openStores(env.S1, { sshPrivateKey: readFileSync(env.KEY, 'utf8'), sshKnownHosts: readFileSync(env.KH, 'utf8') });
+await store!.open();
+const name = process.argv[2]!;
+const sink = () => new Writable({ highWaterMark: 4 << 20, write(_c, _e, cb) { cb(); } });
+async function t(label: string, f: () => Promise<unknown>) { const c = process.cpuUsage(); const s = performance.now(); await f(); const u = process.cpuUsage(c); console.log(label.padEnd(40), ((performance.now() - s) / 1000).toFixed(2), 's cpu', ((u.user + u.system) / 1e6).toFixed(2)); }
+await t('sftp -> null', async () => pipeline(await store!.download('lab', name), sink()));
+await t('sftp -> file', async () => pipeline(await store!.download('lab', name), createWriteStream('/tmp/lab/obj.zst')));
+await t('file -> zstd -> null', async () => pipeline(chain(createReadStream('/tmp/lab/obj.zst', { highWaterMark: 1 << 20 }), decompressor('zstd')), sink()));
+await t('file -> zstd -> trailer -> file', async () => pipeline(chain(createReadStream('/tmp/lab/obj.zst', { highWaterMark: 1 << 20 }), decompressor('zstd')), new SnapshotTrailer('x'), createWriteStream('/tmp/lab/raw.db')));
+await t('sftp -> zstd -> null', async () => pipeline(chain(await store!.download('lab', name), decompressor('zstd')), sink()));
+await t('sftp -> zstd -> trailer -> file', async () => pipeline(chain(await store!.download('lab', name), decompressor('zstd')), new SnapshotTrailer('x'), createWriteStream('/tmp/lab/raw.db')));
+await store!.close();
