@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-63YOYWUF.js";
+} from "./chunk-V4MBZW3D.js";
 import {
   InputError,
   messageOf

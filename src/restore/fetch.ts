@@ -17,7 +17,7 @@ import type { CatalogEntry } from '../catalog/catalog.ts';
 import type { Manifest } from '../catalog/manifest.ts';
 import type { Log } from '../engine/log.ts';
 import { InputError, IntegrityError, messageOf } from '../errors.ts';
-import { decompressor, decryptStream } from '../snapshot/codec.ts';
+import { decompressor, decryptStream, requireZstd } from '../snapshot/codec.ts';
 import { chain } from '../snapshot/streams.ts';
 import { SnapshotTrailer } from '../snapshot/verifier.ts';
 import type { Store } from '../stores/store.ts';
@@ -64,6 +64,8 @@ export async function fetchSnapshot(
   if (manifest.encryptedTo.length > 0 && identities.length === 0) {
     throw new InputError(`backup ${entry.name} is encrypted (to ${manifest.encryptedTo.join(', ')}): give decrypt-identity`);
   }
+  // A Node.js without zstd could decompress no copy: say so once, instead of blaming every store.
+  if (manifest.compression === 'zstd') requireZstd();
   const skipped: string[] = [];
   // Stores in the order the user gave them: the first one holding a copy is tried first.
   const holders = stores.filter((s) => entry.copies.some((c) => c.storeId === s.id));

@@ -53,6 +53,13 @@ const OP_UNSUPPORTED = 8;
 // Bytes of unacknowledged writes allowed in flight: enough to fill a WAN link's bandwidth-delay product
 // without buffering much (the content stream is paused while the window is full).
 const WRITE_WINDOW = 4 * 1024 * 1024;
+/**
+ * Bytes per SFTP read or write request. OpenSSH's sftp-server takes at most 255 KiB per request (its
+ * limits@openssh.com reply); ssh2 splits a bigger request into parts it sends one after the other, each
+ * waiting for the previous answer, which serialised 1 MiB writes into five round trips. 254 KiB is under
+ * that limit and under ssh2's own cap when a server does not announce limits.
+ */
+const SFTP_PIECE = 254 * 1024;
 const S_IFMT = 0o170000;
 const S_IFREG = 0o100000;
 const S_IFDIR = 0o040000;
@@ -412,22 +419,26 @@ async function writeRemoteFile(
       if (failure !== undefined) throw failure;
       const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       if (buffer.length === 0) continue;
-      const at = position;
-      position += buffer.length;
-      inFlightBytes += buffer.length;
-      const write: Promise<void> = sftpCall<void>((cb) => sftp.write(handle, buffer, 0, buffer.length, at, cb))
-        .then(
-          () => onWritten(buffer.length),
-          (error: unknown) => {
-            failure ??= error;
-          },
-        )
-        .finally(() => {
-          inFlightBytes -= buffer.length;
-          inFlight.delete(write);
-          windowOpen?.();
-        });
-      inFlight.add(write);
+      // One request per piece, all in flight at once (see SFTP_PIECE).
+      for (let offset = 0; offset < buffer.length; offset += SFTP_PIECE) {
+        const piece = buffer.subarray(offset, Math.min(buffer.length, offset + SFTP_PIECE));
+        const at = position;
+        position += piece.length;
+        inFlightBytes += piece.length;
+        const write: Promise<void> = sftpCall<void>((cb) => sftp.write(handle, piece, 0, piece.length, at, cb))
+          .then(
+            () => onWritten(piece.length),
+            (error: unknown) => {
+              failure ??= error;
+            },
+          )
+          .finally(() => {
+            inFlightBytes -= piece.length;
+            inFlight.delete(write);
+            windowOpen?.();
+          });
+        inFlight.add(write);
+      }
       while (inFlightBytes > WRITE_WINDOW && failure === undefined) {
         await new Promise<void>((resolve) => (windowOpen = resolve));
         windowOpen = undefined;
@@ -445,12 +456,11 @@ async function writeRemoteFile(
   if (failure !== undefined) throw failure;
 }
 
-/** Bytes of read requests kept in flight by a download; see readRemoteFile. */
-const READ_REQUEST = 256 * 1024;
-const READ_AHEAD = 8;
+/** Read requests kept in flight by a download (of SFTP_PIECE bytes each, 4 MiB in all); see readRemoteFile. */
+const READ_AHEAD = 16;
 
 /**
- * Reads a remote file of known `size` as a stream, keeping READ_AHEAD requests of READ_REQUEST bytes in
+ * Reads a remote file of known `size` as a stream, keeping READ_AHEAD requests of SFTP_PIECE bytes in
  * flight (in order). ssh2's ReadStream asks for one chunk per round trip: fine on loopback, but across
  * data centres (20 ms away) that would cap a restore at about 13 MB/s. Reading stops while the consumer
  * is not reading (backpressure); the handle is closed at the end, on error and on destroy.
@@ -468,7 +478,7 @@ function readRemoteFile(sftp: SFTPWrapper, handle: Buffer, size: number): Readab
   const fill = (): void => {
     while (pending.length < READ_AHEAD && requested < size) {
       const at = requested;
-      const length = Math.min(READ_REQUEST, size - at);
+      const length = Math.min(SFTP_PIECE, size - at);
       requested += length;
       const request = readFully(sftp, handle, at, length);
       request.catch(() => undefined); // Observed in order by read(); avoid an unhandled rejection meanwhile.
@@ -476,7 +486,7 @@ function readRemoteFile(sftp: SFTPWrapper, handle: Buffer, size: number): Readab
     }
   };
   return new Readable({
-    highWaterMark: READ_REQUEST,
+    highWaterMark: SFTP_PIECE,
     read() {
       fill();
       const next = pending.shift();

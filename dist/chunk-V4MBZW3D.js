@@ -58224,6 +58224,7 @@ var DIR_MODE2 = 448;
 var NO_SUCH_FILE = 2;
 var OP_UNSUPPORTED = 8;
 var WRITE_WINDOW = 4 * 1024 * 1024;
+var SFTP_PIECE = 254 * 1024;
 var S_IFMT = 61440;
 var S_IFREG = 32768;
 var S_IFDIR = 16384;
@@ -58515,20 +58516,23 @@ async function writeRemoteFile(sftp, path3, source, onWritten) {
       if (failure !== void 0) throw failure;
       const buffer = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
       if (buffer.length === 0) continue;
-      const at = position;
-      position += buffer.length;
-      inFlightBytes += buffer.length;
-      const write = sftpCall((cb) => sftp.write(handle, buffer, 0, buffer.length, at, cb)).then(
-        () => onWritten(buffer.length),
-        (error) => {
-          failure ??= error;
-        }
-      ).finally(() => {
-        inFlightBytes -= buffer.length;
-        inFlight.delete(write);
-        windowOpen?.();
-      });
-      inFlight.add(write);
+      for (let offset = 0; offset < buffer.length; offset += SFTP_PIECE) {
+        const piece = buffer.subarray(offset, Math.min(buffer.length, offset + SFTP_PIECE));
+        const at = position;
+        position += piece.length;
+        inFlightBytes += piece.length;
+        const write = sftpCall((cb) => sftp.write(handle, piece, 0, piece.length, at, cb)).then(
+          () => onWritten(piece.length),
+          (error) => {
+            failure ??= error;
+          }
+        ).finally(() => {
+          inFlightBytes -= piece.length;
+          inFlight.delete(write);
+          windowOpen?.();
+        });
+        inFlight.add(write);
+      }
       while (inFlightBytes > WRITE_WINDOW && failure === void 0) {
         await new Promise((resolve) => windowOpen = resolve);
         windowOpen = void 0;
@@ -58544,8 +58548,7 @@ async function writeRemoteFile(sftp, path3, source, onWritten) {
   }
   if (failure !== void 0) throw failure;
 }
-var READ_REQUEST = 256 * 1024;
-var READ_AHEAD = 8;
+var READ_AHEAD = 16;
 function readRemoteFile(sftp, handle, size) {
   let requested = 0;
   const pending = [];
@@ -58558,7 +58561,7 @@ function readRemoteFile(sftp, handle, size) {
   const fill = () => {
     while (pending.length < READ_AHEAD && requested < size) {
       const at = requested;
-      const length = Math.min(READ_REQUEST, size - at);
+      const length = Math.min(SFTP_PIECE, size - at);
       requested += length;
       const request = readFully(sftp, handle, at, length);
       request.catch(() => void 0);
@@ -58566,7 +58569,7 @@ function readRemoteFile(sftp, handle, size) {
     }
   };
   return new Readable3({
-    highWaterMark: READ_REQUEST,
+    highWaterMark: SFTP_PIECE,
     read() {
       fill();
       const next = pending.shift();
@@ -61099,6 +61102,7 @@ async function fetchSnapshot(entry, stores, identities2, file, log, restore) {
   if (manifest.encryptedTo.length > 0 && identities2.length === 0) {
     throw new InputError(`backup ${entry.name} is encrypted (to ${manifest.encryptedTo.join(", ")}): give decrypt-identity`);
   }
+  if (manifest.compression === "zstd") requireZstd();
   const skipped = [];
   const holders = stores.filter((s) => entry.copies.some((c) => c.storeId === s.id));
   for (const store of stores.filter((s) => !holders.includes(s))) skipped.push(`${store.id}: has no copy of ${entry.name}`);
@@ -61263,7 +61267,7 @@ async function restoreMember(input) {
           input.log,
           (file) => runSnapshotRestore(input.run, input.tools, file, staging, input.member, bump)
         );
-        await rm6(snapshot.file, { force: true });
+        if (!input.dryRun) await rm6(snapshot.file, { force: true });
       }
     }
   ];
@@ -61328,8 +61332,10 @@ async function restoreMember(input) {
     if (!stopped) throw error instanceof StepFailed ? new Error(`${error.message}; nothing on this node was changed`, { cause: error }) : error;
     throw new RestoreFailed(`${messageOf(error)}. ${howToRollBack(input, movedAside ? aside : void 0)}`, { cause: error });
   } finally {
-    await rm6(scratch, { recursive: true, force: true });
-    if (input.dryRun || !stopped) await rm6(staging, { recursive: true, force: true });
+    await Promise.all([
+      rm6(scratch, { recursive: true, force: true }),
+      input.dryRun || !stopped ? rm6(staging, { recursive: true, force: true }) : void 0
+    ]);
   }
 }
 function howToRollBack(input, aside) {
@@ -61824,4 +61830,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-63YOYWUF.js.LEGAL.txt */
+/*! For license information please see chunk-V4MBZW3D.js.LEGAL.txt */

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-63YOYWUF.js";
+} from "./chunk-V4MBZW3D.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";

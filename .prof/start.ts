@@ -1,0 +1,12 @@
+const t0 = performance.now(); const lap = (l: string) => console.log(((performance.now() - t0) / 1000).toFixed(3), l);
+const { connect } = await import('../src/etcd/connection.ts'); lap('import connection (etcd3)');
+const { probeCluster } = await import('../src/etcd/members.ts');
+const { acquireLock } = await import('../src/etcd/lock.ts');
+const { countKeys } = await import('../src/etcd/keys.ts');
+const { openSnapshot } = await import('../src/etcd/snapshotStream.ts'); lap('imports');
+const EP = process.argv[2]!; const access = { endpoints: [EP], callTimeoutMs: 10_000 };
+const members = await probeCluster(access); lap('probeCluster');
+const lc = connect(access, [EP]); const lock = await acquireLock(lc, 'labx', 'me', 60, () => {}); lap('lock');
+const c = connect(access, [EP]); const st = await c.maintenance.status(); lap('status'); const n = await countKeys(c, Number(st.header.revision)); lap(`count ${n}`);
+const snap = await openSnapshot(access, EP); lap('openSnapshot'); await snap.started; lap('first bytes'); snap.bytes.destroy();
+await lock.release(); lc.close(); c.close(); lap('done');
