@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-V4MBZW3D.js";
+} from "./chunk-SVHYIT3W.js";
 import {
   InputError,
   messageOf

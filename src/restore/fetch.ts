@@ -82,6 +82,7 @@ export async function fetchSnapshot(
         if (!(error instanceof IntegrityError)) throw new RestoreToolFailed(error);
         throw error;
       }
+      log.info(`etcd's restore accepted ${entry.name} and wrote the data directory`);
       if (skipped.length > 0) log.warning(`restored from ${store.id} after skipping: ${skipped.join('; ')}`);
       return { file, manifest, from: store.id, skipped };
     } catch (error) {
@@ -130,7 +131,7 @@ async function downloadChecked(
   }
   const trailer = new SnapshotTrailer(`${manifest.name} from ${store.id}`);
   try {
-    await pipeline(chain(plain, decompressor(manifest.compression)), trailer, createWriteStream(file, { mode: 0o600, highWaterMark: 8 << 20 }));
+    await pipeline(chain(plain, decompressor(manifest.compression)), trailer, createWriteStream(file, { mode: 0o600 }));
   } catch (error) {
     // age authenticates every 64 KiB chunk: a flipped bit surfaces here, before any checksum at the end.
     if (/invalid tag|ciphertext|stream ended/i.test(messageOf(error))) {

@@ -15,13 +15,8 @@ export function requireZstd(): void {
   }
 }
 
-/**
- * 1 MiB output chunks: with the default 16 KiB, per-chunk overhead made decompression 3x slower. A few MiB
- * of input buffer: zlib works on libuv's thread pool, and with the default 16 KiB the stage before it
- * stopped whenever it was busy, so an SFTP download and zstd took turns instead of overlapping (measured:
- * 471 MB download + decompress 3.15 s with 16 KiB, each alone 1.66 s).
- */
-const CODEC_BUFFERS = { chunkSize: 1 << 20, writableHighWaterMark: 4 << 20, readableHighWaterMark: 1 << 20 };
+/** 1 MiB output chunks: with the default 16 KiB, per-chunk overhead made decompression 3x slower. */
+const CODEC_BUFFERS = { chunkSize: 1 << 20 };
 
 export function compressor(compression: Compression): Duplex | undefined {
   switch (compression) {

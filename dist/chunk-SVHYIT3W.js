@@ -57606,7 +57606,7 @@ function requireZstd() {
     throw new Error(`zstd needs Node.js 24 (this is ${process.version}); run etcd-dr with the node the action uses`);
   }
 }
-var CODEC_BUFFERS = { chunkSize: 1 << 20, writableHighWaterMark: 4 << 20, readableHighWaterMark: 1 << 20 };
+var CODEC_BUFFERS = { chunkSize: 1 << 20 };
 function compressor(compression) {
   switch (compression) {
     case "zstd":
@@ -61117,6 +61117,7 @@ async function fetchSnapshot(entry, stores, identities2, file, log, restore) {
         if (!(error instanceof IntegrityError)) throw new RestoreToolFailed(error);
         throw error;
       }
+      log.info(`etcd's restore accepted ${entry.name} and wrote the data directory`);
       if (skipped.length > 0) log.warning(`restored from ${store.id} after skipping: ${skipped.join("; ")}`);
       return { file, manifest, from: store.id, skipped };
     } catch (error) {
@@ -61156,7 +61157,7 @@ async function downloadChecked(store, folder, objectFile, manifest, identities2,
   }
   const trailer = new SnapshotTrailer(`${manifest.name} from ${store.id}`);
   try {
-    await pipeline6(chain(plain, decompressor(manifest.compression)), trailer, createWriteStream3(file, { mode: 384, highWaterMark: 8 << 20 }));
+    await pipeline6(chain(plain, decompressor(manifest.compression)), trailer, createWriteStream3(file, { mode: 384 }));
   } catch (error) {
     if (/invalid tag|ciphertext|stream ended/i.test(messageOf(error))) {
       throw new IntegrityError(`the stored object is corrupt (age decryption failed: ${messageOf(error)})`, { cause: error });
@@ -61830,4 +61831,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-V4MBZW3D.js.LEGAL.txt */
+/*! For license information please see chunk-SVHYIT3W.js.LEGAL.txt */

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-V4MBZW3D.js";
+} from "./chunk-SVHYIT3W.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";

@@ -1,0 +1,12 @@
+import { createWriteStream, readFileSync } from 'node:fs';
+import { pipeline } from 'node:stream/promises';
+import { openStores } from '../src/stores/index.ts';
+import { decompressor } from '../src/snapshot/codec.ts';
+import { chain } from '../src/snapshot/streams.ts';
+import { SnapshotTrailer } from '../src/snapshot/verifier.ts';
+const env = Object.fromEntries(readFileSync('/tmp/lab/env.sh', 'utf8').trim().split('\n').map((l) => l.split(/=(.*)/s).slice(0, 2)));
+const [store] = openStores(env.S1, { sshPrivateKey: readFileSync(env.KEY, 'utf8'), sshKnownHosts: readFileSync(env.KH, 'utf8') });
+const t = performance.now();
+await pipeline(chain(await store!.download('lab', process.argv[2]!), decompressor('zstd')), new SnapshotTrailer('x'), createWriteStream(process.argv[3]!, { mode: 0o600, highWaterMark: 8 << 20 }));
+console.log('download', ((performance.now() - t) / 1000).toFixed(2));
+await store!.close();
