@@ -439,12 +439,13 @@ function oursRestore(id: string, label: string, encrypt: boolean): Scenario {
       // Lines on stderr: "step 1/1: download and verify the backup, restore it ...", then "downloaded <name> from <store>; etcd's restore ...".
       const download = lineAt(run, /step 1\/\d+: download/);
       const etcdutl = lineAt(run, /downloaded \S+ from \S+; etcd's restore/);
+      const accepted = lineAt(run, /etcd's restore accepted/);
       return {
         seconds: run.seconds,
         objectBytes: backup.objectBytes,
         log: run.stderr,
-        ...(download !== undefined && etcdutl !== undefined
-          ? { parts: { start: download, download: etcdutl - download, etcdutl: run.seconds - etcdutl } }
+        ...(download !== undefined && etcdutl !== undefined && accepted !== undefined
+          ? { parts: { start: download, download: etcdutl - download, etcdutl: accepted - etcdutl, cleanup: run.seconds - accepted } }
           : {}),
         ...(run.peakRssKiB !== undefined ? { peakRssKiB: run.peakRssKiB } : {}),
         ...(run.cpuSeconds !== undefined ? { cpuSeconds: run.cpuSeconds } : {}),
