@@ -11,8 +11,7 @@ import { startCluster, type EtcdCluster } from '../harness/etcd.ts';
 import { startFakeGitHub, type FakeGitHub } from '../harness/fakeGitHub.ts';
 import { makeClientKey, startSftpSite, type SftpSite } from '../harness/sftp.ts';
 import { runDist } from '../harness/actionRunner.ts';
-import { mkdtemp } from 'node:fs/promises';
-import os from 'node:os';
+import { tempDir } from '../harness/tmp.ts';
 
 describe('the bundled action (dist/) on a runner', () => {
   let cluster: EtcdCluster;
@@ -23,7 +22,7 @@ describe('the bundled action (dist/) on a runner', () => {
   let env: Record<string, string>;
 
   before(async () => {
-    const keyDir = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-e2e-key-'));
+    const keyDir = await tempDir('etcd-dr-e2e-key-');
     const clientKey = await makeClientKey(keyDir);
     [cluster, dc1, dc2, github] = await Promise.all([
       startCluster({ version: '3.5', tls: true }),

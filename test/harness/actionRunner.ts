@@ -4,10 +4,10 @@
  */
 import { spawn } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { tempDir } from './tmp.ts';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -34,7 +34,7 @@ let checkout: Promise<string> | undefined;
  */
 function actionCheckout(): Promise<string> {
   checkout ??= (async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-action-'));
+    const dir = await tempDir('etcd-dr-action-');
     await cp(path.join(REPO_ROOT, 'dist'), path.join(dir, 'dist'), { recursive: true });
     await cp(path.join(REPO_ROOT, 'action.yml'), path.join(dir, 'action.yml'));
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -45,7 +45,7 @@ function actionCheckout(): Promise<string> {
 
 export async function runDist(entry: string, inputs: Record<string, string>, options: ActionRunOptions = {}): Promise<ActionRun> {
   const actionDir = await actionCheckout();
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-runner-'));
+  const dir = await tempDir('etcd-dr-runner-');
   try {
     const outputFile = path.join(dir, 'output');
     const summaryFile = path.join(dir, 'summary');

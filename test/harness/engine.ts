@@ -1,6 +1,6 @@
 /** Glue between the harness's real clusters/sites and the engine's options, shared by integration tests. */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -12,6 +12,7 @@ import type { Store } from '../../src/stores/store.ts';
 import { freePort } from './ports.ts';
 import { run } from './process.ts';
 import { startMemberProcess, memberFlags, type EtcdCluster } from './etcd.ts';
+import { tempDir } from './tmp.ts';
 
 export function accessFor(cluster: EtcdCluster, endpoints: readonly string[] = cluster.endpoints): EtcdAccess {
   return {
@@ -58,7 +59,7 @@ export function deps(stores: readonly Store[], log: Log = recordingLog()): Backu
  * returns every key it holds, so tests check a backup the way an operator would.
  */
 export async function keysInSnapshot(cluster: EtcdCluster, snapshotFile: string): Promise<Map<string, string>> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-check-'));
+  const dir = await tempDir('etcd-dr-check-');
   const dataDir = path.join(dir, 'data');
   const clientUrl = `http://127.0.0.1:${await freePort()}`;
   const peerUrl = `http://127.0.0.1:${await freePort()}`;
@@ -82,7 +83,7 @@ export async function keysInSnapshot(cluster: EtcdCluster, snapshotFile: string)
 
 /** Decompresses a stored `.db.zst` object into a raw snapshot file next to it. */
 export async function unpackObject(objectPath: string): Promise<string> {
-  const raw = path.join(await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-raw-')), 'snapshot.db');
+  const raw = path.join(await tempDir('etcd-dr-raw-'), 'snapshot.db');
   const data = await readFile(objectPath);
   const unpacked = objectPath.endsWith('.zst') ? await promisify(zlib.zstdDecompress)(data) : objectPath.endsWith('.gz') ? zlib.gunzipSync(data) : data;
   await writeFile(raw, unpacked);

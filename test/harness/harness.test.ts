@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
 import SftpClient from 'ssh2-sftp-client';
 import { ETCD_VERSIONS, etcdBinaries, startCluster, type EtcdCluster } from './etcd.ts';
 import { freePort } from './ports.ts';
 import { knownHostKey, makeClientKey, startSftpSite, type SftpSite } from './sftp.ts';
+import { tempDir } from './tmp.ts';
 
 describe('ports', () => {
   it('never hands out the same port twice', async () => {
@@ -148,7 +148,7 @@ describe('sftp site', () => {
   }
 
   it('accepts the shared key, rejects another key, files land in root, survives restart', async () => {
-    keyDir = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-test-keys-'));
+    keyDir = await tempDir('etcd-dr-test-keys-');
     const key = await makeClientKey(path.join(keyDir, 'good'));
     const other = await makeClientKey(path.join(keyDir, 'bad'));
     const [a, b] = await Promise.all([

@@ -4,8 +4,7 @@
  * keeps. Real etcd, real OpenSSH sites, commands run in-process through runCommand.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseBackupName } from '../../src/catalog/naming.ts';
@@ -17,6 +16,7 @@ import { startFakeGitHub, type FakeGitHub, type FakeIssue } from '../harness/fak
 import { freePort } from '../harness/ports.ts';
 import { commandDeps, etcdInputs, settingsFrom, siteInputs, testClock, type InputValues } from '../harness/settings.ts';
 import { makeClientKey, startSftpSite, type ClientKey, type SftpSite } from '../harness/sftp.ts';
+import { tempDir } from '../harness/tmp.ts';
 
 const MINUTE = 60_000;
 /** The default GitHub retry policy (notify/github.ts): 3 retries after 1 s, 2 s and 4 s. */
@@ -60,7 +60,7 @@ describe('alarms: GitHub issues, the watchdog and status.json', { concurrency: t
   }
 
   before(async () => {
-    const keyDir = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-alarms-key-'));
+    const keyDir = await tempDir('etcd-dr-alarms-key-');
     [cluster, clientKey] = await Promise.all([startCluster({ version: '3.5', members: 1, name: 'alarms' }), makeClientKey(keyDir)]);
     await cluster.put('/registry/namespaces/default', '{"kind":"Namespace"}');
   });

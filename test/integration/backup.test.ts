@@ -3,8 +3,7 @@
  * member choice, failures mid-snapshot, the lock, auth, and that a backup restores to exactly the data.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Decrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
@@ -14,9 +13,10 @@ import { acquireLock, lockKey } from '../../src/etcd/lock.ts';
 import { LocalStore } from '../../src/stores/local.ts';
 import { ETCD_VERSIONS, startCluster, type EtcdCluster } from '../harness/etcd.ts';
 import { accessFor, backupOptionsFor, deps, keysInSnapshot, loadMegabytes, recordingLog, unpackObject } from '../harness/engine.ts';
+import { tempDir } from '../harness/tmp.ts';
 
 async function twoLocalStores(): Promise<{ dirs: string[]; stores: LocalStore[] }> {
-  const root = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-stores-'));
+  const root = await tempDir('etcd-dr-stores-');
   const dirs = [path.join(root, 'dc1'), path.join(root, 'dc2')];
   return { dirs, stores: dirs.map((d, i) => new LocalStore(d, `file://dc${i + 1}`)) };
 }
@@ -172,7 +172,7 @@ for (const version of ETCD_VERSIONS) describe(`a source member of etcd ${version
 
   it('is replaced by another member, and no partial backup is ever listed', async () => {
     const { dirs, stores } = await twoLocalStores();
-    const spoolDir = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-spool-'));
+    const spoolDir = await tempDir('etcd-dr-spool-');
     const leader = await cluster.leader();
     // Kill the leader as soon as its snapshot has started to land in the spool.
     let killed = false;

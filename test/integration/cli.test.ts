@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO_ROOT } from '../harness/actionRunner.ts';
 import { startCluster, type EtcdCluster } from '../harness/etcd.ts';
 import { freePort } from '../harness/ports.ts';
 import { makeClientKey, startSftpSite, type ClientKey, type SftpSite } from '../harness/sftp.ts';
+import { tempDir } from '../harness/tmp.ts';
 
 const CLI = path.join(REPO_ROOT, 'dist', 'cli.js');
 
@@ -66,7 +66,7 @@ describe('the break-glass CLI (dist/cli.js)', () => {
   let backupName: string;
 
   before(async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-cli-'));
+    const dir = await tempDir('etcd-dr-cli-');
     clientKey = await makeClientKey(path.join(dir, 'key'));
     [cluster, dc1, dc2] = await Promise.all([
       startCluster({ version: '3.5', members: 1, name: 'cli' }),
@@ -116,7 +116,7 @@ describe('the break-glass CLI (dist/cli.js)', () => {
 
   it('status writes the last run as Prometheus text for node-exporter’s textfile collector', async () => {
     assert.ok(backupName, 'the backup test ran first');
-    const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-prom-')), 'etcd_dr.prom');
+    const file = path.join(await tempDir('etcd-dr-prom-'), 'etcd_dr.prom');
     const run = await cli(['status', '--cluster-name', 'breakglass', ...storeFlags, '--status-file', file]);
     assert.equal(run.code, 0, `${run.stdout}\n${run.stderr}`);
     const metrics = await readFile(file, 'utf8');

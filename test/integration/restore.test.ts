@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -13,6 +13,7 @@ import { runDist, REPO_ROOT } from '../harness/actionRunner.ts';
 import { ETCD_VERSIONS, startCluster, type EtcdCluster } from '../harness/etcd.ts';
 import { makeClientKey, startSftpSite, type SftpSite } from '../harness/sftp.ts';
 import { run } from '../harness/process.ts';
+import { tempDir } from '../harness/tmp.ts';
 
 /** sha256 of every file under `dir`, to prove a refused restore changed nothing. */
 async function treeDigest(dir: string): Promise<string> {
@@ -45,7 +46,7 @@ for (const version of ETCD_VERSIONS) {
     let identity: string;
 
     before(async () => {
-      const clientKey = await makeClientKey(await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-restore-key-')));
+      const clientKey = await makeClientKey(await tempDir('etcd-dr-restore-key-'));
       [cluster, dc1, dc2] = await Promise.all([startCluster({ version }), startSftpSite('dc1', { clientKey }), startSftpSite('dc2', { clientKey })]);
       storeInputs = {
         'cluster-name': 'prod',
@@ -209,7 +210,7 @@ for (const version of ETCD_VERSIONS) {
 describe('the break-glass CLI', () => {
   it('restores a one-member cluster from a local store with no GitHub around', async () => {
     const cluster = await startCluster({ version: '3.5', members: 1 });
-    const storeDir = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-cli-store-'));
+    const storeDir = await tempDir('etcd-dr-cli-store-');
     try {
       await cluster.put('/registry/namespaces/default', 'ns');
       const cli = path.join(REPO_ROOT, 'dist', 'cli.js');

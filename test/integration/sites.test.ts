@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runCommand, type CommandReport } from '../../src/commands/index.ts';
@@ -16,6 +15,7 @@ import { accessFor } from '../harness/engine.ts';
 import { startCluster, type EtcdCluster } from '../harness/etcd.ts';
 import { commandDeps, etcdInputs, settingsFrom, siteInputs, testClock, type InputValues, type TestClock } from '../harness/settings.ts';
 import { makeClientKey, startSftpSite, type ClientKey, type SftpSite } from '../harness/sftp.ts';
+import { tempDir } from '../harness/tmp.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -86,7 +86,7 @@ describe('backups across two SFTP sites: healing, retention and the catalog', { 
   }
 
   before(async () => {
-    const keyDir = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-sites-key-'));
+    const keyDir = await tempDir('etcd-dr-sites-key-');
     [cluster, clientKey] = await Promise.all([startCluster({ version: '3.5', members: 1, name: 'sites' }), makeClientKey(keyDir)]);
     await cluster.put('/registry/namespaces/default', '{"kind":"Namespace"}');
   });

@@ -5,9 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -19,6 +18,7 @@ import { SnapshotVerifier } from '../../src/snapshot/verifier.ts';
 import { accessFor, keysInSnapshot, loadMegabytes } from '../harness/engine.ts';
 import { ETCD_VERSIONS, startCluster, type EtcdCluster } from '../harness/etcd.ts';
 import { freePort } from '../harness/ports.ts';
+import { tempDir } from '../harness/tmp.ts';
 
 const MiB = 1 << 20;
 
@@ -126,7 +126,7 @@ for (const version of ETCD_VERSIONS) {
         assert.ok(pages.length <= 6, `only bbolt's bookkeeping pages differ, not ${pages.length}: ${pages.slice(0, 20).join(', ')}`);
         if (!secure) {
           // The restored snapshot holds every key (the check member runs without auth, hence plain only).
-          const file = path.join(await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-h2snap-')), 'snapshot.db');
+          const file = path.join(await tempDir('etcd-dr-h2snap-'), 'snapshot.db');
           await writeFile(file, fresh);
           try {
             assert.deepEqual(await keysInSnapshot(cluster, file), await cluster.getAll());

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { copyFile, cp, mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InputError, IntegrityError } from '../../src/errors.ts';
@@ -11,6 +10,7 @@ import { silentLog } from '../../src/engine/log.ts';
 import { expectedSha256, resolveEtcdTools, type EtcdToolsRequest, type ToolCache } from '../../src/restore/etcdTools.ts';
 import { etcdBinaries } from '../harness/etcd.ts';
 import { run } from '../harness/process.ts';
+import { tempDir } from '../harness/tmp.ts';
 
 const V35 = etcdBinaries('3.5');
 const V34 = etcdBinaries('3.4');
@@ -67,7 +67,7 @@ describe('resolveEtcdTools', () => {
   const server = new ReleaseServer();
 
   before(async () => {
-    work = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-tools-'));
+    work = await tempDir('etcd-dr-tools-');
     // An archive laid out like etcd's releases, built from the real 3.5 binaries.
     unpackedRelease = path.join(work, 'src', RELEASE);
     await mkdir(unpackedRelease, { recursive: true });

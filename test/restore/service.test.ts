@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InputError } from '../../src/errors.ts';
 import { execRunner, parseEtcdService, serviceControl, type CommandRunner, type ServiceDeps } from '../../src/restore/service.ts';
 import { recordingLog } from '../harness/engine.ts';
+import { tempDir } from '../harness/tmp.ts';
 
 
 function fakeRunner(): CommandRunner & { calls: string[][] } {
@@ -86,7 +86,7 @@ describe('parseEtcdService', () => {
 describe('serviceControl', () => {
   let dir: string;
   before(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), 'etcd-dr-service-'));
+    dir = await tempDir('etcd-dr-service-');
   });
   after(async () => {
     await rm(dir, { recursive: true, force: true });
