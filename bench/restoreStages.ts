@@ -115,12 +115,12 @@ export async function probeRestoreStages(ctx: BenchContext): Promise<StageResult
     }
     {
       const target = path.join(dir, 'restored.db');
-      const verifier = new SnapshotTrailer('bench');
+      const trailer = new SnapshotTrailer('bench');
       const { seconds, cpuSeconds } = await timed(() =>
         pipeline(
           createReadStream(obj, { highWaterMark: 1 << 20 }),
           zlib.createZstdDecompress({ chunkSize: 1 << 20 }),
-          verifier,
+          trailer,
           createWriteStream(target, { mode: 0o600 }),
         ),
       );

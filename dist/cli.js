@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-SVHYIT3W.js";
+} from "./chunk-5G4KGGIM.js";
 import {
   InputError,
   messageOf

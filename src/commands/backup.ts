@@ -19,6 +19,7 @@ import type { CommandDeps } from './context.ts';
 import { pruneProblems, prunedCount, pruneSummary } from './prune.ts';
 import { table, withNotes, type CommandReport } from './report.ts';
 import { formatSize } from '../catalog/catalog.ts';
+import { checkRecipients } from '../snapshot/codec.ts';
 
 export async function backupCommand(source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
   // Every setting is validated before anything touches etcd or a store.
@@ -27,6 +28,7 @@ export async function backupCommand(source: SettingSource, deps: CommandDeps): P
   const doHeal = bool(source, Inputs.Heal, true);
   const doPrune = bool(source, Inputs.Prune, true);
   const pruneDryRun = bool(source, Inputs.PruneDryRun, false);
+  await checkRecipients(options.recipients);
   const stores = storesFromSettings(source);
   try {
     const result = await runBackup(options, { stores, ...deps });

@@ -27,12 +27,15 @@ export async function runDrill(input: DrillInput): Promise<DrillResult> {
   const started = input.now().getTime();
   const scratch = await mkdtemp(join(input.tempDir, 'etcd-dr-drill-'));
   try {
-    const peerUrl = await drillPeerUrl();
     const dataDir = join(scratch, 'data');
-    const member = { name: DRILL_MEMBER, initialCluster: `${DRILL_MEMBER}=${peerUrl}`, initialAdvertisePeerUrls: peerUrl, initialClusterToken: 'etcd-dr-drill' };
-    const snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join(scratch, 'snapshot.db'), input.log, (file) =>
-      runSnapshotRestore(input.run, input.tools, file, dataDir, member, undefined),
-    );
+    // The peer port is picked just before etcd's restore, which records it: the shorter the wait until the
+    // throwaway etcd binds it, the smaller the chance something else takes it meanwhile.
+    let peerUrl = '';
+    const snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join(scratch, 'snapshot.db'), input.log, async (file) => {
+      peerUrl = await drillPeerUrl();
+      const member = { name: DRILL_MEMBER, initialCluster: `${DRILL_MEMBER}=${peerUrl}`, initialAdvertisePeerUrls: peerUrl, initialClusterToken: 'etcd-dr-drill' };
+      await runSnapshotRestore(input.run, input.tools, file, dataDir, member, undefined);
+    });
     await rm(snapshot.file, { force: true });
     const etcd = await startThrowawayEtcd(input.tools, dataDir, peerUrl);
     try {

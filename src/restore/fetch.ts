@@ -4,10 +4,11 @@
  * manifest, all in one stream. A missing or corrupt copy falls through to the next store.
  *
  * Who checks what: age authenticates every 64 KiB of an encrypted object, zstd and gzip checksum their
- * content, the trailer must equal the manifest's sha256, and `etcdutl`/`etcdctl snapshot restore` hash
- * the whole database against that trailer before writing anything (it refuses a mismatch unless told
- * --skip-hash-check, which we never pass). Hashing the database here as well doubled the CPU of the
- * download on the restore's critical path, for no check that etcd's tool does not already make.
+ * content, the trailer and the size must equal the manifest's, and `etcdutl`/`etcdctl snapshot restore`
+ * hash the whole database against that trailer (they copy it into the new data directory, hash the copy
+ * and fail on a mismatch unless told --skip-hash-check, which we never pass; the directory is then
+ * removed). All of it happens before etcd is stopped. Hashing the database here as well doubled the CPU
+ * of the download on the restore's critical path, for no check that etcd's tool does not already make.
  */
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -143,6 +144,7 @@ async function downloadChecked(
   if (got.sha256 !== manifest.snapshotSha256) {
     throw new IntegrityError(`the snapshot's sha256 trailer ${got.sha256} differs from the manifest's ${manifest.snapshotSha256}`);
   }
+  // Also what makes etcd's tool check the hash at all: it looks for a trailer only when size % 512 == 32.
   if (got.size !== manifest.dbSize) {
     throw new IntegrityError(`the snapshot is ${got.size} bytes, the manifest says ${manifest.dbSize}`);
   }

@@ -177,7 +177,7 @@ async function preflight(input: RestoreMemberInput, staging: string, aside: stri
   }
   const dbSize = input.entry.manifest?.dbSize ?? 0;
   const free = await statfs(parent).then((s) => s.bavail * s.bsize).catch(() => undefined);
-  // The snapshot and the restored data directory both live here until the end.
+  // The snapshot and the restored data directory both live here while etcd's restore runs.
   if (free !== undefined && free < dbSize * 2.2) {
     throw new InputError(`not enough space in ${parent}: ${free} bytes free, the restore needs about ${Math.ceil(dbSize * 2.2)}`);
   }

@@ -5,7 +5,7 @@
 import { Readable, type Duplex } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import zlib from 'node:zlib';
-import { InputError } from '../errors.ts';
+import { InputError, messageOf } from '../errors.ts';
 import type { Compression } from '../catalog/naming.ts';
 
 /** zstd is in Node's zlib from 22.15 on; the break-glass CLI may be started with an older node. */
@@ -65,6 +65,23 @@ export function parseRecipients(text: string): string[] {
     }
   }
   return recipients;
+}
+
+/**
+ * Checks every recipient with age itself (bech32 checksum, key type): parseRecipients only knows the shape,
+ * and a typo must fail before the backup touches etcd, not once the snapshot is streaming.
+ */
+export async function checkRecipients(recipients: readonly string[]): Promise<void> {
+  if (recipients.length === 0) return;
+  const { Encrypter } = await loadAge();
+  const encrypter = new Encrypter();
+  for (const recipient of recipients) {
+    try {
+      encrypter.addRecipient(recipient);
+    } catch (error) {
+      throw new InputError(`encrypt-to: ${JSON.stringify(recipient.slice(0, 20))}... is not a valid age recipient (${messageOf(error)})`);
+    }
+  }
 }
 
 /** Validates age identities (an identity file's text: `AGE-SECRET-KEY-1...` lines, comments allowed). */

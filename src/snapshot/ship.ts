@@ -57,13 +57,13 @@ export interface ShipResult {
  * every upload has been aborted. Resolves with per-store results otherwise.
  */
 export async function shipSnapshot(request: ShipRequest): Promise<ShipResult> {
-  const transformed = request.compression !== 'none' || request.recipients.length > 0;
   const spool = await Spool.create(join(request.spoolDir, `${request.objectFile}.spool`));
   const verifier = new SnapshotVerifier(request.sourceLabel);
+  // Always the stored bytes' own hash (for an uncompressed backup too: trailer included), as healing checks it.
   const measure = new Measure();
 
   try {
-    const spooled = spoolObject(request, verifier, transformed ? measure : undefined, spool);
+    const spooled = spoolObject(request, verifier, measure, spool);
     const uploads = request.stores.map((store) => uploadTo(store, request, spool.reader()));
 
     // Each stage is awaited after all are started; a failure reaches the uploads through the spool.
@@ -77,8 +77,8 @@ export async function shipSnapshot(request: ShipRequest): Promise<ShipResult> {
     return {
       snapshotSize: snapshot.size,
       snapshotSha256: snapshot.sha256,
-      objectSize: transformed ? measure.size : snapshot.size,
-      objectSha256: transformed ? measure.sha256 : snapshot.sha256,
+      objectSize: measure.size,
+      objectSha256: measure.sha256,
       uploads: results,
     };
   } finally {
@@ -88,14 +88,17 @@ export async function shipSnapshot(request: ShipRequest): Promise<ShipResult> {
 }
 
 /** etcd's stream, checked, compressed and encrypted on the way, into the spool the stores read from. */
-async function spoolObject(request: ShipRequest, verifier: SnapshotVerifier, measure: Measure | undefined, spool: Spool): Promise<void> {
+async function spoolObject(request: ShipRequest, verifier: SnapshotVerifier, measure: Measure, spool: Spool): Promise<void> {
   try {
     const checked = chain(chain(request.snapshot, verifier), rechunk(1 << 20));
     const compressed = chain(checked, compressor(request.compression));
     const encrypted = request.recipients.length > 0 ? await encryptStream(compressed, request.recipients) : compressed;
-    await pipeline(measure ? chain(encrypted, measure) : encrypted, spool.writer());
+    await pipeline(chain(encrypted, measure), spool.writer());
   } catch (error) {
     const wrapped = error instanceof IntegrityError ? error : withContext(`spooling the snapshot of ${request.sourceLabel}`, error);
+    // A stage that failed before the pipeline ran (no zstd, a recipient age refuses) would leave etcd's
+    // stream paused, its read transaction open: end it here whatever happened.
+    request.snapshot.destroy(wrapped);
     spool.fail(wrapped);
     throw wrapped;
   }

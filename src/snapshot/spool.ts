@@ -2,8 +2,8 @@
  * A file on local disk that one writer fills while any number of readers follow it.
  *
  * Why: etcd holds a read transaction open for as long as the snapshot streams, and the database
- * grows under writes meanwhile, so the snapshot must be drained at disk speed whatever the stores do.
- * The writer never waits for a reader; each reader (the compressor, or one upload per store) tails the
+ * grows under writes meanwhile, so the stream must never wait for a store. The writer (the checked,
+ * compressed, encrypted snapshot) never waits for a reader; each reader (one upload per store) tails the
  * file at its own pace, so a slow data centre delays only its own upload.
  */
 import { EventEmitter, once } from 'node:events';

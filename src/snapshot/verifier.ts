@@ -3,7 +3,7 @@
  *
  * `SnapshotTrailer` passes bytes through unchanged and keeps that trailer apart, at no cost: a restore
  * compares it with the manifest and leaves the content check to `etcdutl`/`etcdctl snapshot restore`,
- * which hash the whole database against the trailer anyway before they write anything.
+ * which hash the whole database against the trailer anyway (see restore/fetch.ts).
  * `SnapshotVerifier` also hashes all but the final 32 bytes, so the check costs no second read: a backup
  * is published only once it passed. That digest is the snapshot's identity in the manifest.
  */

@@ -10,7 +10,13 @@ import path from 'node:path';
 const made: string[] = [];
 
 process.on('exit', () => {
-  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+  for (const dir of made) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // One that cannot go (a child still writing) must not keep the others, or fail the test file.
+    }
+  }
 });
 
 /** mkdtemp under the system temp dir, removed at exit. */

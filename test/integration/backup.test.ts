@@ -3,6 +3,7 @@
  * member choice, failures mid-snapshot, the lock, auth, and that a backup restores to exactly the data.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -56,6 +57,19 @@ for (const version of ETCD_VERSIONS) {
       assert.deepEqual(userKeys, written);
       for (const dir of dirs) {
         assert.deepEqual((await filesIn(dir)).sort(), [result.manifest!.object.file, `${result.manifest!.name}.json`].sort());
+      }
+    });
+
+    it("records the stored object's own size and sha256 in the manifest, whatever the compression (healing checks them)", async () => {
+      for (const compression of ['zstd', 'gzip', 'none'] as const) {
+        const { dirs, stores } = await twoLocalStores();
+        const result = await runBackup(backupOptionsFor(cluster, { compression }), deps(stores));
+        assert.equal(result.status, 'success', result.problem);
+        for (const dir of dirs) {
+          const stored = await readFile(path.join(dir, 'test', result.manifest!.object.file));
+          assert.equal(result.manifest!.object.size, stored.length, compression);
+          assert.equal(result.manifest!.object.sha256, createHash('sha256').update(stored).digest('hex'), compression);
+        }
       }
     });
 

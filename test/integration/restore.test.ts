@@ -184,13 +184,25 @@ for (const version of ETCD_VERSIONS) {
       const drill = await runDist('verify.js', { ...storeInputs, 'cluster-name': 'plain', backup: name });
       assert.equal(drill.code, 0, drill.stdout + drill.stderr);
       assert.equal(drill.outputs['status'], 'success');
-      assert.match(drill.stdout, /::warning::.*127\.0\.0\.1:\d+.*sha256/i, 'the warning says why the first copy was skipped');
+      assert.match(drill.stdout, /::warning::.*127\.0\.0\.1:\d+.*etcd's restore found the snapshot corrupt/i, 'the warning says etcd refused the first copy');
       assert.ok(drill.summary.includes(dc2.url.replace('sftp://root@127.0.0.1', '')), 'the summary names the second site as the source');
 
       await damage(dc2);
       const failed = await runDist('verify.js', { ...storeInputs, 'cluster-name': 'plain', backup: name });
       assert.equal(failed.code, 1);
       assert.match(failed.stdout, /no store has a good copy/);
+    });
+
+    it("a drill whose etcd restore fails for another reason stops there, without blaming the copy or trying the other site", async () => {
+      const bin = await tempDir('etcd-dr-broken-tools-');
+      await writeFile(path.join(bin, 'etcd'), `#!/bin/sh\nexec ${path.join(cluster.binaries.binDir, 'etcd')} "$@"\n`, { mode: 0o755 });
+      for (const tool of ['etcdutl', 'etcdctl']) {
+        await writeFile(path.join(bin, tool), '#!/bin/sh\necho "Error: boom, the disk is on fire" >&2\nexit 1\n', { mode: 0o755 });
+      }
+      const drill = await runDist('verify.js', { ...storeInputs, 'decrypt-identity': identity, backup: backupName, 'etcd-bin-dir': bin });
+      assert.equal(drill.code, 1);
+      assert.match(drill.stdout, /boom, the disk is on fire/);
+      assert.doesNotMatch(drill.stdout, /trying the next store|no store has a good copy/);
     });
 
     it('a restore drill fails on a truncated backup', async () => {

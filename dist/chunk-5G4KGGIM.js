@@ -57644,6 +57644,18 @@ function parseRecipients(text2) {
   }
   return recipients;
 }
+async function checkRecipients(recipients) {
+  if (recipients.length === 0) return;
+  const { Encrypter } = await loadAge();
+  const encrypter = new Encrypter();
+  for (const recipient of recipients) {
+    try {
+      encrypter.addRecipient(recipient);
+    } catch (error) {
+      throw new InputError(`encrypt-to: ${JSON.stringify(recipient.slice(0, 20))}... is not a valid age recipient (${messageOf(error)})`);
+    }
+  }
+}
 function parseIdentities(text2) {
   const identities2 = text2.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
   if (identities2.length === 0) throw new InputError("decrypt-identity is empty: the backup is encrypted and needs an age identity");
@@ -59511,12 +59523,11 @@ function rechunk(size) {
 
 // src/snapshot/ship.ts
 async function shipSnapshot(request) {
-  const transformed = request.compression !== "none" || request.recipients.length > 0;
   const spool = await Spool.create(join2(request.spoolDir, `${request.objectFile}.spool`));
   const verifier = new SnapshotVerifier(request.sourceLabel);
   const measure = new Measure();
   try {
-    const spooled = spoolObject(request, verifier, transformed ? measure : void 0, spool);
+    const spooled = spoolObject(request, verifier, measure, spool);
     const uploads = request.stores.map((store) => uploadTo(store, request, spool.reader()));
     const [object] = await Promise.allSettled([spooled]);
     const results = await Promise.all(uploads);
@@ -59528,8 +59539,8 @@ async function shipSnapshot(request) {
     return {
       snapshotSize: snapshot.size,
       snapshotSha256: snapshot.sha256,
-      objectSize: transformed ? measure.size : snapshot.size,
-      objectSha256: transformed ? measure.sha256 : snapshot.sha256,
+      objectSize: measure.size,
+      objectSha256: measure.sha256,
       uploads: results
     };
   } finally {
@@ -59542,9 +59553,10 @@ async function spoolObject(request, verifier, measure, spool) {
     const checked = chain(chain(request.snapshot, verifier), rechunk(1 << 20));
     const compressed = chain(checked, compressor(request.compression));
     const encrypted = request.recipients.length > 0 ? await encryptStream(compressed, request.recipients) : compressed;
-    await pipeline4(measure ? chain(encrypted, measure) : encrypted, spool.writer());
+    await pipeline4(chain(encrypted, measure), spool.writer());
   } catch (error) {
     const wrapped = error instanceof IntegrityError ? error : withContext(`spooling the snapshot of ${request.sourceLabel}`, error);
+    request.snapshot.destroy(wrapped);
     spool.fail(wrapped);
     throw wrapped;
   }
@@ -60138,6 +60150,7 @@ async function backupCommand(source, deps) {
   const doHeal = bool(source, "heal" /* Heal */, true);
   const doPrune = bool(source, "prune" /* Prune */, true);
   const pruneDryRun = bool(source, "prune-dry-run" /* PruneDryRun */, false);
+  await checkRecipients(options.recipients);
   const stores = storesFromSettings(source);
   try {
     const result = await runBackup(options, { stores, ...deps });
@@ -61586,17 +61599,13 @@ async function runDrill(input) {
   const started = input.now().getTime();
   const scratch = await mkdtemp3(join7(input.tempDir, "etcd-dr-drill-"));
   try {
-    const peerUrl = await drillPeerUrl();
     const dataDir = join7(scratch, "data");
-    const member = { name: DRILL_MEMBER, initialCluster: `${DRILL_MEMBER}=${peerUrl}`, initialAdvertisePeerUrls: peerUrl, initialClusterToken: "etcd-dr-drill" };
-    const snapshot = await fetchSnapshot(
-      input.entry,
-      input.stores,
-      input.identities,
-      join7(scratch, "snapshot.db"),
-      input.log,
-      (file) => runSnapshotRestore(input.run, input.tools, file, dataDir, member, void 0)
-    );
+    let peerUrl = "";
+    const snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join7(scratch, "snapshot.db"), input.log, async (file) => {
+      peerUrl = await drillPeerUrl();
+      const member = { name: DRILL_MEMBER, initialCluster: `${DRILL_MEMBER}=${peerUrl}`, initialAdvertisePeerUrls: peerUrl, initialClusterToken: "etcd-dr-drill" };
+      await runSnapshotRestore(input.run, input.tools, file, dataDir, member, void 0);
+    });
     await rm7(snapshot.file, { force: true });
     const etcd = await startThrowawayEtcd(input.tools, dataDir, peerUrl);
     try {
@@ -61831,4 +61840,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-SVHYIT3W.js.LEGAL.txt */
+/*! For license information please see chunk-5G4KGGIM.js.LEGAL.txt */

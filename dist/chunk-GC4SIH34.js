@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-SVHYIT3W.js";
+} from "./chunk-5G4KGGIM.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
