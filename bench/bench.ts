@@ -385,6 +385,12 @@ function med(runs: readonly Measurement[] | undefined, pick: (m: Measurement) =>
 
 const toMB = (kib: number | undefined): number | undefined => (kib === undefined ? undefined : (kib * 1024) / 1e6);
 
+/** How much of a core other processes used while the stages ran alone, one figure per size. */
+function othersLine(shares: readonly (number | undefined)[]): string {
+  const known = shares.filter((share): share is number => share !== undefined).map((share) => `${(100 * share).toFixed(0)}%`);
+  return `Other processes used ${known.join(', ')} of a core meanwhile.`;
+}
+
 function renderReport(results: readonly SizeResult[], meta: { etcdVersion: string; cliWhat: string }): string {
   // ssh -V prints to stderr.
   const sshVersion = spawnSync('ssh', ['-V'], { encoding: 'utf8' }).stderr.trim() || 'OpenSSH';
@@ -494,8 +500,7 @@ function renderReport(results: readonly SizeResult[], meta: { etcdVersion: strin
   );
   if (results.some((r) => r.stages)) {
     lines.push('### Each stage alone (one run each, same data; ours in-process with the src/ modules, CPU counts all threads)', '');
-    const shares = results.filter((r) => r.stagesForeignShare !== undefined).map((r) => `${(100 * r.stagesForeignShare!).toFixed(0)}%`);
-    lines.push(`Other processes used ${shares.join(', ')} of a core meanwhile.`, '');
+    lines.push(othersLine(results.map((r) => r.stagesForeignShare)), '');
     lines.push(
       markdownTable(
         ['db MiB', 'stage', 'seconds', 'throughput (input)', 'client CPU s', 'note'],
@@ -635,8 +640,7 @@ function renderRestore(results: readonly SizeResult[]): string[] {
   ];
   if (restored.some((r) => r.restoreStages)) {
     lines.push('### Restore: each step alone (one run each, same backup; ours in-process with the src/ modules, CPU counts all threads)', '');
-    const shares = restored.filter((r) => r.restoreStagesForeignShare !== undefined).map((r) => `${(100 * r.restoreStagesForeignShare!).toFixed(0)}%`);
-    lines.push(`Other processes used ${shares.join(', ')} of a core meanwhile.`, '');
+    lines.push(othersLine(restored.map((r) => r.restoreStagesForeignShare)), '');
     lines.push(
       markdownTable(
         ['db MiB', 'step', 'seconds', 'throughput (input)', 'client CPU s'],

@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-5G4KGGIM.js";
+} from "./chunk-FDYWAZVV.js";
 import {
   InputError,
   messageOf

@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-GC4SIH34.js";
-import "./chunk-5G4KGGIM.js";
+} from "./chunk-5BXQLPLH.js";
+import "./chunk-FDYWAZVV.js";
 import "./chunk-FCK2T4BN.js";
 import "./chunk-RQFW7O2J.js";
 import "./chunk-TWSOFDXT.js";

@@ -88,13 +88,7 @@ export function issueBody(event: AlarmEvent): string {
   return [
     clusterMarker(event.cluster, event.operation),
     `etcd-dr **${event.operation}** for cluster \`${event.cluster}\` ended **${event.outcome}**.`,
-    '',
-    ...details(event),
-    '',
-    '### What failed',
-    '',
-    truncate(event.summary),
-    '',
+    ...whatFailed(event),
     '---',
     'Further failures are added as comments. This issue is closed automatically by the next successful run.',
     '',
@@ -105,14 +99,13 @@ export function issueBody(event: AlarmEvent): string {
 export function failureComment(event: AlarmEvent): string {
   return [
     `etcd-dr **${event.operation}** for cluster \`${event.cluster}\` ended **${event.outcome}** again.`,
-    '',
-    ...details(event),
-    '',
-    '### What failed',
-    '',
-    truncate(event.summary),
-    '',
+    ...whatFailed(event),
   ].join('\n');
+}
+
+/** The run's details and its summary, as an issue and its comments show them. */
+function whatFailed(event: AlarmEvent): string[] {
+  return ['', ...details(event), '', '### What failed', '', truncate(event.summary), ''];
 }
 
 /** Comment posted before closing an alarm. Pure. */

@@ -71,39 +71,36 @@ export async function fetchSnapshot(
   // Stores in the order the user gave them: the first one holding a copy is tried first.
   const holders = stores.filter((s) => entry.copies.some((c) => c.storeId === s.id));
   for (const store of stores.filter((s) => !holders.includes(s))) skipped.push(`${store.id}: has no copy of ${entry.name}`);
+  const skip = (store: Store, error: unknown): void => {
+    const reason = `${store.id}: ${messageOf(error)}`;
+    skipped.push(reason);
+    log.warning(`copy of ${entry.name} unusable, trying the next store: ${reason}`);
+  };
   for (const store of holders) {
     const copy = entry.copies.find((c) => c.storeId === store.id)!;
     try {
       await downloadChecked(store, manifest.cluster, copy.objectFile, manifest, identities, file);
-      log.info(`downloaded ${entry.name} from ${store.id}; etcd's restore checks its sha256 and writes the data directory`);
-      try {
-        await restore(file);
-      } catch (error) {
-        // Only a corrupt copy is worth another store; anything else would fail the same way again.
-        if (!(error instanceof IntegrityError)) throw new RestoreToolFailed(error);
-        throw error;
-      }
-      log.info(`etcd's restore accepted ${entry.name} and wrote the data directory`);
-      if (skipped.length > 0) log.warning(`restored from ${store.id} after skipping: ${skipped.join('; ')}`);
-      return { file, manifest, from: store.id, skipped };
     } catch (error) {
       await rm(file, { force: true });
-      if (error instanceof RestoreToolFailed) throw error.cause;
       if (error instanceof InputError) throw error; // A wrong identity is wrong for every copy.
-      const reason = `${store.id}: ${messageOf(error)}`;
-      skipped.push(reason);
-      log.warning(`copy of ${entry.name} unusable, trying the next store: ${reason}`);
+      skip(store, error);
+      continue;
     }
+    log.info(`downloaded ${entry.name} from ${store.id}; etcd's restore checks its sha256 and writes the data directory`);
+    try {
+      await restore(file);
+    } catch (error) {
+      await rm(file, { force: true });
+      // Only a copy etcd's hash check refused is worth another store; any other tool failure would recur.
+      if (!(error instanceof IntegrityError)) throw error;
+      skip(store, error);
+      continue;
+    }
+    log.info(`etcd's restore accepted ${entry.name} and wrote the data directory`);
+    if (skipped.length > 0) log.warning(`restored from ${store.id} after skipping: ${skipped.join('; ')}`);
+    return { file, manifest, from: store.id, skipped };
   }
   throw new IntegrityError(`no store has a good copy of ${entry.name}: ${skipped.join('; ')}`);
-}
-
-/** Marks a failure of the restore tool that is not about the copy, so it is not retried on another store. */
-class RestoreToolFailed extends Error {
-  override readonly name = 'RestoreToolFailed';
-  constructor(override readonly cause: unknown) {
-    super(messageOf(cause), { cause });
-  }
 }
 
 async function downloadChecked(

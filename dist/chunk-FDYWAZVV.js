@@ -60048,7 +60048,7 @@ async function raiseAlarm(source, facts, deps) {
     return void 0;
   }
   try {
-    const { DEFAULT_ALARM_LABELS, reportOutcome } = await import("./chunk-BLHQQKXD.js");
+    const { DEFAULT_ALARM_LABELS, reportOutcome } = await import("./chunk-D565LG4W.js");
     const { createOctokit, githubApiUrl, parseRepository } = await import("./chunk-BMYRTEVG.js");
     const { owner, repo } = parseRepository(repository);
     const octokit = createOctokit({ token, baseUrl: githubApiUrl(source.env), log: deps.log });
@@ -61119,39 +61119,36 @@ async function fetchSnapshot(entry, stores, identities2, file, log, restore) {
   const skipped = [];
   const holders = stores.filter((s) => entry.copies.some((c) => c.storeId === s.id));
   for (const store of stores.filter((s) => !holders.includes(s))) skipped.push(`${store.id}: has no copy of ${entry.name}`);
+  const skip = (store, error) => {
+    const reason = `${store.id}: ${messageOf(error)}`;
+    skipped.push(reason);
+    log.warning(`copy of ${entry.name} unusable, trying the next store: ${reason}`);
+  };
   for (const store of holders) {
     const copy = entry.copies.find((c) => c.storeId === store.id);
     try {
       await downloadChecked(store, manifest.cluster, copy.objectFile, manifest, identities2, file);
-      log.info(`downloaded ${entry.name} from ${store.id}; etcd's restore checks its sha256 and writes the data directory`);
-      try {
-        await restore(file);
-      } catch (error) {
-        if (!(error instanceof IntegrityError)) throw new RestoreToolFailed(error);
-        throw error;
-      }
-      log.info(`etcd's restore accepted ${entry.name} and wrote the data directory`);
-      if (skipped.length > 0) log.warning(`restored from ${store.id} after skipping: ${skipped.join("; ")}`);
-      return { file, manifest, from: store.id, skipped };
     } catch (error) {
       await rm4(file, { force: true });
-      if (error instanceof RestoreToolFailed) throw error.cause;
       if (error instanceof InputError) throw error;
-      const reason = `${store.id}: ${messageOf(error)}`;
-      skipped.push(reason);
-      log.warning(`copy of ${entry.name} unusable, trying the next store: ${reason}`);
+      skip(store, error);
+      continue;
     }
+    log.info(`downloaded ${entry.name} from ${store.id}; etcd's restore checks its sha256 and writes the data directory`);
+    try {
+      await restore(file);
+    } catch (error) {
+      await rm4(file, { force: true });
+      if (!(error instanceof IntegrityError)) throw error;
+      skip(store, error);
+      continue;
+    }
+    log.info(`etcd's restore accepted ${entry.name} and wrote the data directory`);
+    if (skipped.length > 0) log.warning(`restored from ${store.id} after skipping: ${skipped.join("; ")}`);
+    return { file, manifest, from: store.id, skipped };
   }
   throw new IntegrityError(`no store has a good copy of ${entry.name}: ${skipped.join("; ")}`);
 }
-var RestoreToolFailed = class extends Error {
-  constructor(cause) {
-    super(messageOf(cause), { cause });
-    this.cause = cause;
-  }
-  cause;
-  name = "RestoreToolFailed";
-};
 async function downloadChecked(store, folder, objectFile, manifest, identities2, file) {
   const source = await store.download(folder, objectFile);
   let plain = source;
@@ -61840,4 +61837,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-5G4KGGIM.js.LEGAL.txt */
+/*! For license information please see chunk-FDYWAZVV.js.LEGAL.txt */

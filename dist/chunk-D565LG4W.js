@@ -42,13 +42,7 @@ function issueBody(event) {
   return [
     clusterMarker(event.cluster, event.operation),
     `etcd-dr **${event.operation}** for cluster \`${event.cluster}\` ended **${event.outcome}**.`,
-    "",
-    ...details(event),
-    "",
-    "### What failed",
-    "",
-    truncate(event.summary),
-    "",
+    ...whatFailed(event),
     "---",
     "Further failures are added as comments. This issue is closed automatically by the next successful run.",
     ""
@@ -57,14 +51,11 @@ function issueBody(event) {
 function failureComment(event) {
   return [
     `etcd-dr **${event.operation}** for cluster \`${event.cluster}\` ended **${event.outcome}** again.`,
-    "",
-    ...details(event),
-    "",
-    "### What failed",
-    "",
-    truncate(event.summary),
-    ""
+    ...whatFailed(event)
   ].join("\n");
+}
+function whatFailed(event) {
+  return ["", ...details(event), "", "### What failed", "", truncate(event.summary), ""];
 }
 function recoveredComment(event) {
   return [

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-5G4KGGIM.js";
+} from "./chunk-FDYWAZVV.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
