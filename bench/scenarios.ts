@@ -34,8 +34,10 @@ export interface BenchContext {
   readonly restore?: RestoreFixture;
   /** environment for children: PATH and HOME only, so no ETCDCTL_, ETCD_DR_ or GITHUB_ variable leaks in */
   readonly env: NodeJS.ProcessEnv;
-  /** environment for our CLI: `env`, plus NODE_OPTIONS when BENCH_NODE_OPTIONS is set */
+  /** environment for our CLI: `env`, plus the workflows' NODE_OPTIONS (or BENCH_NODE_OPTIONS) */
   readonly cliEnv: NodeJS.ProcessEnv;
+  /** `env` alone: our CLI with node's defaults, for the memory comparison */
+  readonly plainCliEnv: NodeJS.ProcessEnv;
 }
 
 export interface Measurement {
@@ -146,7 +148,7 @@ export const baseline: Scenario = {
 };
 
 /** Ours: the bundled CLI's `backup`, one process, both sites at once. */
-function ours(id: string, label: string, encrypt: boolean): Scenario {
+function ours(id: string, label: string, encrypt: boolean, nodeDefaults = false): Scenario {
   return {
     id,
     label,
@@ -170,7 +172,7 @@ function ours(id: string, label: string, encrypt: boolean): Scenario {
       });
       watcher.start();
       const run = await runTimed(process.execPath, args, {
-        env: ctx.cliEnv,
+        env: nodeDefaults ? ctx.plainCliEnv : ctx.cliEnv,
         measure: true,
         timeFile: path.join(ctx.work, `time-${id}`),
         timeoutMs: 15 * 60_000,
@@ -210,6 +212,8 @@ function ours(id: string, label: string, encrypt: boolean): Scenario {
 
 export const oursZstd = ours('ours', 'etcd-dr backup (zstd)', false);
 export const oursAge = ours('ours-age', 'etcd-dr backup (zstd + age)', true);
+/** The zstd backup without the workflows' NODE_OPTIONS: what the young-generation cap saves. */
+export const oursNodeDefaults = ours('ours-node-defaults', 'etcd-dr backup (zstd, node defaults)', false, true);
 
 // ---- restore ------------------------------------------------------------------------------------
 
@@ -500,4 +504,4 @@ export const drill: Scenario = {
 };
 
 /** Every scenario, in the order of the first repetition (later repetitions alternate the order). */
-export const SCENARIOS: readonly Scenario[] = [baseline, oursZstd, oursAge, restoreBaseline, restoreOurs, restoreOursAge, drill];
+export const SCENARIOS: readonly Scenario[] = [baseline, oursZstd, oursAge, oursNodeDefaults, restoreBaseline, restoreOurs, restoreOursAge, drill];
