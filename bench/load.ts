@@ -185,7 +185,7 @@ export class Loader {
 
   /** Writes until etcd's dbSize reaches `targetBytes`; returns the final dbSize. */
   async growTo(targetBytes: number, onProgress?: (dbSize: number) => void): Promise<number> {
-    const client = connect(this.access);
+    const client = await connect(this.access);
     const started = performance.now();
     try {
       let dbSize = await dbSizeOf(client);

@@ -80,7 +80,7 @@ export async function probeStages(ctx: BenchContext): Promise<StageResult[]> {
     }
     // 1b. Reference: the same stream through etcd3 → grpc-js → protobufjs (the path the backup used before).
     {
-      const client = connect(access);
+      const client = await connect(access);
       try {
         const out = sink();
         const { seconds, cpuSeconds } = await timed(async () => pipeline((await openSnapshotWithEtcd3(client)).bytes, out));

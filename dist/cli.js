@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-FDYWAZVV.js";
+} from "./chunk-HJ7DWZCI.js";
 import {
   InputError,
   messageOf

@@ -46,7 +46,7 @@ async function checkData(access: ReturnType<typeof etcdAccess>, leader: MemberSt
   const problems: string[] = [];
   if (revision !== undefined && leader.revision < revision) problems.push(`revision ${leader.revision} is below ${revision}`);
   if (keys !== undefined) {
-    const client = connect(access, [leader.endpoint]);
+    const client = await connect(access, [leader.endpoint]);
     try {
       const count = await countKeys(client);
       if (count !== keys) problems.push(`the cluster holds ${count} keys, expected ${keys}`);

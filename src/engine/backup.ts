@@ -85,7 +85,7 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
       choice.warnings.forEach(warn);
 
       if (!lock && choice.quality === 'leader') {
-        lockClient = connect(options.etcd, reachableEndpoints(members));
+        lockClient = await connect(options.etcd, reachableEndpoints(members));
         lock = await inContext('taking the lock in etcd', () =>
           acquireLock(lockClient!, options.cluster, options.holder, options.lockTtlSeconds, (error) => warn(error.message)),
         );
@@ -135,7 +135,7 @@ async function snapshotFrom(
   const member = choice.member;
   const sourceLabel = `member ${member.name} (${member.endpoint})`;
   await assertSpoolSpace(tempDir, member.dbSize);
-  const client = connect(options.etcd, [member.endpoint]);
+  const client = await connect(options.etcd, [member.endpoint]);
   try {
     const { status, revision, keyCount } = await sourceState(client, sourceLabel);
     const createdAt = deps.now();

@@ -2,8 +2,22 @@
  * How we reach etcd: endpoints, client TLS and auth, as etcdctl takes them. One `Etcd3` client per
  * endpoint, because etcd3 load-balances across hosts and we need to know which member answered.
  */
-import { Etcd3, type CallContext, type IOptions } from 'etcd3';
+import type { CallContext, Etcd3, IOptions } from 'etcd3';
 
+/**
+ * etcd3 parses its gRPC definitions when loaded (about 0.1 s and 20 MB): loaded on the first connect,
+ * so commands that never talk to etcd (list, prune, watchdog, a dry-run restore) start without it.
+ */
+let etcd3Module: Promise<Etcd3Module> | undefined;
+
+type Etcd3Module = typeof import('etcd3');
+
+async function loadEtcd3(): Promise<Etcd3Module> {
+  // etcd3 is CommonJS: Node.js also offers its exports by name, but in the bundle a lazily loaded
+  // CommonJS chunk has only the default export (module.exports).
+  const loaded: Etcd3Module & { default?: Etcd3Module } = await import('etcd3');
+  return loaded.default ?? loaded;
+}
 
 export interface EtcdTls {
   /** PEM contents (not paths): read once by the config layer so a missing file is an input error up front. */
@@ -21,7 +35,8 @@ export interface EtcdAccess {
 }
 
 /** A client bound to exactly the given endpoints. Caller closes it. */
-export function connect(access: EtcdAccess, endpoints: readonly string[] = access.endpoints): Etcd3 {
+export async function connect(access: EtcdAccess, endpoints: readonly string[] = access.endpoints): Promise<Etcd3> {
+  const { Etcd3 } = await (etcd3Module ??= loadEtcd3());
   const options: IOptions = {
     hosts: endpoints.map(stripScheme),
     dialTimeout: access.callTimeoutMs,

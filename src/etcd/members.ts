@@ -37,7 +37,7 @@ export function memberIdHex(decimalId: string): string {
 
 /** Status of one endpoint, through a client bound to it alone. */
 export async function probeEndpoint(access: EtcdAccess, endpoint: string): Promise<MemberProbe> {
-  const client = connect(access, [endpoint]);
+  const client = await connect(access, [endpoint]);
   try {
     const status = await client.maintenance.status();
     const members = await client.cluster.memberList({ linearizable: false }).catch(() => undefined);
@@ -67,7 +67,7 @@ export async function probeEndpoint(access: EtcdAccess, endpoint: string): Promi
 /** Client URLs of all members, from the first endpoint that answers; undefined if none does. */
 async function discoverMembers(access: EtcdAccess): Promise<Array<{ name: string; clientUrls: string[] }> | undefined> {
   for (const endpoint of access.endpoints) {
-    const client: Etcd3 = connect(access, [endpoint]);
+    const client: Etcd3 = await connect(access, [endpoint]);
     try {
       const list = await client.cluster.memberList({ linearizable: false });
       return list.members.map((m) => ({ name: m.name, clientUrls: m.clientURLs ?? [] }));

@@ -7,7 +7,7 @@ import { messageOf } from '../errors.ts';
 import { connect, type EtcdAccess } from './connection.ts';
 
 export async function etcdAnswers(access: EtcdAccess, endpoint: string): Promise<boolean> {
-  const client = connect({ ...access, callTimeoutMs: 2000 }, [endpoint]);
+  const client = await connect({ ...access, callTimeoutMs: 2000 }, [endpoint]);
   try {
     await client.maintenance.status();
     return true;

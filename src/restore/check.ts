@@ -23,7 +23,7 @@ export async function waitServing(
   for (let waited = 0; waited <= options.timeoutMs; waited += 500) {
     const dead = options.dead?.();
     if (dead) throw new Error(dead);
-    const client = connect({ ...access, callTimeoutMs: 2000 }, [endpoint]);
+    const client = await connect({ ...access, callTimeoutMs: 2000 }, [endpoint]);
     try {
       await client.maintenance.status();
       return;
@@ -48,7 +48,7 @@ export async function checkRestored(
   manifest: Manifest,
   expect: { readonly bumpRevision: number; readonly historyKept: boolean },
 ): Promise<RestoredState> {
-  const client = connect(access, [endpoint]);
+  const client = await connect(access, [endpoint]);
   try {
     const status = await client.maintenance.status();
     const revision = Number(status.header.revision);

@@ -94,7 +94,7 @@ export async function unpackObject(objectPath: string): Promise<string> {
 export async function loadMegabytes(cluster: EtcdCluster, megabytes: number, prefix = '/registry/blobs/'): Promise<void> {
   const { connect } = await import('../../src/etcd/connection.ts');
   const { randomBytes } = await import('node:crypto');
-  const client = connect(accessFor(cluster));
+  const client = await connect(accessFor(cluster));
   try {
     const value = randomBytes(1 << 20);
     let next = 0;

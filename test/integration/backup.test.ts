@@ -130,7 +130,7 @@ for (const version of ETCD_VERSIONS) {
 
     it('refuses to run while another run holds the lock, naming the holder', async () => {
       const { dirs, stores } = await twoLocalStores();
-      const client = connect(accessFor(cluster));
+      const client = await connect(accessFor(cluster));
       const lock = await acquireLock(client, 'test', 'runner-on-node-2', 10, () => undefined);
       try {
         const result = await runBackup(backupOptionsFor(cluster), deps(stores));
@@ -146,7 +146,7 @@ for (const version of ETCD_VERSIONS) {
     it('a lock left by a crashed run frees itself when its lease expires', async () => {
       const { stores } = await twoLocalStores();
       // The lock as a crashed run leaves it: the key on a lease that nobody renews any more.
-      const crashed = connect(accessFor(cluster));
+      const crashed = await connect(accessFor(cluster));
       const leaseId = await crashed.lease(3, { autoKeepAlive: false }).grant();
       await crashed.put(lockKey('test')).value('{"holder":"crashed-runner"}').lease(leaseId);
       crashed.close();

@@ -325,7 +325,7 @@ describe('backups across two SFTP sites: healing, retention and the catalog', { 
       const firstRevision = Number(outputOf(first, 'revision'));
       // Writes move the revision past the next power of ten (e.g. r7 -> r10): "r10" sorts before "r7" as text.
       const target = 10 ** String(firstRevision).length;
-      const client = connect(accessFor(own));
+      const client = await connect(accessFor(own));
       try {
         for (let i = firstRevision; i <= target; i++) await client.put(`/registry/events/e-${i}`).value('x');
       } finally {

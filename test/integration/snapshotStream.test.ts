@@ -113,7 +113,7 @@ for (const version of ETCD_VERSIONS) {
         // exactly what etcd sent (a dropped, repeated or reordered byte breaks it); comparing page by page
         // with the grpc-js stream proves the rest of the database is the same.
         const fresh = await collect(access, endpoint);
-        const client = connect(access, [endpoint]);
+        const client = await connect(access, [endpoint]);
         let reference: Buffer;
         try {
           reference = await collectFrom((await openSnapshotWithEtcd3(client)).bytes);

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-FDYWAZVV.js";
+} from "./chunk-HJ7DWZCI.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
