@@ -34,10 +34,10 @@ export interface BenchContext {
   readonly restore?: RestoreFixture;
   /** environment for children: PATH and HOME only, so no ETCDCTL_, ETCD_DR_ or GITHUB_ variable leaks in */
   readonly env: NodeJS.ProcessEnv;
-  /** environment for our CLI: `env`, plus the workflows' NODE_OPTIONS (or BENCH_NODE_OPTIONS) */
+  /** environment for our backups: `env`, plus the backup workflow's NODE_OPTIONS (or BENCH_NODE_OPTIONS) */
+  readonly backupCliEnv: NodeJS.ProcessEnv;
+  /** environment for our restores and drills, and the node-defaults backup: `env` alone, as their workflows run */
   readonly cliEnv: NodeJS.ProcessEnv;
-  /** `env` alone: our CLI with node's defaults, for the memory comparison */
-  readonly plainCliEnv: NodeJS.ProcessEnv;
 }
 
 export interface Measurement {
@@ -172,7 +172,7 @@ function ours(id: string, label: string, encrypt: boolean, nodeDefaults = false)
       });
       watcher.start();
       const run = await runTimed(process.execPath, args, {
-        env: nodeDefaults ? ctx.plainCliEnv : ctx.cliEnv,
+        env: nodeDefaults ? ctx.cliEnv : ctx.backupCliEnv,
         measure: true,
         timeFile: path.join(ctx.work, `time-${id}`),
         timeoutMs: 15 * 60_000,
