@@ -4,7 +4,7 @@
  * restore drill. Everything lives in temp directories and is stopped at the end.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readdir, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { startCluster } from '../test/harness/etcd.ts';
@@ -45,5 +45,6 @@ try {
     for (const file of await readdir(path.join(site.root, 'demo'))) console.log(`  ${path.join(site.root, 'demo', file)}`);
   }
 } finally {
-  await Promise.all([cluster.stop(), dc1.destroy(), dc2.destroy()]);
+  // The work dir holds the demo's SSH private key: nothing of the demo stays behind.
+  await Promise.all([cluster.stop(), dc1.destroy(), dc2.destroy(), rm(work, { recursive: true, force: true })]);
 }
