@@ -13,7 +13,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-HJ7DWZCI.js";
+} from "./chunk-O7367T44.js";
 import {
   InputError,
   messageOf

@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-Z33MGHZ7.js";
-import "./chunk-HJ7DWZCI.js";
+} from "./chunk-27JBT7G5.js";
+import "./chunk-O7367T44.js";
 import "./chunk-FCK2T4BN.js";
 import "./chunk-RQFW7O2J.js";
 import "./chunk-TWSOFDXT.js";

@@ -41,7 +41,6 @@ export interface BackupDeps {
   readonly log: Log;
 }
 
-
 export interface StoreOutcome {
   readonly store: string;
   readonly ok: boolean;

@@ -67,11 +67,14 @@ export async function shipSnapshot(request: ShipRequest): Promise<ShipResult> {
     const uploads = request.stores.map((store) => uploadTo(store, request, spool.reader()));
 
     // Each stage is awaited after all are started; a failure reaches the uploads through the spool.
-    const [object] = await Promise.allSettled([spooled]);
+    const spoolFailure = await spooled.then(
+      () => undefined,
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    );
     const results = await Promise.all(uploads);
-    if (object.status === 'rejected') {
+    if (spoolFailure) {
       await Promise.all(results.map((r) => (r.ok ? r.pending.abort() : undefined)));
-      throw object.reason instanceof Error ? object.reason : new Error(String(object.reason));
+      throw spoolFailure;
     }
     const snapshot = verifier.result();
     return {

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-HJ7DWZCI.js";
+} from "./chunk-O7367T44.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";

@@ -28228,11 +28228,14 @@ async function shipSnapshot(request) {
   try {
     const spooled = spoolObject(request, verifier, measure, spool);
     const uploads = request.stores.map((store) => uploadTo(store, request, spool.reader()));
-    const [object] = await Promise.allSettled([spooled]);
+    const spoolFailure = await spooled.then(
+      () => void 0,
+      (error) => error instanceof Error ? error : new Error(String(error))
+    );
     const results = await Promise.all(uploads);
-    if (object.status === "rejected") {
+    if (spoolFailure) {
       await Promise.all(results.map((r) => r.ok ? r.pending.abort() : void 0));
-      throw object.reason instanceof Error ? object.reason : new Error(String(object.reason));
+      throw spoolFailure;
     }
     const snapshot = verifier.result();
     return {
@@ -30536,4 +30539,4 @@ export {
   writeTextfile,
   runCommand
 };
-/*! For license information please see chunk-HJ7DWZCI.js.LEGAL.txt */
+/*! For license information please see chunk-O7367T44.js.LEGAL.txt */
