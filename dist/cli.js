@@ -12,8 +12,9 @@ import {
   storesFromSettings,
   text,
   toPrometheus,
+  tuneHeapFor,
   writeTextfile
-} from "./chunk-O7367T44.js";
+} from "./chunk-XNSKBSMW.js";
 import {
   InputError,
   messageOf
@@ -167,6 +168,7 @@ async function runCli(argv, env = process.env, log = stderrLog) {
   }
   try {
     const source = cliSettings(rest, env);
+    tuneHeapFor(command);
     const report = await runCommand(command, source, {
       log,
       now: () => /* @__PURE__ */ new Date(),

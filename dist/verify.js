@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-27JBT7G5.js";
-import "./chunk-O7367T44.js";
+} from "./chunk-TV53ESFL.js";
+import "./chunk-XNSKBSMW.js";
 import "./chunk-FCK2T4BN.js";
 import "./chunk-RQFW7O2J.js";
 import "./chunk-TWSOFDXT.js";

@@ -6,6 +6,7 @@ import * as core from '@actions/core';
 import { runCommand } from '../commands/index.ts';
 import { COMMANDS, Inputs, type Command } from '../config/names.ts';
 import { oneOf, type SettingSource } from '../config/source.ts';
+import { tuneHeapFor } from '../engine/heap.ts';
 import type { Log } from '../engine/log.ts';
 import { messageOf } from '../errors.ts';
 import type { ToolCache } from '../restore/etcdTools.ts';
@@ -45,6 +46,7 @@ export async function runAction(command?: Command): Promise<void> {
   try {
     const source = actionSettings();
     const chosen = command ?? oneOf(source, Inputs.Command, COMMANDS, 'backup');
+    tuneHeapFor(chosen);
     const report = await runCommand(chosen, source, {
       log: actionLog,
       now: () => new Date(),

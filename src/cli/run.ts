@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { runCommand } from '../commands/index.ts';
 import { COMMANDS, Inputs, type Command } from '../config/names.ts';
 import type { SettingSource } from '../config/source.ts';
+import { tuneHeapFor } from '../engine/heap.ts';
 import type { Log } from '../engine/log.ts';
 import { InputError, messageOf } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
@@ -84,6 +85,7 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv = p
   }
   try {
     const source = cliSettings(rest, env);
+    tuneHeapFor(command as Command);
     const report = await runCommand(command as Command, source, {
       log,
       now: () => new Date(),

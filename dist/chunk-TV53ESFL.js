@@ -3,8 +3,9 @@ const require = __etcdDrCreateRequire(import.meta.url);
 import {
   COMMANDS,
   oneOf,
-  runCommand
-} from "./chunk-O7367T44.js";
+  runCommand,
+  tuneHeapFor
+} from "./chunk-XNSKBSMW.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
@@ -49,6 +50,7 @@ async function runAction(command) {
   try {
     const source = actionSettings();
     const chosen = command ?? oneOf(source, "command" /* Command */, COMMANDS, "backup");
+    tuneHeapFor(chosen);
     const report = await runCommand(chosen, source, {
       log: actionLog,
       now: () => /* @__PURE__ */ new Date(),

@@ -30525,6 +30525,16 @@ function runCommand(command, source, deps) {
   }
 }
 
+// src/engine/heap.ts
+import { setFlagsFromString } from "node:v8";
+var STREAMING_HEAP_FLAG = "--external-memory-accounted-in-global-limit";
+var TUNED_COMMANDS = /* @__PURE__ */ new Set(["restore", "verify"]);
+function tuneHeapFor(command, nodeVersion = process.versions.node) {
+  if (!TUNED_COMMANDS.has(command) || nodeVersion.split(".")[0] !== "24") return false;
+  setFlagsFromString(STREAMING_HEAP_FLAG);
+  return true;
+}
+
 export {
   Inputs,
   COMMANDS,
@@ -30537,6 +30547,7 @@ export {
   readNewestStatus,
   toPrometheus,
   writeTextfile,
-  runCommand
+  runCommand,
+  tuneHeapFor
 };
-/*! For license information please see chunk-O7367T44.js.LEGAL.txt */
+/*! For license information please see chunk-XNSKBSMW.js.LEGAL.txt */

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { STREAMING_HEAP_FLAG, tuneHeapFor } from '../../src/engine/heap.ts';
+
+const run = promisify(execFile);
+const heapModule = fileURLToPath(new URL('../../src/engine/heap.ts', import.meta.url));
+
+/**
+ * A child node that passes 2 GiB through 256 KiB buffers, a few alive at a time (as a stream does), and
+ * prints how many full (mark-compact) collections that took.
+ */
+async function fullCollectionsWhileStreaming(tuned: boolean): Promise<number> {
+  const script = `
+    import { PerformanceObserver, constants } from 'node:perf_hooks';
+    import { tuneHeapFor } from ${JSON.stringify(heapModule)};
+    if (${tuned}) tuneHeapFor('restore');
+    let full = 0;
+    new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) full++;
+    }).observe({ entryTypes: ['gc'] });
+    const inFlight = [];
+    for (let i = 0; i < 8192; i++) {
+      const piece = Buffer.allocUnsafe(256 * 1024);
+      piece[0] = i;
+      inFlight.push(piece);
+      if (inFlight.length > 8) inFlight.shift();
+    }
+    setTimeout(() => console.log(full), 100);
+  `;
+  const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+  return Number(stdout.trim());
+}
+
+describe('heap tuning for streaming', () => {
+  it('tunes restores and drills on Node.js 24, never a backup (whose peak memory is ours) or another version', () => {
+    assert.equal(tuneHeapFor('backup', '24.1.0'), false);
+    assert.equal(tuneHeapFor('restore', '25.0.0'), false, 'another V8 would print "unrecognized flag"');
+    assert.equal(tuneHeapFor('verify', '22.12.0'), false);
+    assert.equal(tuneHeapFor('restore', '24.1.0'), true);
+    assert.equal(tuneHeapFor('verify', '24.11.1'), true);
+  });
+
+  it('names a flag the V8 of the Node.js running the action knows', async () => {
+    assert.equal(process.versions.node.split('.')[0], '24', 'the tests run on the action runtime, node24');
+    const { stdout } = await run(process.execPath, ['--v8-options']);
+    assert.ok(stdout.includes(STREAMING_HEAP_FLAG.slice(2)), `${STREAMING_HEAP_FLAG} is not in node --v8-options`);
+  });
+
+  it('spares a restore the full collection V8 otherwise starts for every 64 MiB of buffers', async () => {
+    const untuned = await fullCollectionsWhileStreaming(false);
+    const tuned = await fullCollectionsWhileStreaming(true);
+    assert.ok(untuned >= 10, `V8's defaults: ${untuned} full collections for 2 GiB of buffers (expected dozens)`);
+    assert.ok(tuned <= untuned / 5, `tuned: ${tuned} full collections, defaults: ${untuned}`);
+  });
+});
