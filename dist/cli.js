@@ -14,7 +14,7 @@ import {
   toPrometheus,
   tuneHeapFor,
   writeTextfile
-} from "./chunk-XNSKBSMW.js";
+} from "./chunk-JRLLZQO6.js";
 import {
   InputError,
   messageOf

@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-TV53ESFL.js";
-import "./chunk-XNSKBSMW.js";
+} from "./chunk-WATQVTLQ.js";
+import "./chunk-JRLLZQO6.js";
 import "./chunk-FCK2T4BN.js";
 import "./chunk-RQFW7O2J.js";
 import "./chunk-TWSOFDXT.js";

@@ -207,12 +207,15 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 
 const MANIFEST_READ_CONCURRENCY = 8;
 
-/**
- * Lists one store. A failure to list is thrown (the caller records the store as down); a manifest that
- * cannot be read or parsed is recorded as unreadable, never dropped, so retention keeps it.
- */
-export async function listStore(store: Store, cluster: string): Promise<StoreListing> {
-  const files = await store.list(cluster);
+/** A store's files sorted by kind (pure): what a listing starts from before any manifest is read. */
+interface ClassifiedFiles {
+  readonly manifests: readonly { file: StoredFile; name: string; time: Date; revision: number; member: string }[];
+  readonly objects: ReadonlyMap<string, StoredFile>;
+  readonly temporary: readonly StoredFile[];
+  readonly foreign: readonly StoredFile[];
+}
+
+function classifyFiles(files: readonly StoredFile[], cluster: string): ClassifiedFiles {
   const manifests: { file: StoredFile; name: string; time: Date; revision: number; member: string }[] = [];
   const objects = new Map<string, StoredFile>();
   const temporary: StoredFile[] = [];
@@ -239,8 +242,16 @@ export async function listStore(store: Store, cluster: string): Promise<StoreLis
         break;
     }
   }
+  return { manifests, objects, temporary, foreign };
+}
 
-  const read = await mapLimit(manifests, MANIFEST_READ_CONCURRENCY, async (m): Promise<StoreBackup | undefined> => {
+/**
+ * Reads and checks the manifests of `names` (every backup when undefined) on one store, pairing each with
+ * its object. An unreadable manifest is recorded, never dropped, so retention keeps it.
+ */
+async function readBackups(store: Store, cluster: string, classified: ClassifiedFiles, names?: ReadonlySet<string>): Promise<StoreBackup[]> {
+  const wanted = names ? classified.manifests.filter((m) => names.has(m.name)) : classified.manifests;
+  const read = await mapLimit(wanted, MANIFEST_READ_CONCURRENCY, async (m): Promise<StoreBackup | undefined> => {
     const base = { name: m.name, time: m.time, revision: m.revision, member: m.member, manifestFile: m.file };
     let manifest: Manifest;
     try {
@@ -251,7 +262,7 @@ export async function listStore(store: Store, cluster: string): Promise<StoreLis
       const manifestError = `${error instanceof IntegrityError ? '' : 'could not read it: '}${messageOf(error)}`;
       return { ...base, manifestError, problem: `manifest unreadable: ${manifestError}` };
     }
-    const object = objects.get(manifest.object.file);
+    const object = classified.objects.get(manifest.object.file);
     if (!object) return { ...base, manifest, problem: `object ${manifest.object.file} missing` };
     if (object.size !== manifest.object.size) {
       return {
@@ -263,17 +274,25 @@ export async function listStore(store: Store, cluster: string): Promise<StoreLis
     }
     return { ...base, manifest, object };
   });
-  const backups = read.filter((b): b is StoreBackup => b !== undefined);
+  return read.filter((b): b is StoreBackup => b !== undefined).sort(newestBackupFirst);
+}
+
+/**
+ * Lists one store. A failure to list is thrown (the caller records the store as down); a manifest that
+ * cannot be read or parsed is recorded as unreadable, never dropped, so retention keeps it.
+ */
+export async function listStore(store: Store, cluster: string): Promise<StoreListing> {
+  const classified = classifyFiles(await store.list(cluster), cluster);
+  const backups = await readBackups(store, cluster, classified);
   const named = new Set(backups.flatMap((b) => (b.manifest ? [b.manifest.object.file] : [])));
   // Objects beside an unreadable manifest are not orphans: we cannot tell which object it names, so
   // everything of that backup's name is left alone.
   const unreadableNames = new Set(backups.filter((b) => !b.manifest).map((b) => b.name));
-  const orphanObjects = [...objects.values()].filter((o) => {
+  const orphanObjects = [...classified.objects.values()].filter((o) => {
     const kind = classifyFile(o.name);
     return !named.has(o.name) && !(kind.kind === 'object' && unreadableNames.has(kind.backup.name));
   });
-  backups.sort(newestBackupFirst);
-  return { storeId: store.id, backups, orphanObjects, temporary, foreign };
+  return { storeId: store.id, backups, orphanObjects, temporary: classified.temporary, foreign: classified.foreign };
 }
 
 /** Merges per-store listings into one entry per backup name, newest first. */
@@ -326,34 +345,82 @@ export function mergeListings(
  * `failedStores` with the error and skipped; this never rejects because of one store.
  */
 export async function listCatalog(stores: readonly Store[], cluster: string): Promise<Catalog> {
+  const results = await eachStore(stores, cluster, (store) => listStore(store, cluster));
+  return mergeListings(
+    cluster,
+    results.flatMap((r) => (r.ok ? [r.value] : [])),
+    results.flatMap((r) => (r.ok ? [] : [r.failed])),
+  );
+}
+
+/** `latest` (the newest usable backup), or an exact backup name of this cluster. */
+export type BackupChoice = { readonly kind: 'latest' } | { readonly kind: 'named'; readonly name: string };
+
+/**
+ * Finds one backup, reading only the manifests it needs: a restore must start as fast with 600 backups
+ * kept as with 3 (listCatalog reads every manifest on every store, three SFTP round trips each, seconds
+ * across data centres). Every store is listed (one directory read each); then the named backup's manifests
+ * are read, or for `latest` those of the newest name, then the next older one, until a backup has a usable
+ * copy. The entry is what listCatalog would give for that backup; `catalog` holds only what was read.
+ */
+export async function findBackup(
+  stores: readonly Store[],
+  cluster: string,
+  wanted: BackupChoice,
+): Promise<{ entry: CatalogEntry | undefined; catalog: Catalog }> {
+  const results = await eachStore(stores, cluster, async (store) => ({ store, classified: classifyFiles(await store.list(cluster), cluster) }));
+  const reachable = results.flatMap((r) => (r.ok ? [r.value] : []));
+  const failed = results.flatMap((r) => (r.ok ? [] : [r.failed]));
+  const catalogOf = async (names: ReadonlySet<string>): Promise<Catalog> => {
+    const listings = await Promise.all(
+      reachable.map(async ({ store, classified }): Promise<StoreListing> => ({
+        storeId: store.id,
+        backups: await readBackups(store, cluster, classified, names),
+        // Not computed: telling orphans apart needs every manifest (prune lists the whole catalog).
+        orphanObjects: [],
+        temporary: classified.temporary,
+        foreign: classified.foreign,
+      })),
+    );
+    return mergeListings(cluster, listings, failed);
+  };
+  const newestFirst = [...new Map(reachable.flatMap(({ classified }) => classified.manifests.map((m) => [m.name, m] as const))).values()].sort(
+    newestBackupFirst,
+  );
+  const candidates = wanted.kind === 'named' ? newestFirst.filter((m) => m.name === wanted.name) : newestFirst;
+  for (const candidate of candidates) {
+    const catalog = await catalogOf(new Set([candidate.name]));
+    const entry = catalog.entries[0];
+    if (wanted.kind === 'named') return { entry, catalog };
+    if (entry && latest(catalog) === entry) return { entry, catalog };
+  }
+  return { entry: undefined, catalog: await catalogOf(new Set()) };
+}
+
+/** Runs `fn` on every store at once; a store that fails is reported with the error, never thrown. */
+async function eachStore<T>(
+  stores: readonly Store[],
+  cluster: string,
+  fn: (store: Store) => Promise<T>,
+): Promise<Array<{ ok: true; value: T } | { ok: false; failed: FailedStore }>> {
   assertClusterName(cluster);
   const ids = stores.map((s) => s.id);
   const duplicate = ids.find((id, i) => ids.indexOf(id) !== i);
   if (duplicate !== undefined) throw new InputError(`listing ${cluster}: store ${duplicate} is given twice`);
-  const results = await Promise.all(
+  return Promise.all(
     stores.map(async (store) => {
       try {
-        return { ok: true as const, listing: await listStore(store, cluster) };
+        return { ok: true as const, value: await fn(store) };
       } catch (error) {
         return { ok: false as const, failed: { storeId: store.id, error: `listing ${cluster}/ on ${store.id}: ${messageOf(error)}` } };
       }
     }),
-  );
-  return mergeListings(
-    cluster,
-    results.flatMap((r) => (r.ok ? [r.listing] : [])),
-    results.flatMap((r) => (r.ok ? [] : [r.failed])),
   );
 }
 
 /** The newest backup with a readable manifest and its object on at least one store; undefined if none. */
 export function latest(catalog: Catalog): CatalogEntry | undefined {
   return catalog.entries.find((e) => e.manifest !== undefined && e.copies.length > 0);
-}
-
-/** Looks a backup up by exact name. */
-export function findEntry(catalog: Catalog, name: string): CatalogEntry | undefined {
-  return catalog.entries.find((e) => e.name === name);
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { homedir, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { BackupChoice } from '../catalog/catalog.ts';
 import { assertBackupName } from '../catalog/naming.ts';
 import { InputError } from '../errors.ts';
 import { DEFAULT_ETCD_DOWNLOAD_URL } from '../restore/etcdTools.ts';
@@ -17,8 +18,8 @@ export const KUBEADM_DATA_DIR = '/var/lib/etcd';
 /** etcd's recommendation for Kubernetes: far beyond any revision a cluster uses between backup and restore. */
 export const DEFAULT_BUMP_REVISION = 1_000_000_000;
 
-/** `latest`, or an exact backup name of this cluster (checked against the naming scheme before any I/O). */
-export type BackupChoice = { readonly kind: 'latest' } | { readonly kind: 'named'; readonly name: string };
+// A named choice is checked against the naming scheme before any I/O (backupChoice below).
+export type { BackupChoice };
 
 export function backupChoice(source: SettingSource, cluster: string, fallback?: 'latest'): BackupChoice {
   const value = fallback ? text(source, Inputs.Backup, fallback)! : required(source, Inputs.Backup, "a backup name, or 'latest'");

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { formatCatalogTable, latest, listCatalog, parseManifest } from '../../src/catalog/catalog.ts';
+import { findBackup, formatCatalogTable, latest, listCatalog, parseManifest } from '../../src/catalog/catalog.ts';
 import { heal, planHealing } from '../../src/catalog/healing.ts';
 import type { Manifest } from '../../src/catalog/manifest.ts';
 import { backupName, manifestFileName, objectFileName } from '../../src/catalog/naming.ts';
@@ -94,6 +94,7 @@ async function setMtime(store: Store, file: string, time: Date): Promise<void> {
 /** Wraps a store, recording removals and optionally failing some operations. */
 class Wrapped implements Store {
   readonly removed: string[] = [];
+  readonly read: string[] = [];
   constructor(
     private readonly inner: Store,
     private readonly failures: { list?: boolean; remove?: (name: string) => boolean } = {},
@@ -111,6 +112,7 @@ class Wrapped implements Store {
     return this.inner.download(folder, name);
   }
   readFile(folder: string, name: string): Promise<Buffer> {
+    this.read.push(name);
     return this.inner.readFile(folder, name);
   }
   async list(folder: string): Promise<StoredFile[]> {
@@ -217,6 +219,52 @@ describe('listCatalog', () => {
     assert.equal(catalog.entries[0]!.copies.length, 2);
     assert.equal(catalog.entries[0]!.consistent, false);
     assert.match(formatCatalogTable(catalog), /\| \*\*no\*\* \|/);
+  });
+});
+
+describe('findBackup (what a restore or a drill starts from)', () => {
+  it('finds a named backup by reading its manifest on each store, and nothing else, with the entry listCatalog gives', async () => {
+    const a = new Wrapped(await localStore('fa1'));
+    const b = new Wrapped(await localStore('fb1'));
+    const made = [1, 2, 3, 4, 5].map((hoursAgo) => makeBackup(hoursAgo));
+    for (const m of made) {
+      await put(a, m);
+      await put(b, m);
+    }
+    const wanted = made[2]!;
+    const { entry, catalog } = await findBackup([a, b], CLUSTER, { kind: 'named', name: wanted.name });
+    assert.deepEqual(a.read, [wanted.manifestFile]);
+    assert.deepEqual(b.read, [wanted.manifestFile]);
+    const full = await listCatalog([a, b], CLUSTER);
+    assert.deepEqual(entry, full.entries.find((e) => e.name === wanted.name));
+    assert.deepEqual(catalog.stores.map((s) => s.storeId), ['file://fa1', 'file://fb1']);
+  });
+
+  it('latest goes back from the newest name until a backup has a usable copy', async () => {
+    const a = new Wrapped(await localStore('fa2'));
+    const [unreadable, noObject, good, older] = [makeBackup(1), makeBackup(2), makeBackup(3), makeBackup(4)];
+    await a.writeFile(CLUSTER, unreadable!.objectFile, unreadable!.object);
+    await a.writeFile(CLUSTER, unreadable!.manifestFile, Buffer.from('{"format": 1'));
+    await a.writeFile(CLUSTER, noObject!.manifestFile, Buffer.from(JSON.stringify(noObject!.manifest)));
+    await put(a, good!);
+    await put(a, older!);
+    const { entry } = await findBackup([a], CLUSTER, { kind: 'latest' });
+    assert.equal(entry?.name, good!.name);
+    assert.equal(entry?.name, latest(await listCatalog([a], CLUSTER))?.name);
+    assert.deepEqual(a.read.slice(0, 3), [unreadable!.manifestFile, noObject!.manifestFile, good!.manifestFile]);
+  });
+
+  it('gives no entry for an unknown name or a cluster without usable backups, and reports a store it cannot list', async () => {
+    const a = await localStore('fa3');
+    await put(a, makeBackup(1));
+    const down = new Wrapped(await localStore('fdown3'), { list: true });
+    const unknown = await findBackup([a, down], CLUSTER, { kind: 'named', name: makeBackup(9).name });
+    assert.equal(unknown.entry, undefined);
+    assert.deepEqual(unknown.catalog.stores.map((s) => s.storeId), ['file://fa3']);
+    assert.deepEqual(unknown.catalog.failedStores.map((f) => f.storeId), ['file://fdown3']);
+    assert.match(unknown.catalog.failedStores[0]!.error, /ECONNREFUSED/);
+    const empty = await findBackup([await localStore('fempty3')], CLUSTER, { kind: 'latest' });
+    assert.equal(empty.entry, undefined);
   });
 });
 

@@ -25676,8 +25676,7 @@ async function mapLimit(items, limit, fn) {
   return results;
 }
 var MANIFEST_READ_CONCURRENCY = 8;
-async function listStore(store, cluster) {
-  const files = await store.list(cluster);
+function classifyFiles(files, cluster) {
   const manifests = [];
   const objects = /* @__PURE__ */ new Map();
   const temporary = [];
@@ -25704,7 +25703,11 @@ async function listStore(store, cluster) {
         break;
     }
   }
-  const read = await mapLimit(manifests, MANIFEST_READ_CONCURRENCY, async (m) => {
+  return { manifests, objects, temporary, foreign };
+}
+async function readBackups(store, cluster, classified, names2) {
+  const wanted = names2 ? classified.manifests.filter((m) => names2.has(m.name)) : classified.manifests;
+  const read = await mapLimit(wanted, MANIFEST_READ_CONCURRENCY, async (m) => {
     const base = { name: m.name, time: m.time, revision: m.revision, member: m.member, manifestFile: m.file };
     let manifest;
     try {
@@ -25714,7 +25717,7 @@ async function listStore(store, cluster) {
       const manifestError = `${error instanceof IntegrityError ? "" : "could not read it: "}${messageOf(error)}`;
       return { ...base, manifestError, problem: `manifest unreadable: ${manifestError}` };
     }
-    const object = objects.get(manifest.object.file);
+    const object = classified.objects.get(manifest.object.file);
     if (!object) return { ...base, manifest, problem: `object ${manifest.object.file} missing` };
     if (object.size !== manifest.object.size) {
       return {
@@ -25726,15 +25729,18 @@ async function listStore(store, cluster) {
     }
     return { ...base, manifest, object };
   });
-  const backups = read.filter((b) => b !== void 0);
+  return read.filter((b) => b !== void 0).sort(newestBackupFirst);
+}
+async function listStore(store, cluster) {
+  const classified = classifyFiles(await store.list(cluster), cluster);
+  const backups = await readBackups(store, cluster, classified);
   const named = new Set(backups.flatMap((b) => b.manifest ? [b.manifest.object.file] : []));
   const unreadableNames = new Set(backups.filter((b) => !b.manifest).map((b) => b.name));
-  const orphanObjects = [...objects.values()].filter((o) => {
+  const orphanObjects = [...classified.objects.values()].filter((o) => {
     const kind = classifyFile(o.name);
     return !named.has(o.name) && !(kind.kind === "object" && unreadableNames.has(kind.backup.name));
   });
-  backups.sort(newestBackupFirst);
-  return { storeId: store.id, backups, orphanObjects, temporary, foreign };
+  return { storeId: store.id, backups, orphanObjects, temporary: classified.temporary, foreign: classified.foreign };
 }
 function mergeListings(cluster, stores, failedStores) {
   const byName = /* @__PURE__ */ new Map();
@@ -25774,30 +25780,59 @@ function mergeListings(cluster, stores, failedStores) {
   return { cluster, stores, failedStores, entries, unreadable };
 }
 async function listCatalog(stores, cluster) {
+  const results = await eachStore(stores, cluster, (store) => listStore(store, cluster));
+  return mergeListings(
+    cluster,
+    results.flatMap((r) => r.ok ? [r.value] : []),
+    results.flatMap((r) => r.ok ? [] : [r.failed])
+  );
+}
+async function findBackup(stores, cluster, wanted) {
+  const results = await eachStore(stores, cluster, async (store) => ({ store, classified: classifyFiles(await store.list(cluster), cluster) }));
+  const reachable = results.flatMap((r) => r.ok ? [r.value] : []);
+  const failed = results.flatMap((r) => r.ok ? [] : [r.failed]);
+  const catalogOf = async (names2) => {
+    const listings = await Promise.all(
+      reachable.map(async ({ store, classified }) => ({
+        storeId: store.id,
+        backups: await readBackups(store, cluster, classified, names2),
+        // Not computed: telling orphans apart needs every manifest (prune lists the whole catalog).
+        orphanObjects: [],
+        temporary: classified.temporary,
+        foreign: classified.foreign
+      }))
+    );
+    return mergeListings(cluster, listings, failed);
+  };
+  const newestFirst2 = [...new Map(reachable.flatMap(({ classified }) => classified.manifests.map((m) => [m.name, m]))).values()].sort(
+    newestBackupFirst
+  );
+  const candidates = wanted.kind === "named" ? newestFirst2.filter((m) => m.name === wanted.name) : newestFirst2;
+  for (const candidate of candidates) {
+    const catalog = await catalogOf(/* @__PURE__ */ new Set([candidate.name]));
+    const entry = catalog.entries[0];
+    if (wanted.kind === "named") return { entry, catalog };
+    if (entry && latest(catalog) === entry) return { entry, catalog };
+  }
+  return { entry: void 0, catalog: await catalogOf(/* @__PURE__ */ new Set()) };
+}
+async function eachStore(stores, cluster, fn) {
   assertClusterName(cluster);
   const ids = stores.map((s) => s.id);
   const duplicate = ids.find((id, i) => ids.indexOf(id) !== i);
   if (duplicate !== void 0) throw new InputError(`listing ${cluster}: store ${duplicate} is given twice`);
-  const results = await Promise.all(
+  return Promise.all(
     stores.map(async (store) => {
       try {
-        return { ok: true, listing: await listStore(store, cluster) };
+        return { ok: true, value: await fn(store) };
       } catch (error) {
         return { ok: false, failed: { storeId: store.id, error: `listing ${cluster}/ on ${store.id}: ${messageOf(error)}` } };
       }
     })
   );
-  return mergeListings(
-    cluster,
-    results.flatMap((r) => r.ok ? [r.listing] : []),
-    results.flatMap((r) => r.ok ? [] : [r.failed])
-  );
 }
 function latest(catalog) {
   return catalog.entries.find((e) => e.manifest !== void 0 && e.copies.length > 0);
-}
-function findEntry(catalog, name) {
-  return catalog.entries.find((e) => e.name === name);
 }
 function formatSize(bytes) {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -30083,10 +30118,9 @@ async function chownTree(path3, uid, gid) {
 
 // src/commands/resolve.ts
 async function resolveBackup(stores, cluster, choice) {
-  const catalog = await listCatalog(stores, cluster);
+  const { entry, catalog } = await findBackup(stores, cluster, choice);
   const down = catalog.failedStores.map((f) => `${f.storeId} (${f.error})`).join("; ");
   if (catalog.stores.length === 0) throw new Error(`no store could be listed: ${down}`);
-  const entry = choice.kind === "latest" ? latest(catalog) : findEntry(catalog, choice.name);
   if (!entry) {
     const what = choice.kind === "latest" ? `cluster ${cluster} has no usable backup` : `backup ${choice.name} is not in the catalog of cluster ${cluster}`;
     throw new InputError(`${what} (listed ${catalog.stores.map((s) => s.storeId).join(", ")}${down ? `; could not list ${down}` : ""}); run the list command to see what there is`);
@@ -30094,7 +30128,7 @@ async function resolveBackup(stores, cluster, choice) {
   if (entry.copies.length === 0) {
     throw new Error(`backup ${entry.name} has no usable copy: ${entry.damaged.map((d) => `${d.storeId}: ${d.problem}`).join("; ")}`);
   }
-  return { entry, catalog };
+  return { entry };
 }
 
 // src/commands/tools.ts
@@ -30550,4 +30584,4 @@ export {
   runCommand,
   tuneHeapFor
 };
-/*! For license information please see chunk-XNSKBSMW.js.LEGAL.txt */
+/*! For license information please see chunk-JRLLZQO6.js.LEGAL.txt */

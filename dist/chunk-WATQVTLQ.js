@@ -5,7 +5,7 @@ import {
   oneOf,
   runCommand,
   tuneHeapFor
-} from "./chunk-XNSKBSMW.js";
+} from "./chunk-JRLLZQO6.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
