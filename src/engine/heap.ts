@@ -7,13 +7,15 @@
  * socket reads, zstd's output, the SFTP read pieces), so about a hundred full collections, most of them for
  * buffers that were already garbage. With --external-memory-accounted-in-global-limit V8 counts those bytes
  * into the one limit it keeps for its heap, and collects when that limit says so (newer V8 releases do this
- * by default and dropped the flag). Measured on a 1 GiB database (bench lab, 2 cores): the restore's download
- * 3.1-3.4 s -> 2.6-2.8 s.
+ * by default and dropped the flag). Measured on a 1 GiB database (bench lab, 2 cores, dry-run restores): 6
+ * full collections instead of 50, wall 5.6-5.8 s -> 5.1-5.3 s, CPU 5.6 s -> 4.9 s; our own peak memory rose
+ * from ~165 MB to ~230 MB (more garbage waits between collections), below etcd's restore tool's (~1.1 GB).
  *
  * Backups do not take it: their peak memory is ours and has a target (200 MB). With the flag, a backup ran
  * with one full collection instead of ~100 in most runs (CPU 10.5 s -> 6.8 s), but in about one run in four
- * V8 set its limit low during the stream and then let buffers pile up between collections: 190-300 MB.
- * A restore's peak is etcd's restore tool (~1.1 GB for a 1 GiB database), well above ours either way.
+ * V8 set its limit low during the stream and then let buffers pile up between collections: 190-300 MB
+ * (node 24's V8 lacks the cap on that growth which later releases added). A restore's peak is etcd's restore
+ * tool (~1.1 GB for a 1 GiB database, ~310 MB for 256 MiB), above ours either way.
  *
  * NODE_OPTIONS refuses this flag (it is not on node's list) and the runner starts `node dist/<entry>.js`
  * with no arguments of ours, so it is set here, before the first stream. Unlike the young generation's size,
