@@ -1,12 +1,13 @@
 /**
  * How V8 should collect garbage in a restore or a drill, which stream gigabytes through short-lived Buffers.
  *
- * A Buffer's bytes live outside V8's heap, and by default V8 tracks them apart: whenever they have grown by
- * about 64 MiB since the last full collection it starts another one, which walks the whole heap. A 1 GiB
- * backup or restore passes several GB of short-lived buffers (ssh2 makes three or four per 32 KiB SSH packet;
- * socket reads, zstd's output, the SFTP read pieces), so about a hundred full collections, most of them for
- * buffers that were already garbage. With --external-memory-accounted-in-global-limit V8 counts those bytes
- * into the one limit it keeps for its heap, and collects when that limit says so (newer V8 releases do this
+ * A Buffer's bytes live outside V8's heap. By default V8 adds the Buffer bytes that outlived its last full
+ * collection to its heap's size when it checks its old-generation limit, which for our ~12 MB heap is a few
+ * MB away, so short-lived buffers that aged into the old generation start a full collection (a walk of the
+ * whole heap) every few tens of MB. A 1 GiB backup or restore passes several GB of them (ssh2 makes three or
+ * four per 32 KiB SSH packet; socket reads, zstd's output, the SFTP read pieces): about 50 full collections
+ * per GiB restored, ~240 per GiB backed up to two sites. With --external-memory-accounted-in-global-limit V8
+ * counts those bytes against a separate global limit that grows with them instead (newer V8 releases do this
  * by default and dropped the flag). Measured on a 1 GiB database (bench lab, 2 cores, dry-run restores): 6
  * full collections instead of 50, wall 5.6-5.8 s -> 5.1-5.3 s, CPU 5.6 s -> 4.9 s; our own peak memory rose
  * from ~165 MB to ~230 MB (more garbage waits between collections), below etcd's restore tool's (~1.1 GB).

@@ -49,10 +49,10 @@ describe('heap tuning for streaming', () => {
     assert.ok(stdout.includes(STREAMING_HEAP_FLAG.slice(2)), `${STREAMING_HEAP_FLAG} is not in node --v8-options`);
   });
 
-  it('spares a restore the full collection V8 otherwise starts for every 64 MiB of buffers', async () => {
+  it('spares a restore most of the full collections V8 otherwise runs while buffers stream through', async () => {
     const untuned = await fullCollectionsWhileStreaming(false);
     const tuned = await fullCollectionsWhileStreaming(true);
-    assert.ok(untuned >= 10, `V8's defaults: ${untuned} full collections for 2 GiB of buffers (expected dozens)`);
+    assert.ok(untuned >= 10, `V8's defaults: ${untuned} full collections for 2 GiB of buffers (expected a dozen or more)`);
     assert.ok(tuned <= untuned / 5, `tuned: ${tuned} full collections, defaults: ${untuned}`);
   });
 });
