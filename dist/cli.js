@@ -14,7 +14,7 @@ import {
   toPrometheus,
   tuneHeapFor,
   writeTextfile
-} from "./chunk-JRLLZQO6.js";
+} from "./chunk-CP7G7IXG.js";
 import {
   InputError,
   messageOf

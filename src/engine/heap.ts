@@ -1,5 +1,6 @@
 /**
- * How V8 should collect garbage in a restore or a drill, which stream gigabytes through short-lived Buffers.
+ * How V8 should collect garbage in a backup, a restore or a drill, which stream gigabytes through short-lived
+ * Buffers.
  *
  * A Buffer's bytes live outside V8's heap. By default V8 adds the Buffer bytes that outlived its last full
  * collection to its heap's size when it checks its old-generation limit, which for our ~12 MB heap is a few
@@ -12,32 +13,45 @@
  * full collections instead of 50, wall 5.6-5.8 s -> 5.1-5.3 s, CPU 5.6 s -> 4.9 s; our own peak memory rose
  * from ~165 MB to ~230 MB (more garbage waits between collections), below etcd's restore tool's (~1.1 GB).
  *
- * Backups do not take it: their peak memory is ours and has a target (200 MB). With the flag, a backup ran
- * with one full collection instead of ~100 in most runs (CPU 10.5 s -> 6.8 s), but in about one run in four
- * V8 set its limit low during the stream and then let buffers pile up between collections: 190-300 MB
- * (node 24's V8 lacks the cap on that growth which later releases added). A restore's peak is etcd's restore
- * tool (~1.1 GB for a 1 GiB database, ~310 MB for 256 MiB), above ours either way.
+ * Backups take it with a fixed growth factor. Their peak memory is ours and has a target (200 MB). With the
+ * flag alone V8 let its global limit grow by its own dynamic factor (up to 4x what was live), and in about one run in four buffers piled
+ * up to 190-300 MB (node 24's V8 lacks the cap on that growth which later releases added). A fixed factor of
+ * 1.75 (--heap-growing-percent=75, which V8 also reads at every limit computation) bounds the limit to 1.75x
+ * the live heap and live buffers. 1 GiB backups in the bench lab, young generation capped as etcd-backup.yml
+ * does: V8's defaults (6 runs) ~240 full collections, CPU ~12 s, wall 10.7-11.0 s, peak 161-172 MB; factor
+ * 1.75 (10 runs) 108-121 (3 and 52 in two runs), CPU 8-9.4 s, wall 7.6-9.4 s, peak 168-193 MB. Factor 1.5
+ * (10 runs) kept 136 collections (CPU ~10 s, 161-171 MB); factor 2 ran 3-38 (CPU ~7.2 s) but peaked at 208 MB
+ * once in 10.
+ * A restore's peak is etcd's restore tool (~1.1 GB for a 1 GiB database, ~310 MB for 256 MiB), above ours
+ * either way, so restores take the flag with V8's own growth factor.
  *
- * NODE_OPTIONS refuses this flag (it is not on node's list) and the runner starts `node dist/<entry>.js`
- * with no arguments of ours, so it is set here, before the first stream. Unlike the young generation's size,
- * which V8 fixes when it creates the heap, V8 reads this flag at every limit check, so setting it at
- * start-up takes effect (checked by counting collections). It changes when V8 collects, never what.
+ * NODE_OPTIONS refuses these flags (they are not on node's list) and the runner starts `node dist/<entry>.js`
+ * with no arguments of ours, so they are set here, before the first stream. Unlike the young generation's
+ * size, which V8 fixes when it creates the heap, V8 reads these at every limit check, so setting them at
+ * start-up takes effect (checked by counting collections). They change when V8 collects, never what.
  */
 import { setFlagsFromString } from 'node:v8';
 import type { Command } from '../config/names.ts';
 
 export const STREAMING_HEAP_FLAG = '--external-memory-accounted-in-global-limit';
+/** The growth factor for backups (1.75): see the header. */
+export const BACKUP_GROWTH_FLAG = '--heap-growing-percent=75';
 
-/** The commands that take the flag: see the header for why backups do not. */
-const TUNED_COMMANDS: ReadonlySet<Command> = new Set<Command>(['restore', 'verify']);
+/** The V8 flags each command sets at start-up; the others keep V8's defaults. */
+export const HEAP_FLAGS: Readonly<Partial<Record<Command, readonly string[]>>> = {
+  backup: [STREAMING_HEAP_FLAG, BACKUP_GROWTH_FLAG],
+  restore: [STREAMING_HEAP_FLAG],
+  verify: [STREAMING_HEAP_FLAG],
+};
 
 /**
- * Sets STREAMING_HEAP_FLAG for a restore or a drill, on the Node.js line where it was measured (the
- * action's node24): V8 prints "unrecognized flag" for a flag it lacks, so another major version runs with
- * V8's defaults (slower, still correct). Returns whether the flag was set.
+ * Sets the command's HEAP_FLAGS, on the Node.js line where they were measured (the action's node24): V8
+ * prints "unrecognized flag" for a flag it lacks, so another major version runs with V8's defaults
+ * (slower, still correct). Returns the flags it set.
  */
-export function tuneHeapFor(command: Command, nodeVersion: string = process.versions.node): boolean {
-  if (!TUNED_COMMANDS.has(command) || nodeVersion.split('.')[0] !== '24') return false;
-  setFlagsFromString(STREAMING_HEAP_FLAG);
-  return true;
+export function tuneHeapFor(command: Command, nodeVersion: string = process.versions.node): readonly string[] {
+  const flags = HEAP_FLAGS[command] ?? [];
+  if (nodeVersion.split('.')[0] !== '24') return [];
+  for (const flag of flags) setFlagsFromString(flag);
+  return flags;
 }

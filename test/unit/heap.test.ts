@@ -3,7 +3,8 @@ import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { STREAMING_HEAP_FLAG, tuneHeapFor } from '../../src/engine/heap.ts';
+import { BACKUP_GROWTH_FLAG, HEAP_FLAGS, STREAMING_HEAP_FLAG, tuneHeapFor } from '../../src/engine/heap.ts';
+import type { Command } from '../../src/config/names.ts';
 
 const run = promisify(execFile);
 const heapModule = fileURLToPath(new URL('../../src/engine/heap.ts', import.meta.url));
@@ -12,11 +13,12 @@ const heapModule = fileURLToPath(new URL('../../src/engine/heap.ts', import.meta
  * A child node that passes 2 GiB through 256 KiB buffers, a few alive at a time (as a stream does), and
  * prints how many full (mark-compact) collections that took.
  */
-async function fullCollectionsWhileStreaming(tuned: boolean): Promise<number> {
+async function fullCollectionsWhileStreaming(command: Command | undefined): Promise<number> {
   const script = `
     import { PerformanceObserver, constants } from 'node:perf_hooks';
     import { tuneHeapFor } from ${JSON.stringify(heapModule)};
-    if (${tuned}) tuneHeapFor('restore');
+    const command = ${JSON.stringify(command ?? null)};
+    if (command) tuneHeapFor(command);
     let full = 0;
     new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) if (entry.detail?.kind === constants.NODE_PERFORMANCE_GC_MAJOR) full++;
@@ -35,24 +37,30 @@ async function fullCollectionsWhileStreaming(tuned: boolean): Promise<number> {
 }
 
 describe('heap tuning for streaming', () => {
-  it('tunes restores and drills on Node.js 24, never a backup (whose peak memory is ours) or another version', () => {
-    assert.equal(tuneHeapFor('backup', '24.1.0'), false);
-    assert.equal(tuneHeapFor('restore', '25.0.0'), false, 'another V8 would print "unrecognized flag"');
-    assert.equal(tuneHeapFor('verify', '22.12.0'), false);
-    assert.equal(tuneHeapFor('restore', '24.1.0'), true);
-    assert.equal(tuneHeapFor('verify', '24.11.1'), true);
+  it('tunes backups, restores and drills on Node.js 24 only (another V8 would print "unrecognized flag")', () => {
+    assert.deepEqual(tuneHeapFor('backup', '24.1.0'), [STREAMING_HEAP_FLAG, BACKUP_GROWTH_FLAG]);
+    assert.deepEqual(tuneHeapFor('restore', '24.11.1'), [STREAMING_HEAP_FLAG]);
+    assert.deepEqual(tuneHeapFor('verify', '24.11.1'), [STREAMING_HEAP_FLAG]);
+    assert.deepEqual(tuneHeapFor('list', '24.11.1'), []);
+    assert.deepEqual(tuneHeapFor('restore', '25.0.0'), []);
+    assert.deepEqual(tuneHeapFor('backup', '22.12.0'), []);
   });
 
-  it('names a flag the V8 of the Node.js running the action knows', async () => {
+  it('names only flags the V8 of the Node.js running the action knows', async () => {
     assert.equal(process.versions.node.split('.')[0], '24', 'the tests run on the action runtime, node24');
     const { stdout } = await run(process.execPath, ['--v8-options']);
-    assert.ok(stdout.includes(STREAMING_HEAP_FLAG.slice(2)), `${STREAMING_HEAP_FLAG} is not in node --v8-options`);
+    for (const flag of new Set(Object.values(HEAP_FLAGS).flat())) {
+      const name = flag.replace(/^--/, '').replace(/=.*$/, '');
+      assert.ok(stdout.includes(`--${name} `), `${flag} is not in node --v8-options`);
+    }
   });
 
-  it('spares a restore most of the full collections V8 otherwise runs while buffers stream through', async () => {
-    const untuned = await fullCollectionsWhileStreaming(false);
-    const tuned = await fullCollectionsWhileStreaming(true);
+  it('spares a restore and a backup most of the full collections V8 otherwise runs while buffers stream through', async () => {
+    const untuned = await fullCollectionsWhileStreaming(undefined);
+    const restore = await fullCollectionsWhileStreaming('restore');
+    const backup = await fullCollectionsWhileStreaming('backup');
     assert.ok(untuned >= 10, `V8's defaults: ${untuned} full collections for 2 GiB of buffers (expected a dozen or more)`);
-    assert.ok(tuned <= untuned / 5, `tuned: ${tuned} full collections, defaults: ${untuned}`);
+    assert.ok(restore <= untuned / 5, `restore: ${restore} full collections, defaults: ${untuned}`);
+    assert.ok(backup <= untuned / 2, `backup: ${backup} full collections, defaults: ${untuned}`);
   });
 });

@@ -30562,11 +30562,17 @@ function runCommand(command, source, deps) {
 // src/engine/heap.ts
 import { setFlagsFromString } from "node:v8";
 var STREAMING_HEAP_FLAG = "--external-memory-accounted-in-global-limit";
-var TUNED_COMMANDS = /* @__PURE__ */ new Set(["restore", "verify"]);
+var BACKUP_GROWTH_FLAG = "--heap-growing-percent=75";
+var HEAP_FLAGS = {
+  backup: [STREAMING_HEAP_FLAG, BACKUP_GROWTH_FLAG],
+  restore: [STREAMING_HEAP_FLAG],
+  verify: [STREAMING_HEAP_FLAG]
+};
 function tuneHeapFor(command, nodeVersion = process.versions.node) {
-  if (!TUNED_COMMANDS.has(command) || nodeVersion.split(".")[0] !== "24") return false;
-  setFlagsFromString(STREAMING_HEAP_FLAG);
-  return true;
+  const flags = HEAP_FLAGS[command] ?? [];
+  if (nodeVersion.split(".")[0] !== "24") return [];
+  for (const flag of flags) setFlagsFromString(flag);
+  return flags;
 }
 
 export {
@@ -30584,4 +30590,4 @@ export {
   runCommand,
   tuneHeapFor
 };
-/*! For license information please see chunk-JRLLZQO6.js.LEGAL.txt */
+/*! For license information please see chunk-CP7G7IXG.js.LEGAL.txt */

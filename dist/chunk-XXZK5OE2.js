@@ -5,7 +5,7 @@ import {
   oneOf,
   runCommand,
   tuneHeapFor
-} from "./chunk-JRLLZQO6.js";
+} from "./chunk-CP7G7IXG.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
