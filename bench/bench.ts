@@ -86,8 +86,8 @@ const RESTORE = process.env['BENCH_RESTORE'] ?? 'all';
 /**
  * NODE_OPTIONS for our backups: by default what the shipped workflow gives the backup step
  * (etcd-backup.yml), so the bench measures what runs; BENCH_NODE_OPTIONS overrides it ('' for none).
- * Restores and drills run without NODE_OPTIONS, as the workflows run them (they set their own V8 flag at
- * start-up: src/engine/heap.ts).
+ * Restores and drills run without NODE_OPTIONS, as the workflows run them (backups, restores and drills set V8 flags of
+ * its own at start-up: src/engine/heap.ts).
  */
 const NODE_OPTIONS = process.env['BENCH_NODE_OPTIONS'] ?? workflowBackupNodeOptions();
 
@@ -470,7 +470,7 @@ function renderReport(results: readonly SizeResult[], meta: { etcdVersion: strin
       rows,
     ),
     '',
-    `Targets: ours / baseline <= 1.0; peak RSS < 200 MB and flat across sizes. Our backups run with NODE_OPTIONS=${NODE_OPTIONS || '(none)'}, as the backup workflow runs the action; "node defaults" is the same zstd backup without it (restores and drills run without NODE_OPTIONS, as their workflows do; they set their own V8 flag, see src/engine/heap.ts).`,
+    `Targets: ours / baseline <= 1.0; peak RSS < 200 MB and flat across sizes. Our backups run with NODE_OPTIONS=${NODE_OPTIONS || '(none)'}, as the backup workflow runs the action; "node defaults" is the same zstd backup without it (restores and drills run without NODE_OPTIONS, as their workflows do; backups, restores and drills all set V8 flags of their own at start-up, see src/engine/heap.ts).`,
     '',
     '## Where the time goes',
     '',

@@ -14,7 +14,7 @@ import {
   toPrometheus,
   tuneHeapFor,
   writeTextfile
-} from "./chunk-CP7G7IXG.js";
+} from "./chunk-XULQ5236.js";
 import {
   InputError,
   messageOf

@@ -30562,7 +30562,7 @@ function runCommand(command, source, deps) {
 // src/engine/heap.ts
 import { setFlagsFromString } from "node:v8";
 var STREAMING_HEAP_FLAG = "--external-memory-accounted-in-global-limit";
-var BACKUP_GROWTH_FLAG = "--heap-growing-percent=75";
+var BACKUP_GROWTH_FLAG = "--heap-growing-percent=50";
 var HEAP_FLAGS = {
   backup: [STREAMING_HEAP_FLAG, BACKUP_GROWTH_FLAG],
   restore: [STREAMING_HEAP_FLAG],
@@ -30590,4 +30590,4 @@ export {
   runCommand,
   tuneHeapFor
 };
-/*! For license information please see chunk-CP7G7IXG.js.LEGAL.txt */
+/*! For license information please see chunk-XULQ5236.js.LEGAL.txt */

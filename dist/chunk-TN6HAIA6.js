@@ -5,7 +5,7 @@ import {
   oneOf,
   runCommand,
   tuneHeapFor
-} from "./chunk-CP7G7IXG.js";
+} from "./chunk-XULQ5236.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
