@@ -86,8 +86,8 @@ const RESTORE = process.env['BENCH_RESTORE'] ?? 'all';
 /**
  * NODE_OPTIONS for our backups: by default what the shipped workflow gives the backup step
  * (etcd-backup.yml), so the bench measures what runs; BENCH_NODE_OPTIONS overrides it ('' for none).
- * Restores and drills run without NODE_OPTIONS, as the workflows run them (backups, restores and drills set V8 flags of
- * its own at start-up: src/engine/heap.ts).
+ * Restores and drills run without NODE_OPTIONS, as the workflows run them (backups, restores and drills set V8 flags
+ * of their own at start-up: src/engine/heap.ts).
  */
 const NODE_OPTIONS = process.env['BENCH_NODE_OPTIONS'] ?? workflowBackupNodeOptions();
 
