@@ -21,8 +21,8 @@
  * capped as etcd-backup.yml does: V8's defaults (6 runs) ~240 full collections, CPU ~12 s, wall 10.7-11.0 s,
  * peak 161-172 MB; factor 1.5 (10 runs) 132-139 collections, CPU ~10 s, peak 161-171 MB; factor 1.75 (16 runs)
  * ~115, CPU ~9.5 s, peak 164-193 MB; factor 2 (10 runs) 3-38, CPU ~7.2 s, but 208 MB once. In `npm run bench`
- * (two runs each) 1.75 made backups 0.78-0.84x the baseline at up to 197 MB, 1.5 0.92-0.96x at 158-178 MB
- * (up to 187 with age). We keep 1.5: both targets hold with a margin, on a node that runs etcd and the
+ * 1.75 made backups 0.78-0.84x the baseline at up to 197 MB (one run), 1.5 0.90-0.96x at 158-184 MB (three
+ * runs; up to 187 with age). We keep 1.5: both targets hold with a margin, on a node that runs etcd and the
  * control plane. Without the young-generation cap these flags let a backup reach 250-266 MB.
  * A restore's peak is etcd's restore tool (~1.1 GB for a 1 GiB database, ~310 MB for 256 MiB), above ours
  * either way, so restores take the flag with V8's own growth factor.
