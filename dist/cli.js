@@ -14,7 +14,7 @@ import {
   toPrometheus,
   tuneHeapFor,
   writeTextfile
-} from "./chunk-XULQ5236.js";
+} from "./chunk-4EPF2EVT.js";
 import {
   InputError,
   messageOf

@@ -208,15 +208,24 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 const MANIFEST_READ_CONCURRENCY = 8;
 
 /** A store's files sorted by kind (pure): what a listing starts from before any manifest is read. */
+/** A manifest file as its name describes it, before it is read. */
+interface ManifestFile {
+  readonly file: StoredFile;
+  readonly name: string;
+  readonly time: Date;
+  readonly revision: number;
+  readonly member: string;
+}
+
 interface ClassifiedFiles {
-  readonly manifests: readonly { file: StoredFile; name: string; time: Date; revision: number; member: string }[];
+  readonly manifests: readonly ManifestFile[];
   readonly objects: ReadonlyMap<string, StoredFile>;
   readonly temporary: readonly StoredFile[];
   readonly foreign: readonly StoredFile[];
 }
 
 function classifyFiles(files: readonly StoredFile[], cluster: string): ClassifiedFiles {
-  const manifests: { file: StoredFile; name: string; time: Date; revision: number; member: string }[] = [];
+  const manifests: ManifestFile[] = [];
   const objects = new Map<string, StoredFile>();
   const temporary: StoredFile[] = [];
   const foreign: StoredFile[] = [];
@@ -390,9 +399,8 @@ export async function findBackup(
   const candidates = wanted.kind === 'named' ? newestFirst.filter((m) => m.name === wanted.name) : newestFirst;
   for (const candidate of candidates) {
     const catalog = await catalogOf(new Set([candidate.name]));
-    const entry = catalog.entries[0];
-    if (wanted.kind === 'named') return { entry, catalog };
-    if (entry && latest(catalog) === entry) return { entry, catalog };
+    const entry = wanted.kind === 'named' ? catalog.entries[0] : latest(catalog);
+    if (entry || wanted.kind === 'named') return { entry, catalog };
   }
   return { entry: undefined, catalog: await catalogOf(new Set()) };
 }

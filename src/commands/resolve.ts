@@ -3,7 +3,7 @@ import { findBackup, type BackupChoice, type CatalogEntry } from '../catalog/cat
 import { InputError } from '../errors.ts';
 import type { Store } from '../stores/store.ts';
 
-export async function resolveBackup(stores: readonly Store[], cluster: string, choice: BackupChoice): Promise<{ entry: CatalogEntry }> {
+export async function resolveBackup(stores: readonly Store[], cluster: string, choice: BackupChoice): Promise<CatalogEntry> {
   // Reads only the manifests of the backup asked for, not the whole catalog (see findBackup).
   const { entry, catalog } = await findBackup(stores, cluster, choice);
   const down = catalog.failedStores.map((f) => `${f.storeId} (${f.error})`).join('; ');
@@ -15,5 +15,5 @@ export async function resolveBackup(stores: readonly Store[], cluster: string, c
   if (entry.copies.length === 0) {
     throw new Error(`backup ${entry.name} has no usable copy: ${entry.damaged.map((d) => `${d.storeId}: ${d.problem}`).join('; ')}`);
   }
-  return { entry };
+  return entry;
 }

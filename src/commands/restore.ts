@@ -31,7 +31,7 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
     let report: CommandReport;
     let result: RestoreMemberResult | undefined;
     try {
-      const { entry } = await resolveBackup(stores, settings.cluster, settings.backup);
+      const entry = await resolveBackup(stores, settings.cluster, settings.backup);
       const member = memberSpec(settings, entry.name);
       const tools = await etcdToolsFor(entry.manifest!, settings.tools, deps);
       const run = execRunner();

@@ -24,7 +24,7 @@ export async function verifyCommand(source: SettingSource, deps: CommandDeps): P
     let report: CommandReport;
     let result: DrillResult | undefined;
     try {
-      const { entry } = await resolveBackup(stores, cluster, choice);
+      const entry = await resolveBackup(stores, cluster, choice);
       const etcd = await etcdToolsFor(entry.manifest!, tools, deps);
       result = await runDrill({ entry, stores, identities: keys, tools: etcd, tempDir: scratch, run: execRunner(), ...deps });
       report = drillReport(result);

@@ -4,13 +4,13 @@
  */
 import type { CallContext, Etcd3, IOptions } from 'etcd3';
 
+type Etcd3Module = typeof import('etcd3');
+
 /**
  * etcd3 parses its gRPC definitions when loaded (about 0.1 s and 20 MB): loaded on the first connect,
  * so commands that never talk to etcd (list, prune, watchdog, a dry-run restore) start without it.
  */
 let etcd3Module: Promise<Etcd3Module> | undefined;
-
-type Etcd3Module = typeof import('etcd3');
 
 async function loadEtcd3(): Promise<Etcd3Module> {
   // etcd3 is CommonJS: Node.js also offers its exports by name, but in the bundle a lazily loaded

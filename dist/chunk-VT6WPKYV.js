@@ -5,7 +5,7 @@ import {
   oneOf,
   runCommand,
   tuneHeapFor
-} from "./chunk-XULQ5236.js";
+} from "./chunk-4EPF2EVT.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";

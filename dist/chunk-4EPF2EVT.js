@@ -25810,9 +25810,8 @@ async function findBackup(stores, cluster, wanted) {
   const candidates = wanted.kind === "named" ? newestFirst2.filter((m) => m.name === wanted.name) : newestFirst2;
   for (const candidate of candidates) {
     const catalog = await catalogOf(/* @__PURE__ */ new Set([candidate.name]));
-    const entry = catalog.entries[0];
-    if (wanted.kind === "named") return { entry, catalog };
-    if (entry && latest(catalog) === entry) return { entry, catalog };
+    const entry = wanted.kind === "named" ? catalog.entries[0] : latest(catalog);
+    if (entry || wanted.kind === "named") return { entry, catalog };
   }
   return { entry: void 0, catalog: await catalogOf(/* @__PURE__ */ new Set()) };
 }
@@ -30128,7 +30127,7 @@ async function resolveBackup(stores, cluster, choice) {
   if (entry.copies.length === 0) {
     throw new Error(`backup ${entry.name} has no usable copy: ${entry.damaged.map((d) => `${d.storeId}: ${d.problem}`).join("; ")}`);
   }
-  return { entry };
+  return entry;
 }
 
 // src/commands/tools.ts
@@ -30155,7 +30154,7 @@ async function restoreCommand(source, deps) {
     let report;
     let result;
     try {
-      const { entry } = await resolveBackup(stores, settings.cluster, settings.backup);
+      const entry = await resolveBackup(stores, settings.cluster, settings.backup);
       const member = memberSpec(settings, entry.name);
       const tools2 = await etcdToolsFor(entry.manifest, settings.tools, deps);
       const run = execRunner();
@@ -30374,7 +30373,7 @@ async function verifyCommand(source, deps) {
     let report;
     let result;
     try {
-      const { entry } = await resolveBackup(stores, cluster, choice);
+      const entry = await resolveBackup(stores, cluster, choice);
       const etcd = await etcdToolsFor(entry.manifest, tools2, deps);
       result = await runDrill({ entry, stores, identities: keys, tools: etcd, tempDir: scratch, run: execRunner(), ...deps });
       report = drillReport(result);
@@ -30590,4 +30589,4 @@ export {
   runCommand,
   tuneHeapFor
 };
-/*! For license information please see chunk-XULQ5236.js.LEGAL.txt */
+/*! For license information please see chunk-4EPF2EVT.js.LEGAL.txt */
