@@ -14,7 +14,7 @@ import {
   toPrometheus,
   tuneHeapFor,
   writeTextfile
-} from "./chunk-4EPF2EVT.js";
+} from "./chunk-ZDXDBLCB.js";
 import {
   InputError,
   messageOf

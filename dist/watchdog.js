@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-VT6WPKYV.js";
-import "./chunk-4EPF2EVT.js";
+} from "./chunk-YK66CKYZ.js";
+import "./chunk-ZDXDBLCB.js";
 import "./chunk-FCK2T4BN.js";
 import "./chunk-RQFW7O2J.js";
 import "./chunk-TWSOFDXT.js";

@@ -10,13 +10,14 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { constants, createWriteStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { access, mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { InputError, IntegrityError, inContext, messageOf } from '../errors.ts';
+import { openFileSink } from '../fileSink.ts';
 import { Inputs } from '../config/names.ts';
 import type { Log } from '../engine/log.ts';
 
@@ -345,7 +346,7 @@ async function saveHashed(response: Response, file: string): Promise<string> {
     },
   });
   const body = Readable.fromWeb(response.body as unknown as WebReadableStream<Uint8Array>);
-  await pipeline(body, tap, createWriteStream(file, { flags: 'wx', mode: 0o600 }));
+  await pipeline(body, tap, await openFileSink(file, { flags: 'wx', mode: 0o600 }, body));
   return hash.digest('hex');
 }
 

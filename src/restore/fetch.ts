@@ -10,7 +10,6 @@
  * removed). All of it happens before etcd is stopped. Hashing the database here as well doubled the CPU
  * of the download on the restore's critical path, for no check that etcd's tool does not already make.
  */
-import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -20,6 +19,7 @@ import type { Log } from '../engine/log.ts';
 import { InputError, IntegrityError, messageOf } from '../errors.ts';
 import { decompressor, decryptStream, requireZstd } from '../snapshot/codec.ts';
 import { chain } from '../snapshot/streams.ts';
+import { openFileSink } from '../fileSink.ts';
 import { SnapshotTrailer } from '../snapshot/verifier.ts';
 import type { Store } from '../stores/store.ts';
 import type { EtcdTools } from './etcdTools.ts';
@@ -128,8 +128,9 @@ async function downloadChecked(
     }
   }
   const trailer = new SnapshotTrailer(`${manifest.name} from ${store.id}`);
+  const sink = await openFileSink(file, { flags: 'w', mode: 0o600 }, plain);
   try {
-    await pipeline(chain(plain, decompressor(manifest.compression)), trailer, createWriteStream(file, { mode: 0o600 }));
+    await pipeline(chain(plain, decompressor(manifest.compression)), trailer, sink);
   } catch (error) {
     // age authenticates every 64 KiB chunk: a flipped bit surfaces here, before any checksum at the end.
     if (/invalid tag|ciphertext|stream ended/i.test(messageOf(error))) {

@@ -4,7 +4,7 @@
  * which fails with EEXIST instead of overwriting, so a backup can never be replaced by accident.
  */
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, promises as fs } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -13,6 +13,7 @@ import { TEMP_PREFIX } from '../catalog/naming.ts';
 import type { PendingUpload, Store, StoredFile } from './store.ts';
 import { owningStream, publishSmallFile } from './ownStream.ts';
 import { storePathSegments } from './url.ts';
+import { openFileSink } from '../fileSink.ts';
 
 const FILE_MODE = 0o600;
 type LocalPending = PendingUpload & { readonly tempPath: string; readonly finalPath: string };
@@ -57,6 +58,8 @@ export class LocalStore implements Store {
       const finalPath = this.filePath(folder, name);
       await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
       const tempPath = join(dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString('hex')}`);
+      // 'wx': the random temp name must be new. flush: fsync before close, so "uploaded" means on disk.
+      const sink = await openFileSink(tempPath, { flags: 'wx', mode: FILE_MODE, flush: true }, content);
       let written = 0;
       try {
         await pipeline(
@@ -68,8 +71,7 @@ export class LocalStore implements Store {
               yield buffer;
             }
           },
-          // 'wx': the random temp name must be new; flush: fsync before close, so "uploaded" means on disk.
-          createWriteStream(tempPath, { flags: 'wx', mode: FILE_MODE, flush: true }),
+          sink,
         );
         const { size } = await fs.stat(tempPath);
         if (size !== written) throw new Error(`wrote ${written} bytes but the file has ${size}`);

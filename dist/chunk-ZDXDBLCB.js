@@ -13042,8 +13042,8 @@ var require_SFTP = __commonJS({
   "node_modules/ssh2/lib/protocol/SFTP.js"(exports, module) {
     "use strict";
     var EventEmitter2 = __require("events");
-    var fs2 = __require("fs");
-    var { constants: constants3 } = fs2;
+    var fs3 = __require("fs");
+    var { constants: constants3 } = fs3;
     var {
       Readable: ReadableStream,
       Writable: WritableStream
@@ -13472,12 +13472,12 @@ var require_SFTP = __commonJS({
       fastGet(remotePath, localPath, opts, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        fastXfer(this, fs2, remotePath, localPath, opts, cb);
+        fastXfer(this, fs3, remotePath, localPath, opts, cb);
       }
       fastPut(localPath, remotePath, opts, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        fastXfer(fs2, this, localPath, remotePath, opts, cb);
+        fastXfer(fs3, this, localPath, remotePath, opts, cb);
       }
       readFile(path3, options, callback_) {
         if (this.server)
@@ -14738,13 +14738,13 @@ var require_SFTP = __commonJS({
             if (--left === 0)
               cb(err);
           };
-          if (srcHandle && (src === fs2 || src.outgoing.state === "open"))
+          if (srcHandle && (src === fs3 || src.outgoing.state === "open"))
             ++left;
-          if (dstHandle && (dst === fs2 || dst.outgoing.state === "open"))
+          if (dstHandle && (dst === fs3 || dst.outgoing.state === "open"))
             ++left;
-          if (srcHandle && (src === fs2 || src.outgoing.state === "open"))
+          if (srcHandle && (src === fs3 || src.outgoing.state === "open"))
             src.close(srcHandle, cbfinal);
-          if (dstHandle && (dst === fs2 || dst.outgoing.state === "open"))
+          if (dstHandle && (dst === fs3 || dst.outgoing.state === "open"))
             dst.close(dstHandle, cbfinal);
         } else {
           cb(err);
@@ -14760,7 +14760,7 @@ var require_SFTP = __commonJS({
           tryStat(null, { size: fileSize });
         function tryStat(err2, attrs) {
           if (err2) {
-            if (src !== fs2) {
+            if (src !== fs3) {
               src.stat(srcPath, (err_, attrs_) => {
                 if (err_)
                   return onerror(err2);
@@ -23905,7 +23905,7 @@ var require_src = __commonJS({
   "node_modules/ssh2-sftp-client/src/index.js"(exports, module) {
     "use strict";
     var { Client } = require_lib2();
-    var fs2 = __require("node:fs");
+    var fs3 = __require("node:fs");
     var concat = require_concat_stream();
     var { join: join8, parse } = __require("node:path");
     var {
@@ -24338,7 +24338,7 @@ var require_src = __commonJS({
             } else if (typeof dst === "string") {
               const localCheck = haveLocalCreate(dst);
               if (localCheck.status) {
-                wtr = fs2.createWriteStream(dst, options.writeStreamOptions);
+                wtr = fs3.createWriteStream(dst, options.writeStreamOptions);
               } else {
                 reject(
                   this.fmtError(
@@ -24549,7 +24549,7 @@ var require_src = __commonJS({
               wtr.end(lPath);
             } else {
               if (typeof lPath === "string") {
-                rdr = fs2.createReadStream(lPath, opts.readStreamOptions);
+                rdr = fs3.createReadStream(lPath, opts.readStreamOptions);
               } else {
                 rdr = lPath;
               }
@@ -25045,7 +25045,7 @@ var require_src = __commonJS({
           if (!remoteStatus) {
             await this._mkdir(remoteDir, true);
           }
-          let dirEntries = fs2.readdirSync(srcDir, {
+          let dirEntries = fs3.readdirSync(srcDir, {
             encoding: "utf8",
             withFileTypes: true
           });
@@ -25108,7 +25108,7 @@ var require_src = __commonJS({
                 localCheck.code
               );
             } else if (localCheck.status && !localCheck.type) {
-              fs2.mkdirSync(dst, { recursive: true });
+              fs3.mkdirSync(dst, { recursive: true });
             } else if (localCheck.status && localCheck.type !== "d") {
               throw this.fmtError(
                 `Bad path: ${dstDir}: not a directory`,
@@ -26507,7 +26507,7 @@ function retentionPolicy(source) {
 
 // src/stores/local.ts
 import { randomBytes } from "node:crypto";
-import { createWriteStream, promises as fs } from "node:fs";
+import { promises as fs2 } from "node:fs";
 import { join } from "node:path";
 import { Readable as Readable2 } from "node:stream";
 import { pipeline as pipeline2 } from "node:stream/promises";
@@ -26631,6 +26631,18 @@ function assertSegment(segment, what, whole) {
   }
 }
 
+// src/fileSink.ts
+import { promises as fs } from "node:fs";
+async function openFileSink(path3, options, source) {
+  try {
+    const handle = await fs.open(path3, options.flags, options.mode);
+    return handle.createWriteStream({ flush: options.flush ?? false });
+  } catch (error) {
+    source.destroy();
+    throw error;
+  }
+}
+
 // src/stores/local.ts
 var FILE_MODE = 384;
 var DIR_MODE = 448;
@@ -26644,12 +26656,12 @@ var LocalStore = class {
   id;
   async open() {
     await inContext(`${this.id}: opening`, async () => {
-      const stat2 = await fs.stat(this.root).catch((error) => {
+      const stat2 = await fs2.stat(this.root).catch((error) => {
         if (isErrno(error, "ENOENT")) throw new Error(`directory ${this.root} does not exist`);
         throw error;
       });
       if (!stat2.isDirectory()) throw new Error(`${this.root} is not a directory`);
-      await fs.access(this.root, fs.constants.W_OK);
+      await fs2.access(this.root, fs2.constants.W_OK);
     });
   }
   async close() {
@@ -26665,8 +26677,9 @@ var LocalStore = class {
     return inContext(`${this.id}: uploading ${folder}/${name}`, async () => {
       const dir = this.folderPath(folder);
       const finalPath = this.filePath(folder, name);
-      await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
+      await fs2.mkdir(dir, { recursive: true, mode: DIR_MODE });
       const tempPath = join(dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString("hex")}`);
+      const sink = await openFileSink(tempPath, { flags: "wx", mode: FILE_MODE, flush: true }, content);
       let written = 0;
       try {
         await pipeline2(
@@ -26678,13 +26691,12 @@ var LocalStore = class {
               yield buffer;
             }
           },
-          // 'wx': the random temp name must be new; flush: fsync before close, so "uploaded" means on disk.
-          createWriteStream(tempPath, { flags: "wx", mode: FILE_MODE, flush: true })
+          sink
         );
-        const { size } = await fs.stat(tempPath);
+        const { size } = await fs2.stat(tempPath);
         if (size !== written) throw new Error(`wrote ${written} bytes but the file has ${size}`);
       } catch (error) {
-        await fs.rm(tempPath, { force: true }).catch(() => void 0);
+        await fs2.rm(tempPath, { force: true }).catch(() => void 0);
         throw error;
       }
       return this.pending(tempPath, finalPath, written, `${folder}/${name}`);
@@ -26693,7 +26705,7 @@ var LocalStore = class {
   async writeFile(folder, name, data, options) {
     const pending = await this.stage(folder, name, Readable2.from([data]));
     const replace = options?.replace ? () => inContext(`${this.id}: replacing ${folder}/${name}`, async () => {
-      await fs.rename(pending.tempPath, pending.finalPath);
+      await fs2.rename(pending.tempPath, pending.finalPath);
       await syncDirectory(this.folderPath(folder));
     }) : void 0;
     await publishSmallFile(pending, replace);
@@ -26701,7 +26713,7 @@ var LocalStore = class {
   async download(folder, name) {
     const path3 = this.filePath(folder, name);
     return inContext(`${this.id}: downloading ${folder}/${name}`, async () => {
-      const handle = await fs.open(path3, "r").catch((error) => {
+      const handle = await fs2.open(path3, "r").catch((error) => {
         throw isErrno(error, "ENOENT") ? new NotFoundError(`${folder}/${name} does not exist`) : error;
       });
       return handle.createReadStream();
@@ -26711,7 +26723,7 @@ var LocalStore = class {
     const path3 = this.filePath(folder, name);
     return inContext(
       `${this.id}: reading ${folder}/${name}`,
-      () => fs.readFile(path3).catch((error) => {
+      () => fs2.readFile(path3).catch((error) => {
         throw isErrno(error, "ENOENT") ? new NotFoundError(`${folder}/${name} does not exist`) : error;
       })
     );
@@ -26721,7 +26733,7 @@ var LocalStore = class {
     return inContext(`${this.id}: listing ${folder}`, async () => {
       let entries;
       try {
-        entries = await fs.readdir(dir, { withFileTypes: true });
+        entries = await fs2.readdir(dir, { withFileTypes: true });
       } catch (error) {
         if (isErrno(error, "ENOENT")) return [];
         throw error;
@@ -26729,7 +26741,7 @@ var LocalStore = class {
       const files = [];
       for (const entry of entries) {
         if (!entry.isFile()) continue;
-        const stat2 = await fs.stat(join(dir, entry.name)).catch(() => void 0);
+        const stat2 = await fs2.stat(join(dir, entry.name)).catch(() => void 0);
         if (stat2?.isFile()) files.push({ name: entry.name, size: stat2.size, modifiedAt: stat2.mtime });
       }
       return files;
@@ -26737,7 +26749,7 @@ var LocalStore = class {
   }
   async remove(folder, name) {
     const path3 = this.filePath(folder, name);
-    await inContext(`${this.id}: removing ${folder}/${name}`, () => fs.rm(path3, { force: true }));
+    await inContext(`${this.id}: removing ${folder}/${name}`, () => fs2.rm(path3, { force: true }));
   }
   folderPath(folder) {
     return join(this.root, ...storePathSegments(folder));
@@ -26753,18 +26765,18 @@ var LocalStore = class {
       finalPath,
       commit: () => inContext(`${this.id}: committing ${label2}`, async () => {
         try {
-          await fs.link(tempPath, finalPath);
+          await fs2.link(tempPath, finalPath);
         } catch (error) {
           if (isErrno(error, "EEXIST")) throw new Error(`${label2} already exists; backups are never overwritten`);
           if (!isErrno(error, "EPERM") && !isErrno(error, "ENOTSUP") && !isErrno(error, "EOPNOTSUPP")) throw error;
           if (await exists(finalPath)) throw new Error(`${label2} already exists; backups are never overwritten`);
-          await fs.rename(tempPath, finalPath);
+          await fs2.rename(tempPath, finalPath);
         }
-        await fs.rm(tempPath, { force: true });
+        await fs2.rm(tempPath, { force: true });
         await syncDirectory(dir);
       }),
       abort: async () => {
-        await fs.rm(tempPath, { force: true }).catch(() => void 0);
+        await fs2.rm(tempPath, { force: true }).catch(() => void 0);
       }
     };
   }
@@ -26773,7 +26785,7 @@ function isErrno(error, code) {
   return error instanceof Error && error.code === code;
 }
 async function exists(path3) {
-  return fs.lstat(path3).then(
+  return fs2.lstat(path3).then(
     () => true,
     (error) => {
       if (isErrno(error, "ENOENT")) return false;
@@ -26782,7 +26794,7 @@ async function exists(path3) {
   );
 }
 async function syncDirectory(dir) {
-  const handle = await fs.open(dir, "r");
+  const handle = await fs2.open(dir, "r");
   try {
     await handle.sync();
   } catch (error) {
@@ -29081,7 +29093,7 @@ import { join as join5 } from "node:path";
 // src/restore/etcdTools.ts
 import { execFile } from "node:child_process";
 import { createHash as createHash4, randomBytes as randomBytes3 } from "node:crypto";
-import { constants, createWriteStream as createWriteStream2 } from "node:fs";
+import { constants } from "node:fs";
 import { access, mkdir, rename as rename2, rm as rm3 } from "node:fs/promises";
 import path from "node:path";
 import { Readable as Readable6, Transform as Transform4 } from "node:stream";
@@ -29333,7 +29345,7 @@ async function saveHashed(response, file) {
     }
   });
   const body = Readable6.fromWeb(response.body);
-  await pipeline5(body, tap, createWriteStream2(file, { flags: "wx", mode: 384 }));
+  await pipeline5(body, tap, await openFileSink(file, { flags: "wx", mode: 384 }, body));
   return hash.digest("hex");
 }
 function untar(archive, into) {
@@ -29842,7 +29854,6 @@ async function checkRestored(access3, endpoint, manifest, expect) {
 }
 
 // src/restore/fetch.ts
-import { createWriteStream as createWriteStream3 } from "node:fs";
 import { rm as rm4 } from "node:fs/promises";
 import { pipeline as pipeline6 } from "node:stream/promises";
 async function fetchSnapshot(entry, stores, identities2, file, log, restore) {
@@ -29902,8 +29913,9 @@ async function downloadChecked(store, folder, objectFile, manifest, identities2,
     }
   }
   const trailer = new SnapshotTrailer(`${manifest.name} from ${store.id}`);
+  const sink = await openFileSink(file, { flags: "w", mode: 384 }, plain);
   try {
-    await pipeline6(chain(plain, decompressor(manifest.compression)), trailer, createWriteStream3(file, { mode: 384 }));
+    await pipeline6(chain(plain, decompressor(manifest.compression)), trailer, sink);
   } catch (error) {
     if (/invalid tag|ciphertext|stream ended/i.test(messageOf(error))) {
       throw new IntegrityError(`the stored object is corrupt (age decryption failed: ${messageOf(error)})`, { cause: error });
@@ -30589,4 +30601,4 @@ export {
   runCommand,
   tuneHeapFor
 };
-/*! For license information please see chunk-4EPF2EVT.js.LEGAL.txt */
+/*! For license information please see chunk-ZDXDBLCB.js.LEGAL.txt */

@@ -5,7 +5,7 @@ import {
   oneOf,
   runCommand,
   tuneHeapFor
-} from "./chunk-4EPF2EVT.js";
+} from "./chunk-ZDXDBLCB.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
