@@ -149,8 +149,13 @@ for (const version of ETCD_VERSIONS) {
       const crashed = await connect(accessFor(cluster));
       const leaseId = await crashed.lease(3, { autoKeepAlive: false }).grant();
       await crashed.put(lockKey('test')).value('{"holder":"crashed-runner"}').lease(leaseId);
+      // Wait for etcd to expire the lease (3 s, a little later on a busy machine), then back up.
+      const deadline = Date.now() + 20_000;
+      while ((await crashed.get(lockKey('test')).string()) !== null) {
+        assert.ok(Date.now() < deadline, 'etcd did not expire the crashed run\'s lease within 20 s');
+        await new Promise((r) => setTimeout(r, 250));
+      }
       crashed.close();
-      await new Promise((r) => setTimeout(r, 4500));
       const result = await runBackup(backupOptionsFor(cluster), deps(stores));
       assert.equal(result.status, 'success', result.problem);
     });
