@@ -14,7 +14,7 @@ import {
   toPrometheus,
   tuneHeapFor,
   writeTextfile
-} from "./chunk-ZDXDBLCB.js";
+} from "./chunk-XAR74Y74.js";
 import {
   InputError,
   messageOf

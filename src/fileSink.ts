@@ -4,7 +4,6 @@
  * open then creates the file after all, leaving an empty file behind.
  */
 import { promises as fs, type WriteStream } from 'node:fs';
-import type { Readable } from 'node:stream';
 
 export interface FileSinkOptions {
   /** 'w' to truncate, 'wx' to require a new file. */
@@ -15,15 +14,10 @@ export interface FileSinkOptions {
 }
 
 /**
- * Opens `path` and returns a write stream that closes it (also when destroyed). If the open fails, `source`
- * (the stream that was going to feed it) is destroyed, so no download or socket is left hanging.
+ * Opens `path` and returns a write stream that closes it (also when destroyed). Call it inside owningStream
+ * (stores/ownStream.ts) over the stream that feeds it, so a failed open does not leave that stream hanging.
  */
-export async function openFileSink(path: string, options: FileSinkOptions, source: Readable): Promise<WriteStream> {
-  try {
-    const handle = await fs.open(path, options.flags, options.mode);
-    return handle.createWriteStream({ flush: options.flush ?? false });
-  } catch (error) {
-    source.destroy();
-    throw error;
-  }
+export async function openFileSink(path: string, options: FileSinkOptions): Promise<WriteStream> {
+  const handle = await fs.open(path, options.flags, options.mode);
+  return handle.createWriteStream({ flush: options.flush ?? false });
 }

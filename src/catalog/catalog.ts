@@ -207,7 +207,6 @@ async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) 
 
 const MANIFEST_READ_CONCURRENCY = 8;
 
-/** A store's files sorted by kind (pure): what a listing starts from before any manifest is read. */
 /** A manifest file as its name describes it, before it is read. */
 interface ManifestFile {
   readonly file: StoredFile;
@@ -217,6 +216,7 @@ interface ManifestFile {
   readonly member: string;
 }
 
+/** A store's files sorted by kind (pure): what a listing starts from before any manifest is read. */
 interface ClassifiedFiles {
   readonly manifests: readonly ManifestFile[];
   readonly objects: ReadonlyMap<string, StoredFile>;

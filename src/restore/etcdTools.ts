@@ -18,6 +18,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { InputError, IntegrityError, inContext, messageOf } from '../errors.ts';
 import { openFileSink } from '../fileSink.ts';
+import { owningStream } from '../stores/ownStream.ts';
 import { Inputs } from '../config/names.ts';
 import type { Log } from '../engine/log.ts';
 
@@ -346,8 +347,10 @@ async function saveHashed(response: Response, file: string): Promise<string> {
     },
   });
   const body = Readable.fromWeb(response.body as unknown as WebReadableStream<Uint8Array>);
-  await pipeline(body, tap, await openFileSink(file, { flags: 'wx', mode: 0o600 }, body));
-  return hash.digest('hex');
+  return owningStream(body, async () => {
+    await pipeline(body, tap, await openFileSink(file, { flags: 'wx', mode: 0o600 }));
+    return hash.digest('hex');
+  });
 }
 
 function untar(archive: string, into: string): Promise<void> {

@@ -21,6 +21,7 @@ import { decompressor, decryptStream, requireZstd } from '../snapshot/codec.ts';
 import { chain } from '../snapshot/streams.ts';
 import { openFileSink } from '../fileSink.ts';
 import { SnapshotTrailer } from '../snapshot/verifier.ts';
+import { owningStream } from '../stores/ownStream.ts';
 import type { Store } from '../stores/store.ts';
 import type { EtcdTools } from './etcdTools.ts';
 import type { CommandRunner } from './service.ts';
@@ -128,9 +129,11 @@ async function downloadChecked(
     }
   }
   const trailer = new SnapshotTrailer(`${manifest.name} from ${store.id}`);
-  const sink = await openFileSink(file, { flags: 'w', mode: 0o600 }, plain);
   try {
-    await pipeline(chain(plain, decompressor(manifest.compression)), trailer, sink);
+    await owningStream(plain, async () => {
+      const sink = await openFileSink(file, { flags: 'w', mode: 0o600 });
+      await pipeline(chain(plain, decompressor(manifest.compression)), trailer, sink);
+    });
   } catch (error) {
     // age authenticates every 64 KiB chunk: a flipped bit surfaces here, before any checksum at the end.
     if (/invalid tag|ciphertext|stream ended/i.test(messageOf(error))) {

@@ -59,7 +59,7 @@ export class LocalStore implements Store {
       await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
       const tempPath = join(dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString('hex')}`);
       // 'wx': the random temp name must be new. flush: fsync before close, so "uploaded" means on disk.
-      const sink = await openFileSink(tempPath, { flags: 'wx', mode: FILE_MODE, flush: true }, content);
+      const sink = await openFileSink(tempPath, { flags: 'wx', mode: FILE_MODE, flush: true });
       let written = 0;
       try {
         await pipeline(

@@ -26633,14 +26633,9 @@ function assertSegment(segment, what, whole) {
 
 // src/fileSink.ts
 import { promises as fs } from "node:fs";
-async function openFileSink(path3, options, source) {
-  try {
-    const handle = await fs.open(path3, options.flags, options.mode);
-    return handle.createWriteStream({ flush: options.flush ?? false });
-  } catch (error) {
-    source.destroy();
-    throw error;
-  }
+async function openFileSink(path3, options) {
+  const handle = await fs.open(path3, options.flags, options.mode);
+  return handle.createWriteStream({ flush: options.flush ?? false });
 }
 
 // src/stores/local.ts
@@ -26679,7 +26674,7 @@ var LocalStore = class {
       const finalPath = this.filePath(folder, name);
       await fs2.mkdir(dir, { recursive: true, mode: DIR_MODE });
       const tempPath = join(dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString("hex")}`);
-      const sink = await openFileSink(tempPath, { flags: "wx", mode: FILE_MODE, flush: true }, content);
+      const sink = await openFileSink(tempPath, { flags: "wx", mode: FILE_MODE, flush: true });
       let written = 0;
       try {
         await pipeline2(
@@ -29345,8 +29340,10 @@ async function saveHashed(response, file) {
     }
   });
   const body = Readable6.fromWeb(response.body);
-  await pipeline5(body, tap, await openFileSink(file, { flags: "wx", mode: 384 }, body));
-  return hash.digest("hex");
+  return owningStream(body, async () => {
+    await pipeline5(body, tap, await openFileSink(file, { flags: "wx", mode: 384 }));
+    return hash.digest("hex");
+  });
 }
 function untar(archive, into) {
   return new Promise((resolve, reject) => {
@@ -29913,9 +29910,11 @@ async function downloadChecked(store, folder, objectFile, manifest, identities2,
     }
   }
   const trailer = new SnapshotTrailer(`${manifest.name} from ${store.id}`);
-  const sink = await openFileSink(file, { flags: "w", mode: 384 }, plain);
   try {
-    await pipeline6(chain(plain, decompressor(manifest.compression)), trailer, sink);
+    await owningStream(plain, async () => {
+      const sink = await openFileSink(file, { flags: "w", mode: 384 });
+      await pipeline6(chain(plain, decompressor(manifest.compression)), trailer, sink);
+    });
   } catch (error) {
     if (/invalid tag|ciphertext|stream ended/i.test(messageOf(error))) {
       throw new IntegrityError(`the stored object is corrupt (age decryption failed: ${messageOf(error)})`, { cause: error });
@@ -30601,4 +30600,4 @@ export {
   runCommand,
   tuneHeapFor
 };
-/*! For license information please see chunk-ZDXDBLCB.js.LEGAL.txt */
+/*! For license information please see chunk-XAR74Y74.js.LEGAL.txt */

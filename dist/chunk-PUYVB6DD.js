@@ -5,7 +5,7 @@ import {
   oneOf,
   runCommand,
   tuneHeapFor
-} from "./chunk-ZDXDBLCB.js";
+} from "./chunk-XAR74Y74.js";
 import {
   messageOf
 } from "./chunk-FCK2T4BN.js";
