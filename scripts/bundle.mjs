@@ -1,7 +1,7 @@
 // Bundles the action entry points and the CLI into dist/ (committed: runners execute dist/, with no npm install).
 // ESM output with code splitting, so the seven entry files share one copy of the engine.
 import { build } from 'esbuild';
-import { cpSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
 const entries = ['main', 'backup', 'restore', 'verify', 'list', 'prune', 'watchdog', 'check-cluster'];
 
@@ -53,6 +53,11 @@ const ssh2GcmKeyObject = {
 
 rmSync('dist', { recursive: true, force: true });
 mkdirSync('dist/proto', { recursive: true });
+// The bundles are ES modules, and Node reads a .js file's module type from the nearest package.json. Without one
+// here, dist/ under a parent package.json that says "commonjs" (a copy of dist/ inside another project, for the
+// break-glass CLI) fails to load with a syntax error, and without any package.json Node 24 parses every file twice
+// to guess. check-dist.sh compares this file like every other one in dist/.
+writeFileSync('dist/package.json', `${JSON.stringify({ type: 'module' })}\n`);
 for (const file of ['rpc.proto', 'kv.proto', 'auth.proto']) cpSync(`node_modules/etcd3/proto/${file}`, `dist/proto/${file}`);
 
 await build({
