@@ -143,11 +143,42 @@ class Site implements SftpSite {
 }
 
 /**
+ * The authorized_keys options of the three site accounts that docs/ documents for a security split (one Unix
+ * account, one key per role; the restriction travels with the key, so every key reads the same 0600 files):
+ *  - appendOnly: the nodes' key (backups and healing) may write and rename but not delete
+ *    (sftp-server's REMOVE and RMDIR requests are denied; see `sftp-server -Q requests` for the names);
+ *  - full: the retention key (prune), which may delete;
+ *  - readOnly: the watchdog's key, which may only read (`sftp-server -R`).
+ * `restrict` turns off forwarding, PTYs and the user's rc; the forced internal-sftp ignores what the client asks to run.
+ */
+export const SITE_KEY_OPTIONS = {
+  appendOnly: 'restrict,command="internal-sftp -P remove,rmdir"',
+  full: 'restrict,command="internal-sftp"',
+  readOnly: 'restrict,command="internal-sftp -R"',
+} as const;
+
+/** A further key a site accepts, with its authorized_keys options (e.g. one of SITE_KEY_OPTIONS). */
+export interface AuthorizedKey {
+  readonly key: ClientKey;
+  readonly options?: string;
+}
+
+/** The authorized_keys line of `key`: options first (when any), then the public key. */
+export function authorizedKeyLine({ key, options }: AuthorizedKey): string {
+  return options ? `${options} ${key.publicKey.trim()}` : key.publicKey.trim();
+}
+
+/**
  * Start a real OpenSSH sshd (as the current user, root) on a free 127.0.0.1
  * port, with its own host key, accepting only the given client key (a new
  * one is generated if none is given). Files written over SFTP land in `root`.
+ * `clientKeyOptions` restricts that key in authorized_keys; `extraKeys` are accepted too (e.g. the
+ * retention and watchdog keys of a split site, see SITE_KEY_OPTIONS).
  */
-export async function startSftpSite(name: string, opts?: { clientKey?: ClientKey }): Promise<SftpSite> {
+export async function startSftpSite(
+  name: string,
+  opts?: { clientKey?: ClientKey; clientKeyOptions?: string; extraKeys?: readonly AuthorizedKey[] },
+): Promise<SftpSite> {
   const safe = name.replace(/[^A-Za-z0-9-]/g, '-');
   const dir = await mkdtemp(path.join(os.tmpdir(), `etcd-dr-sftp-${safe}-`));
   try {
@@ -162,7 +193,11 @@ export async function startSftpSite(name: string, opts?: { clientKey?: ClientKey
     const knownHosts = `[127.0.0.1]:${port} ${hostPub[0]} ${hostPub[1]}`;
 
     const authorizedKeys = path.join(dir, 'authorized_keys');
-    await writeFile(authorizedKeys, `${clientKey.publicKey.trim()}\n`, { mode: 0o600 });
+    const keyLines = [
+      authorizedKeyLine({ key: clientKey, ...(opts?.clientKeyOptions ? { options: opts.clientKeyOptions } : {}) }),
+      ...(opts?.extraKeys ?? []).map(authorizedKeyLine),
+    ];
+    await writeFile(authorizedKeys, `${keyLines.join('\n')}\n`, { mode: 0o600 });
 
     const configFile = path.join(dir, 'sshd_config');
     await writeFile(
@@ -208,4 +243,35 @@ export async function startSftpSite(name: string, opts?: { clientKey?: ClientKey
     await rm(dir, { recursive: true, force: true });
     throw e;
   }
+}
+
+
+/** The keys of a site split into the three accounts of SITE_KEY_OPTIONS; `site.privateKey` is the nodes' key. */
+export interface SplitSite {
+  readonly site: SftpSite;
+  /** Append-only (the nodes' key, also `site.privateKey`). */
+  readonly nodeKey: ClientKey;
+  /** May delete: for retention only. */
+  readonly pruneKey: ClientKey;
+  /** Read-only: for the watchdog, list and status. */
+  readonly watchdogKey: ClientKey;
+}
+
+/**
+ * A site whose authorized_keys gives each role its own key and rights (SITE_KEY_OPTIONS). Pass the same
+ * keys to several sites to have them all accept one set of keys, as a real deployment would.
+ */
+export async function startSplitSftpSite(
+  name: string,
+  keys: { nodeKey: ClientKey; pruneKey: ClientKey; watchdogKey: ClientKey },
+): Promise<SplitSite> {
+  const site = await startSftpSite(name, {
+    clientKey: keys.nodeKey,
+    clientKeyOptions: SITE_KEY_OPTIONS.appendOnly,
+    extraKeys: [
+      { key: keys.pruneKey, options: SITE_KEY_OPTIONS.full },
+      { key: keys.watchdogKey, options: SITE_KEY_OPTIONS.readOnly },
+    ],
+  });
+  return { site, ...keys };
 }
