@@ -30,7 +30,15 @@ export async function drillPeerUrl(): Promise<string> {
   return `http://127.0.0.1:${await freeLoopbackPort()}`;
 }
 
-export async function startThrowawayEtcd(tools: EtcdTools, dataDir: string, peerUrl: string): Promise<ThrowawayEtcd> {
+/** Request limits for a throwaway etcd that replays a journal: one source revision must fit one transaction. */
+export interface ThrowawayLimits {
+  /** --max-txn-ops (etcd's default 128). */
+  readonly maxTxnOps: number;
+  /** --max-request-bytes (etcd's default 1.5 MiB). */
+  readonly maxRequestBytes: number;
+}
+
+export async function startThrowawayEtcd(tools: EtcdTools, dataDir: string, peerUrl: string, limits?: ThrowawayLimits): Promise<ThrowawayEtcd> {
   const clientUrl = `http://127.0.0.1:${await freeLoopbackPort()}`;
   const child: ChildProcess = spawn(
     tools.etcd,
@@ -43,6 +51,7 @@ export async function startThrowawayEtcd(tools: EtcdTools, dataDir: string, peer
       `--initial-advertise-peer-urls=${peerUrl}`,
       `--initial-cluster=${DRILL_MEMBER}=${peerUrl}`,
       '--log-level=error',
+      ...(limits ? [`--max-txn-ops=${limits.maxTxnOps}`, `--max-request-bytes=${limits.maxRequestBytes}`] : []),
     ],
     // ETCD_* variables in the runner's environment would silently override these flags.
     { stdio: ['ignore', 'ignore', 'pipe'], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_'))) },
