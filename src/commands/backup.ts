@@ -5,18 +5,18 @@
 import { latest, listCatalog } from '../catalog/catalog.ts';
 import { heal, planHealing, type HealResult } from '../catalog/healing.ts';
 import type { RetentionPolicy } from '../catalog/policy.ts';
-import { prune, type PruneResult } from '../catalog/prune.ts';
+import type { PruneResult } from '../catalog/prune.ts';
 import { backupOptions } from '../config/backup.ts';
 import { Inputs, Outputs } from '../config/names.ts';
 import { retentionPolicy } from '../config/retention.ts';
-import { bool, type SettingSource } from '../config/source.ts';
+import { bool, secretText, type SettingSource } from '../config/source.ts';
 import { closeAll, storesFromSettings } from '../config/stores.ts';
 import { runBackup, type BackupResult } from '../engine/backup.ts';
 import { messageOf } from '../errors.ts';
 import type { Store } from '../stores/store.ts';
 import { afterRun } from './aftermath.ts';
 import type { CommandDeps } from './context.ts';
-import { pruneProblems, prunedCount, pruneSummary } from './prune.ts';
+import { applyRetention, pruneProblems, prunedCount, pruneSummary } from './prune.ts';
 import { table, withNotes, type CommandReport } from './report.ts';
 import { formatSize } from '../catalog/catalog.ts';
 import { checkRecipients } from '../snapshot/codec.ts';
@@ -32,7 +32,15 @@ export async function backupCommand(source: SettingSource, deps: CommandDeps): P
   const stores = storesFromSettings(source);
   try {
     const result = await runBackup(options, { stores, ...deps });
-    const upkeep = result.status === 'failed' ? undefined : await maintain(stores, options.cluster, policy, deps, { doHeal, doPrune, pruneDryRun });
+    const upkeep =
+      result.status === 'failed'
+        ? undefined
+        : await maintain(stores, options.cluster, policy, deps, {
+            doHeal,
+            doPrune,
+            pruneDryRun,
+            ...(secretText(source, Inputs.PruneSshPrivateKey) ? { retentionStores: () => storesFromSettings(source, { forRetention: true }) } : {}),
+          });
     const report = backupReport(result, upkeep);
     const newestGood = result.manifest?.name ?? (await newestGoodBackup(stores, options.cluster));
     const notes = await afterRun(
@@ -57,6 +65,8 @@ export async function backupCommand(source: SettingSource, deps: CommandDeps): P
 interface Upkeep {
   readonly healed?: HealResult;
   readonly pruned?: PruneResult;
+  /** Set when retention was not run at all (prune: false), saying so. */
+  readonly pruneSkipped?: string;
   readonly problems: readonly string[];
 }
 
@@ -66,7 +76,13 @@ async function maintain(
   cluster: string,
   policy: RetentionPolicy,
   deps: CommandDeps,
-  what: { doHeal: boolean; doPrune: boolean; pruneDryRun: boolean },
+  what: {
+    doHeal: boolean;
+    doPrune: boolean;
+    pruneDryRun: boolean;
+    /** The stores opened with prune-ssh-private-key (a key that may delete), when it is given. */
+    retentionStores?: () => Store[];
+  },
 ): Promise<Upkeep> {
   const problems: string[] = [];
   let healed: HealResult | undefined;
@@ -79,14 +95,21 @@ async function maintain(
       problems.push(...healed.failed.map((f) => `healing ${f.name} to ${f.to} failed: ${f.error}`));
     }
     if (what.doPrune) {
-      pruned = await prune(stores, cluster, policy, deps.now(), { dryRun: what.pruneDryRun });
+      // Without the retention key, the nodes' key prunes: on an append-only site account that is skipped (a warning).
+      const retentionStores = what.retentionStores?.() ?? stores;
+      try {
+        pruned = await applyRetention(retentionStores, cluster, policy, deps.now(), { dryRun: what.pruneDryRun });
+      } finally {
+        if (retentionStores !== stores) await closeAll(retentionStores);
+      }
       problems.push(...pruneProblems(pruned));
     }
   } catch (error) {
     problems.push(`retention/healing: ${messageOf(error)}`);
   }
   problems.forEach((p) => deps.log.warning(p));
-  return { ...(healed ? { healed } : {}), ...(pruned ? { pruned } : {}), problems };
+  const pruneSkipped = what.doPrune ? undefined : `skipped: ${Inputs.Prune} is false (retention runs elsewhere, e.g. the prune workflow)`;
+  return { ...(healed ? { healed } : {}), ...(pruned ? { pruned } : {}), ...(pruneSkipped ? { pruneSkipped } : {}), problems };
 }
 
 async function newestGoodBackup(stores: readonly Store[], cluster: string): Promise<string | undefined> {
@@ -133,6 +156,7 @@ export function backupReport(result: BackupResult, upkeep?: Upkeep): CommandRepo
     lines.push('### Healed', '', table(['backup', 'from', 'to'], upkeep.healed.healed.map((h) => [h.name, h.from, h.to])), '');
   }
   if (upkeep?.pruned) lines.push(`### Retention${upkeep.pruned.dryRun ? ' (dry run)' : ''}`, '', pruneSummary(upkeep.pruned));
+  if (upkeep?.pruneSkipped) lines.push('### Retention', '', upkeep.pruneSkipped, '');
   for (const warning of [...result.warnings, ...(upkeep?.problems ?? [])]) lines.push(`> ⚠️ ${warning}`, '');
   if (result.problem) lines.push(`**Problem:** ${result.problem}`);
   return {

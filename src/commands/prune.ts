@@ -1,10 +1,13 @@
 /** The `prune` command, and the retention step that follows every successful backup. */
-import { prune, type PruneResult } from '../catalog/prune.ts';
+import { prune, type PruneOptions, type PruneResult } from '../catalog/prune.ts';
+import type { RetentionPolicy } from '../catalog/policy.ts';
 import { clusterName } from '../config/backup.ts';
 import { Inputs, Outputs } from '../config/names.ts';
 import { bool, type SettingSource } from '../config/source.ts';
 import { retentionPolicy } from '../config/retention.ts';
 import { closeAll, storesFromSettings } from '../config/stores.ts';
+import { isPermissionDenied } from '../stores/retry.ts';
+import type { Store } from '../stores/store.ts';
 import type { CommandDeps } from './context.ts';
 import { table, withNotes, type CommandReport } from './report.ts';
 import { afterRun } from './aftermath.ts';
@@ -13,10 +16,10 @@ export async function pruneCommand(source: SettingSource, deps: CommandDeps): Pr
   const cluster = clusterName(source);
   const policy = retentionPolicy(source);
   const dryRun = bool(source, Inputs.PruneDryRun, false);
-  const stores = storesFromSettings(source);
+  const stores = storesFromSettings(source, { forRetention: true });
   try {
-    const result = await prune(stores, cluster, policy, deps.now(), { dryRun });
-    const problems = pruneProblems(result);
+    const result = await applyRetention(stores, cluster, policy, deps.now(), { dryRun });
+    const problems = pruneProblems(result, `give ${Inputs.PruneSshPrivateKey} a key whose site account may delete`);
     const outcome = problems.length > 0 ? 'degraded' : 'success';
     const report: CommandReport = {
       outcome,
@@ -31,13 +34,63 @@ export async function pruneCommand(source: SettingSource, deps: CommandDeps): Pr
   }
 }
 
+/** Why retention did not run on a site whose account refused to delete (StorePruneResult.skipped). */
+export const DELETE_DENIED = 'the site account may not delete (permission denied)';
+
+/**
+ * Retention on every store. A site account that may not delete (the nodes' append-only key, see
+ * docs/security) refuses the first deletion; retention on that site then stops there, and the site is
+ * reported as skipped for that reason (DELETE_DENIED) rather than as one error per file.
+ */
+export async function applyRetention(
+  stores: readonly Store[],
+  cluster: string,
+  policy: RetentionPolicy,
+  now: Date,
+  options: PruneOptions & { readonly dryRun: boolean },
+): Promise<PruneResult> {
+  const denied = new Set<string>();
+  const result = await prune(stores.map((store) => stopsWhenDenied(store, denied)), cluster, policy, now, options);
+  return {
+    ...result,
+    perStore: result.perStore.map((s) =>
+      denied.has(s.storeId) && s.deleted.length === 0
+        ? { storeId: s.storeId, deleted: [], kept: [], dropped: [], errors: [], skipped: DELETE_DENIED }
+        : s,
+    ),
+  };
+}
+
+/** `store`, whose removals fail at once (with no round trip) once one was refused for lack of rights. */
+function stopsWhenDenied(store: Store, denied: Set<string>): Store {
+  const remove = async (folder: string, name: string): Promise<void> => {
+    if (denied.has(store.id)) throw new Error(`${store.id}: not removing ${folder}/${name}: ${DELETE_DENIED}`);
+    try {
+      await store.remove(folder, name);
+    } catch (error) {
+      if (isPermissionDenied(error)) denied.add(store.id);
+      throw error;
+    }
+  };
+  // A Proxy rather than a copy: every other method (whatever the Store interface holds) stays the store's own.
+  return new Proxy(store, {
+    get: (target, property) => {
+      if (property === 'remove') return remove;
+      const value: unknown = Reflect.get(target, property, target);
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
 export function prunedCount(result: PruneResult): number {
   return result.perStore.reduce((n, s) => n + s.dropped.length, 0);
 }
 
-export function pruneProblems(result: PruneResult): string[] {
+/** One sentence per problem; `deniedHint` says what to do about a site whose account may not delete. */
+export function pruneProblems(result: PruneResult, deniedHint = 'prune runs with the delete-capable key'): string[] {
   return result.perStore.flatMap((s) => [
-    ...(s.skipped ? [`${s.storeId} skipped: ${s.skipped}`] : []),
+    ...(s.skipped === DELETE_DENIED ? [`retention skipped on ${s.storeId}: ${DELETE_DENIED}; ${deniedHint}`] : []),
+    ...(s.skipped && s.skipped !== DELETE_DENIED ? [`${s.storeId} skipped: ${s.skipped}`] : []),
     ...s.errors.map((e) => `${s.storeId}: ${e}`),
   ]);
 }

@@ -14,6 +14,8 @@ export enum Inputs {
   Stores = 'stores',
   SshPrivateKey = 'ssh-private-key',
   SshKnownHosts = 'ssh-known-hosts',
+  // A key with delete rights used only by retention (issue 14: the nodes' key may be append-only)
+  PruneSshPrivateKey = 'prune-ssh-private-key',
   Compression = 'compression',
   EncryptTo = 'encrypt-to',
   TempDir = 'temp-dir',

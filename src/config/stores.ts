@@ -4,9 +4,14 @@ import type { Store } from '../stores/store.ts';
 import { Inputs } from './names.ts';
 import { required, secretText, type SettingSource } from './source.ts';
 
-export function storesFromSettings(source: SettingSource): Store[] {
+/**
+ * The stores, opened with ssh-private-key; `forRetention` opens them with prune-ssh-private-key when given
+ * (a key that may delete, used only by retention, so the nodes' own key can be append-only).
+ */
+export function storesFromSettings(source: SettingSource, options?: { forRetention?: boolean }): Store[] {
   const urls = required(source, Inputs.Stores, 'one store URL per line (sftp://user@host/path or file:///path)');
-  const sshPrivateKey = secretText(source, Inputs.SshPrivateKey);
+  const pruneKey = options?.forRetention ? secretText(source, Inputs.PruneSshPrivateKey) : undefined;
+  const sshPrivateKey = pruneKey ?? secretText(source, Inputs.SshPrivateKey);
   const sshKnownHosts = source.get(Inputs.SshKnownHosts);
   return openStores(urls, {
     ...(sshPrivateKey ? { sshPrivateKey } : {}),

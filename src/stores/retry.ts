@@ -61,6 +61,24 @@ export function isTransientError(error: unknown): boolean {
   return transient;
 }
 
+// SFTP status 3 (SSH_FX_PERMISSION_DENIED): OpenSSH's answer to a request its account may not make, e.g. a
+// REMOVE on an append-only account (`internal-sftp -P remove,rmdir`) or any write on a read-only one (-R).
+const SFTP_PERMISSION_DENIED = 3;
+const DENIED_CODES = new Set(['EACCES', 'EPERM', 'EROFS']);
+
+/**
+ * Whether `error` (or anything in its cause chain) is the store refusing the operation for lack of rights:
+ * a site account that may not delete or write, not a failure of the store. Such an error is permanent.
+ */
+export function isPermissionDenied(error: unknown): boolean {
+  for (let current: unknown = error, depth = 0; current instanceof Error && depth < 10; depth++) {
+    const { code } = current as Error & { code?: unknown };
+    if (code === SFTP_PERMISSION_DENIED || (typeof code === 'string' && DENIED_CODES.has(code))) return true;
+    current = current.cause;
+  }
+  return false;
+}
+
 export function withRetry(store: Store, policy: RetryPolicy = DEFAULT_RETRY_POLICY): Store {
   const sleep = policy.sleep ?? ((ms: number) => delay(ms));
   const maxDelay = policy.maxDelayMs ?? Number.POSITIVE_INFINITY;
