@@ -15,6 +15,7 @@ import { openSnapshotWithEtcd3 } from '../test/harness/etcd3Snapshot.ts';
 import { compressor, encryptStream } from '../src/snapshot/codec.ts';
 import { Spool } from '../src/snapshot/spool.ts';
 import { SnapshotVerifier } from '../src/snapshot/verifier.ts';
+import { abortStaged, stageObject } from '../src/repository/publish.ts';
 import { openStores, type Store } from '../src/stores/index.ts';
 import { assertOk, runTimed, type TimedRun } from './measure.ts';
 import { scpArgs, type BenchContext } from './scenarios.ts';
@@ -146,7 +147,7 @@ export async function probeStages(ctx: BenchContext): Promise<StageResult[]> {
     const store1 = stores[0]!;
     await store1.open();
     {
-      const { seconds, cpuSeconds } = await timed(async () => (await store1.upload('stages', 'one.db.zst', createReadStream(obj, SPOOL_READS))).abort());
+      const { seconds, cpuSeconds } = await timed(async () => abortStaged(await stageObject(store1, 'stages', 'one.db.zst', createReadStream(obj, SPOOL_READS))));
       results.push({ stage: `SFTP upload object → ${site1.name} (ours, ssh2)`, seconds, cpuSeconds, bytes: objBytes });
     }
     {
@@ -157,12 +158,12 @@ export async function probeStages(ctx: BenchContext): Promise<StageResult[]> {
     {
       await Promise.all(stores.map((s) => s.open()));
       const { seconds, cpuSeconds } = await timed(() =>
-        Promise.all(stores.map(async (s, i) => (await s.upload('stages', `both${i}.db.zst`, createReadStream(obj, SPOOL_READS))).abort())),
+        Promise.all(stores.map(async (s, i) => abortStaged(await stageObject(s, 'stages', `both${i}.db.zst`, createReadStream(obj, SPOOL_READS))))),
       );
       results.push({ stage: 'SFTP upload object → both sites at once (ours)', seconds, cpuSeconds, bytes: objBytes * stores.length });
     }
     {
-      const { seconds, cpuSeconds } = await timed(async () => (await store1.upload('stages', 'raw.db', createReadStream(raw, SPOOL_READS))).abort());
+      const { seconds, cpuSeconds } = await timed(async () => abortStaged(await stageObject(store1, 'stages', 'raw.db', createReadStream(raw, SPOOL_READS))));
       results.push({ stage: `SFTP upload raw snapshot → ${site1.name} (ours, ssh2)`, seconds, cpuSeconds, bytes: rawBytes });
     }
     {

@@ -1,22 +1,22 @@
 /**
  * Healing: a store that missed backups (it was down, an upload failed) gets them copied from a store
  * that has them. Only backups the retention policy keeps are copied (older ones would be pruned anyway).
- * planHealing is pure; heal copies:
- *   object: download from the source, stream into an upload on the target while hashing, and commit only
- *           if the sha256 and size of the streamed bytes are the manifest's (abort otherwise);
+ * planHealing is pure; heal copies through the repository's one publish protocol (repository/publish.ts):
+ *   object: download from the source, stream into a temporary file on the target while hashing, and
+ *           publish only if the sha256 and size of the streamed bytes are the manifest's;
  *   manifest: written last (its presence is what makes the backup listed), the source's bytes verbatim.
  * A target holding something of that backup that we cannot read (unreadable manifest, wrong-sized
  * object) is left alone and reported; an object without a manifest on the target is replaced, since it
  * is not a backup and the copy that replaces it is verified.
  */
-import { pipeline, type Readable } from 'node:stream';
 import { IntegrityError, messageOf } from '../errors.ts';
-import { parseManifest, type Catalog, type CatalogEntry } from './catalog.ts';
-import { assertClusterName, manifestFileName } from './naming.ts';
+import { assertClusterName, manifestFileName } from '../repository/layout.ts';
+import type { Catalog, CatalogEntry } from '../repository/listing.ts';
+import { parseManifest } from '../repository/manifest.ts';
+import { publishObject } from '../repository/publish.ts';
 import type { RetentionPolicy } from './policy.ts';
 import { applyPolicy, type BackupRef } from './retention.ts';
-import type { PendingUpload, Store } from '../stores/store.ts';
-import { Measure } from '../snapshot/measure.ts';
+import type { Store } from '../stores/store.ts';
 
 export interface HealingCopy {
   readonly name: string;
@@ -111,44 +111,21 @@ export interface HealResult {
   readonly failed: readonly { readonly name: string; readonly to: string; readonly error: string }[];
 }
 
-/** Streams `source` into an upload on `target`, committing only when the bytes are those expected. */
-async function copyObject(source: Readable, target: Store, cluster: string, copy: HealingCopy, from: string): Promise<void> {
-  const counter = new Measure();
-  // pipeline forwards a source error to the counter, so the upload sees it and removes its temporary file.
-  pipeline(source, counter, () => {});
-  let pending: PendingUpload;
-  try {
-    pending = await target.upload(cluster, copy.objectFile, counter);
-  } catch (error) {
-    // The upload may have failed before reading everything: release the download.
-    counter.destroy();
-    source.destroy();
-    throw error;
-  }
-  const sha256 = counter.sha256;
-  if (sha256 !== copy.objectSha256 || counter.size !== copy.objectSize) {
-    await pending.abort();
-    throw new IntegrityError(
-      `the object read from ${from} has sha256 ${sha256} and ${counter.size} bytes, its manifest says ${copy.objectSha256} and ${copy.objectSize} bytes: not committed`,
-    );
-  }
-  try {
-    if (copy.replaceOrphan) await target.remove(cluster, copy.objectFile);
-    await pending.commit();
-  } catch (error) {
-    await pending.abort();
-    throw error;
-  }
-}
-
 async function healFrom(source: Store, target: Store, cluster: string, copy: HealingCopy): Promise<void> {
   const manifestBytes = await source.readFile(cluster, copy.manifestFile);
   const manifest = parseManifest(manifestBytes, copy.name, cluster);
   if (manifest.object.sha256 !== copy.objectSha256 || manifest.object.file !== copy.objectFile) {
     throw new IntegrityError(`its manifest on ${source.id} changed since the catalog was listed`);
   }
-  await copyObject(await source.download(cluster, copy.objectFile), target, cluster, copy, source.id);
-  if (copy.writeManifest) await target.writeFile(cluster, copy.manifestFile, manifestBytes);
+  await publishObject(target, cluster, {
+    objectName: copy.objectFile,
+    content: await source.download(cluster, copy.objectFile),
+    expectedSize: copy.objectSize,
+    expectedSha256: copy.objectSha256,
+    source: `read from ${source.id}`,
+    ...(copy.writeManifest ? { manifest: { name: copy.manifestFile, bytes: manifestBytes } } : {}),
+    replaceOrphan: copy.replaceOrphan,
+  });
 }
 
 /**

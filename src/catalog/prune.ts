@@ -4,8 +4,8 @@
  * missed some backups is never pruned as if it had the other store's ones.
  *
  * What may be deleted:
- *  - a backup the policy does not keep: its manifest FIRST, then its object, so an interrupted prune
- *    never leaves a listed backup (manifest) without its object;
+ *  - a backup the policy does not keep: its manifest FIRST, then its object (repository/publish.ts's
+ *    deletionOrder), so an interrupted prune never leaves a listed backup (manifest) without its object;
  *  - a temporary upload (`.tmp-*`) last modified longer ago than the safe age (default 6h), so an upload
  *    in flight is never touched;
  *  - an object no manifest names (left by such an interrupted prune or a backup that failed before its
@@ -13,9 +13,10 @@
  * Never deleted: foreign files, backups whose manifest is unreadable (or whose object is missing or of
  * the wrong size: we never delete what we cannot read), the newest good backup.
  */
-import { InputError, messageOf } from '../errors.ts';
-import { listCatalog, type StoreBackup, type StoreListing } from './catalog.ts';
-import { classifyFile } from './naming.ts';
+import { InputError } from '../errors.ts';
+import { classifyFile } from '../repository/layout.ts';
+import { listCatalog, type StoreBackup, type StoreListing } from '../repository/listing.ts';
+import { deletionOrder, removeInOrder } from '../repository/publish.ts';
 import { assertRetentionPolicy, formatDuration, type RetentionPolicy } from './policy.ts';
 import { applyPolicy, type BackupRef, type Decision } from './retention.ts';
 import type { Store } from '../stores/store.ts';
@@ -75,7 +76,7 @@ export function planPrune(
     const { stored } = d.backup;
     // applyPolicy keeps every backup that is not good; this is the second lock on that door.
     if (!d.backup.good || !stored.manifest || !stored.object) continue;
-    actions.push({ files: [stored.manifestFile.name, stored.object.name], reason: d.reasons.join('; ') });
+    actions.push({ files: deletionOrder(stored.manifestFile.name, stored.object.name), reason: d.reasons.join('; ') });
   }
 
   const age = formatDuration(maxAge);
@@ -144,17 +145,13 @@ export async function prune(
       const deleted: string[] = [];
       const errors: string[] = [];
       for (const action of plan.actions) {
-        for (const file of action.files) {
-          if (!options.dryRun) {
-            try {
-              await store.remove(cluster, file);
-            } catch (error) {
-              errors.push(`deleting ${cluster}/${file} on ${store.id} (${action.reason}): ${messageOf(error)}`);
-              break;
-            }
-          }
-          deleted.push(file);
+        if (options.dryRun) {
+          deleted.push(...action.files);
+          continue;
         }
+        const { removed, failed } = await removeInOrder(store, cluster, action.files);
+        deleted.push(...removed);
+        if (failed) errors.push(`deleting ${cluster}/${failed.file} on ${store.id} (${action.reason}): ${failed.error}`);
       }
       return {
         storeId: store.id,

@@ -13,7 +13,7 @@
  *    we never delete what we cannot read. Such backups do not take part in the rules above (they do not
  *    use up a keep-last slot or a bucket), so the policy always counts restorable backups.
  */
-import { newestBackupFirst } from './naming.ts';
+import { newestBackupFirst } from '../repository/layout.ts';
 import { assertRetentionPolicy, describePolicy, formatDuration, type RetentionPolicy } from './policy.ts';
 
 export interface BackupRef {

@@ -2,7 +2,7 @@
  * The `backup` command: snapshot and ship (engine/backup.ts), then heal sites that missed backups,
  * apply retention, write the status record and raise or clear the alarm.
  */
-import { latest, listCatalog } from '../catalog/catalog.ts';
+import { latest, listCatalog } from '../repository/listing.ts';
 import { heal, planHealing, type HealResult } from '../catalog/healing.ts';
 import type { RetentionPolicy } from '../catalog/policy.ts';
 import type { PruneResult } from '../catalog/prune.ts';

@@ -1,5 +1,6 @@
 /** The `list` command: every backup across the stores, which sites hold it, whether the copies match. */
-import { formatCatalogTable, listCatalog, type Catalog } from '../catalog/catalog.ts';
+import { formatCatalogTable } from '../catalog/catalog.ts';
+import { listCatalog, type Catalog } from '../repository/listing.ts';
 import { clusterName } from '../config/backup.ts';
 import { Outputs } from '../config/names.ts';
 import type { SettingSource } from '../config/source.ts';

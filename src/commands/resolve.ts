@@ -1,5 +1,5 @@
 /** Finding the backup a restore or drill asked for, in the catalog across the stores. */
-import { findBackup, type BackupChoice, type CatalogEntry } from '../catalog/catalog.ts';
+import { findBackup, type BackupChoice, type CatalogEntry } from '../repository/listing.ts';
 import { InputError } from '../errors.ts';
 import type { Store } from '../stores/store.ts';
 

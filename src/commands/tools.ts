@@ -1,5 +1,5 @@
 /** Getting the etcd binaries that match a backup's etcd version. */
-import type { Manifest } from '../catalog/manifest.ts';
+import type { Manifest } from '../repository/manifest.ts';
 import type { ToolSettings } from '../config/restore.ts';
 import { resolveEtcdTools, type EtcdTools } from '../restore/etcdTools.ts';
 import { NO_TOOL_CACHE, type CommandDeps } from './context.ts';

@@ -2,7 +2,7 @@
  * The `watchdog` command: needs only store access (no etcd), so it can run on a GitHub-hosted runner
  * in another failure domain and notice when scheduled backups silently stopped.
  */
-import { listCatalog, type Catalog } from '../catalog/catalog.ts';
+import { listCatalog, type Catalog } from '../repository/listing.ts';
 import { clusterName } from '../config/backup.ts';
 import { Inputs, Outputs } from '../config/names.ts';
 import { text, type SettingSource } from '../config/source.ts';

@@ -2,8 +2,8 @@
 import { createHash } from 'node:crypto';
 import { homedir, hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { BackupChoice } from '../catalog/catalog.ts';
-import { assertBackupName } from '../catalog/naming.ts';
+import type { BackupChoice } from '../repository/listing.ts';
+import { assertBackupName } from '../repository/layout.ts';
 import { InputError } from '../errors.ts';
 import { DEFAULT_ETCD_DOWNLOAD_URL } from '../restore/etcdTools.ts';
 import { assertDataDir, parseMemberSpec, type MemberSpec } from '../restore/member.ts';

@@ -5,8 +5,9 @@
 import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
-import { backupName, manifestFileName, objectFileName, type Compression } from '../catalog/naming.ts';
-import { MANIFEST_FORMAT, type Manifest } from '../catalog/manifest.ts';
+import { backupName, manifestFileName, objectFileName, type Compression } from '../repository/layout.ts';
+import { MANIFEST_FORMAT, encodeManifest, type Manifest } from '../repository/manifest.ts';
+import { publishStaged } from '../repository/publish.ts';
 import { connect, type EtcdAccess } from '../etcd/connection.ts';
 import { countKeys } from '../etcd/keys.ts';
 import { acquireLock, type HeldLock } from '../etcd/lock.ts';
@@ -169,6 +170,7 @@ async function snapshotFrom(
 
     const manifest: Manifest = {
       format: MANIFEST_FORMAT,
+      kind: 'backup',
       name,
       cluster: options.cluster,
       createdAt: createdAt.toISOString(),
@@ -187,7 +189,7 @@ async function snapshotFrom(
       quality: choice.quality,
       toolVersion: TOOL_VERSION,
     };
-    const stores = await Promise.all(shipped.uploads.map((upload) => publish(upload, manifest, options.cluster)));
+    const stores = await Promise.all(shipped.uploads.map((upload) => publish(upload, manifest)));
     for (const failed of stores.filter((s) => !s.ok)) deps.log.error(`store ${failed.store}: ${failed.error}`);
     return judge(manifest, stores, members, warnings);
   } finally {
@@ -226,31 +228,17 @@ function judge(manifest: Manifest, stores: StoreOutcome[], members: readonly Mem
   };
 }
 
-/** Makes a complete upload visible: the object first, then the manifest that lists it. */
-async function publish(upload: StoreUploadResult, manifest: Manifest, folder: string): Promise<StoreOutcome> {
+/** Makes a complete upload visible through the repository's one publish protocol (object, then manifest). */
+async function publish(upload: StoreUploadResult, manifest: Manifest): Promise<StoreOutcome> {
   if (!upload.ok) return { store: upload.store.id, ok: false, error: upload.error };
-  if (upload.pending.size !== manifest.object.size) {
-    await upload.pending.abort();
-    return {
-      store: upload.store.id,
-      ok: false,
-      error: `wrote ${upload.pending.size} bytes but the object has ${manifest.object.size}`,
-    };
-  }
   try {
-    await upload.pending.commit();
-  } catch (error) {
-    await upload.pending.abort();
-    return { store: upload.store.id, ok: false, error: `committing ${manifest.object.file}: ${messageOf(error)}` };
-  }
-  try {
-    const body = Buffer.from(`${JSON.stringify(manifest, null, 2)}\n`);
-    await upload.store.writeFile(folder, manifestFileName(manifest.name), body);
+    await publishStaged(upload.staged, {
+      expectedSize: manifest.object.size,
+      manifest: { name: manifestFileName(manifest.name), bytes: encodeManifest(manifest) },
+    });
     return { store: upload.store.id, ok: true };
   } catch (error) {
-    // An object without a manifest is not listed; remove it rather than leave an orphan behind.
-    await upload.store.remove(folder, manifest.object.file).catch(() => undefined);
-    return { store: upload.store.id, ok: false, error: `writing manifest: ${messageOf(error)}` };
+    return { store: upload.store.id, ok: false, error: messageOf(error) };
   }
 }
 

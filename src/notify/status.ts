@@ -5,7 +5,8 @@
  * pure; `writeStatus` never throws (a site that cannot take the record is reported, not fatal).
  */
 import { NotFoundError, messageOf, withContext } from '../errors.ts';
-import { STATUS_FILE } from '../catalog/naming.ts';
+import { STATUS_FILE } from '../repository/layout.ts';
+import { writeSmallFile } from '../repository/publish.ts';
 import type { Store } from '../stores/store.ts';
 import type { Outcome } from '../engine/outcome.ts';
 import type { Operation } from './alarm.ts';
@@ -183,7 +184,7 @@ export interface StatusWriteResult {
 export async function writeStatus(stores: readonly Store[], cluster: string, record: StatusRecord): Promise<StatusWriteResult> {
   const data = serializeStatus(record);
   const results = await Promise.allSettled(
-    stores.map((store) => store.writeFile(cluster, STATUS_FILE, data, { replace: true })),
+    stores.map((store) => writeSmallFile(store, cluster, STATUS_FILE, data, { replace: true })),
   );
   const written: string[] = [];
   const errors: Array<{ store: string; error: string }> = [];

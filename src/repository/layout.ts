@@ -1,13 +1,22 @@
 /**
- * The naming scheme of backups: pure functions, no I/O. A name is both the user's handle for a backup
- * (it arrives through a dispatch input) and a path component on every store, so it is parsed strictly:
- * anything that is not exactly of this scheme is rejected, which also rules out path traversal.
+ * The layout of a site: every name the repository puts on a store, as pure functions (no I/O beyond a
+ * random suffix). Backends never decide a name: they write, rename and delete exactly the names they are
+ * given, all of which come from here. A name is both the user's handle for a backup (it arrives through a
+ * dispatch input) and a path component on every store, so it is parsed strictly: anything that is not
+ * exactly of this scheme is rejected, which also rules out path traversal.
  *
+ *   <cluster>/                                                    folder on every store
  *   <cluster>-<YYYYMMDDTHHMMSSZ>-<member>-r<revision>            backup name
  *   <backup name>.db[.zst|.gz][.age]                              stored object
  *   <backup name>.json                                            manifest
- *   <cluster>/                                                    folder on every store
+ *   status.json                                                   status record
+ *   .tmp-<final name>-<12 hex>                                    an upload in flight (or abandoned)
+ *
+ * A new kind of object (e.g. journal segments) adds its names here (a function and a case in
+ * classifyFile) and its manifest schema in manifest.ts; files no case claims are 'foreign' and never
+ * touched, so an older etcd-dr leaves a newer kind's files alone.
  */
+import { randomBytes } from 'node:crypto';
 import { InputError } from '../errors.ts';
 
 export type Compression = 'zstd' | 'gzip' | 'none';
@@ -130,6 +139,15 @@ export const STATUS_FILE = 'status.json';
 
 /** Prefix of in-flight uploads. Readers ignore these; retention removes them once old. */
 export const TEMP_PREFIX = '.tmp-';
+
+/**
+ * The name an upload is written under until it is complete and checked: new for every upload (a
+ * leftover of an earlier attempt never collides), recognisably temporary (readers ignore it, prune
+ * removes it once old) and carrying the final name (a human sees what it was going to be).
+ */
+export function temporaryName(finalName: string): string {
+  return `${TEMP_PREFIX}${finalName}-${randomBytes(6).toString('hex')}`;
+}
 
 export function isTemporaryFile(fileName: string): boolean {
   return fileName.startsWith(TEMP_PREFIX);

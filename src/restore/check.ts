@@ -1,5 +1,5 @@
 /** After a restore: wait until etcd answers, then compare revision and key count with the manifest. */
-import type { Manifest } from '../catalog/manifest.ts';
+import type { Manifest } from '../repository/manifest.ts';
 import { connect, type EtcdAccess } from '../etcd/connection.ts';
 import { countKeys } from '../etcd/keys.ts';
 import { messageOf } from '../errors.ts';

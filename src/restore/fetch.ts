@@ -13,8 +13,8 @@
 import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { CatalogEntry } from '../catalog/catalog.ts';
-import type { Manifest } from '../catalog/manifest.ts';
+import type { CatalogEntry } from '../repository/listing.ts';
+import type { Manifest } from '../repository/manifest.ts';
 import type { Log } from '../engine/log.ts';
 import { InputError, IntegrityError, messageOf } from '../errors.ts';
 import { decompressor, decryptStream, requireZstd } from '../snapshot/codec.ts';

@@ -6,8 +6,8 @@
  */
 import { chown, lstat, mkdtemp, readdir, rename, rm, stat, statfs } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import type { Manifest } from '../catalog/manifest.ts';
-import { formatTimestamp } from '../catalog/naming.ts';
+import type { Manifest } from '../repository/manifest.ts';
+import { formatTimestamp } from '../repository/layout.ts';
 import type { EtcdAccess } from '../etcd/connection.ts';
 import { InputError, messageOf } from '../errors.ts';
 import { checkRestored, waitServing, type RestoredState } from './check.ts';

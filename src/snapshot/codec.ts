@@ -6,7 +6,7 @@ import { Readable, type Duplex } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import zlib from 'node:zlib';
 import { InputError, messageOf } from '../errors.ts';
-import type { Compression } from '../catalog/naming.ts';
+import type { Compression } from '../repository/layout.ts';
 
 /** zstd is in Node's zlib from 22.15 on; the break-glass CLI may be started with an older node. */
 export function requireZstd(): void {

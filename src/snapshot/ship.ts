@@ -10,19 +10,21 @@
  * read of the whole database cost more CPU than they freed, and the snapshot ended no sooner (measured
  * 1 GiB: 12-13 s per backup with the raw spool, 10-10.4 s without).
  *
- * Nothing is committed here: the caller gets one PendingUpload per store that succeeded, and commits
- * them only once the whole pipeline (trailer check included) succeeded. A store that fails affects only
+ * Nothing is published here: the caller gets one StagedObject per store that succeeded (written under a
+ * temporary name by the repository), and publishes them only once the whole pipeline (trailer check
+ * included) succeeded. A store that fails affects only
  * its own upload.
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import type { Compression } from '../catalog/naming.ts';
+import type { Compression } from '../repository/layout.ts';
 import { IntegrityError, messageOf, withContext } from '../errors.ts';
-import type { PendingUpload, Store } from '../stores/store.ts';
+import { abortStaged, stageObject, type StagedObject } from '../repository/publish.ts';
+import type { Store } from '../stores/store.ts';
 import { compressor, encryptStream } from './codec.ts';
-import { Measure } from './measure.ts';
+import { Measure } from '../base/measure.ts';
 import { Spool } from './spool.ts';
 import { SnapshotVerifier } from './verifier.ts';
 import { chain, rechunk } from './streams.ts';
@@ -41,7 +43,7 @@ export interface ShipRequest {
 }
 
 export type StoreUploadResult =
-  | { readonly store: Store; readonly ok: true; readonly pending: PendingUpload }
+  | { readonly store: Store; readonly ok: true; readonly staged: StagedObject }
   | { readonly store: Store; readonly ok: false; readonly error: string };
 
 export interface ShipResult {
@@ -73,7 +75,7 @@ export async function shipSnapshot(request: ShipRequest): Promise<ShipResult> {
     );
     const results = await Promise.all(uploads);
     if (spoolFailure) {
-      await Promise.all(results.map((r) => (r.ok ? r.pending.abort() : undefined)));
+      await Promise.all(results.map((r) => (r.ok ? abortStaged(r.staged) : undefined)));
       throw spoolFailure;
     }
     const snapshot = verifier.result();
@@ -109,8 +111,8 @@ async function spoolObject(request: ShipRequest, verifier: SnapshotVerifier, mea
 
 async function uploadTo(store: Store, request: ShipRequest, content: Readable): Promise<StoreUploadResult> {
   try {
-    const pending = await store.upload(request.folder, request.objectFile, content);
-    return { store, ok: true, pending };
+    const staged = await stageObject(store, request.folder, request.objectFile, content);
+    return { store, ok: true, staged };
   } catch (error) {
     content.destroy();
     return { store, ok: false, error: messageOf(error) };

@@ -42,7 +42,7 @@ export function openStores(urls: string, credentials: StoreCredentials, retry: R
   });
 }
 
-export type { PendingUpload, Store, StoredFile } from './store.ts';
+export type { Store, StoredFile } from './store.ts';
 export { parseStoreList, parseStoreUrl, type StoreLocation } from './url.ts';
-export { withRetry, isTransientError, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
+export { withRetry, retryingOn, isTransientError, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 export { HostKeyError } from './knownHosts.ts';

@@ -1,22 +1,19 @@
 /**
  * A store over a local directory (`file:///path`): for tests, demos, and a mounted NFS/backup disk.
- * Same contracts as SFTP: stream to a temporary name, fsync, check the size, then publish with a hard link,
- * which fails with EEXIST instead of overwriting, so a backup can never be replaced by accident.
+ * Same contracts as SFTP: write a new file, fsync, check the size; rename with a hard link, which fails
+ * with EEXIST instead of overwriting, so a backup can never be replaced by accident.
  */
-import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError, inContext, withContext } from '../errors.ts';
-import { TEMP_PREFIX } from '../catalog/naming.ts';
-import type { PendingUpload, Store, StoredFile } from './store.ts';
-import { owningStream, publishSmallFile } from './ownStream.ts';
+import type { Store, StoredFile } from './store.ts';
+import { owningStream } from './ownStream.ts';
 import { storePathSegments } from './url.ts';
 import { openFileSink } from '../fileSink.ts';
 
 const FILE_MODE = 0o600;
-type LocalPending = PendingUpload & { readonly tempPath: string; readonly finalPath: string };
 const DIR_MODE = 0o700;
 
 export class LocalStore implements Store {
@@ -43,57 +40,64 @@ export class LocalStore implements Store {
 
   async close(): Promise<void> {}
 
-  upload(folder: string, name: string, content: Readable): Promise<PendingUpload> {
-    return this.stage(folder, name, content);
+  write(folder: string, name: string, content: Readable): Promise<number> {
+    return owningStream(content, () =>
+      inContext(`${this.id}: uploading ${folder}/${name}`, async () => {
+        await fs.mkdir(this.folderPath(folder), { recursive: true, mode: DIR_MODE });
+        const path = this.filePath(folder, name);
+        // 'wx': the name must be new. flush: fsync before close, so "written" means on disk.
+        const sink = await openFileSink(path, { flags: 'wx', mode: FILE_MODE, flush: true });
+        let written = 0;
+        try {
+          await pipeline(
+            content,
+            async function* count(source: AsyncIterable<Buffer | string>) {
+              for await (const chunk of source) {
+                const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+                written += buffer.length;
+                yield buffer;
+              }
+            },
+            sink,
+          );
+          const { size } = await fs.stat(path);
+          if (size !== written) throw new Error(`wrote ${written} bytes but the file has ${size}`);
+        } catch (error) {
+          await fs.rm(path, { force: true }).catch(() => undefined);
+          throw error;
+        }
+        return written;
+      }),
+    );
   }
 
-  /** upload(), also telling writeFile the paths so it can replace by rename. */
-  private stage(folder: string, name: string, content: Readable): Promise<LocalPending> {
-    return owningStream(content, () => this.stageUnguarded(folder, name, content));
-  }
-
-  private stageUnguarded(folder: string, name: string, content: Readable): Promise<LocalPending> {
-    return inContext(`${this.id}: uploading ${folder}/${name}`, async () => {
-      const dir = this.folderPath(folder);
-      const finalPath = this.filePath(folder, name);
-      await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
-      const tempPath = join(dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString('hex')}`);
-      // 'wx': the random temp name must be new. flush: fsync before close, so "uploaded" means on disk.
-      const sink = await openFileSink(tempPath, { flags: 'wx', mode: FILE_MODE, flush: true });
-      let written = 0;
+  async rename(folder: string, from: string, to: string, options?: { replace?: boolean }): Promise<void> {
+    const fromPath = this.filePath(folder, from);
+    const toPath = this.filePath(folder, to);
+    const label = `${folder}/${to}`;
+    if (options?.replace) {
+      // rename(2) replaces atomically: readers see the old or the new file, never a partial one.
+      await inContext(`${this.id}: replacing ${label}`, async () => {
+        await fs.rename(fromPath, toPath);
+        await syncDirectory(this.folderPath(folder));
+      });
+      return;
+    }
+    await inContext(`${this.id}: committing ${label}`, async () => {
       try {
-        await pipeline(
-          content,
-          async function* count(source: AsyncIterable<Buffer | string>) {
-            for await (const chunk of source) {
-              const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-              written += buffer.length;
-              yield buffer;
-            }
-          },
-          sink,
-        );
-        const { size } = await fs.stat(tempPath);
-        if (size !== written) throw new Error(`wrote ${written} bytes but the file has ${size}`);
+        // link(2) fails with EEXIST instead of overwriting, so a backup can never be replaced by accident.
+        await fs.link(fromPath, toPath);
       } catch (error) {
-        await fs.rm(tempPath, { force: true }).catch(() => undefined);
-        throw error;
+        if (isErrno(error, 'EEXIST')) throw new Error(`${label} already exists; backups are never overwritten`);
+        // Filesystems without hard links (some FUSE/SMB mounts): check, then rename. Not atomic against a
+        // concurrent writer of the same name, but names carry a timestamp and member, so none exists.
+        if (!isErrno(error, 'EPERM') && !isErrno(error, 'ENOTSUP') && !isErrno(error, 'EOPNOTSUPP')) throw error;
+        if (await exists(toPath)) throw new Error(`${label} already exists; backups are never overwritten`);
+        await fs.rename(fromPath, toPath);
       }
-      return this.pending(tempPath, finalPath, written, `${folder}/${name}`);
+      await fs.rm(fromPath, { force: true });
+      await syncDirectory(this.folderPath(folder));
     });
-  }
-
-  async writeFile(folder: string, name: string, data: Buffer, options?: { replace?: boolean }): Promise<void> {
-    const pending = await this.stage(folder, name, Readable.from([data]));
-    // rename(2) replaces atomically: readers see the old or the new file, never a partial one.
-    const replace = options?.replace
-      ? () =>
-          inContext(`${this.id}: replacing ${folder}/${name}`, async () => {
-            await fs.rename(pending.tempPath, pending.finalPath);
-            await syncDirectory(this.folderPath(folder));
-          })
-      : undefined;
-    await publishSmallFile(pending, replace);
   }
 
   async download(folder: string, name: string): Promise<Readable> {
@@ -148,38 +152,6 @@ export class LocalStore implements Store {
 
   private filePath(folder: string, name: string): string {
     return join(this.root, ...storePathSegments(folder, name));
-  }
-
-  private pending(
-    tempPath: string,
-    finalPath: string,
-    size: number,
-    label: string,
-  ): LocalPending {
-    const dir = join(finalPath, '..');
-    return {
-      size,
-      tempPath,
-      finalPath,
-      commit: () =>
-        inContext(`${this.id}: committing ${label}`, async () => {
-          try {
-            await fs.link(tempPath, finalPath);
-          } catch (error) {
-            if (isErrno(error, 'EEXIST')) throw new Error(`${label} already exists; backups are never overwritten`);
-            // Filesystems without hard links (some FUSE/SMB mounts): check, then rename. Not atomic against a
-            // concurrent writer of the same name, but names carry a timestamp and member, so none exists.
-            if (!isErrno(error, 'EPERM') && !isErrno(error, 'ENOTSUP') && !isErrno(error, 'EOPNOTSUPP')) throw error;
-            if (await exists(finalPath)) throw new Error(`${label} already exists; backups are never overwritten`);
-            await fs.rename(tempPath, finalPath);
-          }
-          await fs.rm(tempPath, { force: true });
-          await syncDirectory(dir);
-        }),
-      abort: async () => {
-        await fs.rm(tempPath, { force: true }).catch(() => undefined);
-      },
-    };
   }
 }
 

@@ -1,6 +1,5 @@
-/** Shared by every backend: the upload owns its content stream, and small files are published one way. */
+/** Shared by every backend: a write owns its content stream. */
 import type { Readable } from 'node:stream';
-import type { PendingUpload } from './store.ts';
 
 /**
  * Runs `upload` with `content` guarded: until the upload's pipeline reads `content`, an error it emits
@@ -18,19 +17,5 @@ export async function owningStream<T>(content: Readable, upload: () => Promise<T
     throw error;
   } finally {
     content.off('error', keepEarlyError);
-  }
-}
-
-/**
- * Publishes a fully written small file (manifest, status): `replace` renames it over an existing file
- * atomically (backend-specific), otherwise the pending upload's own create-only commit. The temporary
- * file is removed if either fails.
- */
-export async function publishSmallFile(pending: PendingUpload, replace: (() => Promise<void>) | undefined): Promise<void> {
-  try {
-    await (replace ? replace() : pending.commit());
-  } catch (error) {
-    await pending.abort();
-    throw error;
   }
 }

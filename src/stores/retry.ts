@@ -1,12 +1,14 @@
 /**
  * Retries as a wrapper around any Store (restic's approach), so backends stay simple. Only operations that
- * can be repeated safely are retried, and only on errors that look like a flaky network. `upload` is never
- * retried: its content stream is consumed once, so the caller retries the whole backup instead. Commit and
- * abort of a pending upload pass through untouched for the same reason.
+ * can be repeated safely are retried, and only on errors that look like a flaky network. `write` is never
+ * retried: its content stream is consumed once, so the caller retries the whole backup instead. `rename`
+ * is not retried either: a rename whose answer was lost did happen, and repeating it would fail on the
+ * missing source. A caller that can repeat a whole step (the repository replacing status.json: a new
+ * temporary file, then a rename) runs it through `retryingOn(store, ...)`, with this store's retry state.
  */
 import type { Readable } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { PendingUpload, Store, StoredFile } from './store.ts';
+import type { Store, StoredFile } from './store.ts';
 
 export interface RetryPolicy {
   /** Total tries, including the first (1 = no retries). */
@@ -79,6 +81,18 @@ export function isPermissionDenied(error: unknown): boolean {
   return false;
 }
 
+type Retrying = <T>(operation: string, fn: () => Promise<T>) => Promise<T>;
+const retriers = new WeakMap<Store, Retrying>();
+
+/**
+ * Runs `fn` (a step made of several calls on `store` that may be repeated as a whole) with the retries of
+ * `store` when it is a withRetry wrapper, once otherwise.
+ */
+export function retryingOn<T>(store: Store, operation: string, fn: () => Promise<T>): Promise<T> {
+  const retrying = retriers.get(store);
+  return retrying ? retrying(operation, fn) : fn();
+}
+
 export function withRetry(store: Store, policy: RetryPolicy = DEFAULT_RETRY_POLICY): Store {
   const sleep = policy.sleep ?? ((ms: number) => delay(ms));
   const maxDelay = policy.maxDelayMs ?? Number.POSITIVE_INFINITY;
@@ -105,16 +119,11 @@ export function withRetry(store: Store, policy: RetryPolicy = DEFAULT_RETRY_POLI
     }
   }
 
-  return {
+  const wrapped: Store = {
     id: store.id,
-    upload: (folder: string, name: string, content: Readable): Promise<PendingUpload> =>
-      store.upload(folder, name, content),
-    // Retried only when replacing: the data is a Buffer (re-sendable), and a repeated replace is harmless,
-    // whereas a repeated create-only write whose first commit did land would fail with "exists".
-    writeFile: (folder: string, name: string, data: Buffer, options?: { replace?: boolean }): Promise<void> =>
-      options?.replace
-        ? retrying(`writing ${folder}/${name}`, () => store.writeFile(folder, name, data, options))
-        : store.writeFile(folder, name, data, options),
+    write: (folder: string, name: string, content: Readable): Promise<number> => store.write(folder, name, content),
+    rename: (folder: string, from: string, to: string, options?: { replace?: boolean }): Promise<void> =>
+      store.rename(folder, from, to, options),
     // Retries opening the stream only; a failure mid-read surfaces to the caller (it already has bytes).
     download: (folder: string, name: string): Promise<Readable> =>
       retrying(`downloading ${folder}/${name}`, () => store.download(folder, name)),
@@ -126,4 +135,6 @@ export function withRetry(store: Store, policy: RetryPolicy = DEFAULT_RETRY_POLI
     open: (): Promise<void> => retrying('connecting', () => store.open()),
     close: (): Promise<void> => store.close(),
   };
+  retriers.set(wrapped, retrying);
+  return wrapped;
 }

@@ -9,14 +9,12 @@
  * the writes of one tick are coalesced, see coalesceWrites),
  * and writes are pipelined (several in flight) instead of one request per round trip.
  */
-import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import ssh2, { type FileEntryWithStats, type SFTPWrapper, type ServerHostKeyAlgorithm, type Stats } from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
-import { TEMP_PREFIX } from '../catalog/naming.ts';
 import { InputError, NotFoundError, inContext, messageOf } from '../errors.ts';
 import {
   HostKeyError,
@@ -27,8 +25,8 @@ import {
   pinnedKeyTypes,
   type HostKeyCheck,
 } from './knownHosts.ts';
-import type { PendingUpload, Store, StoredFile } from './store.ts';
-import { owningStream, publishSmallFile } from './ownStream.ts';
+import type { Store, StoredFile } from './store.ts';
+import { owningStream } from './ownStream.ts';
 import { storePathSegments, type StoreLocation } from './url.ts';
 
 export type SftpLocation = Extract<StoreLocation, { kind: 'sftp' }>;
@@ -80,8 +78,6 @@ interface Connection {
   readonly sftp: SFTPWrapper;
 }
 
-type SftpPending = PendingUpload & { readonly tempPath: string; readonly finalPath: string };
-
 export class SftpStore implements Store {
   readonly id: string;
   private readonly location: SftpLocation;
@@ -122,20 +118,47 @@ export class SftpStore implements Store {
     await opened?.client.end().catch(() => undefined);
   }
 
-  upload(folder: string, name: string, content: Readable): Promise<PendingUpload> {
-    return this.stage(folder, name, content);
+  write(folder: string, name: string, content: Readable): Promise<number> {
+    return owningStream(content, () =>
+      inContext(`${this.id}: uploading ${folder}/${name}`, async () => {
+        const path = this.filePath(folder, name);
+        const { sftp } = await this.connect();
+        await this.makeFolder(sftp, folder);
+        // 'wx' (O_EXCL): the name must be new. Opened before the try: a file that already existed is not ours to remove.
+        const handle = await sftpCall<Buffer>((cb) => sftp.open(path, 'wx', { mode: FILE_MODE }, cb));
+        let written = 0;
+        // writeRemoteFile closes the handle; if the pipeline fails before calling it (content already failed), we do.
+        let handed = false;
+        try {
+          await pipeline(content, (source: AsyncIterable<Buffer | string>) => {
+            handed = true;
+            return writeRemoteFile(sftp, handle, source, (bytes) => {
+              written += bytes;
+            });
+          });
+          const stats = await sftpCall<Stats>((cb) => sftp.stat(path, cb));
+          if (stats.size !== written) {
+            throw new Error(`wrote ${written} bytes but the server has ${stats.size} in ${path}`);
+          }
+        } catch (error) {
+          if (!handed) await sftpCall<void>((cb) => sftp.close(handle, cb)).catch(() => undefined);
+          await sftpCall<void>((cb) => sftp.unlink(path, cb)).catch(() => undefined);
+          throw error;
+        }
+        return written;
+      }),
+    );
   }
 
-  async writeFile(folder: string, name: string, data: Buffer, options?: { replace?: boolean }): Promise<void> {
-    const pending = await this.stage(folder, name, Readable.from([data]));
-    const replace = options?.replace
-      ? () =>
-          inContext(`${this.id}: replacing ${folder}/${name}`, async () => {
-            const { sftp } = await this.connect();
-            await replaceRename(sftp, pending.tempPath, pending.finalPath);
-          })
-      : undefined;
-    await publishSmallFile(pending, replace);
+  async rename(folder: string, from: string, to: string, options?: { replace?: boolean }): Promise<void> {
+    const fromPath = this.filePath(folder, from);
+    const toPath = this.filePath(folder, to);
+    const label = `${folder}/${to}`;
+    await inContext(`${this.id}: ${options?.replace ? 'replacing' : 'committing'} ${label}`, async () => {
+      const { sftp } = await this.connect();
+      if (options?.replace) await replaceRename(sftp, fromPath, toPath);
+      else await commitRename(sftp, fromPath, toPath, label);
+    });
   }
 
   async download(folder: string, name: string): Promise<Readable> {
@@ -185,54 +208,6 @@ export class SftpStore implements Store {
       } catch (error) {
         if (statusOf(error) !== NO_SUCH_FILE) throw error;
       }
-    });
-  }
-
-  /** upload(), also handing writeFile the paths so it can replace by rename. */
-  private stage(folder: string, name: string, content: Readable): Promise<SftpPending> {
-    return owningStream(content, () => this.stageUnguarded(folder, name, content));
-  }
-
-  private stageUnguarded(folder: string, name: string, content: Readable): Promise<SftpPending> {
-    const label = `${folder}/${name}`;
-    return inContext(`${this.id}: uploading ${label}`, async () => {
-      const finalPath = this.filePath(folder, name);
-      const { sftp } = await this.connect();
-      await this.makeFolder(sftp, folder);
-      const tempPath = posix.join(this.folderPath(folder), `${TEMP_PREFIX}${name}-${randomBytes(6).toString('hex')}`);
-      let written = 0;
-      try {
-        await pipeline(content, (source: AsyncIterable<Buffer | string>) =>
-          writeRemoteFile(sftp, tempPath, source, (bytes) => {
-            written += bytes;
-          }),
-        );
-        const stats = await sftpCall<Stats>((cb) => sftp.stat(tempPath, cb));
-        if (stats.size !== written) {
-          throw new Error(`wrote ${written} bytes but the server has ${stats.size} in ${tempPath}`);
-        }
-      } catch (error) {
-        await sftpCall<void>((cb) => sftp.unlink(tempPath, cb)).catch(() => undefined);
-        throw error;
-      }
-      return {
-        size: written,
-        tempPath,
-        finalPath,
-        commit: () =>
-          inContext(`${this.id}: committing ${label}`, async () => {
-            const connection = await this.connect();
-            await commitRename(connection.sftp, tempPath, finalPath, label);
-          }),
-        abort: async () => {
-          try {
-            const connection = await this.connect();
-            await sftpCall<void>((cb) => connection.sftp.unlink(tempPath, cb));
-          } catch {
-            // Cleanup on an error path: a leftover .tmp- file is removed by retention later.
-          }
-        },
-      };
     });
   }
 
@@ -398,17 +373,16 @@ function explainConnectError(error: unknown, where: string, user: string, pinned
 }
 
 /**
- * Writes `source` to a new remote file (O_EXCL, 0600), keeping up to WRITE_WINDOW bytes of write requests in
+ * Writes `source` through `handle` (a new remote file), keeping up to WRITE_WINDOW bytes of write requests in
  * flight. ssh2's WriteStream would wait a full round trip per chunk; this waits only when the window is full,
  * which is also the backpressure on `source`. Resolves after every write was acknowledged and the handle closed.
  */
 async function writeRemoteFile(
   sftp: SFTPWrapper,
-  path: string,
+  handle: Buffer,
   source: AsyncIterable<Buffer | string>,
   onWritten: (bytes: number) => void,
 ): Promise<void> {
-  const handle = await sftpCall<Buffer>((cb) => sftp.open(path, 'wx', { mode: FILE_MODE }, cb));
   // Settled writes remove themselves, so neither the promises nor their buffers pile up over a long upload.
   const inFlight = new Set<Promise<void>>();
   let inFlightBytes = 0;

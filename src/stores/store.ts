@@ -1,9 +1,11 @@
 /**
  * The storage interface every backend implements (SFTP, local directory; S3 would be one more file).
- * Modelled on restic's backend: few methods, each with a written contract, names are plain file names
- * inside one folder per cluster (the layout lives in catalog/naming.ts, not here), and retries are a
- * wrapper (retry.ts), not something each backend re-implements. test/stores/conformance.ts checks every
- * backend against these contracts.
+ * Modelled on restic's backend: few methods, each with a written contract, and backends move bytes at
+ * paths and nothing else. Every name a backend sees comes from the repository (src/repository/layout.ts):
+ * it writes, renames and deletes exactly those names and never invents one (not even a temporary name:
+ * the repository uploads under a temporary name it chose and renames it). Retries are a wrapper
+ * (retry.ts), not something each backend re-implements. test/stores/conformance.ts checks every backend
+ * against these contracts.
  */
 import type { Readable } from 'node:stream';
 
@@ -14,33 +16,25 @@ export interface StoredFile {
   readonly modifiedAt: Date;
 }
 
-/** An upload that has been fully written under a temporary name but is not yet visible under its final name. */
-export interface PendingUpload {
-  /** Bytes written. */
-  readonly size: number;
-  /**
-   * Makes the upload visible under its final name by renaming it. Fails (and leaves the temporary file
-   * for `abort`) if the final name already exists: a backup is never overwritten.
-   */
-  commit(): Promise<void>;
-  /** Removes the temporary file. Never throws: it is cleanup on an error path. */
-  abort(): Promise<void>;
-}
-
 export interface Store {
   /** Where this store is, for logs and summaries, without credentials (e.g. `sftp://backup@dc1:22/srv/etcd`). */
   readonly id: string;
 
   /**
-   * Streams `content` into `folder/<temporary name>` with mode 0600, creating `folder` if needed.
-   * Resolves once every byte is written and the written size was checked; only then may the caller
-   * `commit()`. If `content` errors or the write fails, the temporary file is removed and the promise rejects.
-   * Nothing ever appears under `name` before `commit()`.
+   * Streams `content` into a NEW file `folder/name` with mode 0600, creating `folder` (0700) if needed; an
+   * existing file of that name is an error, never overwritten. Resolves with the number of bytes written
+   * once every byte is durably written and the size on the store was checked against it. If `content`
+   * errors or the write fails, what was written is removed (best effort) and the promise rejects; if it
+   * fails before reading `content`, `content` is destroyed (its producer learns nobody will read it).
    */
-  upload(folder: string, name: string, content: Readable): Promise<PendingUpload>;
+  write(folder: string, name: string, content: Readable): Promise<number>;
 
-  /** Convenience for small files (manifests, status): upload + commit, replacing an existing file atomically when `replace`. */
-  writeFile(folder: string, name: string, data: Buffer, options?: { replace?: boolean }): Promise<void>;
+  /**
+   * Renames `folder/from` to `folder/to`. Without `replace` it never overwrites: it fails with an error
+   * saying `to` already exists (and leaves both files as they were). With `replace` an existing `to` is
+   * replaced atomically where the backend can (readers see the old or the new file, never a partial one).
+   */
+  rename(folder: string, from: string, to: string, options?: { replace?: boolean }): Promise<void>;
 
   /** Opens `folder/name` for reading. Rejects with NotFoundError when it does not exist. */
   download(folder: string, name: string): Promise<Readable>;

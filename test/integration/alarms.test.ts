@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseBackupName } from '../../src/catalog/naming.ts';
+import { parseBackupName } from '../../src/repository/layout.ts';
 import { runCommand, type CommandReport } from '../../src/commands/index.ts';
 import type { Outputs } from '../../src/config/names.ts';
 import type { StatusRecord } from '../../src/notify/status.ts';

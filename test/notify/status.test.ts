@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { NotFoundError } from '../../src/errors.ts';
-import type { PendingUpload, Store, StoredFile } from '../../src/stores/store.ts';
+import type { Store, StoredFile } from '../../src/stores/store.ts';
 import { toPrometheus, escapeLabelValue } from '../../src/notify/prometheus.ts';
 import {
   nextStatus,
@@ -22,11 +22,24 @@ class MemoryStore implements Store {
   private check(): void {
     if (this.failWith) throw this.failWith;
   }
-  async writeFile(folder: string, name: string, data: Buffer, options?: { replace?: boolean }): Promise<void> {
+  async write(folder: string, name: string, content: Readable): Promise<number> {
     this.check();
-    this.writes.push({ folder, name, replace: options?.replace });
-    if (this.files.has(`${folder}/${name}`) && !options?.replace) throw new Error(`${folder}/${name} exists`);
-    this.files.set(`${folder}/${name}`, Buffer.from(data));
+    if (this.files.has(`${folder}/${name}`)) throw new Error(`${folder}/${name} exists`);
+    const chunks: Buffer[] = [];
+    for await (const chunk of content) chunks.push(chunk as Buffer);
+    const data = Buffer.concat(chunks);
+    this.files.set(`${folder}/${name}`, data);
+    return data.length;
+  }
+  /** Records the files published (the rename that makes a written file visible under its name). */
+  async rename(folder: string, from: string, to: string, options?: { replace?: boolean }): Promise<void> {
+    this.check();
+    this.writes.push({ folder, name: to, replace: options?.replace });
+    if (this.files.has(`${folder}/${to}`) && !options?.replace) throw new Error(`${folder}/${to} exists`);
+    const data = this.files.get(`${folder}/${from}`);
+    if (!data) throw new NotFoundError(`${folder}/${from} not found on ${this.id}`);
+    this.files.delete(`${folder}/${from}`);
+    this.files.set(`${folder}/${to}`, data);
   }
   async readFile(folder: string, name: string): Promise<Buffer> {
     this.check();
@@ -36,9 +49,6 @@ class MemoryStore implements Store {
   }
   async download(folder: string, name: string): Promise<Readable> {
     return Readable.from([await this.readFile(folder, name)]);
-  }
-  async upload(): Promise<PendingUpload> {
-    throw new Error('not used');
   }
   async list(): Promise<StoredFile[]> {
     return [];

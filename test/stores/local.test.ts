@@ -29,7 +29,7 @@ describe('LocalStore specifics', () => {
       await fs.writeFile(join(rootDir, 'afile'), 'x');
       // 'afile' is a file, so it cannot be a folder.
       await assert.rejects(
-        store.upload('afile', 'x.db', Readable.from([Buffer.from('x')])),
+        store.write('afile', 'x.db', Readable.from([Buffer.from('x')])),
         (error: Error) => error.message.startsWith(`file://${rootDir}: uploading afile/x.db: `),
       );
     } finally {

@@ -11,6 +11,7 @@ import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { InputError } from '../../src/errors.ts';
 import { fingerprintSha256 } from '../../src/stores/knownHosts.ts';
+import { writeSmallFile } from '../../src/repository/publish.ts';
 import { isTransientError, withRetry } from '../../src/stores/retry.ts';
 import { SftpStore, type SftpLocation } from '../../src/stores/sftp.ts';
 import { parseStoreUrl } from '../../src/stores/url.ts';
@@ -72,7 +73,7 @@ describe('SftpStore failures', { skip }, () => {
     const store = storeFor(siteB, { knownHosts: siteA.knownHosts });
     const presented = fingerprintSha256(knownHostKey(siteB.knownHosts));
     try {
-      const error = await store.writeFile('c', 'x', Buffer.from('x')).then(
+      const error = await writeSmallFile(store, 'c', 'x', Buffer.from('x')).then(
         () => assert.fail('must be refused'),
         (e: unknown) => e as Error,
       );
@@ -97,7 +98,7 @@ describe('SftpStore failures', { skip }, () => {
         assert.ok(error.message.includes(fingerprintSha256(knownHostKey(siteB.knownHosts))));
         return true;
       });
-      await assert.rejects(store.upload('c', 'x.db', Readable.from([Buffer.from('x')])), /host key verification failed/);
+      await assert.rejects(store.write('c', 'x.db', Readable.from([Buffer.from('x')])), /host key verification failed/);
       await assertNothingWritten(siteB);
     } finally {
       await store.close();
@@ -148,7 +149,7 @@ describe('SftpStore failures', { skip }, () => {
     const store = storeFor(siteB);
     const retrying = withRetry(store, { attempts: 3, baseDelayMs: 50 });
     try {
-      await store.writeFile('c', 'x', Buffer.from('1'));
+      await writeSmallFile(store, 'c', 'x', Buffer.from('1'));
       await killSessions(siteB);
       // The first call after the drop may see it (transient) or may already reconnect; with retries it works.
       assert.deepEqual(
@@ -165,7 +166,7 @@ describe('SftpStore failures', { skip }, () => {
   it('reports a stopped sshd as connection refused, naming the store, and reconnects once it is back', async () => {
     const store = storeFor(siteA);
     try {
-      await store.writeFile('c', 'before', Buffer.from('1'));
+      await writeSmallFile(store, 'c', 'before', Buffer.from('1'));
       await store.close();
       await siteA.stop();
       await assert.rejects(store.list('c'), (error: Error) => {

@@ -5,14 +5,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { findBackup, formatCatalogTable, latest, listCatalog, parseManifest } from '../../src/catalog/catalog.ts';
+import { formatCatalogTable } from '../../src/catalog/catalog.ts';
+import { findBackup, latest, listCatalog } from '../../src/repository/listing.ts';
+import { parseManifest } from '../../src/repository/manifest.ts';
 import { heal, planHealing } from '../../src/catalog/healing.ts';
-import type { Manifest } from '../../src/catalog/manifest.ts';
-import { backupName, manifestFileName, objectFileName } from '../../src/catalog/naming.ts';
+import type { Manifest } from '../../src/repository/manifest.ts';
+import { backupName, manifestFileName, objectFileName } from '../../src/repository/layout.ts';
 import { DEFAULT_RETENTION_POLICY, type RetentionPolicy } from '../../src/catalog/policy.ts';
 import { planPrune, prune } from '../../src/catalog/prune.ts';
 import { LocalStore } from '../../src/stores/local.ts';
-import type { PendingUpload, Store, StoredFile } from '../../src/stores/store.ts';
+import { writeSmallFile } from '../../src/repository/publish.ts';
+import type { Store, StoredFile } from '../../src/stores/store.ts';
 
 const CLUSTER = 'prod';
 const NOW = new Date('2026-11-25T12:00:00Z');
@@ -79,8 +82,8 @@ function makeBackup(hoursAgo: number, revision = 1000 + hoursAgo): Made {
 }
 
 async function put(store: Store, made: Made, object = made.object): Promise<void> {
-  await store.writeFile(CLUSTER, made.objectFile, object);
-  await store.writeFile(CLUSTER, made.manifestFile, Buffer.from(JSON.stringify(made.manifest)));
+  await writeSmallFile(store, CLUSTER, made.objectFile, object);
+  await writeSmallFile(store, CLUSTER, made.manifestFile, Buffer.from(JSON.stringify(made.manifest)));
 }
 
 async function names(store: Store): Promise<string[]> {
@@ -102,11 +105,11 @@ class Wrapped implements Store {
   get id(): string {
     return this.inner.id;
   }
-  upload(folder: string, name: string, content: Readable): Promise<PendingUpload> {
-    return this.inner.upload(folder, name, content);
+  write(folder: string, name: string, content: Readable): Promise<number> {
+    return this.inner.write(folder, name, content);
   }
-  writeFile(folder: string, name: string, data: Buffer, options?: { replace?: boolean }): Promise<void> {
-    return this.inner.writeFile(folder, name, data, options);
+  rename(folder: string, from: string, to: string, options?: { replace?: boolean }): Promise<void> {
+    return this.inner.rename(folder, from, to, options);
   }
   download(folder: string, name: string): Promise<Readable> {
     return this.inner.download(folder, name);
@@ -174,10 +177,10 @@ describe('listCatalog', () => {
     const good = makeBackup(2);
     const unreadable = makeBackup(1);
     await put(a, good);
-    await a.writeFile(CLUSTER, unreadable.objectFile, unreadable.object);
-    await a.writeFile(CLUSTER, unreadable.manifestFile, Buffer.from('{"format": 1, "name": '));
-    await a.writeFile(CLUSTER, 'notes.txt', Buffer.from('hello'));
-    await a.writeFile(CLUSTER, '.tmp-x.db-123', Buffer.from('partial'));
+    await writeSmallFile(a, CLUSTER, unreadable.objectFile, unreadable.object);
+    await writeSmallFile(a, CLUSTER, unreadable.manifestFile, Buffer.from('{"format": 1, "name": '));
+    await writeSmallFile(a, CLUSTER, 'notes.txt', Buffer.from('hello'));
+    await writeSmallFile(a, CLUSTER, '.tmp-x.db-123', Buffer.from('partial'));
     const catalog = await listCatalog([a], CLUSTER);
     assert.deepEqual(
       catalog.unreadable.map((u) => [u.storeId, u.name, u.file]),
@@ -243,9 +246,9 @@ describe('findBackup (what a restore or a drill starts from)', () => {
   it('latest goes back from the newest name until a backup has a usable copy', async () => {
     const a = new Wrapped(await localStore('fa2'));
     const [unreadable, noObject, good, older] = [makeBackup(1), makeBackup(2), makeBackup(3), makeBackup(4)];
-    await a.writeFile(CLUSTER, unreadable!.objectFile, unreadable!.object);
-    await a.writeFile(CLUSTER, unreadable!.manifestFile, Buffer.from('{"format": 1'));
-    await a.writeFile(CLUSTER, noObject!.manifestFile, Buffer.from(JSON.stringify(noObject!.manifest)));
+    await writeSmallFile(a, CLUSTER, unreadable!.objectFile, unreadable!.object);
+    await writeSmallFile(a, CLUSTER, unreadable!.manifestFile, Buffer.from('{"format": 1'));
+    await writeSmallFile(a, CLUSTER, noObject!.manifestFile, Buffer.from(JSON.stringify(noObject!.manifest)));
     await put(a, good!);
     await put(a, older!);
     const { entry } = await findBackup([a], CLUSTER, { kind: 'latest' });
@@ -297,11 +300,11 @@ describe('prune', () => {
     const backups = [1, 2, 3, 4, 5].map((h) => makeBackup(h));
     for (const m of backups) await put(a, m);
     const unreadable = makeBackup(10);
-    await a.writeFile(CLUSTER, unreadable.objectFile, unreadable.object);
-    await a.writeFile(CLUSTER, unreadable.manifestFile, Buffer.from(JSON.stringify({ ...unreadable.manifest, format: 99 })));
+    await writeSmallFile(a, CLUSTER, unreadable.objectFile, unreadable.object);
+    await writeSmallFile(a, CLUSTER, unreadable.manifestFile, Buffer.from(JSON.stringify({ ...unreadable.manifest, format: 99 })));
     const otherCluster = backupName('staging', new Date(NOW.getTime() - 20 * HOUR), 'etcd-0', 1);
     for (const f of ['README.md', 'keep.db', `${otherCluster}.json`, `${otherCluster}.db`]) {
-      await a.writeFile(CLUSTER, f, Buffer.from('not ours'));
+      await writeSmallFile(a, CLUSTER, f, Buffer.from('not ours'));
     }
     const before = await names(a);
     const result = await prune([a], CLUSTER, KEEP_LAST_1, NOW, { dryRun: false });
@@ -335,8 +338,8 @@ describe('prune', () => {
     await put(a, makeBackup(1));
     const old = '.tmp-old.db-aaaa';
     const young = '.tmp-young.db-bbbb';
-    await a.writeFile(CLUSTER, old, Buffer.from('x'));
-    await a.writeFile(CLUSTER, young, Buffer.from('y'));
+    await writeSmallFile(a, CLUSTER, old, Buffer.from('x'));
+    await writeSmallFile(a, CLUSTER, young, Buffer.from('y'));
     await setMtime(a, old, new Date(NOW.getTime() - 7 * HOUR));
     await setMtime(a, young, new Date(NOW.getTime() - 5 * HOUR));
 
@@ -388,11 +391,11 @@ describe('prune', () => {
     const youngOrphan = makeBackup(3);
     const noObject = makeBackup(4);
     await put(a, newest);
-    await a.writeFile(CLUSTER, orphan.objectFile, orphan.object);
+    await writeSmallFile(a, CLUSTER, orphan.objectFile, orphan.object);
     await setMtime(a, orphan.objectFile, new Date(NOW.getTime() - 7 * HOUR));
-    await a.writeFile(CLUSTER, youngOrphan.objectFile, youngOrphan.object);
+    await writeSmallFile(a, CLUSTER, youngOrphan.objectFile, youngOrphan.object);
     await setMtime(a, youngOrphan.objectFile, new Date(NOW.getTime() - 2 * HOUR));
-    await a.writeFile(CLUSTER, noObject.manifestFile, Buffer.from(JSON.stringify(noObject.manifest)));
+    await writeSmallFile(a, CLUSTER, noObject.manifestFile, Buffer.from(JSON.stringify(noObject.manifest)));
     const catalog = await listCatalog([a], CLUSTER);
     const plan = planPrune(catalog.stores[0]!, KEEP_LAST_1, NOW);
     assert.deepEqual(plan.actions.map((x) => x.files), [[orphan.objectFile]]);
@@ -472,9 +475,9 @@ describe('healing', () => {
     const b = await localStore('h4b');
     const [orphaned, objectless, unreadable] = [makeBackup(1), makeBackup(2), makeBackup(3)];
     for (const m of [orphaned!, objectless!, unreadable!]) await put(a, m);
-    await b.writeFile(CLUSTER, orphaned!.objectFile, Buffer.from('half a backup'));
-    await b.writeFile(CLUSTER, objectless!.manifestFile, Buffer.from(JSON.stringify(objectless!.manifest)));
-    await b.writeFile(CLUSTER, unreadable!.manifestFile, Buffer.from('garbage'));
+    await writeSmallFile(b, CLUSTER, orphaned!.objectFile, Buffer.from('half a backup'));
+    await writeSmallFile(b, CLUSTER, objectless!.manifestFile, Buffer.from(JSON.stringify(objectless!.manifest)));
+    await writeSmallFile(b, CLUSTER, unreadable!.manifestFile, Buffer.from('garbage'));
     const plan = planHealing(await listCatalog([a, b], CLUSTER), DEFAULT_RETENTION_POLICY, NOW);
     assert.deepEqual(
       plan.copies.map((c) => [c.name, c.writeManifest, c.replaceOrphan]),

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { describe, it } from 'node:test';
 import { NotFoundError, withContext } from '../../src/errors.ts';
+import { writeSmallFile } from '../../src/repository/publish.ts';
 import { HostKeyError } from '../../src/stores/knownHosts.ts';
 import { isTransientError, withRetry } from '../../src/stores/retry.ts';
 import type { Store } from '../../src/stores/store.ts';
@@ -21,11 +22,12 @@ function flakyStore(failures: unknown[]): Store & { calls: Record<string, number
   return {
     id: 'fake://store',
     calls,
-    upload: (_f, _n, content) => step('upload', { size: 0, commit: async () => {}, abort: async () => {} }).then((p) => {
-      content.resume();
-      return p;
-    }),
-    writeFile: () => step('writeFile', undefined),
+    write: (_f, _n, content) =>
+      step('write', 0).then((size) => {
+        content.resume();
+        return size;
+      }),
+    rename: () => step('rename', undefined),
     download: () => step('download', Readable.from([])),
     readFile: () => step('readFile', Buffer.from('ok')),
     list: () => step('list', []),
@@ -103,24 +105,25 @@ describe('withRetry', () => {
     assert.deepEqual(delays, []);
   });
 
-  it('never retries upload (its stream is consumed once)', async () => {
+  it('never retries a write (its stream is consumed once)', async () => {
     const store = flakyStore([errno('ECONNRESET')]);
     const { sleep } = recordingSleep();
     await assert.rejects(
-      withRetry(store, { attempts: 3, baseDelayMs: 1, sleep }).upload('c', 'x', Readable.from([Buffer.from('x')])),
+      withRetry(store, { attempts: 3, baseDelayMs: 1, sleep }).write('c', 'x', Readable.from([Buffer.from('x')])),
       /ECONNRESET/,
     );
-    assert.equal(store.calls['upload'], 1);
+    assert.equal(store.calls['write'], 1);
   });
 
-  it('retries writeFile only when replacing', async () => {
+  it('retries writing a small file only when replacing', async () => {
     const { sleep } = recordingSleep();
     const create = flakyStore([errno('ECONNRESET')]);
-    await assert.rejects(withRetry(create, { attempts: 3, baseDelayMs: 1, sleep }).writeFile('c', 'x', Buffer.from('x')));
-    assert.equal(create.calls['writeFile'], 1);
+    await assert.rejects(writeSmallFile(withRetry(create, { attempts: 3, baseDelayMs: 1, sleep }), 'c', 'x', Buffer.from('x')));
+    assert.equal(create.calls['write'], 1);
     const replace = flakyStore([errno('ECONNRESET')]);
-    await withRetry(replace, { attempts: 3, baseDelayMs: 1, sleep }).writeFile('c', 'x', Buffer.from('x'), { replace: true });
-    assert.equal(replace.calls['writeFile'], 2);
+    await writeSmallFile(withRetry(replace, { attempts: 3, baseDelayMs: 1, sleep }), 'c', 'x', Buffer.from('x'), { replace: true });
+    assert.equal(replace.calls['write'], 2, 'the whole write (a new temporary file, then the rename) is repeated');
+    assert.equal(replace.calls['rename'], 1);
   });
 
   it('retries remove and passes close through once', async () => {
