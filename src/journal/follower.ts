@@ -1,0 +1,560 @@
+/**
+ * The journal follower: every node runs one; the one holding the writer lock (writerLock.ts) watches the
+ * whole keyspace and publishes segments, the others wait for the lock. The writer:
+ *
+ *   1. reads where the journal stands from the sites (position.ts), never from memory;
+ *   2. watches from the next revision; each response is a list of whole revisions (records.ts `rev`);
+ *   3. closes a segment every `flushMs` or at `maxSegmentBytes`, and hands it to the publisher, which
+ *      asks the TTLs of new leases, encodes (compress, encrypt), checks the lock is still ours, and
+ *      publishes to every site in order, keeping the hash chain;
+ *   4. when idle, asks etcd for a progress notification and publishes a progress mark at most once per
+ *      flush interval, so the journal says "complete through X as of T" on a quiet cluster;
+ *   5. on a compacted start (or segments it could not keep), writes a gap record, raises the alarm, takes
+ *      a full backup at once and restarts the chain from it: a gap is never silent;
+ *   6. at its maximum run time flushes, releases the lock and returns (a clean handover); when the lock is
+ *      lost it stops publishing at once and drops what it had not published (the next writer re-reads it
+ *      from etcd, starting after what is on the sites).
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Etcd3 } from 'etcd3';
+import { connect, type EtcdAccess } from '../etcd/connection.ts';
+import type { Log } from '../engine/log.ts';
+import { messageOf } from '../errors.ts';
+import type { Compression } from '../repository/layout.ts';
+import type { Store } from '../stores/store.ts';
+import { TOOL_VERSION } from '../version.ts';
+import { encodeSegment } from './encode.ts';
+import { LeaseTracker } from './leases.ts';
+import { chainStart, readPosition, type BaseBackup, type ChainAnchor } from './position.ts';
+import { healSegments, publishGap, publishProgress, publishSegment, type SiteResult } from './publishSegment.ts';
+import type { JournalRecord, RevisionRecord } from './records.ts';
+import { GAP_KIND, JOURNAL_FORMAT, PROGRESS_KIND, SEGMENT_KIND, segmentName, segmentObjectFile, type GapRecord, type SegmentManifest } from './segment.ts';
+import { openWatch, type WatchHandle, type WatchMessage } from './watchStream.ts';
+import { tryAcquireWriterLock, waitForLockFree, type WriterLock } from './writerLock.ts';
+
+export interface FollowerOptions {
+  readonly cluster: string;
+  readonly etcd: EtcdAccess;
+  readonly compression: Compression;
+  readonly recipients: readonly string[];
+  readonly flushMs: number;
+  /** A segment is closed early once its NDJSON reaches this many bytes. */
+  readonly maxSegmentBytes: number;
+  /** Run this long, then hand over cleanly (flush, release the lock, return). */
+  readonly maxRuntimeMs: number;
+  readonly lockTtlSeconds: number;
+  readonly holder: string;
+  /** Which etcd member(s) this follower talks to, recorded in manifests. */
+  readonly member: string;
+  /** Segments no site accepted wait here (files 0600) until a site is back. */
+  readonly spoolDir: string;
+  /** Past this many bytes waiting, the oldest are dropped and a gap is recorded. */
+  readonly spoolLimitBytes: number;
+}
+
+export interface FollowerDeps {
+  readonly stores: readonly Store[];
+  readonly now: () => Date;
+  readonly sleep: (ms: number) => Promise<void>;
+  readonly log: Log;
+  /** Takes a full backup now (the backup command's engine); undefined when it failed. */
+  readonly fullBackup: (reason: string) => Promise<BaseBackup | undefined>;
+  /** Raises the alarm for a problem the journal cannot fix itself (gap, site down); never throws. */
+  readonly alarm: (problem: string) => Promise<void>;
+}
+
+export interface FollowerResult {
+  readonly outcome: 'success' | 'degraded' | 'failed';
+  /** Whether this follower wrote at some point. */
+  readonly wrote: boolean;
+  readonly segments: number;
+  readonly revisions: number;
+  readonly lastRevision?: number;
+  readonly gaps: readonly GapRecord[];
+  readonly problems: readonly string[];
+}
+
+/** Runs until the maximum run time (or `signal`): standby while another follower writes, writer otherwise. */
+export async function runFollower(options: FollowerOptions, deps: FollowerDeps, signal?: AbortSignal): Promise<FollowerResult> {
+  const started = deps.now().getTime();
+  const deadline = started + options.maxRuntimeMs;
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), options.maxRuntimeMs);
+  signal?.addEventListener('abort', () => stop.abort());
+  const stats = new Stats();
+  const client = await connect(options.etcd);
+  try {
+    while (!stop.signal.aborted && deps.now().getTime() < deadline) {
+      let lock: WriterLock | undefined;
+      try {
+        lock = await tryAcquireWriterLock(client, options.cluster, { holder: options.holder, member: options.member }, options.lockTtlSeconds);
+      } catch (error) {
+        deps.log.warning(`journal: ${messageOf(error)}; trying again`);
+        await deps.sleep(1000);
+        continue;
+      }
+      if (!lock) {
+        deps.log.info(`journal: standby, another follower writes; waiting for the lock`);
+        await waitForLockFree(client, options.cluster, stop.signal);
+        continue;
+      }
+      deps.log.info(`journal: writer (lock ${lock.key} at revision ${lock.modRevision})`);
+      stats.wrote = true;
+      const writer = new Writer(options, deps, client, lock, stats, stop.signal);
+      const end = await writer.run();
+      await lock.release();
+      if (end === 'failed') break;
+      if (end === 'lost') {
+        stats.problems.push('lost the writer lock: stopped writing; another follower continues from the sites');
+        deps.log.warning('journal: lost the writer lock; standing by');
+        continue;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    client.close();
+  }
+  return stats.result();
+}
+
+class Stats {
+  wrote = false;
+  segments = 0;
+  revisions = 0;
+  lastRevision: number | undefined;
+  failed = false;
+  degraded = false;
+  readonly gaps: GapRecord[] = [];
+  readonly problems: string[] = [];
+
+  result(): FollowerResult {
+    return {
+      outcome: this.failed || this.gaps.length > 0 ? 'failed' : this.degraded ? 'degraded' : 'success',
+      wrote: this.wrote,
+      segments: this.segments,
+      revisions: this.revisions,
+      ...(this.lastRevision !== undefined ? { lastRevision: this.lastRevision } : {}),
+      gaps: this.gaps,
+      problems: this.problems,
+    };
+  }
+}
+
+type WriterEnd = 'handover' | 'lost' | 'failed';
+
+/** A closed segment waiting for the publisher. */
+interface ClosedSegment {
+  readonly kind: 'segment';
+  readonly records: RevisionRecord[];
+  readonly completeThrough: { readonly revision: number; readonly at: string };
+  readonly bytes: number;
+}
+
+interface ProgressItem {
+  readonly kind: 'progress';
+  readonly completeThrough: { readonly revision: number; readonly at: string };
+}
+
+type Message = WatchMessage | { readonly type: 'tick' } | { readonly type: 'stop' } | { readonly type: 'lock-lost'; readonly error: Error };
+
+/** One writer's tenure, from taking the lock to releasing or losing it. */
+class Writer {
+  private readonly inbox: Message[] = [];
+  private wake: (() => void) | undefined;
+  private watch: WatchHandle | undefined;
+  /** Last revision received from etcd (published or not). */
+  private lastRevision = 0;
+  private open: RevisionRecord[] = [];
+  private openBytes = 0;
+  private progress: { revision: number; at: string } | undefined;
+  private lastPublishAt = 0;
+  private readonly publisher: Publisher;
+
+  constructor(
+    private readonly options: FollowerOptions,
+    private readonly deps: FollowerDeps,
+    private readonly client: Etcd3,
+    private readonly lock: WriterLock,
+    private readonly stats: Stats,
+    private readonly stop: AbortSignal,
+  ) {
+    this.publisher = new Publisher(options, deps, lock, stats, new LeaseTracker(client, deps.now));
+  }
+
+  private post(message: Message): void {
+    this.inbox.push(message);
+    this.wake?.();
+  }
+
+  private async next(): Promise<Message> {
+    while (this.inbox.length === 0) await new Promise<void>((resolve) => (this.wake = resolve));
+    this.wake = undefined;
+    return this.inbox.shift()!;
+  }
+
+  async run(): Promise<WriterEnd> {
+    const onStop = (): void => this.post({ type: 'stop' });
+    this.stop.addEventListener('abort', onStop);
+    void this.lock.lost.then((error) => this.post({ type: 'lock-lost', error }));
+    const ticker = setInterval(() => this.post({ type: 'tick' }), this.options.flushMs);
+    try {
+      let anchor: ChainAnchor;
+      try {
+        const position = await readPosition(this.deps.stores, this.options.cluster);
+        for (const u of position.unreadable) this.degrade(`site ${u.storeId} could not be read: ${u.error}`);
+        if (position.anchor) anchor = position.anchor;
+        else {
+          const base = await this.deps.fullBackup('the journal needs a full backup to start from and there is none');
+          if (!base) return this.fail('no full backup to start the journal from, and taking one failed');
+          anchor = chainStart(base);
+        }
+      } catch (error) {
+        return this.fail(`reading where the journal stands on the sites: ${messageOf(error)}`);
+      }
+      await this.heal();
+      this.startChain(anchor);
+      await this.startWatch();
+      for (;;) {
+        if (!this.lock.held()) return this.abandon();
+        const message = await this.next();
+        switch (message.type) {
+          case 'revisions':
+            if (!this.accept(message.records)) {
+              const gap = await this.gap(this.lastRevision + 1, null, `etcd skipped from revision ${this.lastRevision} to ${message.records[0]?.rev}`);
+              if (gap === 'failed' || gap === 'lost') return gap;
+            }
+            break;
+          case 'progress':
+            // Revisions are contiguous in a whole-keyspace watch, so a notification past what we received
+            // means events are still on their way (etcd 3.4 could send it early): only trust it up to here.
+            if (message.revision <= this.lastRevision) this.progress = { revision: this.lastRevision, at: this.deps.now().toISOString() };
+            break;
+          case 'compacted': {
+            const end = await this.gap(
+              this.lastRevision + 1,
+              message.compactRevision - 1 >= this.lastRevision + 1 ? message.compactRevision - 1 : null,
+              `etcd compacted its history up to revision ${message.compactRevision}, past the journal's position ${this.lastRevision}`,
+            );
+            if (end === 'failed' || end === 'lost') return end;
+            break;
+          }
+          case 'ended':
+            this.watch = undefined;
+            this.deps.log.warning(`journal: ${message.error.message}; watching again from revision ${this.lastRevision + 1}`);
+            await this.deps.sleep(500);
+            if (this.lock.held()) await this.startWatch().catch((error: unknown) => this.deps.log.warning(`journal: ${messageOf(error)}`));
+            break;
+          case 'tick':
+            await this.tick();
+            if (this.publisher.overflowed) {
+              const from = this.publisher.overflowed;
+              this.publisher.overflowed = undefined;
+              const end = await this.gap(from, null, `no site accepted the journal for longer than the local spool holds (${this.options.spoolLimitBytes} bytes)`);
+              if (end === 'failed' || end === 'lost') return end;
+            }
+            if (this.watch === undefined && this.lock.held()) await this.startWatch().catch((error: unknown) => this.deps.log.warning(`journal: ${messageOf(error)}`));
+            break;
+          case 'stop':
+            // Clean handover: publish what we have, then release.
+            this.closeSegment();
+            await this.publisher.drain();
+            return this.lock.held() ? 'handover' : this.abandon();
+          case 'lock-lost':
+            return this.abandon(message.error);
+        }
+      }
+    } finally {
+      clearInterval(ticker);
+      this.stop.removeEventListener('abort', onStop);
+      this.watch?.close();
+      this.publisher.stop();
+    }
+  }
+
+  private fail(problem: string): WriterEnd {
+    this.stats.failed = true;
+    this.stats.problems.push(problem);
+    this.deps.log.error(`journal: ${problem}`);
+    return 'failed';
+  }
+
+  private degrade(problem: string): void {
+    this.stats.degraded = true;
+    this.stats.problems.push(problem);
+    this.deps.log.warning(`journal: ${problem}`);
+  }
+
+  private abandon(error?: Error): WriterEnd {
+    this.publisher.stop();
+    if (error) this.deps.log.warning(`journal: ${error.message}`);
+    return 'lost';
+  }
+
+  private startChain(anchor: ChainAnchor): void {
+    this.lastRevision = anchor.nextRevision - 1;
+    this.open = [];
+    this.openBytes = 0;
+    this.progress = undefined;
+    this.publisher.anchor(anchor);
+    this.deps.log.info(`journal: continuing from revision ${anchor.nextRevision} (chain from ${anchor.baseBackup})`);
+  }
+
+  private async startWatch(): Promise<void> {
+    this.watch?.close();
+    this.watch = undefined;
+    this.watch = await openWatch(this.client, this.lastRevision + 1, this.deps.now, (m) => this.post(m));
+  }
+
+  /** Adds whole revisions; false when one is not the next revision (a hole: never papered over). */
+  private accept(records: readonly RevisionRecord[]): boolean {
+    for (const record of records) {
+      if (record.rev <= this.lastRevision) continue; // Re-sent after a re-watch: already held.
+      if (record.rev !== this.lastRevision + 1) return false;
+      this.open.push(record);
+      this.openBytes += record.events.reduce((n, e) => n + e.key.length + (e.type === 'put' ? e.value.length : 0) + 100, 40);
+      this.lastRevision = record.rev;
+      if (this.openBytes >= this.options.maxSegmentBytes) this.closeSegment();
+    }
+    return true;
+  }
+
+  private closeSegment(): void {
+    if (this.open.length === 0) return;
+    const last = this.open[this.open.length - 1]!;
+    const confirmed = this.progress && this.progress.revision >= last.rev ? this.progress.at : last.at;
+    this.publisher.push({ kind: 'segment', records: this.open, completeThrough: { revision: last.rev, at: confirmed > last.at ? confirmed : last.at }, bytes: this.openBytes });
+    this.lastPublishAt = this.deps.now().getTime();
+    this.open = [];
+    this.openBytes = 0;
+  }
+
+  private async tick(): Promise<void> {
+    if (this.open.length > 0) {
+      this.closeSegment();
+      return;
+    }
+    // Idle: ask etcd to confirm nothing happened; publish a progress mark at most once per flush interval.
+    this.watch?.requestProgress();
+    const now = this.deps.now().getTime();
+    if (this.progress && this.progress.revision === this.lastRevision && now - this.lastPublishAt >= this.options.flushMs) {
+      this.publisher.push({ kind: 'progress', completeThrough: this.progress });
+      this.lastPublishAt = now;
+    }
+    if (this.publisher.sitesMissing) await this.heal();
+  }
+
+  private async heal(): Promise<void> {
+    try {
+      const healed = await healSegments(this.deps.stores, this.options.cluster);
+      for (const c of healed.copied) this.deps.log.info(`journal: healed ${c.name}: copied from ${c.from} to ${c.to}`);
+      if (healed.failed.length === 0) this.publisher.sitesMissing = false;
+    } catch (error) {
+      this.deps.log.warning(`journal: healing: ${messageOf(error)}`);
+    }
+  }
+
+  /**
+   * An explicit gap: publish what came before it, record the gap on the sites, raise the alarm, take a full
+   * backup and restart the chain from it.
+   */
+  private async gap(fromRevision: number, toRevision: number | null, reason: string): Promise<WriterEnd | 'continue'> {
+    this.watch?.close();
+    this.watch = undefined;
+    this.closeSegment();
+    await this.publisher.drain();
+    if (!this.lock.held()) return 'lost';
+    const detectedAt = this.deps.now().toISOString();
+    const record: GapRecord = { format: JOURNAL_FORMAT, kind: GAP_KIND, cluster: this.options.cluster, fromRevision, toRevision, detectedAt, reason, restartedFrom: null };
+    this.deps.log.error(`journal: gap from revision ${fromRevision}: ${reason}; taking a full backup now`);
+    this.report(await publishGap(this.deps.stores, record));
+    const base = await this.deps.fullBackup(`journal gap from revision ${fromRevision}: ${reason}`);
+    const final: GapRecord = { ...record, restartedFrom: base?.name ?? null };
+    this.stats.gaps.push(final);
+    if (base) this.report(await publishGap(this.deps.stores, final));
+    await this.deps.alarm(
+      `journal gap: revisions from ${fromRevision}${toRevision !== null ? ` to ${toRevision}` : ''} are not in the journal (${reason}); ` +
+        (base ? `a full backup was taken at once (${base.name}) and the journal restarts from it` : 'the full backup taken to restart the journal FAILED'),
+    );
+    if (!base) return this.fail(`journal gap from revision ${fromRevision} and the full backup to restart from failed`);
+    if (!this.lock.held()) return 'lost';
+    this.startChain(chainStart(base));
+    await this.startWatch();
+    return 'continue';
+  }
+
+  private report(results: readonly SiteResult[]): void {
+    for (const r of results.filter((x) => !x.ok)) this.degrade(`site ${r.store}: ${r.error ?? 'failed'}`);
+  }
+}
+
+/**
+ * Publishes closed segments one at a time, in order, keeping the hash chain. A segment no site took waits
+ * in the spool (a file, 0600) and is retried; the ones after it queue behind it, so the sites only ever
+ * hold a contiguous chain.
+ */
+class Publisher {
+  private readonly queue: (ClosedSegment | ProgressItem)[] = [];
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private previousSha256 = '';
+  private baseBackup = '';
+  private spooled = new Map<string, number>();
+  /** First revision dropped from a full spool; the writer turns it into a gap. */
+  overflowed: number | undefined;
+  /** A site missed a segment: heal when it is back. */
+  sitesMissing = false;
+
+  constructor(
+    private readonly options: FollowerOptions,
+    private readonly deps: FollowerDeps,
+    private readonly lock: WriterLock,
+    private readonly stats: Stats,
+    private readonly leases: LeaseTracker,
+  ) {}
+
+  anchor(anchor: ChainAnchor): void {
+    this.previousSha256 = anchor.previousSha256;
+    this.baseBackup = anchor.baseBackup;
+  }
+
+  push(item: ClosedSegment | ProgressItem): void {
+    this.queue.push(item);
+    this.running ??= this.work().finally(() => (this.running = undefined));
+  }
+
+  async drain(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    this.queue.length = 0;
+  }
+
+  private queuedBytes(): number {
+    return this.queue.reduce((n, item) => n + (item.kind === 'segment' ? item.bytes : 0), 0);
+  }
+
+  private async work(): Promise<void> {
+    let encoded: { manifest: SegmentManifest; bytes: Buffer } | undefined;
+    while (this.queue.length > 0 && !this.stopped) {
+      const item = this.queue[0]!;
+      if (item.kind === 'progress') {
+        if (!(await this.fenced())) return;
+        const results = await publishProgress(this.deps.stores, {
+          format: JOURNAL_FORMAT,
+          kind: PROGRESS_KIND,
+          cluster: this.options.cluster,
+          completeThrough: item.completeThrough,
+          writer: { holder: this.options.holder, member: this.options.member },
+        });
+        this.noteSites(results);
+        this.queue.shift();
+        continue;
+      }
+      try {
+        encoded ??= await this.encode(item);
+      } catch (error) {
+        this.deps.log.error(`journal: encoding a segment: ${messageOf(error)}`);
+        this.stats.failed = true;
+        this.stop();
+        return;
+      }
+      if (!(await this.fenced())) return;
+      const results = await publishSegment(this.deps.stores, encoded.manifest, encoded.bytes);
+      this.noteSites(results);
+      if (results.some((r) => r.ok)) {
+        this.queue.shift();
+        this.previousSha256 = encoded.manifest.object.sha256;
+        this.stats.segments++;
+        this.stats.revisions += encoded.manifest.revisions;
+        this.stats.lastRevision = encoded.manifest.lastRevision;
+        await this.unspool(encoded.manifest.object.file);
+        encoded = undefined;
+        continue;
+      }
+      // No site took it: spool it to disk and retry; past the spool's bound, drop it all and record a gap.
+      await this.spool(encoded);
+      if (this.queuedBytes() + [...this.spooled.values()].reduce((a, b) => a + b, 0) > this.options.spoolLimitBytes) {
+        this.overflowed = item.records[0]!.rev;
+        for (const file of [...this.spooled.keys()]) await this.unspool(file);
+        this.queue.length = 0;
+        return;
+      }
+      await this.deps.sleep(1000);
+      encoded = await this.fromSpool(encoded);
+    }
+  }
+
+  /** Publishing only while the lock is provably ours (fencing against a writer that lost it unawares). */
+  private async fenced(): Promise<boolean> {
+    if (this.lock.held() && this.lock.remainingMs(Date.now()) > 500 && (await this.lock.confirm())) return true;
+    this.deps.log.warning('journal: the writer lock is no longer ours: not publishing');
+    this.stop();
+    return false;
+  }
+
+  private async encode(segment: ClosedSegment): Promise<{ manifest: SegmentManifest; bytes: Buffer }> {
+    const first = segment.records[0]!;
+    const last = segment.records[segment.records.length - 1]!;
+    const leases = await this.leases.firstSeen(segment.records);
+    const records: JournalRecord[] = segment.records;
+    const object = await encodeSegment(records, this.options.compression, this.options.recipients);
+    const name = segmentName(this.options.cluster, first.rev, last.rev);
+    const manifest: SegmentManifest = {
+      format: JOURNAL_FORMAT,
+      kind: SEGMENT_KIND,
+      name,
+      cluster: this.options.cluster,
+      firstRevision: first.rev,
+      lastRevision: last.rev,
+      revisions: segment.records.length,
+      events: segment.records.reduce((n, r) => n + r.events.length, 0),
+      firstReceivedAt: first.at,
+      lastReceivedAt: last.at,
+      completeThrough: segment.completeThrough,
+      object: { file: segmentObjectFile(name, this.options.compression, this.options.recipients.length > 0), size: object.bytes.length, sha256: object.sha256 },
+      previousSha256: this.previousSha256,
+      baseBackup: this.baseBackup,
+      leases,
+      compression: this.options.compression,
+      encryptedTo: [...this.options.recipients],
+      writer: { holder: this.options.holder, member: this.options.member },
+      toolVersion: TOOL_VERSION,
+    };
+    return { manifest, bytes: object.bytes };
+  }
+
+  private noteSites(results: readonly SiteResult[]): void {
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length === 0) return;
+    this.sitesMissing = true;
+    for (const f of failed) {
+      this.stats.degraded = true;
+      const problem = `site ${f.store} missed the journal: ${f.error ?? 'failed'}`;
+      if (!this.stats.problems.includes(problem)) this.stats.problems.push(problem);
+      this.deps.log.warning(`journal: ${problem} (degraded; copied over when the site is back)`);
+    }
+  }
+
+  private async spool(encoded: { manifest: SegmentManifest; bytes: Buffer }): Promise<void> {
+    const file = encoded.manifest.object.file;
+    if (this.spooled.has(file)) return;
+    await mkdir(this.options.spoolDir, { recursive: true, mode: 0o700 });
+    await writeFile(join(this.options.spoolDir, file), encoded.bytes, { mode: 0o600 });
+    this.spooled.set(file, encoded.bytes.length);
+  }
+
+  /** The spooled copy replaces the in-memory one, so memory stays bounded while sites are down. */
+  private async fromSpool(encoded: { manifest: SegmentManifest; bytes: Buffer }): Promise<{ manifest: SegmentManifest; bytes: Buffer }> {
+    const file = encoded.manifest.object.file;
+    if (!this.spooled.has(file)) return encoded;
+    return { manifest: encoded.manifest, bytes: await readFile(join(this.options.spoolDir, file)) };
+  }
+
+  private async unspool(file: string): Promise<void> {
+    if (!this.spooled.delete(file)) return;
+    await rm(join(this.options.spoolDir, file), { force: true });
+  }
+}
