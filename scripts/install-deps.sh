@@ -5,6 +5,7 @@
 #  - etcd 3.5 with etcdutl, extracted from Debian unstable into .tools/etcd-3.5
 #    (unstable is never added to the system's apt sources)
 #  - openssh-server (the SFTP test sites), openssl (test TLS), zstd
+#  - jq (test/unit/workflows.test.ts runs the example workflows' plan scripts, which use it as GitHub's runners have it)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,7 +17,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 need_pkgs=()
-for p in etcd-server etcd-client openssh-server openssh-client openssl zstd time; do
+for p in etcd-server etcd-client openssh-server openssh-client openssl zstd time jq; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     need_pkgs+=("$p")
   fi

@@ -1,8 +1,10 @@
 /**
  * The action metadata and the workflows, checked as data: every action.yml runs a dist/ bundle on node24
  * and uses only the input and output names of src/config/names.ts (the root action declares all of them,
- * with the defaults the code uses); the workflows grant explicit permissions, time out, keep backups and
- * restores of a cluster apart, and never paste user input or secrets into a shell script.
+ * with the defaults the code uses); the workflows (this repository's CI and the examples for an operations
+ * repository) grant explicit permissions, time out, keep backups and restores of a cluster apart, pass only inputs
+ * the actions declare, and never paste user input or secrets into a shell script. test/unit/workflows.test.ts checks
+ * the examples' topology, groups, keys and pins.
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -64,11 +66,20 @@ function outputsOf(action: ActionFile): Yaml {
   return map(action.doc['outputs'] ?? {}, `${action.file} outputs`);
 }
 
+/** This repository's own workflows and the examples for an operations repository. */
 function workflowFiles(): string[] {
-  const dir = join(ROOT, '.github', 'workflows');
-  return readdirSync(dir)
-    .filter((name) => /\.ya?ml$/.test(name))
-    .map((name) => join('.github', 'workflows', name));
+  return [['.github', 'workflows'], ['examples', 'workflows']].flatMap((parts) =>
+    readdirSync(join(ROOT, ...parts))
+      .filter((name) => /\.ya?ml$/.test(name))
+      .map((name) => join(...parts, name)),
+  );
+}
+
+/** The local action a step's `uses:` stands for: `./actions/<command>` here, `owner/etcd-dr/actions/<command>@v1` in the examples. */
+function localActionPath(uses: string): string | undefined {
+  if (uses.startsWith('./')) return uses.replace(/\/$/, '');
+  const released = /^[^/]+\/etcd-dr(\/actions\/[a-z-]+)?@v\d+$/.exec(uses);
+  return released ? `.${released[1] ?? ''}` : undefined;
 }
 
 interface Step {
@@ -285,10 +296,12 @@ describe('action metadata', () => {
 });
 
 describe('workflows', () => {
-  it('exist: backup, restore, verify, watchdog and ci', () => {
-    const names = WORKFLOWS.map((w) => w.file.replace(/^.*\//, '')).sort();
-    for (const name of ['ci.yml', 'etcd-backup.yml', 'etcd-restore.yml', 'etcd-verify.yml', 'etcd-watchdog.yml']) {
-      assert.ok(names.includes(name), `.github/workflows/${name} is missing`);
+  it('exist: ci in this repository; backup, restore, verify, watchdog, prune and list as examples', () => {
+    const files = WORKFLOWS.map((w) => w.file.split('\\').join('/'));
+    assert.ok(files.includes('.github/workflows/ci.yml'), '.github/workflows/ci.yml is missing');
+    for (const name of ['etcd-backup.yml', 'etcd-restore.yml', 'etcd-verify.yml', 'etcd-watchdog.yml', 'etcd-prune.yml', 'etcd-list.yml']) {
+      assert.ok(files.includes(`examples/workflows/${name}`), `examples/workflows/${name} is missing`);
+      assert.ok(!files.includes(`.github/workflows/${name}`), `.github/workflows/${name}: self-hosted workflows live in examples/`);
     }
   });
 
@@ -315,35 +328,36 @@ describe('workflows', () => {
     }
   });
 
-  it('passes only inputs that the local action declares', () => {
+  it('passes only inputs that the action declares (local or released)', () => {
     const byPath = new Map(ACTIONS.map((a) => [a.command === undefined ? '.' : `./actions/${a.command}`, a]));
+    let checked = 0;
     for (const { file, doc } of WORKFLOWS) {
       for (const { job, index, step } of stepsOf(doc, file)) {
         const uses = step['uses'];
-        if (typeof uses !== 'string' || !uses.startsWith('./')) continue;
-        const action = byPath.get(uses.replace(/\/$/, ''));
+        const path = typeof uses === 'string' ? localActionPath(uses) : undefined;
+        if (path === undefined) continue;
+        checked += 1;
+        const action = byPath.get(path);
         assert.ok(action, `${file} job ${job} step ${index}: ${uses} is not an action of this repository`);
         for (const name of Object.keys(map(step['with'] ?? {}, 'with'))) {
           assert.ok(name in inputsOf(action), `${file} job ${job} step ${index}: ${uses} has no input ${name}`);
         }
       }
     }
+    assert.ok(checked >= 10, 'the workflows use the actions');
   });
 
-  it('caps V8 young generation for the backup step only: restores and drills keep node defaults', () => {
-    const capped: string[] = [];
+  it('set no NODE_OPTIONS anywhere: the actions keep their own memory bounds, with no env from the caller', () => {
     for (const { file, doc } of WORKFLOWS) {
-      for (const { job, index, step } of stepsOf(doc, file)) {
-        const uses = String(step['uses']);
-        if (!uses.startsWith('./actions/')) continue;
-        const options = map(step['env'] ?? {}, `${file} job ${job} step ${index} env`)['NODE_OPTIONS'];
-        // The value the bench measures (bench/bench.ts reads it from etcd-backup.yml).
-        if (uses === './actions/backup') assert.equal(options, '--max-semi-space-size=2', `${file} job ${job} step ${index}: NODE_OPTIONS`);
-        else assert.equal(options, undefined, `${file} job ${job} step ${index}: ${uses} needs no NODE_OPTIONS`);
-        if (options !== undefined) capped.push(uses);
+      const envs: Array<[string, unknown]> = [[`${file}`, doc['env']]];
+      for (const [id, job] of jobsOf(doc, file)) envs.push([`${file} job ${id}`, job['env']]);
+      for (const { job, index, step } of stepsOf(doc, file)) envs.push([`${file} job ${job} step ${index}`, step['env']]);
+      for (const [where, env] of envs) {
+        if (env === undefined) continue;
+        assert.equal(map(env, `${where} env`)['NODE_OPTIONS'], undefined, `${where}: NODE_OPTIONS`);
       }
+      assert.doesNotMatch(readFileSync(join(ROOT, file), 'utf8'), /NODE_OPTIONS|max-semi-space-size/, `${file} mentions NODE_OPTIONS`);
     }
-    assert.deepEqual(capped, ['./actions/backup']);
   });
 
   it('checks out without persisting credentials', () => {
@@ -356,29 +370,25 @@ describe('workflows', () => {
     }
   });
 
-  it('keeps backups and restores of a cluster apart with one never-cancelling concurrency group', () => {
+  it('keeps backups and real restores of a cluster apart with one never-cancelling concurrency group', () => {
     const backup = WORKFLOWS.find((w) => w.file.endsWith('etcd-backup.yml'))!;
     const restore = WORKFLOWS.find((w) => w.file.endsWith('etcd-restore.yml'))!;
 
-    const backupGroups = jobsOf(backup.doc, backup.file).map(([id, job]) => {
-      const c = concurrencyOf(job['concurrency'] ?? backup.doc['concurrency']);
-      assert.ok(c, `${backup.file}: job ${id} needs a concurrency group`);
-      assert.equal(c.cancel, false, `${backup.file}: job ${id} must not cancel a running backup`);
-      return c.group;
-    });
-    // The restore holds the group for the whole run (workflow level), so its members restore together.
+    const backupJob = jobsOf(backup.doc, backup.file).find(([id]) => id === 'backup');
+    assert.ok(backupJob, `${backup.file}: job backup`);
+    const backupGroup = concurrencyOf(backupJob[1]['concurrency']);
+    assert.ok(backupGroup, `${backup.file}: the backup job needs a concurrency group`);
+    assert.equal(backupGroup.cancel, false, `${backup.file}: must not cancel a running backup`);
+    assert.match(backupGroup.group, /^etcd-dr-\$\{\{\s*matrix\.name\s*\}\}$/);
+
+    // The restore holds the group for the whole run (workflow level), so its members restore together; a real
+    // restore's group is the backup's with the cluster from the form, a dry run's is another.
     const restoreGroup = concurrencyOf(restore.doc['concurrency']);
     assert.ok(restoreGroup, `${restore.file}: needs a workflow-level concurrency group`);
     assert.equal(restoreGroup.cancel, false, `${restore.file}: must not cancel a running backup or restore`);
-
-    const prefix = groupPrefix(restoreGroup.group);
-    assert.ok(prefix.length > 0, `${restore.file}: the group needs a literal prefix`);
-    for (const group of backupGroups) {
-      assert.equal(groupPrefix(group), prefix, `backup group ${group} and restore group ${restoreGroup.group} must share the prefix`);
-      // Same per-cluster expression on both sides, modulo the context it comes from.
-      assert.match(group, /\$\{\{\s*matrix\.cluster\s*\}\}$/);
-    }
-    assert.match(restoreGroup.group, /\$\{\{\s*inputs\.cluster\s*\}\}$/);
+    const real = /\|\|\s*format\('([^']*)\{0\}',\s*inputs\.cluster\)\s*\}\}$/.exec(restoreGroup.group);
+    assert.ok(real, `${restore.file}: the real restore's group is the last branch: ${restoreGroup.group}`);
+    assert.equal(real[1], groupPrefix(backupGroup.group), 'backup and real restore share the group');
   });
 
   it('restores one resolved backup on every member, behind the etcd-restore environment', () => {
@@ -386,11 +396,12 @@ describe('workflows', () => {
     const jobs = new Map(jobsOf(restore.doc, restore.file));
     const job = jobs.get('restore');
     assert.ok(job, 'etcd-restore.yml: job restore');
-    assert.equal(job['environment'], 'etcd-restore');
+    // The environment for real restores; a dry run names none (test/unit/workflows.test.ts).
+    assert.match(String(job['environment']), /'etcd-restore'/);
     const needs = ([] as unknown[]).concat(job['needs']);
     assert.ok(needs.includes('prepare'), 'restore needs prepare');
-    const step = stepsOf(restore.doc, restore.file).find((s) => s.job === 'restore' && s.step['uses'] === './actions/restore');
-    assert.ok(step, 'the restore job uses ./actions/restore');
+    const step = stepsOf(restore.doc, restore.file).find((s) => s.job === 'restore' && localActionPath(String(s.step['uses'])) === './actions/restore');
+    assert.ok(step, 'the restore job uses actions/restore');
     const options = map(step.step['with'], 'with');
     assert.match(String(options[Inputs.Backup]), /needs\.prepare\.outputs\./, 'backup must be the name prepare resolved');
     // One cluster token for all members: either the default (derived from the backup name, the same
@@ -409,8 +420,8 @@ describe('workflows', () => {
     const check = jobs.get('check');
     assert.ok(check, 'etcd-restore.yml: job check');
     assert.ok(([] as unknown[]).concat(check['needs']).includes('restore'), 'check needs restore');
-    const checkStep = stepsOf(restore.doc, restore.file).find((s) => s.job === 'check' && s.step['uses'] === './actions/check-cluster');
-    assert.ok(checkStep, 'the check job uses ./actions/check-cluster');
+    const checkStep = stepsOf(restore.doc, restore.file).find((s) => s.job === 'check' && localActionPath(String(s.step['uses'])) === './actions/check-cluster');
+    assert.ok(checkStep, 'the check job uses actions/check-cluster');
     const checkWith = map(checkStep.step['with'], 'with');
     assert.match(String(checkWith[Inputs.ExpectKeys]), /needs\.prepare\.outputs\./, 'expect-keys from prepare');
     assert.match(String(checkWith[Inputs.ExpectRevisionAtLeast]), /needs\.prepare\.outputs\./, 'expect-revision-at-least from prepare');
