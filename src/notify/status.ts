@@ -7,36 +7,12 @@
 import { NotFoundError, messageOf, withContext } from '../errors.ts';
 import { STATUS_FILE } from '../repository/layout.ts';
 import { writeSmallFile } from '../repository/publish.ts';
+import { encodeStatus, parseStatus, type SiteStatus, type StatusRecord } from '../repository/status.ts';
 import type { Store } from '../stores/store.ts';
 import type { Outcome } from '../engine/outcome.ts';
 import type { Operation } from './alarm.ts';
 
-export interface SiteStatus {
-  /** Store id (no credentials). */
-  readonly store: string;
-  readonly ok: boolean;
-  readonly error?: string;
-  /** Name of the newest backup on this site, when known. */
-  readonly newestBackup?: string;
-}
-
-export interface StatusRecord {
-  readonly cluster: string;
-  readonly lastAttempt: {
-    /** ISO-8601 UTC. */
-    readonly at: string;
-    readonly operation: Operation;
-    readonly outcome: Outcome;
-    /** The backup this run made or used. */
-    readonly backup?: string;
-    readonly error?: string;
-    readonly runner?: string;
-    readonly runUrl?: string;
-  };
-  /** The last backup run that produced a backup (success, or degraded: stored on fewer sites / no leader). */
-  readonly lastSuccess?: { readonly at: string; readonly backup: string; readonly revision: number };
-  readonly sites: readonly SiteStatus[];
-}
+export type { SiteStatus, StatusRecord } from '../repository/status.ts';
 
 /** What a run reports for the record. */
 export interface RunReport {
@@ -81,99 +57,6 @@ export function nextStatus(previous: StatusRecord | undefined, run: RunReport, n
   };
 }
 
-export function serializeStatus(record: StatusRecord): Buffer {
-  return Buffer.from(`${JSON.stringify(record, null, 2)}\n`, 'utf8');
-}
-
-const OPERATIONS: readonly string[] = ['backup', 'restore', 'verify', 'prune', 'watchdog'];
-const OUTCOMES: readonly string[] = ['success', 'degraded', 'failed'];
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function optionalString(obj: Record<string, unknown>, key: string, where: string): string | undefined {
-  const value = obj[key];
-  if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw new Error(`${where}.${key} is not a string`);
-  return value;
-}
-
-function requiredString(obj: Record<string, unknown>, key: string, where: string): string {
-  const value = optionalString(obj, key, where);
-  if (value === undefined) throw new Error(`${where}.${key} is missing`);
-  return value;
-}
-
-function isoTime(obj: Record<string, unknown>, key: string, where: string): string {
-  const value = requiredString(obj, key, where);
-  if (Number.isNaN(Date.parse(value))) throw new Error(`${where}.${key} is not a time: ${JSON.stringify(value)}`);
-  return value;
-}
-
-/** Parses a status.json strictly; throws saying what is wrong. Pure. */
-export function parseStatus(text: string): StatusRecord {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (error) {
-    throw new Error(`not JSON: ${messageOf(error)}`);
-  }
-  if (!isObject(raw)) throw new Error('not a JSON object');
-  const cluster = requiredString(raw, 'cluster', 'status');
-  const attempt = raw['lastAttempt'];
-  if (!isObject(attempt)) throw new Error('status.lastAttempt is missing');
-  const operation = requiredString(attempt, 'operation', 'lastAttempt');
-  const outcome = requiredString(attempt, 'outcome', 'lastAttempt');
-  if (!OPERATIONS.includes(operation)) throw new Error(`lastAttempt.operation ${JSON.stringify(operation)} is unknown`);
-  if (!OUTCOMES.includes(outcome)) throw new Error(`lastAttempt.outcome ${JSON.stringify(outcome)} is unknown`);
-  const optionals: Record<string, string> = {};
-  for (const key of ['backup', 'error', 'runner', 'runUrl']) {
-    const value = optionalString(attempt, key, 'lastAttempt');
-    if (value !== undefined) optionals[key] = value;
-  }
-  let lastSuccess: StatusRecord['lastSuccess'];
-  const success = raw['lastSuccess'];
-  if (success !== undefined) {
-    if (!isObject(success)) throw new Error('status.lastSuccess is not an object');
-    const revision = success['revision'];
-    if (typeof revision !== 'number' || !Number.isSafeInteger(revision) || revision < 0) {
-      throw new Error('lastSuccess.revision is not a non-negative integer');
-    }
-    lastSuccess = {
-      at: isoTime(success, 'at', 'lastSuccess'),
-      backup: requiredString(success, 'backup', 'lastSuccess'),
-      revision,
-    };
-  }
-  const sitesRaw = raw['sites'];
-  if (!Array.isArray(sitesRaw)) throw new Error('status.sites is not a list');
-  const sites: SiteStatus[] = sitesRaw.map((site: unknown, i) => {
-    const where = `sites[${i}]`;
-    if (!isObject(site)) throw new Error(`${where} is not an object`);
-    if (typeof site['ok'] !== 'boolean') throw new Error(`${where}.ok is not a boolean`);
-    const error = optionalString(site, 'error', where);
-    const newestBackup = optionalString(site, 'newestBackup', where);
-    return {
-      store: requiredString(site, 'store', where),
-      ok: site['ok'],
-      ...(error !== undefined ? { error } : {}),
-      ...(newestBackup !== undefined ? { newestBackup } : {}),
-    };
-  });
-  return {
-    cluster,
-    lastAttempt: {
-      at: isoTime(attempt, 'at', 'lastAttempt'),
-      operation: operation as Operation,
-      outcome: outcome as Outcome,
-      ...optionals,
-    },
-    ...(lastSuccess !== undefined ? { lastSuccess } : {}),
-    sites,
-  };
-}
-
 export interface StatusWriteResult {
   /** Ids of the stores that now hold the record. */
   readonly written: string[];
@@ -182,7 +65,7 @@ export interface StatusWriteResult {
 
 /** Writes the record to `<cluster>/status.json` on every store (replacing it), in parallel. Never throws. */
 export async function writeStatus(stores: readonly Store[], cluster: string, record: StatusRecord): Promise<StatusWriteResult> {
-  const data = serializeStatus(record);
+  const data = encodeStatus(record);
   const results = await Promise.allSettled(
     stores.map((store) => writeSmallFile(store, cluster, STATUS_FILE, data, { replace: true })),
   );
@@ -210,7 +93,7 @@ export async function readStatus(store: Store, cluster: string): Promise<StatusR
     throw withContext(where, error);
   }
   try {
-    return parseStatus(data.toString('utf8'));
+    return parseStatus(data);
   } catch (error) {
     throw withContext(where, error);
   }
