@@ -12,6 +12,10 @@ Commands
   prune      apply retention now (--prune-dry-run true to only show what would go)
   watchdog   alarm when the newest backup on a site is older than --max-age (needs only the stores)
   check-cluster  after a restore: every member answers, a leader has quorum, --expect-keys N matches
+  import     bring existing \`etcdctl snapshot save\` files into the catalog (CLI only): --snapshot-files FILE|DIR
+             (repeat for several), --etcd-version X.Y.Z of the cluster they come from, --created-at TIME (one
+             file; default: its modification time). Each is checked with etcd's own tool and its sha256
+             trailer, then published to every store like a backup, named <cluster>-<time>-imported-r<rev>
   status     the newest status record as Prometheus text (stdout, or --status-file for node-exporter's
              textfile collector, e.g. /var/lib/node_exporter/textfile_collector/etcd_dr.prom)
 

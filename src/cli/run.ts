@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { runCommand } from '../commands/index.ts';
-import { COMMANDS, Inputs, type Command } from '../config/names.ts';
+import { runCliCommand, runCommand } from '../commands/index.ts';
+import { CLI_COMMANDS, COMMANDS, Inputs, type CliCommand, type Command } from '../config/names.ts';
 import type { SettingSource } from '../config/source.ts';
 import { tuneHeapFor } from '../engine/heap.ts';
 import type { Log } from '../engine/log.ts';
@@ -79,18 +79,20 @@ export async function runCli(argv: readonly string[], env: NodeJS.ProcessEnv = p
       return error instanceof InputError ? 2 : 1;
     }
   }
-  if (!(COMMANDS as readonly string[]).includes(command)) {
-    log.error(`unknown command ${JSON.stringify(command)}; commands: ${COMMANDS.join(', ')} (see etcd-dr --help)`);
+  const cliOnly = (CLI_COMMANDS as readonly string[]).includes(command);
+  if (!cliOnly && !(COMMANDS as readonly string[]).includes(command)) {
+    log.error(`unknown command ${JSON.stringify(command)}; commands: ${[...COMMANDS, ...CLI_COMMANDS].join(', ')} (see etcd-dr --help)`);
     return 2;
   }
   try {
     const source = cliSettings(rest, env);
-    tuneHeapFor(command as Command);
-    const report = await runCommand(command as Command, source, {
+    const deps = {
       log,
       now: () => new Date(),
-      sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-    });
+      sleep: (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)),
+    };
+    if (!cliOnly) tuneHeapFor(command as Command);
+    const report = cliOnly ? await runCliCommand(command as CliCommand, source, deps) : await runCommand(command as Command, source, deps);
     process.stdout.write(`${report.summary}\n\n`);
     for (const [name, value] of Object.entries(report.outputs)) process.stdout.write(`${name}=${value}\n`);
     if (report.failure) log.error(report.failure);

@@ -1,9 +1,10 @@
 /** The one dispatcher both front ends call: command name -> command implementation. */
-import type { Command } from '../config/names.ts';
+import type { CliCommand, Command } from '../config/names.ts';
 import type { SettingSource } from '../config/source.ts';
 import { backupCommand } from './backup.ts';
 import { checkClusterCommand } from './checkCluster.ts';
 import type { CommandDeps } from './context.ts';
+import { importCommand } from './import.ts';
 import { listCommand } from './list.ts';
 import { pruneCommand } from './prune.ts';
 import type { CommandReport } from './report.ts';
@@ -30,5 +31,13 @@ export function runCommand(command: Command, source: SettingSource, deps: Comman
       return watchdogCommand(source, deps);
     case 'check-cluster':
       return checkClusterCommand(source, deps);
+  }
+}
+
+/** The CLI-only commands (CLI_COMMANDS): same settings and report as the others, no action entry. */
+export function runCliCommand(command: CliCommand, source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
+  switch (command) {
+    case 'import':
+      return importCommand(source, deps);
   }
 }

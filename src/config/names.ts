@@ -58,6 +58,9 @@ export enum Inputs {
   IssueLabels = 'issue-labels',
   MaxAge = 'max-age',
   StatusFile = 'status-file',
+  // Import of existing `etcdctl snapshot save` files (CLI only; issue 14)
+  SnapshotFiles = 'snapshot-files',
+  CreatedAt = 'created-at',
 }
 
 export enum Outputs {
@@ -77,3 +80,7 @@ export enum Outputs {
 
 export const COMMANDS = ['backup', 'restore', 'verify', 'list', 'prune', 'watchdog', 'check-cluster'] as const;
 export type Command = (typeof COMMANDS)[number];
+
+/** Commands of the CLI only, with no action wrapper: they work on files of the machine they run on. */
+export const CLI_COMMANDS = ['import'] as const;
+export type CliCommand = (typeof CLI_COMMANDS)[number];
