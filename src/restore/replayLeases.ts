@@ -35,8 +35,11 @@ export function ttlAtTarget(grant: LeaseGrant, firstUsedAt: Date | undefined, ta
   return Math.max(0, Math.min(left, cap));
 }
 
-/** etcd needs a TTL >= 1 to grant; a lease granted only to be revoked at the target gets this. */
-const PLACEHOLDER_TTL = 60;
+/**
+ * etcd needs a TTL >= 1 to grant. A lease that had expired by the target gets this: it is revoked there, or
+ * (etcd-dr's own lock leases) left to expire within seconds of the restore.
+ */
+const PLACEHOLDER_TTL = 10;
 const RENEW_TICK_MS = 250;
 
 interface Tracked {
