@@ -416,7 +416,6 @@ describe('keys and accounts', () => {
     for (const file of ['etcd-watchdog.yml', 'etcd-list.yml']) {
       const text = example(file).text;
       assert.match(text, /secrets\.ETCD_DR_READ_SSH_KEY/, `${file} uses the read-only key`);
-      assert.match(text, /vars\.ETCD_DR_READ_STORES/, `${file} uses the read-only account's store URLs`);
     }
   });
 });
