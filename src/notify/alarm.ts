@@ -10,7 +10,7 @@ import { messageOf } from '../errors.ts';
 import type { Outcome } from '../engine/outcome.ts';
 import { withGitHubRetry, type NotifyLog, type RetryPolicy, type Sleep } from './github.ts';
 
-export type Operation = 'backup' | 'restore' | 'verify' | 'prune' | 'watchdog';
+export type Operation = 'backup' | 'restore' | 'verify' | 'prune' | 'watchdog' | 'journal';
 
 export const DEFAULT_ALARM_LABELS: readonly string[] = ['etcd-backup'];
 
@@ -63,6 +63,7 @@ const TITLES: Record<Operation, string> = {
   verify: 'restore drill failing',
   restore: 'restore failed',
   watchdog: 'backups are stale',
+  journal: 'journal of changes has a gap or is failing',
 };
 
 export function issueTitle(cluster: string, operation: Operation): string {
