@@ -3,6 +3,7 @@ import type { CliCommand, Command } from '../config/names.ts';
 import type { SettingSource } from '../config/source.ts';
 import { backupCommand } from './backup.ts';
 import { checkClusterCommand } from './checkCluster.ts';
+import { journalCommand } from './journal.ts';
 import type { CommandDeps } from './context.ts';
 import { importCommand } from './import.ts';
 import { listCommand } from './list.ts';
@@ -31,6 +32,8 @@ export function runCommand(command: Command, source: SettingSource, deps: Comman
       return watchdogCommand(source, deps);
     case 'check-cluster':
       return checkClusterCommand(source, deps);
+    case 'journal':
+      return journalCommand(source, deps);
   }
 }
 

@@ -58,6 +58,12 @@ export enum Inputs {
   IssueLabels = 'issue-labels',
   MaxAge = 'max-age',
   StatusFile = 'status-file',
+  // Journal of every change between snapshots (issue 12)
+  JournalFlush = 'journal-flush',
+  JournalMaxRuntime = 'journal-max-runtime',
+  JournalSegmentBytes = 'journal-segment-bytes',
+  JournalSpoolBytes = 'journal-spool-bytes',
+  JournalLockTtl = 'journal-lock-ttl',
   // Import of existing `etcdctl snapshot save` files (CLI only; issue 14)
   SnapshotFiles = 'snapshot-files',
   CreatedAt = 'created-at',
@@ -78,7 +84,7 @@ export enum Outputs {
   Healed = 'healed',
 }
 
-export const COMMANDS = ['backup', 'restore', 'verify', 'list', 'prune', 'watchdog', 'check-cluster'] as const;
+export const COMMANDS = ['backup', 'restore', 'verify', 'list', 'prune', 'watchdog', 'check-cluster', 'journal'] as const;
 export type Command = (typeof COMMANDS)[number];
 
 /** Commands of the CLI only, with no action wrapper: they work on files of the machine they run on. */
