@@ -12,6 +12,10 @@ Commands
   prune      apply retention now (--prune-dry-run true to only show what would go)
   watchdog   alarm when the newest backup on a site is older than --max-age (needs only the stores)
   check-cluster  after a restore: every member answers, a leader has quorum, --expect-keys N matches
+  journal    follow etcd and publish every change to every store in segments (RPO seconds); run one per
+             node: one writes, the others stand by (see docs/journal.md). --journal-flush SECONDS (5)
+             --journal-max-runtime 55m --journal-lock-ttl SECONDS (15) --journal-segment-bytes N
+             --journal-spool-bytes N; stops cleanly on SIGTERM (systemd)
   import     bring existing \`etcdctl snapshot save\` files into the catalog (CLI only): --snapshot-files FILE|DIR
              (repeat for several), --etcd-version X.Y.Z of the cluster they come from, --created-at TIME (one
              file; default: its modification time). Each is checked with etcd's own tool and its sha256

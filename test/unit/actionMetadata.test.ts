@@ -219,6 +219,10 @@ describe('action metadata', () => {
       list: { inputs: [Inputs.Stores, Inputs.ClusterName], outputs: [Outputs.Backups] },
       prune: { inputs: [Inputs.Stores, Inputs.KeepWithin, Inputs.PruneDryRun], outputs: [Outputs.Pruned] },
       watchdog: { inputs: [Inputs.Stores, Inputs.MaxAge, Inputs.GithubToken], outputs: [Outputs.Status, Outputs.BackupName] },
+      journal: {
+        inputs: [Inputs.Stores, Inputs.SshPrivateKey, Inputs.SshKnownHosts, Inputs.Endpoints, Inputs.CaCert, Inputs.Cert, Inputs.Key, Inputs.EncryptTo, Inputs.JournalFlush, Inputs.JournalMaxRuntime, Inputs.JournalLockTtl, Inputs.GithubToken],
+        outputs: [Outputs.Status, Outputs.Revision],
+      },
       'check-cluster': {
         inputs: [Inputs.Endpoints, Inputs.CaCert, Inputs.Cert, Inputs.Key, Inputs.Username, Inputs.Password, Inputs.ExpectKeys, Inputs.ExpectRevisionAtLeast],
         outputs: [Outputs.Status],
