@@ -188,6 +188,20 @@ describe('sites split into an append-only nodes key, a retention key and a read-
     assert.equal(run.outputs['pruned' as Outputs], undefined, 'no pruned output: retention did not run');
   });
 
+  it('fails a prune run with only the nodes key, saying to give prune-ssh-private-key, and deletes nothing', async () => {
+    const before = await Promise.all([dc1, dc2].map((site) => backupFilesOn(site)));
+    clock.advance(MINUTE);
+    const report = await runCommand('prune', settingsFrom(nodeInputs), commandDeps({ now: clock.now }));
+    assert.equal(report.outcome, 'degraded', report.summary);
+    for (const site of [dc1, dc2]) {
+      assert.ok(
+        report.failure?.includes(`retention skipped on ${site.url}: the site account may not delete (permission denied); give prune-ssh-private-key a key whose site account may delete`),
+        `the failure names ${site.name} and what to do: ${report.failure}`,
+      );
+    }
+    assert.deepEqual(await Promise.all([dc1, dc2].map((site) => backupFilesOn(site))), before);
+  });
+
   it('prunes with the delete-capable key what the policy says, on both sites, and removes stale temporary files', async () => {
     // A temporary file left by a failed upload on the append-only account, which the node could not remove.
     const stale = path.join(dc1.root, CLUSTER, `.tmp-${made[0]!}.db.zst-0123456789ab`);
