@@ -17,7 +17,8 @@ import { InputError } from '../errors.ts';
 import { classifyFile } from '../repository/layout.ts';
 import { listCatalog, type StoreBackup, type StoreListing } from '../repository/listing.ts';
 import { deletionOrder, removeInOrder } from '../repository/publish.ts';
-import { assertRetentionPolicy, formatDuration, type RetentionPolicy } from './policy.ts';
+import { formatDuration } from '../base/duration.ts';
+import { assertRetentionPolicy, type RetentionPolicy } from './policy.ts';
 import { applyPolicy, type BackupRef, type Decision } from './retention.ts';
 import type { Store } from '../stores/store.ts';
 

@@ -14,7 +14,8 @@
  *    use up a keep-last slot or a bucket), so the policy always counts restorable backups.
  */
 import { newestBackupFirst } from '../repository/layout.ts';
-import { assertRetentionPolicy, describePolicy, formatDuration, type RetentionPolicy } from './policy.ts';
+import { formatDuration } from '../base/duration.ts';
+import { assertRetentionPolicy, describePolicy, type RetentionPolicy } from './policy.ts';
 
 export interface BackupRef {
   readonly name: string;

@@ -4,7 +4,7 @@
  * running at all (disabled workflow, dead runner, expired secret before the job even starts). Pure.
  */
 import { InputError } from '../errors.ts';
-import { formatDuration, parseDuration } from '../catalog/policy.ts';
+import { formatDuration, parseDuration } from '../base/duration.ts';
 
 export const DEFAULT_MAX_AGE_MS = 30 * 60 * 1000;
 

@@ -1,14 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { InputError } from '../../src/errors.ts';
-import {
-  assertRetentionPolicy,
-  DEFAULT_RETENTION_POLICY,
-  describePolicy,
-  formatDuration,
-  parseDuration,
-  parseRetentionPolicy,
-} from '../../src/catalog/policy.ts';
+import { formatDuration, parseDuration } from '../../src/base/duration.ts';
+import { assertRetentionPolicy, DEFAULT_RETENTION_POLICY, describePolicy } from '../../src/catalog/policy.ts';
+import { parseRetentionPolicy } from '../../src/config/retention.ts';
 
 const S = 1000;
 const M = 60 * S;
