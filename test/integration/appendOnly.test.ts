@@ -166,7 +166,8 @@ describe('sites split into an append-only nodes key, a retention key and a read-
     // dc1's copy goes bad (same size, other bytes): the copy to dc2 fails its sha256 check after the upload.
     const object = path.join(dc1.root, CLUSTER, `${missed}.db.zst`);
     const bytes = await readFile(object);
-    bytes[Math.floor(bytes.length / 2)] ^= 0xff;
+    const middle = Math.floor(bytes.length / 2);
+    bytes[middle] = bytes[middle]! ^ 0xff;
     await writeFile(object, bytes);
 
     const run = await backup({ prune: 'false', 'keep-last': '10' });

@@ -188,7 +188,8 @@ describe('import of etcdctl snapshot save files', { concurrency: true }, () => {
     it("refuses a snapshot whose sha256 trailer does not match its data (damaged), and writes nothing", async () => {
       const damaged = path.join(path.dirname(good), 'damaged.db');
       const bytes = await readFile(good);
-      bytes[Math.floor(bytes.length / 3)] ^= 0x55;
+      const third = Math.floor(bytes.length / 3);
+      bytes[third] = bytes[third]! ^ 0x55;
       await writeFile(damaged, bytes);
       await assert.rejects(
         runCliCommand('import', settingsFrom({ ...inputs, 'snapshot-files': damaged }), commandDeps()),
