@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdir, readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { runCli } from '../../src/cli/run.ts';
 import { runCliCommand, runCommand, type CommandReport } from '../../src/commands/index.ts';
 import type { Outputs } from '../../src/config/names.ts';
@@ -223,6 +224,18 @@ describe('import of etcdctl snapshot save files', { concurrency: true }, () => {
       const files = await filesOn(dc2, clusterName);
       assert.equal(files.length, 2, files.join(', '));
       assert.match(files[0]!, new RegExp(`^${clusterName}-20261031T221500Z-imported-r\\d+\\.db\\.zst$`));
+    });
+
+    it('encrypts and compresses like a backup (age, gzip), and a drill with the identity passes', async () => {
+      const identity = await generateX25519Identity();
+      const settings = { ...inputs, 'cluster-name': 'migenc', 'encrypt-to': await identityToRecipient(identity), compression: 'gzip' };
+      const report = await runCliCommand('import', settingsFrom({ ...settings, 'snapshot-files': good }), commandDeps());
+      assert.equal(report.outcome, 'success', report.summary);
+      const [only] = JSON.parse(outputOf(report, 'backups')) as Array<{ name: string }>;
+      for (const site of [dc1, dc2]) assert.deepEqual(await filesOn(site, 'migenc'), [`${only!.name}.db.gz.age`, `${only!.name}.json`]);
+      const drill = await runCommand('verify', settingsFrom({ ...settings, backup: only!.name, 'decrypt-identity': identity }), commandDeps());
+      assert.equal(drill.outcome, 'success', drill.summary);
+      assert.equal(outputOf(drill, 'keys'), '1');
     });
 
     it('refuses --created-at with several files', async () => {
