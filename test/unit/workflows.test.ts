@@ -16,6 +16,7 @@ import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { COMMANDS } from '../../src/config/names.ts';
+import { SITE_KEY_OPTIONS } from '../harness/sftp.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const EXAMPLES = 'examples/workflows';
@@ -494,6 +495,50 @@ describe('packaging', () => {
     }
     assert.ok(schedules >= 4, 'backup, verify, watchdog and prune run on schedules');
     assert.equal(map(example('etcd-backup.yml').doc['on'], 'on')['schedule'] !== undefined, true);
+  });
+});
+
+describe('the docs an operator follows', () => {
+  const doc = (path: string): string => readFileSync(join(ROOT, path), 'utf8');
+
+  it('document every secret and variable the examples read, in docs/runners.md', () => {
+    const runners = doc('docs/runners.md');
+    for (const workflow of EXAMPLE_WORKFLOWS) {
+      for (const m of workflow.text.matchAll(/(secrets|vars)\.([A-Z0-9_]+)/g)) {
+        assert.ok(runners.includes(`\`${m[2]!}\``), `docs/runners.md does not document ${m[1]!}.${m[2]!} (${workflow.file})`);
+      }
+    }
+  });
+
+  it('set up the site keys exactly as the append-only test does', () => {
+    const runners = doc('docs/runners.md');
+    for (const [role, options] of Object.entries(SITE_KEY_OPTIONS)) {
+      assert.ok(runners.includes(`\`${options}\``), `docs/runners.md shows the ${role} key's options ${options}`);
+    }
+    // sshd's ForceCommand would override every key's restriction: the documented Match block has none.
+    const match = /\nMatch User etcd-dr\n([\s\S]*?)\n```/.exec(runners);
+    assert.ok(match, 'docs/runners.md has the Match block');
+    assert.doesNotMatch(match[1]!, /ForceCommand/);
+  });
+
+  it('open the restore runbook with a one-screen checklist that pauses retention and names the list workflow', () => {
+    const runbook = doc('docs/restore-runbook.md');
+    const first = runbook.split('\n## ')[1] ?? '';
+    assert.match(first, /^Checklist/);
+    const steps = first.split('\n').filter((line) => /^\d+\. /.test(line));
+    assert.ok(steps.length >= 5 && first.split('\n').length <= 45, 'a checklist that fits one screen');
+    assert.match(first, /etcd prune/);
+    assert.match(first, /etcd list/);
+  });
+
+  it('ship a licence matching package.json, a changelog and a release policy with a moving major tag', () => {
+    const pkg = JSON.parse(doc('package.json')) as { license: string };
+    assert.equal(pkg.license, 'MIT');
+    assert.match(doc('LICENSE'), /^MIT License\n/);
+    assert.match(doc('CHANGELOG.md'), /\n## Unreleased\n/);
+    const releasing = doc('docs/releasing.md');
+    assert.match(releasing, /vMAJOR\.MINOR\.PATCH/);
+    assert.match(releasing, /moving major tag `v1`/);
   });
 });
 
