@@ -30,6 +30,8 @@ then kubeadm's https://127.0.0.1:2379 and /etc/kubernetes/pki/etcd/{ca.crt,healt
 Stores
   --stores URL            sftp://user@host[:port]/path or file:///path; repeat for several sites
   --ssh-private-key-file FILE    --ssh-known-hosts-file FILE   (host keys are pinned: unknown hosts are refused)
+  --prune-ssh-private-key-file FILE   a key that may delete, used only by retention (prune, and backup's own
+                                      retention), so the nodes' --ssh-private-key can be an append-only account
 
 Backup
   --cluster-name NAME (etcd)   --compression zstd|gzip|none (zstd)   --encrypt-to-file RECIPIENTS
