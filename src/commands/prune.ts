@@ -6,7 +6,7 @@ import { Inputs, Outputs } from '../config/names.ts';
 import { bool, type SettingSource } from '../config/source.ts';
 import { retentionPolicy } from '../config/retention.ts';
 import { closeAll, storesFromSettings } from '../config/stores.ts';
-import { isPermissionDenied } from '../stores/retry.ts';
+import { isPermissionDenied } from '../base/failures.ts';
 import type { Store } from '../stores/store.ts';
 import type { CommandDeps } from './context.ts';
 import { table, withNotes, type CommandReport } from './report.ts';
