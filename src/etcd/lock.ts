@@ -9,7 +9,6 @@
  * keeps renewing its lease -- a run that is alive -- makes it give up.
  */
 import type { Etcd3, Lease } from 'etcd3';
-import type { Log } from '../engine/log.ts';
 import { messageOf } from '../errors.ts';
 
 /** Keys etcd-dr itself writes. Key counts in manifests exclude them so restores compare like with like. */
@@ -32,7 +31,8 @@ export class LockBusyError extends Error {
  * timer, and a log to stderr (which an action's step log shows too).
  */
 export interface LockWait {
-  readonly log: Pick<Log, 'info'>;
+  /** Where the waiting line goes (a Log's info, which BackupDeps.log has). */
+  readonly log: { info(message: string): void };
   readonly now: () => Date;
   readonly sleep: (ms: number) => Promise<void>;
   /** Seconds waited beyond the holder lease's remaining time (LOCK_WAIT_MARGIN_SECONDS). */

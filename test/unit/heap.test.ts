@@ -3,7 +3,15 @@ import { execFile } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { BACKUP_GROWTH_FLAG, HEAP_FLAGS, STREAMING_HEAP_FLAG, tuneHeapFor } from '../../src/engine/heap.ts';
+import {
+  BACKUP_GROWTH_FLAG,
+  HEAP_FLAGS,
+  missingStartFlags,
+  RELAUNCHED_ENV,
+  STREAMING_HEAP_FLAG,
+  tuneHeapFor,
+  YOUNG_GENERATION_FLAG,
+} from '../../src/engine/heap.ts';
 import type { Command } from '../../src/config/names.ts';
 
 const run = promisify(execFile);
@@ -62,5 +70,37 @@ describe('heap tuning for streaming', () => {
     assert.ok(untuned >= 10, `V8's defaults: ${untuned} full collections for 2 GiB of buffers (expected a dozen or more)`);
     assert.ok(restore <= untuned / 5, `restore: ${restore} full collections, defaults: ${untuned}`);
     assert.ok(backup <= untuned / 2, `backup: ${backup} full collections, defaults: ${untuned}`);
+  });
+});
+
+describe('the node flags a command needs from the start (re-executed when missing)', () => {
+  const plain = { execArgv: [], env: {} };
+
+  it('a backup started as the runner starts it lacks the young-generation cap; other commands need nothing', () => {
+    assert.deepEqual(missingStartFlags('backup', plain), [YOUNG_GENERATION_FLAG]);
+    for (const command of ['restore', 'verify', 'list', 'prune', 'watchdog', 'check-cluster', 'bogus', '__proto__', 'toString']) {
+      assert.deepEqual(missingStartFlags(command, plain), [], command);
+    }
+  });
+
+  it('keeps the caller\'s own young-generation size, from the command line or NODE_OPTIONS, in either spelling', () => {
+    assert.deepEqual(missingStartFlags('backup', { execArgv: ['--max-semi-space-size=8'], env: {} }), []);
+    assert.deepEqual(missingStartFlags('backup', { execArgv: [], env: { NODE_OPTIONS: '--inspect  --max_semi_space_size=16' } }), []);
+    assert.deepEqual(missingStartFlags('backup', { execArgv: ['--max-semi-space-size', '4'], env: {} }), []);
+  });
+
+  it('adds the cap when the caller\'s flags are about something else', () => {
+    assert.deepEqual(missingStartFlags('backup', { execArgv: ['--import', 'tsx'], env: { NODE_OPTIONS: '--max-old-space-size=512' } }), [
+      YOUNG_GENERATION_FLAG,
+    ]);
+  });
+
+  it('never asks a re-executed process to re-execute again, whatever its flags', () => {
+    assert.deepEqual(missingStartFlags('backup', { execArgv: [], env: { [RELAUNCHED_ENV]: YOUNG_GENERATION_FLAG } }), []);
+  });
+
+  it('names only flags node accepts on its command line', async () => {
+    const { stdout } = await run(process.execPath, [YOUNG_GENERATION_FLAG, '-p', 'process.execArgv[0]']);
+    assert.equal(stdout.trim(), YOUNG_GENERATION_FLAG);
   });
 });
