@@ -95,20 +95,17 @@ export async function importCommand(source: SettingSource, deps: CommandDeps): P
       deps.log.info(`checking ${file}`);
       inspected.push(await inspectSnapshot(file, tools, scratch, deps, settings.createdAt));
     }
-    const names = new Map<string, string>();
-    for (const snapshot of inspected) {
-      const name = backupName(settings.cluster, snapshot.createdAt, IMPORTED_MEMBER, snapshot.revision);
-      const twin = names.get(name);
-      if (twin) throw new InputError(`${twin} and ${snapshot.file} would both be imported as ${name} (same time and revision): give only one of them`);
-      names.set(name, snapshot.file);
+    const planned = inspected.map((snapshot) => ({ snapshot, name: backupName(settings.cluster, snapshot.createdAt, IMPORTED_MEMBER, snapshot.revision) }));
+    for (const [i, { snapshot, name }] of planned.entries()) {
+      const twin = planned.slice(0, i).find((p) => p.name === name);
+      if (twin) throw new InputError(`${twin.snapshot.file} and ${snapshot.file} would both be imported as ${name} (same time and revision): give only one of them`);
     }
     const catalog = await listCatalog(stores, settings.cluster);
     if (catalog.failedStores.length === stores.length) {
       throw new Error(`no store can be listed: ${catalog.failedStores.map((f) => `${f.storeId} (${f.error})`).join('; ')}`);
     }
     const imported: Imported[] = [];
-    for (const snapshot of inspected) {
-      const name = backupName(settings.cluster, snapshot.createdAt, IMPORTED_MEMBER, snapshot.revision);
+    for (const { snapshot, name } of planned) {
       const present = new Set(catalog.stores.flatMap((s) => (s.backups.some((b) => b.name === name) ? [s.storeId] : [])));
       const down = new Map(catalog.failedStores.map((f) => [f.storeId, f.error]));
       const sites = await publishImport(snapshot, name, settings, tools, stores, { present, down, spoolDir: scratch, now: deps.now() });
