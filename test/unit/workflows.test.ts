@@ -446,6 +446,21 @@ describe('packaging', () => {
     }
   });
 
+  it('runs backup, list and verify in CI as a workflow uses them, against a service-container etcd and file:// stores', () => {
+    const ci = OWN_WORKFLOWS.find((w) => w.file === '.github/workflows/ci.yml')!;
+    const body = job(ci, 'actions');
+    const services = map(body['services'], 'services');
+    assert.match(String(map(services['etcd'], 'etcd service')['image']), /etcd:v3\.5\.\d+$/);
+    const used = steps(body).flatMap((s) => (typeof s['uses'] === 'string' && s['uses'].startsWith('./') ? [s] : []));
+    assert.deepEqual(used.map((s) => s['uses']), ['./actions/backup', './actions/list', './actions/verify']);
+    for (const step of used) assert.match(String(map(step['with'], 'with')['stores']), /^(file:\/\/[^\n]+\n){2}$/, `${String(step['uses'])}: two file:// stores`);
+    assert.match(String(steps(body).at(-1)!['run']), /jq -e/, 'the last step checks what the actions reported');
+    const lint = steps(job(ci, 'actionlint')).map((s) => String(s['run'] ?? '')).join('\n');
+    assert.match(lint, /actionlint@\$\{ACTIONLINT_VERSION\}/);
+    assert.match(lint, /-config-file \.github\/actionlint\.yaml/);
+    assert.match(lint, /examples\/workflows\/\*\.yml/);
+  });
+
   it('lets an operator choose a backup from the Actions tab: a list workflow on a GitHub-hosted runner', () => {
     const list = example('etcd-list.yml');
     assert.ok(map(list.doc['on'], 'on')['workflow_dispatch'] !== undefined);
