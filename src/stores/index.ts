@@ -5,6 +5,7 @@
  */
 import { InputError } from '../errors.ts';
 import { LocalStore } from './local.ts';
+import { describeRetry } from '../base/resilience.ts';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from './retry.ts';
 import { SftpStore } from './sftp.ts';
 import type { Store } from './store.ts';
@@ -18,7 +19,17 @@ export interface StoreCredentials {
   readonly sshKnownHosts?: string;
 }
 
-export function openStores(urls: string, credentials: StoreCredentials, retry: RetryPolicy = DEFAULT_RETRY_POLICY): Store[] {
+/**
+ * `log`, when given, hears of every retry: `sftp://b@dc2/srv: listing prod: connection reset; retrying in 1s
+ * (attempt 2 of 4)`.
+ */
+export function openStores(
+  urls: string,
+  credentials: StoreCredentials,
+  policy: RetryPolicy = DEFAULT_RETRY_POLICY,
+  log?: { info(message: string): void },
+): Store[] {
+  const retry: RetryPolicy = log ? { ...policy, onRetry: (info) => log.info(`${info.store}: ${describeRetry(info)}`) } : policy;
   return parseStoreList(urls).map((location) => {
     if (location.kind === 'file') return withRetry(new LocalStore(location.path, location.id), retry);
     if (!credentials.sshPrivateKey?.trim()) {
@@ -44,5 +55,5 @@ export function openStores(urls: string, credentials: StoreCredentials, retry: R
 
 export type { Store, StoredFile } from './store.ts';
 export { parseStoreList, parseStoreUrl, type StoreLocation } from './url.ts';
-export { withRetry, retryingOn, isTransientError, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
+export { withRetry, retryingOn, DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.ts';
 export { HostKeyError } from './knownHosts.ts';

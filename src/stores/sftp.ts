@@ -15,6 +15,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import ssh2, { type FileEntryWithStats, type SFTPWrapper, type ServerHostKeyAlgorithm, type Stats } from 'ssh2';
 import SftpClient from 'ssh2-sftp-client';
+import { isUnsupportedSftpExtension, sshConnectFailure } from '../base/failures.ts';
 import { InputError, NotFoundError, inContext, messageOf } from '../errors.ts';
 import {
   HostKeyError,
@@ -355,18 +356,28 @@ function explainConnectError(error: unknown, where: string, user: string, pinned
   const message = messageOf(error);
   const code = (error as { code?: unknown }).code;
   let explained: string;
-  if (code === 'ECONNREFUSED') explained = `cannot connect to ${where}: connection refused (is sshd running there?)`;
-  else if (code === 'ETIMEDOUT' || /timed out/i.test(message)) explained = `cannot connect to ${where}: timed out (${message})`;
-  else if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') explained = `cannot resolve host of ${where} (${message})`;
-  else if (/authentication methods failed/i.test(message)) {
-    explained = `authentication as ${user} on ${where} failed: the server did not accept ssh-private-key`;
-  } else if (/no matching host key format/i.test(message)) {
-    return new HostKeyError(
-      `host key verification failed for ${where}: the server offers none of the key types pinned in ssh-known-hosts ` +
-        `(${pinnedTypes.join(', ')})`,
-      { cause: error },
-    );
-  } else explained = `cannot connect to ${where}: ${message}`;
+  switch (sshConnectFailure(error)) {
+    case 'refused':
+      explained = `cannot connect to ${where}: connection refused (is sshd running there?)`;
+      break;
+    case 'timeout':
+      explained = `cannot connect to ${where}: timed out (${message})`;
+      break;
+    case 'unresolved':
+      explained = `cannot resolve host of ${where} (${message})`;
+      break;
+    case 'authentication':
+      explained = `authentication as ${user} on ${where} failed: the server did not accept ssh-private-key`;
+      break;
+    case 'host-key-type':
+      return new HostKeyError(
+        `host key verification failed for ${where}: the server offers none of the key types pinned in ssh-known-hosts ` +
+          `(${pinnedTypes.join(', ')})`,
+        { cause: error },
+      );
+    case 'other':
+      explained = `cannot connect to ${where}: ${message}`;
+  }
   const wrapped = new Error(explained, { cause: error });
   if (typeof code === 'string') Object.assign(wrapped, { code });
   return wrapped;
@@ -520,7 +531,7 @@ async function replaceRename(sftp: SFTPWrapper, from: string, to: string): Promi
     return;
   } catch (error) {
     // ssh2 throws synchronously (caught by sftpCall) when the server lacks the extension.
-    if (!/does not support/i.test(messageOf(error))) throw error;
+    if (!isUnsupportedSftpExtension(error)) throw error;
   }
   await sftpCall<void>((cb) => sftp.unlink(to, cb)).catch(() => undefined);
   await sftpCall<void>((cb) => sftp.rename(from, to, cb));

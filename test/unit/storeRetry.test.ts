@@ -4,7 +4,9 @@ import { describe, it } from 'node:test';
 import { NotFoundError, withContext } from '../../src/errors.ts';
 import { writeSmallFile } from '../../src/repository/publish.ts';
 import { HostKeyError } from '../../src/stores/knownHosts.ts';
-import { isTransientError, withRetry } from '../../src/stores/retry.ts';
+import { isTransient as isTransientError } from '../../src/base/failures.ts';
+import { describeRetry } from '../../src/base/resilience.ts';
+import { withRetry } from '../../src/stores/retry.ts';
 import type { Store } from '../../src/stores/store.ts';
 
 function errno(code: string, message = code): Error {
@@ -134,6 +136,25 @@ describe('withRetry', () => {
     assert.equal(store.calls['remove'], 2);
     await wrapped.close();
     assert.equal(store.calls['close'], 1);
+  });
+});
+
+describe('retries are reported', () => {
+  it('logs each retry with the store, the attempt and the reason; the final error says how many attempts were made', async () => {
+    const store = flakyStore([errno('ECONNRESET', 'read ECONNRESET'), errno('ECONNRESET', 'read ECONNRESET'), errno('ECONNRESET', 'read ECONNRESET')]);
+    const { sleep } = recordingSleep();
+    const lines: string[] = [];
+    const wrapped = withRetry(store, {
+      attempts: 3,
+      baseDelayMs: 1000,
+      sleep,
+      onRetry: (info) => lines.push(`${info.store}: ${describeRetry(info)}`),
+    });
+    await assert.rejects(wrapped.list('prod'), /read ECONNRESET; gave up after 3 attempts$/);
+    assert.deepEqual(lines, [
+      'fake://store: listing prod: read ECONNRESET; retrying in 1s (attempt 2 of 3)',
+      'fake://store: listing prod: read ECONNRESET; retrying in 2s (attempt 3 of 3)',
+    ]);
   });
 });
 
