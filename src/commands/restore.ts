@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { etcdAccess } from '../config/etcd.ts';
 import { Outputs } from '../config/names.ts';
-import { memberSpec, restoreSettings } from '../config/restore.ts';
+import { memberSpec, restoreSettings, tempDir } from '../config/restore.ts';
 import type { SettingSource } from '../config/source.ts';
 import { closeAll, storesFromSettings } from '../config/stores.ts';
 import { etcdAnswers } from '../etcd/serving.ts';
@@ -15,6 +15,7 @@ import type { MemberSpec } from '../restore/member.ts';
 import { restoreMember, type RestoreMemberResult } from '../restore/restoreMember.ts';
 import { execRunner, serviceControl } from '../restore/service.ts';
 import { afterRun } from './aftermath.ts';
+import { pointInTimeSource, withPointInTime, type PointInTimeSource } from './pointInTime.ts';
 import type { CommandDeps } from './context.ts';
 import { table, withNotes, type CommandReport } from './report.ts';
 import { resolveBackup } from './resolve.ts';
@@ -30,10 +31,13 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
   try {
     let report: CommandReport;
     let result: RestoreMemberResult | undefined;
+    let pitr: PointInTimeSource | undefined;
     try {
-      const entry = await resolveBackup(stores, settings.cluster, settings.backup);
-      const member = memberSpec(settings, entry.name);
-      const tools = await etcdToolsFor(entry.manifest!, settings.tools, deps);
+      // to-time / to-revision: plan (refusing a target outside the journal's windows) and replay, before anything is stopped.
+      pitr = await pointInTimeSource({ ...settings, tempDir: tempDir(source) }, stores, deps);
+      const entry = pitr?.entry ?? (await resolveBackup(stores, settings.cluster, settings.backup));
+      const member = memberSpec(settings, pitr?.tokenSeed ?? entry.name);
+      const tools = pitr?.tools ?? (await etcdToolsFor(entry.manifest!, settings.tools, deps));
       const run = execRunner();
       // This node's member answers at the first endpoint: that is where "is etcd stopped?" is asked.
       const isServing = (): Promise<boolean> => etcdAnswers(access, access.endpoints[0]!);
@@ -47,8 +51,8 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
       }
       result = await restoreMember({
         entry,
-        stores,
-        identities: settings.identities,
+        stores: pitr?.stores ?? stores,
+        identities: pitr?.identities ?? settings.identities,
         tools,
         dataDir: settings.dataDir,
         member,
@@ -63,7 +67,7 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
         healthTimeoutMs: HEALTH_TIMEOUT_MS,
         ...deps,
       });
-      report = restoreReport(result, settings.dataDir, member, service.describe());
+      report = withPointInTime(restoreReport(result, settings.dataDir, member, service.describe()), pitr);
     } catch (error) {
       report = {
         outcome: 'failed',
@@ -72,6 +76,7 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
         failure: `restore failed: ${messageOf(error)}`,
       };
     }
+    await pitr?.cleanup();
     const notes = await afterRun(
       source,
       undefined,

@@ -1,13 +1,14 @@
 /** The `verify` command: a restore drill of a backup (latest by default) that never touches the live cluster. */
 import { clusterName } from '../config/backup.ts';
 import { Outputs } from '../config/names.ts';
-import { backupChoice, identities, tempDir, toolSettings } from '../config/restore.ts';
+import { backupChoice, identities, pointInTimeTarget, tempDir, toolSettings } from '../config/restore.ts';
 import type { SettingSource } from '../config/source.ts';
 import { closeAll, storesFromSettings } from '../config/stores.ts';
 import { messageOf } from '../errors.ts';
 import { runDrill, type DrillResult } from '../restore/drill.ts';
 import { execRunner } from '../restore/service.ts';
 import { afterRun } from './aftermath.ts';
+import { journalDrill, pointInTimeSource, withJournalCheck, withPointInTime, type PointInTimeSource } from './pointInTime.ts';
 import type { CommandDeps } from './context.ts';
 import { table, withNotes, type CommandReport } from './report.ts';
 import { resolveBackup } from './resolve.ts';
@@ -16,6 +17,7 @@ import { etcdToolsFor } from './tools.ts';
 export async function verifyCommand(source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
   const cluster = clusterName(source);
   const choice = backupChoice(source, cluster, 'latest');
+  const target = pointInTimeTarget(source);
   const keys = identities(source);
   const tools = toolSettings(source);
   const scratch = tempDir(source);
@@ -23,11 +25,16 @@ export async function verifyCommand(source: SettingSource, deps: CommandDeps): P
   try {
     let report: CommandReport;
     let result: DrillResult | undefined;
+    let pitr: PointInTimeSource | undefined;
     try {
-      const entry = await resolveBackup(stores, cluster, choice);
-      const etcd = await etcdToolsFor(entry.manifest!, tools, deps);
-      result = await runDrill({ entry, stores, identities: keys, tools: etcd, tempDir: scratch, run: execRunner(), ...deps });
-      report = drillReport(result);
+      // to-time / to-revision: drill the journal replayed onto its full backup instead of a backup alone.
+      pitr = await pointInTimeSource({ cluster, ...(target ? { target } : {}), backup: choice, identities: keys, tools, tempDir: scratch }, stores, deps);
+      const entry = pitr?.entry ?? (await resolveBackup(stores, cluster, choice));
+      const etcd = pitr?.tools ?? (await etcdToolsFor(entry.manifest!, tools, deps));
+      result = await runDrill({ entry, stores: pitr?.stores ?? stores, identities: pitr?.identities ?? keys, tools: etcd, tempDir: scratch, run: execRunner(), ...deps });
+      // The daily drill also proves the journal (replay between two full backups, compared key by key).
+      const journal = pitr ? undefined : await journalDrill({ cluster, stores, identities: keys, tools: etcd, tempDir: scratch, run: execRunner(), ...deps });
+      report = withJournalCheck(withPointInTime(drillReport(result), pitr), journal);
     } catch (error) {
       report = {
         outcome: 'failed',
@@ -36,6 +43,7 @@ export async function verifyCommand(source: SettingSource, deps: CommandDeps): P
         failure: `restore drill failed: ${messageOf(error)}`,
       };
     }
+    await pitr?.cleanup();
     const notes = await afterRun(
       source,
       stores,

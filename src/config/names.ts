@@ -49,6 +49,9 @@ export enum Inputs {
   EtcdVersion = 'etcd-version',
   EtcdDownloadUrl = 'etcd-download-url',
   EtcdUser = 'etcd-user',
+  // Point-in-time restore (issue 13): instead of `backup`, a moment or a revision the journal reaches
+  ToTime = 'to-time',
+  ToRevision = 'to-revision',
   // Cluster check after a restore
   ExpectKeys = 'expect-keys',
   ExpectRevisionAtLeast = 'expect-revision-at-least',

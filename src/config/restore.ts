@@ -9,6 +9,7 @@ import { DEFAULT_ETCD_DOWNLOAD_URL } from '../restore/etcdTools.ts';
 import { assertDataDir, parseMemberSpec, type MemberSpec } from '../restore/member.ts';
 import { parseEtcdService, type EtcdService } from '../restore/service.ts';
 import type { RevisionBump } from '../restore/snapshotRestore.ts';
+import type { TargetRequest } from '../journal/readerChain.ts';
 import { parseIdentities } from '../snapshot/codec.ts';
 import { clusterName } from './backup.ts';
 import { Inputs } from './names.ts';
@@ -57,9 +58,44 @@ export function tempDir(source: SettingSource): string {
   return text(source, Inputs.TempDir) ?? source.env['RUNNER_TEMP'] ?? tmpdir();
 }
 
+const RFC3339_UTC = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|z|[+-]00:00)$/;
+
+/** Parses `to-time`: RFC 3339 in UTC (Z or +00:00), fractions of a second kept to the millisecond. */
+export function parseTargetTime(value: string): Date {
+  const m = RFC3339_UTC.exec(value.trim());
+  if (!m) {
+    throw new InputError(`${Inputs.ToTime} ${JSON.stringify(value)} is not an RFC 3339 UTC time like 2026-12-01T03:04:05Z (the journal's times are UTC)`);
+  }
+  const [, y, mo, d, h, mi, sec] = m.map(Number) as [number, number, number, number, number, number, number];
+  const ms = m[7] ? Math.floor(Number(`0${m[7]}`) * 1000) : 0;
+  const time = new Date(Date.UTC(y, mo - 1, d, h, mi, sec, ms));
+  // Date.UTC rolls 2026-02-30 over into March: a date that does not exist is refused instead.
+  if (time.getUTCFullYear() !== y || time.getUTCMonth() !== mo - 1 || time.getUTCDate() !== d || h > 23 || mi > 59 || sec > 59) {
+    throw new InputError(`${Inputs.ToTime} ${JSON.stringify(value)} is not a valid date and time`);
+  }
+  return time;
+}
+
+/**
+ * `to-time` or `to-revision`: the point a restore or drill brings the cluster to, through the journal.
+ * Undefined when neither is given (the restore of `backup` as before); both at once is an error.
+ */
+export function pointInTimeTarget(source: SettingSource): TargetRequest | undefined {
+  const time = text(source, Inputs.ToTime);
+  const revision = text(source, Inputs.ToRevision);
+  if (time !== undefined && revision !== undefined) {
+    throw new InputError(`give ${Inputs.ToTime} or ${Inputs.ToRevision}, not both`);
+  }
+  if (time !== undefined) return { kind: 'time', time: parseTargetTime(time) };
+  if (revision !== undefined) return { kind: 'revision', revision: wholeNumber(source, Inputs.ToRevision, 0, 1) };
+  return undefined;
+}
+
 export interface RestoreSettings {
   readonly cluster: string;
   readonly backup: BackupChoice;
+  /** A point in time or revision to replay the journal up to; `backup` is then the base (latest: chosen automatically). */
+  readonly target?: TargetRequest;
   readonly identities: readonly string[];
   readonly dryRun: boolean;
   readonly dataDir: string;
@@ -104,9 +140,12 @@ export function restoreSettings(source: SettingSource): RestoreSettings {
   };
   // Validate the member flags now, before any I/O; the real token may come from the backup's name later.
   parseMemberSpec({ name: memberName, ...memberInput, initialClusterToken: token ?? 'checked-later' });
+  const target = pointInTimeTarget(source);
   return {
     cluster,
-    backup: backupChoice(source, cluster),
+    // With a target, the base backup is picked from the journal's windows unless one is named.
+    backup: backupChoice(source, cluster, target ? 'latest' : undefined),
+    ...(target ? { target } : {}),
     identities: identities(source),
     dryRun,
     dataDir: assertDataDir(text(source, Inputs.DataDir, KUBEADM_DATA_DIR)!),

@@ -331,6 +331,7 @@ async function* segmentRecords(file: string, manifest: SegmentManifest, identiti
  * and revision) rather than skip anything.
  */
 export async function* readRevisions(index: JournalIndex, from: number, to: number, options: ReadOptions): AsyncGenerator<RevisionRecord> {
+  if (to < from) return;
   const segments = segmentsFor(index, from, to);
   for (const segment of segments) {
     const file = join(options.scratchDir, `${segment.manifest.name}.segment`);
@@ -370,4 +371,33 @@ export async function revisionAtTime(
     best = { revision: record.rev, at: record.at };
   }
   return best;
+}
+
+/**
+ * When `revision` was received (its record's time), reading only the segment that holds it; for a
+ * revision no segment holds, the time of a full backup taken at it. Undefined when neither knows.
+ */
+export async function receivedAt(index: JournalIndex, revision: number, options: ReadOptions): Promise<string | undefined> {
+  const segment = index.segments.find((s) => s.manifest.firstRevision <= revision && revision <= s.manifest.lastRevision);
+  if (segment) {
+    for await (const record of readRevisions(index, revision, revision, options)) if (record.rev === revision) return record.at;
+  }
+  return index.backups.find((b) => b.revision === revision)?.time;
+}
+
+/** Whether any reachable site holds a journal file of the cluster (one listing per site: cheap). */
+export async function hasJournal(stores: readonly Store[], cluster: string): Promise<boolean> {
+  const found = await Promise.all(
+    stores.map(async (store) => {
+      try {
+        return (await store.list(journalFolder(cluster))).some((f) => {
+          const kind = classifyJournalFile(f.name).kind;
+          return kind === 'segment-manifest' || kind === 'gap';
+        });
+      } catch {
+        return false;
+      }
+    }),
+  );
+  return found.some(Boolean);
 }

@@ -21,6 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
 import type { Log } from '../engine/log.ts';
 import { messageOf } from '../errors.ts';
+import { countKeys } from '../etcd/keys.ts';
 import { OWN_PREFIX } from '../etcd/lock.ts';
 import { openSnapshot } from '../etcd/snapshotStream.ts';
 import { openFileSink } from '../fileSink.ts';
@@ -212,7 +213,9 @@ export async function withReplayedEtcd<T>(input: ReplayInput, use: (etcd: Replay
     let events = 0;
     let limitRaises = 0;
     const warnings: string[] = [];
-    for await (const record of input.records) {
+    // A snapshot already at the target needs no journal at all.
+    const records = baseRevision < input.target.revision ? input.records : [];
+    for await (const record of records) {
       if (record.rev <= baseRevision) continue;
       if (record.rev !== current + 1) {
         throw new Error(
@@ -300,14 +303,19 @@ export async function withReplayedEtcd<T>(input: ReplayInput, use: (etcd: Replay
 }
 
 /** Replays, then writes the throwaway etcd's snapshot (sha256 trailer included) to `outFile`. */
-export async function replayToSnapshot(input: ReplayInput, outFile: string): Promise<ReplayReport & { readonly snapshot: SnapshotIdentity }> {
+export async function replayToSnapshot(
+  input: ReplayInput,
+  outFile: string,
+): Promise<ReplayReport & { readonly snapshot: SnapshotIdentity; readonly keyCount: number }> {
   return withReplayedEtcd(input, async (etcd, report) => {
+    // Counted as a backup's manifest counts them (without etcd-dr's own keys), for the member restore's check.
+    const keyCount = await countKeys(etcd.client);
     const stream = await openSnapshot({ endpoints: [etcd.clientUrl], callTimeoutMs: 30_000 }, etcd.clientUrl);
     const trailer = new SnapshotTrailer(`snapshot of the replayed etcd at revision ${report.revision}`);
     await owningStream(stream.bytes, async () => {
       const sink = await openFileSink(outFile, { flags: 'w', mode: 0o600 });
       await pipeline(stream.bytes, trailer, sink);
     });
-    return { ...report, snapshot: trailer.result() };
+    return { ...report, snapshot: trailer.result(), keyCount };
   });
 }

@@ -1,0 +1,125 @@
+/**
+ * The point-in-time part of `restore` and `verify` (to-time / to-revision): plan against the journal,
+ * refuse a target outside the recoverable windows, replay, and hand the commands a backup-shaped source
+ * for the unchanged member restore or drill. Without a target the commands do exactly what they did.
+ */
+import { Outputs } from '../config/names.ts';
+import { messageOf } from '../errors.ts';
+import type { TargetRequest } from '../journal/readerChain.ts';
+import type { BackupChoice, CatalogEntry } from '../repository/listing.ts';
+import type { EtcdTools } from '../restore/etcdTools.ts';
+import { planPointInTime, pointInTimeRows, preparePointInTime, type PointInTimePlan, type PreparedPointInTime } from '../restore/pointInTime.ts';
+import { runJournalDrill, type JournalDrillInput, type JournalDrillResult } from '../restore/replayDrill.ts';
+import { execRunner } from '../restore/service.ts';
+import type { Store } from '../stores/store.ts';
+import type { ToolSettings } from '../config/restore.ts';
+import type { CommandDeps } from './context.ts';
+import { table, type CommandReport } from './report.ts';
+import { etcdToolsFor } from './tools.ts';
+
+export interface PointInTimeSource {
+  /** The replayed snapshot, as a backup whose only copy is on `stores[0]` (unencrypted). */
+  readonly entry: CatalogEntry;
+  readonly stores: readonly Store[];
+  readonly identities: readonly string[];
+  readonly tools: EtcdTools;
+  /**
+   * What every member derives its default cluster token from: the base backup and the revision, so all
+   * members restoring the same point agree without coordination.
+   */
+  readonly tokenSeed: string;
+  readonly plan: PointInTimePlan;
+  readonly prepared: PreparedPointInTime;
+  cleanup(): Promise<void>;
+}
+
+export interface PointInTimeRequest {
+  readonly cluster: string;
+  readonly target?: TargetRequest;
+  readonly backup: BackupChoice;
+  readonly identities: readonly string[];
+  readonly tools: ToolSettings;
+  readonly tempDir: string;
+}
+
+/** Undefined without a target. Everything here happens before the node is touched. */
+export async function pointInTimeSource(request: PointInTimeRequest, stores: readonly Store[], deps: CommandDeps): Promise<PointInTimeSource | undefined> {
+  if (!request.target) return undefined;
+  const plan = await planPointInTime(stores, request.cluster, request.target, request.backup, {
+    identities: request.identities,
+    scratchDir: request.tempDir,
+    log: deps.log,
+  });
+  deps.log.info(
+    `point in time: revision ${plan.revision} (received ${plan.reachedAt}), from full backup ${plan.base.name} (revision ${plan.base.revision}) plus the journal`,
+  );
+  const tools = await etcdToolsFor(plan.entry.manifest!, request.tools, deps);
+  const prepared = await preparePointInTime(plan, {
+    stores,
+    identities: request.identities,
+    tools,
+    run: execRunner(),
+    tempDir: request.tempDir,
+    log: deps.log,
+    sleep: deps.sleep,
+  });
+  return {
+    entry: prepared.entry,
+    stores: [prepared.store],
+    identities: [],
+    tools,
+    tokenSeed: `${plan.base.name}@r${plan.revision}`,
+    plan,
+    prepared,
+    cleanup: () => prepared.cleanup(),
+  };
+}
+
+/** Adds what the point-in-time restore reached to a command's summary. */
+export function withPointInTime(report: CommandReport, source: PointInTimeSource | undefined): CommandReport {
+  if (!source) return report;
+  const lines = [
+    '',
+    '### Point in time',
+    '',
+    table(['', ''], pointInTimeRows(source.plan, source.prepared)),
+    '',
+    ...source.prepared.warnings.map((w) => `> ⚠️ ${w}`),
+  ];
+  return { ...report, summary: `${report.summary}\n${lines.join('\n')}\n` };
+}
+
+export type JournalCheck = JournalDrillResult | { readonly checked: 'failed'; readonly error: string };
+
+/** The drill's journal check; an error while checking is a failed check, not a lost drill result. */
+export async function journalDrill(input: JournalDrillInput): Promise<JournalCheck> {
+  try {
+    return await runJournalDrill(input);
+  } catch (error) {
+    return { checked: 'failed', error: messageOf(error) };
+  }
+}
+
+/** Adds the journal check to a drill's report; a failed check fails the drill (and so raises the alarm). */
+export function withJournalCheck(report: CommandReport, journal: JournalCheck | undefined): CommandReport {
+  if (!journal) return report;
+  if (journal.checked === false) return { ...report, summary: `${report.summary}\nJournal: not checked (${journal.reason}).\n` };
+  let failure: string | undefined;
+  let line: string;
+  if (journal.checked === 'failed') {
+    failure = `journal check failed: ${journal.error}`;
+    line = failure;
+  } else {
+    const route = `the journal replayed from ${journal.from.name} to revision ${journal.revision} (${journal.revisionsReplayed} revisions) against full backup ${journal.to.name}`;
+    if (journal.passed) {
+      line = `Journal check passed: ${route}: ${journal.comparison.keys} keys identical (value, create/mod revision, version, lease).`;
+    } else {
+      const why = journal.error ?? `${journal.comparison.differences} of ${journal.comparison.keys} keys differ: ${journal.comparison.examples.join('; ')}`;
+      failure = `journal check failed: ${route}: ${why}`;
+      line = failure;
+    }
+  }
+  const summary = `${report.summary}\n${failure ? `**${line}**` : line}\n`;
+  if (!failure) return { ...report, summary };
+  return { ...report, outcome: 'failed', outputs: { ...report.outputs, [Outputs.Status]: 'failed' }, summary, failure: report.failure ?? failure };
+}
