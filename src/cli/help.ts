@@ -39,6 +39,8 @@ Backup
 
 Restore and verify
   --backup NAME|latest  --decrypt-identity-file FILE  --confirm CLUSTER-NAME  --dry-run true|false
+  --to-time 2026-12-01T03:04:05Z | --to-revision N   point in time: the journal replayed onto the newest
+             full backup at or before it (refused, before anything is stopped, outside the windows list shows)
   --data-dir DIR  --member-name NAME  --initial-cluster N=URL,...  --initial-advertise-peer-urls URL
   --initial-cluster-token TOKEN  --etcd-service systemd:UNIT|static-pod:PATH|none
   --stop-command CMD  --start-command CMD  --bump-revision N (1000000000)  --mark-compacted true|false
