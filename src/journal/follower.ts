@@ -143,6 +143,9 @@ class Stats {
 
 type WriterEnd = 'handover' | 'lost' | 'failed';
 
+/** How often a writer tries to heal a site marked down. */
+const HEAL_EVERY_MS = 5000;
+
 /** A closed segment waiting for the publisher. */
 interface ClosedSegment {
   readonly kind: 'segment';
@@ -212,6 +215,7 @@ class Writer {
       } catch (error) {
         return this.fail(`reading where the journal stands on the sites: ${messageOf(error)}`);
       }
+      this.publisher.down = new Set(this.deps.stores.map((s) => s.id));
       await this.heal();
       this.startChain(anchor);
       await this.startWatch();
@@ -330,6 +334,7 @@ class Writer {
   }
 
   private async tick(): Promise<void> {
+    this.healInBackground();
     if (this.open.length > 0) {
       this.closeSegment();
       return;
@@ -341,14 +346,42 @@ class Writer {
       this.publisher.push({ kind: 'progress', completeThrough: this.progress });
       this.lastPublishAt = now;
     }
-    if (this.publisher.sitesMissing) await this.heal();
   }
 
+  private healing: Promise<void> | undefined;
+  private lastHealAt = 0;
+
+  /**
+   * While a site is marked down, try every HEAL_EVERY_MS to copy what it missed, off the publishing path
+   * (a dead site's connection timeouts must not delay the healthy site's segments).
+   */
+  private healInBackground(): void {
+    const now = this.deps.now().getTime();
+    if (this.publisher.down.size === 0 || this.healing || now - this.lastHealAt < Math.max(HEAL_EVERY_MS, 2 * this.options.flushMs)) return;
+    this.lastHealAt = now;
+    this.healing = this.heal().finally(() => (this.healing = undefined));
+  }
+
+  /**
+   * Copies missed segments; a down site whose copies all succeeded is published to again, and one more
+   * pass then catches a segment published to the others in between.
+   */
   private async heal(): Promise<void> {
     try {
+      const wasDown = new Set(this.publisher.down);
       const healed = await healSegments(this.deps.stores, this.options.cluster);
       for (const c of healed.copied) this.deps.log.info(`journal: healed ${c.name}: copied from ${c.from} to ${c.to}`);
-      if (healed.failed.length === 0) this.publisher.sitesMissing = false;
+      const reached = new Set(healed.reached);
+      for (const id of wasDown) {
+        if (reached.has(id) && !healed.failed.some((f) => f.to === id)) {
+          this.publisher.down.delete(id);
+          this.deps.log.info(`journal: site ${id} is back and holds every segment again`);
+        }
+      }
+      if (wasDown.size > this.publisher.down.size) {
+        const again = await healSegments(this.deps.stores, this.options.cluster);
+        for (const c of again.copied) this.deps.log.info(`journal: healed ${c.name}: copied from ${c.from} to ${c.to}`);
+      }
     } catch (error) {
       this.deps.log.warning(`journal: healing: ${messageOf(error)}`);
     }
@@ -402,8 +435,8 @@ class Publisher {
   private spooled = new Map<string, number>();
   /** First revision dropped from a full spool; the writer turns it into a gap. */
   overflowed: number | undefined;
-  /** A site missed a segment: heal when it is back. */
-  sitesMissing = false;
+  /** Sites that missed a segment: skipped until healing has copied what they missed. */
+  down = new Set<string>();
 
   constructor(
     private readonly options: FollowerOptions,
@@ -442,7 +475,7 @@ class Publisher {
       const item = this.queue[0]!;
       if (item.kind === 'progress') {
         if (!(await this.fenced())) return;
-        const results = await publishProgress(this.deps.stores, {
+        const results = await publishProgress(this.targets(), {
           format: JOURNAL_FORMAT,
           kind: PROGRESS_KIND,
           cluster: this.options.cluster,
@@ -462,7 +495,7 @@ class Publisher {
         return;
       }
       if (!(await this.fenced())) return;
-      const results = await publishSegment(this.deps.stores, encoded.manifest, encoded.bytes);
+      const results = await publishSegment(this.targets(), encoded.manifest, encoded.bytes);
       this.noteSites(results);
       if (results.some((r) => r.ok)) {
         this.queue.shift();
@@ -526,11 +559,17 @@ class Publisher {
     return { manifest, bytes: object.bytes };
   }
 
+  /** The sites to publish to: those up, or every site when none is (a retry must find one that came back). */
+  private targets(): readonly Store[] {
+    const up = this.deps.stores.filter((s) => !this.down.has(s.id));
+    return up.length > 0 ? up : this.deps.stores;
+  }
+
   private noteSites(results: readonly SiteResult[]): void {
     const failed = results.filter((r) => !r.ok);
     if (failed.length === 0) return;
-    this.sitesMissing = true;
     for (const f of failed) {
+      this.down.add(f.store);
       this.stats.degraded = true;
       const problem = `site ${f.store} missed the journal: ${f.error ?? 'failed'}`;
       if (!this.stats.problems.includes(problem)) this.stats.problems.push(problem);

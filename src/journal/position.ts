@@ -3,7 +3,7 @@
  * and the newest segment. A writer that takes over continues from here, so no revision is written twice
  * and none is skipped whatever happened to the previous writer.
  */
-import { messageOf } from '../errors.ts';
+import { messageOf, NotFoundError } from '../errors.ts';
 import { findBackup } from '../repository/listing.ts';
 import type { Store, StoredFile } from '../stores/store.ts';
 import { classifyJournalFile, journalFolder, parseSegmentManifest, segmentManifestFile, type ParsedSegmentName, type SegmentManifest } from './segment.ts';
@@ -72,7 +72,7 @@ export async function readPosition(stores: readonly Store[], cluster: string): P
   if (unreadable.length === stores.length) {
     throw new Error(`no site could be read: ${unreadable.map((u) => `${u.storeId}: ${u.error}`).join('; ')}`);
   }
-  const newestSegment = newest ? await readSegmentManifest(newest.store, cluster, newest.segment.name) : undefined;
+  const newestSegment = newest ? await readNewest(stores, cluster, newest.segment.name, unreadable) : undefined;
   const { entry } = await findBackup(stores, cluster, { kind: 'latest' });
   const newestBackup = entry?.manifest
     ? { name: entry.manifest.name, revision: entry.manifest.revision, snapshotSha256: entry.manifest.snapshotSha256 }
@@ -84,6 +84,27 @@ export async function readPosition(stores: readonly Store[], cluster: string): P
     anchor = chainStart(newestBackup);
   }
   return { ...(anchor ? { anchor } : {}), ...(newestBackup ? { newestBackup } : {}), ...(newestSegment ? { newestSegment } : {}), unreadable };
+}
+
+/**
+ * The newest segment's manifest from the first site whose copy parses; a damaged copy is reported (the
+ * run is degraded and says which file). With no good copy, where the journal ends is unknown: refuse.
+ */
+async function readNewest(stores: readonly Store[], cluster: string, name: string, unreadable: { storeId: string; error: string }[]): Promise<SegmentManifest> {
+  const errors: string[] = [];
+  let good: SegmentManifest | undefined;
+  for (const store of stores) {
+    try {
+      const manifest = await readSegmentManifest(store, cluster, name);
+      good ??= manifest;
+    } catch (error) {
+      if (error instanceof NotFoundError) continue;
+      errors.push(`${store.id}: ${messageOf(error)}`);
+      unreadable.push({ storeId: store.id, error: messageOf(error) });
+    }
+  }
+  if (!good) throw new Error(`the newest journal segment ${name} has no readable manifest on any site (${errors.join('; ') || 'none found'}): continuing elsewhere could skip or repeat revisions`);
+  return good;
 }
 
 export function chainStart(backup: BaseBackup): ChainAnchor {

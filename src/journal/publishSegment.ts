@@ -78,6 +78,8 @@ export async function publishProgress(stores: readonly Store[], mark: ProgressMa
 }
 
 export interface JournalHealing {
+  /** Sites that could be listed. */
+  readonly reached: readonly string[];
   readonly copied: readonly { readonly name: string; readonly from: string; readonly to: string }[];
   readonly failed: readonly { readonly name: string; readonly to: string; readonly error: string }[];
 }
@@ -125,5 +127,5 @@ export async function healSegments(stores: readonly Store[], cluster: string, no
       }
     }
   }
-  return { copied, failed };
+  return { reached: reachable.map((l) => l.store.id), copied, failed };
 }

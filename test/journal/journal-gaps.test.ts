@@ -1,0 +1,232 @@
+/**
+ * Gaps are never silent, one site down is degraded then healed, bad input is refused (issue 12). The
+ * `journal` command runs in-process against a real etcd (3.4 and 3.5), two real OpenSSH sites and the
+ * local fake GitHub; bad flags go through the CLI as a child process.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { runCommand, type CommandReport } from '../../src/commands/index.ts';
+import { connect } from '../../src/etcd/connection.ts';
+import { findBackup } from '../../src/repository/listing.ts';
+import { storesFromSettings } from '../../src/config/stores.ts';
+import { accessFor } from '../harness/engine.ts';
+import { ETCD_VERSIONS, startCluster, type EtcdCluster } from '../harness/etcd.ts';
+import { startFakeGitHub, type FakeGitHub } from '../harness/fakeGitHub.ts';
+import { REPO_ROOT } from '../harness/actionRunner.ts';
+import { commandDeps, etcdInputs, settingsFrom, siteInputs, type InputValues } from '../harness/settings.ts';
+import { makeClientKey, startSftpSite, type ClientKey, type SftpSite } from '../harness/sftp.ts';
+import { tempDir } from '../harness/tmp.ts';
+import { operatorEnv } from './followers.ts';
+import { readSiteJournal, verifiedRevisions } from './journal-sites.ts';
+import { kubernetesLikeLoad } from './load.ts';
+
+/**
+ * Stops a site like a machine that goes away: the sshd listener and the per-connection sshd processes
+ * it forked (which otherwise keep an established SFTP session working after the listener is gone).
+ */
+async function stopSiteCompletely(site: SftpSite): Promise<void> {
+  const listener = Number((await readFile(path.join(site.dir, 'sshd.pid'), 'utf8')).trim());
+  const sessions = await descendants(listener);
+  await site.stop();
+  for (const pid of sessions) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // already gone with its connection
+    }
+  }
+}
+
+async function descendants(pid: number): Promise<number[]> {
+  const children = (await readFile(`/proc/${pid}/task/${pid}/children`, 'utf8').catch(() => ''))
+    .split(/\s+/)
+    .filter((x) => x !== '')
+    .map(Number);
+  return [...children, ...(await Promise.all(children.map(descendants))).flat()];
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+for (const version of ETCD_VERSIONS) {
+  describe(`journal gaps and sites on etcd ${version}`, { concurrency: false }, () => {
+    let cluster: EtcdCluster;
+    let clientKey: ClientKey;
+    let github: FakeGitHub;
+    const sites: SftpSite[] = [];
+    let dir: string;
+
+    before(async () => {
+      dir = await tempDir('etcd-dr-journal-gaps-');
+      [cluster, clientKey, github] = await Promise.all([
+        startCluster({ version, members: 1, name: `jg${version.replace('.', '')}` }),
+        makeClientKey(path.join(dir, 'key')),
+        startFakeGitHub(),
+      ]);
+    });
+    after(async () => {
+      await Promise.all([cluster?.stop(), github?.close(), ...sites.map((s) => s.destroy())]);
+    });
+
+    async function twoSites(name: string): Promise<SftpSite[]> {
+      const pair = await Promise.all([startSftpSite(`${name}-dc1`, { clientKey }), startSftpSite(`${name}-dc2`, { clientKey })]);
+      sites.push(...pair);
+      return pair;
+    }
+
+    function inputs(pair: readonly SftpSite[], extra: InputValues = {}): InputValues {
+      return {
+        ...etcdInputs(cluster),
+        ...siteInputs(pair),
+        'cluster-name': 'test',
+        'github-token': 'test-token',
+        'temp-dir': dir,
+        'journal-flush': '0.5',
+        'journal-lock-ttl': '4',
+        ...extra,
+      };
+    }
+
+    function run(command: 'backup' | 'journal', pair: readonly SftpSite[], extra: InputValues = {}): Promise<CommandReport> {
+      const env = { GITHUB_REPOSITORY: 'acme/platform', GITHUB_API_URL: github.url };
+      return runCommand(command, settingsFrom(inputs(pair, extra), env), commandDeps({ realSleep: true }));
+    }
+
+    async function newestBackup(pair: readonly SftpSite[]): Promise<{ name: string; revision: number; snapshotSha256: string }> {
+      const stores = storesFromSettings(settingsFrom(siteInputs(pair)));
+      try {
+        const { entry } = await findBackup(stores, 'test', { kind: 'latest' });
+        return { name: entry!.name, revision: entry!.manifest!.revision, snapshotSha256: entry!.manifest!.snapshotSha256 };
+      } finally {
+        await Promise.all(stores.map((s) => s.close()));
+      }
+    }
+
+    it('compaction past the journal: an explicit gap record on both sites, an alarm issue, a full backup at once, and the chain restarts from it', async () => {
+      const pair = await twoSites(`gap${version}`);
+      assert.equal((await run('backup', pair)).outcome, 'success');
+      const first = await run('journal', pair, { 'journal-max-runtime': '3s' });
+      assert.equal(first.outcome, 'success', first.failure);
+      const before = await readSiteJournal(pair[0]!.root, 'test');
+      const end = before.segments.at(-1)?.manifest.lastRevision ?? (await newestBackup(pair)).revision;
+
+      // The follower is stopped; the cluster goes on and compacts (as Kubernetes does every 5 minutes).
+      const client = await connect(accessFor(cluster));
+      let compactAt: number;
+      try {
+        for (let i = 0; i < 20; i++) await client.put(`/registry/pods/gap/p-${i}`).value('x');
+        compactAt = Number((await client.put('/registry/pods/gap/last').value('x').exec()).header.revision);
+        await cluster.etcdctl(['compact', String(compactAt)]);
+      } finally {
+        client.close();
+      }
+
+      const issuesBefore = github.issues.length;
+      const second = await run('journal', pair, { 'journal-max-runtime': '4s' });
+      assert.equal(second.outcome, 'failed', 'a gap fails the run');
+      assert.match(second.failure ?? '', new RegExp(`gap from revision ${end + 1}`));
+      const issue = github.issues.at(-1);
+      assert.ok(github.issues.length > issuesBefore || issue?.comments.length, 'the alarm reached GitHub');
+      assert.match(`${issue!.title}\n${issue!.body}\n${issue!.comments.map((c) => c.body).join('\n')}`, /journal/);
+
+      const restart = await newestBackup(pair);
+      assert.ok(restart.revision >= compactAt, 'a full backup was taken after the compaction');
+      for (const site of pair) {
+        const journal = await readSiteJournal(site.root, 'test');
+        assert.equal(journal.gaps.length, 1, `${site.name}: one gap record`);
+        const gap = journal.gaps[0]!;
+        assert.equal(gap.fromRevision, end + 1);
+        assert.equal(gap.toRevision, compactAt - 1);
+        assert.equal(gap.restartedFrom, restart.name);
+        assert.match(gap.reason, /compacted/);
+        // After the gap: a new chain, anchored on the new full backup.
+        const revisions = verifiedRevisions(journal, restart.revision, restart.snapshotSha256);
+        assert.ok(revisions.length > 0, `${site.name}: the journal continues after the new backup`);
+        assert.equal(revisions[0]!.rev, restart.revision + 1);
+      }
+    });
+
+    it('one site stopped for several segments: the journal goes on to the other (degraded), and the missed segments are copied when it is back', async () => {
+      const pair = await twoSites(`deg${version}`);
+      assert.equal((await run('backup', pair)).outcome, 'success');
+      const base = await newestBackup(pair);
+      const client = await connect(accessFor(cluster));
+      const abort = new AbortController();
+      const loading = kubernetesLikeLoad(client, { durationMs: 60_000, ratePerSecond: 30 }, abort.signal);
+      const journal = run('journal', pair, { 'journal-max-runtime': '18s' });
+      try {
+        await sleep(3000);
+        await stopSiteCompletely(pair[1]!);
+        await sleep(5000);
+        const whileDown = await readSiteJournal(pair[0]!.root, 'test');
+        await pair[1]!.start();
+        assert.ok(whileDown.segments.length >= 4, 'the healthy site kept getting segments');
+        await sleep(7000);
+      } finally {
+        abort.abort();
+      }
+      const load = await loading;
+      client.close();
+      const report = await journal;
+      assert.equal(report.outcome, 'degraded', report.summary);
+      assert.match(report.summary, new RegExp(pair[1]!.url.replace(/[.*+?^${}()|[\]\\]/g, '\\$&').replace(/^sftp:\\\/\\\/root@/, '')));
+      for (const site of pair) {
+        const j = await readSiteJournal(site.root, 'test');
+        const revisions = verifiedRevisions(j, base.revision, base.snapshotSha256);
+        assert.ok(revisions.at(-1)!.rev >= load.lastRevision, `${site.name}: complete to the last write after healing`);
+      }
+    });
+
+    it('a truncated segment manifest where the journal continues: one bad copy is named and skipped for the good one; with no good copy the writer refuses and writes nothing', async () => {
+      const pair = await twoSites(`trunc${version}`);
+      assert.equal((await run('backup', pair)).outcome, 'success');
+      await cluster.put('/registry/pods/t/1', 'x');
+      assert.equal((await run('journal', pair, { 'journal-max-runtime': '2s' })).outcome, 'success');
+      const folders = pair.map((site) => path.join(site.root, 'test', 'journal'));
+      const manifests = (await readdir(folders[0]!)).filter((f) => f.endsWith('.json') && f.includes('-j')).sort();
+      const newest = manifests.at(-1)!;
+      const named = new RegExp(`journal manifest ${newest.replace(/\./g, '\\.')}: not JSON`);
+      // One damaged copy: the writer continues from the other site's copy, degraded, naming the file.
+      await writeFile(path.join(folders[0]!, newest), '{"format":1,"kind":"journal-seg');
+      await writeFile(path.join(folders[0]!, 'notes.txt'), 'not ours');
+      await cluster.put('/registry/pods/t/2', 'x');
+      const oneBad = await run('journal', pair, { 'journal-max-runtime': '2s' });
+      assert.equal(oneBad.outcome, 'degraded', oneBad.summary);
+      assert.match(oneBad.summary, named);
+      // Every copy damaged: where the journal ends is unknown, so the writer refuses and writes nothing.
+      const newestNow = (await readdir(folders[1]!)).filter((f) => f.endsWith('.json') && f.includes('-j')).sort().at(-1)!;
+      for (const folder of folders) await writeFile(path.join(folder, newestNow), '{"format":1,"kind":"journal-seg');
+      const filesBefore = await Promise.all(folders.map(async (f) => (await readdir(f)).sort()));
+      await cluster.put('/registry/pods/t/3', 'x');
+      const report = await run('journal', pair, { 'journal-max-runtime': '2s' });
+      assert.equal(report.outcome, 'failed');
+      assert.match(report.failure ?? '', new RegExp(`journal manifest ${newestNow.replace(/\./g, '\\.')}: not JSON`));
+      assert.deepEqual(await Promise.all(folders.map(async (f) => (await readdir(f)).sort())), filesBefore, 'nothing written after the unreadable manifest');
+    });
+
+    it('bad input: unknown flags and a flush of 0 exit 2 with a clear message, before touching etcd or a site', async () => {
+      const cli = (args: string[]): Promise<{ code: number | null; stderr: string }> =>
+        new Promise((resolve) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO_ROOT, 'src/cli/main.ts'), 'journal', ...args], { cwd: REPO_ROOT, env: operatorEnv(), stdio: ['ignore', 'ignore', 'pipe'] });
+          let stderr = '';
+          child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+          child.on('close', (code) => resolve({ code, stderr }));
+        });
+      const common = ['--cluster-name', 'test', '--endpoints', cluster.endpoints[0]!, '--stores', `file://${dir}/never`];
+      const unknown = await cli([...common, '--journal-flsh', '5']);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /journal-flsh/);
+      for (const flush of ['0', '-1', 'soon']) {
+        const bad = await cli([...common, `--journal-flush=${flush}`]);
+        assert.equal(bad.code, 2, flush);
+        assert.match(bad.stderr, /journal-flush must be a number of seconds greater than 0/);
+      }
+      const runtime = await cli([...common, '--journal-max-runtime', '0']);
+      assert.equal(runtime.code, 2);
+      assert.match(runtime.stderr, /journal-max-runtime/);
+      await assert.rejects(readdir(path.join(dir, 'never')), 'no site was touched');
+    });
+  });
+}
