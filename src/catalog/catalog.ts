@@ -2,6 +2,7 @@
  * The catalog as a human reads it: a markdown table of every backup across the stores, for job summaries.
  * The catalog itself (listing, merging, finding a backup) is the repository's (src/repository/listing.ts).
  */
+import { markdownCell } from '../base/markdown.ts';
 import type { Catalog } from '../repository/listing.ts';
 
 export function formatSize(bytes: number): string {
@@ -13,10 +14,6 @@ export function formatSize(bytes: number): string {
     unit += 1;
   }
   return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
-}
-
-function cell(text: string): string {
-  return text.replace(/\\/g, '\\\\').replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
 }
 
 /**
@@ -43,7 +40,7 @@ export function formatCatalogTable(catalog: Catalog): string {
         sites,
         consistent,
       ]
-        .map(cell)
+        .map(markdownCell)
         .join(' | ')} |`,
     );
   }

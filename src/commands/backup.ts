@@ -14,10 +14,10 @@ import { closeAll, storesFromSettings } from '../config/stores.ts';
 import { runBackup, type BackupResult } from '../engine/backup.ts';
 import { messageOf } from '../errors.ts';
 import type { Store } from '../stores/store.ts';
-import { afterRun } from './aftermath.ts';
 import type { CommandDeps } from './context.ts';
 import { applyRetention, pruneProblems, prunedCount, pruneSummary } from './prune.ts';
-import { table, withNotes, type CommandReport } from './report.ts';
+import { table, type CommandReport } from './report.ts';
+import { withSites } from './skeleton.ts';
 import { formatSize } from '../catalog/catalog.ts';
 import { checkRecipients } from '../snapshot/codec.ts';
 
@@ -29,8 +29,7 @@ export async function backupCommand(source: SettingSource, deps: CommandDeps): P
   const doPrune = bool(source, Inputs.Prune, true);
   const pruneDryRun = bool(source, Inputs.PruneDryRun, false);
   await checkRecipients(options.recipients);
-  const stores = storesFromSettings(source);
-  try {
+  return withSites({ source, deps, cluster: options.cluster, record: { operation: 'backup', status: true } }, async (stores) => {
     const result = await runBackup(options, { stores, ...deps });
     const upkeep =
       result.status === 'failed'
@@ -39,27 +38,19 @@ export async function backupCommand(source: SettingSource, deps: CommandDeps): P
             doHeal,
             doPrune,
             pruneDryRun,
-            ...(secretText(source, Inputs.PruneSshPrivateKey) ? { retentionStores: () => storesFromSettings(source, { forRetention: true }) } : {}),
+            ...(secretText(source, Inputs.PruneSshPrivateKey)
+              ? { retentionStores: () => storesFromSettings(source, { forRetention: true, log: deps.log }) }
+              : {}),
           });
     const report = backupReport(result, upkeep);
     const newestGood = result.manifest?.name ?? (await newestGoodBackup(stores, options.cluster));
-    const notes = await afterRun(
-      source,
-      stores,
-      {
-        cluster: options.cluster,
-        operation: 'backup',
-        report,
-        ...(result.manifest ? { backup: { name: result.manifest.name, revision: result.manifest.revision } } : {}),
-        sites: result.stores.length > 0 ? result.stores : stores.map((s) => ({ store: s.id, ok: false, error: 'no backup was shipped' })),
-        ...(newestGood ? { newestGoodBackup: newestGood } : {}),
-      },
-      deps,
-    );
-    return withNotes(report, notes);
-  } finally {
-    await closeAll(stores);
-  }
+    return {
+      report,
+      ...(result.manifest ? { backup: { name: result.manifest.name, revision: result.manifest.revision } } : {}),
+      sites: result.stores.length > 0 ? result.stores : stores.map((s) => ({ store: s.id, ok: false, error: 'no backup was shipped' })),
+      ...(newestGood ? { newestGoodBackup: newestGood } : {}),
+    };
+  });
 }
 
 interface Upkeep {

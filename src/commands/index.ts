@@ -25,7 +25,7 @@ export function runCommand(command: Command, source: SettingSource, deps: Comman
     case 'verify':
       return verifyCommand(source, deps);
     case 'list':
-      return listCommand(source);
+      return listCommand(source, deps);
     case 'prune':
       return pruneCommand(source, deps);
     case 'watchdog':

@@ -4,17 +4,13 @@ import { listCatalog, type Catalog } from '../repository/listing.ts';
 import { clusterName } from '../config/backup.ts';
 import { Outputs } from '../config/names.ts';
 import type { SettingSource } from '../config/source.ts';
-import { closeAll, storesFromSettings } from '../config/stores.ts';
+import type { CommandDeps } from './context.ts';
 import type { CommandReport } from './report.ts';
+import { withSites } from './skeleton.ts';
 
-export async function listCommand(source: SettingSource): Promise<CommandReport> {
+export async function listCommand(source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
   const cluster = clusterName(source);
-  const stores = storesFromSettings(source);
-  try {
-    return listReport(await listCatalog(stores, cluster));
-  } finally {
-    await closeAll(stores);
-  }
+  return withSites({ source, deps, cluster }, async (stores) => ({ report: listReport(await listCatalog(stores, cluster)) }));
 }
 
 /** The JSON form of the catalog for the `backups` output: plain values, newest first. */

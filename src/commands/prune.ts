@@ -5,19 +5,17 @@ import { clusterName } from '../config/backup.ts';
 import { Inputs, Outputs } from '../config/names.ts';
 import { bool, type SettingSource } from '../config/source.ts';
 import { retentionPolicy } from '../config/retention.ts';
-import { closeAll, storesFromSettings } from '../config/stores.ts';
 import { isPermissionDenied } from '../base/failures.ts';
 import type { Store } from '../stores/store.ts';
 import type { CommandDeps } from './context.ts';
-import { table, withNotes, type CommandReport } from './report.ts';
-import { afterRun } from './aftermath.ts';
+import { table, type CommandReport } from './report.ts';
+import { withSites } from './skeleton.ts';
 
 export async function pruneCommand(source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
   const cluster = clusterName(source);
   const policy = retentionPolicy(source);
   const dryRun = bool(source, Inputs.PruneDryRun, false);
-  const stores = storesFromSettings(source, { forRetention: true });
-  try {
+  return withSites({ source, deps, cluster, forRetention: true, record: { operation: 'prune', status: true } }, async (stores) => {
     const result = await applyRetention(stores, cluster, policy, deps.now(), { dryRun });
     const problems = pruneProblems(result, `give ${Inputs.PruneSshPrivateKey} a key whose site account may delete`);
     const outcome = problems.length > 0 ? 'degraded' : 'success';
@@ -28,10 +26,8 @@ export async function pruneCommand(source: SettingSource, deps: CommandDeps): Pr
       ...(problems.length > 0 ? { failure: `prune: ${problems.join('; ')}` } : {}),
     };
     const sites = result.perStore.map((s) => ({ store: s.storeId, ok: !s.skipped, ...(s.skipped ? { error: s.skipped } : {}) }));
-    return withNotes(report, await afterRun(source, stores, { cluster, operation: 'prune', report, sites }, deps));
-  } finally {
-    await closeAll(stores);
-  }
+    return { report, sites };
+  });
 }
 
 /** Why retention did not run on a site whose account refused to delete (StorePruneResult.skipped). */

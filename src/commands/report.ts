@@ -2,6 +2,7 @@
  * What a command hands back to its front end (the action or the CLI): outputs by name, a markdown
  * summary, and whether the step failed. Front ends only print; they decide nothing.
  */
+import { markdownCell } from '../base/markdown.ts';
 import type { Outputs } from '../config/names.ts';
 import type { Outcome } from '../engine/outcome.ts';
 
@@ -16,11 +17,10 @@ export interface CommandReport {
 
 /** A markdown table from a header row and data rows; cells are escaped so names cannot break it. */
 export function table(header: readonly string[], rows: ReadonlyArray<readonly string[]>): string {
-  const cell = (value: string) => value.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
   return [
-    `| ${header.map(cell).join(' | ')} |`,
+    `| ${header.map(markdownCell).join(' | ')} |`,
     `| ${header.map(() => '---').join(' | ')} |`,
-    ...rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
+    ...rows.map((row) => `| ${row.map(markdownCell).join(' | ')} |`),
   ].join('\n');
 }
 

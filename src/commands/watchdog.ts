@@ -6,17 +6,16 @@ import { listCatalog, type Catalog } from '../repository/listing.ts';
 import { clusterName } from '../config/backup.ts';
 import { Inputs, Outputs } from '../config/names.ts';
 import { text, type SettingSource } from '../config/source.ts';
-import { closeAll, storesFromSettings } from '../config/stores.ts';
 import { assessFreshness, parseMaxAge, type SiteFreshness } from '../notify/watchdog.ts';
-import { raiseAlarm } from './aftermath.ts';
 import type { CommandDeps } from './context.ts';
-import { table, withNotes, type CommandReport } from './report.ts';
+import { table, type CommandReport } from './report.ts';
+import { withSites } from './skeleton.ts';
 
 export async function watchdogCommand(source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
   const cluster = clusterName(source);
   const maxAgeMs = parseMaxAge(text(source, Inputs.MaxAge));
-  const stores = storesFromSettings(source);
-  try {
+  // The watchdog says nothing about the sites' backups of its own: it raises or clears the alarm only.
+  return withSites({ source, deps, cluster, record: { operation: 'watchdog', status: false } }, async (stores) => {
     const catalog = await listCatalog(stores, cluster);
     const sites = siteFreshness(catalog, stores.map((s) => s.id));
     const assessment = assessFreshness({ cluster, sites, maxAgeMs, now: deps.now() });
@@ -36,15 +35,8 @@ export async function watchdogCommand(source: SettingSource, deps: CommandDeps):
       ].join('\n'),
       ...(assessment.outcome !== 'success' ? { failure: `watchdog: ${assessment.problems.join('; ')}` } : {}),
     };
-    const alarm = await raiseAlarm(
-      source,
-      { cluster, operation: 'watchdog', report, sites: [], ...(assessment.newest?.name ? { newestGoodBackup: assessment.newest.name } : {}) },
-      deps,
-    );
-    return withNotes(report, alarm && !alarm.ok ? [`GitHub issue not updated: ${alarm.error}`] : []);
-  } finally {
-    await closeAll(stores);
-  }
+    return { report, ...(assessment.newest?.name ? { newestGoodBackup: assessment.newest.name } : {}) };
+  });
 }
 
 /** The newest usable backup on each site; a site that could not be listed carries its error. */
