@@ -7,6 +7,7 @@
  *
  * Nothing here deletes or writes: catalog/prune.ts and catalog/healing.ts plan from a catalog.
  */
+import { mapLimit } from '../base/concurrency.ts';
 import { InputError, IntegrityError, messageOf, NotFoundError } from '../errors.ts';
 import type { Store, StoredFile } from '../stores/store.ts';
 import { assertClusterName, classifyFile, newestBackupFirst } from './layout.ts';
@@ -90,20 +91,6 @@ export interface Catalog {
   readonly entries: readonly CatalogEntry[];
   /** Every unreadable manifest on every reachable store. */
   readonly unreadable: readonly UnreadableManifest[];
-}
-
-/** Runs `fn` over `items` with at most `limit` in flight, keeping the order of results. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 const MANIFEST_READ_CONCURRENCY = 8;
