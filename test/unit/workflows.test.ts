@@ -434,7 +434,7 @@ describe('packaging', () => {
 
   it('ships the example workflows, each using the released actions (owner/etcd-dr/actions/<command>@v1) only', () => {
     const names = EXAMPLE_WORKFLOWS.map((w) => w.file.slice(EXAMPLES.length + 1)).sort();
-    assert.deepEqual(names, ['etcd-backup.yml', 'etcd-list.yml', 'etcd-prune.yml', 'etcd-restore.yml', 'etcd-verify.yml', 'etcd-watchdog.yml']);
+    assert.deepEqual(names, ['etcd-backup.yml', 'etcd-journal.yml', 'etcd-list.yml', 'etcd-prune.yml', 'etcd-restore.yml', 'etcd-verify.yml', 'etcd-watchdog.yml']);
     for (const workflow of EXAMPLE_WORKFLOWS) {
       for (const { job: id, step } of allSteps(workflow)) {
         const uses = step['uses'];
