@@ -8,16 +8,15 @@ import { etcdAccess } from '../config/etcd.ts';
 import { Outputs } from '../config/names.ts';
 import { memberSpec, restoreSettings, tempDir } from '../config/restore.ts';
 import type { SettingSource } from '../config/source.ts';
-import { closeAll, storesFromSettings } from '../config/stores.ts';
 import { etcdAnswers } from '../etcd/serving.ts';
 import { InputError, messageOf } from '../errors.ts';
 import type { MemberSpec } from '../restore/member.ts';
 import { restoreMember, type RestoreMemberResult } from '../restore/restoreMember.ts';
 import { execRunner, serviceControl } from '../restore/service.ts';
-import { afterRun } from './aftermath.ts';
 import { pointInTimeSource, withPointInTime, type PointInTimeSource } from './pointInTime.ts';
 import type { CommandDeps } from './context.ts';
-import { table, withNotes, type CommandReport } from './report.ts';
+import { table, type CommandReport } from './report.ts';
+import { withSites, type CommandShape } from './skeleton.ts';
 import { resolveBackup } from './resolve.ts';
 import { etcdToolsFor } from './tools.ts';
 
@@ -27,10 +26,15 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
   const settings = restoreSettings(source);
   const access = etcdAccess(source);
   const owner = settings.owner ? await resolveOwner(settings.owner) : undefined;
-  const stores = storesFromSettings(source);
-  try {
-    let report: CommandReport;
-    let result: RestoreMemberResult | undefined;
+  // The restore says nothing about the sites' backups: it raises or clears the alarm only.
+  const shape: CommandShape = {
+    source,
+    deps,
+    cluster: settings.cluster,
+    record: { operation: 'restore', status: false },
+    failure: { title: 'etcd restore', what: 'restore' },
+  };
+  return withSites(shape, async (stores) => {
     let pitr: PointInTimeSource | undefined;
     try {
       // to-time / to-revision: plan (refusing a target outside the journal's windows) and replay, before anything is stopped.
@@ -49,7 +53,7 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
           'stop kube-apiserver on every control-plane node before restoring etcd, or it keeps writing to a cluster that is being replaced (see docs/restore-runbook.md)',
         );
       }
-      result = await restoreMember({
+      const result = await restoreMember({
         entry,
         stores: pitr?.stores ?? stores,
         identities: pitr?.identities ?? settings.identities,
@@ -67,32 +71,14 @@ export async function restoreCommand(source: SettingSource, deps: CommandDeps): 
         healthTimeoutMs: HEALTH_TIMEOUT_MS,
         ...deps,
       });
-      report = withPointInTime(restoreReport(result, settings.dataDir, member, service.describe()), pitr);
-    } catch (error) {
-      report = {
-        outcome: 'failed',
-        outputs: { [Outputs.Status]: 'failed' },
-        summary: `## etcd restore: FAILED\n\n${messageOf(error)}\n`,
-        failure: `restore failed: ${messageOf(error)}`,
+      return {
+        report: withPointInTime(restoreReport(result, settings.dataDir, member, service.describe()), pitr),
+        backup: { name: result.manifest.name, revision: result.manifest.revision },
       };
+    } finally {
+      await pitr?.cleanup();
     }
-    await pitr?.cleanup();
-    const notes = await afterRun(
-      source,
-      undefined,
-      {
-        cluster: settings.cluster,
-        operation: 'restore',
-        report,
-        ...(result ? { backup: { name: result.manifest.name, revision: result.manifest.revision } } : {}),
-        sites: [],
-      },
-      deps,
-    );
-    return withNotes(report, notes);
-  } finally {
-    await closeAll(stores);
-  }
+  });
 }
 
 function restoreReport(result: RestoreMemberResult, dataDir: string, member: MemberSpec, service: string): CommandReport {

@@ -38,6 +38,8 @@ export interface CommandShape {
    * cleared; `alarm` only the alarm (a run that says nothing about the sites' backups); absent: neither (list).
    */
   readonly record?: { readonly operation: Operation; readonly status: boolean };
+  /** How each site looked when the work did not say (it failed): default none. */
+  readonly sites?: (stores: readonly Store[]) => readonly SiteStatus[];
   /** Opens the stores with the key that may delete (retention). */
   readonly forRetention?: boolean;
   /**
@@ -69,7 +71,7 @@ export async function withSites(shape: CommandShape, work: (stores: readonly Sto
             operation: shape.record.operation,
             report: done.report,
             ...(done.backup ? { backup: done.backup } : {}),
-            sites: done.sites ?? [],
+            sites: done.sites ?? shape.sites?.(stores) ?? [],
             ...(done.newestGoodBackup ? { newestGoodBackup: done.newestGoodBackup } : {}),
           },
           deps,

@@ -3,14 +3,12 @@ import { clusterName } from '../config/backup.ts';
 import { Outputs } from '../config/names.ts';
 import { backupChoice, identities, pointInTimeTarget, tempDir, toolSettings } from '../config/restore.ts';
 import type { SettingSource } from '../config/source.ts';
-import { closeAll, storesFromSettings } from '../config/stores.ts';
-import { messageOf } from '../errors.ts';
 import { runDrill, type DrillResult } from '../restore/drill.ts';
 import { execRunner } from '../restore/service.ts';
-import { afterRun } from './aftermath.ts';
 import { journalDrill, pointInTimeSource, withJournalCheck, withPointInTime, type PointInTimeSource } from './pointInTime.ts';
 import type { CommandDeps } from './context.ts';
-import { table, withNotes, type CommandReport } from './report.ts';
+import { table, type CommandReport } from './report.ts';
+import { withSites, type CommandShape } from './skeleton.ts';
 import { resolveBackup } from './resolve.ts';
 import { etcdToolsFor } from './tools.ts';
 
@@ -21,46 +19,34 @@ export async function verifyCommand(source: SettingSource, deps: CommandDeps): P
   const keys = identities(source);
   const tools = toolSettings(source);
   const scratch = tempDir(source);
-  const stores = storesFromSettings(source);
-  try {
-    let report: CommandReport;
-    let result: DrillResult | undefined;
+  const shape: CommandShape = {
+    source,
+    deps,
+    cluster,
+    record: { operation: 'verify', status: true },
+    failure: { title: 'etcd restore drill', what: 'restore drill' },
+    // A drill reads the sites and changes nothing there: each one is recorded as fine.
+    sites: (stores) => stores.map((s) => ({ store: s.id, ok: true })),
+  };
+  return withSites(shape, async (stores) => {
     let pitr: PointInTimeSource | undefined;
     try {
       // to-time / to-revision: drill the journal replayed onto its full backup instead of a backup alone.
       pitr = await pointInTimeSource({ cluster, ...(target ? { target } : {}), backup: choice, identities: keys, tools, tempDir: scratch }, stores, deps);
       const entry = pitr?.entry ?? (await resolveBackup(stores, cluster, choice));
       const etcd = pitr?.tools ?? (await etcdToolsFor(entry.manifest!, tools, deps));
-      result = await runDrill({ entry, stores: pitr?.stores ?? stores, identities: pitr?.identities ?? keys, tools: etcd, tempDir: scratch, run: execRunner(), ...deps });
+      const result = await runDrill({ entry, stores: pitr?.stores ?? stores, identities: pitr?.identities ?? keys, tools: etcd, tempDir: scratch, run: execRunner(), ...deps });
       // The daily drill also proves the journal (replay between two full backups, compared key by key).
       const journal = pitr ? undefined : await journalDrill({ cluster, stores, identities: keys, tools: etcd, tempDir: scratch, run: execRunner(), ...deps });
-      report = withJournalCheck(withPointInTime(drillReport(result), pitr), journal);
-    } catch (error) {
-      report = {
-        outcome: 'failed',
-        outputs: { [Outputs.Status]: 'failed' },
-        summary: `## etcd restore drill: FAILED\n\n${messageOf(error)}\n`,
-        failure: `restore drill failed: ${messageOf(error)}`,
+      return {
+        report: withJournalCheck(withPointInTime(drillReport(result), pitr), journal),
+        backup: { name: result.name, revision: result.revision },
+        newestGoodBackup: result.name,
       };
+    } finally {
+      await pitr?.cleanup();
     }
-    await pitr?.cleanup();
-    const notes = await afterRun(
-      source,
-      stores,
-      {
-        cluster,
-        operation: 'verify',
-        report,
-        ...(result ? { backup: { name: result.name, revision: result.revision } } : {}),
-        sites: stores.map((s) => ({ store: s.id, ok: true })),
-        ...(result ? { newestGoodBackup: result.name } : {}),
-      },
-      deps,
-    );
-    return withNotes(report, notes);
-  } finally {
-    await closeAll(stores);
-  }
+  });
 }
 
 function drillReport(result: DrillResult): CommandReport {
