@@ -3,7 +3,7 @@
 import { build } from 'esbuild';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 
-const entries = ['main', 'backup', 'restore', 'verify', 'list', 'prune', 'watchdog', 'check-cluster', 'journal'];
+const entries = ['main', 'backup', 'restore', 'verify', 'list', 'prune', 'watchdog', 'check-cluster', 'restore-post', 'journal'];
 
 // CommonJS dependencies (etcd3, ssh2, grpc) use require and __dirname, which ESM output lacks: every
 // output file gets a `require` of its own, and __dirname/__filename become import.meta's (all files

@@ -10,6 +10,7 @@ import { constants } from 'node:fs';
 import { access, copyFile, mkdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { InputError, inContext, messageOf } from '../errors.ts';
+import { whenAborted } from './cancellation.ts';
 import { Inputs } from '../config/names.ts';
 import type { Log } from '../engine/log.ts';
 import { splitCommandLine } from './argv.ts';
@@ -94,12 +95,24 @@ export function parseEtcdService(input: { service?: string; stopCommand?: string
 
 export interface ServiceControl {
   describe(): string;
-  /** Stops etcd; for every kind but `none`, resolves only once etcd's client port no longer answers. */
-  stop(): Promise<void>;
+  /**
+   * Stops etcd; for every kind but `none`, resolves only once etcd's client port no longer answers. An abort
+   * of `signal` (a cancelled restore) cuts that wait short, never the stop command itself: a stop half-sent
+   * could be carried out after the restore started etcd again.
+   */
+  stop(signal?: AbortSignal): Promise<void>;
   start(): Promise<void>;
+  /**
+   * Starts etcd when it is not known whether an interrupted restore had stopped or started it (the post step):
+   * never fails for etcd already running. systemd: `systemctl start` (a no-op on a running unit); static pod:
+   * moves a held manifest back, or nothing when the manifest is in place; commands: start-command unless etcd
+   * answers already. Resolves with what it did. Every control serviceControl() makes has it; optional so that
+   * a dry run's stand-in (which never stops anything) need not.
+   */
+  resume?(): Promise<string>;
 }
 
-export type CommandRunner = (cmd: string, args: string[]) => Promise<{ stdout: string; stderr: string }>;
+export type CommandRunner = (cmd: string, args: string[], options?: { signal?: AbortSignal }) => Promise<{ stdout: string; stderr: string }>;
 
 export interface ServiceDeps {
   run: CommandRunner;
@@ -118,11 +131,12 @@ export interface ServiceDeps {
 const DEFAULT_STOP_TIMEOUT_MS = 120_000;
 const DEFAULT_POLL_MS = 1_000;
 
-/** execFile (no shell) with the program, argv, exit status and stderr in the error. */
+/** execFile (no shell) with the program, argv, exit status and stderr in the error; an abort of `signal` kills it. */
 export function execRunner(timeoutMs = 300_000): CommandRunner {
-  return (cmd, args) =>
+  return (cmd, args, options = {}) =>
     new Promise((resolve, reject) => {
-      execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (error, stdout, stderr) => {
+      const signal = options.signal ? { signal: options.signal } : {};
+      execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8', ...signal }, (error, stdout, stderr) => {
         if (error) {
           const detail = stderr.trim().split('\n').slice(-10).join('\n');
           reject(new Error(`${[cmd, ...args].join(' ')} failed: ${error.message.split('\n')[0]}${detail ? `\n${detail}` : ''}`, { cause: error }));
@@ -153,12 +167,13 @@ async function moveFile(from: string, to: string): Promise<void> {
   }
 }
 
-/** Polls until etcd stops answering; throws when it still answers after the timeout. */
-async function waitStopped(deps: ServiceDeps, what: string): Promise<void> {
+/** Polls until etcd stops answering; throws when it still answers after the timeout, or when `signal` aborts. */
+async function waitStopped(deps: ServiceDeps, what: string, signal?: AbortSignal): Promise<void> {
   const timeout = deps.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
   const poll = deps.pollMs ?? DEFAULT_POLL_MS;
   // Count slept time instead of reading the clock, so a fake sleep in tests runs the loop instantly.
   for (let waited = 0; ; waited += poll) {
+    if (signal?.aborted) throw new Error(`stopped waiting for etcd to stop (${String(signal.reason)})`);
     if (!(await deps.isServing())) return;
     if (waited >= timeout) {
       throw new Error(
@@ -166,7 +181,7 @@ async function waitStopped(deps: ServiceDeps, what: string): Promise<void> {
           'refusing to restore under a live etcd (is another supervisor restarting it, or is etcd-service pointing at the wrong thing?)',
       );
     }
-    await deps.sleep(poll);
+    await (signal ? Promise.race([deps.sleep(poll), whenAborted(signal)]) : deps.sleep(poll));
   }
 }
 
@@ -191,16 +206,22 @@ function systemdControl(unit: string, deps: ServiceDeps): ServiceControl {
   const what = `systemd unit ${unit}`;
   return {
     describe: () => what,
-    stop: () =>
+    stop: (signal) =>
       inContext(`stopping ${what}`, async () => {
         deps.log.info(`Stopping ${what}`);
         await deps.run('systemctl', ['stop', unit]);
-        await waitStopped(deps, what);
+        await waitStopped(deps, what, signal);
       }),
     start: () =>
       inContext(`starting ${what}`, async () => {
         deps.log.info(`Starting ${what}`);
         await deps.run('systemctl', ['start', unit]);
+      }),
+    resume: () =>
+      inContext(`starting ${what}`, async () => {
+        deps.log.info(`Starting ${what} (a no-op if it runs)`);
+        await deps.run('systemctl', ['start', unit]);
+        return `started etcd (${what})`;
       }),
   };
 }
@@ -213,7 +234,7 @@ function staticPodControl(manifest: string, deps: ServiceDeps): ServiceControl {
   const what = `static pod ${manifest}`;
   return {
     describe: () => `${what} (held in ${heldDir} while etcd is down)`,
-    stop: () =>
+    stop: (signal) =>
       inContext(`stopping ${what}`, async () => {
         if (!(await exists(manifest))) {
           const hint = (await exists(held))
@@ -228,7 +249,7 @@ function staticPodControl(manifest: string, deps: ServiceDeps): ServiceControl {
         deps.log.info(`Moving ${manifest} to ${held} so the kubelet stops etcd`);
         await moveFile(manifest, held);
         try {
-          await waitStopped(deps, what);
+          await waitStopped(deps, what, signal);
         } catch (error) {
           throw new Error(`${messageOf(error)}; the manifest stays held at ${held} (move it back to ${manifest} to undo)`, { cause: error });
         }
@@ -242,6 +263,16 @@ function staticPodControl(manifest: string, deps: ServiceDeps): ServiceControl {
         deps.log.info(`Moving ${held} back to ${manifest}; the kubelet will start etcd`);
         await moveFile(held, manifest);
       }),
+    resume: () =>
+      inContext(`starting ${what}`, async () => {
+        const [isHeld, inPlace] = await Promise.all([exists(held), exists(manifest)]);
+        if (isHeld && inPlace) throw new Error(`both ${manifest} and a held copy ${held} exist; compare them and remove the stale one`);
+        if (inPlace) return `left etcd's manifest in place (${manifest}: it was never moved, or already moved back)`;
+        if (!isHeld) throw new Error(`no static pod manifest at ${manifest} and none held at ${held}: etcd cannot be started from here`);
+        deps.log.info(`Moving ${held} back to ${manifest}; the kubelet will start etcd`);
+        await moveFile(held, manifest);
+        return `started etcd (moved ${held} back to ${manifest})`;
+      }),
   };
 }
 
@@ -254,16 +285,24 @@ function commandsControl(stop: string[], start: string[], deps: ServiceDeps): Se
   };
   return {
     describe: () => `commands (stop: ${quoteArgv(stop)}; start: ${quoteArgv(start)})`,
-    stop: () =>
+    stop: (signal) =>
       inContext(`stopping etcd with ${Inputs.StopCommand} ${quoteArgv(stop)}`, async () => {
         deps.log.info(`Stopping etcd: ${quoteArgv(stop)}`);
         await run(stop);
-        await waitStopped(deps, `with ${Inputs.StopCommand}`);
+        await waitStopped(deps, `with ${Inputs.StopCommand}`, signal);
       }),
     start: () =>
       inContext(`starting etcd with ${Inputs.StartCommand} ${quoteArgv(start)}`, async () => {
         deps.log.info(`Starting etcd: ${quoteArgv(start)}`);
         await run(start);
+      }),
+    resume: () =>
+      inContext(`starting etcd with ${Inputs.StartCommand} ${quoteArgv(start)}`, async () => {
+        // A start-command need not be idempotent (a script launching etcd would start a second one).
+        if (await deps.isServing().catch(() => false)) return 'left etcd running (it already answers on this node)';
+        deps.log.info(`Starting etcd: ${quoteArgv(start)}`);
+        await run(start);
+        return `started etcd (${Inputs.StartCommand} ${quoteArgv(start)})`;
       }),
   };
 }
@@ -285,5 +324,6 @@ function noneControl(deps: ServiceDeps): ServiceControl {
     start: async () => {
       deps.log.warning(`${Inputs.EtcdService} is none: etcd-dr does not start etcd; start it yourself`);
     },
+    resume: async () => `did not start etcd (${Inputs.EtcdService} is none): start it yourself`,
   };
 }

@@ -37,11 +37,14 @@ export async function runSnapshotRestore(
   dataDir: string,
   member: MemberSpec,
   bump: RevisionBump | undefined,
+  /** Kills etcd's tool when aborted (a cancelled restore must not leave it writing). */
+  signal?: AbortSignal,
 ): Promise<void> {
   const args = restoreArgs(snapshotFile, dataDir, member, tools.etcdutl ? bump : undefined);
+  const options = signal ? { signal } : {};
   try {
-    if (tools.etcdutl) await run(tools.etcdutl, args);
-    else await run(tools.etcdctl, args);
+    if (tools.etcdutl) await run(tools.etcdutl, args, options);
+    else await run(tools.etcdctl, args, options);
   } catch (error) {
     // etcd's tool leaves what it had written; the directory must not exist for the next attempt.
     await rm(dataDir, { recursive: true, force: true });
