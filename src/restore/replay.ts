@@ -19,17 +19,18 @@
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
-import type { Log } from '../engine/log.ts';
+import type { Log } from '../base/log.ts';
 import { messageOf } from '../errors.ts';
 import { countKeys } from '../etcd/keys.ts';
 import { OWN_PREFIX } from '../etcd/lock.ts';
 import { openSnapshot } from '../etcd/snapshotStream.ts';
-import { openFileSink } from '../fileSink.ts';
+import { openFileSink } from '../base/fileSink.ts';
 import type { LeaseGrant, RevisionRecord } from '../journal/records.ts';
 import { SnapshotTrailer, type SnapshotIdentity } from '../snapshot/verifier.ts';
-import { owningStream } from '../stores/ownStream.ts';
+import { owningStream } from '../base/ownStream.ts';
 import { waitServing } from './check.ts';
 import type { EtcdTools } from './etcdTools.ts';
+import { shortenLeaseTtls, type LeaseTtlChange } from './replayLeaseTtl.ts';
 import { ReplayLeases } from './replayLeases.ts';
 import type { CommandRunner } from './service.ts';
 import { runSnapshotRestore } from './snapshotRestore.ts';
@@ -76,6 +77,8 @@ export interface ReplayReport {
   readonly leasesGranted: number;
   /** Leases revoked at the target because the journal's times say they had expired. */
   readonly leasesRevoked: readonly string[];
+  /** Leases of the base backup whose TTL is shortened, in the snapshot, to what they had left at the target. */
+  readonly leasesToShorten: readonly LeaseTtlChange[];
   /** Times the throwaway etcd was restarted with larger request limits. */
   readonly limitRaises: number;
   readonly limits: ThrowawayLimits;
@@ -292,6 +295,7 @@ export async function withReplayedEtcd<T>(input: ReplayInput, use: (etcd: Replay
       eventsApplied: events,
       leasesGranted: leases.grantedLeases().length,
       leasesRevoked: revoked,
+      leasesToShorten: leases.baseLeasesToShorten(),
       limitRaises,
       limits,
       warnings,
@@ -316,6 +320,14 @@ export async function replayToSnapshot(
       const sink = await openFileSink(outFile, { flags: 'w', mode: 0o600 });
       await pipeline(stream.bytes, trailer, sink);
     });
-    return { ...report, snapshot: trailer.result(), keyCount };
+    if (report.leasesToShorten.length === 0) return { ...report, snapshot: trailer.result(), keyCount };
+    const shortened = await shortenLeaseTtls(outFile, report.leasesToShorten);
+    const missed = report.leasesToShorten.filter((c) => !shortened.rewritten.has(c.id));
+    const warnings = [
+      ...report.warnings,
+      ...missed.map((c) => `lease ${c.id} of the base backup keeps its TTL of ${c.from} s (its record was not found in the snapshot to shorten it to ${c.to} s)`),
+    ];
+    input.log.info(`shortened ${shortened.rewritten.size} lease(s) of the base backup to the TTL they had left at the target`);
+    return { ...report, warnings, snapshot: shortened.snapshot, keyCount };
   });
 }

@@ -14,6 +14,7 @@
 import type { Etcd3 } from 'etcd3';
 import type { LeaseGrant } from '../journal/records.ts';
 import { messageOf } from '../errors.ts';
+import type { LeaseTtlChange } from './replayLeaseTtl.ts';
 
 /** When, by the journal's clock, a lease expires. */
 export function leaseExpiry(grant: LeaseGrant, firstUsedAt: Date | undefined): Date {
@@ -61,6 +62,8 @@ export interface GrantedLease {
  */
 export class ReplayLeases {
   private readonly tracked = new Map<string, Tracked>();
+  /** Leases the base snapshot held, with their granted TTL: etcd's API cannot shorten them (replayLeaseTtl.ts does). */
+  private baseTtls: Map<string, number> | undefined;
   private readonly firstUse = new Map<string, Date>();
   private readonly granted: GrantedLease[] = [];
   private stream: Awaited<ReturnType<Etcd3['leaseClient']['leaseKeepAlive']>> | undefined;
@@ -82,10 +85,13 @@ export class ReplayLeases {
     this.detach();
     // Leases already in the base snapshot (or granted before a restart): found and renewed like ours.
     const { leases } = await client.leaseClient.leaseLeases();
+    const first = this.baseTtls === undefined;
+    this.baseTtls ??= new Map();
     for (const { ID } of leases) {
       if (this.tracked.has(ID)) continue;
       const live = await client.leaseClient.leaseTimeToLive({ ID });
       this.tracked.set(ID, { ttl: Math.max(1, Number(live.grantedTTL)), lastRenewed: performance.now() });
+      if (first) this.baseTtls.set(ID, Number(live.grantedTTL));
     }
     const stream = await client.leaseClient.leaseKeepAlive();
     stream.on('data', () => undefined);
@@ -155,6 +161,21 @@ export class ReplayLeases {
       if (grant && ttlAtTarget(grant, this.firstUse.get(id), this.target) === 0) expired.push(id);
     }
     return expired;
+  }
+
+  /**
+   * Leases of the base snapshot still held at the end whose TTL at the target, by the journal's grant
+   * record, is shorter than the TTL they were granted: to be shortened in the snapshot file.
+   */
+  baseLeasesToShorten(): LeaseTtlChange[] {
+    const changes: LeaseTtlChange[] = [];
+    for (const [id, from] of this.baseTtls ?? []) {
+      const grant = this.grants.get(id);
+      if (!grant || !this.tracked.has(id)) continue;
+      const to = ttlAtTarget(grant, this.firstUse.get(id), this.target);
+      if (to > 0 && to < from) changes.push({ id, from, to });
+    }
+    return changes;
   }
 
   /** Forgets a revoked lease (no more renewals). */

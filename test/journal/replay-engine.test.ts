@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Etcd3 } from 'etcd3';
-import { silentLog } from '../../src/engine/log.ts';
+import { silentLog } from '../../src/base/log.ts';
 import { connect } from '../../src/etcd/connection.ts';
 import type { RevisionRecord } from '../../src/journal/records.ts';
 import type { EtcdTools } from '../../src/restore/etcdTools.ts';
@@ -46,6 +46,7 @@ for (const version of ETCD_VERSIONS) {
     let revokeRevision: number;
     let final: number;
     let liveLease: string;
+    let baseLease: string;
     let scratchCount = 0;
 
     const scratch = async (): Promise<string> => {
@@ -76,7 +77,7 @@ for (const version of ETCD_VERSIONS) {
 
       // Before the backup: pods, and a lease with keys that the journal keeps using afterwards.
       for (let i = 0; i < 60; i++) await source.put(`/registry/pods/ns-${i % 3}/pod-${i}`).value(JSON.stringify({ i, phase: 'Running' }));
-      const baseLease = (await source.leaseClient.leaseGrant({ TTL: 900 })).ID;
+      baseLease = (await source.leaseClient.leaseGrant({ TTL: 900 })).ID;
       for (let i = 0; i < 3; i++) await source.put(`/registry/leases/base-${i}`).value('held').lease(baseLease);
       // The recorder starts a few revisions before the snapshot: the replay must skip what the snapshot holds.
       recorder = await startRecorder(cluster.endpoints[0]!, (await revisionOf(source)) - 5);
@@ -212,6 +213,14 @@ for (const version of ETCD_VERSIONS) {
         const diff = await compareKeyspaces({ client, name: 'the restored replay' }, { client: source, revision: target, name: 'the source' });
         assert.deepEqual(diff.examples, []);
         if (tools.etcdutl) assert.equal(await revisionOf(client), target + 1_000_000);
+        // The base backup's lease comes back with the TTL it had left at the target, not its full 900 s.
+        const expected = ttlAtTarget(recorder.leases.get(baseLease)!, undefined, new Date(recorder.at(target).at));
+        assert.ok(expected < 900);
+        assert.deepEqual(report.leasesToShorten.map((c) => c.id), [baseLease]);
+        const lease = await client.leaseClient.leaseTimeToLive({ ID: baseLease, keys: true });
+        assert.equal(Number(lease.grantedTTL), expected);
+        assert.ok(Number(lease.TTL) > 0 && Number(lease.TTL) <= expected);
+        assert.equal(lease.keys.length, 3);
       } finally {
         client.close();
         await etcd.stop();
