@@ -8,6 +8,8 @@ bash scripts/setup.sh
 export PATH="$PWD/node_modules/.bin:$PATH"
 echo "node $(node --version)"
 npm run -s typecheck
+# Layers: no import from a higher layer, no cycle (the order is in .dependency-cruiser.cjs).
+npx depcruise src --config .dependency-cruiser.cjs
 npm run -s bundle
 bash scripts/check-dist.sh
 node --import tsx --test --test-concurrency=2 --test-timeout=300000 'test/**/*.test.ts'

@@ -7,7 +7,7 @@ import { runCommand } from '../commands/index.ts';
 import { COMMANDS, Inputs, type Command } from '../config/names.ts';
 import { oneOf, type SettingSource } from '../config/source.ts';
 import { tuneHeapFor } from '../engine/heap.ts';
-import type { Log } from '../engine/log.ts';
+import type { Log } from '../base/log.ts';
 import { messageOf } from '../errors.ts';
 import type { ToolCache } from '../restore/etcdTools.ts';
 

@@ -17,8 +17,8 @@ import { openSnapshot } from '../etcd/snapshotStream.ts';
 import { IntegrityError, inContext, messageOf } from '../errors.ts';
 import { shipSnapshot, type StoreUploadResult } from '../snapshot/ship.ts';
 import type { Store } from '../stores/store.ts';
-import type { Log } from './log.ts';
-import type { Outcome } from './outcome.ts';
+import type { Log } from '../base/log.ts';
+import type { Outcome } from '../base/outcome.ts';
 import { TOOL_VERSION } from '../version.ts';
 
 export interface BackupOptions {

@@ -10,7 +10,7 @@ import { runCliCommand, runCommand } from '../commands/index.ts';
 import { CLI_COMMANDS, COMMANDS, Inputs, type CliCommand, type Command } from '../config/names.ts';
 import type { SettingSource } from '../config/source.ts';
 import { tuneHeapFor } from '../engine/heap.ts';
-import type { Log } from '../engine/log.ts';
+import type { Log } from '../base/log.ts';
 import { InputError, messageOf } from '../errors.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { HELP } from './help.ts';

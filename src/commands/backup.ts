@@ -11,7 +11,7 @@ import { Inputs, Outputs } from '../config/names.ts';
 import { retentionPolicy } from '../config/retention.ts';
 import { bool, secretText, type SettingSource } from '../config/source.ts';
 import { closeAll, storesFromSettings } from '../config/stores.ts';
-import { runBackup, type BackupResult } from '../engine/backup.ts';
+import { runBackup, type BackupResult } from '../backup/backup.ts';
 import { messageOf } from '../errors.ts';
 import type { Store } from '../stores/store.ts';
 import type { CommandDeps } from './context.ts';

@@ -1,5 +1,5 @@
 /** What every command gets from its front end, and the run's identity for status records and alarms. */
-import type { Log } from '../engine/log.ts';
+import type { Log } from '../base/log.ts';
 import type { ToolCache } from '../restore/etcdTools.ts';
 
 export interface CommandDeps {

@@ -24,7 +24,7 @@ import { closeAll, storesFromSettings } from '../config/stores.ts';
 import { connect } from '../etcd/connection.ts';
 import { countKeys } from '../etcd/keys.ts';
 import { InputError, IntegrityError, inContext, messageOf } from '../errors.ts';
-import { openFileSink } from '../fileSink.ts';
+import { openFileSink } from '../base/fileSink.ts';
 import { backupName, manifestFileName, objectFileName } from '../repository/layout.ts';
 import { listCatalog } from '../repository/listing.ts';
 import { encodeManifest, MANIFEST_FORMAT, type Manifest } from '../repository/manifest.ts';

@@ -12,7 +12,7 @@ import { backupOptions } from '../config/backup.ts';
 import { Outputs } from '../config/names.ts';
 import type { SettingSource } from '../config/source.ts';
 import { closeAll, storesFromSettings } from '../config/stores.ts';
-import { runBackup } from '../engine/backup.ts';
+import { runBackup } from '../backup/backup.ts';
 import { messageOf } from '../errors.ts';
 import { runFollower, type FollowerResult } from '../journal/follower.ts';
 import type { BaseBackup } from '../journal/position.ts';

@@ -4,7 +4,7 @@
  */
 import { markdownCell } from '../base/markdown.ts';
 import type { Outputs } from '../config/names.ts';
-import type { Outcome } from '../engine/outcome.ts';
+import type { Outcome } from '../base/outcome.ts';
 
 export interface CommandReport {
   readonly outcome: Outcome;

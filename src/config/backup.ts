@@ -1,6 +1,6 @@
 /** Settings of a backup run, validated into the engine's options before anything touches etcd or a store. */
 import { hostname, tmpdir } from 'node:os';
-import type { BackupOptions } from '../engine/backup.ts';
+import type { BackupOptions } from '../backup/backup.ts';
 import { assertClusterName, type Compression } from '../repository/layout.ts';
 import { parseRecipients, requireZstd } from '../snapshot/codec.ts';
 import { etcdAccess } from './etcd.ts';

@@ -19,7 +19,7 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
 import { connect, type EtcdAccess } from '../etcd/connection.ts';
-import type { Log } from '../engine/log.ts';
+import type { Log } from '../base/log.ts';
 import { messageOf } from '../errors.ts';
 import type { Compression } from '../repository/layout.ts';
 import type { Store } from '../stores/store.ts';

@@ -7,7 +7,7 @@
  */
 import type { Octokit } from '@octokit/rest';
 import { messageOf } from '../errors.ts';
-import type { Outcome } from '../engine/outcome.ts';
+import type { Outcome } from '../base/outcome.ts';
 import { withGitHubRetry, type NotifyLog, type RetryPolicy, type Sleep } from './github.ts';
 
 export type Operation = 'backup' | 'restore' | 'verify' | 'prune' | 'watchdog' | 'journal';

@@ -3,7 +3,7 @@
  * (write it to `<dir>/etcd_dr_<cluster>.prom` atomically). Pure. Alert on e.g.
  * `time() - etcd_dr_last_success_timestamp_seconds > 3600` or `etcd_dr_last_outcome{outcome="failed"} == 1`.
  */
-import type { Outcome } from '../engine/outcome.ts';
+import type { Outcome } from '../base/outcome.ts';
 import type { StatusRecord } from './status.ts';
 
 const OUTCOMES: readonly Outcome[] = ['success', 'degraded', 'failed'];

@@ -9,7 +9,7 @@ import { STATUS_FILE } from '../repository/layout.ts';
 import { writeSmallFile } from '../repository/publish.ts';
 import { encodeStatus, parseStatus, type SiteStatus, type StatusRecord } from '../repository/status.ts';
 import type { Store } from '../stores/store.ts';
-import type { Outcome } from '../engine/outcome.ts';
+import type { Outcome } from '../base/outcome.ts';
 import type { Operation } from './alarm.ts';
 
 export type { SiteStatus, StatusRecord } from '../repository/status.ts';

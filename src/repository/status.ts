@@ -5,7 +5,7 @@
  * refused with a sentence saying so, never half-read. Unknown extra fields are ignored.
  */
 import * as v from 'valibot';
-import { OUTCOMES } from '../engine/outcome.ts';
+import { OUTCOMES } from '../base/outcome.ts';
 import { assertFormat, parseJsonObject } from './manifest.ts';
 
 /** The status record format this version writes, and the newest it reads. */

@@ -7,7 +7,7 @@
  * second one cannot interrupt the putting back. SIGKILL cannot be caught: the state file (progress.ts) and
  * the action's post step cover that.
  */
-import type { Log } from '../engine/log.ts';
+import type { Log } from '../base/log.ts';
 
 export interface Cancellation {
   /** Aborted on the first signal; its reason is the signal's name. */

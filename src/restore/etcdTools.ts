@@ -17,10 +17,10 @@ import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { InputError, IntegrityError, inContext, messageOf } from '../errors.ts';
-import { openFileSink } from '../fileSink.ts';
-import { owningStream } from '../stores/ownStream.ts';
+import { openFileSink } from '../base/fileSink.ts';
+import { owningStream } from '../base/ownStream.ts';
 import { Inputs } from '../config/names.ts';
-import type { Log } from '../engine/log.ts';
+import type { Log } from '../base/log.ts';
 
 export const DEFAULT_ETCD_DOWNLOAD_URL = 'https://github.com/etcd-io/etcd/releases/download';
 

@@ -16,7 +16,7 @@
  */
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Log } from '../engine/log.ts';
+import type { Log } from '../base/log.ts';
 import { InputError, IntegrityError, messageOf } from '../errors.ts';
 import type { RevisionRecord } from '../journal/records.ts';
 import { readJournalIndex, readRevisions, receivedAt, revisionAtTime, type JournalIndex } from '../journal/reader.ts';

@@ -9,7 +9,7 @@ import { etcdAccess } from '../config/etcd.ts';
 import { Inputs } from '../config/names.ts';
 import { KUBEADM_DATA_DIR } from '../config/restore.ts';
 import { text, type SettingSource } from '../config/source.ts';
-import type { Log } from '../engine/log.ts';
+import type { Log } from '../base/log.ts';
 import { etcdAnswers } from '../etcd/serving.ts';
 import { assertDataDir } from './member.ts';
 import { progressFile, readProgress } from './progress.ts';

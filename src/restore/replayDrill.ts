@@ -8,7 +8,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { Etcd3 } from 'etcd3';
 import { join } from 'node:path';
-import type { Log } from '../engine/log.ts';
+import type { Log } from '../base/log.ts';
 import { connect } from '../etcd/connection.ts';
 import { messageOf } from '../errors.ts';
 import { hasJournal, readJournalIndex, readRevisions, type JournalIndex } from '../journal/reader.ts';

@@ -7,7 +7,7 @@
  */
 import { chown, lstat, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Log } from '../engine/log.ts';
+import type { Log } from '../base/log.ts';
 import { messageOf } from '../errors.ts';
 import { removeProgress, type RestoreProgress, type RestoreStep } from './progress.ts';
 

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { InputError, inContext, messageOf } from '../errors.ts';
 import { whenAborted } from './cancellation.ts';
 import { Inputs } from '../config/names.ts';
-import type { Log } from '../engine/log.ts';
+import type { Log } from '../base/log.ts';
 import { splitCommandLine } from './argv.ts';
 
 export type EtcdService =

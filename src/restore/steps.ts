@@ -4,7 +4,7 @@
  * taken between steps; a step that may run for minutes and changes nothing on the node while it runs
  * (a download, a health wait) can instead be abandoned mid-way.
  */
-import type { Log } from '../engine/log.ts';
+import type { Log } from '../base/log.ts';
 import { messageOf } from '../errors.ts';
 import { whenAborted, type Cancellation } from './cancellation.ts';
 

@@ -9,9 +9,9 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { NotFoundError, inContext, withContext } from '../errors.ts';
 import type { Store, StoredFile } from './store.ts';
-import { owningStream } from './ownStream.ts';
+import { owningStream } from '../base/ownStream.ts';
 import { storePathSegments } from './url.ts';
-import { openFileSink } from '../fileSink.ts';
+import { openFileSink } from '../base/fileSink.ts';
 
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;

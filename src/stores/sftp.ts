@@ -27,7 +27,7 @@ import {
   type HostKeyCheck,
 } from './knownHosts.ts';
 import type { Store, StoredFile } from './store.ts';
-import { owningStream } from './ownStream.ts';
+import { owningStream } from '../base/ownStream.ts';
 import { storePathSegments, type StoreLocation } from './url.ts';
 
 export type SftpLocation = Extract<StoreLocation, { kind: 'sftp' }>;

@@ -8,7 +8,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Decrypter, generateX25519Identity, identityToRecipient } from 'age-encryption';
-import { runBackup } from '../../src/engine/backup.ts';
+import { runBackup } from '../../src/backup/backup.ts';
 import { connect } from '../../src/etcd/connection.ts';
 import { acquireLock, lockKey } from '../../src/etcd/lock.ts';
 import { LocalStore } from '../../src/stores/local.ts';

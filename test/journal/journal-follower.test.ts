@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { runBackup } from '../../src/engine/backup.ts';
+import { runBackup } from '../../src/backup/backup.ts';
 import { connect } from '../../src/etcd/connection.ts';
 import { runFollower, type FollowerDeps, type FollowerOptions } from '../../src/journal/follower.ts';
 import { LocalStore } from '../../src/stores/local.ts';

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { runCommand } from '../../src/commands/index.ts';
 import { closeAll, storesFromSettings } from '../../src/config/stores.ts';
-import { runBackup } from '../../src/engine/backup.ts';
+import { runBackup } from '../../src/backup/backup.ts';
 import { connect } from '../../src/etcd/connection.ts';
 import { encodeSegment } from '../../src/journal/encode.ts';
 import { parseRecord, type RevisionRecord } from '../../src/journal/records.ts';

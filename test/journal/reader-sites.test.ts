@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { storesFromSettings, closeAll } from '../../src/config/stores.ts';
-import { runBackup } from '../../src/engine/backup.ts';
+import { runBackup } from '../../src/backup/backup.ts';
 import type { Manifest } from '../../src/repository/manifest.ts';
 import { connect } from '../../src/etcd/connection.ts';
 import { readJournalIndex, readRevisions, revisionAtTime } from '../../src/journal/reader.ts';

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { InputError, IntegrityError } from '../../src/errors.ts';
-import { silentLog } from '../../src/engine/log.ts';
+import { silentLog } from '../../src/base/log.ts';
 import { expectedSha256, resolveEtcdTools, type EtcdToolsRequest, type ToolCache } from '../../src/restore/etcdTools.ts';
 import { etcdBinaries } from '../harness/etcd.ts';
 import { run } from '../harness/process.ts';
