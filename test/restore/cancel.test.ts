@@ -305,39 +305,49 @@ describe('a cancelled restore never leaves etcd stopped (etcd 3.5)', () => {
   for (const { step, signal, outcome, says } of cases) {
     it(`${signal} just before the step "${step}": etcd serves the ${outcome} data, the old data is kept, and the log says what was done`, async () => {
       await withNode(`before-${step}`, async (node) => {
-      const restore = startRestore(restoreFlags(node), cleanEnv({ PAUSE_BEFORE_STEP: step }));
-      await restore.paused(step);
-      restore.child.kill(signal);
-      const result = await restore.done;
-      assert.equal(result.code, 1, `the restore fails\n${result.stderr}`);
-      assert.match(result.stderr, says);
-      assert.match(result.stdout, /## etcd restore: FAILED/);
-      assert.equal(await serving(), outcome);
-      await assertOldDataKept(node, outcome);
+        const restore = startRestore(restoreFlags(node), cleanEnv({ PAUSE_BEFORE_STEP: step }));
+        await restore.paused(step);
+        restore.child.kill(signal);
+        const result = await restore.done;
+        assert.equal(result.code, 1, `the restore fails\n${result.stderr}`);
+        assert.match(result.stderr, says);
+        assert.match(result.stdout, /## etcd restore: FAILED/);
+        assert.equal(await serving(), outcome);
+        await assertOldDataKept(node, outcome);
       });
     });
   }
 
+  it('without a signal the same restore completes: etcd serves the restored data and no progress file is left', async () => {
+    await withNode('no-signal', async (node) => {
+      const result = await startRestore(restoreFlags(node), cleanEnv()).done;
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /## etcd restore: done/);
+      assert.equal(await serving(), 'restored');
+      await assertOldDataKept(node, 'restored');
+    });
+  });
+
   it('the CLI: SIGINT while etcd is being stopped starts it again on the old data, and a SIGTERM during that does not interrupt it', async () => {
     await withNode('cli-during-stop', async (node) => {
-    // The operator's scripts, as the CLI runs them: the stop script cancels the restore once etcd is down,
-    // the start script sends the runner's second signal while the restore is putting etcd back.
-    const stopAndCancel = path.join(node.dir, 'stop-and-cancel.sh');
-    const startAndSignal = path.join(node.dir, 'start-and-signal.sh');
-    await writeFile(stopAndCancel, `#!/bin/sh\n/bin/sh ${node.stopScript}\nkill -INT $PPID\n`, { mode: 0o755 });
-    await writeFile(startAndSignal, `#!/bin/sh\nkill -TERM $PPID\nexec /bin/sh ${node.startScript}\n`, { mode: 0o755 });
-    const restore = startRestore(
-      [...restoreFlags(node, { 'stop-command': `/bin/sh ${stopAndCancel}`, 'start-command': `/bin/sh ${startAndSignal}` })],
-      cleanEnv(),
-      path.join(REPO_ROOT, 'src', 'cli', 'main.ts'),
-    );
-    const result = await restore.done;
-    assert.equal(result.code, 1, result.stderr);
-    assert.match(result.stderr, /received SIGINT: cancelling the restore/);
-    assert.match(result.stderr, /received SIGTERM again: ignored until the restore has put etcd back/);
-    assert.match(result.stderr, /restore cancelled \(SIGINT\) after etcd was stopped, before its data was swapped: started etcd .* again on the old data/);
-    assert.equal(await serving(), 'old');
-    await assertOldDataKept(node, 'old');
+      // The operator's scripts, as the CLI runs them: the stop script cancels the restore once etcd is down,
+      // the start script sends the runner's second signal while the restore is putting etcd back.
+      const stopAndCancel = path.join(node.dir, 'stop-and-cancel.sh');
+      const startAndSignal = path.join(node.dir, 'start-and-signal.sh');
+      await writeFile(stopAndCancel, `#!/bin/sh\n/bin/sh ${node.stopScript}\nkill -INT $PPID\n`, { mode: 0o755 });
+      await writeFile(startAndSignal, `#!/bin/sh\nkill -TERM $PPID\nexec /bin/sh ${node.startScript}\n`, { mode: 0o755 });
+      const restore = startRestore(
+        [...restoreFlags(node, { 'stop-command': `/bin/sh ${stopAndCancel}`, 'start-command': `/bin/sh ${startAndSignal}` })],
+        cleanEnv(),
+        path.join(REPO_ROOT, 'src', 'cli', 'main.ts'),
+      );
+      const result = await restore.done;
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, /received SIGINT: cancelling the restore/);
+      assert.match(result.stderr, /received SIGTERM again: ignored until the restore has put etcd back/);
+      assert.match(result.stderr, /restore cancelled \(SIGINT\) after etcd was stopped, before its data was swapped: started etcd .* again on the old data/);
+      assert.equal(await serving(), 'old');
+      await assertOldDataKept(node, 'old');
     });
   });
 
@@ -373,33 +383,33 @@ describe('a cancelled restore never leaves etcd stopped (etcd 3.5)', () => {
 
     it('killed after the old data was moved aside: the post moves it back and starts etcd; a new restore refuses until then', async () => {
       await withNode('killed-before-move-in', async (node) => {
-      await killAt(node, 'move-in');
-      const progress = JSON.parse(await readFile(progressFile(node.dataDir), 'utf8')) as { step: string };
-      assert.equal(progress.step, 'move-aside');
-      assert.equal((await stat(progressFile(node.dataDir))).mode & 0o777, 0o600);
+        await killAt(node, 'move-in');
+        const progress = JSON.parse(await readFile(progressFile(node.dataDir), 'utf8')) as { step: string };
+        assert.equal(progress.step, 'move-aside');
+        assert.equal((await stat(progressFile(node.dataDir))).mode & 0o777, 0o600);
 
-      const again = startRestore(restoreFlags(node), cleanEnv());
-      const refused = await again.done;
-      assert.equal(refused.code, 1);
-      assert.match(refused.stderr, /an earlier restore of \S+ did not end \(\S+\.etcd-dr-restore\.json: last step begun "move-aside"/);
+        const again = startRestore(restoreFlags(node), cleanEnv());
+        const refused = await again.done;
+        assert.equal(refused.code, 1);
+        assert.match(refused.stderr, /an earlier restore of \S+ did not end \(\S+\.etcd-dr-restore\.json: last step begun "move-aside"/);
 
-      const post = await runPost(node);
-      assert.equal(post.code, 0, post.stdout);
-      assert.match(post.stdout, /was interrupted at the step "move-aside"/);
-      assert.match(post.stdout, /after the old data was moved aside: moved it back to \S+\/etcd and started etcd \(start-command/);
-      assert.equal(await serving(), 'old');
-      await assertOldDataKept(node, 'old');
+        const post = await runPost(node);
+        assert.equal(post.code, 0, post.stdout);
+        assert.match(post.stdout, /was interrupted at the step "move-aside"/);
+        assert.match(post.stdout, /after the old data was moved aside: moved it back to \S+\/etcd and started etcd \(start-command/);
+        assert.equal(await serving(), 'old');
+        await assertOldDataKept(node, 'old');
       });
     });
 
     it('killed after the restored data was moved in: the post finishes the restore and starts etcd on it', async () => {
       await withNode('killed-before-start', async (node) => {
-      await killAt(node, 'start');
-      const post = await runPost(node);
-      assert.equal(post.code, 0, post.stdout);
-      assert.match(post.stdout, /after the restored data was moved in: finished the swap \(gave it to \d+:\d+\) and started etcd/);
-      assert.equal(await serving(), 'restored');
-      await assertOldDataKept(node, 'restored');
+        await killAt(node, 'start');
+        const post = await runPost(node);
+        assert.equal(post.code, 0, post.stdout);
+        assert.match(post.stdout, /after the restored data was moved in: finished the swap \(gave it to \d+:\d+\) and started etcd/);
+        assert.equal(await serving(), 'restored');
+        await assertOldDataKept(node, 'restored');
       });
     });
 
