@@ -164,6 +164,13 @@ describe('the break-glass CLI (dist/cli.js)', () => {
     assert.match(run.stderr, /backup, restore, verify, list, prune, watchdog/);
   });
 
+  it('a backup name that is not in the catalog exits 2 (bad input found after parsing), naming it', async () => {
+    const missing = 'breakglass-20200101T000000Z-etcd-0-r1';
+    const run = await cli(['verify', '--cluster-name', 'breakglass', '--backup', missing, ...storeFlags]);
+    assert.equal(run.code, 2, `${run.stdout}\n${run.stderr}`);
+    assert.match(run.stderr, new RegExp(`backup ${missing} is not in the catalog of cluster breakglass`));
+  });
+
   it('a bad store URL exits 2 naming its line, before touching any site', async () => {
     const before = await readdir(path.join(dc1.root, 'breakglass'));
     const run = await cli([
