@@ -188,7 +188,7 @@ function requested(target: TargetRequest): string {
  * end of the journal, inside a gap) and listing the windows. A time is checked against the windows' times;
  * the revision it resolves to is found later, from the segments' records.
  */
-export function windowFor(windows: readonly RecoverableWindow[], target: TargetRequest): RecoverableWindow {
+export function windowFor(windows: readonly RecoverableWindow[], target: TargetRequest, journalEnd?: ProgressPoint): RecoverableWindow {
   const inside = (w: RecoverableWindow): boolean =>
     target.kind === 'revision'
       ? w.fromRevision <= target.revision && target.revision <= w.toRevision
@@ -199,7 +199,11 @@ export function windowFor(windows: readonly RecoverableWindow[], target: TargetR
   const first = windows[0];
   const last = windows[windows.length - 1];
   const before = first && (target.kind === 'revision' ? target.revision < first.fromRevision : target.time.getTime() < Date.parse(first.fromTime));
-  const after = last && (target.kind === 'revision' ? target.revision > last.toRevision : target.time.getTime() > Date.parse(last.toTime));
+  const pastWindows = last && (target.kind === 'revision' ? target.revision > last.toRevision : target.time.getTime() > Date.parse(last.toTime));
+  // Segments past the last window that no full backup reaches (after a hole) are a gap, not the end.
+  const beforeJournalEnd =
+    journalEnd !== undefined && (target.kind === 'revision' ? target.revision <= journalEnd.revision : target.time.getTime() <= Date.parse(journalEnd.at));
+  const after = pastWindows && !beforeJournalEnd;
   const why = !first
     ? 'there is nothing to restore from'
     : before
@@ -208,6 +212,12 @@ export function windowFor(windows: readonly RecoverableWindow[], target: TargetR
         ? 'it is after the end of the journal'
         : 'it falls in a gap of the journal';
   throw new TargetRefused(`cannot restore to ${requested(target)}: ${why}. ${list}`);
+}
+
+/** Where the journal ends (the newest run's end), whatever a full backup can reach. */
+export function journalEnd(runs: readonly JournalRun[]): ProgressPoint | undefined {
+  const last = [...runs].sort((a, b) => b.throughRevision - a.throughRevision)[0];
+  return last ? { revision: last.throughRevision, at: last.throughAt } : undefined;
 }
 
 /** The newest full backup of the window at or before `revision`. */

@@ -20,7 +20,7 @@ import type { Log } from '../base/log.ts';
 import { InputError, IntegrityError, messageOf } from '../errors.ts';
 import type { RevisionRecord } from '../journal/records.ts';
 import { readJournalIndex, readRevisions, receivedAt, revisionAtTime, type JournalIndex } from '../journal/reader.ts';
-import { backupFor, leaseGrants, TargetRefused, windowFor, type BackupPoint, type RecoverableWindow, type TargetRequest } from '../journal/readerChain.ts';
+import { backupFor, journalEnd, leaseGrants, TargetRefused, windowFor, type BackupPoint, type RecoverableWindow, type TargetRequest } from '../journal/readerChain.ts';
 import { findBackup, type BackupChoice, type CatalogEntry } from '../repository/listing.ts';
 import { objectFileName } from '../repository/layout.ts';
 import type { Manifest } from '../repository/manifest.ts';
@@ -69,7 +69,7 @@ export async function planPointInTime(
   for (const problem of index.problems) options.log.warning(`journal of ${cluster}: ${problem}`);
   let window: RecoverableWindow;
   try {
-    window = windowFor(index.windows, requested);
+    window = windowFor(index.windows, requested, journalEnd(index.runs));
   } catch (error) {
     refused(error);
   }

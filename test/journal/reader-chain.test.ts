@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { backupFor, leaseGrants, linkSegments, recoverableWindows, TargetRefused, windowFor, type BackupPoint } from '../../src/journal/readerChain.ts';
+import { backupFor, journalEnd, leaseGrants, linkSegments, recoverableWindows, TargetRefused, windowFor, type BackupPoint } from '../../src/journal/readerChain.ts';
 import { JOURNAL_FORMAT, SEGMENT_KIND, segmentName, type GapRecord, type SegmentManifest } from '../../src/journal/segment.ts';
 
 const sha = (n: number): string => n.toString(16).padStart(64, '0');
@@ -91,6 +91,9 @@ describe('journal chain rules', () => {
     const holeReport = linkSegments(hole, [], [b10], undefined);
     assert.match(holeReport.problems.join('\n'), /revisions 16\.\.20 are missing between .*-j0000000000000000011-0000000000000000015 and .*-j0000000000000000021-0000000000000000025, and no gap record covers them/);
     assert.deepEqual(recoverableWindows(holeReport.runs, [b10]).map((w) => [w.fromRevision, w.toRevision]), [[10, 15]]);
+    // Past the hole the journal goes on, but no full backup reaches it: a gap, not the end of the journal.
+    assert.throws(() => windowFor(recoverableWindows(holeReport.runs, [b10]), { kind: 'revision', revision: 22 }, journalEnd(holeReport.runs)), /falls in a gap/);
+    assert.throws(() => windowFor(recoverableWindows(holeReport.runs, [b10]), { kind: 'revision', revision: 31 }, journalEnd(holeReport.runs)), /after the end of the journal/);
 
     const broken = chain.map((s) => (s.firstRevision === 21 ? { ...s, previousSha256: sha(999) } : s));
     const brokenReport = linkSegments(broken, [], [b10], undefined);
