@@ -4,20 +4,18 @@
  */
 import { mkdtemp, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Etcd3 } from 'etcd3';
 import { backupName, manifestFileName, objectFileName, type Compression } from '../repository/layout.ts';
 import { MANIFEST_FORMAT, encodeManifest, type Manifest } from '../repository/manifest.ts';
 import { publishStaged } from '../repository/publish.ts';
-import { connect, type EtcdAccess } from '../etcd/connection.ts';
-import { countKeys } from '../etcd/keys.ts';
-import { acquireLock, type HeldLock } from '../etcd/lock.ts';
-import { probeCluster, type MemberProbe } from '../etcd/members.ts';
+import type { EtcdAccess } from '../etcd/connection.ts';
+import type { MemberProbe } from '../etcd/members.ts';
 import { chooseSource, type SourceChoice } from '../etcd/source.ts';
 import { openSnapshot } from '../etcd/snapshotStream.ts';
-import { IntegrityError, inContext, messageOf } from '../errors.ts';
+import { IntegrityError, messageOf } from '../errors.ts';
 import { shipSnapshot, type StoreUploadResult } from '../snapshot/ship.ts';
 import type { Store } from '../stores/store.ts';
 import type { Log } from '../base/log.ts';
+import { ClusterHandle } from './cluster.ts';
 import type { Outcome } from '../base/outcome.ts';
 import { TOOL_VERSION } from '../version.ts';
 
@@ -70,13 +68,13 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
     deps.log.warning(message);
   };
 
-  let members = await probeCluster(options.etcd);
+  // One handle for the run: probes, the lock and the source's questions all go through it (backup/cluster.ts).
+  const cluster = await ClusterHandle.open(options.etcd);
   const excluded = new Set<string>();
   const tempDir = await mkdtemp(join(options.tempDir, 'etcd-dr-'));
-  let lock: HeldLock | undefined;
-  let lockClient: Etcd3 | undefined;
   try {
     for (let attempt = 1; ; attempt++) {
+      const members = cluster.members;
       const choice = chooseSource(members, excluded);
       if (!choice) {
         const problem = `no etcd member could be snapshotted: ${describeMembers(members)}`;
@@ -84,125 +82,111 @@ export async function runBackup(options: BackupOptions, deps: BackupDeps): Promi
       }
       choice.warnings.forEach(warn);
 
-      if (!lock && choice.quality === 'leader') {
-        lockClient = await connect(options.etcd, reachableEndpoints(members));
-        lock = await inContext('taking the lock in etcd', () =>
-          acquireLock(lockClient!, options.cluster, options.holder, options.lockTtlSeconds, (error) => warn(error.message)),
-        );
-      } else if (!lock) {
+      if (!cluster.locked && choice.quality === 'leader') {
+        await cluster.lock(options.cluster, options.holder, options.lockTtlSeconds, (error) => warn(error.message), deps);
+      } else if (!cluster.locked) {
         warn('quorum is lost, so the lock in etcd cannot be taken; relying on the workflow concurrency group');
       }
 
       try {
-        return await snapshotFrom(choice, options, deps, tempDir, members, warnings);
+        return await snapshotFrom(cluster, choice, options, deps, tempDir, warnings);
       } catch (error) {
         if (!(error instanceof SourceFailed) || attempt >= options.maxAttempts) throw error;
         warn(`${error.message}; retrying from another member (attempt ${attempt + 1} of ${options.maxAttempts})`);
         excluded.add(choice.member.id);
-        members = await waitForSource(options.etcd, excluded, deps);
+        await waitForSource(cluster, excluded, deps);
       }
     }
   } catch (error) {
     const problem = messageOf(error);
     deps.log.error(problem);
-    return { status: 'failed', stores: [], members, warnings, problem };
+    return { status: 'failed', stores: [], members: cluster.members, warnings, problem };
   } finally {
-    await lock?.release();
-    lockClient?.close();
+    await cluster.close();
     await rm(tempDir, { recursive: true, force: true });
   }
 }
 
 /** After a source died, give the cluster a few seconds to elect a new leader. */
-async function waitForSource(access: EtcdAccess, excluded: ReadonlySet<string>, deps: BackupDeps): Promise<MemberProbe[]> {
-  let members: MemberProbe[] = [];
+async function waitForSource(cluster: ClusterHandle, excluded: ReadonlySet<string>, deps: BackupDeps): Promise<void> {
   for (let i = 0; i < 10; i++) {
     await deps.sleep(1000);
-    members = await probeCluster(access);
-    if (chooseSource(members, excluded)?.quality === 'leader') break;
+    if (chooseSource(await cluster.probe(), excluded)?.quality === 'leader') break;
   }
-  return members;
 }
 
 async function snapshotFrom(
+  cluster: ClusterHandle,
   choice: SourceChoice,
   options: BackupOptions,
   deps: BackupDeps,
   tempDir: string,
-  members: readonly MemberProbe[],
   warnings: string[],
 ): Promise<BackupResult> {
   const member = choice.member;
   const sourceLabel = `member ${member.name} (${member.endpoint})`;
   await assertSpoolSpace(tempDir, member.dbSize);
-  const client = await connect(options.etcd, [member.endpoint]);
+  const { status, revision, keyCount } = await sourceState(cluster, member.endpoint, sourceLabel);
+  const createdAt = deps.now();
+  const name = backupName(options.cluster, createdAt, member.name, revision);
+  const encrypted = options.recipients.length > 0;
+  const objectFile = objectFileName(name, options.compression, encrypted);
+  deps.log.info(`snapshotting ${sourceLabel} at revision ${revision} into ${name}`);
+
+  let shipped;
+  let revisionAtStart: Promise<number | undefined> = Promise.resolve(undefined);
   try {
-    const { status, revision, keyCount } = await sourceState(client, sourceLabel);
-    const createdAt = deps.now();
-    const name = backupName(options.cluster, createdAt, member.name, revision);
-    const encrypted = options.recipients.length > 0;
-    const objectFile = objectFileName(name, options.compression, encrypted);
-    deps.log.info(`snapshotting ${sourceLabel} at revision ${revision} into ${name}`);
-
-    let shipped;
-    let revisionAtStart: Promise<number | undefined> = Promise.resolve(undefined);
-    try {
-      const snapshot = await openSnapshot(options.etcd, member.endpoint);
-      // Did anything write between our status read and etcd's point-in-time view? (see Manifest.keyCountExact)
-      revisionAtStart = snapshot.started.then(
-        () => client.maintenance.status().then((s) => Number(s.header.revision)),
-        () => undefined,
-      ).catch(() => undefined);
-      shipped = await shipSnapshot({
-        snapshot: snapshot.bytes,
-        sourceLabel,
-        stores: deps.stores,
-        folder: options.cluster,
-        objectFile,
-        compression: options.compression,
-        recipients: options.recipients,
-        spoolDir: tempDir,
-      });
-    } catch (error) {
-      if (error instanceof IntegrityError) throw error;
-      throw new SourceFailed(`snapshot of ${sourceLabel} failed: ${messageOf(error)}`);
-    }
-
-    const manifest: Manifest = {
-      format: MANIFEST_FORMAT,
-      kind: 'backup',
-      name,
-      cluster: options.cluster,
-      createdAt: createdAt.toISOString(),
-      source: { name: member.name, id: member.id, endpoint: member.endpoint, wasLeader: choice.quality === 'leader' },
-      revision,
-      raftTerm: Number(status.raftTerm),
-      raftIndex: Number(status.raftIndex),
-      etcdVersion: status.version,
-      dbSize: shipped.snapshotSize,
-      keyCount,
-      keyCountExact: (await revisionAtStart) === revision,
-      snapshotSha256: shipped.snapshotSha256,
-      object: { file: objectFile, size: shipped.objectSize, sha256: shipped.objectSha256 },
+    const snapshot = await openSnapshot(options.etcd, member.endpoint);
+    // Did anything write between our status read and etcd's point-in-time view? (see Manifest.keyCountExact)
+    revisionAtStart = snapshot.started.then(
+      () => cluster.revision(member.endpoint),
+      () => undefined,
+    ).catch(() => undefined);
+    shipped = await shipSnapshot({
+      snapshot: snapshot.bytes,
+      sourceLabel,
+      stores: deps.stores,
+      folder: options.cluster,
+      objectFile,
       compression: options.compression,
-      encryptedTo: [...options.recipients],
-      quality: choice.quality,
-      toolVersion: TOOL_VERSION,
-    };
-    const stores = await Promise.all(shipped.uploads.map((upload) => publish(upload, manifest)));
-    for (const failed of stores.filter((s) => !s.ok)) deps.log.error(`store ${failed.store}: ${failed.error}`);
-    return judge(manifest, stores, members, warnings);
-  } finally {
-    client.close();
+      recipients: options.recipients,
+      spoolDir: tempDir,
+    });
+  } catch (error) {
+    if (error instanceof IntegrityError) throw error;
+    throw new SourceFailed(`snapshot of ${sourceLabel} failed: ${messageOf(error)}`);
   }
+
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    kind: 'backup',
+    name,
+    cluster: options.cluster,
+    createdAt: createdAt.toISOString(),
+    source: { name: member.name, id: member.id, endpoint: member.endpoint, wasLeader: choice.quality === 'leader' },
+    revision,
+    raftTerm: Number(status.raftTerm),
+    raftIndex: Number(status.raftIndex),
+    etcdVersion: status.version,
+    dbSize: shipped.snapshotSize,
+    keyCount,
+    keyCountExact: (await revisionAtStart) === revision,
+    snapshotSha256: shipped.snapshotSha256,
+    object: { file: objectFile, size: shipped.objectSize, sha256: shipped.objectSha256 },
+    compression: options.compression,
+    encryptedTo: [...options.recipients],
+    quality: choice.quality,
+    toolVersion: TOOL_VERSION,
+  };
+  const stores = await Promise.all(shipped.uploads.map((upload) => publish(upload, manifest)));
+  for (const failed of stores.filter((s) => !s.ok)) deps.log.error(`store ${failed.store}: ${failed.error}`);
+  return judge(manifest, stores, cluster.members, warnings);
 }
 
 /** The source's revision, raft position and key count, read just before the snapshot starts (so the snapshot holds at least this revision). */
-async function sourceState(client: Etcd3, sourceLabel: string) {
+async function sourceState(cluster: ClusterHandle, endpoint: string, sourceLabel: string) {
   try {
-    const status = await client.maintenance.status();
-    const revision = Number(status.header.revision);
-    return { status, revision, keyCount: await countKeys(client, revision) };
+    return await cluster.state(endpoint);
   } catch (error) {
     throw new SourceFailed(`${sourceLabel} did not answer before the snapshot: ${messageOf(error)}`);
   }
@@ -249,10 +233,6 @@ async function assertSpoolSpace(dir: string, dbSize: number): Promise<void> {
   if (free !== undefined && free < needed) {
     throw new Error(`not enough space to spool the snapshot in ${dir}: ${free} bytes free, about ${needed} needed (set temp-dir)`);
   }
-}
-
-function reachableEndpoints(members: readonly MemberProbe[]): string[] {
-  return members.filter((m) => m.reachable).map((m) => m.endpoint);
 }
 
 function describeMembers(members: readonly MemberProbe[]): string {
