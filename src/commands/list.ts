@@ -6,11 +6,18 @@ import { Outputs } from '../config/names.ts';
 import type { SettingSource } from '../config/source.ts';
 import type { CommandDeps } from './context.ts';
 import type { CommandReport } from './report.ts';
+import { journalSection } from './pointInTime.ts';
 import { withSites } from './skeleton.ts';
 
 export async function listCommand(source: SettingSource, deps: CommandDeps): Promise<CommandReport> {
   const cluster = clusterName(source);
-  return withSites({ source, deps, cluster }, async (stores) => ({ report: listReport(await listCatalog(stores, cluster)) }));
+  return withSites({ source, deps, cluster }, async (stores) => {
+    const catalog = await listCatalog(stores, cluster);
+    const report = listReport(catalog);
+    // Point-in-time recovery: the windows the journal makes recoverable (nothing when there is no journal).
+    const journal = await journalSection(stores, cluster, catalog);
+    return { report: journal ? { ...report, summary: `${report.summary}\n${journal}` } : report };
+  });
 }
 
 /** The JSON form of the catalog for the `backups` output: plain values, newest first. */

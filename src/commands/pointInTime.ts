@@ -6,7 +6,8 @@
 import { Outputs } from '../config/names.ts';
 import { messageOf } from '../errors.ts';
 import type { TargetRequest } from '../journal/readerChain.ts';
-import type { BackupChoice, CatalogEntry } from '../repository/listing.ts';
+import { hasJournal, readJournalIndex } from '../journal/reader.ts';
+import type { BackupChoice, Catalog, CatalogEntry } from '../repository/listing.ts';
 import type { EtcdTools } from '../restore/etcdTools.ts';
 import { planPointInTime, pointInTimeRows, preparePointInTime, type PointInTimePlan, type PreparedPointInTime } from '../restore/pointInTime.ts';
 import { runJournalDrill, type JournalDrillInput, type JournalDrillResult } from '../restore/replayDrill.ts';
@@ -122,4 +123,41 @@ export function withJournalCheck(report: CommandReport, journal: JournalCheck | 
   const summary = `${report.summary}\n${failure ? `**${line}**` : line}\n`;
   if (!failure) return { ...report, summary };
   return { ...report, outcome: 'failed', outputs: { ...report.outputs, [Outputs.Status]: 'failed' }, summary, failure: report.failure ?? failure };
+}
+
+function utc(iso: string): string {
+  return iso.replace(/\.\d{3}Z$/, 'Z');
+}
+
+/**
+ * The list command's view of the journal: the recoverable windows (a point-in-time restore can reach any
+ * revision and time inside one), gaps and problems. Empty when the cluster has no journal.
+ */
+export async function journalSection(stores: readonly Store[], cluster: string, catalog: Catalog): Promise<string> {
+  if (!(await hasJournal(stores, cluster))) return '';
+  const index = await readJournalIndex(stores, cluster, catalog);
+  const rows = index.windows.map((w) => [
+    String(w.fromRevision),
+    utc(w.fromTime),
+    String(w.toRevision),
+    utc(w.toTime),
+    w.journal ? `${w.backups.length} (oldest ${w.backups[0]!.name})` : `${w.backups[0]!.name} alone (no journal after it)`,
+  ]);
+  const segments = index.segments.length;
+  const lines = [
+    '### Point-in-time recovery windows',
+    '',
+    'restore or verify with to-time (UTC) or to-revision anywhere inside a window; times are the journal follower\'s clock.',
+    '',
+    table(['from revision', 'from (UTC)', 'to revision', 'to (UTC)', 'full backups'], rows.length > 0 ? rows : [['none', '', '', '', 'no usable full backup']]),
+    '',
+    `Journal: ${segments} segment(s)${segments > 0 ? `, revisions ${index.segments[0]!.manifest.firstRevision}..${index.segments[segments - 1]!.manifest.lastRevision}` : ''}` +
+      `${index.progress ? `, complete through ${index.progress.revision} as of ${utc(index.progress.at)}` : ''}.`,
+    ...index.gaps.map(
+      (g) => `- gap from revision ${g.fromRevision}${g.toRevision ? ` to ${g.toRevision}` : ''} (${g.reason}; detected ${utc(g.detectedAt)}${g.restartedFrom ? `; chain restarted from ${g.restartedFrom}` : ''})`,
+    ),
+    ...index.problems.map((p) => `- **problem: ${p}**`),
+    ...index.notes.map((n) => `- ${n}`),
+  ];
+  return `${lines.join('\n')}\n`;
 }

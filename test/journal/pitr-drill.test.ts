@@ -189,6 +189,15 @@ for (const { version, encrypted } of CASES) {
       assert.match(report.summary, /exactly the requested revision/);
     });
 
+    it('list shows the recoverable window: from the oldest full backup to the end of the journal', async () => {
+      const report = await runCommand('list', settingsFrom(inputs), commandDeps());
+      assert.equal(report.outcome, 'success', report.summary);
+      assert.match(report.summary, /### Point-in-time recovery windows/);
+      const end = segments[segments.length - 1]!.lastRevision;
+      assert.match(report.summary, new RegExp(`\\| ${first.revision} \\| ${first.createdAt.replace(/\.\d{3}Z$/, 'Z')} \\| ${end} \\| .* \\| 2 \\(oldest ${first.name}\\) \\|`));
+      assert.match(report.summary, new RegExp(`Journal: ${segments.length} segment\\(s\\), revisions ${first.revision + 1}\\.\\.${end}`));
+    });
+
     it('verify refuses a target after the end of the journal, listing the recoverable window', async () => {
       let said: string;
       try {
