@@ -89,17 +89,19 @@ interface CurrentHolder {
   readonly lease: string;
 }
 
-/** One attempt: the key is created on our lease if absent (returns undefined), else who holds it. */
-async function tryTake(client: Etcd3, key: string, value: string, leaseId: string): Promise<CurrentHolder | undefined> {
+/**
+ * One attempt: the key is created on our lease if absent ('taken'), else who holds it ('vanished' when it
+ * was deleted between the compare and the read: free now, try again).
+ */
+async function tryTake(client: Etcd3, key: string, value: string, leaseId: string): Promise<'taken' | 'vanished' | CurrentHolder> {
   const result = await client
     .if(key, 'Create', '==', 0)
     .then(client.put(key).value(value).lease(leaseId))
     .else(client.get(key))
     .commit();
-  if (result.succeeded) return undefined;
+  if (result.succeeded) return 'taken';
   const kv = result.responses[0]?.response_range?.kvs[0];
-  // Deleted between the compare and the get: nobody holds it now, so the next attempt may take it.
-  return { value: kv?.value.toString() ?? 'unknown', lease: kv?.lease ?? '0' };
+  return kv === undefined ? 'vanished' : { value: kv.value.toString(), lease: kv.lease };
 }
 
 /** Seconds the lease has left (0 once gone), or undefined when etcd would not say. */
@@ -128,7 +130,8 @@ export async function acquireLock(
     let deadline: { readonly at: number; readonly seconds: number; readonly polls: number } | undefined;
     for (let poll = 0; ; poll++) {
       const current = await tryTake(client, key, lockValue(holder, now()), leaseId);
-      if (current === undefined) break;
+      if (current === 'taken') break;
+      if (current === 'vanished') continue;
       const held = `another etcd-dr run holds the lock ${key}: ${describeHolder(current.value)}`;
       if (current.lease === '0') {
         throw new LockBusyError(
