@@ -1,7 +1,7 @@
 /** The `verify` command: a restore drill of a backup (latest by default) that never touches the live cluster. */
-import { clusterName } from '../config/backup.ts';
+import { clusterName, tempDir } from '../config/backup.ts';
 import { Outputs } from '../config/names.ts';
-import { backupChoice, identities, pointInTimeTarget, tempDir, toolSettings } from '../config/restore.ts';
+import { backupChoice, identities, pointInTimeTarget, toolSettings } from '../config/restore.ts';
 import type { SettingSource } from '../config/source.ts';
 import { runDrill, type DrillResult } from '../restore/drill.ts';
 import { execRunner } from '../restore/service.ts';

@@ -18,6 +18,11 @@ export function holderName(env: NodeJS.ProcessEnv): string {
   return env['RUNNER_NAME'] ? `${env['RUNNER_NAME']} (${hostname()})` : hostname();
 }
 
+/** Where scratch files go (spool, downloads, a drill's etcd): temp-dir, else the runner's temp, else the system's. */
+export function tempDir(source: SettingSource): string {
+  return text(source, Inputs.TempDir) ?? source.env['RUNNER_TEMP'] ?? tmpdir();
+}
+
 export function backupOptions(source: SettingSource): BackupOptions {
   const compression = oneOf(source, Inputs.Compression, COMPRESSIONS, 'zstd');
   if (compression === 'zstd') requireZstd(); // Before etcd starts sending, not halfway through.
@@ -26,7 +31,7 @@ export function backupOptions(source: SettingSource): BackupOptions {
     etcd: etcdAccess(source),
     compression,
     recipients: parseRecipients(text(source, Inputs.EncryptTo) ?? ''),
-    tempDir: text(source, Inputs.TempDir) ?? source.env['RUNNER_TEMP'] ?? tmpdir(),
+    tempDir: tempDir(source),
     holder: holderName(source.env),
     lockTtlSeconds: wholeNumber(source, Inputs.LockTtl, 60, 5),
     maxAttempts: 3,

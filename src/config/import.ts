@@ -9,7 +9,8 @@ import type { Compression } from '../repository/layout.ts';
 import { parseRecipients, requireZstd } from '../snapshot/codec.ts';
 import { clusterName, COMPRESSIONS } from './backup.ts';
 import { Inputs } from './names.ts';
-import { tempDir, toolSettings, type ToolSettings } from './restore.ts';
+import { tempDir } from './backup.ts';
+import { toolSettings, type ToolSettings } from './restore.ts';
 import { list, oneOf, required, text, type SettingSource } from './source.ts';
 
 export interface ImportSettings {

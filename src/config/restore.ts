@@ -1,6 +1,6 @@
 /** Settings of restores and drills, validated before any I/O on the node. */
 import { createHash } from 'node:crypto';
-import { homedir, hostname, tmpdir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import type { BackupChoice } from '../repository/listing.ts';
 import { assertBackupName } from '../repository/layout.ts';
@@ -52,10 +52,6 @@ export function toolSettings(source: SettingSource): ToolSettings {
 export function identities(source: SettingSource): string[] {
   const identity = secretText(source, Inputs.DecryptIdentity);
   return identity ? parseIdentities(identity) : [];
-}
-
-export function tempDir(source: SettingSource): string {
-  return text(source, Inputs.TempDir) ?? source.env['RUNNER_TEMP'] ?? tmpdir();
 }
 
 const RFC3339_UTC = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|z|[+-]00:00)$/;
