@@ -113,7 +113,7 @@ async function restoreCancellably(input: RestoreMemberInput, cancel: Cancellatio
     pid: process.pid,
     startedAt: input.now().toISOString(),
   };
-  // On disk before the step begins: a SIGKILL in the middle of it leaves a record the post step can act on.
+  // On disk before each step begins (runSteps' `starting`): a SIGKILL in the middle of it leaves a record the post step can act on.
   const begin = async (step: RestoreStep): Promise<void> => {
     progress = { ...progress, step };
     await writeProgress(progress);
@@ -130,7 +130,6 @@ async function restoreCancellably(input: RestoreMemberInput, cancel: Cancellatio
       // Nothing outside the staging and scratch directories changes here: a cancel need not wait for a download.
       onCancel: 'abandon',
       run: async (signal) => {
-        await begin('stage');
         snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join(scratch, 'snapshot.db'), input.log, (file) =>
           runSnapshotRestore(input.run, input.tools, file, staging, input.member, bump, signal),
         );
@@ -145,7 +144,6 @@ async function restoreCancellably(input: RestoreMemberInput, cancel: Cancellatio
         key: 'stop',
         name: `stop etcd (${input.service.describe()})`,
         run: async (signal) => {
-          await begin('stop');
           stopped = true;
           await input.service.stop(signal);
         },
@@ -156,7 +154,6 @@ async function restoreCancellably(input: RestoreMemberInput, cancel: Cancellatio
               key: 'move-aside' as const,
               name: `move the old data directory aside to ${aside}`,
               run: async () => {
-                await begin('move-aside');
                 await rename(input.dataDir, aside);
                 movedAside = true;
               },
@@ -167,7 +164,6 @@ async function restoreCancellably(input: RestoreMemberInput, cancel: Cancellatio
         key: 'move-in',
         name: `move the restored data into ${input.dataDir}`,
         run: async () => {
-          await begin('move-in');
           await rename(staging, input.dataDir);
         },
       },
@@ -175,7 +171,6 @@ async function restoreCancellably(input: RestoreMemberInput, cancel: Cancellatio
         key: 'chown',
         name: 'give the data directory to the etcd user',
         run: async () => {
-          await begin('chown');
           if (owner) await chownTree(input.dataDir, owner.uid, owner.gid);
         },
       },
@@ -186,7 +181,6 @@ async function restoreCancellably(input: RestoreMemberInput, cancel: Cancellatio
           key: 'start',
           name: `start etcd (${input.service.describe()})`,
           run: async () => {
-            await begin('start');
             await input.service.start();
           },
         },
@@ -196,7 +190,6 @@ async function restoreCancellably(input: RestoreMemberInput, cancel: Cancellatio
           // etcd runs on the restored data already: a cancel has nothing to wait for.
           onCancel: 'abandon',
           run: async () => {
-            await begin('check');
             const endpoint = input.access.endpoints[0]!;
             await waitServing(input.access, endpoint, { timeoutMs: input.healthTimeoutMs, sleep: input.sleep });
             state = await checkRestored(input.access, endpoint, snapshot!.manifest, {
@@ -212,7 +205,7 @@ async function restoreCancellably(input: RestoreMemberInput, cancel: Cancellatio
   }
   let removeStaging = true;
   try {
-    const completed = await runSteps(steps, input.log, { cancel, ...(input.beforeStep ? { beforeStep: input.beforeStep } : {}) });
+    const completed = await runSteps(steps, input.log, { cancel, starting: begin, ...(input.beforeStep ? { beforeStep: input.beforeStep } : {}) });
     await removeProgress(input.dataDir);
     return {
       manifest: snapshot!.manifest,

@@ -49,6 +49,11 @@ export interface RunStepsOptions<K extends string> {
   readonly cancel?: Cancellation;
   /** Test seam: called before each step (before the cancel check), so a test can signal at an exact step. */
   readonly beforeStep?: (key: K) => Promise<void>;
+  /**
+   * Called after the cancel check, right before a step runs, and always awaited to its end (never raced with a
+   * cancel): a record of the step written after the caller had cleaned up would outlive the run.
+   */
+  readonly starting?: (key: K) => Promise<void>;
 }
 
 /** Runs steps in order; returns the names of those completed, or throws StepFailed / StepsCancelled. */
@@ -61,6 +66,11 @@ export async function runSteps<K extends string>(steps: readonly Step<K>[], log:
     const before = cancelledBy();
     if (before !== undefined) throw new StepsCancelled(before, step.key, false, completed);
     log.info(`step ${index + 1}/${steps.length}: ${step.name}`);
+    try {
+      await options.starting?.(step.key);
+    } catch (error) {
+      throw new StepFailed(step.name, completed, error);
+    }
     const running = step.run(signal);
     try {
       if (step.onCancel === 'abandon') {
