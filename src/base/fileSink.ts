@@ -15,7 +15,7 @@ export interface FileSinkOptions {
 
 /**
  * Opens `path` and returns a write stream that closes it (also when destroyed). Call it inside owningStream
- * (stores/ownStream.ts) over the stream that feeds it, so a failed open does not leave that stream hanging.
+ * (base/ownStream.ts) over the stream that feeds it, so a failed open does not leave that stream hanging.
  */
 export async function openFileSink(path: string, options: FileSinkOptions): Promise<WriteStream> {
   const handle = await fs.open(path, options.flags, options.mode);

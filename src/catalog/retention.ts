@@ -66,7 +66,7 @@ interface BucketRule {
 
 /**
  * Newest first; equal times by revision (for backup names), then by name, descending, so the order never
- * depends on the input order. See naming.ts newestBackupFirst.
+ * depends on the input order. See repository/layout.ts newestBackupFirst.
  */
 export function newestFirst<B extends BackupRef>(a: B, b: B): number {
   return newestBackupFirst(a, b);

@@ -1,5 +1,5 @@
 /**
- * The `backup` command: snapshot and ship (engine/backup.ts), then heal sites that missed backups,
+ * The `backup` command: snapshot and ship (backup/backup.ts), then heal sites that missed backups,
  * apply retention, write the status record and raise or clear the alarm.
  */
 import { latest, listCatalog } from '../repository/listing.ts';
