@@ -5,32 +5,31 @@
  * safeState.ts). No progress file: nothing happened that needs undoing, and the post does nothing; that is
  * also what it does after every run of the root action that was not a restore.
  */
-import { etcdAccess } from '../config/etcd.ts';
-import { Inputs } from '../config/names.ts';
-import { KUBEADM_DATA_DIR } from '../config/restore.ts';
-import { text, type SettingSource } from '../config/source.ts';
 import type { Log } from '../base/log.ts';
-import { etcdAnswers } from '../etcd/serving.ts';
-import { assertDataDir } from './member.ts';
 import { progressFile, readProgress } from './progress.ts';
 import { putBack } from './safeState.ts';
-import { execRunner, parseEtcdService, serviceControl } from './service.ts';
+import type { ServiceControl } from './service.ts';
+
+export interface RestorePostInput {
+  /** The data-dir input, checked (assertDataDir); undefined when it was not valid (the restore never began). */
+  readonly dataDir: string | undefined;
+  /** The root action's `command` input; undefined for the restore action. */
+  readonly command: string | undefined;
+  /** How etcd is started (from etcd-service or the stop/start commands); called only when etcd must be started. */
+  service(): ServiceControl;
+}
 
 export interface RestorePostDeps {
   readonly log: Log;
-  readonly sleep: (ms: number) => Promise<void>;
   /** Whether a process with this id runs (default: kill(pid, 0)). */
   readonly processRuns?: (pid: number) => boolean;
 }
 
 /** Puts the node back after an interrupted restore; resolves with what was done (undefined: nothing to do). */
-export async function restorePostImpl(source: SettingSource, deps: RestorePostDeps): Promise<string | undefined> {
-  const command = text(source, Inputs.Command);
-  if (command !== undefined && command !== 'restore') return undefined;
-  let dataDir: string;
-  try {
-    dataDir = assertDataDir(text(source, Inputs.DataDir, KUBEADM_DATA_DIR)!);
-  } catch {
+export async function restorePostImpl(input: RestorePostInput, deps: RestorePostDeps): Promise<string | undefined> {
+  if (input.command !== undefined && input.command !== 'restore') return undefined;
+  const { dataDir } = input;
+  if (dataDir === undefined) {
     // The main step refused this data-dir before doing anything: there is nothing to put back.
     deps.log.info('restore post step: data-dir is not valid, so the restore never began: nothing to do');
     return undefined;
@@ -54,29 +53,11 @@ export async function restorePostImpl(source: SettingSource, deps: RestorePostDe
   const done = await putBack(progress, {
     log: deps.log,
     start: async () => {
-      const control = serviceFrom(source, deps);
+      const control = input.service();
       return control.resume?.() ?? `did not start etcd (${control.describe()}): start it yourself`;
     },
   });
   return `the interrupted restore was ended ${done}`;
-}
-
-function serviceFrom(source: SettingSource, deps: RestorePostDeps): ReturnType<typeof serviceControl> {
-  const stop = text(source, Inputs.StopCommand);
-  const start = text(source, Inputs.StartCommand);
-  const service = text(source, Inputs.EtcdService);
-  const parsed = parseEtcdService({
-    ...(service ? { service } : {}),
-    ...(stop ? { stopCommand: stop } : {}),
-    ...(start ? { startCommand: start } : {}),
-  });
-  const access = etcdAccess(source);
-  return serviceControl(parsed, {
-    run: execRunner(),
-    log: deps.log,
-    sleep: deps.sleep,
-    isServing: () => etcdAnswers(access, access.endpoints[0]!),
-  });
 }
 
 function pidRuns(pid: number): boolean {
