@@ -108,6 +108,19 @@ async function throwawayClient(clientUrl: string): Promise<Etcd3> {
   });
 }
 
+/**
+ * Whether this etcd has --unsafe-no-fsync (3.5 and late 3.4 releases; 3.4.23 has it): an etcd without it refuses to start
+ * with an unknown flag, so it is asked first. Without it the replay is correct, only slower.
+ */
+async function supportsNoFsync(run: CommandRunner, tools: EtcdTools): Promise<boolean> {
+  try {
+    await run(tools.etcd, ['--unsafe-no-fsync', '--version']);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** What one revision's transaction needs from the throwaway etcd's limits. */
 export function revisionNeeds(record: RevisionRecord): ThrowawayLimits {
   let bytes = 0;
@@ -180,7 +193,8 @@ export async function withReplayedEtcd<T>(input: ReplayInput, use: (etcd: Replay
   // No bump: the journal's revisions continue the snapshot's own.
   await runSnapshotRestore(input.run, input.tools, input.snapshotFile, dataDir, member, undefined);
 
-  let limits = input.limits ?? DEFAULT_REPLAY_LIMITS;
+  const noFsync = await supportsNoFsync(input.run, input.tools);
+  let limits: ThrowawayLimits = { ...(input.limits ?? DEFAULT_REPLAY_LIMITS), unsafeNoFsync: noFsync };
   let etcd: ThrowawayEtcd | undefined;
   let client: Etcd3 | undefined;
   const leases = new ReplayLeases(input.leases, input.target.time);
@@ -230,7 +244,11 @@ export async function withReplayedEtcd<T>(input: ReplayInput, use: (etcd: Replay
       const needs = revisionNeeds(record);
       if (!fits(needs, limits)) {
         // Restart on the same data with limits that fit: the revision stays one transaction.
-        limits = { maxTxnOps: Math.max(limits.maxTxnOps, needs.maxTxnOps * 2), maxRequestBytes: Math.max(limits.maxRequestBytes, needs.maxRequestBytes * 2) };
+        limits = {
+          maxTxnOps: Math.max(limits.maxTxnOps, needs.maxTxnOps * 2),
+          maxRequestBytes: Math.max(limits.maxRequestBytes, needs.maxRequestBytes * 2),
+          unsafeNoFsync: noFsync,
+        };
         input.log.info(
           `revision ${record.rev} has ${needs.maxTxnOps} operations (~${needs.maxRequestBytes} bytes): restarting the throwaway etcd with --max-txn-ops=${limits.maxTxnOps} --max-request-bytes=${limits.maxRequestBytes}`,
         );

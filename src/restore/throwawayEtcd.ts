@@ -36,6 +36,11 @@ export interface ThrowawayLimits {
   readonly maxTxnOps: number;
   /** --max-request-bytes (etcd's default 1.5 MiB). */
   readonly maxRequestBytes: number;
+  /**
+   * --unsafe-no-fsync: a replay only needs the snapshot taken from the running process at the end, and a
+   * crash just fails it, so waiting for the disk on every one of its thousands of transactions buys nothing.
+   */
+  readonly unsafeNoFsync?: boolean;
 }
 
 export async function startThrowawayEtcd(tools: EtcdTools, dataDir: string, peerUrl: string, limits?: ThrowawayLimits): Promise<ThrowawayEtcd> {
@@ -52,6 +57,7 @@ export async function startThrowawayEtcd(tools: EtcdTools, dataDir: string, peer
       `--initial-cluster=${DRILL_MEMBER}=${peerUrl}`,
       '--log-level=error',
       ...(limits ? [`--max-txn-ops=${limits.maxTxnOps}`, `--max-request-bytes=${limits.maxRequestBytes}`] : []),
+      ...(limits?.unsafeNoFsync ? ['--unsafe-no-fsync'] : []),
     ],
     // ETCD_* variables in the runner's environment would silently override these flags.
     { stdio: ['ignore', 'ignore', 'pipe'], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('ETCD_'))) },
