@@ -349,6 +349,26 @@ for (const version of ETCD_VERSIONS) {
       });
     });
 
+    it('a dry run, finished or cancelled, leaves nothing beside the data dir and never stops etcd', async () => {
+      await withNode('dry-run', async (node) => {
+        const etcdPid = async (): Promise<string> => readFile(path.join(node.dir, 'etcd.pid'), 'utf8');
+        const pidBefore = await etcdPid();
+        const dryRun = restoreFlags(node, { 'dry-run': 'true', confirm: '' });
+        const finished = await startRestore(dryRun, cleanEnv()).done;
+        assert.equal(finished.code, 0, finished.stderr);
+        await assertOldDataKept(node, 'old');
+        const cancelled = startRestore(dryRun, cleanEnv({ PAUSE_BEFORE_STEP: 'stage' }));
+        await cancelled.paused('stage');
+        cancelled.child.kill('SIGTERM');
+        const result = await cancelled.done;
+        assert.equal(result.code, 1, result.stderr);
+        assert.match(result.stderr, /restore cancelled \(SIGTERM\) before etcd was stopped: nothing on this node was changed/);
+        assert.equal(await serving(), 'old');
+        assert.equal(await etcdPid(), pidBefore, 'the same etcd process ran throughout');
+        await assertOldDataKept(node, 'old');
+      });
+    });
+
     it('without a signal the same restore completes: etcd serves the restored data and no progress file is left', async () => {
       await withNode('no-signal', async (node) => {
         const result = await startRestore(restoreFlags(node), cleanEnv()).done;
