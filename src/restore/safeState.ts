@@ -15,6 +15,8 @@ import { removeProgress, type RestoreProgress, type RestoreStep } from './progre
  * What a cancel does, by the step begun last. The rule: go back to the old data while it is whole and where
  * etcd reads it (cheapest, and what the operator had); go forward once the restored data is in place (it
  * is complete and verified: undoing it would be a second swap under pressure). Either way etcd is started.
+ * A putting back that was itself killed half-way is finished by the same rows (each of its moves leaves a disk
+ * one of them matches; the old data in place with no restored copy left: only start etcd).
  */
 export const SAFE_STATE: Readonly<Record<RestoreStep, string>> = {
   stage: 'etcd was never stopped and nothing changed: remove the staging directory, nothing to start',
@@ -90,6 +92,12 @@ export async function putBack(progress: RestoreProgress, ops: PutBackOps): Promi
       `after etcd was stopped, with no old data directory to go back to: finished the restore (moved the restored data into ${dataDir}` +
         `${owned ? `, ${owned}` : ''}) and ${started}`,
     );
+  }
+  if (!staged && data && aside !== null && !asideThere) {
+    // Only the old data, in place: the restored copy was removed by a putting back that was itself cut short
+    // (a SIGKILL after "move it back" or "remove the restored copy"); the old data dir never leaves otherwise.
+    const started = await ops.start();
+    return done(`after the old data was put back in ${dataDir} (the restored copy was already removed): ${started}`);
   }
   if (!staged && data && (aside === null || asideThere)) {
     const owned = await finish(progress, ops.log);

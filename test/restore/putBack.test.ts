@@ -55,6 +55,19 @@ describe('putBack', () => {
     assert.equal(existsSync(progressFile(p.dataDir)), false, 'the progress file is removed once the node is safe');
   });
 
+  it('a putting back cut short after the old data was back and the restored copy removed only starts etcd', async () => {
+    const { progress } = await node();
+    const p = { ...progress, step: 'move-aside' as const };
+    await dataDirWith(p.dataDir, 'old');
+    await writeProgress(p);
+    let starts = 0;
+    const done = await putBack(p, { log: recordingLog(), start: async () => (starts++, 'started etcd (test)') });
+    assert.match(done, /after the old data was put back in \S+ \(the restored copy was already removed\): started etcd \(test\)/);
+    assert.equal(starts, 1);
+    assert.equal(await readFile(path.join(p.dataDir, 'member', 'snap', 'db'), 'utf8'), 'old');
+    assert.equal(existsSync(progressFile(p.dataDir)), false);
+  });
+
   it('changes nothing, starts nothing and keeps the progress file when the disk matches no row', async () => {
     const { progress } = await node();
     const p = { ...progress, step: 'move-in' as const };
