@@ -147,8 +147,13 @@ describe('a backup that finds the lock held (action command, real sites, fake Gi
   it('left by a crashed run, waits for it and succeeds: no failed run, no alarm issue', async () => {
     await crashedHolder(client, 'payments', 'runner-that-died', 3);
     const requestsBefore = github.requests.length;
-    const report = await runCommand('backup', settingsFrom(inputsFor('payments'), githubEnv()), commandDeps({ realSleep: true }));
+    const deps = commandDeps({ realSleep: true });
+    const report = await runCommand('backup', settingsFrom(inputsFor('payments'), githubEnv()), deps);
     assert.equal(report.outcome, 'success', report.summary);
+    assert.ok(
+      deps.lines.some((l) => /^info: .*\/etcd-dr\/locks\/payments: runner-that-died .*waiting up to \d+ s for the lock/.test(l)),
+      `the step log says who holds the lock and how long the run waits:\n${deps.lines.join('\n')}`,
+    );
     assert.equal(report.failure, undefined);
     assert.deepEqual(github.issues, [], 'no alarm issue opened');
     const writes = github.requests.slice(requestsBefore).filter((r) => r.method !== 'GET');
