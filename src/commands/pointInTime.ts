@@ -11,6 +11,7 @@ import type { BackupChoice, Catalog, CatalogEntry } from '../repository/listing.
 import type { EtcdTools } from '../restore/etcdTools.ts';
 import { planPointInTime, pointInTimeRows, preparePointInTime, type PointInTimePlan, type PreparedPointInTime } from '../restore/pointInTime.ts';
 import { runJournalDrill, type JournalDrillInput, type JournalDrillResult } from '../restore/replayDrill.ts';
+import { SnapshotPastTarget } from '../restore/replay.ts';
 import { execRunner } from '../restore/service.ts';
 import type { Store } from '../stores/store.ts';
 import type { ToolSettings } from '../config/restore.ts';
@@ -46,24 +47,49 @@ export interface PointInTimeRequest {
 /** Undefined without a target. Everything here happens before the node is touched. */
 export async function pointInTimeSource(request: PointInTimeRequest, stores: readonly Store[], deps: CommandDeps): Promise<PointInTimeSource | undefined> {
   if (!request.target) return undefined;
-  const plan = await planPointInTime(stores, request.cluster, request.target, request.backup, {
-    identities: request.identities,
-    scratchDir: request.tempDir,
-    log: deps.log,
-  });
-  deps.log.info(
-    `point in time: revision ${plan.revision} (received ${plan.reachedAt}), from full backup ${plan.base.name} (revision ${plan.base.revision}) plus the journal`,
-  );
-  const tools = await etcdToolsFor(plan.entry.manifest!, request.tools, deps);
-  const prepared = await preparePointInTime(plan, {
-    stores,
-    identities: request.identities,
-    tools,
-    run: execRunner(),
-    tempDir: request.tempDir,
-    log: deps.log,
-    sleep: deps.sleep,
-  });
+  const exclude: string[] = [];
+  for (;;) {
+    const plan = await planPointInTime(stores, request.cluster, request.target, request.backup, {
+      identities: request.identities,
+      scratchDir: request.tempDir,
+      log: deps.log,
+      exclude,
+    });
+    deps.log.info(
+      `point in time: revision ${plan.revision} (received ${plan.reachedAt}), from full backup ${plan.base.name} (revision ${plan.base.revision}) plus the journal`,
+    );
+    const tools = await etcdToolsFor(plan.entry.manifest!, request.tools, deps);
+    let prepared: PreparedPointInTime;
+    try {
+      prepared = await preparePointInTime(plan, {
+        stores,
+        identities: request.identities,
+        tools,
+        run: execRunner(),
+        tempDir: request.tempDir,
+        log: deps.log,
+        sleep: deps.sleep,
+      });
+    } catch (error) {
+      // A snapshot taken while writes landed can hold a few revisions past its manifest's, and past the
+      // target: the next older full backup of the window is the base then (unless one was named).
+      if (request.backup.kind === 'latest' && pastTarget(error) && exclude.length < 3) {
+        deps.log.warning(`${plan.base.name} holds revisions past ${plan.revision}: trying the full backup before it`);
+        exclude.push(plan.base.name);
+        continue;
+      }
+      throw error;
+    }
+    return sourceOf(plan, prepared, tools);
+  }
+}
+
+function pastTarget(error: unknown): boolean {
+  for (let e: unknown = error; e instanceof Error; e = e.cause) if (e instanceof SnapshotPastTarget) return true;
+  return false;
+}
+
+function sourceOf(plan: PointInTimePlan, prepared: PreparedPointInTime, tools: EtcdTools): PointInTimeSource {
   return {
     entry: prepared.entry,
     stores: [prepared.store],

@@ -50,6 +50,8 @@ export interface PlanOptions {
   readonly identities: readonly string[];
   readonly scratchDir: string;
   readonly log: Log;
+  /** Full backups not to use as the base (their snapshot turned out to hold revisions past the target). */
+  readonly exclude?: readonly string[];
 }
 
 function refused(error: unknown): never {
@@ -85,7 +87,8 @@ export async function planPointInTime(
   }
   let base: BackupPoint;
   try {
-    base = backupFor(window, revision);
+    const usable = { ...window, backups: window.backups.filter((b) => !options.exclude?.includes(b.name)) };
+    base = backupFor(usable, revision);
   } catch (error) {
     refused(error);
   }

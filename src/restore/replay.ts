@@ -85,6 +85,14 @@ export interface ReplayReport {
   readonly warnings: readonly string[];
 }
 
+/**
+ * The base snapshot holds revisions past the target (writes landed while it was taken, after the revision
+ * its manifest records): an older full backup is needed.
+ */
+export class SnapshotPastTarget extends Error {
+  override readonly name = 'SnapshotPastTarget';
+}
+
 /** A throwaway etcd holding the replayed state, for the caller to read or snapshot. */
 export interface ReplayedEtcd {
   readonly clientUrl: string;
@@ -221,7 +229,7 @@ export async function withReplayedEtcd<T>(input: ReplayInput, use: (etcd: Replay
     const status = await client!.maintenance.status();
     const baseRevision = Number(status.header.revision);
     if (baseRevision > input.target.revision) {
-      throw new Error(
+      throw new SnapshotPastTarget(
         `the backup's snapshot already holds revision ${baseRevision}, past the target ${input.target.revision}: restore from an older full backup`,
       );
     }

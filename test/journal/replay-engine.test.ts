@@ -12,7 +12,7 @@ import { silentLog } from '../../src/base/log.ts';
 import { connect } from '../../src/etcd/connection.ts';
 import type { RevisionRecord } from '../../src/journal/records.ts';
 import type { EtcdTools } from '../../src/restore/etcdTools.ts';
-import { replayToSnapshot, withReplayedEtcd, type ReplayInput } from '../../src/restore/replay.ts';
+import { replayToSnapshot, SnapshotPastTarget, withReplayedEtcd, type ReplayInput } from '../../src/restore/replay.ts';
 import { compareKeyspaces } from '../../src/restore/replayCompare.ts';
 import { ttlAtTarget } from '../../src/restore/replayLeases.ts';
 import { execRunner } from '../../src/restore/service.ts';
@@ -235,6 +235,12 @@ for (const version of ETCD_VERSIONS) {
         r.rev === txnRevision ? { ...r, events: r.events.map((e) => (e.type === 'put' ? { ...e, version: e.version + 1 } : e)) } : r,
       );
       await assert.rejects(withReplayedEtcd(await input(final, { records: only(tampered) }), async () => undefined), new RegExp(`revision ${txnRevision} does not continue`));
+      // A target the snapshot is already past needs an older full backup (the restore then tries the one before).
+      const early = all[0]!.rev;
+      await assert.rejects(
+        withReplayedEtcd(await input(early), async () => undefined),
+        (e: Error) => e instanceof SnapshotPastTarget && /already holds revision \d+, past the target/.test(e.message),
+      );
       const short = all.filter((r) => r.rev <= afterTxn);
       await assert.rejects(withReplayedEtcd(await input(final, { records: only(short) }), async () => undefined), new RegExp(`journal ends at revision ${afterTxn}, before the target ${final}`));
     });
