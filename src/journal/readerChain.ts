@@ -85,6 +85,12 @@ export function linkSegments(
   for (const segment of sorted) {
     const previous = current[current.length - 1];
     if (!previous) {
+      // The first link of a chain is the full backup it starts from: a segment claiming to start there must name its sha256.
+      const base = byName.get(segment.baseBackup);
+      if (base && segment.firstRevision === base.revision + 1 && segment.previousSha256 !== base.snapshotSha256) {
+        problems.push(`hash chain broken at its start: ${segment.name} does not name the sha256 of its full backup ${base.name}: left out`);
+        continue;
+      }
       current.push(segment);
       continue;
     }

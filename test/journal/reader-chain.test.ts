@@ -100,6 +100,11 @@ describe('journal chain rules', () => {
     assert.match(brokenReport.problems.join('\n'), /hash chain broken: prod-j0000000000000000021-0000000000000000025 does not name the sha256 of prod-j0000000000000000016-0000000000000000020/);
     assert.deepEqual(recoverableWindows(brokenReport.runs, [b10]).map((w) => [w.fromRevision, w.toRevision]), [[10, 20]]);
 
+    const forgedStart = chain.map((s) => (s.firstRevision === 11 ? { ...s, previousSha256: sha(998) } : s));
+    const startReport = linkSegments(forgedStart, [], [b10], undefined);
+    assert.match(startReport.problems.join('\n'), /hash chain broken at its start: prod-j0000000000000000011-0000000000000000015 does not name the sha256 of its full backup prod-b10/);
+    assert.deepEqual(recoverableWindows(startReport.runs, [b10]).map((w) => [w.fromRevision, w.toRevision, w.journal]), [[10, 10, false]]);
+
     const overlap = [...chain, segment(18, 19, sha(17), b10.name)];
     assert.match(linkSegments(overlap, [], [b10], undefined).problems.join('\n'), /overlaps .* held twice/);
   });
