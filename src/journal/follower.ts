@@ -96,6 +96,8 @@ export async function runFollower(options: FollowerOptions, deps: FollowerDeps, 
       }
       if (!lock) {
         deps.log.info(`journal: standby, another follower writes; waiting for the lock`);
+        // Connected before the lock frees: a takeover then starts with the sites already reachable.
+        await Promise.allSettled(deps.stores.map((s) => s.open()));
         await waitForLockFree(client, options.cluster, stop.signal);
         continue;
       }
@@ -142,6 +144,9 @@ class Stats {
 }
 
 type WriterEnd = 'handover' | 'lost' | 'failed';
+
+/** How long a stopping writer waits for its last segments to reach a site. */
+const STOP_DRAIN_MS = 30_000;
 
 /** How often a writer tries to heal a site marked down. */
 const HEAL_EVERY_MS = 5000;
@@ -215,12 +220,14 @@ class Writer {
       } catch (error) {
         return this.fail(`reading where the journal stands on the sites: ${messageOf(error)}`);
       }
-      this.publisher.down = new Set(this.deps.stores.map((s) => s.id));
-      await this.heal();
       this.startChain(anchor);
       await this.startWatch();
+      // Sites that missed segments under an earlier writer get them, off the path to the first segment.
+      this.lastHealAt = this.deps.now().getTime();
+      this.healing = this.heal(true).finally(() => (this.healing = undefined));
       for (;;) {
         if (!this.lock.held()) return this.abandon();
+        if (this.stats.failed) return 'failed';
         const message = await this.next();
         switch (message.type) {
           case 'revisions':
@@ -251,18 +258,17 @@ class Writer {
             break;
           case 'tick':
             await this.tick();
-            if (this.publisher.overflowed) {
-              const from = this.publisher.overflowed;
-              this.publisher.overflowed = undefined;
-              const end = await this.gap(from, null, `no site accepted the journal for longer than the local spool holds (${this.options.spoolLimitBytes} bytes)`);
-              if (end === 'failed' || end === 'lost') return end;
+            if (this.publisher.overflowed !== undefined) {
+              const end = await this.resumeAfterOverflow(this.publisher.overflowed);
+              if (end !== 'continue') return end;
             }
             if (this.watch === undefined && this.lock.held()) await this.startWatch().catch((error: unknown) => this.deps.log.warning(`journal: ${messageOf(error)}`));
             break;
           case 'stop':
-            // Clean handover: publish what we have, then release.
+            // Clean handover: publish what we have, then release. Bounded: with every site down the
+            // spooled segments are left to the next writer, which reads those revisions from etcd again.
             this.closeSegment();
-            await this.publisher.drain();
+            await Promise.race([this.publisher.drain(), this.deps.sleep(STOP_DRAIN_MS)]);
             return this.lock.held() ? 'handover' : this.abandon();
           case 'lock-lost':
             return this.abandon(message.error);
@@ -273,6 +279,7 @@ class Writer {
       this.stop.removeEventListener('abort', onStop);
       this.watch?.close();
       this.publisher.stop();
+      await this.healing;
     }
   }
 
@@ -307,6 +314,11 @@ class Writer {
   private async startWatch(): Promise<void> {
     this.watch?.close();
     this.watch = undefined;
+    // What the previous watch had queued belongs to a position we left: the new watch sends it again.
+    for (let i = this.inbox.length - 1; i >= 0; i--) {
+      const t = this.inbox[i]!.type;
+      if (t === 'revisions' || t === 'progress' || t === 'compacted' || t === 'ended') this.inbox.splice(i, 1);
+    }
     this.watch = await openWatch(this.client, this.lastRevision + 1, this.deps.now, (m) => this.post(m));
   }
 
@@ -366,8 +378,9 @@ class Writer {
    * Copies missed segments; a down site whose copies all succeeded is published to again, and one more
    * pass then catches a segment published to the others in between.
    */
-  private async heal(): Promise<void> {
+  private async heal(always = false): Promise<void> {
     try {
+      if (!always && this.publisher.down.size === 0) return;
       const wasDown = new Set(this.publisher.down);
       const healed = await healSegments(this.deps.stores, this.options.cluster);
       for (const c of healed.copied) this.deps.log.info(`journal: healed ${c.name}: copied from ${c.from} to ${c.to}`);
@@ -379,11 +392,47 @@ class Writer {
         }
       }
       if (wasDown.size > this.publisher.down.size) {
+        // A publish that chose its sites before the mark-up may still be landing on the others only.
+        await this.publisher.settle();
         const again = await healSegments(this.deps.stores, this.options.cluster);
         for (const c of again.copied) this.deps.log.info(`journal: healed ${c.name}: copied from ${c.from} to ${c.to}`);
       }
     } catch (error) {
       this.deps.log.warning(`journal: healing: ${messageOf(error)}`);
+    }
+  }
+
+  /**
+   * No site took the journal for longer than the spool holds: the spool is dropped, the alarm raised, and
+   * once a site answers the writer continues from what the sites hold, reading the dropped revisions from
+   * etcd's history again. If etcd has compacted them by then, the watch says so and that is recorded as a
+   * gap (gap record, alarm, full backup): nothing is skipped without a record.
+   */
+  private async resumeAfterOverflow(firstDropped: number): Promise<WriterEnd | 'continue'> {
+    this.watch?.close();
+    this.watch = undefined;
+    this.open = [];
+    this.openBytes = 0;
+    const problem =
+      `no site accepted the journal for longer than the local spool holds (${this.options.spoolLimitBytes} bytes): ` +
+      `revisions from ${firstDropped} were dropped from the spool and are read from etcd again once a site is back`;
+    this.degrade(problem);
+    await this.deps.alarm(problem);
+    for (;;) {
+      if (!this.lock.held()) return 'lost';
+      if (this.stop.aborted) return 'handover';
+      try {
+        const position = await readPosition(this.deps.stores, this.options.cluster);
+        if (position.anchor) {
+          this.publisher.overflowed = undefined;
+          this.startChain(position.anchor);
+          await this.startWatch();
+          return 'continue';
+        }
+      } catch (error) {
+        this.deps.log.warning(`journal: waiting for a site: ${messageOf(error)}`);
+      }
+      await this.deps.sleep(2000);
     }
   }
 
@@ -429,7 +478,7 @@ class Writer {
 class Publisher {
   private readonly queue: (ClosedSegment | ProgressItem)[] = [];
   private running: Promise<void> | undefined;
-  private stopped = false;
+  stopped = false;
   private previousSha256 = '';
   private baseBackup = '';
   private spooled = new Map<string, number>();
@@ -452,8 +501,17 @@ class Publisher {
   }
 
   push(item: ClosedSegment | ProgressItem): void {
+    // After an overflow nothing more is queued: the writer resumes from the sites (resumeAfterOverflow).
+    if (this.overflowed !== undefined) return;
     this.queue.push(item);
     this.running ??= this.work().finally(() => (this.running = undefined));
+  }
+
+  private inflight: Promise<unknown> | undefined;
+
+  /** Resolves once the segment being published (if any) has landed wherever it was sent. */
+  async settle(): Promise<void> {
+    await this.inflight;
   }
 
   async drain(): Promise<void> {
@@ -495,7 +553,10 @@ class Publisher {
         return;
       }
       if (!(await this.fenced())) return;
-      const results = await publishSegment(this.targets(), encoded.manifest, encoded.bytes);
+      const publishing = publishSegment(this.targets(), encoded.manifest, encoded.bytes);
+      this.inflight = publishing;
+      const results = await publishing;
+      this.inflight = undefined;
       this.noteSites(results);
       if (results.some((r) => r.ok)) {
         this.queue.shift();
@@ -520,9 +581,17 @@ class Publisher {
     }
   }
 
-  /** Publishing only while the lock is provably ours (fencing against a writer that lost it unawares). */
+  /**
+   * Publishing only while the lock is provably ours (fencing against a writer that lost it unawares). When
+   * etcd does not answer the check (an election), ask again until it does or the lock is presumed lost.
+   */
   private async fenced(): Promise<boolean> {
-    if (this.lock.held() && this.lock.remainingMs(Date.now()) > 500 && (await this.lock.confirm())) return true;
+    while (this.lock.held() && !this.stopped) {
+      const ours = this.lock.remainingMs(Date.now()) > 500 ? await this.lock.confirm() : false;
+      if (ours === true) return true;
+      if (ours === false) break;
+      await this.deps.sleep(200);
+    }
     this.deps.log.warning('journal: the writer lock is no longer ours: not publishing');
     this.stop();
     return false;

@@ -27,8 +27,12 @@ export interface WriterLock {
   held(): boolean;
   /** Resolves when the lock is lost (lease lost or presumed expired). */
   readonly lost: Promise<Error>;
-  /** Linearizable check with etcd that the key is still ours (false on any error). */
-  confirm(): Promise<boolean>;
+  /**
+   * Linearizable check with etcd that the key is still ours: true, false (someone else's, or gone: the lock
+   * is then marked lost), or undefined when etcd did not answer (a leader election: ask again; if etcd stays
+   * away, the keep-alive reckoning declares the lock lost).
+   */
+  confirm(): Promise<boolean | undefined>;
   /** Milliseconds of validity left by our own conservative reckoning. */
   remainingMs(now: number): number;
   release(): Promise<void>;
@@ -107,7 +111,7 @@ export async function tryAcquireWriterLock(
         if (!check.succeeded) lose(new Error(`lost the journal lock ${key}: the key is no longer ours`));
         return check.succeeded && isHeld;
       } catch {
-        return false;
+        return isHeld ? undefined : false;
       }
     },
     release: async () => {

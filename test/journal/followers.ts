@@ -50,21 +50,19 @@ export function startFollower(name: string, dir: string, args: readonly string[]
   return { name, child, logFile, exited, log: () => readFile(logFile, 'utf8').catch(() => '') };
 }
 
-/** Waits until one of the followers logs that it writes; returns it. */
-export async function waitForWriter(followers: readonly Follower[], timeoutMs = 60_000, after = 0): Promise<Follower> {
+/** Whether a follower writes now: its last role line says writer (it may have lost the lock and stood by since). */
+async function writesNow(f: Follower): Promise<boolean> {
+  if (f.child.exitCode !== null || f.child.signalCode !== null) return false;
+  const roles = (await f.log()).split('\n').filter((l) => l.includes('journal: writer (lock') || l.includes('journal: standby') || l.includes('standing by'));
+  return roles.at(-1)?.includes('journal: writer (lock') ?? false;
+}
+
+/** Waits until one of the followers is the writer now; returns it. */
+export async function waitForWriter(followers: readonly Follower[], timeoutMs = 60_000): Promise<Follower> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    for (const f of followers) {
-      const writes = (await f.log()).split('\n').filter((l) => l.includes('journal: writer (lock'));
-      if (writes.length > after && f.child.exitCode === null && f.child.signalCode === null) return f;
-    }
+    for (const f of followers) if (await writesNow(f)) return f;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`no follower became the writer: ${(await Promise.all(followers.map(async (f) => `--- ${f.name}\n${(await f.log()).slice(-2000)}`))).join('\n')}`);
-}
-
-/** Counts 'journal: writer (lock' lines across followers: how many tenures started. */
-export async function tenures(followers: readonly Follower[]): Promise<number> {
-  const logs = await Promise.all(followers.map((f) => f.log()));
-  return logs.reduce((n, l) => n + l.split('\n').filter((x) => x.includes('journal: writer (lock')).length, 0);
 }

@@ -155,7 +155,7 @@ for (const version of ETCD_VERSIONS) {
       const client = await connect(accessFor(cluster));
       const abort = new AbortController();
       const loading = kubernetesLikeLoad(client, { durationMs: 60_000, ratePerSecond: 30 }, abort.signal);
-      const journal = run('journal', pair, { 'journal-max-runtime': '18s' });
+      const journal = run('journal', pair, { 'journal-max-runtime': '24s' });
       try {
         await sleep(3000);
         await stopSiteCompletely(pair[1]!);
@@ -163,7 +163,7 @@ for (const version of ETCD_VERSIONS) {
         const whileDown = await readSiteJournal(pair[0]!.root, 'test');
         await pair[1]!.start();
         assert.ok(whileDown.segments.length >= 4, 'the healthy site kept getting segments');
-        await sleep(7000);
+        await sleep(10_000);
       } finally {
         abort.abort();
       }
@@ -178,6 +178,65 @@ for (const version of ETCD_VERSIONS) {
         assert.ok(revisions.at(-1)!.rev >= load.lastRevision, `${site.name}: complete to the last write after healing`);
       }
     });
+
+    for (const compactWhileDown of [false, true]) {
+      it(
+        compactWhileDown
+          ? 'every site unreachable for longer than the spool holds, and etcd compacts meanwhile: an explicit gap record, the alarm and a full backup'
+          : 'every site unreachable for longer than the spool holds: the alarm, and once a site is back the dropped revisions are read from etcd again, none missing',
+        async () => {
+          const pair = await twoSites(`spool${compactWhileDown ? 'c' : ''}${version}`);
+          assert.equal((await run('backup', pair)).outcome, 'success');
+          const base = await newestBackup(pair);
+          const client = await connect(accessFor(cluster));
+          const abort = new AbortController();
+          const issuesBefore = github.issues.length;
+          const loading = kubernetesLikeLoad(client, { durationMs: 60_000, ratePerSecond: 30 }, abort.signal);
+          const journal = run('journal', pair, { 'journal-max-runtime': '20s', 'journal-spool-bytes': '20000' });
+          let compactAt = 0;
+          try {
+            await sleep(3000);
+            await Promise.all(pair.map(stopSiteCompletely));
+            await sleep(5000);
+            if (compactWhileDown) {
+              compactAt = Number((await client.put('/registry/pods/spool/last').value('x').exec()).header.revision);
+              await cluster.etcdctl(['compact', String(compactAt)]);
+            }
+            await Promise.all(pair.map((site) => site.start()));
+            await sleep(8000);
+          } finally {
+            abort.abort();
+          }
+          const load = await loading;
+          client.close();
+          const report = await journal;
+          assert.match(report.summary, /longer than the local spool holds/);
+          assert.ok(github.issues.length > issuesBefore || github.issues.at(-1)?.comments.some((c) => /spool/.test(c.body)), 'the alarm reached GitHub');
+          for (const site of pair) {
+            const j = await readSiteJournal(site.root, 'test');
+            if (!compactWhileDown) {
+              assert.equal(report.outcome, 'degraded', report.summary);
+              assert.equal(j.gaps.length, 0, `${site.name}: no gap: etcd still had the revisions`);
+              const revisions = verifiedRevisions(j, base.revision, base.snapshotSha256);
+              assert.ok(revisions.at(-1)!.rev >= load.lastRevision, `${site.name}: complete to the last write`);
+              continue;
+            }
+            assert.equal(report.outcome, 'failed', report.summary);
+            assert.equal(j.gaps.length, 1, `${site.name}: one gap record`);
+            const gap = j.gaps[0]!;
+            // Before the gap: every revision from the backup up to the gap, exactly once.
+            const before = verifiedRevisions({ ...j, segments: j.segments.filter((x) => x.manifest.lastRevision < gap.fromRevision) }, base.revision, base.snapshotSha256);
+            assert.equal(before.at(-1)?.rev ?? base.revision, gap.fromRevision - 1, `${site.name}: the journal runs up to the gap`);
+            assert.equal(gap.toRevision, compactAt - 1);
+            assert.ok(gap.restartedFrom, `${site.name}: a full backup restarted the chain`);
+            const restart = await newestBackup(pair);
+            assert.equal(gap.restartedFrom, restart.name);
+            const after = verifiedRevisions(j, restart.revision, restart.snapshotSha256);
+            assert.ok(after.at(-1)!.rev >= load.lastRevision, `${site.name}: the new chain reaches the last write`);
+          }
+        },
+      );
+    }
 
     it('a truncated segment manifest where the journal continues: one bad copy is named and skipped for the good one; with no good copy the writer refuses and writes nothing', async () => {
       const pair = await twoSites(`trunc${version}`);
