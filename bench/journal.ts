@@ -9,6 +9,7 @@
  *     segment's manifest being visible on BOTH sites (the sites' directories are polled every 50 ms), p50/p99;
  *   - the follower's peak RSS (VmHWM) and CPU (utime+stime over wall time, in % of one core);
  *   - etcd's own request latency (the load's put/txn round trips) p50/p99, without and with the follower.
+ * BENCH_JOURNAL_NODE_FLAGS: node flags for the follower (e.g. a heap cap), to compare.
  * Report: stdout and bench/results/journal-latest.md (BENCH_OUT to write elsewhere).
  */
 import { execFileSync, spawn } from 'node:child_process';
@@ -153,7 +154,7 @@ async function main(): Promise<void> {
     await writeFile(knownHosts, sites.map((s) => s.knownHosts).join('\n'));
     follower = spawn(
       process.execPath,
-      [cli, 'journal', '--cluster-name', 'bench', '--endpoints', cluster.endpoints[0]!, '--stores', site1.url, '--stores', site2.url,
+      [...(process.env['BENCH_JOURNAL_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== ''), cli, 'journal', '--cluster-name', 'bench', '--endpoints', cluster.endpoints[0]!, '--stores', site1.url, '--stores', site2.url,
         '--ssh-private-key-file', keyFile, '--ssh-known-hosts-file', knownHosts, '--journal-flush', FLUSH, '--journal-max-runtime', '1h', '--temp-dir', dir],
       { stdio: ['ignore', 'ignore', 'pipe'] },
     );
