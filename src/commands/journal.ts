@@ -57,7 +57,7 @@ export async function journalCommand(source: SettingSource, deps: CommandDeps, s
     const report = journalReport(result);
     // A standby that never wrote has nothing to record; a writer reports its tenure (and closes a
     // previous alarm when it ran clean).
-    if (!result.wrote) return report;
+    if (!result.wrote && result.outcome === 'success') return report;
     const notes = await afterRun(source, stores, { cluster: options.cluster, operation: 'journal', report, sites: siteStates(stores, result) }, deps);
     return withNotes(report, notes);
   } finally {

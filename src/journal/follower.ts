@@ -89,7 +89,9 @@ export async function runFollower(options: FollowerOptions, deps: FollowerDeps, 
       let lock: WriterLock | undefined;
       try {
         lock = await tryAcquireWriterLock(client, options.cluster, { holder: options.holder, member: options.member }, options.lockTtlSeconds);
+        stats.reachedEtcd = true;
       } catch (error) {
+        stats.lastEtcdError = messageOf(error);
         deps.log.warning(`journal: ${messageOf(error)}; trying again`);
         await deps.sleep(1000);
         continue;
@@ -117,11 +119,18 @@ export async function runFollower(options: FollowerOptions, deps: FollowerDeps, 
     clearTimeout(timer);
     client.close();
   }
+  if (!stats.reachedEtcd) {
+    // Neither writer nor standby: this node's follower did nothing all run. Not a silent success.
+    stats.failed = true;
+    stats.problems.push(`etcd never answered this follower: ${stats.lastEtcdError ?? 'no attempt finished'}`);
+  }
   return stats.result();
 }
 
 class Stats {
   wrote = false;
+  reachedEtcd = false;
+  lastEtcdError: string | undefined;
   segments = 0;
   revisions = 0;
   lastRevision: number | undefined;

@@ -18,6 +18,7 @@ import { startFakeGitHub, type FakeGitHub } from '../harness/fakeGitHub.ts';
 import { REPO_ROOT } from '../harness/actionRunner.ts';
 import { commandDeps, etcdInputs, settingsFrom, siteInputs, type InputValues } from '../harness/settings.ts';
 import { makeClientKey, startSftpSite, type ClientKey, type SftpSite } from '../harness/sftp.ts';
+import { freePort } from '../harness/ports.ts';
 import { tempDir } from '../harness/tmp.ts';
 import { operatorEnv } from './followers.ts';
 import { readSiteJournal, verifiedRevisions } from './journal-sites.ts';
@@ -263,6 +264,14 @@ for (const version of ETCD_VERSIONS) {
       assert.equal(report.outcome, 'failed');
       assert.match(report.failure ?? '', new RegExp(`journal manifest ${newestNow.replace(/\./g, '\\.')}: not JSON`));
       assert.deepEqual(await Promise.all(folders.map(async (f) => (await readdir(f)).sort())), filesBefore, 'nothing written after the unreadable manifest');
+    });
+
+    it('a follower that never reaches etcd fails the run (it is neither writer nor standby), naming the cause', async () => {
+      const pair = await twoSites(`noetcd${version}`);
+      const closed = `http://127.0.0.1:${await freePort()}`;
+      const report = await run('journal', pair, { endpoints: closed, 'journal-max-runtime': '3s', 'open-issue-on-failure': 'false' });
+      assert.equal(report.outcome, 'failed');
+      assert.match(report.failure ?? '', /etcd never answered this follower/);
     });
 
     it('bad input: unknown flags and a flush of 0 exit 2 with a clear message, before touching etcd or a site', async () => {
