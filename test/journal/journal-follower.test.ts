@@ -9,6 +9,7 @@ import { runBackup } from '../../src/backup/backup.ts';
 import { connect } from '../../src/etcd/connection.ts';
 import { runFollower, type FollowerDeps, type FollowerOptions } from '../../src/journal/follower.ts';
 import { LocalStore } from '../../src/stores/local.ts';
+import { readJournalIndex } from '../../src/journal/reader.ts';
 import { accessFor, backupOptionsFor, deps as backupDeps, recordingLog } from '../harness/engine.ts';
 import { ETCD_VERSIONS, startCluster, type EtcdCluster } from '../harness/etcd.ts';
 import { tempDir } from '../harness/tmp.ts';
@@ -73,6 +74,13 @@ for (const version of ETCD_VERSIONS) {
         const deletes = revisions.flatMap((r) => r.events).filter((e) => e.type === 'delete' && Buffer.from(e.key, 'base64').toString().includes('/leases/'));
         assert.ok(deletes.length > 0, 'lease expiry deletions are in the journal');
       }
+      // The product's reader (src/journal/reader.ts) agrees: one window from the backup to the journal's end, no problem.
+      const index = await readJournalIndex(stores, 'test');
+      assert.deepEqual(index.problems, [], index.problems.join('; '));
+      const window = index.windows.find((w) => w.journal);
+      assert.ok(window, `a journal window: ${JSON.stringify(index.windows)}`);
+      assert.equal(window.fromRevision, backup.manifest!.revision);
+      assert.ok(window.toRevision >= load.lastRevision, `the window reaches ${window.toRevision}, load ${load.lastRevision}`);
     });
   });
 }
