@@ -215,8 +215,13 @@ for (const { version, encrypted } of CASES) {
         for (let i = 0; i < 10; i++) await client.put(`/registry/configmaps/app/cm-${i}`).value(`config ${i}, edited`);
         middle = Number((await client.maintenance.status()).header.revision) - 4;
         await client.if('/registry/configmaps/app/cm-0', 'Version', '>', 0).then(client.put('/registry/configmaps/app/txn-a').value('a'), client.delete().key('/registry/configmaps/app/cm-39')).commit();
-        // Quiet for a while (the short lease expires), then the mistake, then life goes on.
-        await sleep(3000);
+        // The short lease expires (etcd deletes its keys: one more revision), then quiet for a while, so
+        // that one second before the mistake no revision is pending; then the mistake, then life goes on.
+        for (let i = 0; (await client.get('/registry/leases/short-0').string()) !== null; i++) {
+          if (i > 100) throw new Error('the short lease did not expire');
+          await sleep(100);
+        }
+        await sleep(2500);
         beforeDelete = Number((await client.maintenance.status()).header.revision);
         atBeforeDelete = await keyspace(client, beforeDelete);
         atMiddle = await keyspace(client, middle);
