@@ -188,44 +188,51 @@ for (const version of ETCD_VERSIONS) {
       });
     });
 
-    it('the replayed snapshot restores like a backup: with the revision bump, the keyspace is the source\'s at the target', async () => {
-      const target = afterTxn;
-      const dir = await scratch();
-      const out = path.join(dir, 'replayed.db');
-      const report = await replayToSnapshot(await input(target), out);
-      assert.equal(report.snapshot.size > 0, true);
-      const peerUrl = await drillPeerUrl();
-      const member = { name: DRILL_MEMBER, initialCluster: `${DRILL_MEMBER}=${peerUrl}`, initialAdvertisePeerUrls: peerUrl, initialClusterToken: 'replay-test' };
-      const dataDir = path.join(dir, 'restored');
-      await runSnapshotRestore(execRunner(), tools, out, dataDir, member, { bumpRevision: 1_000_000, markCompacted: true });
-      const etcd = await startThrowawayEtcd(tools, dataDir, peerUrl);
-      const client = await connect({ endpoints: [etcd.clientUrl], callTimeoutMs: 15_000 });
-      try {
-        for (let i = 0; ; i++) {
-          try {
-            await client.maintenance.status();
-            break;
-          } catch (error) {
-            if (i > 100) throw error;
-            await sleep(200);
+    for (const when of ['at the target revision\'s receive time', 'with little TTL left (a shorter number in the lease record)'] as const) {
+      it(`the replayed snapshot restores like a backup: with the revision bump, the keyspace is the source's at the target, and the base backup's lease has the TTL left ${when}`, async () => {
+        const target = afterTxn;
+        const grant = recorder.leases.get(baseLease)!;
+        // Late: about 100 s left of the base lease's 900, so its TTL is written with a padded varint.
+        const time = when.startsWith('at') ? new Date(recorder.at(target).at) : new Date(Date.parse(grant.askedAt) + (grant.remainingTtl - 100) * 1000);
+        const dir = await scratch();
+        const out = path.join(dir, 'replayed.db');
+        // The late target would revoke the journal's own leases as expired: kept here, this test is about the base lease.
+        const report = await replayToSnapshot(await input(target, { target: { revision: target, time }, expireLeases: false }), out);
+        assert.equal(report.snapshot.size > 0, true);
+        const peerUrl = await drillPeerUrl();
+        const member = { name: DRILL_MEMBER, initialCluster: `${DRILL_MEMBER}=${peerUrl}`, initialAdvertisePeerUrls: peerUrl, initialClusterToken: 'replay-test' };
+        const dataDir = path.join(dir, 'restored');
+        await runSnapshotRestore(execRunner(), tools, out, dataDir, member, { bumpRevision: 1_000_000, markCompacted: true });
+        const etcd = await startThrowawayEtcd(tools, dataDir, peerUrl);
+        const client = await connect({ endpoints: [etcd.clientUrl], callTimeoutMs: 15_000 });
+        try {
+          for (let i = 0; ; i++) {
+            try {
+              await client.maintenance.status();
+              break;
+            } catch (error) {
+              if (i > 100) throw error;
+              await sleep(200);
+            }
           }
+          const diff = await compareKeyspaces({ client, name: 'the restored replay' }, { client: source, revision: target, name: 'the source' });
+          assert.deepEqual(diff.examples, []);
+          if (tools.etcdutl) assert.equal(await revisionOf(client), target + 1_000_000);
+          // The base backup's lease comes back with the TTL it had left at the target, not its full 900 s.
+          const expected = ttlAtTarget(grant, undefined, time);
+          assert.ok(expected < 900 && expected > 0, `expected ${expected}`);
+          if (!when.startsWith('at')) assert.ok(expected < 128, 'a one-byte number where 900 took two');
+          assert.deepEqual(report.leasesToShorten.map((c) => c.id), [baseLease]);
+          const lease = await client.leaseClient.leaseTimeToLive({ ID: baseLease, keys: true });
+          assert.equal(Number(lease.grantedTTL), expected);
+          assert.ok(Number(lease.TTL) > 0 && Number(lease.TTL) <= expected);
+          assert.equal(lease.keys.length, 3);
+        } finally {
+          client.close();
+          await etcd.stop();
         }
-        const diff = await compareKeyspaces({ client, name: 'the restored replay' }, { client: source, revision: target, name: 'the source' });
-        assert.deepEqual(diff.examples, []);
-        if (tools.etcdutl) assert.equal(await revisionOf(client), target + 1_000_000);
-        // The base backup's lease comes back with the TTL it had left at the target, not its full 900 s.
-        const expected = ttlAtTarget(recorder.leases.get(baseLease)!, undefined, new Date(recorder.at(target).at));
-        assert.ok(expected < 900);
-        assert.deepEqual(report.leasesToShorten.map((c) => c.id), [baseLease]);
-        const lease = await client.leaseClient.leaseTimeToLive({ ID: baseLease, keys: true });
-        assert.equal(Number(lease.grantedTTL), expected);
-        assert.ok(Number(lease.TTL) > 0 && Number(lease.TTL) <= expected);
-        assert.equal(lease.keys.length, 3);
-      } finally {
-        client.close();
-        await etcd.stop();
-      }
-    });
+      });
+    }
 
     it('a journal with a revision missing, a revision that does not continue the backup, or ending before the target fails, naming the revision', async () => {
       const all = recorder.records;
