@@ -225,6 +225,15 @@ for (const { version, encrypted } of CASES) {
         beforeDelete = Number((await client.maintenance.status()).header.revision);
         atBeforeDelete = await keyspace(client, beforeDelete);
         atMiddle = await keyspace(client, middle);
+        // "One second before the mistake" must find every earlier revision already received: wait until the
+        // journal on the sites holds the last one (a loaded machine can deliver it late), then a second more.
+        for (let i = 0; ; i++) {
+          const index = await readJournalIndex(stores, 'prod');
+          if ((index.windows[index.windows.length - 1]?.toRevision ?? 0) >= beforeDelete) break;
+          if (i > 60) throw new Error(`the journal did not reach revision ${beforeDelete} before the mistake`);
+          await sleep(500);
+        }
+        await sleep(1500);
         deleteTime = new Date();
         deleteRevision = Number((await client.delete().prefix('/registry/pods/team-a/').exec()).header.revision);
         for (let i = 0; i < 20; i++) await client.put(`/registry/configmaps/after/x-${i}`).value('written after the mistake');
