@@ -9,6 +9,7 @@ import type { TargetRequest } from '../journal/readerChain.ts';
 import { hasJournal, readJournalIndex } from '../journal/reader.ts';
 import type { BackupChoice, Catalog, CatalogEntry } from '../repository/listing.ts';
 import type { EtcdTools } from '../restore/etcdTools.ts';
+import type { SiteReader } from '../restore/fetch.ts';
 import { planPointInTime, pointInTimeRows, preparePointInTime, type PointInTimePlan, type PreparedPointInTime } from '../restore/pointInTime.ts';
 import { runJournalDrill, type JournalDrillInput, type JournalDrillResult } from '../restore/replayDrill.ts';
 import { SnapshotPastTarget } from '../restore/replay.ts';
@@ -19,12 +20,9 @@ import type { CommandDeps } from './context.ts';
 import { table, type CommandReport } from './report.ts';
 import { etcdToolsFor } from './tools.ts';
 
-export interface PointInTimeSource {
+export interface PointInTimeSource extends SiteReader {
   /** The replayed snapshot, as a backup whose only copy is on `stores[0]` (unencrypted). */
   readonly entry: CatalogEntry;
-  readonly stores: readonly Store[];
-  readonly identities: readonly string[];
-  readonly tools: EtcdTools;
   /**
    * What every member derives its default cluster token from: the base backup and the revision, so all
    * members restoring the same point agree without coordination.

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { Log } from '../base/log.ts';
+import { mapLimit } from '../base/concurrency.ts';
 import { InputError, IntegrityError, messageOf } from '../errors.ts';
 import { openFileSink } from '../base/fileSink.ts';
 import { listCatalog, type Catalog } from '../repository/listing.ts';
@@ -58,19 +59,6 @@ interface SiteJournal {
 }
 
 const READ_CONCURRENCY = 8;
-
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await fn(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
-}
 
 async function readSite(store: Store, cluster: string, notes: string[], unreadable: Map<string, string>): Promise<SiteJournal> {
   const folder = journalFolder(cluster);

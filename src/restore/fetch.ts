@@ -26,16 +26,24 @@ import type { Store } from '../stores/store.ts';
 import type { EtcdTools } from './etcdTools.ts';
 import type { CommandRunner } from './service.ts';
 
-/** What every restore (live or drill) starts from: the backup, where it is, and how to run etcd's tools. */
-export interface RestoreSource {
-  readonly entry: CatalogEntry;
+/** Where backups are read from (the sites, the keys to decrypt them) and which etcd tools restore them. */
+export interface SiteReader {
   readonly stores: readonly Store[];
   readonly identities: readonly string[];
   readonly tools: EtcdTools;
+}
+
+/** A SiteReader plus how to run etcd's tools: what every restore, drill and replay is given. */
+export interface RestoreToolkit extends SiteReader {
   readonly run: CommandRunner;
   readonly log: Log;
-  readonly now: () => Date;
   readonly sleep: (ms: number) => Promise<void>;
+}
+
+/** What every restore (live or drill) starts from: the backup, where it is, and how to run etcd's tools. */
+export interface RestoreSource extends RestoreToolkit {
+  readonly entry: CatalogEntry;
+  readonly now: () => Date;
 }
 
 export interface FetchedSnapshot {

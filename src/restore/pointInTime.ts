@@ -26,10 +26,8 @@ import { objectFileName } from '../repository/layout.ts';
 import type { Manifest } from '../repository/manifest.ts';
 import { LocalStore } from '../stores/local.ts';
 import type { Store } from '../stores/store.ts';
-import type { EtcdTools } from './etcdTools.ts';
-import { fetchSnapshot } from './fetch.ts';
+import { fetchSnapshot, type RestoreToolkit } from './fetch.ts';
 import { replayToSnapshot, type ReplayReport } from './replay.ts';
-import type { CommandRunner } from './service.ts';
 
 export interface PointInTimePlan {
   readonly cluster: string;
@@ -108,14 +106,8 @@ export async function planPointInTime(
   return { cluster, requested, revision, reachedAt, targetTime, window, base, entry, index };
 }
 
-export interface PrepareOptions {
-  readonly stores: readonly Store[];
-  readonly identities: readonly string[];
-  readonly tools: EtcdTools;
-  readonly run: CommandRunner;
+export interface PrepareOptions extends RestoreToolkit {
   readonly tempDir: string;
-  readonly log: Log;
-  readonly sleep: (ms: number) => Promise<void>;
 }
 
 export interface PreparedPointInTime {

@@ -8,31 +8,21 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import type { Etcd3 } from 'etcd3';
 import { join } from 'node:path';
-import type { Log } from '../base/log.ts';
 import { connect } from '../etcd/connection.ts';
 import { messageOf } from '../errors.ts';
 import { hasJournal, readJournalIndex, readRevisions, type JournalIndex } from '../journal/reader.ts';
 import { leaseGrants, type BackupPoint } from '../journal/readerChain.ts';
 import { findBackup, type CatalogEntry } from '../repository/listing.ts';
-import type { Store } from '../stores/store.ts';
 import { waitServing } from './check.ts';
-import type { EtcdTools } from './etcdTools.ts';
-import { fetchSnapshot } from './fetch.ts';
+import { fetchSnapshot, type RestoreToolkit } from './fetch.ts';
 import { withReplayedEtcd } from './replay.ts';
 import { compareKeyspaces, type KeyspaceComparison } from './replayCompare.ts';
-import type { CommandRunner } from './service.ts';
 import { runSnapshotRestore } from './snapshotRestore.ts';
 import { DRILL_MEMBER, drillPeerUrl, startThrowawayEtcd } from './throwawayEtcd.ts';
 
-export interface JournalDrillInput {
+export interface JournalDrillInput extends RestoreToolkit {
   readonly cluster: string;
-  readonly stores: readonly Store[];
-  readonly identities: readonly string[];
-  readonly tools: EtcdTools;
-  readonly run: CommandRunner;
   readonly tempDir: string;
-  readonly log: Log;
-  readonly sleep: (ms: number) => Promise<void>;
   /** Already read (e.g. by the caller for other reasons); read here when absent. */
   readonly index?: JournalIndex;
 }

@@ -11,6 +11,7 @@ import { NotFoundError, inContext, withContext } from '../errors.ts';
 import type { Store, StoredFile } from './store.ts';
 import { owningStream } from '../base/ownStream.ts';
 import { storePathSegments } from './url.ts';
+import { fillNewFile } from './newFile.ts';
 import { openFileSink } from '../base/fileSink.ts';
 
 const FILE_MODE = 0o600;
@@ -47,26 +48,23 @@ export class LocalStore implements Store {
         const path = this.filePath(folder, name);
         // 'wx': the name must be new. flush: fsync before close, so "written" means on disk.
         const sink = await openFileSink(path, { flags: 'wx', mode: FILE_MODE, flush: true });
-        let written = 0;
-        try {
-          await pipeline(
-            content,
-            async function* count(source: AsyncIterable<Buffer | string>) {
-              for await (const chunk of source) {
-                const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-                written += buffer.length;
-                yield buffer;
-              }
-            },
-            sink,
-          );
-          const { size } = await fs.stat(path);
-          if (size !== written) throw new Error(`wrote ${written} bytes but the file has ${size}`);
-        } catch (error) {
-          await fs.rm(path, { force: true }).catch(() => undefined);
-          throw error;
-        }
-        return written;
+        return fillNewFile({
+          copy: (counted) =>
+            pipeline(
+              content,
+              async function* count(source: AsyncIterable<Buffer | string>) {
+                for await (const chunk of source) {
+                  const buffer = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+                  counted(buffer.length);
+                  yield buffer;
+                }
+              },
+              sink,
+            ),
+          storedSize: async () => (await fs.stat(path)).size,
+          holder: 'the file',
+          remove: () => fs.rm(path, { force: true }),
+        });
       }),
     );
   }

@@ -29,6 +29,7 @@ import {
 import type { Store, StoredFile } from './store.ts';
 import { owningStream } from '../base/ownStream.ts';
 import { storePathSegments, type StoreLocation } from './url.ts';
+import { fillNewFile } from './newFile.ts';
 
 export type SftpLocation = Extract<StoreLocation, { kind: 'sftp' }>;
 
@@ -127,26 +128,22 @@ export class SftpStore implements Store {
         await this.makeFolder(sftp, folder);
         // 'wx' (O_EXCL): the name must be new. Opened before the try: a file that already existed is not ours to remove.
         const handle = await sftpCall<Buffer>((cb) => sftp.open(path, 'wx', { mode: FILE_MODE }, cb));
-        let written = 0;
         // writeRemoteFile closes the handle; if the pipeline fails before calling it (content already failed), we do.
         let handed = false;
-        try {
-          await pipeline(content, (source: AsyncIterable<Buffer | string>) => {
-            handed = true;
-            return writeRemoteFile(sftp, handle, source, (bytes) => {
-              written += bytes;
-            });
-          });
-          const stats = await sftpCall<Stats>((cb) => sftp.stat(path, cb));
-          if (stats.size !== written) {
-            throw new Error(`wrote ${written} bytes but the server has ${stats.size} in ${path}`);
-          }
-        } catch (error) {
-          if (!handed) await sftpCall<void>((cb) => sftp.close(handle, cb)).catch(() => undefined);
-          await sftpCall<void>((cb) => sftp.unlink(path, cb)).catch(() => undefined);
-          throw error;
-        }
-        return written;
+        return fillNewFile({
+          copy: (counted) =>
+            pipeline(content, (source: AsyncIterable<Buffer | string>) => {
+              handed = true;
+              return writeRemoteFile(sftp, handle, source, counted);
+            }),
+          storedSize: async () => (await sftpCall<Stats>((cb) => sftp.stat(path, cb))).size,
+          holder: 'the server',
+          where: path,
+          release: async () => {
+            if (!handed) await sftpCall<void>((cb) => sftp.close(handle, cb));
+          },
+          remove: () => sftpCall<void>((cb) => sftp.unlink(path, cb)),
+        });
       }),
     );
   }
