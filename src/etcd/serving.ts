@@ -3,6 +3,7 @@
  * replaced, so only a refused connection counts as "stopped": a TLS or auth mistake must not read as a
  * stopped etcd.
  */
+import { isEtcdUnreachable } from '../base/failures.ts';
 import { messageOf } from '../errors.ts';
 import { connect, type EtcdAccess } from './connection.ts';
 
@@ -12,9 +13,8 @@ export async function etcdAnswers(access: EtcdAccess, endpoint: string): Promise
     await client.maintenance.status();
     return true;
   } catch (error) {
-    const message = messageOf(error);
-    if (/ECONNREFUSED|ECONNRESET|EHOSTUNREACH|socket hang up/.test(message)) return false;
-    throw new Error(`cannot tell whether etcd at ${endpoint} is running (${message}); check endpoints, cacert, cert, key`, {
+    if (isEtcdUnreachable(error)) return false;
+    throw new Error(`cannot tell whether etcd at ${endpoint} is running (${messageOf(error)}); check endpoints, cacert, cert, key`, {
       cause: error,
     });
   } finally {

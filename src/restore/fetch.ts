@@ -15,6 +15,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { CatalogEntry } from '../repository/listing.ts';
 import type { Manifest } from '../repository/manifest.ts';
+import { isAgeCorruption, isAgeWrongIdentity } from '../base/failures.ts';
 import type { Log } from '../base/log.ts';
 import { InputError, IntegrityError, messageOf } from '../errors.ts';
 import { decompressor, decryptStream, requireZstd } from '../snapshot/codec.ts';
@@ -128,7 +129,7 @@ async function downloadChecked(
       plain = await decryptStream(source, identities);
     } catch (error) {
       source.destroy();
-      if (/identit|no.*match|stanza/i.test(messageOf(error))) {
+      if (isAgeWrongIdentity(error)) {
         throw new InputError(
           `decrypt-identity cannot decrypt ${manifest.name}: it is encrypted to ${manifest.encryptedTo.join(', ')} (${messageOf(error)})`,
         );
@@ -144,7 +145,7 @@ async function downloadChecked(
     });
   } catch (error) {
     // age authenticates every 64 KiB chunk: a flipped bit surfaces here, before any checksum at the end.
-    if (/invalid tag|ciphertext|stream ended/i.test(messageOf(error))) {
+    if (isAgeCorruption(error)) {
       throw new IntegrityError(`the stored object is corrupt (age decryption failed: ${messageOf(error)})`, { cause: error });
     }
     throw error;

@@ -1,5 +1,6 @@
 /** Runs etcd's own restore (`etcdutl snapshot restore`, or `etcdctl snapshot restore` on 3.4) into a directory. */
 import { rm } from 'node:fs/promises';
+import { isSnapshotHashMismatch } from '../base/failures.ts';
 import { IntegrityError, messageOf } from '../errors.ts';
 import type { CommandRunner } from './service.ts';
 import type { EtcdTools } from './etcdTools.ts';
@@ -49,7 +50,7 @@ export async function runSnapshotRestore(
     // etcd's tool leaves what it had written; the directory must not exist for the next attempt.
     await rm(dataDir, { recursive: true, force: true });
     // Both tools say "expected sha256 [..], got [..]" when the database does not match its trailer.
-    if (/expected sha256/i.test(messageOf(error))) {
+    if (isSnapshotHashMismatch(error)) {
       throw new IntegrityError(`etcd's restore found the snapshot corrupt (its sha256 does not match the trailer): ${messageOf(error)}`, { cause: error });
     }
     throw error;
