@@ -67,6 +67,7 @@ export enum Inputs {
   JournalSegmentBytes = 'journal-segment-bytes',
   JournalSpoolBytes = 'journal-spool-bytes',
   JournalLockTtl = 'journal-lock-ttl',
+  JournalMaxAge = 'journal-max-age',
   // Import of existing `etcdctl snapshot save` files (CLI only; issue 14)
   SnapshotFiles = 'snapshot-files',
   CreatedAt = 'created-at',

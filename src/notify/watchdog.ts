@@ -105,3 +105,29 @@ export function assessFreshness(input: FreshnessInput): FreshnessReport {
     ...(newest !== undefined ? { newest } : {}),
   };
 }
+
+export interface JournalFreshnessInput {
+  readonly cluster: string;
+  /** The newest `completeThrough.at` of any segment manifest or progress mark on any site; undefined: no journal. */
+  readonly newestCompleteAt?: Date;
+  readonly newestCompleteRevision?: number;
+  /** `journal-max-age`; undefined: the journal is not watched. */
+  readonly maxAgeMs?: number;
+  readonly now: Date;
+}
+
+/**
+ * The journal's freshness: a follower that stopped writing (no writer, every site refusing it) leaves its newest
+ * segment or progress mark behind while the backups may still be fresh, so it has its own threshold. A cluster
+ * without any journal on the sites is not checked (the journal is optional). Pure.
+ */
+export function assessJournalFreshness(input: JournalFreshnessInput): string[] {
+  const { maxAgeMs, newestCompleteAt, now } = input;
+  if (maxAgeMs === undefined || newestCompleteAt === undefined) return [];
+  const age = now.getTime() - newestCompleteAt.getTime();
+  if (age <= maxAgeMs) return [];
+  const through = input.newestCompleteRevision !== undefined ? ` (complete through revision ${input.newestCompleteRevision})` : '';
+  return [
+    `cluster ${input.cluster}: the journal's newest segment or progress mark is ${human(age)} old${through}, as of ${newestCompleteAt.toISOString()}, more than the journal-max-age of ${human(maxAgeMs)}`,
+  ];
+}
