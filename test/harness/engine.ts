@@ -1,4 +1,5 @@
 /** Glue between the harness's real clusters/sites and the engine's options, shared by integration tests. */
+import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -6,8 +7,9 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 import type { EtcdAccess } from '../../src/etcd/connection.ts';
-import type { BackupDeps, BackupOptions } from '../../src/backup/backup.ts';
+import { runBackup, type BackupDeps, type BackupOptions } from '../../src/backup/backup.ts';
 import type { Log } from '../../src/base/log.ts';
+import type { Manifest } from '../../src/repository/manifest.ts';
 import type { Store } from '../../src/stores/store.ts';
 import { freePort } from './ports.ts';
 import { run } from './process.ts';
@@ -52,6 +54,13 @@ export function recordingLog(): Log & { lines: string[] } {
 
 export function deps(stores: readonly Store[], log: Log = recordingLog()): BackupDeps {
   return { stores, now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), log };
+}
+
+/** A backup the test needs as its starting point: fails the test (with the run's problem) unless it succeeded. */
+export async function successfulBackup(cluster: EtcdCluster, stores: readonly Store[], overrides: Partial<BackupOptions> = {}): Promise<Manifest> {
+  const result = await runBackup(backupOptionsFor(cluster, overrides), deps(stores));
+  assert.equal(result.status, 'success', result.problem);
+  return result.manifest!;
 }
 
 /**

@@ -3,7 +3,6 @@
  * them: the bundled action (one run per member, as the restore workflow's matrix does) and the CLI.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,22 +13,7 @@ import { ETCD_VERSIONS, startCluster, type EtcdCluster } from '../harness/etcd.t
 import { makeClientKey, startSftpSite, type SftpSite } from '../harness/sftp.ts';
 import { run } from '../harness/process.ts';
 import { tempDir } from '../harness/tmp.ts';
-
-/** sha256 of every file under `dir`, to prove a refused restore changed nothing. */
-async function treeDigest(dir: string): Promise<string> {
-  const hash = createHash('sha256');
-  const walk = async (d: string): Promise<void> => {
-    for (const name of (await readdir(d)).sort()) {
-      const p = path.join(d, name);
-      const s = await stat(p);
-      hash.update(`${p}:${s.mode}\n`);
-      if (s.isDirectory()) await walk(p);
-      else hash.update(await readFile(p));
-    }
-  };
-  await walk(dir);
-  return hash.digest('hex');
-}
+import { treeDigest } from '../harness/tree.ts';
 
 function userKeys(all: Map<string, string>): Map<string, string> {
   return new Map([...all].filter(([k]) => !k.startsWith('/etcd-dr/')));

@@ -31,16 +31,21 @@ export async function readSiteJournal(root: string, cluster: string, identities:
     if (bytes.length !== manifest.object.size) throw new Error(`${manifest.object.file}: size ${bytes.length}, manifest ${manifest.object.size}`);
     const sha = createHash('sha256').update(bytes).digest('hex');
     if (sha !== manifest.object.sha256) throw new Error(`${manifest.object.file}: sha256 differs from its manifest`);
-    let stream: Readable = Readable.from([bytes]);
-    if (manifest.encryptedTo.length > 0) stream = await decryptStream(stream, identities);
-    const d = decompressor(manifest.compression);
-    if (d) stream = stream.pipe(d);
-    const chunks: Buffer[] = [];
-    for await (const chunk of stream) chunks.push(chunk as Buffer);
-    const lines = Buffer.concat(chunks).toString('utf8').split('\n').filter((l) => l !== '');
-    segments.push({ manifest, records: lines.map((l, i) => parseRecord(l, `${file} line ${i + 1}`)) });
+    segments.push({ manifest, records: await decodeSegment(bytes, manifest, identities, file) });
   }
   return { segments, gaps, files };
+}
+
+/** A segment object's records: decrypted (when its manifest names recipients), decompressed, parsed line by line. */
+export async function decodeSegment(bytes: Buffer, manifest: SegmentManifest, identities: readonly string[], file: string): Promise<JournalRecord[]> {
+  let stream: Readable = Readable.from([bytes]);
+  if (manifest.encryptedTo.length > 0) stream = await decryptStream(stream, identities);
+  const d = decompressor(manifest.compression);
+  if (d) stream = stream.pipe(d);
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(chunk as Buffer);
+  const lines = Buffer.concat(chunks).toString('utf8').split('\n').filter((l) => l !== '');
+  return lines.map((l, i) => parseRecord(l, `${file} line ${i + 1}`));
 }
 
 /** Every revision record across segments in order; throws on a hole, a duplicate or a broken hash link. */

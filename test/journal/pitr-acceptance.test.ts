@@ -6,26 +6,25 @@
  * through the restore command, as an operator would run them.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import type { Etcd3 } from 'etcd3';
 import { runCommand, type CommandReport } from '../../src/commands/index.ts';
 import { closeAll, storesFromSettings } from '../../src/config/stores.ts';
-import { runBackup } from '../../src/backup/backup.ts';
 import { connect } from '../../src/etcd/connection.ts';
 import { runFollower, type FollowerResult } from '../../src/journal/follower.ts';
 import { readJournalIndex } from '../../src/journal/reader.ts';
 import { journalFolder } from '../../src/journal/segment.ts';
 import type { Manifest } from '../../src/repository/manifest.ts';
 import type { Store } from '../../src/stores/store.ts';
-import { accessFor, backupOptionsFor, deps, recordingLog } from '../harness/engine.ts';
+import { accessFor, recordingLog, successfulBackup } from '../harness/engine.ts';
 import { startCluster, type EtcdCluster, type EtcdMember, type EtcdVersion } from '../harness/etcd.ts';
 import { commandDeps, settingsFrom, siteInputs, type InputValues } from '../harness/settings.ts';
 import { makeClientKey, startSftpSite, type SftpSite } from '../harness/sftp.ts';
 import { tempDir } from '../harness/tmp.ts';
+import { treeDigest } from '../harness/tree.ts';
 
 interface KeyState {
   readonly value: string;
@@ -43,22 +42,6 @@ async function keyspace(client: Etcd3, revision?: number): Promise<Map<string, K
       .filter((kv) => !kv.key.toString().startsWith('/etcd-dr/'))
       .map((kv) => [kv.key.toString(), { value: kv.value.toString(), create: kv.create_revision, mod: kv.mod_revision, version: kv.version, lease: kv.lease }]),
   );
-}
-
-/** sha256 of every file under `dir`, to prove a refused restore changed nothing. */
-async function treeDigest(dir: string): Promise<string> {
-  const hash = createHash('sha256');
-  const walk = async (d: string): Promise<void> => {
-    for (const name of (await readdir(d)).sort()) {
-      const p = path.join(d, name);
-      const s = await stat(p);
-      hash.update(`${p}:${s.mode}\n`);
-      if (s.isDirectory()) await walk(p);
-      else hash.update(await readFile(p));
-    }
-  };
-  await walk(dir);
-  return hash.digest('hex');
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -166,11 +149,7 @@ for (const { version, encrypted } of CASES) {
       };
       stores = storesFromSettings(settingsFrom(inputs));
       const client = await connect(accessFor(cluster));
-      const backup = async (): Promise<Manifest> => {
-        const result = await runBackup(backupOptionsFor(cluster, { cluster: 'prod', recipients }), deps(stores));
-        assert.equal(result.status, 'success', result.problem);
-        return result.manifest!;
-      };
+      const backup = (): Promise<Manifest> => successfulBackup(cluster, stores, { cluster: 'prod', recipients });
       try {
         for (let i = 0; i < 40; i++) await client.put(`/registry/configmaps/app/cm-${i}`).value(`config ${i}`);
         first = await backup();

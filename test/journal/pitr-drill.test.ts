@@ -6,24 +6,22 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { runCommand } from '../../src/commands/index.ts';
 import { closeAll, storesFromSettings } from '../../src/config/stores.ts';
-import { runBackup } from '../../src/backup/backup.ts';
 import { connect } from '../../src/etcd/connection.ts';
 import { encodeSegment } from '../../src/journal/encode.ts';
-import { parseRecord, type RevisionRecord } from '../../src/journal/records.ts';
+import type { RevisionRecord } from '../../src/journal/records.ts';
 import { journalFolder, type SegmentManifest } from '../../src/journal/segment.ts';
 import type { Manifest } from '../../src/repository/manifest.ts';
-import { decompressor, decryptStream } from '../../src/snapshot/codec.ts';
 import type { Store } from '../../src/stores/store.ts';
-import { backupOptionsFor, deps } from '../harness/engine.ts';
+import { successfulBackup } from '../harness/engine.ts';
 import { startCluster, type EtcdCluster, type EtcdVersion } from '../harness/etcd.ts';
 import { commandDeps, settingsFrom, siteInputs, type InputValues } from '../harness/settings.ts';
 import { makeClientKey, startSftpSite, type SftpSite } from '../harness/sftp.ts';
 import { tempDir } from '../harness/tmp.ts';
+import { decodeSegment } from './journal-sites.ts';
 import { publishRecorded } from './reader-fixture.ts';
 import { startRecorder, type TestRecorder } from './replay-recorder.ts';
 
@@ -33,18 +31,7 @@ const CASES: Array<{ version: EtcdVersion; encrypted: boolean }> = [
 ];
 
 async function decode(bytes: Buffer, manifest: SegmentManifest, identities: readonly string[]): Promise<RevisionRecord[]> {
-  let stream: Readable = Readable.from([bytes]);
-  if (manifest.encryptedTo.length > 0) stream = await decryptStream(stream, identities);
-  const d = decompressor(manifest.compression);
-  if (d) stream = stream.pipe(d);
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks)
-    .toString('utf8')
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((l, i) => parseRecord(l, `line ${i + 1}`))
-    .filter((r): r is RevisionRecord => r.type === 'rev');
+  return (await decodeSegment(bytes, manifest, identities, manifest.object.file)).filter((r): r is RevisionRecord => r.type === 'rev');
 }
 
 for (const { version, encrypted } of CASES) {
@@ -85,11 +72,7 @@ for (const { version, encrypted } of CASES) {
       try {
         for (let i = 0; i < 30; i++) await client.put(`/registry/secrets/s-${i}`).value(`secret ${i}`);
         recorder = await startRecorder(cluster.endpoints[0]!, 1);
-        const backup = async (): Promise<Manifest> => {
-          const result = await runBackup(backupOptionsFor(cluster, { cluster: 'prod', recipients }), deps(stores));
-          assert.equal(result.status, 'success', result.problem);
-          return result.manifest!;
-        };
+        const backup = (): Promise<Manifest> => successfulBackup(cluster, stores, { cluster: 'prod', recipients });
         first = await backup();
         const lease = (await client.leaseClient.leaseGrant({ TTL: 300 })).ID;
         for (let i = 0; i < 80; i++) {

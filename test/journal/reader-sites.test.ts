@@ -8,14 +8,13 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generateX25519Identity, identityToRecipient } from 'age-encryption';
 import { storesFromSettings, closeAll } from '../../src/config/stores.ts';
-import { runBackup } from '../../src/backup/backup.ts';
 import type { Manifest } from '../../src/repository/manifest.ts';
 import { connect } from '../../src/etcd/connection.ts';
 import { readJournalIndex, readRevisions, revisionAtTime } from '../../src/journal/reader.ts';
 import { windowFor } from '../../src/journal/readerChain.ts';
 import { journalFolder, type SegmentManifest } from '../../src/journal/segment.ts';
 import type { Store } from '../../src/stores/store.ts';
-import { backupOptionsFor, deps, recordingLog } from '../harness/engine.ts';
+import { recordingLog, successfulBackup } from '../harness/engine.ts';
 import { startCluster, type EtcdCluster, type EtcdVersion } from '../harness/etcd.ts';
 import { settingsFrom, siteInputs } from '../harness/settings.ts';
 import { makeClientKey, startSftpSite, type SftpSite } from '../harness/sftp.ts';
@@ -63,11 +62,7 @@ for (const { version, encrypted } of CASES) {
       try {
         for (let i = 0; i < 20; i++) await client.put(`/registry/pods/p-${i}`).value(`v${i}`);
         recorder = await startRecorder(cluster.endpoints[0]!, 1);
-        const backup = async (): Promise<Manifest> => {
-          const result = await runBackup(backupOptionsFor(cluster, { cluster: 'prod', recipients }), deps(stores));
-          assert.equal(result.status, 'success', result.problem);
-          return result.manifest!;
-        };
+        const backup = (): Promise<Manifest> => successfulBackup(cluster, stores, { cluster: 'prod', recipients });
         first = await backup();
         for (let i = 0; i < 60; i++) await client.put(`/registry/pods/p-${i % 30}`).value(`after first ${i}`);
         second = await backup();
