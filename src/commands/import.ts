@@ -279,10 +279,10 @@ async function publishImport(
 }
 
 /**
- * The manifest's quality of an imported snapshot. 'degraded' ("may miss the newest writes") is what an old
- * file is, as far as etcd-dr can tell; the manifest's `imported` field says where it came from.
+ * The manifest's quality of an imported snapshot: how it was taken (from a leader or not) is unknown, and
+ * that is no fault to report; the manifest's `imported` field says where it came from.
  */
-const IMPORTED_QUALITY: Manifest['quality'] = 'degraded';
+const IMPORTED_QUALITY: Manifest['quality'] = 'imported';
 
 function discard(): Writable {
   return new Writable({ write: (_chunk, _encoding, callback) => callback() });

@@ -80,8 +80,12 @@ export const BackupManifestSchema = v.pipe(
       compression: v.picklist(['zstd', 'gzip', 'none'], "'zstd', 'gzip' or 'none'"),
       /** age recipients the object is encrypted to; empty when not encrypted. */
       encryptedTo: v.pipe(v.array(nonEmpty('an array of age recipients'), 'an array of age recipients'), v.readonly()),
-      /** 'degraded' when no leader was available and the most up-to-date member was used. */
-      quality: v.picklist(['leader', 'degraded'], "'leader' or 'degraded'"),
+      /**
+       * 'degraded' when no leader was available and the most up-to-date member was used; 'imported' for a
+       * snapshot file taken elsewhere (`etcd-dr import`): how it was taken is unknown, which is not a fault
+       * of this backup, so nothing reports it as degraded.
+       */
+      quality: v.picklist(['leader', 'degraded', 'imported'], "'leader', 'degraded' or 'imported'"),
       toolVersion: text(),
     },
     'an object',

@@ -112,6 +112,7 @@ describe('import of etcdctl snapshot save files', { concurrency: true }, () => {
           assert.deepEqual(await filesOn(site, clusterName), imported.flatMap((b) => [`${b.name}.db.zst`, `${b.name}.json`]).sort());
           const manifest = JSON.parse(await readFile(path.join(site.root, clusterName, `${imported[0]!.name}.json`), 'utf8')) as Record<string, unknown>;
           assert.equal((manifest['source'] as { name: string }).name, 'imported');
+          assert.equal(manifest['quality'], 'imported', 'an imported snapshot is not marked degraded');
           assert.equal((manifest['imported'] as { file: string }).file, saved[0]!.file, 'the manifest says which file it came from');
           assert.equal(manifest['etcdVersion'], inputs['etcd-version']);
         }

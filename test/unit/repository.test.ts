@@ -53,6 +53,13 @@ describe('manifest format', () => {
     );
   });
 
+  it("reads an imported snapshot's manifest (quality 'imported', with its extra imported field) as a backup", () => {
+    const imported = { ...MANIFEST, quality: 'imported', imported: { file: '/backups/old.db', at: '2026-11-25T12:00:00.000Z' } };
+    const parsed = parseManifest(Buffer.from(JSON.stringify(imported)), NAME, 'prod');
+    assert.equal(parsed.quality, 'imported');
+    assert.equal(parsed.revision, 42);
+  });
+
   it('refuses a manifest of another kind as a backup', () => {
     const segment = { ...MANIFEST, kind: 'journal-segment' };
     assert.throws(() => parseManifest(Buffer.from(JSON.stringify(segment)), NAME, 'prod'), /kind "journal-segment", not a backup's/);
