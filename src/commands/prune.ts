@@ -1,5 +1,6 @@
 /** The `prune` command, and the retention step that follows every successful backup. */
 import { prune, type PruneOptions, type PruneResult } from '../catalog/prune.ts';
+import { applyJournalRetention } from '../catalog/journalRetention.ts';
 import type { RetentionPolicy } from '../catalog/policy.ts';
 import { clusterName } from '../config/backup.ts';
 import { Inputs, Outputs } from '../config/names.ts';
@@ -46,7 +47,18 @@ export async function applyRetention(
   options: PruneOptions & { readonly dryRun: boolean },
 ): Promise<PruneResult> {
   const denied = new Set<string>();
-  const result = await prune(stores.map((store) => stopsWhenDenied(store, denied)), cluster, policy, now, options);
+  const guarded = stores.map((store) => stopsWhenDenied(store, denied));
+  const pruned = await prune(guarded, cluster, policy, now, options);
+  // The journal follows the backups: segments no kept backup can replay through go (catalog/journalRetention.ts).
+  const result: PruneResult = {
+    ...pruned,
+    perStore: await Promise.all(pruned.perStore.map(async (s) => {
+      const store = guarded.find((g) => g.id === s.storeId);
+      if (s.skipped || !store) return s;
+      const journal = await applyJournalRetention(store, cluster, s.kept.map((d) => d.backup.stored.revision), options);
+      return { ...s, deleted: [...s.deleted, ...journal.deleted.map((f) => `journal/${f}`)], errors: [...s.errors, ...journal.errors] };
+    })),
+  };
   return {
     ...result,
     perStore: result.perStore.map((s) =>
@@ -95,8 +107,14 @@ export function pruneSummary(result: PruneResult): string {
   const verb = result.dryRun ? 'would delete' : 'deleted';
   const rows = result.perStore.map((s) => [
     s.storeId,
-    s.skipped ? `skipped (${s.skipped})` : `${s.kept.length} kept, ${s.dropped.length} ${verb}`,
+    s.skipped ? `skipped (${s.skipped})` : `${s.kept.length} kept, ${s.dropped.length} ${verb}${journalNote(s.deleted, verb)}`,
     s.dropped.map((d) => d.backup.name).join(', ') || '-',
   ]);
   return `${table(['store', 'result', `${verb}`], rows)}\n`;
+}
+
+/** The journal files retention removed with the backups (catalog/journalRetention.ts), counted for the summary. */
+function journalNote(deleted: readonly string[], verb: string): string {
+  const count = deleted.filter((f) => f.startsWith('journal/')).length;
+  return count > 0 ? ` (+ ${count} journal file${count === 1 ? '' : 's'} ${verb})` : '';
 }
