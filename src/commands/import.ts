@@ -20,7 +20,6 @@ import { Measure } from '../base/measure.ts';
 import { importSettings, snapshotFilesIn, type ImportSettings } from '../config/import.ts';
 import { Inputs, Outputs } from '../config/names.ts';
 import type { SettingSource } from '../config/source.ts';
-import { closeAll, storesFromSettings } from '../config/stores.ts';
 import { connect } from '../etcd/connection.ts';
 import { countKeys } from '../etcd/keys.ts';
 import { InputError, IntegrityError, inContext, messageOf } from '../errors.ts';
@@ -41,6 +40,7 @@ import type { Store } from '../stores/store.ts';
 import { TOOL_VERSION } from '../version.ts';
 import { NO_TOOL_CACHE, type CommandDeps } from './context.ts';
 import { table, type CommandReport } from './report.ts';
+import { withSites } from './skeleton.ts';
 
 /** The source member of an imported backup, in its name and manifest. */
 export const IMPORTED_MEMBER = 'imported';
@@ -79,47 +79,60 @@ export async function importCommand(source: SettingSource, deps: CommandDeps): P
     throw new InputError(`${Inputs.CreatedAt} names the time of one snapshot, but ${files.length} files are given: leave it out to use each file's modification time`);
   }
   await checkRecipients(settings.recipients);
-  const stores = storesFromSettings(source);
-  const tools = await resolveEtcdTools({
-    version: settings.tools.version,
-    ...(settings.tools.binDir ? { binDir: settings.tools.binDir } : {}),
-    downloadBaseUrl: settings.tools.downloadBaseUrl,
-    toolsDir: settings.tools.toolsDir,
-    cache: deps.toolCache ?? NO_TOOL_CACHE,
-    log: deps.log,
+  // Not recorded (no status record, no alarm): an import says nothing about the cluster's own backups.
+  return withSites({ source, deps, cluster: settings.cluster }, async (stores) => {
+    const tools = await resolveEtcdTools({
+      version: settings.tools.version,
+      ...(settings.tools.binDir ? { binDir: settings.tools.binDir } : {}),
+      downloadBaseUrl: settings.tools.downloadBaseUrl,
+      toolsDir: settings.tools.toolsDir,
+      cache: deps.toolCache ?? NO_TOOL_CACHE,
+      log: deps.log,
+    });
+    const scratch = await mkdtemp(join(settings.tempDir, 'etcd-dr-import-'));
+    try {
+      return { report: await importFiles(files, settings, tools, stores, scratch, deps) };
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
   });
-  const scratch = await mkdtemp(join(settings.tempDir, 'etcd-dr-import-'));
-  try {
-    const inspected: InspectedSnapshot[] = [];
-    for (const file of files) {
-      deps.log.info(`checking ${file}`);
-      inspected.push(await inspectSnapshot(file, tools, scratch, deps, settings.createdAt));
-    }
-    const planned = inspected.map((snapshot) => ({ snapshot, name: backupName(settings.cluster, snapshot.createdAt, IMPORTED_MEMBER, snapshot.revision) }));
-    for (const [i, { snapshot, name }] of planned.entries()) {
-      const twin = planned.slice(0, i).find((p) => p.name === name);
-      if (twin) throw new InputError(`${twin.snapshot.file} and ${snapshot.file} would both be imported as ${name} (same time and revision): give only one of them`);
-    }
-    const catalog = await listCatalog(stores, settings.cluster);
-    if (catalog.failedStores.length === stores.length) {
-      throw new Error(`no store can be listed: ${catalog.failedStores.map((f) => `${f.storeId} (${f.error})`).join('; ')}`);
-    }
-    const imported: Imported[] = [];
-    for (const { snapshot, name } of planned) {
-      const present = new Set(catalog.stores.flatMap((s) => (s.backups.some((b) => b.name === name) ? [s.storeId] : [])));
-      const down = new Map(catalog.failedStores.map((f) => [f.storeId, f.error]));
-      const sites = await publishImport(snapshot, name, settings, tools, stores, { present, down, spoolDir: scratch, now: deps.now() });
-      for (const site of sites) {
-        if (site.ok) deps.log.info(`${name} on ${site.store}: ${site.note}`);
-        else deps.log.warning(`${name} on ${site.store}: ${site.note}`);
-      }
-      imported.push({ snapshot, name, sites });
-    }
-    return importReport(settings.cluster, imported);
-  } finally {
-    await closeAll(stores);
-    await rm(scratch, { recursive: true, force: true });
+}
+
+/** Checks and measures every file (nothing written if one fails), then publishes each to every store. */
+async function importFiles(
+  files: readonly string[],
+  settings: ImportSettings,
+  tools: EtcdTools,
+  stores: readonly Store[],
+  scratch: string,
+  deps: CommandDeps,
+): Promise<CommandReport> {
+  const inspected: InspectedSnapshot[] = [];
+  for (const file of files) {
+    deps.log.info(`checking ${file}`);
+    inspected.push(await inspectSnapshot(file, tools, scratch, deps, settings.createdAt));
   }
+  const planned = inspected.map((snapshot) => ({ snapshot, name: backupName(settings.cluster, snapshot.createdAt, IMPORTED_MEMBER, snapshot.revision) }));
+  for (const [i, { snapshot, name }] of planned.entries()) {
+    const twin = planned.slice(0, i).find((p) => p.name === name);
+    if (twin) throw new InputError(`${twin.snapshot.file} and ${snapshot.file} would both be imported as ${name} (same time and revision): give only one of them`);
+  }
+  const catalog = await listCatalog(stores, settings.cluster);
+  if (catalog.failedStores.length === stores.length) {
+    throw new Error(`no store can be listed: ${catalog.failedStores.map((f) => `${f.storeId} (${f.error})`).join('; ')}`);
+  }
+  const imported: Imported[] = [];
+  for (const { snapshot, name } of planned) {
+    const present = new Set(catalog.stores.flatMap((s) => (s.backups.some((b) => b.name === name) ? [s.storeId] : [])));
+    const down = new Map(catalog.failedStores.map((f) => [f.storeId, f.error]));
+    const sites = await publishImport(snapshot, name, settings, tools, stores, { present, down, spoolDir: scratch, now: deps.now() });
+    for (const site of sites) {
+      if (site.ok) deps.log.info(`${name} on ${site.store}: ${site.note}`);
+      else deps.log.warning(`${name} on ${site.store}: ${site.note}`);
+    }
+    imported.push({ snapshot, name, sites });
+  }
+  return importReport(settings.cluster, imported);
 }
 
 /**
