@@ -6,7 +6,7 @@
 import type { CommandDeps } from '../../src/commands/index.ts';
 import type { Inputs } from '../../src/config/names.ts';
 import type { SettingSource } from '../../src/config/source.ts';
-import type { EtcdCluster } from './etcd.ts';
+import type { EtcdCluster, EtcdMember } from './etcd.ts';
 import { recordingLog } from './engine.ts';
 import type { SftpSite } from './sftp.ts';
 
@@ -56,6 +56,32 @@ export function etcdInputs(cluster: EtcdCluster): InputValues {
     endpoints: cluster.endpoints.join(','),
     ...(cluster.tls ? { cacert: cluster.tls.caFile, cert: cluster.tls.certFile, key: cluster.tls.keyFile } : {}),
     ...(cluster.auth ? { username: cluster.auth.username, password: cluster.auth.password } : {}),
+  };
+}
+
+/**
+ * Inputs of a command run for cluster `prod` on harness sites with the harness cluster's etcd tools, no GitHub
+ * issue, and the identity that decrypts the backups when they are encrypted.
+ */
+export function prodInputs(cluster: EtcdCluster, sites: readonly SftpSite[], identity?: string): InputValues {
+  return {
+    ...siteInputs(sites),
+    'cluster-name': 'prod',
+    'etcd-bin-dir': cluster.binaries.binDir,
+    'open-issue-on-failure': 'false',
+    ...(identity !== undefined ? { 'decrypt-identity': identity } : {}),
+  };
+}
+
+/** The per-member inputs of a restore of `member` of a harness cluster (no service manager: the harness runs etcd). */
+export function memberRestoreInputs(cluster: EtcdCluster, member: EtcdMember): Record<string, string> {
+  return {
+    'data-dir': member.dataDir,
+    'member-name': member.name,
+    'initial-cluster': cluster.initialCluster,
+    'initial-advertise-peer-urls': member.peerUrl,
+    'etcd-service': 'none',
+    endpoints: member.clientUrl,
   };
 }
 

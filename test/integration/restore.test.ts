@@ -12,6 +12,7 @@ import { runDist, REPO_ROOT } from '../harness/actionRunner.ts';
 import { ETCD_VERSIONS, startCluster, type EtcdCluster } from '../harness/etcd.ts';
 import { makeClientKey, startSftpSite, type SftpSite } from '../harness/sftp.ts';
 import { run } from '../harness/process.ts';
+import { memberRestoreInputs } from '../harness/settings.ts';
 import { tempDir } from '../harness/tmp.ts';
 import { treeDigest } from '../harness/tree.ts';
 
@@ -58,12 +59,7 @@ for (const version of ETCD_VERSIONS) {
       backup: backupName,
       confirm: 'prod',
       'decrypt-identity': identity,
-      'data-dir': member.dataDir,
-      'member-name': member.name,
-      'initial-cluster': cluster.initialCluster,
-      'initial-advertise-peer-urls': member.peerUrl,
-      'etcd-service': 'none',
-      endpoints: member.clientUrl,
+      ...memberRestoreInputs(cluster, member),
       ...extra,
     });
 

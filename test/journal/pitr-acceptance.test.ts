@@ -21,7 +21,7 @@ import type { Manifest } from '../../src/repository/manifest.ts';
 import type { Store } from '../../src/stores/store.ts';
 import { accessFor, recordingLog, successfulBackup } from '../harness/engine.ts';
 import { startCluster, type EtcdCluster, type EtcdMember, type EtcdVersion } from '../harness/etcd.ts';
-import { commandDeps, settingsFrom, siteInputs, type InputValues } from '../harness/settings.ts';
+import { commandDeps, memberRestoreInputs, prodInputs, settingsFrom, type InputValues } from '../harness/settings.ts';
 import { makeClientKey, startSftpSite, type SftpSite } from '../harness/sftp.ts';
 import { tempDir } from '../harness/tmp.ts';
 import { treeDigest } from '../harness/tree.ts';
@@ -89,12 +89,7 @@ for (const { version, encrypted } of CASES) {
       ...inputs,
       backup: 'latest',
       confirm: 'prod',
-      'data-dir': member.dataDir,
-      'member-name': member.name,
-      'initial-cluster': cluster.initialCluster,
-      'initial-advertise-peer-urls': member.peerUrl,
-      'etcd-service': 'none',
-      endpoints: member.clientUrl,
+      ...memberRestoreInputs(cluster, member),
       ...extra,
     });
     const restore = (member: EtcdMember, extra: InputValues) => runCommand('restore', settingsFrom(restoreInputs(member, extra)), commandDeps({ realSleep: true }));
@@ -140,13 +135,7 @@ for (const { version, encrypted } of CASES) {
       ]);
       const identity = await generateX25519Identity();
       const recipients = encrypted ? [await identityToRecipient(identity)] : [];
-      inputs = {
-        ...siteInputs([dc1, dc2]),
-        'cluster-name': 'prod',
-        'etcd-bin-dir': cluster.binaries.binDir,
-        'open-issue-on-failure': 'false',
-        ...(encrypted ? { 'decrypt-identity': identity } : {}),
-      };
+      inputs = prodInputs(cluster, [dc1, dc2], encrypted ? identity : undefined);
       stores = storesFromSettings(settingsFrom(inputs));
       const client = await connect(accessFor(cluster));
       const backup = (): Promise<Manifest> => successfulBackup(cluster, stores, { cluster: 'prod', recipients });

@@ -18,7 +18,7 @@ import type { Manifest } from '../../src/repository/manifest.ts';
 import type { Store } from '../../src/stores/store.ts';
 import { successfulBackup } from '../harness/engine.ts';
 import { startCluster, type EtcdCluster, type EtcdVersion } from '../harness/etcd.ts';
-import { commandDeps, settingsFrom, siteInputs, type InputValues } from '../harness/settings.ts';
+import { commandDeps, prodInputs, settingsFrom, type InputValues } from '../harness/settings.ts';
 import { makeClientKey, startSftpSite, type SftpSite } from '../harness/sftp.ts';
 import { tempDir } from '../harness/tmp.ts';
 import { decodeSegment } from './journal-sites.ts';
@@ -60,13 +60,7 @@ for (const { version, encrypted } of CASES) {
       ]);
       identity = await generateX25519Identity();
       recipients = encrypted ? [await identityToRecipient(identity)] : [];
-      inputs = {
-        ...siteInputs([dc1, dc2]),
-        'cluster-name': 'prod',
-        'etcd-bin-dir': cluster.binaries.binDir,
-        'open-issue-on-failure': 'false',
-        ...(encrypted ? { 'decrypt-identity': identity } : {}),
-      };
+      inputs = prodInputs(cluster, [dc1, dc2], encrypted ? identity : undefined);
       stores = storesFromSettings(settingsFrom(inputs));
       const client = await connect({ endpoints: cluster.endpoints, callTimeoutMs: 10_000 });
       try {
