@@ -13,7 +13,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { RELAUNCHED_ENV, YOUNG_GENERATION_FLAG } from '../../src/engine/heap.ts';
+import { JOURNAL_START_FLAGS, RELAUNCHED_ENV, YOUNG_GENERATION_FLAG } from '../../src/engine/heap.ts';
 import { parseOutputFile, REPO_ROOT } from '../harness/actionRunner.ts';
 import { loadMegabytes } from '../harness/engine.ts';
 import { startCluster, type EtcdCluster } from '../harness/etcd.ts';
@@ -234,6 +234,30 @@ describe('a backup controls its own heap (no NODE_OPTIONS from the caller)', () 
     assert.equal(own.records.length, 1);
     assert.equal(own.records[0]!.relaunched, null, 'not re-executed: the caller chose the young generation size');
     assert.ok(!own.records[0]!.execArgv.includes(YOUNG_GENERATION_FLAG));
+  });
+
+  it('the action\'s journal entry re-executes node with the follower\'s flags (young-generation and old-space caps, optimize-for-size), keeping a caller\'s NODE_OPTIONS', async () => {
+    const dir = await probeDir();
+    const output = path.join(work, 'github-output-journal');
+    await writeFile(output, '');
+    const theirs = '--no-deprecation';
+    const env = actionEnv(dir, output, {
+      'INPUT_CLUSTER-NAME': 'heap-journal',
+      'INPUT_JOURNAL-MAX-RUNTIME': '3s',
+      'INPUT_JOURNAL-FLUSH': '1',
+      'INPUT_OPEN-ISSUE-ON-FAILURE': 'false',
+      NODE_OPTIONS: theirs,
+    });
+    const run = await runNode([path.join(dist, 'journal.js')], env);
+    const details = `${JSON.stringify(run.records)}\n${run.stdout}${run.stderr}`;
+    assert.equal(run.code, 0, details);
+    assert.equal(run.records.length, 1, `one node process ran (re-executed in place): ${details}`);
+    const worker = run.records[0]!;
+    assert.equal(worker.pid, run.pid, 'the process the runner started did the work (same pid)');
+    for (const flag of JOURNAL_START_FLAGS) assert.ok(worker.execArgv.includes(flag), `the follower ran with ${flag}: ${details}`);
+    assert.equal(worker.relaunched, JOURNAL_START_FLAGS.join(' '));
+    assert.equal(worker.nodeOptions, theirs, 'NODE_OPTIONS passed on unchanged');
+    assert.ok(worker.newSpaceMax > 0 && worker.newSpaceMax <= 6 * 1024 * 1024, `new space at most ${worker.newSpaceMax} bytes`);
   });
 
   it('without process.execve (Windows), a child node does the work: stdio, exit code and the cap pass through', async () => {

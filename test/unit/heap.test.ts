@@ -11,6 +11,8 @@ import {
   STREAMING_HEAP_FLAG,
   tuneHeapFor,
   YOUNG_GENERATION_FLAG,
+  JOURNAL_OLD_SPACE_FLAG,
+  JOURNAL_START_FLAGS,
 } from '../../src/engine/heap.ts';
 import type { Command } from '../../src/config/names.ts';
 
@@ -92,6 +94,15 @@ describe('the node flags a command needs from the start (re-executed when missin
   it('adds the cap when the caller\'s flags are about something else', () => {
     assert.deepEqual(missingStartFlags('backup', { execArgv: ['--import', 'tsx'], env: { NODE_OPTIONS: '--max-old-space-size=512' } }), [
       YOUNG_GENERATION_FLAG,
+    ]);
+  });
+
+  it('a journal follower lacks the young-generation and old-space caps and --optimize-for-size; a caller\'s own old-space size wins, the other cap is still added', () => {
+    assert.deepEqual(missingStartFlags('journal', plain), JOURNAL_START_FLAGS);
+    assert.deepEqual(JOURNAL_START_FLAGS, [YOUNG_GENERATION_FLAG, JOURNAL_OLD_SPACE_FLAG, '--optimize-for-size']);
+    assert.deepEqual(missingStartFlags('journal', { execArgv: [], env: { NODE_OPTIONS: '--max-old-space-size=256' } }), [
+      YOUNG_GENERATION_FLAG,
+      '--optimize-for-size',
     ]);
   });
 
