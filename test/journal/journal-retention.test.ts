@@ -16,7 +16,7 @@ import { parseBackupName } from '../../src/repository/layout.ts';
 import { accessFor } from '../harness/engine.ts';
 import { startCluster, type EtcdCluster } from '../harness/etcd.ts';
 import { commandDeps, etcdInputs, settingsFrom, siteInputs, type InputValues } from '../harness/settings.ts';
-import { makeClientKey, startSftpSite, type SftpSite } from '../harness/sftp.ts';
+import { makeClientKey, SITE_KEY_OPTIONS, startSftpSite, type ClientKey, type SftpSite } from '../harness/sftp.ts';
 import { tempDir } from '../harness/tmp.ts';
 import { siteFlags, startFollower } from './followers.ts';
 import { readSiteJournal } from './journal-sites.ts';
@@ -28,6 +28,8 @@ describe('prune deletes the journal segments no kept backup needs', () => {
   let inputs: InputValues;
   let backupA: string;
   let backupB: string;
+  /** The nodes' key: the sites' accounts may write with it, never delete. */
+  let appendOnlyKey: ClientKey;
 
   function nameOf(report: CommandReport): string {
     const name = report.outputs['backup-name' as keyof typeof report.outputs];
@@ -38,10 +40,12 @@ describe('prune deletes the journal segments no kept backup needs', () => {
   before(async () => {
     const dir = await tempDir('etcd-dr-journal-retention-');
     const clientKey = await makeClientKey(`${dir}/key`);
+    appendOnlyKey = await makeClientKey(`${dir}/append-only`);
+    const extraKeys = [{ key: appendOnlyKey, options: SITE_KEY_OPTIONS.appendOnly }];
     [cluster, ...sites] = await Promise.all([
       startCluster({ version: '3.5', name: 'jr35' }),
-      startSftpSite('jr-dc1', { clientKey }),
-      startSftpSite('jr-dc2', { clientKey }),
+      startSftpSite('jr-dc1', { clientKey, extraKeys }),
+      startSftpSite('jr-dc2', { clientKey, extraKeys }),
     ] as const);
     inputs = { 'cluster-name': 'test', ...siteInputs(sites), ...etcdInputs(cluster), 'open-issue-on-failure': 'false', prune: 'false' };
     backupA = nameOf(await runCommand('backup', settingsFrom(inputs), commandDeps()));
@@ -67,6 +71,19 @@ describe('prune deletes the journal segments no kept backup needs', () => {
   });
   after(async () => {
     await Promise.all([cluster?.stop(), ...(sites ?? []).map((s) => s.destroy())]);
+  });
+
+  it('with a key whose site account may not delete, prune deletes no journal file and says retention was skipped there', async () => {
+    const before = await Promise.all(sites.map(async (site) => (await readdir(path.join(site.root, 'test', 'journal'))).sort()));
+    const report = await runCommand(
+      'prune',
+      settingsFrom({ ...inputs, 'keep-last': '1', 'keep-within': '0', 'ssh-private-key': appendOnlyKey.privateKey }),
+      commandDeps(),
+    );
+    assert.equal(report.outcome, 'degraded', report.summary);
+    for (const site of sites) assert.ok(report.failure?.includes(`retention skipped on ${site.url}: the site account may not delete`), report.failure);
+    const after = await Promise.all(sites.map(async (site) => (await readdir(path.join(site.root, 'test', 'journal'))).sort()));
+    assert.deepEqual(after, before);
   });
 
   it('keep-last 1 deletes backup A and the segments at or before backup B\'s revision on both sites, keeps the rest, and the kept journal reads without a problem', async () => {
