@@ -40,6 +40,10 @@ export async function connect(access: EtcdAccess, endpoints: readonly string[] =
   const options: IOptions = {
     hosts: endpoints.map(stripScheme),
     dialTimeout: access.callTimeoutMs,
+    // gRPC's default 4 MiB receive limit is not etcd's: one watch response carries many revisions (a
+    // journal catching up, a burst of large values) and etcd's own Go client accepts any size. With the
+    // default, such a response fails the stream every time it is retried, and the journal stalls for good.
+    grpcOptions: { 'grpc.max_receive_message_length': -1 },
     defaultCallOptions: (context: CallContext) =>
       context.isStream ? {} : { deadline: new Date(Date.now() + access.callTimeoutMs) },
   };

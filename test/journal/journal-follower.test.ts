@@ -24,6 +24,58 @@ for (const version of ETCD_VERSIONS) {
     });
     after(async () => cluster?.stop());
 
+    it('catches up over a backlog larger than gRPC\'s default 4 MiB message (24 values of 1 MiB written before it started) without stalling', async () => {
+      const root = await tempDir('etcd-dr-journal-big-');
+      const dirs = [path.join(root, 'dc1'), path.join(root, 'dc2')];
+      const stores = dirs.map((d, i) => new LocalStore(d, `file://dc${i + 1}`));
+      const backup = await runBackup(backupOptionsFor(cluster), backupDeps(stores));
+      assert.equal(backup.status, 'success', backup.problem);
+      // Written before the follower starts, so etcd sends them as one catch-up watch response of ~24 MiB.
+      const client = await connect(accessFor(cluster));
+      let lastRevision = 0;
+      try {
+        for (let i = 0; i < 24; i++) {
+          const put = await client.put(`/registry/configmaps/big/cm-${i}`).value(Buffer.alloc(1 << 20, i)).exec();
+          lastRevision = Number(put.header.revision);
+        }
+      } finally {
+        client.close();
+      }
+      const log = recordingLog();
+      const result = await runFollower(
+        {
+          cluster: 'test',
+          etcd: accessFor(cluster),
+          compression: 'zstd',
+          recipients: [],
+          flushMs: 1000,
+          maxSegmentBytes: 4 << 20,
+          maxRuntimeMs: 8000,
+          lockTtlSeconds: 5,
+          holder: 'test-follower-big',
+          member: cluster.endpoints[0]!,
+          spoolDir: path.join(root, 'spool'),
+          spoolLimitBytes: 256 << 20,
+        },
+        {
+          stores,
+          now: () => new Date(),
+          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+          log,
+          fullBackup: async () => undefined,
+          alarm: async () => undefined,
+        },
+      );
+      assert.equal(result.outcome, 'success', `${result.problems.join('; ')}\n${log.lines.join('\n')}`);
+      assert.ok(!log.lines.some((l) => /RESOURCE_EXHAUSTED/.test(l)), log.lines.join('\n'));
+      for (const dir of dirs) {
+        const journal = await readSiteJournal(dir, 'test');
+        const revisions = verifiedRevisions(journal, backup.manifest!.revision, backup.manifest!.snapshotSha256);
+        assert.equal(revisions[0]!.rev, backup.manifest!.revision + 1);
+        assert.ok(revisions[revisions.length - 1]!.rev >= lastRevision, `journal ends at ${revisions[revisions.length - 1]!.rev}, the writes at ${lastRevision}`);
+      }
+    });
+
     it('under a Kubernetes-like load, every revision after the full backup is on both sites exactly once, in order, hash-chained', async () => {
       const root = await tempDir('etcd-dr-journal-');
       const dirs = [path.join(root, 'dc1'), path.join(root, 'dc2')];
