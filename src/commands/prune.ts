@@ -1,6 +1,6 @@
 /** The `prune` command, and the retention step that follows every successful backup. */
 import { prune, type PruneOptions, type PruneResult } from '../catalog/prune.ts';
-import { applyJournalRetention } from '../catalog/journalRetention.ts';
+import { applyJournalRetention } from '../journal/retention.ts';
 import type { RetentionPolicy } from '../catalog/policy.ts';
 import { clusterName } from '../config/backup.ts';
 import { Inputs, Outputs } from '../config/names.ts';
@@ -49,7 +49,7 @@ export async function applyRetention(
   const denied = new Set<string>();
   const guarded = stores.map((store) => stopsWhenDenied(store, denied));
   const pruned = await prune(guarded, cluster, policy, now, options);
-  // The journal follows the backups: segments no kept backup can replay through go (catalog/journalRetention.ts).
+  // The journal follows the backups: segments no kept backup can replay through go (journal/retention.ts).
   const result: PruneResult = {
     ...pruned,
     perStore: await Promise.all(pruned.perStore.map(async (s) => {
@@ -113,7 +113,7 @@ export function pruneSummary(result: PruneResult): string {
   return `${table(['store', 'result', `${verb}`], rows)}\n`;
 }
 
-/** The journal files retention removed with the backups (catalog/journalRetention.ts), counted for the summary. */
+/** The journal files retention removed with the backups (journal/retention.ts), counted for the summary. */
 function journalNote(deleted: readonly string[], verb: string): string {
   const count = deleted.filter((f) => f.startsWith('journal/')).length;
   return count > 0 ? ` (+ ${count} journal file${count === 1 ? '' : 's'} ${verb})` : '';

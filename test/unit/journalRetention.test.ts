@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { planJournalRetention } from '../../src/catalog/journalRetention.ts';
+import { planJournalRetention } from '../../src/journal/retention.ts';
 import type { GapRecord } from '../../src/journal/segment.ts';
 
 const pad = (n: number): string => String(n).padStart(19, '0');

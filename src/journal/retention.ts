@@ -15,7 +15,7 @@
 import type { Store, StoredFile } from '../stores/store.ts';
 import { deletionOrder, removeInOrder } from '../repository/publish.ts';
 import { messageOf } from '../errors.ts';
-import { classifyJournalFile, journalFolder, parseGapRecord, type GapRecord } from '../journal/segment.ts';
+import { classifyJournalFile, journalFolder, parseGapRecord, type GapRecord } from './segment.ts';
 
 export interface JournalRetentionInput {
   readonly cluster: string;
