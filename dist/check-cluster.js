@@ -2,10 +2,11 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-PUYVB6DD.js";
-import "./chunk-XAR74Y74.js";
-import "./chunk-FCK2T4BN.js";
-import "./chunk-RQFW7O2J.js";
+} from "./chunk-MYPKTPZV.js";
+import "./chunk-3ADO6PFF.js";
+import "./chunk-42CUHY4V.js";
+import "./chunk-E3PZOCOU.js";
+import "./chunk-WXYWB3WK.js";
 import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/check-cluster.ts

@@ -1,13 +1,13 @@
 import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
-  runAction
-} from "./chunk-PUYVB6DD.js";
-import "./chunk-XAR74Y74.js";
-import "./chunk-FCK2T4BN.js";
-import "./chunk-RQFW7O2J.js";
+  relaunchForHeap
+} from "./chunk-CP575KSZ.js";
+import "./chunk-WXYWB3WK.js";
 import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/main.ts
+await relaunchForHeap(process.env["INPUT_COMMAND"]?.trim() || "backup");
+var { runAction } = await import("./chunk-KIVEZV2M.js");
 await runAction();
 process.exit();

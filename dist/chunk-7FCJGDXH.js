@@ -3,24 +3,18 @@ const require = __etcdDrCreateRequire(import.meta.url);
 import {
   DEFAULT_GITHUB_API_URL,
   DEFAULT_RETRY_POLICY,
-  classifyGitHubFailure,
   createOctokit,
   githubApiUrl,
   parseRepository,
-  retryDelayMs,
-  statusOf,
   withGitHubRetry
-} from "./chunk-6C575L2Q.js";
-import "./chunk-FCK2T4BN.js";
+} from "./chunk-V4IEEDOH.js";
+import "./chunk-42CUHY4V.js";
 import "./chunk-TWSOFDXT.js";
 export {
   DEFAULT_GITHUB_API_URL,
   DEFAULT_RETRY_POLICY,
-  classifyGitHubFailure,
   createOctokit,
   githubApiUrl,
   parseRepository,
-  retryDelayMs,
-  statusOf,
   withGitHubRetry
 };

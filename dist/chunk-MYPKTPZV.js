@@ -3,12 +3,11 @@ const require = __etcdDrCreateRequire(import.meta.url);
 import {
   COMMANDS,
   oneOf,
-  runCommand,
-  tuneHeapFor
-} from "./chunk-XAR74Y74.js";
+  runCommand
+} from "./chunk-3ADO6PFF.js";
 import {
   messageOf
-} from "./chunk-FCK2T4BN.js";
+} from "./chunk-42CUHY4V.js";
 import {
   error,
   getInput,
@@ -18,7 +17,10 @@ import {
   setSecret,
   summary,
   warning
-} from "./chunk-RQFW7O2J.js";
+} from "./chunk-E3PZOCOU.js";
+import {
+  tuneHeapFor
+} from "./chunk-WXYWB3WK.js";
 
 // src/action/run.ts
 function actionSettings() {
@@ -38,11 +40,11 @@ var actionLog = {
 };
 var actionsToolCache = {
   restore: async (paths, key) => {
-    const cache = await import("./chunk-5WJAJL6P.js");
+    const cache = await import("./chunk-3GYZ33A3.js");
     return cache.isFeatureAvailable() ? cache.restoreCache(paths, key) : void 0;
   },
   save: async (paths, key) => {
-    const cache = await import("./chunk-5WJAJL6P.js");
+    const cache = await import("./chunk-3GYZ33A3.js");
     if (cache.isFeatureAvailable()) await cache.saveCache(paths, key);
   }
 };
@@ -66,5 +68,6 @@ async function runAction(command) {
 }
 
 export {
+  actionSettings,
   runAction
 };

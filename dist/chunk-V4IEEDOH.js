@@ -2,8 +2,13 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   InputError,
-  messageOf
-} from "./chunk-FCK2T4BN.js";
+  classifyGitHubFailure,
+  describeRetry,
+  hasResponse,
+  messageOf,
+  retry,
+  statusOf
+} from "./chunk-42CUHY4V.js";
 
 // node_modules/universal-user-agent/index.js
 function getUserAgent() {
@@ -4086,86 +4091,40 @@ function createOctokit(options) {
     }
   });
 }
-var DEFAULT_RETRY_POLICY = { retries: 3, baseDelayMs: 1e3, maxDelayMs: 6e4 };
-function statusOf(error) {
-  if (typeof error === "object" && error !== null && "status" in error && typeof error.status === "number") {
-    return error.status;
-  }
-  return void 0;
-}
-function hasResponse(error) {
-  return typeof error === "object" && error !== null && "response" in error && error.response !== void 0;
-}
-function headersOf(error) {
-  if (typeof error !== "object" || error === null || !("response" in error)) return {};
-  const response = error.response;
-  if (typeof response !== "object" || response === null || !("headers" in response)) return {};
-  const headers = response.headers;
-  if (typeof headers !== "object" || headers === null) return {};
-  const out = {};
-  for (const [key, value] of Object.entries(headers)) {
-    if (value !== void 0 && value !== null) out[key.toLowerCase()] = String(value);
-  }
-  return out;
-}
-function classifyGitHubFailure(error) {
-  const status = statusOf(error);
-  const headers = headersOf(error);
-  const retryAfterSeconds = headers["retry-after"] !== void 0 ? Number(headers["retry-after"]) : void 0;
-  const retryAfterMs = retryAfterSeconds !== void 0 && Number.isFinite(retryAfterSeconds) && retryAfterSeconds >= 0 ? retryAfterSeconds * 1e3 : void 0;
-  if (status === void 0) {
-    return { retryable: true };
-  }
-  if (!hasResponse(error)) return { retryable: true, hint: "no answer from GitHub" };
-  if (status >= 500) return { retryable: true, hint: "GitHub server error" };
-  if (status === 403 || status === 429) {
-    const exhausted = headers["x-ratelimit-remaining"] === "0";
-    if (exhausted || retryAfterMs !== void 0 || status === 429) {
-      const reset = Number(headers["x-ratelimit-reset"]);
-      const until = Number.isFinite(reset) && reset > 0 ? ` until ${new Date(reset * 1e3).toISOString()}` : "";
-      return {
-        retryable: true,
-        ...retryAfterMs !== void 0 ? { retryAfterMs } : {},
-        hint: `rate limited${until}`
-      };
-    }
-    return { retryable: false, hint: "the token lacks permission: the workflow needs `permissions: issues: write`" };
-  }
-  if (status === 401) return { retryable: false, hint: "the token was rejected (expired or wrong)" };
-  if (status === 404) {
-    return { retryable: false, hint: "the repository was not found, or the token cannot see it (check owner/repo and GITHUB_API_URL)" };
-  }
-  if (status === 410) return { retryable: false, hint: "issues are disabled on this repository" };
-  return { retryable: false };
-}
-function retryDelayMs(policy, retryIndex, failure) {
-  const backoff = policy.baseDelayMs * 2 ** retryIndex;
-  const wanted = failure.retryAfterMs !== void 0 ? Math.max(backoff, failure.retryAfterMs) : backoff;
-  return Math.min(wanted, policy.maxDelayMs);
-}
+var DEFAULT_RETRY_POLICY = { attempts: 4, baseDelayMs: 1e3, maxDelayMs: 6e4 };
 function describe(error, failure) {
   const status = statusOf(error);
   const base = status === void 0 ? messageOf(error) : hasResponse(error) ? `HTTP ${status}: ${messageOf(error)}` : `network error: ${messageOf(error)}`;
   return failure.hint !== void 0 ? `${base} (${failure.hint})` : base;
 }
 async function withGitHubRetry(what, fn, deps) {
-  const policy = deps.policy ?? DEFAULT_RETRY_POLICY;
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn();
-    } catch (error) {
-      const failure = classifyGitHubFailure(error);
-      const detail = describe(error, failure);
-      if (!failure.retryable) {
-        throw new Error(`${what}: ${detail}`, { cause: error });
+  let last;
+  let attempts = 0;
+  try {
+    return await retry(
+      what,
+      async () => {
+        attempts++;
+        try {
+          return await fn();
+        } catch (error) {
+          last = error;
+          throw error;
+        }
+      },
+      {
+        policy: deps.policy ?? DEFAULT_RETRY_POLICY,
+        classify: classifyGitHubFailure,
+        describe: (error) => describe(error, classifyGitHubFailure(error)),
+        sleep: deps.sleep,
+        onRetry: (info) => deps.log.info(describeRetry(info))
       }
-      if (attempt >= policy.retries) {
-        throw new Error(`${what}: ${detail}; gave up after ${attempt + 1} attempts`, { cause: error });
-      }
-      const delay = retryDelayMs(policy, attempt, failure);
-      deps.log.info(`${what}: ${detail}; retrying in ${delay / 1e3}s (attempt ${attempt + 2} of ${policy.retries + 1})`);
-      await deps.sleep(delay);
-    }
+    );
+  } catch {
+    const failure = classifyGitHubFailure(last);
+    const detail = describe(last, failure);
+    const gaveUp = failure.retryable ? `; gave up after ${attempts} attempts` : "";
+    throw new Error(`${what}: ${detail}${gaveUp}`, { cause: last });
   }
 }
 
@@ -4175,9 +4134,6 @@ export {
   parseRepository,
   createOctokit,
   DEFAULT_RETRY_POLICY,
-  statusOf,
-  classifyGitHubFailure,
-  retryDelayMs,
   withGitHubRetry
 };
-/*! For license information please see chunk-6C575L2Q.js.LEGAL.txt */
+/*! For license information please see chunk-V4IEEDOH.js.LEGAL.txt */

