@@ -18,7 +18,7 @@ import { startCluster, type EtcdCluster } from '../harness/etcd.ts';
 import { commandDeps, etcdInputs, settingsFrom, siteInputs, type InputValues } from '../harness/settings.ts';
 import { makeClientKey, SITE_KEY_OPTIONS, startSftpSite, type ClientKey, type SftpSite } from '../harness/sftp.ts';
 import { tempDir } from '../harness/tmp.ts';
-import { siteFlags, startFollower } from './followers.ts';
+import { siteFlags, startFollower, waitForWriter } from './followers.ts';
 import { readSiteJournal } from './journal-sites.ts';
 import { kubernetesLikeLoad } from './load.ts';
 
@@ -54,10 +54,13 @@ describe('prune deletes the journal segments no kept backup needs', () => {
       '--endpoints', cluster.endpoints[0]!,
       ...(await siteFlags(dir, sites)),
       '--journal-flush', '1',
-      '--journal-max-runtime', '12s',
+      '--journal-max-runtime', '16s',
       '--temp-dir', dir,
       '--open-issue-on-failure', 'false',
     ]);
+    // The chain must start from A: on a slow machine a follower still starting when B is taken would
+    // (rightly) start from B instead.
+    await waitForWriter([follower]);
     const client = await connect(accessFor(cluster));
     try {
       await kubernetesLikeLoad(client, { durationMs: 3000, ratePerSecond: 50 });
