@@ -8,6 +8,6 @@ import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/backup.ts
 await relaunchForHeap("backup");
-var { runAction } = await import("./chunk-KIVEZV2M.js");
+var { runAction } = await import("./chunk-UHCPH25O.js");
 await runAction("backup");
 process.exit();

@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-MYPKTPZV.js";
-import "./chunk-3ADO6PFF.js";
+} from "./chunk-PKG5VKW3.js";
+import "./chunk-V2H3MCTJ.js";
 import "./chunk-42CUHY4V.js";
 import "./chunk-E3PZOCOU.js";
 import "./chunk-WXYWB3WK.js";

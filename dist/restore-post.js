@@ -2,7 +2,7 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   actionSettings
-} from "./chunk-MYPKTPZV.js";
+} from "./chunk-PKG5VKW3.js";
 import {
   KUBEADM_DATA_DIR,
   assertDataDir,
@@ -15,7 +15,7 @@ import {
   readProgress,
   serviceControl,
   text
-} from "./chunk-3ADO6PFF.js";
+} from "./chunk-V2H3MCTJ.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";

@@ -16,7 +16,7 @@
 import { InputError } from '../errors.ts';
 import { classifyFile } from '../repository/layout.ts';
 import { listCatalog, type StoreBackup, type StoreListing } from '../repository/listing.ts';
-import { deletionOrder, removeInOrder } from '../repository/publish.ts';
+import { carryOutDeletions, deletionOrder } from '../repository/publish.ts';
 import { formatDuration } from '../base/duration.ts';
 import { assertRetentionPolicy, type RetentionPolicy } from './policy.ts';
 import { applyPolicy, type BackupRef, type Decision } from './retention.ts';
@@ -143,17 +143,7 @@ export async function prune(
         return { storeId: store.id, deleted: [], kept: [], dropped: [], errors: [], skipped: failed?.error ?? 'not listed' };
       }
       const plan = planPrune(listing, policy, now, options);
-      const deleted: string[] = [];
-      const errors: string[] = [];
-      for (const action of plan.actions) {
-        if (options.dryRun) {
-          deleted.push(...action.files);
-          continue;
-        }
-        const { removed, failed } = await removeInOrder(store, cluster, action.files);
-        deleted.push(...removed);
-        if (failed) errors.push(`deleting ${cluster}/${failed.file} on ${store.id} (${action.reason}): ${failed.error}`);
-      }
+      const { deleted, errors } = await carryOutDeletions(store, cluster, plan.actions, { dryRun: options.dryRun });
       return {
         storeId: store.id,
         deleted,

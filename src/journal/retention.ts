@@ -13,7 +13,7 @@
  * file replaced in place and is what the watchdog's journal-max-age reads: never deleted here.
  */
 import type { Store, StoredFile } from '../stores/store.ts';
-import { deletionOrder, removeInOrder } from '../repository/publish.ts';
+import { carryOutDeletions, deletionOrder } from '../repository/publish.ts';
 import { messageOf } from '../errors.ts';
 import { classifyJournalFile, journalFolder, parseGapRecord, type GapRecord } from './segment.ts';
 
@@ -117,20 +117,6 @@ export async function applyJournalRetention(
     }
   }
   const plan = planJournalRetention({ cluster, files, keptBackupRevisions, gaps });
-  const deleted: string[] = [];
-  const errors: string[] = [];
-  for (const action of plan.actions) {
-    if (options.dryRun) {
-      deleted.push(...action.files);
-      continue;
-    }
-    const { removed, failed } = await removeInOrder(store, folder, action.files);
-    deleted.push(...removed);
-    if (failed) {
-      errors.push(`deleting ${folder}/${failed.file} on ${store.id} (${action.reason}): ${failed.error}`);
-      // The oldest segments go first: once one stays, deleting newer ones would leave a hole in the journal.
-      break;
-    }
-  }
-  return { deleted, errors };
+  // The oldest segments go first: once one stays, deleting newer ones would leave a hole in the journal.
+  return carryOutDeletions(store, folder, plan.actions, { dryRun: options.dryRun, stopAtFirstFailure: true });
 }

@@ -188,3 +188,37 @@ export async function removeInOrder(
   }
   return { removed };
 }
+
+/** One deletion of a plan: its files in the order they must go, and why (for the error message). */
+export interface DeletionAction {
+  readonly files: readonly string[];
+  readonly reason: string;
+}
+
+/**
+ * Carries out a deletion plan on one store, each action through removeInOrder. `stopAtFirstFailure` ends the
+ * plan at the first action that fails (for ordered plans, where going on would leave a hole); otherwise every
+ * action is tried. A dry run deletes nothing and reports what would have gone.
+ */
+export async function carryOutDeletions(
+  store: Store,
+  folder: string,
+  actions: readonly DeletionAction[],
+  options: { readonly dryRun?: boolean; readonly stopAtFirstFailure?: boolean } = {},
+): Promise<{ readonly deleted: string[]; readonly errors: string[] }> {
+  const deleted: string[] = [];
+  const errors: string[] = [];
+  for (const action of actions) {
+    if (options.dryRun) {
+      deleted.push(...action.files);
+      continue;
+    }
+    const { removed, failed } = await removeInOrder(store, folder, action.files);
+    deleted.push(...removed);
+    if (failed) {
+      errors.push(`deleting ${folder}/${failed.file} on ${store.id} (${action.reason}): ${failed.error}`);
+      if (options.stopAtFirstFailure) break;
+    }
+  }
+  return { deleted, errors };
+}

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-3ADO6PFF.js";
+} from "./chunk-V2H3MCTJ.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";

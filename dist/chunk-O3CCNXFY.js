@@ -14,7 +14,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-3ADO6PFF.js";
+} from "./chunk-V2H3MCTJ.js";
 import {
   InputError,
   messageOf

@@ -3,8 +3,8 @@ const require = __etcdDrCreateRequire(import.meta.url);
 import {
   actionSettings,
   runAction
-} from "./chunk-MYPKTPZV.js";
-import "./chunk-3ADO6PFF.js";
+} from "./chunk-PKG5VKW3.js";
+import "./chunk-V2H3MCTJ.js";
 import "./chunk-42CUHY4V.js";
 import "./chunk-E3PZOCOU.js";
 import "./chunk-WXYWB3WK.js";

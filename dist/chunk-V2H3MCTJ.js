@@ -27654,6 +27654,23 @@ async function removeInOrder(store, folder, files) {
   }
   return { removed };
 }
+async function carryOutDeletions(store, folder, actions, options = {}) {
+  const deleted = [];
+  const errors = [];
+  for (const action of actions) {
+    if (options.dryRun) {
+      deleted.push(...action.files);
+      continue;
+    }
+    const { removed, failed } = await removeInOrder(store, folder, action.files);
+    deleted.push(...removed);
+    if (failed) {
+      errors.push(`deleting ${folder}/${failed.file} on ${store.id} (${action.reason}): ${failed.error}`);
+      if (options.stopAtFirstFailure) break;
+    }
+  }
+  return { deleted, errors };
+}
 
 // src/base/duration.ts
 var UNIT_MS = { w: 7 * 864e5, d: 864e5, h: 36e5, m: 6e4, s: 1e3 };
@@ -29984,17 +30001,7 @@ async function prune(stores, cluster, policy, now, options) {
         return { storeId: store.id, deleted: [], kept: [], dropped: [], errors: [], skipped: failed?.error ?? "not listed" };
       }
       const plan = planPrune(listing, policy, now, options);
-      const deleted = [];
-      const errors = [];
-      for (const action of plan.actions) {
-        if (options.dryRun) {
-          deleted.push(...action.files);
-          continue;
-        }
-        const { removed, failed: failed2 } = await removeInOrder(store, cluster, action.files);
-        deleted.push(...removed);
-        if (failed2) errors.push(`deleting ${cluster}/${failed2.file} on ${store.id} (${action.reason}): ${failed2.error}`);
-      }
+      const { deleted, errors } = await carryOutDeletions(store, cluster, plan.actions, { dryRun: options.dryRun });
       return {
         storeId: store.id,
         deleted,
@@ -30264,21 +30271,7 @@ async function applyJournalRetention(store, cluster, keptBackupRevisions, option
     }
   }
   const plan = planJournalRetention({ cluster, files, keptBackupRevisions, gaps });
-  const deleted = [];
-  const errors = [];
-  for (const action of plan.actions) {
-    if (options.dryRun) {
-      deleted.push(...action.files);
-      continue;
-    }
-    const { removed, failed } = await removeInOrder(store, folder, action.files);
-    deleted.push(...removed);
-    if (failed) {
-      errors.push(`deleting ${folder}/${failed.file} on ${store.id} (${action.reason}): ${failed.error}`);
-      break;
-    }
-  }
-  return { deleted, errors };
+  return carryOutDeletions(store, folder, plan.actions, { dryRun: options.dryRun, stopAtFirstFailure: true });
 }
 
 // src/base/markdown.ts
@@ -34768,4 +34761,4 @@ export {
   runCommand,
   runCliCommand
 };
-/*! For license information please see chunk-3ADO6PFF.js.LEGAL.txt */
+/*! For license information please see chunk-V2H3MCTJ.js.LEGAL.txt */
