@@ -9,6 +9,12 @@
  * (and create revision) with what the journal says it was before: a journal that does not continue the
  * backup it claims to start from fails at the first revision where they part, naming it.
  *
+ * The transactions go one at a time, each sent once the previous one's response names its revision: etcd
+ * does not order concurrent requests (measured: pipelined transactions, each guarded by a compare on its
+ * predecessor's mod revision, were taken out of turn about once in three and had to be sent again, which
+ * ate the gain). What is made fast is the single transaction: replayTxnClient.ts writes it straight onto
+ * HTTP/2, and the throwaway etcd runs without fsync.
+ *
  * A revision is never split: one can hold more operations than etcd's default --max-txn-ops (a lease expiry
  * deleting thousands of keys), so the throwaway etcd runs with limits that fit, and is restarted on the same
  * data with larger ones when a revision needs more.
@@ -18,7 +24,8 @@
  */
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import type { Etcd3, ICompare, IRequestOp } from 'etcd3';
+import { stat } from 'node:fs/promises';
+import type { Etcd3 } from 'etcd3';
 import type { Log } from '../base/log.ts';
 import { messageOf } from '../errors.ts';
 import { countKeys } from '../etcd/keys.ts';
@@ -32,6 +39,7 @@ import { waitServing } from './check.ts';
 import type { EtcdTools } from './etcdTools.ts';
 import { shortenLeaseTtls, type LeaseTtlChange } from './replayLeaseTtl.ts';
 import { ReplayLeases } from './replayLeases.ts';
+import { encodeRevisionTxn, ReplayTxnClient } from './replayTxnClient.ts';
 import type { CommandRunner } from './service.ts';
 import { runSnapshotRestore } from './snapshotRestore.ts';
 import { DRILL_MEMBER, drillPeerUrl, startThrowawayEtcd, type ThrowawayEtcd, type ThrowawayLimits } from './throwawayEtcd.ts';
@@ -103,6 +111,13 @@ export interface ReplayedEtcd {
 export const DEFAULT_REPLAY_LIMITS: ThrowawayLimits = { maxTxnOps: 10_000, maxRequestBytes: 16 << 20 };
 /** Per operation in a request: tags, lengths, the compare that goes with it. */
 const OP_OVERHEAD_BYTES = 64;
+/**
+ * Added to the base snapshot's size for the throwaway etcd's --quota-backend-bytes: the replay keeps every
+ * revision's old values (it never compacts: the drill reads the result at exact revisions), so an hour of
+ * journal on a 1 GiB base passes etcd's 2 GiB default and would stop with NOSPACE. The quota is only a
+ * check (etcd warns above 8 GiB, and starts).
+ */
+const REPLAY_QUOTA_EXTRA_BYTES = 16 * 2 ** 30;
 
 type Etcd3Module = typeof import('etcd3');
 
@@ -129,41 +144,25 @@ async function supportsNoFsync(run: CommandRunner, tools: EtcdTools): Promise<bo
   }
 }
 
-/** What one revision's transaction needs from the throwaway etcd's limits. */
+/**
+ * What one revision's transaction needs from the throwaway etcd's limits. etcd checks --max-txn-ops
+ * against the compares as well as the operations, and an update carries two compares (version and create
+ * revision): 6,000 updates in one revision need 12,000.
+ */
 export function revisionNeeds(record: RevisionRecord): ThrowawayLimits {
   let bytes = 0;
+  let compares = 0;
   for (const event of record.events) {
     // base64 length * 3/4 is the byte length (+2 for padding is harmless here).
     bytes += ((event.key.length * 3) >> 2) * 2 + OP_OVERHEAD_BYTES;
+    compares += event.type === 'put' && event.version > 1 ? 2 : 1;
     if (event.type === 'put') bytes += (event.value.length * 3) >> 2;
   }
-  return { maxTxnOps: record.events.length, maxRequestBytes: bytes };
+  return { maxTxnOps: Math.max(record.events.length, compares), maxRequestBytes: bytes };
 }
 
 function fits(needs: ThrowawayLimits, limits: ThrowawayLimits): boolean {
   return needs.maxTxnOps <= limits.maxTxnOps && needs.maxRequestBytes <= limits.maxRequestBytes;
-}
-
-/**
- * The transaction that replays one source revision. Each operation comes with a compare of the key's
- * state before it, as the journal implies: a put of version v needs version v-1 there (0: absent) and, if
- * it existed, the same create revision; a delete needs the key to exist.
- */
-export function revisionTxn(record: RevisionRecord): { compare: ICompare[]; success: IRequestOp[] } {
-  const compare: ICompare[] = [];
-  const success: IRequestOp[] = [];
-  for (const event of record.events) {
-    const key = Buffer.from(event.key, 'base64');
-    if (event.type === 'put') {
-      compare.push({ key, target: 'Version', result: 'Equal', version: event.version - 1 });
-      if (event.version > 1) compare.push({ key, target: 'Create', result: 'Equal', create_revision: event.createRevision });
-      success.push({ request_put: { key, value: Buffer.from(event.value, 'base64'), ...(event.lease !== '0' ? { lease: event.lease } : {}) } });
-    } else {
-      compare.push({ key, target: 'Version', result: 'Greater', version: 0 });
-      success.push({ request_delete_range: { key } });
-    }
-  }
-  return { compare, success };
 }
 
 function printable(keyBase64: string): string {
@@ -202,9 +201,11 @@ export async function withReplayedEtcd<T>(input: ReplayInput, use: (etcd: Replay
   await runSnapshotRestore(input.run, input.tools, input.snapshotFile, dataDir, member, undefined);
 
   const noFsync = await supportsNoFsync(input.run, input.tools);
-  let limits: ThrowawayLimits = { ...(input.limits ?? DEFAULT_REPLAY_LIMITS), unsafeNoFsync: noFsync };
+  const quotaBackendBytes = (await stat(input.snapshotFile)).size + REPLAY_QUOTA_EXTRA_BYTES;
+  let limits: ThrowawayLimits = { ...(input.limits ?? DEFAULT_REPLAY_LIMITS), unsafeNoFsync: noFsync, quotaBackendBytes, backendBatchIntervalMs: 1000 };
   let etcd: ThrowawayEtcd | undefined;
   let client: Etcd3 | undefined;
+  let txnClient: ReplayTxnClient | undefined;
   const leases = new ReplayLeases(input.leases, input.target.time);
   const start = async (): Promise<void> => {
     etcd = await startThrowawayEtcd(input.tools, dataDir, peerUrl, limits);
@@ -215,12 +216,15 @@ export async function withReplayedEtcd<T>(input: ReplayInput, use: (etcd: Replay
       dead: () => running.exitedWith(),
     });
     client = await throwawayClient(running.clientUrl);
+    txnClient = new ReplayTxnClient(running.clientUrl);
     await leases.attach(client);
   };
   const stop = async (): Promise<void> => {
     leases.detach();
     client?.close();
     client = undefined;
+    txnClient?.close();
+    txnClient = undefined;
     await etcd?.stop();
     etcd = undefined;
   };
@@ -253,9 +257,9 @@ export async function withReplayedEtcd<T>(input: ReplayInput, use: (etcd: Replay
       if (!fits(needs, limits)) {
         // Restart on the same data with limits that fit: the revision stays one transaction.
         limits = {
+          ...limits,
           maxTxnOps: Math.max(limits.maxTxnOps, needs.maxTxnOps * 2),
           maxRequestBytes: Math.max(limits.maxRequestBytes, needs.maxRequestBytes * 2),
-          unsafeNoFsync: noFsync,
         };
         input.log.info(
           `revision ${record.rev} has ${needs.maxTxnOps} operations (~${needs.maxRequestBytes} bytes): restarting the throwaway etcd with --max-txn-ops=${limits.maxTxnOps} --max-request-bytes=${limits.maxRequestBytes}`,
@@ -272,7 +276,7 @@ export async function withReplayedEtcd<T>(input: ReplayInput, use: (etcd: Replay
       if (renewal) throw new Error(`keeping the replay's leases alive failed before revision ${record.rev}: ${renewal}`);
       let response;
       try {
-        response = await client!.kv.txn(revisionTxn(record));
+        response = await txnClient!.txn(encodeRevisionTxn(record));
       } catch (error) {
         throw new Error(`replaying revision ${record.rev} (${record.events.length} events) failed: ${messageOf(error)}`, { cause: error });
       }
@@ -282,7 +286,7 @@ export async function withReplayedEtcd<T>(input: ReplayInput, use: (etcd: Replay
             'the journal and the backup it starts from disagree',
         );
       }
-      const reached = Number(response.header.revision);
+      const reached = response.revision;
       if (reached !== record.rev) {
         throw new Error(`replaying revision ${record.rev} left the throwaway etcd at revision ${reached}: the replay would no longer match the source`);
       }
