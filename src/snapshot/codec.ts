@@ -6,6 +6,8 @@ import { Readable, type Duplex } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import zlib from 'node:zlib';
 import { InputError, messageOf } from '../errors.ts';
+import { AgeEncrypter, startAgeFile } from './agePayload.ts';
+import { chain } from './streams.ts';
 import type { Compression } from '../repository/layout.ts';
 
 /** zstd is in Node's zlib from 22.15 on; the break-glass CLI may be started with an older node. */
@@ -104,13 +106,12 @@ function loadAge(): Promise<typeof import('age-encryption')> {
   return import('age-encryption');
 }
 
-/** Encrypts a byte stream to the recipients. */
+/**
+ * Encrypts a byte stream to the recipients: age-encryption writes the header, node's ChaCha20-Poly1305
+ * the payload (agePayload.ts says why: ~4 s of CPU and 10-20 MB of peak memory per GiB backed up).
+ */
 export async function encryptStream(input: Readable, recipients: readonly string[]): Promise<Readable> {
-  const { Encrypter } = await loadAge();
-  const encrypter = new Encrypter();
-  for (const recipient of recipients) encrypter.addRecipient(recipient);
-  const output = await encrypter.encrypt(Readable.toWeb(input) as unknown as ReadableStream<Uint8Array>);
-  return Readable.fromWeb(output as unknown as WebReadableStream<Uint8Array>);
+  return chain(input, new AgeEncrypter(await startAgeFile(recipients)));
 }
 
 /** Decrypts a byte stream; rejects before any plaintext if no identity matches the header. */
