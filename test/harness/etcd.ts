@@ -48,6 +48,8 @@ export interface ClusterOptions {
   auth?: boolean;
   /** used in member names and the temp dir name */
   name?: string;
+  /** more etcd flags for every member (e.g. a bench's --quota-backend-bytes); none by default */
+  extraFlags?: readonly string[];
 }
 
 export interface EtcdMember {
@@ -448,7 +450,7 @@ export async function startCluster(opts: ClusterOptions): Promise<EtcdCluster> {
         s.peerUrl,
         s.dataDir,
         s.logFile,
-        memberFlags({ ...s, initialCluster, token, state: 'new', ...(tlsFiles ? { tls: tlsFiles } : {}) }),
+        [...memberFlags({ ...s, initialCluster, token, state: 'new', ...(tlsFiles ? { tls: tlsFiles } : {}) }), ...(opts.extraFlags ?? [])],
         binaries,
         tlsFiles,
       ),

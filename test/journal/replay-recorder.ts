@@ -71,9 +71,16 @@ export async function startRecorder(endpoint: string, fromRevision: number): Pro
     records,
     leases,
     async waitFor(revision) {
-      for (let i = 0; recordedThrough() < revision; i++) {
+      // Gives up after 30 s without progress: behind a bench writing faster than the watch delivers, the
+      // recorder can be minutes behind and still catching up.
+      let seen = recordedThrough();
+      for (let idle = 0; recordedThrough() < revision; idle++) {
         if (failure) throw failure;
-        if (i > 600) throw new Error(`recorder: revision ${revision} not seen within 30 s (at ${recordedThrough()})`);
+        if (recordedThrough() > seen) {
+          seen = recordedThrough();
+          idle = 0;
+        }
+        if (idle > 600) throw new Error(`recorder: revision ${revision} not seen, no progress for 30 s (at ${recordedThrough()})`);
         await new Promise((r) => setTimeout(r, 50));
       }
       await Promise.all(asking);
