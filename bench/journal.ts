@@ -7,7 +7,9 @@
  * follower (a fresh bundle of src/, default flush 5 s) publishing to both sites. Reported:
  *   - write -> both sites: for every acknowledged revision, the time from etcd's acknowledgement to its
  *     segment's manifest being visible on BOTH sites (the sites' directories are polled every 50 ms), p50/p99;
- *   - the follower's peak RSS (VmHWM) and CPU (utime+stime over wall time, in % of one core);
+ *   - the follower's peak RSS (VmHWM, whole run), its highest RSS and its CPU (utime+stime over wall time, in %
+ *     of one core) at the steady load; the steady figures start once the follower has caught up with the
+ *     backlog of the first load (reported apart: time, CPU, RSS);
  *   - etcd's own request latency (the load's put/txn round trips) p50/p99, without and with the follower.
  * BENCH_JOURNAL_NODE_FLAGS: node flags for the follower (e.g. a heap cap), to compare.
  * Report: stdout and bench/results/journal-latest.md (BENCH_OUT to write elsewhere).
@@ -109,13 +111,14 @@ function watchSites(roots: readonly string[]): { seen: Map<string, number>[]; st
   return { seen, stop: () => clearInterval(timer) };
 }
 
-function procStat(pid: number): { cpuMs: number; hwmKb: number } {
+function procStat(pid: number): { cpuMs: number; hwmKb: number; rssKb: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const tick = 100; // USER_HZ on Linux
   const cpuMs = ((Number(fields[11]) + Number(fields[12])) * 1000) / tick;
-  const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuMs, hwmKb: hwm ? Number(hwm[1]) : 0 };
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
+  return { cpuMs, hwmKb: kb('VmHWM'), rssKb: kb('VmRSS') };
 }
 
 async function prepareCli(dir: string): Promise<string> {
@@ -144,6 +147,7 @@ async function main(): Promise<void> {
     const backup = await runCommand('backup', settingsFrom(inputs), commandDeps({ realSleep: true }));
     if (backup.outcome !== 'success') throw new Error(`backup: ${backup.failure}`);
     const client = await connect(accessFor(cluster));
+    const backupRevision = Number((await client.maintenance.status()).header.revision);
 
     console.log(`without the follower: ${RATE} writes/s for ${SECONDS} s`);
     const baseline = await load(client, SECONDS, 'a');
@@ -162,18 +166,27 @@ async function main(): Promise<void> {
     follower.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const pid = follower.pid!;
     const sitesWatch = watchSites(sites.map((s) => s.root));
-    // Let it take the lock and publish its first segment before measuring.
-    for (let i = 0; i < 100 && !stderr.includes('continuing from revision'); i++) await new Promise((r) => setTimeout(r, 100));
+    const covered = (i: number): number => Math.max(0, ...[...sitesWatch.seen[i]!.keys()].map((f) => Number(/-(\d{19})\.json$/.exec(f)![1])));
+    const onBothSites = async (revision: number, timeoutMs: number): Promise<void> => {
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline && (covered(0) < revision || covered(1) < revision)) await new Promise((r) => setTimeout(r, 100));
+    };
+    // Catch-up: the follower starts behind (the first load ran without it) and publishes that backlog
+    // first. Measured apart: the steady figures below start once the backlog is on both sites.
+    const catchUpStart = Date.now();
+    await onBothSites(baseline.lastRevision, 120_000);
+    const catchUp = { seconds: (Date.now() - catchUpStart) / 1000, revisions: baseline.lastRevision - backupRevision, ...procStat(pid) };
     const cpuStart = procStat(pid).cpuMs;
     const wallStart = Date.now();
+    let steadyRssKb = 0;
+    const rssSampler = setInterval(() => (steadyRssKb = Math.max(steadyRssKb, procStat(pid).rssKb)), 200);
     console.log(`with the follower (flush ${FLUSH} s): ${RATE} writes/s for ${SECONDS} s`);
     const withFollower = await load(client, SECONDS, 'b');
     const cpuMs = procStat(pid).cpuMs - cpuStart;
     const wallMs = Date.now() - wallStart;
+    clearInterval(rssSampler);
     // Wait for the last revision on both sites.
-    const deadline = Date.now() + 60_000;
-    const covered = (i: number): number => Math.max(0, ...[...sitesWatch.seen[i]!.keys()].map((f) => Number(/-(\d{19})\.json$/.exec(f)![1])));
-    while (Date.now() < deadline && (covered(0) < withFollower.lastRevision || covered(1) < withFollower.lastRevision)) await new Promise((r) => setTimeout(r, 100));
+    await onBothSites(withFollower.lastRevision, 60_000);
     sitesWatch.stop();
     const hwmKb = procStat(pid).hwmKb;
     const visible = (rev: number): number | undefined => {
@@ -207,9 +220,12 @@ async function main(): Promise<void> {
       '| --- | --- | --- | --- | --- |',
       `| seconds | ${(percentile(delays, 50) / 1000).toFixed(2)} | ${(percentile(delays, 99) / 1000).toFixed(2)} | ${(Math.max(...delays) / 1000).toFixed(2)} | ${missing} |`,
       '',
-      '| follower | peak RSS (VmHWM) | CPU (% of one core) |',
-      '| --- | --- | --- |',
-      `| journal | ${(hwmKb / 1024).toFixed(0)} MB | ${((cpuMs / wallMs) * 100).toFixed(1)} % |`,
+      '| follower at the steady load | peak RSS (VmHWM, whole run) | highest RSS at the steady load | CPU (% of one core) |',
+      '| --- | --- | --- | --- |',
+      `| journal | ${(hwmKb / 1024).toFixed(0)} MB | ${(steadyRssKb / 1024).toFixed(0)} MB | ${((cpuMs / wallMs) * 100).toFixed(1)} % |`,
+      '',
+      `Catch-up before that (the follower started ${catchUp.revisions} revisions behind, the first load's): on both sites ` +
+        `after ${catchUp.seconds.toFixed(1)} s, ${(catchUp.cpuMs / 1000).toFixed(1)} s of CPU since start, RSS ${(catchUp.rssKb / 1024).toFixed(0)} MB then.`,
       '',
       '| etcd request latency (load round trips) | requests | p50 ms | p99 ms |',
       '| --- | --- | --- | --- |',

@@ -24,11 +24,12 @@ import { messageOf } from '../errors.ts';
 import type { Compression } from '../repository/layout.ts';
 import type { Store } from '../stores/store.ts';
 import { TOOL_VERSION } from '../version.ts';
-import { encodeSegment } from './encode.ts';
+import { encodeContent } from './encode.ts';
 import { LeaseTracker } from './leases.ts';
-import { chainStart, readPosition, type BaseBackup, type ChainAnchor } from './position.ts';
+import { chainStart, NoSiteReadable, readPosition, type BaseBackup, type ChainAnchor, type JournalPosition } from './position.ts';
 import { healSegments, publishGap, publishProgress, publishSegment, type SiteResult } from './publishSegment.ts';
-import type { JournalRecord, RevisionRecord } from './records.ts';
+import { OpenSegment, type ClosedSegment } from './openSegment.ts';
+import { continuation, type RevisionHole, type RevisionRecord } from './records.ts';
 import { GAP_KIND, JOURNAL_FORMAT, PROGRESS_KIND, SEGMENT_KIND, segmentName, segmentObjectFile, type GapRecord, type SegmentManifest } from './segment.ts';
 import { openWatch, type WatchHandle, type WatchMessage } from './watchStream.ts';
 import { tryAcquireWriterLock, waitForLockFree, type WriterLock } from './writerLock.ts';
@@ -157,16 +158,11 @@ type WriterEnd = 'handover' | 'lost' | 'failed';
 /** How long a stopping writer waits for its last segments to reach a site. */
 const STOP_DRAIN_MS = 30_000;
 
+/** How often a writer with no site reachable at its start asks them again. */
+const SITE_RETRY_MS = 2000;
+
 /** How often a writer tries to heal a site marked down. */
 const HEAL_EVERY_MS = 5000;
-
-/** A closed segment waiting for the publisher. */
-interface ClosedSegment {
-  readonly kind: 'segment';
-  readonly records: RevisionRecord[];
-  readonly completeThrough: { readonly revision: number; readonly at: string };
-  readonly bytes: number;
-}
 
 interface ProgressItem {
   readonly kind: 'progress';
@@ -182,8 +178,7 @@ class Writer {
   private watch: WatchHandle | undefined;
   /** Last revision received from etcd (published or not). */
   private lastRevision = 0;
-  private open: RevisionRecord[] = [];
-  private openBytes = 0;
+  private readonly open = new OpenSegment();
   private progress: { revision: number; at: string } | undefined;
   private lastPublishAt = 0;
   private readonly publisher: Publisher;
@@ -218,7 +213,8 @@ class Writer {
     try {
       let anchor: ChainAnchor;
       try {
-        const position = await readPosition(this.deps.stores, this.options.cluster);
+        const position = await this.readPositionWhenASiteAnswers();
+        if (position === undefined) return this.lock.held() ? 'handover' : this.abandon();
         for (const u of position.unreadable) this.degrade(`site ${u.storeId} could not be read: ${u.error}`);
         if (position.anchor) anchor = position.anchor;
         else {
@@ -239,12 +235,14 @@ class Writer {
         if (this.stats.failed) return 'failed';
         const message = await this.next();
         switch (message.type) {
-          case 'revisions':
-            if (!this.accept(message.records)) {
-              const gap = await this.gap(this.lastRevision + 1, null, `etcd skipped from revision ${this.lastRevision} to ${message.records[0]?.rev}`);
+          case 'revisions': {
+            const hole = this.accept(message.records);
+            if (hole) {
+              const gap = await this.gap(hole.after + 1, hole.found - 1, `etcd skipped from revision ${hole.after} to ${hole.found}`);
               if (gap === 'failed' || gap === 'lost') return gap;
             }
             break;
+          }
           case 'progress':
             // Revisions are contiguous in a whole-keyspace watch, so a notification past what we received
             // means events are still on their way (etcd 3.4 could send it early): only trust it up to here.
@@ -292,6 +290,32 @@ class Writer {
     }
   }
 
+  /**
+   * Where the journal stands, once some site answers. With every site down the writer keeps the lock and
+   * waits (alarm raised once): etcd still holds the revisions since the sites' position, so nothing is lost
+   * unless etcd compacts them meanwhile, and then the watch says so and a gap is recorded. Exiting instead
+   * would hand the lock from standby to standby, each failing the same way. Undefined when the writer
+   * stops or loses the lock first.
+   */
+  private async readPositionWhenASiteAnswers(): Promise<JournalPosition | undefined> {
+    let alarmed = false;
+    for (;;) {
+      try {
+        return await readPosition(this.deps.stores, this.options.cluster);
+      } catch (error) {
+        if (!(error instanceof NoSiteReadable)) throw error;
+        if (!alarmed) {
+          alarmed = true;
+          const problem = `${error.message}; the journal waits for a site (etcd keeps the revisions until it compacts them)`;
+          this.degrade(problem);
+          await this.deps.alarm(problem);
+        }
+      }
+      if (this.stop.aborted || !this.lock.held()) return undefined;
+      await this.deps.sleep(SITE_RETRY_MS);
+    }
+  }
+
   private fail(problem: string): WriterEnd {
     this.stats.failed = true;
     this.stats.problems.push(problem);
@@ -313,8 +337,7 @@ class Writer {
 
   private startChain(anchor: ChainAnchor): void {
     this.lastRevision = anchor.nextRevision - 1;
-    this.open = [];
-    this.openBytes = 0;
+    this.open.discard();
     this.progress = undefined;
     this.publisher.anchor(anchor);
     this.deps.log.info(`journal: continuing from revision ${anchor.nextRevision} (chain from ${anchor.baseBackup})`);
@@ -331,32 +354,28 @@ class Writer {
     this.watch = await openWatch(this.client, this.lastRevision + 1, this.deps.now, (m) => this.post(m));
   }
 
-  /** Adds whole revisions; false when one is not the next revision (a hole: never papered over). */
-  private accept(records: readonly RevisionRecord[]): boolean {
-    for (const record of records) {
-      if (record.rev <= this.lastRevision) continue; // Re-sent after a re-watch: already held.
-      if (record.rev !== this.lastRevision + 1) return false;
-      this.open.push(record);
-      this.openBytes += record.events.reduce((n, e) => n + e.key.length + (e.type === 'put' ? e.value.length : 0) + 100, 40);
+  /** Adds the whole revisions that continue the journal; returns the hole where they stop doing so, if any. */
+  private accept(records: readonly RevisionRecord[]): RevisionHole | undefined {
+    const { next, hole } = continuation(this.lastRevision, records);
+    for (const record of next) {
+      this.open.add(record);
       this.lastRevision = record.rev;
-      if (this.openBytes >= this.options.maxSegmentBytes) this.closeSegment();
+      if (this.open.bytes >= this.options.maxSegmentBytes) this.closeSegment();
     }
-    return true;
+    return hole;
   }
 
   private closeSegment(): void {
-    if (this.open.length === 0) return;
-    const last = this.open[this.open.length - 1]!;
-    const confirmed = this.progress && this.progress.revision >= last.rev ? this.progress.at : last.at;
-    this.publisher.push({ kind: 'segment', records: this.open, completeThrough: { revision: last.rev, at: confirmed > last.at ? confirmed : last.at }, bytes: this.openBytes });
+    const lastRevision = this.open.lastRevision;
+    if (lastRevision === undefined) return;
+    const confirmedAt = this.progress && this.progress.revision >= lastRevision ? this.progress.at : undefined;
+    this.publisher.push(this.open.close(confirmedAt)!);
     this.lastPublishAt = this.deps.now().getTime();
-    this.open = [];
-    this.openBytes = 0;
   }
 
   private async tick(): Promise<void> {
     this.healInBackground();
-    if (this.open.length > 0) {
+    if (!this.open.empty) {
       this.closeSegment();
       return;
     }
@@ -420,8 +439,7 @@ class Writer {
   private async resumeAfterOverflow(firstDropped: number): Promise<WriterEnd | 'continue'> {
     this.watch?.close();
     this.watch = undefined;
-    this.open = [];
-    this.openBytes = 0;
+    this.open.discard();
     const problem =
       `no site accepted the journal for longer than the local spool holds (${this.options.spoolLimitBytes} bytes): ` +
       `revisions from ${firstDropped} were dropped from the spool and are read from etcd again once a site is back`;
@@ -533,7 +551,7 @@ class Publisher {
   }
 
   private queuedBytes(): number {
-    return this.queue.reduce((n, item) => n + (item.kind === 'segment' ? item.bytes : 0), 0);
+    return this.queue.reduce((n, item) => n + (item.kind === 'segment' ? item.content.length : 0), 0);
   }
 
   private async work(): Promise<void> {
@@ -580,7 +598,7 @@ class Publisher {
       // No site took it: spool it to disk and retry; past the spool's bound, drop it all and record a gap.
       await this.spool(encoded);
       if (this.queuedBytes() + [...this.spooled.values()].reduce((a, b) => a + b, 0) > this.options.spoolLimitBytes) {
-        this.overflowed = item.records[0]!.rev;
+        this.overflowed = item.first.revision;
         for (const file of [...this.spooled.keys()]) await this.unspool(file);
         this.queue.length = 0;
         return;
@@ -607,21 +625,19 @@ class Publisher {
   }
 
   private async encode(segment: ClosedSegment): Promise<{ manifest: SegmentManifest; bytes: Buffer }> {
-    const first = segment.records[0]!;
-    const last = segment.records[segment.records.length - 1]!;
-    const leases = await this.leases.firstSeen(segment.records);
-    const records: JournalRecord[] = segment.records;
-    const object = await encodeSegment(records, this.options.compression, this.options.recipients);
-    const name = segmentName(this.options.cluster, first.rev, last.rev);
+    const { first, last } = segment;
+    const leases = await this.leases.firstSeen(segment.leaseIds);
+    const object = await encodeContent(segment.content, this.options.compression, this.options.recipients);
+    const name = segmentName(this.options.cluster, first.revision, last.revision);
     const manifest: SegmentManifest = {
       format: JOURNAL_FORMAT,
       kind: SEGMENT_KIND,
       name,
       cluster: this.options.cluster,
-      firstRevision: first.rev,
-      lastRevision: last.rev,
-      revisions: segment.records.length,
-      events: segment.records.reduce((n, r) => n + r.events.length, 0),
+      firstRevision: first.revision,
+      lastRevision: last.revision,
+      revisions: segment.revisions,
+      events: segment.events,
       firstReceivedAt: first.at,
       lastReceivedAt: last.at,
       completeThrough: segment.completeThrough,

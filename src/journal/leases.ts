@@ -5,7 +5,7 @@
  * the journal anyway).
  */
 import type { Etcd3 } from 'etcd3';
-import type { LeaseGrant, RevisionRecord } from './records.ts';
+import type { LeaseGrant } from './records.ts';
 
 export class LeaseTracker {
   private readonly seen = new Set<string>();
@@ -15,17 +15,10 @@ export class LeaseTracker {
     private readonly now: () => Date,
   ) {}
 
-  /** Leases of these records not seen before by this writer, with their TTLs. */
-  async firstSeen(records: readonly RevisionRecord[]): Promise<LeaseGrant[]> {
-    const fresh: string[] = [];
-    for (const record of records) {
-      for (const e of record.events) {
-        if (e.type === 'put' && e.lease !== '0' && !this.seen.has(e.lease)) {
-          this.seen.add(e.lease);
-          fresh.push(e.lease);
-        }
-      }
-    }
+  /** Of these lease ids (a segment's), those this writer has not met before, with their TTLs. */
+  async firstSeen(leaseIds: readonly string[]): Promise<LeaseGrant[]> {
+    const fresh = leaseIds.filter((id) => !this.seen.has(id));
+    for (const id of fresh) this.seen.add(id);
     return Promise.all(fresh.map((id) => this.ask(id)));
   }
 

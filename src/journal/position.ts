@@ -50,6 +50,11 @@ export async function readSegmentManifest(store: Store, cluster: string, name: s
   return parseSegmentManifest(text, file);
 }
 
+/** Every site failed to answer: where the journal stands is unknown until one does (not a data problem). */
+export class NoSiteReadable extends Error {
+  override readonly name = 'NoSiteReadable';
+}
+
 /**
  * Reads every site. The newest segment is the one with the highest last revision on any site (a site that
  * was down is behind and gets healed); its manifest must parse, else this throws: continuing from an older
@@ -70,7 +75,7 @@ export async function readPosition(stores: readonly Store[], cluster: string): P
     }),
   );
   if (unreadable.length === stores.length) {
-    throw new Error(`no site could be read: ${unreadable.map((u) => `${u.storeId}: ${u.error}`).join('; ')}`);
+    throw new NoSiteReadable(`no site could be read: ${unreadable.map((u) => `${u.storeId}: ${u.error}`).join('; ')}`);
   }
   const newestSegment = newest ? await readNewest(stores, cluster, newest.segment.name, unreadable) : undefined;
   const { entry } = await findBackup(stores, cluster, { kind: 'latest' });

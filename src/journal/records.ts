@@ -143,3 +143,27 @@ export function parseRecord(line: string, where: string): JournalRecord {
   if (!Array.isArray(events) || events.length === 0) throw new JournalFormatError(`${where}: events must be a non-empty array`);
   return { type: 'rev', rev, at: r['at'], events: events.map((e, i) => parseEvent(e, rev, `${where} event ${i + 1}`)) };
 }
+
+/** Where a watch response stops continuing the journal: `found` arrived where `after + 1` was due. */
+export interface RevisionHole {
+  readonly after: number;
+  readonly found: number;
+}
+
+/**
+ * Of a watch response's records, those that continue a journal standing at `lastRevision`. Revisions at or
+ * below it are dropped (a re-watch sends them again); the first record that is not the next revision ends
+ * the list and is reported as a hole. etcd never skips a revision in a whole-keyspace watch, so a hole is a
+ * fault: the writer records it as a gap, never papers over it.
+ */
+export function continuation(lastRevision: number, records: readonly RevisionRecord[]): { readonly next: readonly RevisionRecord[]; readonly hole?: RevisionHole } {
+  const next: RevisionRecord[] = [];
+  let expected = lastRevision + 1;
+  for (const record of records) {
+    if (record.rev < expected) continue;
+    if (record.rev !== expected) return { next, hole: { after: expected - 1, found: record.rev } };
+    next.push(record);
+    expected++;
+  }
+  return { next };
+}

@@ -44,11 +44,17 @@ export function backupOptionsFor(cluster: EtcdCluster, overrides: Partial<Backup
 /** A log that keeps what it was told, for assertions. */
 export function recordingLog(): Log & { lines: string[] } {
   const lines: string[] = [];
+  // ETCD_DR_TEST_LOG=1 also prints every line, timed, to stderr: to see what a command did in a failing test.
+  const echo = process.env['ETCD_DR_TEST_LOG'] ? (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`) : undefined;
+  const record = (line: string): void => {
+    lines.push(line);
+    echo?.(line);
+  };
   return {
     lines,
-    info: (m) => lines.push(`info: ${m}`),
-    warning: (m) => lines.push(`warning: ${m}`),
-    error: (m) => lines.push(`error: ${m}`),
+    info: (m) => record(`info: ${m}`),
+    warning: (m) => record(`warning: ${m}`),
+    error: (m) => record(`error: ${m}`),
   };
 }
 

@@ -239,6 +239,38 @@ for (const version of ETCD_VERSIONS) {
       );
     }
 
+    it('every site down when the writer starts: it keeps the lock and waits, raises the alarm once, and starts from the sites when one is back, no revision missing', async () => {
+      const pair = await twoSites(`startdown${version}`);
+      assert.equal((await run('backup', pair)).outcome, 'success');
+      const base = await newestBackup(pair);
+      const issuesBefore = github.issues.length;
+      await Promise.all(pair.map(stopSiteCompletely));
+      const client = await connect(accessFor(cluster));
+      const abort = new AbortController();
+      const loading = kubernetesLikeLoad(client, { durationMs: 60_000, ratePerSecond: 30 }, abort.signal);
+      const journal = run('journal', pair, { 'journal-max-runtime': '26s' });
+      try {
+        // Longer than a store's own retries (1 + 2 + 4 s): the writer has to find that no site answers.
+        await sleep(12_000);
+        await Promise.all(pair.map((site) => site.start()));
+        await sleep(6000);
+      } finally {
+        abort.abort();
+      }
+      const load = await loading;
+      client.close();
+      const report = await journal;
+      assert.equal(report.outcome, 'degraded', report.summary);
+      assert.match(report.summary, /no site could be read.*the journal waits for a site/);
+      assert.ok(github.issues.length > issuesBefore || github.issues.at(-1)?.comments.some((c) => /waits for a site/.test(c.body)), 'the alarm reached GitHub');
+      for (const site of pair) {
+        const j = await readSiteJournal(site.root, 'test');
+        assert.equal(j.gaps.length, 0, `${site.name}: no gap: etcd still had the revisions`);
+        const revisions = verifiedRevisions(j, base.revision, base.snapshotSha256);
+        assert.ok(revisions.at(-1)!.rev >= load.lastRevision, `${site.name}: complete to the last write, from the backup's revision on`);
+      }
+    });
+
     it('a truncated segment manifest where the journal continues: one bad copy is named and skipped for the good one; with no good copy the writer refuses and writes nothing', async () => {
       const pair = await twoSites(`trunc${version}`);
       assert.equal((await run('backup', pair)).outcome, 'success');
