@@ -82,7 +82,8 @@ async function main(): Promise<void> {
     };
     await Promise.all(Array.from({ length: 8 }, writer));
     const baseFile = path.join(work, 'base.db');
-    await cluster.etcdctl(['snapshot', 'save', baseFile]);
+    // etcdctl without the harness's 30 s limit: a 1 GiB base can take longer to stream.
+    await execRunner(1_800_000)(b.etcdctl, [`--endpoints=${cluster.endpoints[0]!}`, 'snapshot', 'save', baseFile]);
     const baseRevision = Number((await client.maintenance.status()).header.revision);
     const recorder = await startRecorder(cluster.endpoints[0]!, baseRevision + 1);
 
