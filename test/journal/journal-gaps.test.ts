@@ -30,7 +30,11 @@ import { kubernetesLikeLoad } from './load.ts';
  */
 async function stopSiteCompletely(site: SftpSite): Promise<void> {
   const listener = Number((await readFile(path.join(site.dir, 'sshd.pid'), 'utf8')).trim());
+  // Frozen first, so it cannot fork a session for a connection arriving while its sessions are listed (such
+  // a session outlived the stop on a busy machine and kept the "down" site working).
+  process.kill(listener, 'SIGSTOP');
   const sessions = await descendants(listener);
+  process.kill(listener, 'SIGKILL');
   await site.stop();
   for (const pid of sessions) {
     try {
