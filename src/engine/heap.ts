@@ -7,20 +7,25 @@
  *   fixes that size when it creates the heap, so it has to be on node's command line: a backup re-executes
  *   node with YOUNG_GENERATION_FLAG (relaunch.ts) unless the process already has a --max-semi-space-size (a
  *   caller's NODE_OPTIONS or command line: theirs is kept).
- * - Buffer bytes: by default V8 counts Buffer bytes that outlived a full collection against its small heap's
- *   limit, so a stream of short-lived buffers starts a full collection every few tens of MB.
- *   --external-memory-accounted-in-global-limit counts them against a separate global limit (a 1 GiB restore:
- *   ~50 full collections -> 6). Backups add a fixed growth factor of 1.5 (--heap-growing-percent=50): with V8's
- *   dynamic factor, buffers piled up to 190-300 MB in one backup in four. V8 reads both at every limit check, so
- *   setting them at start-up (tuneHeapFor) takes effect; NODE_OPTIONS refuses them. They change when V8
- *   collects, never what.
+ * - Buffer bytes, restores and drills: by default V8 counts Buffer bytes that outlived a full collection
+ *   against its small heap's limit, so a stream of short-lived buffers starts a full collection every few tens
+ *   of MB. --external-memory-accounted-in-global-limit counts them against a separate global limit (a 1 GiB
+ *   restore: ~50 full collections -> 6). A restore's peak is etcd's restore tool's (~1.1 GB), not ours.
+ * - Buffer bytes, backups: V8's defaults. Under that global limit (with a fixed growth factor of 1.5, or
+ *   1.25) dead buffers now and then piled up to 100-140 MB before a collection, and a 1 GiB backup peaked at
+ *   180-229 MB (zstd + age 188-229 MB, 12 runs): the limit is recomputed right after a full collection, while
+ *   V8 still frees the dead buffers' memory in the background, so it is sometimes set from a total that still
+ *   counts them. V8's own rule (a collection once Buffer bytes grew 64 MB past what the last one left) bounds
+ *   the pile: 169-189 MB over the same runs (zstd 169-174, zstd + age 175-189), at ~220 full collections
+ *   instead of ~130 (+1 s CPU, +3-8% wall time).
+ * - Memory arenas, backups: glibc gives each thread that allocates (zstd and the file system run on libuv's
+ *   pool) its own malloc arena, and each arena keeps freed memory for reuse. MALLOC_ARENA_MAX=2 in the
+ *   re-executed backup's environment (BACKUP_START_ENV): 162-181 MB instead of 169-189 MB (3 runs each).
  */
 import { setFlagsFromString } from 'node:v8';
 import type { Command } from '../config/names.ts';
 
 export const STREAMING_HEAP_FLAG = '--external-memory-accounted-in-global-limit';
-/** The growth factor for backups (1.5): see the header. */
-export const BACKUP_GROWTH_FLAG = '--heap-growing-percent=50';
 /** Two 2 MiB semi-spaces instead of V8's 16 MiB ones: what keeps a backup under its memory target. */
 export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=2';
 /**
@@ -37,6 +42,11 @@ export const JOURNAL_OLD_SPACE_FLAG = '--max-old-space-size=64';
 /** V8 trades some speed for a smaller heap and code: another 20 MB off the follower's peak. */
 export const OPTIMIZE_FOR_SIZE_FLAG = '--optimize-for-size';
 export const JOURNAL_START_FLAGS: readonly string[] = [YOUNG_GENERATION_FLAG, JOURNAL_OLD_SPACE_FLAG, OPTIMIZE_FOR_SIZE_FLAG];
+/**
+ * Environment a backup is re-executed with (see the header), unless the caller set the variable: glibc reads
+ * MALLOC_ARENA_MAX once, when the process starts. Other C libraries ignore it.
+ */
+export const BACKUP_START_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' };
 /** Set in the environment of a re-executed process: it never re-executes again, whatever its flags. */
 export const RELAUNCHED_ENV = 'ETCD_DR_HEAP_RELAUNCHED';
 
@@ -46,9 +56,13 @@ export const START_FLAGS: Readonly<Partial<Record<Command, readonly string[]>>> 
   journal: JOURNAL_START_FLAGS,
 };
 
-/** The V8 flags each command sets at start-up; the others keep V8's defaults. */
+/** The environment each command is re-executed with, beside its START_FLAGS (the caller's values win). */
+export const START_ENV: Readonly<Partial<Record<Command, Readonly<Record<string, string>>>>> = {
+  backup: BACKUP_START_ENV,
+};
+
+/** The V8 flags each command sets at start-up; the others (backups among them) keep V8's defaults. */
 export const HEAP_FLAGS: Readonly<Partial<Record<Command, readonly string[]>>> = {
-  backup: [STREAMING_HEAP_FLAG, BACKUP_GROWTH_FLAG],
   restore: [STREAMING_HEAP_FLAG],
   verify: [STREAMING_HEAP_FLAG],
 };
@@ -87,4 +101,10 @@ export function missingStartFlags(command: string, start: NodeStart): readonly s
   const wanted = Object.hasOwn(START_FLAGS, command) ? (START_FLAGS[command as Command] ?? []) : [];
   const given = new Set([...start.execArgv, ...(start.env['NODE_OPTIONS'] ?? '').split(/\s+/)].filter((a) => a.startsWith('-')).map(flagName));
   return wanted.filter((flag) => !given.has(flagName(flag)));
+}
+
+/** The START_ENV variables `command` is re-executed with: those the caller's environment does not set. */
+export function startEnvironment(command: string, env: NodeJS.ProcessEnv): Readonly<Record<string, string>> {
+  const wanted = Object.hasOwn(START_ENV, command) ? (START_ENV[command as Command] ?? {}) : {};
+  return Object.fromEntries(Object.entries(wanted).filter(([name]) => env[name] === undefined));
 }

@@ -4,13 +4,13 @@
  * `env:` is the caller's to write, not ours to require. Runs before the entries load the engine, so the
  * first process costs only node's start-up.
  *
- * process.execve replaces this process (same pid, stdio, environment plus RELAUNCHED_ENV): exit code and
+ * process.execve replaces this process (same pid, stdio, environment plus RELAUNCHED_ENV and the command's START_ENV): exit code and
  * signals reach the new program with nothing to forward, and no parent stays behind holding memory (a
  * worker thread with resourceLimits would have: an idle one costs ~20 MB of RSS). Where execve is missing
  * (Windows) a child process runs instead, with stdio inherited and SIGINT/SIGTERM/SIGHUP passed on.
  */
 import { spawn } from 'node:child_process';
-import { missingStartFlags, RELAUNCHED_ENV } from './heap.ts';
+import { missingStartFlags, RELAUNCHED_ENV, startEnvironment } from './heap.ts';
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -25,7 +25,8 @@ export async function relaunchForHeap(command: string): Promise<void> {
   if (flags.length === 0 || script === undefined) return;
   // The caller's own node flags (--import, --enable-source-maps...) first; their NODE_OPTIONS stays as it is.
   const args = [...process.execArgv, ...flags, script, ...process.argv.slice(2)];
-  const env = { ...process.env, [RELAUNCHED_ENV]: flags.join(' ') };
+  // The command's own environment (heap.ts, START_ENV: read by the C library at start-up) where the caller set none.
+  const env = { ...startEnvironment(command, process.env), ...process.env, [RELAUNCHED_ENV]: flags.join(' ') };
   if (process.execve) {
     try {
       process.execve(process.execPath, [process.execPath, ...args], env);

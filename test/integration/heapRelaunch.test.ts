@@ -13,7 +13,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { JOURNAL_START_FLAGS, RELAUNCHED_ENV, YOUNG_GENERATION_FLAG } from '../../src/engine/heap.ts';
+import { BACKUP_START_ENV, JOURNAL_START_FLAGS, RELAUNCHED_ENV, YOUNG_GENERATION_FLAG } from '../../src/engine/heap.ts';
 import { parseOutputFile, REPO_ROOT } from '../harness/actionRunner.ts';
 import { loadMegabytes } from '../harness/engine.ts';
 import { startCluster, type EtcdCluster } from '../harness/etcd.ts';
@@ -30,6 +30,7 @@ interface ProcessRecord {
   readonly execArgv: readonly string[];
   readonly nodeOptions: string | null;
   readonly relaunched: string | null;
+  readonly mallocArenaMax: string | null;
   readonly vmHwmKiB: number;
   readonly maxRssKiB: number;
   /** Largest new-space capacity seen (sampled every 10 ms and at exit), bytes. */
@@ -54,6 +55,7 @@ process.on('exit', () => {
     execArgv: process.execArgv,
     nodeOptions: process.env.NODE_OPTIONS ?? null,
     relaunched: process.env.${RELAUNCHED_ENV} ?? null,
+    mallocArenaMax: process.env.MALLOC_ARENA_MAX ?? null,
     vmHwmKiB: Number(/VmHWM:\\s+(\\d+) kB/.exec(status)?.[1]),
     maxRssKiB: process.resourceUsage().maxRSS,
     newSpaceMax,
@@ -148,6 +150,7 @@ describe('a backup controls its own heap (no NODE_OPTIONS from the caller)', () 
     assert.equal(worker.pid, run.pid, 'the process the caller started did the work (same pid)');
     assert.ok(worker.execArgv.includes(YOUNG_GENERATION_FLAG), `the working node ran with ${YOUNG_GENERATION_FLAG}: ${details}`);
     assert.equal(worker.relaunched, YOUNG_GENERATION_FLAG);
+    assert.equal(worker.mallocArenaMax, BACKUP_START_ENV['MALLOC_ARENA_MAX'], 'glibc was started with the backup\'s malloc arenas');
     // V8 reports a new space of up to about twice the semi-space (4-4.5 MiB capped at 2); by default it grows to 32 MiB and more.
     assert.ok(worker.newSpaceMax > 0 && worker.newSpaceMax <= 6 * 1024 * 1024, `new space at most ${worker.newSpaceMax} bytes`);
     assert.ok(worker.vmHwmKiB * 1024 < MEMORY_TARGET_BYTES, `peak RSS (VmHWM) ${((worker.vmHwmKiB * 1024) / MB).toFixed(0)} MB`);
