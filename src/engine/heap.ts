@@ -13,14 +13,14 @@
  *   restore: ~50 full collections -> 6). A restore's peak is etcd's restore tool's (~1.1 GB), not ours.
  * - Buffer bytes, backups: V8's defaults. Under that global limit (with a fixed growth factor of 1.5, or
  *   1.25) dead buffers now and then piled up to 100-140 MB before a collection, and a 1 GiB backup peaked at
- *   180-229 MB (zstd + age 188-229 MB, 12 runs): the limit is recomputed right after a full collection, while
- *   V8 still frees the dead buffers' memory in the background, so it is sometimes set from a total that still
- *   counts them. V8's own rule (a collection once Buffer bytes grew 64 MB past what the last one left) bounds
- *   the pile: 169-189 MB over the same runs (zstd 169-174, zstd + age 175-189), at ~220 full collections
- *   instead of ~130 (+1 s CPU, +3-8% wall time).
+ *   180-218 MB (9 runs; zstd + age 188-229 MB, 6 runs). The limit is recomputed right after a full collection,
+ *   apparently from a total that still counts the buffers V8 frees in the background, so now and then it is
+ *   far too high. V8's own rule (a collection once Buffer bytes grew 64 MB past what the last one left) bounds
+ *   the pile: zstd 169-184 MB, zstd + age 175-189 MB (8 runs each), at ~220 full collections instead of
+ *   ~100-150 (about +1 s CPU per GiB, +3-8% wall time).
  * - Memory arenas, backups: glibc gives each thread that allocates (zstd and the file system run on libuv's
  *   pool) its own malloc arena, and each arena keeps freed memory for reuse. MALLOC_ARENA_MAX=2 in the
- *   re-executed backup's environment (BACKUP_START_ENV): 162-181 MB instead of 169-189 MB (3 runs each).
+ *   re-executed backup's environment (BACKUP_START_ENV): zstd 162-169 MB, zstd + age 168-181 MB (3 runs each).
  */
 import { setFlagsFromString } from 'node:v8';
 import type { Command } from '../config/names.ts';
