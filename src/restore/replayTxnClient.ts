@@ -181,6 +181,15 @@ export function decodeTxnResponse(message: Buffer): TxnResult {
   return { succeeded, revision };
 }
 
+/** gRPC percent-encodes its status message; a malformed one is shown as it came. */
+function percentDecoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 /** One HTTP/2 connection to a throwaway etcd, for KV.Txn calls made one after another. */
 export class ReplayTxnClient {
   private readonly session: http2.ClientHttp2Session;
@@ -210,14 +219,23 @@ export class ReplayTxnClient {
         const s = headers['grpc-status'];
         if (typeof s === 'string') status = s;
         const m = headers['grpc-message'];
-        if (typeof m === 'string') message = decodeURIComponent(m);
+        if (typeof m === 'string') message = percentDecoded(m);
       };
       // A gRPC error without a body comes as headers only ("trailers-only"); otherwise in the trailers.
       stream.on('response', noteStatus);
       stream.on('trailers', noteStatus);
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      stream.on('error', (error: Error) => reject(new Error(`KV.Txn to the throwaway etcd: ${error.message}`, { cause: error })));
+      let settled = false;
+      stream.on('error', (error: Error) => {
+        settled = true;
+        reject(new Error(`KV.Txn to the throwaway etcd: ${error.message}`, { cause: error }));
+      });
+      // A stream reset without an error event (etcd going away) must not leave the replay waiting forever.
+      stream.on('close', () => {
+        if (!settled) reject(new Error(`KV.Txn to the throwaway etcd: the stream closed without an answer (HTTP/2 code ${stream.rstCode ?? 'none'})`));
+      });
       stream.on('end', () => {
+        settled = true;
         if (status !== '0') {
           reject(new Error(`etcd refused the transaction (gRPC status ${status ?? 'missing'}): ${message ?? 'no message'}`));
           return;
