@@ -11,8 +11,8 @@
  *
  * The transactions go one at a time, each sent once the previous one's response names its revision: etcd
  * does not order concurrent requests (measured: pipelined transactions, each guarded by a compare on its
- * predecessor's mod revision, were taken out of turn about once in three and had to be sent again, which
- * ate the gain). What is made fast is the single transaction: replayTxnClient.ts writes it straight onto
+ * predecessor's mod revision, were taken out of turn a third to a half of the time and had to be sent
+ * again, which ate the gain). What is made fast is the single transaction: replayTxnClient.ts writes it straight onto
  * HTTP/2, and the throwaway etcd runs without fsync.
  *
  * A revision is never split: one can hold more operations than etcd's default --max-txn-ops (a lease expiry
