@@ -2,11 +2,11 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-PKG5VKW3.js";
-import "./chunk-V2H3MCTJ.js";
+} from "./chunk-ITSAGQN2.js";
+import "./chunk-BNGJ3WOP.js";
 import "./chunk-42CUHY4V.js";
 import "./chunk-E3PZOCOU.js";
-import "./chunk-WXYWB3WK.js";
+import "./chunk-XV425B5E.js";
 import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/check-cluster.ts

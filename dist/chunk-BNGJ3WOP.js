@@ -5205,7 +5205,7 @@ var require_crypto = __commonJS({
   "node_modules/ssh2/lib/protocol/crypto.js"(exports, module) {
     "use strict";
     var {
-      createCipheriv,
+      createCipheriv: createCipheriv2,
       createDecipheriv,
       createHmac: createHmac2,
       randomFillSync,
@@ -5369,11 +5369,11 @@ var require_crypto = __commonJS({
           return;
         POLY1305_OUT_COMPUTE[0] = 0;
         writeUInt32BE(POLY1305_OUT_COMPUTE, this.outSeqno, 12);
-        const polyKey = createCipheriv("chacha20", this._encKeyMain, POLY1305_OUT_COMPUTE).update(POLY1305_ZEROS);
-        const pktLenEnc = createCipheriv("chacha20", this._encKeyPktLen, POLY1305_OUT_COMPUTE).update(packet.slice(0, 4));
+        const polyKey = createCipheriv2("chacha20", this._encKeyMain, POLY1305_OUT_COMPUTE).update(POLY1305_ZEROS);
+        const pktLenEnc = createCipheriv2("chacha20", this._encKeyPktLen, POLY1305_OUT_COMPUTE).update(packet.slice(0, 4));
         this._onWrite(pktLenEnc);
         POLY1305_OUT_COMPUTE[0] = 1;
-        const payloadEnc = createCipheriv("chacha20", this._encKeyMain, POLY1305_OUT_COMPUTE).update(packet.slice(4));
+        const payloadEnc = createCipheriv2("chacha20", this._encKeyMain, POLY1305_OUT_COMPUTE).update(packet.slice(4));
         this._onWrite(payloadEnc);
         poly1305_auth(
           POLY1305_RESULT_MALLOC,
@@ -5459,7 +5459,7 @@ var require_crypto = __commonJS({
       encrypt(packet) {
         if (this._dead)
           return;
-        const cipher = createCipheriv(this._encSSLName, this._encKey, this._encIV);
+        const cipher = createCipheriv2(this._encSSLName, this._encKey, this._encIV);
         cipher.setAutoPadding(false);
         const lenData = packet.slice(0, 4);
         cipher.setAAD(lenData);
@@ -5520,7 +5520,7 @@ var require_crypto = __commonJS({
         this.outSeqno = enc.seqno;
         this._onWrite = enc.onWrite;
         this._encBlockLen = enc.cipherInfo.blockLen;
-        this._cipherInstance = createCipheriv(
+        this._cipherInstance = createCipheriv2(
           enc.cipherInfo.sslName,
           enc.cipherKey,
           enc.cipherIV
@@ -5778,7 +5778,7 @@ var require_crypto = __commonJS({
           }
           POLY1305_OUT_COMPUTE[0] = 0;
           writeUInt32BE(POLY1305_OUT_COMPUTE, this.inSeqno, 12);
-          const polyKey = createCipheriv("chacha20", this._decKeyMain, POLY1305_OUT_COMPUTE).update(POLY1305_ZEROS);
+          const polyKey = createCipheriv2("chacha20", this._decKeyMain, POLY1305_OUT_COMPUTE).update(POLY1305_ZEROS);
           poly1305_auth(
             POLY1305_RESULT_MALLOC,
             this._lenBuf,
@@ -19679,7 +19679,7 @@ var require_keygen = __commonJS({
   "node_modules/ssh2/lib/keygen.js"(exports, module) {
     "use strict";
     var {
-      createCipheriv,
+      createCipheriv: createCipheriv2,
       generateKeyPair: generateKeyPair_,
       generateKeyPairSync: generateKeyPairSync_,
       getCurves,
@@ -20006,7 +20006,7 @@ var require_keygen = __commonJS({
           }
           if (encrypted) {
             const options = { authTagLength: encrypted.cipher.authLen };
-            const cipher = createCipheriv(
+            const cipher = createCipheriv2(
               encrypted.cipher.sslName,
               encrypted.key,
               encrypted.iv,
@@ -22650,14 +22650,14 @@ var require_stream_readable = __commonJS({
 var require_stream_transform = __commonJS({
   "node_modules/readable-stream/lib/_stream_transform.js"(exports, module) {
     "use strict";
-    module.exports = Transform6;
+    module.exports = Transform7;
     var _require$codes = require_errors2().codes;
     var ERR_METHOD_NOT_IMPLEMENTED = _require$codes.ERR_METHOD_NOT_IMPLEMENTED;
     var ERR_MULTIPLE_CALLBACK = _require$codes.ERR_MULTIPLE_CALLBACK;
     var ERR_TRANSFORM_ALREADY_TRANSFORMING = _require$codes.ERR_TRANSFORM_ALREADY_TRANSFORMING;
     var ERR_TRANSFORM_WITH_LENGTH_0 = _require$codes.ERR_TRANSFORM_WITH_LENGTH_0;
     var Duplex = require_stream_duplex();
-    require_inherits()(Transform6, Duplex);
+    require_inherits()(Transform7, Duplex);
     function afterTransform(er, data) {
       var ts = this._transformState;
       ts.transforming = false;
@@ -22676,8 +22676,8 @@ var require_stream_transform = __commonJS({
         this._read(rs.highWaterMark);
       }
     }
-    function Transform6(options) {
-      if (!(this instanceof Transform6)) return new Transform6(options);
+    function Transform7(options) {
+      if (!(this instanceof Transform7)) return new Transform7(options);
       Duplex.call(this, options);
       this._transformState = {
         afterTransform: afterTransform.bind(this),
@@ -22705,14 +22705,14 @@ var require_stream_transform = __commonJS({
         done(this, null, null);
       }
     }
-    Transform6.prototype.push = function(chunk, encoding) {
+    Transform7.prototype.push = function(chunk, encoding) {
       this._transformState.needTransform = false;
       return Duplex.prototype.push.call(this, chunk, encoding);
     };
-    Transform6.prototype._transform = function(chunk, encoding, cb) {
+    Transform7.prototype._transform = function(chunk, encoding, cb) {
       cb(new ERR_METHOD_NOT_IMPLEMENTED("_transform()"));
     };
-    Transform6.prototype._write = function(chunk, encoding, cb) {
+    Transform7.prototype._write = function(chunk, encoding, cb) {
       var ts = this._transformState;
       ts.writecb = cb;
       ts.writechunk = chunk;
@@ -22722,7 +22722,7 @@ var require_stream_transform = __commonJS({
         if (ts.needTransform || rs.needReadable || rs.length < rs.highWaterMark) this._read(rs.highWaterMark);
       }
     };
-    Transform6.prototype._read = function(n) {
+    Transform7.prototype._read = function(n) {
       var ts = this._transformState;
       if (ts.writechunk !== null && !ts.transforming) {
         ts.transforming = true;
@@ -22731,7 +22731,7 @@ var require_stream_transform = __commonJS({
         ts.needTransform = true;
       }
     };
-    Transform6.prototype._destroy = function(err, cb) {
+    Transform7.prototype._destroy = function(err, cb) {
       Duplex.prototype._destroy.call(this, err, function(err2) {
         cb(err2);
       });
@@ -22752,11 +22752,11 @@ var require_stream_passthrough = __commonJS({
   "node_modules/readable-stream/lib/_stream_passthrough.js"(exports, module) {
     "use strict";
     module.exports = PassThrough;
-    var Transform6 = require_stream_transform();
-    require_inherits()(PassThrough, Transform6);
+    var Transform7 = require_stream_transform();
+    require_inherits()(PassThrough, Transform7);
     function PassThrough(options) {
       if (!(this instanceof PassThrough)) return new PassThrough(options);
-      Transform6.call(this, options);
+      Transform7.call(this, options);
     }
     PassThrough.prototype._transform = function(chunk, encoding, cb) {
       cb(null, chunk);
@@ -26379,6 +26379,146 @@ async function moveIntoPlace(unpacked, releaseDir, wanted, log) {
 // src/snapshot/codec.ts
 import { Readable as Readable2 } from "node:stream";
 import zlib from "node:zlib";
+
+// src/snapshot/agePayload.ts
+import { createCipheriv, createSecretKey, hkdfSync } from "node:crypto";
+import { Transform as Transform2 } from "node:stream";
+var CHUNK = 64 * 1024;
+var TAG_SIZE = 16;
+var HEADER_NONCE_SIZE = 16;
+async function startAgeFile(recipients) {
+  if (recipients.length === 0) throw new Error("age: no recipient to encrypt to");
+  const { Encrypter } = await import("./chunk-HF55ZIXT.js");
+  const encrypter = new Encrypter();
+  for (const recipient of recipients) encrypter.addRecipient(recipient);
+  let fileKey;
+  encrypter.addRecipient({
+    wrapFileKey(key) {
+      fileKey = Uint8Array.from(key);
+      return [];
+    }
+  });
+  const emptyFile = Buffer.from(await encrypter.encrypt(new Uint8Array(0)));
+  if (fileKey === void 0 || emptyFile.length < HEADER_NONCE_SIZE + TAG_SIZE) {
+    throw new Error("age-encryption did not hand its file key to the recipients: cannot encrypt the payload natively");
+  }
+  const prefix = emptyFile.subarray(0, emptyFile.length - TAG_SIZE);
+  const nonce = prefix.subarray(prefix.length - HEADER_NONCE_SIZE);
+  const payloadKey = createSecretKey(Buffer.from(hkdfSync("sha256", fileKey, nonce, "payload", 32)));
+  fileKey.fill(0);
+  const expected = emptyFile.subarray(emptyFile.length - TAG_SIZE);
+  const [sealed, tag] = seal(payloadKey, 0, true, Buffer.alloc(0));
+  if (sealed.length !== 0 || !tag.equals(expected)) {
+    throw new Error("age-encryption derives its payload differently than age-encryption.org/v1 says: refusing to encrypt");
+  }
+  return { prefix: Buffer.from(prefix), payloadKey };
+}
+function seal(key, counter, last, plaintext) {
+  const nonce = Buffer.alloc(12);
+  nonce.writeUIntBE(counter, 5, 6);
+  nonce[11] = last ? 1 : 0;
+  const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: TAG_SIZE });
+  const ciphertext = plaintext.length > 0 ? cipher.update(plaintext) : Buffer.alloc(0);
+  cipher.final();
+  return [ciphertext, cipher.getAuthTag()];
+}
+var AgeEncrypter = class extends Transform2 {
+  key;
+  prefix;
+  /** The newest plaintext, not yet sealed: 0 to CHUNK bytes. */
+  held = Buffer.allocUnsafe(CHUNK);
+  heldBytes = 0;
+  counter = 0;
+  constructor(start) {
+    super({ highWaterMark: 1 << 20 });
+    this.key = start.payloadKey;
+    this.prefix = start.prefix;
+  }
+  _transform(chunk, _encoding, callback) {
+    try {
+      this.pushPrefix();
+      let data = chunk;
+      if (data.length === 0) {
+        callback();
+        return;
+      }
+      if (this.heldBytes > 0) {
+        const taken = Math.min(CHUNK - this.heldBytes, data.length);
+        data.copy(this.held, this.heldBytes, 0, taken);
+        this.heldBytes += taken;
+        data = data.subarray(taken);
+        if (data.length === 0) {
+          callback();
+          return;
+        }
+        this.pushSealed(this.held, false);
+        this.heldBytes = 0;
+      }
+      while (data.length > CHUNK) {
+        this.pushSealed(data.subarray(0, CHUNK), false);
+        data = data.subarray(CHUNK);
+      }
+      data.copy(this.held, 0);
+      this.heldBytes = data.length;
+      callback();
+    } catch (error) {
+      callback(error);
+    }
+  }
+  _flush(callback) {
+    try {
+      this.pushPrefix();
+      this.pushSealed(this.held.subarray(0, this.heldBytes), true);
+      this.heldBytes = 0;
+      callback();
+    } catch (error) {
+      callback(error);
+    }
+  }
+  pushPrefix() {
+    if (this.prefix === void 0) return;
+    this.push(this.prefix);
+    this.prefix = void 0;
+  }
+  pushSealed(plaintext, last) {
+    const [ciphertext, tag] = seal(this.key, this.counter++, last, plaintext);
+    if (ciphertext.length > 0) this.push(ciphertext);
+    this.push(tag);
+  }
+};
+
+// src/snapshot/streams.ts
+import { Transform as Transform3 } from "node:stream";
+function chain(source, transform) {
+  if (!transform) return source;
+  source.on("error", (error) => transform.destroy(error));
+  transform.on("close", () => {
+    if (!source.readableEnded) source.destroy();
+  });
+  return source.pipe(transform);
+}
+function rechunk(size) {
+  let pending = [];
+  let pendingBytes = 0;
+  const takePending = () => {
+    const joined = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+    pending = [];
+    pendingBytes = 0;
+    return joined;
+  };
+  return new Transform3({
+    transform(chunk, _encoding, callback) {
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      callback(null, pendingBytes >= size ? takePending() : void 0);
+    },
+    flush(callback) {
+      callback(null, pendingBytes > 0 ? takePending() : void 0);
+    }
+  });
+}
+
+// src/snapshot/codec.ts
 function requireZstd() {
   if (typeof zlib.createZstdCompress !== "function") {
     throw new Error(`zstd needs Node.js 24 (this is ${process.version}); run etcd-dr with the node the action uses`);
@@ -26448,11 +26588,7 @@ function loadAge() {
   return import("./chunk-HF55ZIXT.js");
 }
 async function encryptStream(input, recipients) {
-  const { Encrypter } = await loadAge();
-  const encrypter = new Encrypter();
-  for (const recipient of recipients) encrypter.addRecipient(recipient);
-  const output = await encrypter.encrypt(Readable2.toWeb(input));
-  return Readable2.fromWeb(output);
+  return chain(input, new AgeEncrypter(await startAgeFile(recipients)));
 }
 async function decryptStream(input, identities2) {
   const { Decrypter } = await loadAge();
@@ -27508,8 +27644,8 @@ import { pipeline as pipeline2, Readable as Readable3 } from "node:stream";
 
 // src/base/measure.ts
 import { createHash as createHash3 } from "node:crypto";
-import { Transform as Transform2 } from "node:stream";
-var Measure = class extends Transform2 {
+import { Transform as Transform4 } from "node:stream";
+var Measure = class extends Transform4 {
   hash = createHash3("sha256");
   bytes = 0;
   digest;
@@ -28114,11 +28250,11 @@ var LocalStore = class {
   id;
   async open() {
     await inContext(`${this.id}: opening`, async () => {
-      const stat4 = await fs2.stat(this.root).catch((error) => {
+      const stat5 = await fs2.stat(this.root).catch((error) => {
         if (isErrno(error, "ENOENT")) throw new Error(`directory ${this.root} does not exist`);
         throw error;
       });
-      if (!stat4.isDirectory()) throw new Error(`${this.root} is not a directory`);
+      if (!stat5.isDirectory()) throw new Error(`${this.root} is not a directory`);
       await fs2.access(this.root, fs2.constants.W_OK);
     });
   }
@@ -28205,8 +28341,8 @@ var LocalStore = class {
       const files = [];
       for (const entry of entries) {
         if (!entry.isFile()) continue;
-        const stat4 = await fs2.stat(join2(dir, entry.name)).catch(() => void 0);
-        if (stat4?.isFile()) files.push({ name: entry.name, size: stat4.size, modifiedAt: stat4.mtime });
+        const stat5 = await fs2.stat(join2(dir, entry.name)).catch(() => void 0);
+        if (stat5?.isFile()) files.push({ name: entry.name, size: stat5.size, modifiedAt: stat5.mtime });
       }
       return files;
     });
@@ -28263,14 +28399,14 @@ function parseKnownHosts(text4) {
   for (const raw of text4.split(/\r?\n/)) {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) continue;
-    const fields = line.split(/\s+/);
+    const fields2 = line.split(/\s+/);
     let marker;
-    if (fields[0]?.startsWith("@")) {
-      if (fields[0] !== "@revoked") continue;
+    if (fields2[0]?.startsWith("@")) {
+      if (fields2[0] !== "@revoked") continue;
       marker = "revoked";
-      fields.shift();
+      fields2.shift();
     }
-    const [hosts, keyType, keyBase64] = fields;
+    const [hosts, keyType, keyBase64] = fields2;
     if (!hosts || !keyType || !keyBase64 || !/^[A-Za-z0-9+/]+={0,2}$/.test(keyBase64)) continue;
     const key = Buffer.from(keyBase64, "base64");
     if (key.length === 0) continue;
@@ -29002,9 +29138,9 @@ function grpcFrame(message) {
   message.copy(frame, FRAME_HEADER_SIZE);
   return frame;
 }
-function encodeStrings(fields) {
+function encodeStrings(fields2) {
   const parts = [];
-  for (const [field, value] of fields) {
+  for (const [field, value] of fields2) {
     const bytes = Buffer.from(value, "utf8");
     parts.push(encodeVarint(field * 8 + WIRE_LENGTH_DELIMITED), encodeVarint(bytes.length), bytes);
   }
@@ -29397,9 +29533,9 @@ var Spool = class _Spool {
 
 // src/snapshot/verifier.ts
 import { createHash as createHash5 } from "node:crypto";
-import { Transform as Transform3 } from "node:stream";
+import { Transform as Transform5 } from "node:stream";
 var TRAILER_SIZE = 32;
-var SnapshotTrailer = class extends Transform3 {
+var SnapshotTrailer = class extends Transform5 {
   constructor(what) {
     super({ highWaterMark: 1 << 20 });
     this.what = what;
@@ -29459,37 +29595,6 @@ var SnapshotVerifier = class extends SnapshotTrailer {
     return new IntegrityError(`${this.what}: etcd's sha256 trailer does not match the data (the snapshot is truncated or corrupt)`);
   }
 };
-
-// src/snapshot/streams.ts
-import { Transform as Transform4 } from "node:stream";
-function chain(source, transform) {
-  if (!transform) return source;
-  source.on("error", (error) => transform.destroy(error));
-  transform.on("close", () => {
-    if (!source.readableEnded) source.destroy();
-  });
-  return source.pipe(transform);
-}
-function rechunk(size) {
-  let pending = [];
-  let pendingBytes = 0;
-  const takePending = () => {
-    const joined = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
-    pending = [];
-    pendingBytes = 0;
-    return joined;
-  };
-  return new Transform4({
-    transform(chunk, _encoding, callback) {
-      pending.push(chunk);
-      pendingBytes += chunk.length;
-      callback(null, pendingBytes >= size ? takePending() : void 0);
-    },
-    flush(callback) {
-      callback(null, pendingBytes > 0 ? takePending() : void 0);
-    }
-  });
-}
 
 // src/snapshot/ship.ts
 async function shipSnapshot(request) {
@@ -31055,10 +31160,21 @@ function parseRecord(line, where) {
   if (!Array.isArray(events) || events.length === 0) throw new JournalFormatError(`${where}: events must be a non-empty array`);
   return { type: "rev", rev, at: r["at"], events: events.map((e, i) => parseEvent(e, rev, `${where} event ${i + 1}`)) };
 }
+function continuation(lastRevision, records) {
+  const next = [];
+  let expected = lastRevision + 1;
+  for (const record of records) {
+    if (record.rev < expected) continue;
+    if (record.rev !== expected) return { next, hole: { after: expected - 1, found: record.rev } };
+    next.push(record);
+    expected++;
+  }
+  return { next };
+}
 
 // src/journal/encode.ts
-async function encodeSegment(records, compression, recipients) {
-  const lines2 = Readable7.from(records.map((r) => Buffer.from(encodeRecord(r))));
+async function encodeContent(content, compression, recipients) {
+  const lines2 = Readable7.from([content]);
   const compress = compressor(compression);
   let stream = compress ? lines2.pipe(compress) : lines2;
   if (compress) lines2.on("error", (error) => compress.destroy(error));
@@ -31086,17 +31202,10 @@ var LeaseTracker = class {
   client;
   now;
   seen = /* @__PURE__ */ new Set();
-  /** Leases of these records not seen before by this writer, with their TTLs. */
-  async firstSeen(records) {
-    const fresh = [];
-    for (const record of records) {
-      for (const e of record.events) {
-        if (e.type === "put" && e.lease !== "0" && !this.seen.has(e.lease)) {
-          this.seen.add(e.lease);
-          fresh.push(e.lease);
-        }
-      }
-    }
+  /** Of these lease ids (a segment's), those this writer has not met before, with their TTLs. */
+  async firstSeen(leaseIds) {
+    const fresh = leaseIds.filter((id) => !this.seen.has(id));
+    for (const id of fresh) this.seen.add(id);
     return Promise.all(fresh.map((id) => this.ask(id)));
   }
   async ask(id) {
@@ -31126,6 +31235,9 @@ async function readSegmentManifest(store, cluster, name) {
   const text4 = (await store.readFile(journalFolder(cluster), file)).toString("utf8");
   return parseSegmentManifest(text4, file);
 }
+var NoSiteReadable = class extends Error {
+  name = "NoSiteReadable";
+};
 async function readPosition(stores, cluster) {
   const unreadable = [];
   let newest;
@@ -31141,7 +31253,7 @@ async function readPosition(stores, cluster) {
     })
   );
   if (unreadable.length === stores.length) {
-    throw new Error(`no site could be read: ${unreadable.map((u) => `${u.storeId}: ${u.error}`).join("; ")}`);
+    throw new NoSiteReadable(`no site could be read: ${unreadable.map((u) => `${u.storeId}: ${u.error}`).join("; ")}`);
   }
   const newestSegment = newest ? await readNewest(stores, cluster, newest.segment.name, unreadable) : void 0;
   const { entry } = await findBackup(stores, cluster, { kind: "latest" });
@@ -31264,6 +31376,65 @@ async function healSegments(stores, cluster, notBefore = 0) {
   }
   return { reached: reachable.map((l) => l.store.id), copied, failed };
 }
+
+// src/journal/openSegment.ts
+var OpenSegment = class {
+  lines = [];
+  leaseIds = /* @__PURE__ */ new Set();
+  first;
+  last;
+  revisionCount = 0;
+  eventCount = 0;
+  /** Bytes of NDJSON held so far: what journal-segment-bytes bounds. */
+  bytes = 0;
+  get empty() {
+    return this.revisionCount === 0;
+  }
+  get lastRevision() {
+    return this.last?.revision;
+  }
+  add(record) {
+    const line = Buffer.from(encodeRecord(record));
+    this.lines.push(line);
+    this.bytes += line.length;
+    this.revisionCount++;
+    this.eventCount += record.events.length;
+    const mark = { revision: record.rev, at: record.at };
+    this.first ??= mark;
+    this.last = mark;
+    for (const event of record.events) if (event.type === "put" && event.lease !== "0") this.leaseIds.add(event.lease);
+  }
+  /**
+   * Closes the segment; `confirmedAt` is the time of a progress notification covering its last revision,
+   * if one came (it states completeness later than the revision's own receive time). Empties this builder.
+   */
+  close(confirmedAt) {
+    if (!this.first || !this.last) return void 0;
+    const last = this.last;
+    const segment = {
+      kind: "segment",
+      content: Buffer.concat(this.lines, this.bytes),
+      first: this.first,
+      last,
+      revisions: this.revisionCount,
+      events: this.eventCount,
+      leaseIds: [...this.leaseIds],
+      completeThrough: { revision: last.revision, at: confirmedAt !== void 0 && confirmedAt > last.at ? confirmedAt : last.at }
+    };
+    this.discard();
+    return segment;
+  }
+  /** Drops what is held (a position the writer left: the next watch sends it again). */
+  discard() {
+    this.lines = [];
+    this.leaseIds = /* @__PURE__ */ new Set();
+    this.first = void 0;
+    this.last = void 0;
+    this.revisionCount = 0;
+    this.eventCount = 0;
+    this.bytes = 0;
+  }
+};
 
 // src/journal/watchStream.ts
 var ALL_KEYS = Buffer.from([0]);
@@ -31531,6 +31702,7 @@ var Stats = class {
   }
 };
 var STOP_DRAIN_MS = 3e4;
+var SITE_RETRY_MS = 2e3;
 var HEAL_EVERY_MS = 5e3;
 var Writer = class {
   constructor(options, deps, client, lock, stats, stop) {
@@ -31553,8 +31725,7 @@ var Writer = class {
   watch;
   /** Last revision received from etcd (published or not). */
   lastRevision = 0;
-  open = [];
-  openBytes = 0;
+  open = new OpenSegment();
   progress;
   lastPublishAt = 0;
   publisher;
@@ -31575,7 +31746,8 @@ var Writer = class {
     try {
       let anchor;
       try {
-        const position = await readPosition(this.deps.stores, this.options.cluster);
+        const position = await this.readPositionWhenASiteAnswers();
+        if (position === void 0) return this.lock.held() ? "handover" : this.abandon();
         for (const u of position.unreadable) this.degrade(`site ${u.storeId} could not be read: ${u.error}`);
         if (position.anchor) anchor = position.anchor;
         else {
@@ -31595,12 +31767,14 @@ var Writer = class {
         if (this.stats.failed) return "failed";
         const message = await this.next();
         switch (message.type) {
-          case "revisions":
-            if (!this.accept(message.records)) {
-              const gap = await this.gap(this.lastRevision + 1, null, `etcd skipped from revision ${this.lastRevision} to ${message.records[0]?.rev}`);
+          case "revisions": {
+            const hole = this.accept(message.records);
+            if (hole) {
+              const gap = await this.gap(hole.after + 1, hole.found - 1, `etcd skipped from revision ${hole.after} to ${hole.found}`);
               if (gap === "failed" || gap === "lost") return gap;
             }
             break;
+          }
           case "progress":
             if (message.revision <= this.lastRevision) this.progress = { revision: this.lastRevision, at: this.deps.now().toISOString() };
             break;
@@ -31643,6 +31817,31 @@ var Writer = class {
       await this.healing;
     }
   }
+  /**
+   * Where the journal stands, once some site answers. With every site down the writer keeps the lock and
+   * waits (alarm raised once): etcd still holds the revisions since the sites' position, so nothing is lost
+   * unless etcd compacts them meanwhile, and then the watch says so and a gap is recorded. Exiting instead
+   * would hand the lock from standby to standby, each failing the same way. Undefined when the writer
+   * stops or loses the lock first.
+   */
+  async readPositionWhenASiteAnswers() {
+    let alarmed = false;
+    for (; ; ) {
+      try {
+        return await readPosition(this.deps.stores, this.options.cluster);
+      } catch (error) {
+        if (!(error instanceof NoSiteReadable)) throw error;
+        if (!alarmed) {
+          alarmed = true;
+          const problem = `${error.message}; the journal waits for a site (etcd keeps the revisions until it compacts them)`;
+          this.degrade(problem);
+          await this.deps.alarm(problem);
+        }
+      }
+      if (this.stop.aborted || !this.lock.held()) return void 0;
+      await this.deps.sleep(SITE_RETRY_MS);
+    }
+  }
   fail(problem) {
     this.stats.failed = true;
     this.stats.problems.push(problem);
@@ -31661,8 +31860,7 @@ var Writer = class {
   }
   startChain(anchor) {
     this.lastRevision = anchor.nextRevision - 1;
-    this.open = [];
-    this.openBytes = 0;
+    this.open.discard();
     this.progress = void 0;
     this.publisher.anchor(anchor);
     this.deps.log.info(`journal: continuing from revision ${anchor.nextRevision} (chain from ${anchor.baseBackup})`);
@@ -31676,30 +31874,26 @@ var Writer = class {
     }
     this.watch = await openWatch(this.client, this.lastRevision + 1, this.deps.now, (m) => this.post(m));
   }
-  /** Adds whole revisions; false when one is not the next revision (a hole: never papered over). */
+  /** Adds the whole revisions that continue the journal; returns the hole where they stop doing so, if any. */
   accept(records) {
-    for (const record of records) {
-      if (record.rev <= this.lastRevision) continue;
-      if (record.rev !== this.lastRevision + 1) return false;
-      this.open.push(record);
-      this.openBytes += record.events.reduce((n, e) => n + e.key.length + (e.type === "put" ? e.value.length : 0) + 100, 40);
+    const { next, hole } = continuation(this.lastRevision, records);
+    for (const record of next) {
+      this.open.add(record);
       this.lastRevision = record.rev;
-      if (this.openBytes >= this.options.maxSegmentBytes) this.closeSegment();
+      if (this.open.bytes >= this.options.maxSegmentBytes) this.closeSegment();
     }
-    return true;
+    return hole;
   }
   closeSegment() {
-    if (this.open.length === 0) return;
-    const last = this.open[this.open.length - 1];
-    const confirmed = this.progress && this.progress.revision >= last.rev ? this.progress.at : last.at;
-    this.publisher.push({ kind: "segment", records: this.open, completeThrough: { revision: last.rev, at: confirmed > last.at ? confirmed : last.at }, bytes: this.openBytes });
+    const lastRevision = this.open.lastRevision;
+    if (lastRevision === void 0) return;
+    const confirmedAt = this.progress && this.progress.revision >= lastRevision ? this.progress.at : void 0;
+    this.publisher.push(this.open.close(confirmedAt));
     this.lastPublishAt = this.deps.now().getTime();
-    this.open = [];
-    this.openBytes = 0;
   }
   async tick() {
     this.healInBackground();
-    if (this.open.length > 0) {
+    if (!this.open.empty) {
       this.closeSegment();
       return;
     }
@@ -31757,8 +31951,7 @@ var Writer = class {
   async resumeAfterOverflow(firstDropped) {
     this.watch?.close();
     this.watch = void 0;
-    this.open = [];
-    this.openBytes = 0;
+    this.open.discard();
     const problem = `no site accepted the journal for longer than the local spool holds (${this.options.spoolLimitBytes} bytes): revisions from ${firstDropped} were dropped from the spool and are read from etcd again once a site is back`;
     this.degrade(problem);
     await this.deps.alarm(problem);
@@ -31855,7 +32048,7 @@ var Publisher = class {
     this.queue.length = 0;
   }
   queuedBytes() {
-    return this.queue.reduce((n, item) => n + (item.kind === "segment" ? item.bytes : 0), 0);
+    return this.queue.reduce((n, item) => n + (item.kind === "segment" ? item.content.length : 0), 0);
   }
   async work() {
     let encoded;
@@ -31900,7 +32093,7 @@ var Publisher = class {
       }
       await this.spool(encoded);
       if (this.queuedBytes() + [...this.spooled.values()].reduce((a, b) => a + b, 0) > this.options.spoolLimitBytes) {
-        this.overflowed = item.records[0].rev;
+        this.overflowed = item.first.revision;
         for (const file of [...this.spooled.keys()]) await this.unspool(file);
         this.queue.length = 0;
         return;
@@ -31925,21 +32118,19 @@ var Publisher = class {
     return false;
   }
   async encode(segment) {
-    const first = segment.records[0];
-    const last = segment.records[segment.records.length - 1];
-    const leases = await this.leases.firstSeen(segment.records);
-    const records = segment.records;
-    const object2 = await encodeSegment(records, this.options.compression, this.options.recipients);
-    const name = segmentName(this.options.cluster, first.rev, last.rev);
+    const { first, last } = segment;
+    const leases = await this.leases.firstSeen(segment.leaseIds);
+    const object2 = await encodeContent(segment.content, this.options.compression, this.options.recipients);
+    const name = segmentName(this.options.cluster, first.revision, last.revision);
     const manifest = {
       format: JOURNAL_FORMAT,
       kind: SEGMENT_KIND,
       name,
       cluster: this.options.cluster,
-      firstRevision: first.rev,
-      lastRevision: last.rev,
-      revisions: segment.records.length,
-      events: segment.records.reduce((n, r) => n + r.events.length, 0),
+      firstRevision: first.revision,
+      lastRevision: last.revision,
+      revisions: segment.revisions,
+      events: segment.events,
       firstReceivedAt: first.at,
       lastReceivedAt: last.at,
       completeThrough: segment.completeThrough,
@@ -32233,7 +32424,9 @@ async function startThrowawayEtcd(tools2, dataDir, peerUrl, limits) {
       `--initial-cluster=${DRILL_MEMBER}=${peerUrl}`,
       "--log-level=error",
       ...limits ? [`--max-txn-ops=${limits.maxTxnOps}`, `--max-request-bytes=${limits.maxRequestBytes}`] : [],
-      ...limits?.unsafeNoFsync ? ["--unsafe-no-fsync"] : []
+      ...limits?.unsafeNoFsync ? ["--unsafe-no-fsync"] : [],
+      ...limits?.quotaBackendBytes ? [`--quota-backend-bytes=${limits.quotaBackendBytes}`] : [],
+      ...limits?.backendBatchIntervalMs ? [`--backend-batch-interval=${limits.backendBatchIntervalMs}ms`, "--backend-batch-limit=100000"] : []
     ],
     // ETCD_* variables in the runner's environment would silently override these flags.
     { stdio: ["ignore", "ignore", "pipe"], env: Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith("ETCD_"))) }
@@ -32479,7 +32672,7 @@ import { createHash as createHash7 } from "node:crypto";
 import { createReadStream as createReadStream2 } from "node:fs";
 import { rm as rm7 } from "node:fs/promises";
 import { join as join9 } from "node:path";
-import { Transform as Transform5 } from "node:stream";
+import { Transform as Transform6 } from "node:stream";
 import { pipeline as pipeline8 } from "node:stream/promises";
 
 // src/journal/readerChain.ts
@@ -32747,7 +32940,7 @@ function segmentsFor(index, from, to) {
   return index.segments.filter((s) => names2.has(s.manifest.name));
 }
 function hashing(hash) {
-  return new Transform5({
+  return new Transform6({
     transform(chunk, _encoding, callback) {
       hash.update(chunk);
       callback(null, chunk);
@@ -32996,6 +33189,7 @@ async function downloadChecked(store, folder, objectFile, manifest, identities2,
 // src/restore/replay.ts
 import { join as join10 } from "node:path";
 import { pipeline as pipeline10 } from "node:stream/promises";
+import { stat as stat3 } from "node:fs/promises";
 
 // src/restore/replayLeaseTtl.ts
 import { createHash as createHash8 } from "node:crypto";
@@ -33030,7 +33224,7 @@ function leaseRecordPrefix(id, ttl) {
   const head = Buffer.concat([key, Buffer.from([8]), varint(BigInt(id)), Buffer.from([16])]);
   return { pattern: Buffer.concat([head, ttl8]), ttlOffset: head.length, ttlLength: ttl8.length };
 }
-var CHUNK = 4 << 20;
+var CHUNK2 = 4 << 20;
 async function shortenLeaseTtls(file, changes) {
   const handle = await open2(file, "r+");
   try {
@@ -33041,11 +33235,11 @@ async function shortenLeaseTtls(file, changes) {
     const overlap = Math.max(0, ...patterns.map((p) => p.pattern.length)) - 1;
     const rewritten = /* @__PURE__ */ new Map();
     const hash = createHash8("sha256");
-    const buffer = Buffer.alloc(CHUNK + overlap);
+    const buffer = Buffer.alloc(CHUNK2 + overlap);
     let carried = 0;
     let position = 0;
     while (position < dataSize) {
-      const want = Math.min(CHUNK, dataSize - position);
+      const want = Math.min(CHUNK2, dataSize - position);
       const { bytesRead } = await handle.read(buffer, carried, want, position);
       if (bytesRead === 0) break;
       const filled = carried + bytesRead;
@@ -33204,12 +33398,217 @@ var ReplayLeases = class {
   }
 };
 
+// src/restore/replayTxnClient.ts
+import http22 from "node:http2";
+var CompareResult = { Equal: 0, Greater: 1 };
+var CompareTarget = { Version: 0, Create: 1 };
+var ProtoWriter = class {
+  parts = [];
+  size = 0;
+  get length() {
+    return this.size;
+  }
+  push(part) {
+    this.parts.push(part);
+    this.size += part.length;
+  }
+  /** A varint of a non-negative integer below 2^53 (revisions, versions, lengths). */
+  varint(value) {
+    const bytes = [];
+    let v = value;
+    while (v >= 128) {
+      bytes.push(v % 128 | 128);
+      v = Math.floor(v / 128);
+    }
+    bytes.push(v);
+    this.push(Buffer.from(bytes));
+  }
+  /** A varint from a decimal int64 (lease ids use all 64 bits; negative ones as two's complement). */
+  varint64(decimal) {
+    let v = BigInt.asUintN(64, BigInt(decimal));
+    const bytes = [];
+    while (v >= 0x80n) {
+      bytes.push(Number(v & 0x7fn) | 128);
+      v >>= 7n;
+    }
+    bytes.push(Number(v));
+    this.push(Buffer.from(bytes));
+  }
+  uint(field, value) {
+    this.varint(field << 3);
+    this.varint(value);
+    return this;
+  }
+  int64(field, decimal) {
+    this.varint(field << 3);
+    this.varint64(decimal);
+    return this;
+  }
+  bytes(field, value) {
+    this.varint(field << 3 | 2);
+    this.varint(value.length);
+    this.push(value);
+    return this;
+  }
+  message(field, inner) {
+    this.varint(field << 3 | 2);
+    this.varint(inner.size);
+    for (const part of inner.parts) this.push(part);
+    return this;
+  }
+  finish() {
+    return Buffer.concat(this.parts, this.size);
+  }
+};
+function encodeRevisionTxn(record) {
+  const txn = new ProtoWriter();
+  const ops = [];
+  for (const event of record.events) {
+    const key = Buffer.from(event.key, "base64");
+    if (event.type === "put") {
+      txn.message(1, new ProtoWriter().uint(1, CompareResult.Equal).uint(2, CompareTarget.Version).bytes(3, key).uint(4, event.version - 1));
+      if (event.version > 1) {
+        txn.message(1, new ProtoWriter().uint(1, CompareResult.Equal).uint(2, CompareTarget.Create).bytes(3, key).uint(5, event.createRevision));
+      }
+      const put = new ProtoWriter().bytes(1, key).bytes(2, Buffer.from(event.value, "base64"));
+      if (event.lease !== "0") put.int64(3, event.lease);
+      ops.push(new ProtoWriter().message(2, put));
+    } else {
+      txn.message(1, new ProtoWriter().uint(1, CompareResult.Greater).uint(2, CompareTarget.Version).bytes(3, key).uint(4, 0));
+      ops.push(new ProtoWriter().message(3, new ProtoWriter().bytes(1, key)));
+    }
+  }
+  for (const op of ops) txn.message(2, op);
+  return txn.finish();
+}
+function readVarint(buffer, at) {
+  let value = 0;
+  let scale = 1;
+  let i = at;
+  for (; ; ) {
+    if (i >= buffer.length) throw new Error("truncated varint in the transaction response");
+    const byte = buffer[i++];
+    value += (byte & 127) * scale;
+    if (byte < 128) return { value, next: i };
+    scale *= 128;
+  }
+}
+function fields(buffer, visit) {
+  let at = 0;
+  while (at < buffer.length) {
+    const tag = readVarint(buffer, at);
+    at = tag.next;
+    const field = Math.floor(tag.value / 8);
+    const wire = tag.value % 8;
+    if (wire === 0) {
+      const v = readVarint(buffer, at);
+      at = v.next;
+      visit(field, v.value);
+    } else if (wire === 2) {
+      const length = readVarint(buffer, at);
+      at = length.next + length.value;
+      if (at > buffer.length) throw new Error("truncated field in the transaction response");
+      visit(field, buffer.subarray(length.next, at));
+    } else if (wire === 1) {
+      at += 8;
+    } else if (wire === 5) {
+      at += 4;
+    } else {
+      throw new Error(`unexpected protobuf wire type ${wire} in the transaction response`);
+    }
+  }
+}
+function decodeTxnResponse(message) {
+  let succeeded = false;
+  let revision = 0;
+  fields(message, (field, value) => {
+    if (field === 2 && typeof value === "number") succeeded = value !== 0;
+    if (field === 1 && Buffer.isBuffer(value)) {
+      fields(value, (f, v) => {
+        if (f === 3 && typeof v === "number") revision = v;
+      });
+    }
+  });
+  return { succeeded, revision };
+}
+function percentDecoded(text4) {
+  try {
+    return decodeURIComponent(text4);
+  } catch {
+    return text4;
+  }
+}
+var ReplayTxnClient = class {
+  session;
+  failure;
+  constructor(clientUrl) {
+    this.session = http22.connect(clientUrl, { maxSessionMemory: 1024 });
+    this.session.on("error", (error) => this.failure = error);
+  }
+  /** Sends one transaction and waits for etcd's answer. */
+  txn(request) {
+    if (this.failure) return Promise.reject(new Error(`connection to the throwaway etcd failed: ${this.failure.message}`));
+    return new Promise((resolve, reject) => {
+      const stream = this.session.request({
+        ":method": "POST",
+        ":path": "/etcdserverpb.KV/Txn",
+        "content-type": "application/grpc",
+        te: "trailers"
+      });
+      const chunks = [];
+      let status;
+      let message;
+      const noteStatus = (headers) => {
+        const s = headers["grpc-status"];
+        if (typeof s === "string") status = s;
+        const m = headers["grpc-message"];
+        if (typeof m === "string") message = percentDecoded(m);
+      };
+      stream.on("response", noteStatus);
+      stream.on("trailers", noteStatus);
+      stream.on("data", (chunk) => chunks.push(chunk));
+      let settled = false;
+      stream.on("error", (error) => {
+        settled = true;
+        reject(new Error(`KV.Txn to the throwaway etcd: ${error.message}`, { cause: error }));
+      });
+      stream.on("close", () => {
+        if (!settled) reject(new Error(`KV.Txn to the throwaway etcd: the stream closed without an answer (HTTP/2 code ${stream.rstCode ?? "none"})`));
+      });
+      stream.on("end", () => {
+        settled = true;
+        if (status !== "0") {
+          reject(new Error(`etcd refused the transaction (gRPC status ${status ?? "missing"}): ${message ?? "no message"}`));
+          return;
+        }
+        const body = Buffer.concat(chunks);
+        if (body.length < 5 || body[0] !== 0 || body.readUInt32BE(1) !== body.length - 5) {
+          reject(new Error(`unexpected KV.Txn response framing from the throwaway etcd (${body.length} bytes)`));
+          return;
+        }
+        try {
+          resolve(decodeTxnResponse(body.subarray(5)));
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+      const prefix = Buffer.alloc(5);
+      prefix.writeUInt32BE(request.length, 1);
+      stream.end(Buffer.concat([prefix, request]));
+    });
+  }
+  close() {
+    this.session.close();
+  }
+};
+
 // src/restore/replay.ts
 var SnapshotPastTarget = class extends Error {
   name = "SnapshotPastTarget";
 };
 var DEFAULT_REPLAY_LIMITS = { maxTxnOps: 1e4, maxRequestBytes: 16 << 20 };
 var OP_OVERHEAD_BYTES = 64;
+var REPLAY_QUOTA_EXTRA_BYTES = 16 * 2 ** 30;
 async function throwawayClient(clientUrl) {
   const loaded = await import("./chunk-V3CSZWUE.js");
   const { Etcd3 } = loaded.default ?? loaded;
@@ -33228,30 +33627,16 @@ async function supportsNoFsync(run, tools2) {
 }
 function revisionNeeds(record) {
   let bytes = 0;
+  let compares = 0;
   for (const event of record.events) {
     bytes += (event.key.length * 3 >> 2) * 2 + OP_OVERHEAD_BYTES;
+    compares += event.type === "put" && event.version > 1 ? 2 : 1;
     if (event.type === "put") bytes += event.value.length * 3 >> 2;
   }
-  return { maxTxnOps: record.events.length, maxRequestBytes: bytes };
+  return { maxTxnOps: Math.max(record.events.length, compares), maxRequestBytes: bytes };
 }
 function fits(needs, limits) {
   return needs.maxTxnOps <= limits.maxTxnOps && needs.maxRequestBytes <= limits.maxRequestBytes;
-}
-function revisionTxn(record) {
-  const compare = [];
-  const success = [];
-  for (const event of record.events) {
-    const key = Buffer.from(event.key, "base64");
-    if (event.type === "put") {
-      compare.push({ key, target: "Version", result: "Equal", version: event.version - 1 });
-      if (event.version > 1) compare.push({ key, target: "Create", result: "Equal", create_revision: event.createRevision });
-      success.push({ request_put: { key, value: Buffer.from(event.value, "base64"), ...event.lease !== "0" ? { lease: event.lease } : {} } });
-    } else {
-      compare.push({ key, target: "Version", result: "Greater", version: 0 });
-      success.push({ request_delete_range: { key } });
-    }
-  }
-  return { compare, success };
 }
 function printable(keyBase64) {
   const text4 = Buffer.from(keyBase64, "base64").toString("utf8");
@@ -33279,9 +33664,11 @@ async function withReplayedEtcd(input, use) {
   const member = { name: DRILL_MEMBER, initialCluster: `${DRILL_MEMBER}=${peerUrl}`, initialAdvertisePeerUrls: peerUrl, initialClusterToken: "etcd-dr-replay" };
   await runSnapshotRestore(input.run, input.tools, input.snapshotFile, dataDir, member, void 0);
   const noFsync = await supportsNoFsync(input.run, input.tools);
-  let limits = { ...input.limits ?? DEFAULT_REPLAY_LIMITS, unsafeNoFsync: noFsync };
+  const quotaBackendBytes = (await stat3(input.snapshotFile)).size + REPLAY_QUOTA_EXTRA_BYTES;
+  let limits = { ...input.limits ?? DEFAULT_REPLAY_LIMITS, unsafeNoFsync: noFsync, quotaBackendBytes, backendBatchIntervalMs: 1e3 };
   let etcd;
   let client;
+  let txnClient;
   const leases = new ReplayLeases(input.leases, input.target.time);
   const start = async () => {
     etcd = await startThrowawayEtcd(input.tools, dataDir, peerUrl, limits);
@@ -33292,12 +33679,15 @@ async function withReplayedEtcd(input, use) {
       dead: () => running.exitedWith()
     });
     client = await throwawayClient(running.clientUrl);
+    txnClient = new ReplayTxnClient(running.clientUrl);
     await leases.attach(client);
   };
   const stop = async () => {
     leases.detach();
     client?.close();
     client = void 0;
+    txnClient?.close();
+    txnClient = void 0;
     await etcd?.stop();
     etcd = void 0;
   };
@@ -33326,9 +33716,9 @@ async function withReplayedEtcd(input, use) {
       const needs = revisionNeeds(record);
       if (!fits(needs, limits)) {
         limits = {
+          ...limits,
           maxTxnOps: Math.max(limits.maxTxnOps, needs.maxTxnOps * 2),
-          maxRequestBytes: Math.max(limits.maxRequestBytes, needs.maxRequestBytes * 2),
-          unsafeNoFsync: noFsync
+          maxRequestBytes: Math.max(limits.maxRequestBytes, needs.maxRequestBytes * 2)
         };
         input.log.info(
           `revision ${record.rev} has ${needs.maxTxnOps} operations (~${needs.maxRequestBytes} bytes): restarting the throwaway etcd with --max-txn-ops=${limits.maxTxnOps} --max-request-bytes=${limits.maxRequestBytes}`
@@ -33345,7 +33735,7 @@ async function withReplayedEtcd(input, use) {
       if (renewal) throw new Error(`keeping the replay's leases alive failed before revision ${record.rev}: ${renewal}`);
       let response;
       try {
-        response = await client.kv.txn(revisionTxn(record));
+        response = await txnClient.txn(encodeRevisionTxn(record));
       } catch (error) {
         throw new Error(`replaying revision ${record.rev} (${record.events.length} events) failed: ${messageOf(error)}`, { cause: error });
       }
@@ -33354,7 +33744,7 @@ async function withReplayedEtcd(input, use) {
           `revision ${record.rev} does not continue the replayed state (${await explainMismatch(client, record)}): the journal and the backup it starts from disagree`
         );
       }
-      const reached = Number(response.header.revision);
+      const reached = response.revision;
       if (reached !== record.rev) {
         throw new Error(`replaying revision ${record.rev} left the throwaway etcd at revision ${reached}: the replay would no longer match the source`);
       }
@@ -33931,7 +34321,7 @@ import { execFile as execFile3 } from "node:child_process";
 import { promisify } from "node:util";
 
 // src/restore/restoreMember.ts
-import { lstat as lstat2, mkdtemp as mkdtemp5, rename as rename6, rm as rm13, stat as stat3, statfs as statfs2 } from "node:fs/promises";
+import { lstat as lstat2, mkdtemp as mkdtemp5, rename as rename6, rm as rm13, stat as stat4, statfs as statfs2 } from "node:fs/promises";
 import { basename as basename4, dirname as dirname3, join as join15 } from "node:path";
 
 // src/restore/progress.ts
@@ -34335,7 +34725,7 @@ function howToRollBack(input, aside) {
 }
 async function preflight(input, staging, aside) {
   const parent = dirname3(input.dataDir);
-  const parentStat = await stat3(parent).catch(() => void 0);
+  const parentStat = await stat4(parent).catch(() => void 0);
   if (!parentStat?.isDirectory()) throw new InputError(`data-dir's parent ${parent} does not exist`);
   for (const path4 of [staging, aside]) {
     if (await lstat2(path4).catch(() => void 0)) throw new InputError(`${path4} already exists; remove or rename it first`);
@@ -34355,7 +34745,7 @@ async function preflight(input, staging, aside) {
   if (existing && !existing.isDirectory()) throw new InputError(`data-dir ${input.dataDir} exists and is not a directory`);
 }
 async function existingDirectory(path4) {
-  const info = await stat3(path4).catch(() => void 0);
+  const info = await stat4(path4).catch(() => void 0);
   return info?.isDirectory() ? { uid: info.uid, gid: info.gid } : void 0;
 }
 
@@ -34761,4 +35151,4 @@ export {
   runCommand,
   runCliCommand
 };
-/*! For license information please see chunk-V2H3MCTJ.js.LEGAL.txt */
+/*! For license information please see chunk-BNGJ3WOP.js.LEGAL.txt */

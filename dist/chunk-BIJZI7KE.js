@@ -14,14 +14,14 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-V2H3MCTJ.js";
+} from "./chunk-BNGJ3WOP.js";
 import {
   InputError,
   messageOf
 } from "./chunk-42CUHY4V.js";
 import {
   tuneHeapFor
-} from "./chunk-WXYWB3WK.js";
+} from "./chunk-XV425B5E.js";
 import "./chunk-TWSOFDXT.js";
 
 // src/cli/run.ts

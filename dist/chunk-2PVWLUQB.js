@@ -2,8 +2,9 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   RELAUNCHED_ENV,
-  missingStartFlags
-} from "./chunk-WXYWB3WK.js";
+  missingStartFlags,
+  startEnvironment
+} from "./chunk-XV425B5E.js";
 
 // src/engine/relaunch.ts
 import { spawn } from "node:child_process";
@@ -13,7 +14,7 @@ async function relaunchForHeap(command) {
   const script = process.argv[1];
   if (flags.length === 0 || script === void 0) return;
   const args = [...process.execArgv, ...flags, script, ...process.argv.slice(2)];
-  const env = { ...process.env, [RELAUNCHED_ENV]: flags.join(" ") };
+  const env = { ...startEnvironment(command, process.env), ...process.env, [RELAUNCHED_ENV]: flags.join(" ") };
   if (process.execve) {
     try {
       process.execve(process.execPath, [process.execPath, ...args], env);

@@ -4,18 +4,20 @@ const require = __etcdDrCreateRequire(import.meta.url);
 // src/engine/heap.ts
 import { setFlagsFromString } from "node:v8";
 var STREAMING_HEAP_FLAG = "--external-memory-accounted-in-global-limit";
-var BACKUP_GROWTH_FLAG = "--heap-growing-percent=50";
 var YOUNG_GENERATION_FLAG = "--max-semi-space-size=2";
 var JOURNAL_OLD_SPACE_FLAG = "--max-old-space-size=64";
 var OPTIMIZE_FOR_SIZE_FLAG = "--optimize-for-size";
 var JOURNAL_START_FLAGS = [YOUNG_GENERATION_FLAG, JOURNAL_OLD_SPACE_FLAG, OPTIMIZE_FOR_SIZE_FLAG];
+var BACKUP_START_ENV = { MALLOC_ARENA_MAX: "2" };
 var RELAUNCHED_ENV = "ETCD_DR_HEAP_RELAUNCHED";
 var START_FLAGS = {
   backup: [YOUNG_GENERATION_FLAG],
   journal: JOURNAL_START_FLAGS
 };
+var START_ENV = {
+  backup: BACKUP_START_ENV
+};
 var HEAP_FLAGS = {
-  backup: [STREAMING_HEAP_FLAG, BACKUP_GROWTH_FLAG],
   restore: [STREAMING_HEAP_FLAG],
   verify: [STREAMING_HEAP_FLAG]
 };
@@ -34,9 +36,14 @@ function missingStartFlags(command, start) {
   const given = new Set([...start.execArgv, ...(start.env["NODE_OPTIONS"] ?? "").split(/\s+/)].filter((a) => a.startsWith("-")).map(flagName));
   return wanted.filter((flag) => !given.has(flagName(flag)));
 }
+function startEnvironment(command, env) {
+  const wanted = Object.hasOwn(START_ENV, command) ? START_ENV[command] ?? {} : {};
+  return Object.fromEntries(Object.entries(wanted).filter(([name]) => env[name] === void 0));
+}
 
 export {
   RELAUNCHED_ENV,
   tuneHeapFor,
-  missingStartFlags
+  missingStartFlags,
+  startEnvironment
 };

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-V2H3MCTJ.js";
+} from "./chunk-BNGJ3WOP.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";
@@ -20,7 +20,7 @@ import {
 } from "./chunk-E3PZOCOU.js";
 import {
   tuneHeapFor
-} from "./chunk-WXYWB3WK.js";
+} from "./chunk-XV425B5E.js";
 
 // src/action/run.ts
 function actionSettings() {
