@@ -20,6 +20,11 @@ export interface MessageHandler {
    * Empty values produce no call.
    */
   bytes?(field: number, piece: Buffer): void;
+  /**
+   * A wanted length-delimited field is complete (after its last piece; also for an empty value): a caller
+   * that decodes a nested message (a watch event) knows where one ends and the next begins.
+   */
+  fieldEnd?(field: number): void;
   /** A varint field (precise up to 2^53, which covers every count etcd sends). */
   varint?(field: number, value: number): void;
   /** A whole message has been read. */
@@ -50,7 +55,7 @@ type State = (typeof State)[keyof typeof State];
  * Protobuf says a repeated scalar field's last value wins; a streaming reader cannot know a field is
  * not repeated until the message ends, so each occurrence is delivered. etcd sends each field once.
  */
-export class GrpcMessageReader {
+export class GrpcMessageReader implements ResponseBodyReader {
   private state: State = State.FrameHeader;
   /** Frame header bytes collected so far, when a header is split across chunks. */
   private readonly header = Buffer.alloc(FRAME_HEADER_SIZE);
@@ -124,7 +129,10 @@ export class GrpcMessageReader {
           at += take;
           this.runLeft -= take;
           this.consume(take);
-          if (this.runLeft === 0) this.fieldDone();
+          if (this.runLeft === 0) {
+            if (this.state === State.Deliver) this.handler.fieldEnd?.(this.field);
+            this.fieldDone();
+          }
           break;
         }
       }
@@ -187,7 +195,10 @@ export class GrpcMessageReader {
     if (bytes > this.messageLeft) throw new GrpcProtocolError(`field ${this.field} runs past the end of its message`);
     this.state = state;
     this.runLeft = bytes;
-    if (bytes === 0) this.fieldDone();
+    if (bytes === 0) {
+      if (state === State.Deliver) this.handler.fieldEnd?.(this.field);
+      this.fieldDone();
+    }
   }
 
   private fieldDone(): void {
@@ -199,6 +210,47 @@ export class GrpcMessageReader {
     this.state = State.FrameHeader;
     this.messages += 1;
     this.handler.end?.();
+  }
+}
+
+/** What a gRPC call hands the response body to: chunks as they arrive, then the end of the body. */
+export interface ResponseBodyReader {
+  write(chunk: Buffer): void;
+  /** The body has ended: throws if it stopped inside a message. */
+  finish(): void;
+}
+
+/**
+ * Keeps each response message whole, for unary calls whose answers are a few bytes (a lease's TTL): simpler
+ * than decoding field by field as GrpcMessageReader does for streams of any size.
+ */
+export class MessageCollector implements ResponseBodyReader {
+  private chunks: Buffer[] = [];
+  private collected: Buffer[] = [];
+
+  /** The messages of the body, once finish() returned. */
+  get messages(): readonly Buffer[] {
+    return this.collected;
+  }
+
+  write(chunk: Buffer): void {
+    this.chunks.push(chunk);
+  }
+
+  finish(): void {
+    const body = Buffer.concat(this.chunks);
+    this.chunks = [];
+    const messages: Buffer[] = [];
+    let at = 0;
+    while (at < body.length) {
+      if (body.length - at < FRAME_HEADER_SIZE) throw new GrpcProtocolError('the response ended inside a gRPC message header');
+      if (body[at] !== 0) throw new GrpcProtocolError(`compressed gRPC message (flag ${body[at]}) although none was accepted`);
+      const size = body.readUInt32BE(at + 1);
+      if (size > body.length - at - FRAME_HEADER_SIZE) throw new GrpcProtocolError(`the response ended inside a gRPC message (${size - (body.length - at - FRAME_HEADER_SIZE)} bytes missing)`);
+      messages.push(body.subarray(at + FRAME_HEADER_SIZE, at + FRAME_HEADER_SIZE + size));
+      at += FRAME_HEADER_SIZE + size;
+    }
+    this.collected = messages;
   }
 }
 

@@ -9,19 +9,12 @@
  * One HTTP/2 session per snapshot, closed when the stream ends or is cancelled: a snapshot is long and
  * rare, so sharing etcd3's connection would save one handshake and couple our flow control to its calls.
  */
-import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import type { ClientHttp2Session } from 'node:http2';
 import { Readable } from 'node:stream';
 import { withContext } from '../errors.ts';
 import type { EtcdAccess } from './connection.ts';
-import {
-  AUTHENTICATE_TOKEN_FIELD,
-  GrpcMessageReader,
-  GrpcStatusError,
-  authenticateRequest,
-  decodeGrpcMessage,
-  grpcFrame,
-  snapshotBlobReader,
-} from './grpcFrames.ts';
+import { snapshotBlobReader } from './grpcFrames.ts';
+import { grpcCall, keepPinging, openGrpcSession, type GrpcCall } from './http2Session.ts';
 
 export interface SnapshotStream {
   /** Raw snapshot bytes, ending with etcd's 32-byte sha256 trailer. */
@@ -33,7 +26,6 @@ export interface SnapshotStream {
 }
 
 const SNAPSHOT_PATH = '/etcdserverpb.Maintenance/Snapshot';
-const AUTHENTICATE_PATH = '/etcdserverpb.Auth/Authenticate';
 
 /**
  * HTTP/2's default 64 KiB windows let etcd send two 32 KiB messages before waiting for a WINDOW_UPDATE.
@@ -74,181 +66,11 @@ export async function openSnapshot(
   endpoint: string,
   options: SnapshotOptions = {},
 ): Promise<SnapshotStream> {
-  const session = await connectSession(access, endpoint);
-  let token: string | undefined;
-  try {
-    token = access.auth ? await authenticate(session, access, endpoint) : undefined;
-  } catch (error) {
-    session.destroy();
-    throw error;
-  }
+  const { session, token } = await openGrpcSession(access, endpoint, { stream: STREAM_WINDOW, session: SESSION_WINDOW });
   return startSnapshot(session, endpoint, token, {
     keepaliveMs: options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
     keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? Math.max(access.callTimeoutMs, 10_000),
   });
-}
-
-/**
- * TLS follows the credentials, as in connection.ts (etcd3 ignores the scheme), and also an explicit
- * https:// (then verified against the system CAs). etcd serves gRPC on its client port both ways:
- * h2 by ALPN with TLS, HTTP/2 prior knowledge without.
- */
-function authorityOf(access: EtcdAccess, endpoint: string): string {
-  if (/^unixs?:/.test(endpoint)) throw new Error(`${endpoint}: unix socket endpoints are not supported by the HTTP/2 snapshot reader`);
-  const hostPort = endpoint.replace(/^(https?):\/\//, '').replace(/\/+$/, '');
-  const secure = access.tls !== undefined || endpoint.startsWith('https://');
-  return `${secure ? 'https' : 'http'}://${hostPort}`;
-}
-
-/** Connects within callTimeoutMs; rejects with the endpoint and the reason (refused, TLS, timeout). */
-async function connectSession(access: EtcdAccess, endpoint: string): Promise<ClientHttp2Session> {
-  const authority = authorityOf(access, endpoint);
-  const tls = access.tls;
-  const session = http2.connect(authority, {
-    ...(tls ? { ca: tls.ca, ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) } : {}),
-    settings: { initialWindowSize: STREAM_WINDOW, enablePush: false },
-  });
-  // Without a listener a late session error (reset after we are done with it) would crash the process;
-  // the streams report errors that matter.
-  session.on('error', () => undefined);
-  try {
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(
-        () => reject(new Error(`no HTTP/2 connection within ${access.callTimeoutMs} ms`)),
-        access.callTimeoutMs,
-      );
-      const settle = (error?: Error): void => {
-        clearTimeout(timer);
-        session.off('connect', onConnect);
-        session.off('error', onError);
-        session.off('close', onClose);
-        if (error) reject(error);
-        else resolve();
-      };
-      const onConnect = (): void => settle();
-      const onError = (error: Error): void => settle(error);
-      const onClose = (): void => settle(new Error('the connection closed during the handshake'));
-      session.once('connect', onConnect);
-      session.once('error', onError);
-      session.once('close', onClose);
-    });
-  } catch (error) {
-    session.destroy();
-    throw withContext(`connecting to etcd at ${endpoint}`, error);
-  }
-  session.setLocalWindowSize(SESSION_WINDOW);
-  return session;
-}
-
-interface GrpcCall {
-  readonly stream: ClientHttp2Stream;
-  /** Settles when the call is over: resolves on grpc-status 0 after a complete body, rejects otherwise. */
-  readonly done: Promise<void>;
-  /** Ends the call early with `reason` (done rejects with it). */
-  abort(reason: Error): void;
-}
-
-/**
- * Starts one gRPC call with an already-encoded request message. Response messages go to `reader`;
- * the outcome is decided by grpc-status, taken from the trailers, or from the headers when etcd answers
- * an error with no body ("trailers-only"). A stream that closes without any status was cut.
- */
-function grpcCall(session: ClientHttp2Session, path: string, request: Buffer, token: string | undefined, reader: GrpcMessageReader): GrpcCall {
-  const stream = session.request({
-    ':method': 'POST',
-    ':path': path,
-    'content-type': 'application/grpc',
-    te: 'trailers',
-    // etcd's auth interceptor reads the token from this metadata key (rpctypes.TokenFieldNameGRPC).
-    ...(token !== undefined ? { token } : {}),
-  });
-  let settled = false;
-  let resolveDone: () => void = () => undefined;
-  let rejectDone: (error: Error) => void = () => undefined;
-  const done = new Promise<void>((resolve, reject) => {
-    resolveDone = resolve;
-    rejectDone = reject;
-  });
-  const fail = (error: Error): void => {
-    if (settled) return;
-    settled = true;
-    if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
-    rejectDone(error);
-  };
-
-  let responseHeaders: IncomingHttpHeaders | undefined;
-  let trailers: IncomingHttpHeaders | undefined;
-  stream.on('response', (headers) => {
-    responseHeaders = headers;
-    const status = headers[':status'];
-    // A proxy or a non-gRPC listener on the port: say so rather than "no grpc-status".
-    if (status !== 200) fail(new Error(`HTTP status ${status} from a gRPC endpoint (is this an etcd client URL?)`));
-  });
-  stream.on('trailers', (headers) => {
-    trailers = headers;
-  });
-  stream.on('data', (chunk: Buffer) => {
-    if (settled) return;
-    try {
-      reader.write(chunk);
-    } catch (error) {
-      fail(error as Error);
-    }
-  });
-  stream.on('error', (error) => fail(error));
-  stream.on('close', () => {
-    if (settled) return;
-    const meta = trailers ?? (responseHeaders?.['grpc-status'] !== undefined ? responseHeaders : undefined);
-    const status = meta?.['grpc-status'];
-    if (status === undefined) {
-      fail(new Error('the call ended without a gRPC status: the connection to etcd was lost'));
-      return;
-    }
-    const code = Number(status);
-    if (code !== 0) {
-      const message = meta?.['grpc-message'];
-      fail(new GrpcStatusError(code, typeof message === 'string' ? decodeGrpcMessage(message) : ''));
-      return;
-    }
-    try {
-      reader.finish();
-    } catch (error) {
-      fail(error as Error);
-      return;
-    }
-    settled = true;
-    resolveDone();
-  });
-  stream.end(grpcFrame(request));
-  return { stream, done, abort: fail };
-}
-
-/**
- * Gets a token with Auth.Authenticate on this session rather than borrowing the one etcd3 caches in its
- * connection pool: that pool is private API (its shape could change under an upgrade and leave us sending
- * no token at all), etcd3 authenticates lazily (no token until its first call), and a cached simple token
- * may have expired (etcd forgets them after --auth-token-ttl idle). A fresh token costs one round trip
- * (a bcrypt check on etcd) per snapshot, nothing next to streaming the database, and a wrong password
- * fails right here with etcd's own message.
- */
-async function authenticate(session: ClientHttp2Session, access: EtcdAccess, endpoint: string): Promise<string> {
-  const auth = access.auth;
-  if (!auth) throw new Error('authenticate called without credentials');
-  const pieces: Buffer[] = [];
-  const reader = new GrpcMessageReader({ bytes: (_field, piece) => pieces.push(piece) }, new Set([AUTHENTICATE_TOKEN_FIELD]));
-  const call = grpcCall(session, AUTHENTICATE_PATH, authenticateRequest(auth.username, auth.password), undefined, reader);
-  const timer = setTimeout(() => call.abort(new Error(`no answer within ${access.callTimeoutMs} ms`)), access.callTimeoutMs);
-  try {
-    await call.done;
-  } catch (error) {
-    throw withContext(`authenticating to etcd at ${endpoint} as ${auth.username}`, error);
-  } finally {
-    clearTimeout(timer);
-  }
-  if (reader.messageCount !== 1 || pieces.length === 0) {
-    throw new Error(`authenticating to etcd at ${endpoint} as ${auth.username}: the answer carries no token`);
-  }
-  return Buffer.concat(pieces).toString('utf8');
 }
 
 function startSnapshot(
@@ -268,10 +90,10 @@ function startSnapshot(
   started.catch(() => undefined);
 
   let finished = false;
-  let pinger: NodeJS.Timeout | undefined;
+  let stopPinging: (() => void) | undefined;
   /** Graceful close after a complete call; otherwise drop the connection so etcd stops at once. */
   const release = (graceful = false): void => {
-    if (pinger) clearInterval(pinger);
+    stopPinging?.();
     if (session.destroyed) return;
     if (graceful) session.close();
     else session.destroy();
@@ -300,17 +122,7 @@ function startSnapshot(
   call = grpcCall(session, SNAPSHOT_PATH, Buffer.alloc(0), token, reader);
   const current = call;
 
-  pinger = setInterval(() => {
-    const timeout = setTimeout(
-      () => current.abort(new Error(`etcd did not answer a ping within ${keepalive.keepaliveTimeoutMs} ms`)),
-      keepalive.keepaliveTimeoutMs,
-    );
-    timeout.unref();
-    // A ping cancelled because the session is closing needs no report: the stream reports the close.
-    const sent = session.ping(() => clearTimeout(timeout));
-    if (!sent) clearTimeout(timeout);
-  }, keepalive.keepaliveMs);
-  pinger.unref();
+  stopPinging = keepPinging(session, keepalive.keepaliveMs, keepalive.keepaliveTimeoutMs, (error) => current.abort(error));
 
   current.done.then(
     () => {

@@ -17,8 +17,9 @@
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Etcd3 } from 'etcd3';
-import { connect, type EtcdAccess } from '../etcd/connection.ts';
+import type { EtcdAccess } from '../etcd/connection.ts';
+import { leaseTimeToLive } from '../etcd/leases.ts';
+import { EtcdHttp2Client } from '../etcd/http2Client.ts';
 import type { Log } from '../base/log.ts';
 import { messageOf } from '../errors.ts';
 import type { Compression } from '../repository/layout.ts';
@@ -84,7 +85,7 @@ export async function runFollower(options: FollowerOptions, deps: FollowerDeps, 
   const timer = setTimeout(() => stop.abort(), options.maxRuntimeMs);
   signal?.addEventListener('abort', () => stop.abort());
   const stats = new Stats();
-  const client = await connect(options.etcd);
+  const client = new EtcdHttp2Client(options.etcd);
   try {
     while (!stop.signal.aborted && deps.now().getTime() < deadline) {
       let lock: WriterLock | undefined;
@@ -103,6 +104,11 @@ export async function runFollower(options: FollowerOptions, deps: FollowerDeps, 
         await Promise.allSettled(deps.stores.map((s) => s.open()));
         await waitForLockFree(client, options.cluster, stop.signal);
         continue;
+      }
+      if (stop.signal.aborted) {
+        // Stopped while the lock was being taken (etcd slow or just back): hand it straight back.
+        await lock.release();
+        break;
       }
       deps.log.info(`journal: writer (lock ${lock.key} at revision ${lock.modRevision})`);
       stats.wrote = true;
@@ -180,18 +186,20 @@ class Writer {
   private lastRevision = 0;
   private readonly open = new OpenSegment();
   private progress: { revision: number; at: string } | undefined;
+  /** Index of the endpoint the next watch tries first. */
+  private watchTurn = 0;
   private lastPublishAt = 0;
   private readonly publisher: Publisher;
 
   constructor(
     private readonly options: FollowerOptions,
     private readonly deps: FollowerDeps,
-    private readonly client: Etcd3,
+    client: EtcdHttp2Client,
     private readonly lock: WriterLock,
     private readonly stats: Stats,
     private readonly stop: AbortSignal,
   ) {
-    this.publisher = new Publisher(options, deps, lock, stats, new LeaseTracker(client, deps.now));
+    this.publisher = new Publisher(options, deps, lock, stats, new LeaseTracker((id) => leaseTimeToLive(client, id), deps.now));
   }
 
   private post(message: Message): void {
@@ -208,6 +216,8 @@ class Writer {
   async run(): Promise<WriterEnd> {
     const onStop = (): void => this.post({ type: 'stop' });
     this.stop.addEventListener('abort', onStop);
+    // An AbortSignal fires once: a stop that came before this writer started is in `aborted` alone.
+    if (this.stop.aborted) onStop();
     void this.lock.lost.then((error) => this.post({ type: 'lock-lost', error }));
     const ticker = setInterval(() => this.post({ type: 'tick' }), this.options.flushMs);
     try {
@@ -258,6 +268,8 @@ class Writer {
             break;
           }
           case 'ended':
+            // The member it read from may be gone: the next watch tries the following one first.
+            if (this.watch) this.watchTurn = (this.options.etcd.endpoints.indexOf(this.watch.endpoint) + 1) % this.options.etcd.endpoints.length;
             this.watch = undefined;
             this.deps.log.warning(`journal: ${message.error.message}; watching again from revision ${this.lastRevision + 1}`);
             await this.deps.sleep(500);
@@ -351,7 +363,9 @@ class Writer {
       const t = this.inbox[i]!.type;
       if (t === 'revisions' || t === 'progress' || t === 'compacted' || t === 'ended') this.inbox.splice(i, 1);
     }
-    this.watch = await openWatch(this.client, this.lastRevision + 1, this.deps.now, (m) => this.post(m));
+    const endpoints = this.options.etcd.endpoints;
+    const order = [...endpoints.slice(this.watchTurn), ...endpoints.slice(0, this.watchTurn)];
+    this.watch = await openWatch(this.options.etcd, order, this.lastRevision + 1, this.deps.now, (m) => this.post(m));
   }
 
   /** Adds the whole revisions that continue the journal; returns the hole where they stop doing so, if any. */

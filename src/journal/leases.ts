@@ -4,14 +4,17 @@
  * in the watch event, and a lease that expired before we asked answers TTL -1 (its keys' deletions are in
  * the journal anyway).
  */
-import type { Etcd3 } from 'etcd3';
+import type { LeaseTimeToLive } from '../etcd/leaseMessages.ts';
 import type { LeaseGrant } from './records.ts';
+
+/** Asks etcd for one lease's TTLs (leaseTimeToLive in etcd/leases.ts). */
+export type AskTimeToLive = (id: string) => Promise<LeaseTimeToLive>;
 
 export class LeaseTracker {
   private readonly seen = new Set<string>();
 
   constructor(
-    private readonly client: Etcd3,
+    private readonly timeToLive: AskTimeToLive,
     private readonly now: () => Date,
   ) {}
 
@@ -25,8 +28,8 @@ export class LeaseTracker {
   private async ask(id: string): Promise<LeaseGrant> {
     const askedAt = this.now().toISOString();
     try {
-      const res = await this.client.leaseClient.leaseTimeToLive({ ID: id, keys: false });
-      return { id, grantedTtl: Number(res.grantedTTL), remainingTtl: Number(res.TTL), askedAt };
+      const res = await this.timeToLive(id);
+      return { id, grantedTtl: res.grantedTtl, remainingTtl: res.ttl, askedAt };
     } catch {
       // Unknown (etcd did not answer): -1 for both, so a replay knows it must pick a TTL itself.
       return { id, grantedTtl: -1, remainingTtl: -1, askedAt };

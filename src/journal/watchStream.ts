@@ -1,13 +1,15 @@
 /**
- * One raw Watch stream over the whole keyspace, from a given revision. etcd3's Watcher does not offer
- * progress requests and silently re-creates its stream, so this uses the Watch gRPC stream directly:
+ * The journal's view of a whole-keyspace watch (etcd/watch.ts): whole revisions as journal records,
+ * progress notifications, compaction, and the end of the stream. The raw stream, not etcd3's Watcher:
  * we need to know exactly which revisions arrived, to ask "are you done up to here?" (WatchProgressRequest)
  * when idle, and to see ErrCompacted (compact_revision) instead of being resumed elsewhere.
  *
  * etcd guarantees that a WatchResponse never splits a revision (the events of one transaction arrive
  * together) unless fragmenting is asked for, which we do not: each response is a list of whole revisions.
  */
-import type { Etcd3, IEvent, IWatchRequest, IWatchResponse } from 'etcd3';
+import type { EtcdAccess } from '../etcd/connection.ts';
+import { openWatch as openEtcdWatch } from '../etcd/watch.ts';
+import { WHOLE_KEYSPACE, type WatchedEvent } from '../etcd/watchMessages.ts';
 import type { JournalEvent, RevisionRecord } from './records.ts';
 
 export type WatchMessage =
@@ -18,74 +20,70 @@ export type WatchMessage =
   | { readonly type: 'ended'; readonly error: Error };
 
 export interface WatchHandle {
+  /** The member the watch reads from. */
+  readonly endpoint: string;
   /** Asks etcd for a progress notification (answered once the watcher has sent everything up to the current revision). */
   requestProgress(): void;
   close(): void;
 }
 
-/** The whole keyspace: key "\0", range_end "\0" means every key (etcd's `--prefix ""` / `--from-key ""`). */
-const ALL_KEYS = Buffer.from([0]);
-
+/**
+ * Watches from `startRevision` through the first of `endpoints` that answers (the caller rotates them after
+ * a watch ends, so a dead member is not tried first again). Every message after the stream is over is
+ * dropped: exactly one of 'compacted' or 'ended' ends it.
+ */
 export async function openWatch(
-  client: Etcd3,
+  access: EtcdAccess,
+  endpoints: readonly string[],
   startRevision: number,
   now: () => Date,
   onMessage: (message: WatchMessage) => void,
 ): Promise<WatchHandle> {
-  const stream = await client.watchClient.watch();
-  let closed = false;
-  let created = false;
-  const end = (error: Error): void => {
-    if (closed) return;
-    closed = true;
-    stream.cancel();
-    onMessage({ type: 'ended', error });
-  };
-  stream.on('data', (res: IWatchResponse) => {
-    if (closed) return;
-    const compactRevision = Number(res.compact_revision);
-    if (compactRevision > 0) {
-      closed = true;
-      stream.cancel();
-      onMessage({ type: 'compacted', compactRevision });
-      return;
-    }
-    if (res.canceled) {
-      end(new Error(`etcd cancelled the watch${res.cancel_reason ? `: ${res.cancel_reason}` : ''}`));
-      return;
-    }
-    if (res.created) {
-      created = true;
-      return;
-    }
-    const headerRevision = Number(res.header.revision);
-    if (res.events.length === 0) {
-      // A progress notification: everything up to headerRevision has been sent on this stream.
-      onMessage({ type: 'progress', revision: headerRevision });
-      return;
-    }
-    onMessage({ type: 'revisions', records: groupByRevision(res.events, now()), headerRevision });
+  let over = false;
+  const watch = await openEtcdWatch(access, endpoints, WHOLE_KEYSPACE, startRevision, {
+    onResponse: (response) => {
+      if (over) return;
+      switch (response.kind) {
+        case 'created':
+          return;
+        case 'compacted':
+          over = true;
+          watch.close();
+          onMessage({ type: 'compacted', compactRevision: response.compactRevision });
+          return;
+        case 'canceled':
+          over = true;
+          watch.close();
+          onMessage({ type: 'ended', error: new Error(`etcd cancelled the watch${response.reason ? `: ${response.reason}` : ''}`) });
+          return;
+        case 'progress':
+          onMessage({ type: 'progress', revision: response.revision });
+          return;
+        case 'events':
+          onMessage({ type: 'revisions', records: groupByRevision(response.events, now()), headerRevision: response.headerRevision });
+          return;
+      }
+    },
+    onEnd: (error) => {
+      if (over) return;
+      over = true;
+      onMessage({ type: 'ended', error });
+    },
   });
-  stream.on('error', (error: Error) => end(new Error(`watch stream failed: ${error.message}`)));
-  stream.on('end', () => end(new Error('etcd ended the watch stream')));
-  const create: IWatchRequest = {
-    create_request: { key: ALL_KEYS, range_end: ALL_KEYS, start_revision: String(startRevision), prev_kv: false },
-  };
-  stream.write(create);
   return {
+    endpoint: watch.endpoint,
     requestProgress: () => {
-      if (!closed && created) stream.write({ progress_request: {} });
+      if (!over) watch.requestProgress();
     },
     close: () => {
-      if (closed) return;
-      closed = true;
-      stream.cancel();
+      over = true;
+      watch.close();
     },
   };
 }
 
 /** Groups a response's events into one record per revision, in etcd's order. */
-export function groupByRevision(events: readonly IEvent[], receivedAt: Date): RevisionRecord[] {
+export function groupByRevision(events: readonly WatchedEvent[], receivedAt: Date): RevisionRecord[] {
   const at = receivedAt.toISOString();
   const records: { rev: number; events: JournalEvent[] }[] = [];
   for (const e of events) {
@@ -97,17 +95,16 @@ export function groupByRevision(events: readonly IEvent[], receivedAt: Date): Re
   return records.map((r) => ({ type: 'rev', rev: r.rev, at, events: r.events }));
 }
 
-function toJournalEvent(e: IEvent): JournalEvent {
-  const kv = e.kv;
-  const modRevision = Number(kv.mod_revision);
-  if (e.type === 'Delete') return { type: 'delete', key: kv.key.toString('base64'), modRevision };
+function toJournalEvent({ type, kv }: WatchedEvent): JournalEvent {
+  const key = kv.key.toString('base64');
+  if (type === 'delete') return { type: 'delete', key, modRevision: kv.modRevision };
   return {
     type: 'put',
-    key: kv.key.toString('base64'),
+    key,
     value: kv.value.toString('base64'),
-    lease: String(kv.lease ?? '0'),
-    createRevision: Number(kv.create_revision),
-    modRevision,
-    version: Number(kv.version),
+    lease: kv.lease,
+    createRevision: kv.createRevision,
+    modRevision: kv.modRevision,
+    version: kv.version,
   };
 }

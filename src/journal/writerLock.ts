@@ -4,13 +4,25 @@
  * writer released it, or its lease expired because it died or lost etcd). Separate from the backup lock
  * (etcd/lock.ts) because a journal writer holds its lock for hours while backups come and go.
  *
- * Never two writers: etcd3's lease emits `lost` once etcd says the lease is gone, but a partitioned writer
- * may not hear that for a while. So the writer also keeps the time of its last acknowledged keep-alive and
- * treats the lock as gone `ttl - margin` after it (the lease cannot have expired earlier: etcd counts the
- * TTL from that keep-alive), and before publishing it checks the key still carries its own modRevision.
+ * Never two writers: the keep-alive says when etcd reports the lease gone, but a partitioned writer may not
+ * hear that for a while. So the writer also keeps the time of its last acknowledged keep-alive and treats
+ * the lock as gone `ttl - margin` after it (the lease cannot have expired earlier: etcd counts the TTL from
+ * that keep-alive), and before publishing it checks the key still carries its own modRevision.
+ *
+ * Through the journal's own HTTP/2 client (etcd/http2Client.ts), like the rest of the follower.
  */
-import type { Etcd3, Lease } from 'etcd3';
 import { messageOf } from '../errors.ts';
+import type { EtcdHttp2Client } from '../etcd/http2Client.ts';
+import { countKeyRequest, createIfAbsentTxn, decodeRangeCount, decodeTxnResponse, modRevisionIsTxn, type TxnResult } from '../etcd/kvMessages.ts';
+import { grantLease, keepLeaseAlive, revokeLease } from '../etcd/leases.ts';
+import { openWatch } from '../etcd/watch.ts';
+
+const TXN = '/etcdserverpb.KV/Txn';
+const RANGE = '/etcdserverpb.KV/Range';
+
+async function txn(client: EtcdHttp2Client, request: Buffer): Promise<TxnResult> {
+  return decodeTxnResponse(await client.call(TXN, request));
+}
 
 export const JOURNAL_LOCK_PREFIX = '/etcd-dr/journal-writer/';
 
@@ -45,37 +57,36 @@ export interface LockHolder {
 
 /** Tries once; undefined when someone else holds the lock. */
 export async function tryAcquireWriterLock(
-  client: Etcd3,
+  client: EtcdHttp2Client,
   cluster: string,
   who: LockHolder,
   ttlSeconds: number,
   clock: () => number = Date.now,
 ): Promise<WriterLock | undefined> {
   const key = journalLockKey(cluster);
-  const lease: Lease = client.lease(ttlSeconds, { autoKeepAlive: true });
+  const keyBytes = Buffer.from(key);
   const grantedAt = clock();
   let leaseId: string;
   try {
-    leaseId = await lease.grant();
+    leaseId = await grantLease(client, ttlSeconds);
   } catch (error) {
-    lease.release();
     throw new Error(`granting a ${ttlSeconds} s lease for the journal lock: ${messageOf(error)}`);
   }
+  const revoke = (): Promise<void> => revokeLease(client, leaseId).catch(() => undefined);
   const value = JSON.stringify({ holder: who.holder, member: who.member, pid: process.pid, since: new Date(grantedAt).toISOString() });
-  let result;
+  let result: TxnResult;
   try {
-    result = await client.if(key, 'Create', '==', 0).then(client.put(key).value(value).lease(leaseId)).commit();
+    result = await txn(client, createIfAbsentTxn(keyBytes, Buffer.from(value), leaseId));
   } catch (error) {
-    await lease.revoke().catch(() => undefined);
+    await revoke();
     throw new Error(`taking the journal lock ${key}: ${messageOf(error)}`);
   }
   if (!result.succeeded) {
-    await lease.revoke().catch(() => undefined);
+    await revoke();
     return undefined;
   }
-  const modRevision = Number(result.header.revision);
+  const modRevision = result.revision;
   const ttlMs = ttlSeconds * 1000;
-  // Keep a margin for clock rate differences and for an in-flight publish to finish or be abandoned.
   const marginMs = Math.min(2000, ttlMs / 4);
   let lastAck = grantedAt;
   let isHeld = true;
@@ -85,12 +96,17 @@ export async function tryAcquireWriterLock(
     if (!isHeld) return;
     isHeld = false;
     clearInterval(timer);
+    stopKeepAlive();
     resolveLost(error);
   };
-  lease.on('keepaliveSucceeded', () => {
-    lastAck = clock();
+  const stopKeepAlive = keepLeaseAlive(client, leaseId, ttlSeconds, {
+    onRenewed: () => {
+      lastAck = clock();
+    },
+    onGone: (error) => lose(new Error(`lost the journal lock ${key}: ${error.message}`)),
+    // Counted by the reckoning below: the lock is lost only if no renewal comes in time.
+    onTrouble: () => undefined,
   });
-  lease.on('lost', (error: Error) => lose(new Error(`lost the journal lock ${key}: ${messageOf(error)}`)));
   const timer = setInterval(() => {
     if (clock() - lastAck > ttlMs - marginMs) {
       lose(new Error(`lost the journal lock ${key}: no keep-alive acknowledged for ${Math.round((clock() - lastAck) / 1000)} s (TTL ${ttlSeconds} s)`));
@@ -107,7 +123,7 @@ export async function tryAcquireWriterLock(
     confirm: async () => {
       if (!isHeld) return false;
       try {
-        const check = await client.if(key, 'Mod', '==', modRevision).commit();
+        const check = await txn(client, modRevisionIsTxn(keyBytes, modRevision));
         if (!check.succeeded) lose(new Error(`lost the journal lock ${key}: the key is no longer ours`));
         return check.succeeded && isHeld;
       } catch {
@@ -118,50 +134,56 @@ export async function tryAcquireWriterLock(
       const wasHeld = isHeld;
       isHeld = false;
       clearInterval(timer);
-      lease.removeAllListeners();
+      stopKeepAlive();
       if (wasHeld) resolveLost(new Error('released'));
-      // Revoking the lease deletes the key at once, so a standby takes over without waiting for the TTL.
-      await lease.revoke().catch(() => lease.release());
+      await revoke();
     },
   };
 }
 
 /**
  * Waits until the lock key is absent (or `signal` aborts), watching it so a release or expiry is seen at
- * once; a timer re-checks in case the watch missed it (etcd restarted, stream re-created).
+ * once; a timer re-checks in case the watch missed it (etcd restarted, the key deleted before the watch began).
  */
-export async function waitForLockFree(client: Etcd3, cluster: string, signal: AbortSignal, recheckMs = 2000): Promise<void> {
-  const key = journalLockKey(cluster);
+export async function waitForLockFree(client: EtcdHttp2Client, cluster: string, signal: AbortSignal, recheckMs = 2000): Promise<void> {
+  const key = Buffer.from(journalLockKey(cluster));
   const free = async (): Promise<boolean> => {
     try {
-      return (await client.get(key).string()) === null;
+      return decodeRangeCount(await client.call(RANGE, countKeyRequest(key))) === 0;
     } catch {
       return false;
     }
   };
   if (await free()) return;
-  let watcher;
-  try {
-    watcher = await client.watch().key(key).create();
-  } catch {
-    watcher = undefined;
-  }
-  try {
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearInterval(timer);
-        signal.removeEventListener('abort', done);
-        resolve();
-      };
-      watcher?.on('delete', done);
-      signal.addEventListener('abort', done);
-      const timer = setInterval(() => {
-        void free().then((isFree) => {
-          if (isFree) done();
-        });
-      }, recheckMs);
-    });
-  } finally {
-    await watcher?.cancel().catch(() => undefined);
-  }
+  await new Promise<void>((resolve) => {
+    let watch: { close(): void } | undefined;
+    let over = false;
+    const done = (): void => {
+      if (over) return;
+      over = true;
+      clearInterval(timer);
+      signal.removeEventListener('abort', done);
+      watch?.close();
+      resolve();
+    };
+    signal.addEventListener('abort', done);
+    const timer = setInterval(() => {
+      void free().then((isFree) => {
+        if (isFree) done();
+      });
+    }, recheckMs);
+    openWatch(client.access, client.access.endpoints, { key }, undefined, {
+      onResponse: (response) => {
+        if (response.kind === 'events' && response.events.some((e) => e.type === 'delete')) done();
+      },
+      // The timer still checks: a lost watch only makes the wait up to recheckMs longer.
+      onEnd: () => undefined,
+    }).then(
+      (opened) => {
+        if (over) opened.close();
+        else watch = opened;
+      },
+      () => undefined,
+    );
+  });
 }

@@ -13,80 +13,13 @@
  * gRPC status other than OK becomes an error carrying etcd's message.
  */
 import http2 from 'node:http2';
+import { withContext } from '../errors.ts';
+import { GrpcStatusError, MessageCollector } from '../etcd/grpcFrames.ts';
+import { grpcCall } from '../etcd/http2Session.ts';
+import { CompareResult, CompareTarget, decodeTxnResponse, type TxnResult } from '../etcd/kvMessages.ts';
+import { ProtoWriter } from '../etcd/protoFields.ts';
 import type { RevisionRecord } from '../journal/records.ts';
 
-/** etcdserverpb.Compare's enums. */
-const CompareResult = { Equal: 0, Greater: 1 } as const;
-const CompareTarget = { Version: 0, Create: 1 } as const;
-
-/** A protobuf message writer: just what the request needs (varints, length-delimited fields). */
-class ProtoWriter {
-  private readonly parts: Buffer[] = [];
-  private size = 0;
-
-  get length(): number {
-    return this.size;
-  }
-
-  private push(part: Buffer): void {
-    this.parts.push(part);
-    this.size += part.length;
-  }
-
-  /** A varint of a non-negative integer below 2^53 (revisions, versions, lengths). */
-  private varint(value: number): void {
-    const bytes: number[] = [];
-    let v = value;
-    while (v >= 0x80) {
-      bytes.push((v % 0x80) | 0x80);
-      v = Math.floor(v / 0x80);
-    }
-    bytes.push(v);
-    this.push(Buffer.from(bytes));
-  }
-
-  /** A varint from a decimal int64 (lease ids use all 64 bits; negative ones as two's complement). */
-  private varint64(decimal: string): void {
-    let v = BigInt.asUintN(64, BigInt(decimal));
-    const bytes: number[] = [];
-    while (v >= 0x80n) {
-      bytes.push(Number(v & 0x7fn) | 0x80);
-      v >>= 7n;
-    }
-    bytes.push(Number(v));
-    this.push(Buffer.from(bytes));
-  }
-
-  uint(field: number, value: number): this {
-    this.varint(field << 3);
-    this.varint(value);
-    return this;
-  }
-
-  int64(field: number, decimal: string): this {
-    this.varint(field << 3);
-    this.varint64(decimal);
-    return this;
-  }
-
-  bytes(field: number, value: Buffer): this {
-    this.varint((field << 3) | 2);
-    this.varint(value.length);
-    this.push(value);
-    return this;
-  }
-
-  message(field: number, inner: ProtoWriter): this {
-    this.varint((field << 3) | 2);
-    this.varint(inner.size);
-    for (const part of inner.parts) this.push(part);
-    return this;
-  }
-
-  finish(): Buffer {
-    return Buffer.concat(this.parts, this.size);
-  }
-}
 
 /**
  * etcdserverpb.TxnRequest for one source revision: each put compares the key's version with the one before
@@ -119,77 +52,6 @@ export function encodeRevisionTxn(record: RevisionRecord): Buffer {
   return txn.finish();
 }
 
-export interface TxnResult {
-  readonly succeeded: boolean;
-  /** The store's revision after the transaction (header.revision). */
-  readonly revision: number;
-}
-
-/** Reads a varint at `at`; numbers past 2^53 lose precision, which no field read here reaches. */
-function readVarint(buffer: Buffer, at: number): { value: number; next: number } {
-  let value = 0;
-  let scale = 1;
-  let i = at;
-  for (;;) {
-    if (i >= buffer.length) throw new Error('truncated varint in the transaction response');
-    const byte = buffer[i++]!;
-    value += (byte & 0x7f) * scale;
-    if (byte < 0x80) return { value, next: i };
-    scale *= 0x80;
-  }
-}
-
-/** Walks a message's fields, handing each varint or length-delimited field to `visit`. */
-function fields(buffer: Buffer, visit: (field: number, value: number | Buffer) => void): void {
-  let at = 0;
-  while (at < buffer.length) {
-    const tag = readVarint(buffer, at);
-    at = tag.next;
-    const field = Math.floor(tag.value / 8);
-    const wire = tag.value % 8;
-    if (wire === 0) {
-      const v = readVarint(buffer, at);
-      at = v.next;
-      visit(field, v.value);
-    } else if (wire === 2) {
-      const length = readVarint(buffer, at);
-      at = length.next + length.value;
-      if (at > buffer.length) throw new Error('truncated field in the transaction response');
-      visit(field, buffer.subarray(length.next, at));
-    } else if (wire === 1) {
-      at += 8;
-    } else if (wire === 5) {
-      at += 4;
-    } else {
-      throw new Error(`unexpected protobuf wire type ${wire} in the transaction response`);
-    }
-  }
-}
-
-/** TxnResponse { header = 1 { revision = 3 }, succeeded = 2 }; the responses (3) are not needed. */
-export function decodeTxnResponse(message: Buffer): TxnResult {
-  let succeeded = false;
-  let revision = 0;
-  fields(message, (field, value) => {
-    if (field === 2 && typeof value === 'number') succeeded = value !== 0;
-    if (field === 1 && Buffer.isBuffer(value)) {
-      fields(value, (f, v) => {
-        if (f === 3 && typeof v === 'number') revision = v;
-      });
-    }
-  });
-  return { succeeded, revision };
-}
-
-/** gRPC percent-encodes its status message; a malformed one is shown as it came. */
-function percentDecoded(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-}
-
 /** One HTTP/2 connection to a throwaway etcd, for KV.Txn calls made one after another. */
 export class ReplayTxnClient {
   private readonly session: http2.ClientHttp2Session;
@@ -203,59 +65,19 @@ export class ReplayTxnClient {
   }
 
   /** Sends one transaction and waits for etcd's answer. */
-  txn(request: Buffer): Promise<TxnResult> {
-    if (this.failure) return Promise.reject(new Error(`connection to the throwaway etcd failed: ${this.failure.message}`));
-    return new Promise<TxnResult>((resolve, reject) => {
-      const stream = this.session.request({
-        ':method': 'POST',
-        ':path': '/etcdserverpb.KV/Txn',
-        'content-type': 'application/grpc',
-        te: 'trailers',
-      });
-      const chunks: Buffer[] = [];
-      let status: string | undefined;
-      let message: string | undefined;
-      const noteStatus = (headers: http2.IncomingHttpHeaders): void => {
-        const s = headers['grpc-status'];
-        if (typeof s === 'string') status = s;
-        const m = headers['grpc-message'];
-        if (typeof m === 'string') message = percentDecoded(m);
-      };
-      // A gRPC error without a body comes as headers only ("trailers-only"); otherwise in the trailers.
-      stream.on('response', noteStatus);
-      stream.on('trailers', noteStatus);
-      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      let settled = false;
-      stream.on('error', (error: Error) => {
-        settled = true;
-        reject(new Error(`KV.Txn to the throwaway etcd: ${error.message}`, { cause: error }));
-      });
-      // A stream reset without an error event (etcd going away) must not leave the replay waiting forever.
-      stream.on('close', () => {
-        if (!settled) reject(new Error(`KV.Txn to the throwaway etcd: the stream closed without an answer (HTTP/2 code ${stream.rstCode ?? 'none'})`));
-      });
-      stream.on('end', () => {
-        settled = true;
-        if (status !== '0') {
-          reject(new Error(`etcd refused the transaction (gRPC status ${status ?? 'missing'}): ${message ?? 'no message'}`));
-          return;
-        }
-        const body = Buffer.concat(chunks);
-        // One length-prefixed gRPC message: a compressed flag, a 4-byte big-endian length, the bytes.
-        if (body.length < 5 || body[0] !== 0 || body.readUInt32BE(1) !== body.length - 5) {
-          reject(new Error(`unexpected KV.Txn response framing from the throwaway etcd (${body.length} bytes)`));
-          return;
-        }
-        try {
-          resolve(decodeTxnResponse(body.subarray(5)));
-        } catch (error) {
-          reject(error instanceof Error ? error : new Error(String(error)));
-        }
-      });
-      const prefix = Buffer.alloc(5);
-      prefix.writeUInt32BE(request.length, 1);
-      stream.end(Buffer.concat([prefix, request]));
-    });
+  async txn(request: Buffer): Promise<TxnResult> {
+    if (this.failure) throw new Error(`connection to the throwaway etcd failed: ${this.failure.message}`);
+    const answers = new MessageCollector();
+    try {
+      // A stream reset without an answer (etcd going away) rejects too: the replay never waits forever.
+      await grpcCall(this.session, '/etcdserverpb.KV/Txn', request, undefined, answers).done;
+    } catch (error) {
+      if (error instanceof GrpcStatusError) throw new Error(`etcd refused the transaction (${error.message})`);
+      throw withContext('KV.Txn to the throwaway etcd', error);
+    }
+    const [answer, ...more] = answers.messages;
+    if (answer === undefined || more.length > 0) throw new Error(`KV.Txn to the throwaway etcd: ${answers.messages.length} answers to one transaction`);
+    return decodeTxnResponse(answer);
   }
 
   close(): void {
