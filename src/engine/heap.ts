@@ -35,13 +35,22 @@ export const YOUNG_GENERATION_FLAG = '--max-semi-space-size=2';
  * the sites are Buffers, outside this cap). Peak RSS, `npm run bench:journal` at 200 writes/s for 20 s on 2
  * cores: V8's defaults 191 MB; --max-semi-space-size=2 154 MB; plus --max-old-space-size=64 135 MB (134 MB
  * through this re-execution); plus --optimize-for-size 115 MB. Semi-space 1 + old space 48: 129 MB, too little
- * headroom for a gain of 5 MB; MALLOC_ARENA_MAX=2: 5 MB. Most of what remains is node, gRPC and ssh2
- * themselves, not the heap: flags alone do not reach the 100 MB goal.
+ * headroom for a gain of 5 MB; MALLOC_ARENA_MAX=2: 5 MB. What remained was mostly node, gRPC and ssh2
+ * themselves; since the follower no longer loads etcd3/grpc-js (etcd/http2Client.ts), and without the
+ * optimizing compilers (NO_OPTIMIZING_COMPILERS), it peaks at 92-93 MB.
  */
 export const JOURNAL_OLD_SPACE_FLAG = '--max-old-space-size=64';
 /** V8 trades some speed for a smaller heap and code: another 20 MB off the follower's peak. */
 export const OPTIMIZE_FOR_SIZE_FLAG = '--optimize-for-size';
-export const JOURNAL_START_FLAGS: readonly string[] = [YOUNG_GENERATION_FLAG, JOURNAL_OLD_SPACE_FLAG, OPTIMIZE_FOR_SIZE_FLAG];
+/**
+ * No optimizing compilers (TurboFan, Maglev): the follower's code runs in V8's interpreter and baseline
+ * compiler, and neither the optimized code nor the compilers' working memory is ever allocated. Measured once
+ * the follower spoke to etcd over its own HTTP/2 client, `npm run bench:journal` at 200 writes/s for 30 s on 2
+ * cores, 2 runs each: peak RSS 108-111 MB without, 92-93 MB with (83-84 MB at the steady load); CPU 7.9-9.1%
+ * without, 9.1-10.4% with. Its work is I/O, not computation: a point of CPU for the memory goal (< 100 MB).
+ */
+export const NO_OPTIMIZING_COMPILERS: readonly string[] = ['--no-opt', '--no-maglev'];
+export const JOURNAL_START_FLAGS: readonly string[] = [YOUNG_GENERATION_FLAG, JOURNAL_OLD_SPACE_FLAG, OPTIMIZE_FOR_SIZE_FLAG, ...NO_OPTIMIZING_COMPILERS];
 /**
  * Environment a backup is re-executed with (see the header), unless the caller set the variable: glibc reads
  * MALLOC_ARENA_MAX once, when the process starts. Other C libraries ignore it.
@@ -85,9 +94,12 @@ export interface NodeStart {
   readonly env: NodeJS.ProcessEnv;
 }
 
-/** `--max_semi_space_size=4` -> `max-semi-space-size` (node and V8 accept both spellings). */
+/**
+ * `--max_semi_space_size=4` -> `max-semi-space-size` (node and V8 accept both spellings); `--no-opt` and
+ * `--opt` -> `opt`: a caller who turns a flag on or off has chosen, either way.
+ */
 function flagName(arg: string): string {
-  return arg.replace(/^--?/, '').replace(/=.*$/, '').replace(/_/g, '-');
+  return arg.replace(/^--?/, '').replace(/=.*$/, '').replace(/_/g, '-').replace(/^no-/, '');
 }
 
 /**

@@ -97,13 +97,17 @@ describe('the node flags a command needs from the start (re-executed when missin
     ]);
   });
 
-  it('a journal follower lacks the young-generation and old-space caps and --optimize-for-size; a caller\'s own old-space size wins, the other cap is still added', () => {
+  it('a journal follower lacks the young-generation and old-space caps, --optimize-for-size and no optimizing compilers; a caller\'s own choice of each wins, the others are still added', () => {
     assert.deepEqual(missingStartFlags('journal', plain), JOURNAL_START_FLAGS);
-    assert.deepEqual(JOURNAL_START_FLAGS, [YOUNG_GENERATION_FLAG, JOURNAL_OLD_SPACE_FLAG, '--optimize-for-size']);
+    assert.deepEqual(JOURNAL_START_FLAGS, [YOUNG_GENERATION_FLAG, JOURNAL_OLD_SPACE_FLAG, '--optimize-for-size', '--no-opt', '--no-maglev']);
     assert.deepEqual(missingStartFlags('journal', { execArgv: [], env: { NODE_OPTIONS: '--max-old-space-size=256' } }), [
       YOUNG_GENERATION_FLAG,
       '--optimize-for-size',
+      '--no-opt',
+      '--no-maglev',
     ]);
+    // Turning an optimizing compiler back on is a choice too: it is not overridden.
+    assert.deepEqual(missingStartFlags('journal', { execArgv: ['--maglev'], env: {} }), [YOUNG_GENERATION_FLAG, JOURNAL_OLD_SPACE_FLAG, '--optimize-for-size', '--no-opt']);
   });
 
   it('re-executes a backup with two malloc arenas unless the caller chose a number; other commands get no variable', () => {
