@@ -85,8 +85,9 @@ const STAGES = process.env['BENCH_STAGES'] ?? 'largest';
 const RESTORE = process.env['BENCH_RESTORE'] ?? 'all';
 /**
  * Our backups run as users run the action and the CLI: no NODE_OPTIONS (the backup re-executes node with its
- * young-generation cap, src/engine/relaunch.ts; backups, restores and drills set their other V8 flags at
- * start-up, src/engine/heap.ts). BENCH_NODE_OPTIONS gives them some to try ('' by default).
+ * young-generation cap and MALLOC_ARENA_MAX=2, src/engine/relaunch.ts; restores and drills set V8 flags of their
+ * own at start-up, backups keep V8's other defaults, src/engine/heap.ts). BENCH_NODE_OPTIONS gives them some to
+ * try ('' by default).
  */
 const NODE_OPTIONS = process.env['BENCH_NODE_OPTIONS'] ?? '';
 const OUT = process.env['BENCH_OUT'] ?? path.join(REPO_ROOT, 'bench', 'results', 'latest.md');
@@ -457,7 +458,7 @@ function renderReport(results: readonly SizeResult[], meta: { etcdVersion: strin
       rows,
     ),
     '',
-    `Targets: ours / baseline <= 1.0; peak RSS < 200 MB and flat across sizes. Our backups run as users run the action, ${NODE_OPTIONS ? `here with NODE_OPTIONS=${NODE_OPTIONS}` : 'with no NODE_OPTIONS'}: the backup re-executes node with its young-generation cap (--max-semi-space-size=2; src/engine/relaunch.ts); "node defaults" is the same zstd backup kept from re-executing, on V8's default young generation. Restores and drills run as started; backups, restores and drills all set V8 flags of their own at start-up (src/engine/heap.ts).`,
+    `Targets: ours / baseline <= 1.0; peak RSS < 200 MB and flat across sizes. Our backups run as users run the action, ${NODE_OPTIONS ? `here with NODE_OPTIONS=${NODE_OPTIONS}` : 'with no NODE_OPTIONS'}: the backup re-executes node with its young-generation cap (--max-semi-space-size=2) and MALLOC_ARENA_MAX=2 (src/engine/relaunch.ts); "node defaults" is the same zstd backup kept from re-executing, on V8's default young generation. Restores and drills run as started and set V8 flags of their own at start-up; backups keep V8's other defaults (src/engine/heap.ts).`,
     '',
     '## Where the time goes',
     '',
