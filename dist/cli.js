@@ -3,13 +3,13 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   relaunchForHeap
-} from "./chunk-2PVWLUQB.js";
-import "./chunk-XV425B5E.js";
+} from "./chunk-CSWW4Z6V.js";
+import "./chunk-XUNV6VRI.js";
 import "./chunk-TWSOFDXT.js";
 
 // src/cli/main.ts
 var argv = process.argv.slice(2);
 if (argv[0] !== void 0) await relaunchForHeap(argv[0]);
-var { runCli } = await import("./chunk-BIJZI7KE.js");
+var { runCli } = await import("./chunk-WXQNZRRK.js");
 process.exitCode = await runCli(argv);
 process.exit();

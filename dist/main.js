@@ -2,12 +2,12 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   relaunchForHeap
-} from "./chunk-2PVWLUQB.js";
-import "./chunk-XV425B5E.js";
+} from "./chunk-CSWW4Z6V.js";
+import "./chunk-XUNV6VRI.js";
 import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/main.ts
 await relaunchForHeap(process.env["INPUT_COMMAND"]?.trim() || "backup");
-var { runAction } = await import("./chunk-AKW3AHL5.js");
+var { runAction } = await import("./chunk-MXIFR55N.js");
 await runAction();
 process.exit();

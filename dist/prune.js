@@ -2,11 +2,11 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-ITSAGQN2.js";
-import "./chunk-BNGJ3WOP.js";
+} from "./chunk-XA7SSM7W.js";
+import "./chunk-GUDO542C.js";
 import "./chunk-42CUHY4V.js";
 import "./chunk-E3PZOCOU.js";
-import "./chunk-XV425B5E.js";
+import "./chunk-XUNV6VRI.js";
 import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/prune.ts

@@ -2,7 +2,7 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   actionSettings
-} from "./chunk-ITSAGQN2.js";
+} from "./chunk-XA7SSM7W.js";
 import {
   KUBEADM_DATA_DIR,
   assertDataDir,
@@ -15,7 +15,7 @@ import {
   readProgress,
   serviceControl,
   text
-} from "./chunk-BNGJ3WOP.js";
+} from "./chunk-GUDO542C.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";
@@ -25,7 +25,7 @@ import {
   setFailed,
   warning
 } from "./chunk-E3PZOCOU.js";
-import "./chunk-XV425B5E.js";
+import "./chunk-XUNV6VRI.js";
 import "./chunk-TWSOFDXT.js";
 
 // src/restore/post.ts

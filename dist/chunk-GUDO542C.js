@@ -219,12 +219,12 @@ var require_reader = __commonJS({
       }
       return offset;
     };
-    Reader.prototype.readSequence = function(tag) {
+    Reader.prototype.readSequence = function(tag2) {
       var seq = this.peek();
       if (seq === null)
         return null;
-      if (tag !== void 0 && tag !== seq)
-        throw newInvalidAsn1Error("Expected 0x" + tag.toString(16) + ": got 0x" + seq.toString(16));
+      if (tag2 !== void 0 && tag2 !== seq)
+        throw newInvalidAsn1Error("Expected 0x" + tag2.toString(16) + ": got 0x" + seq.toString(16));
       var o = this.readLength(this._offset + 1);
       if (o === null)
         return null;
@@ -240,14 +240,14 @@ var require_reader = __commonJS({
     Reader.prototype.readEnumeration = function() {
       return this._readTag(ASN1.Enumeration);
     };
-    Reader.prototype.readString = function(tag, retbuf) {
-      if (!tag)
-        tag = ASN1.OctetString;
+    Reader.prototype.readString = function(tag2, retbuf) {
+      if (!tag2)
+        tag2 = ASN1.OctetString;
       var b = this.peek();
       if (b === null)
         return null;
-      if (b !== tag)
-        throw newInvalidAsn1Error("Expected 0x" + tag.toString(16) + ": got 0x" + b.toString(16));
+      if (b !== tag2)
+        throw newInvalidAsn1Error("Expected 0x" + tag2.toString(16) + ": got 0x" + b.toString(16));
       var o = this.readLength(this._offset + 1);
       if (o === null)
         return null;
@@ -260,10 +260,10 @@ var require_reader = __commonJS({
       this._offset += this.length;
       return retbuf ? str : str.toString("utf8");
     };
-    Reader.prototype.readOID = function(tag) {
-      if (!tag)
-        tag = ASN1.OID;
-      var b = this.readString(tag, true);
+    Reader.prototype.readOID = function(tag2) {
+      if (!tag2)
+        tag2 = ASN1.OID;
+      var b = this.readString(tag2, true);
       if (b === null)
         return null;
       var values = [];
@@ -282,13 +282,13 @@ var require_reader = __commonJS({
       values.unshift(value / 40 >> 0);
       return values.join(".");
     };
-    Reader.prototype._readTag = function(tag) {
-      assert.ok(tag !== void 0);
+    Reader.prototype._readTag = function(tag2) {
+      assert.ok(tag2 !== void 0);
       var b = this.peek();
       if (b === null)
         return null;
-      if (b !== tag)
-        throw newInvalidAsn1Error("Expected 0x" + tag.toString(16) + ": got 0x" + b.toString(16));
+      if (b !== tag2)
+        throw newInvalidAsn1Error("Expected 0x" + tag2.toString(16) + ": got 0x" + b.toString(16));
       var o = this.readLength(this._offset + 1);
       if (o === null)
         return null;
@@ -358,11 +358,11 @@ var require_writer = __commonJS({
       this._ensure(1);
       this._buf[this._offset++] = b;
     };
-    Writer2.prototype.writeInt = function(i, tag) {
+    Writer2.prototype.writeInt = function(i, tag2) {
       if (typeof i !== "number")
         throw new TypeError("argument must be a Number");
-      if (typeof tag !== "number")
-        tag = ASN1.Integer;
+      if (typeof tag2 !== "number")
+        tag2 = ASN1.Integer;
       var sz = 4;
       while (((i & 4286578688) === 0 || (i & 4286578688) === 4286578688 >> 0) && sz > 1) {
         sz--;
@@ -371,7 +371,7 @@ var require_writer = __commonJS({
       if (sz > 4)
         throw newInvalidAsn1Error("BER ints cannot be > 0xffffffff");
       this._ensure(2 + sz);
-      this._buf[this._offset++] = tag;
+      this._buf[this._offset++] = tag2;
       this._buf[this._offset++] = sz;
       while (sz-- > 0) {
         this._buf[this._offset++] = (i & 4278190080) >>> 24;
@@ -382,30 +382,30 @@ var require_writer = __commonJS({
       this.writeByte(ASN1.Null);
       this.writeByte(0);
     };
-    Writer2.prototype.writeEnumeration = function(i, tag) {
+    Writer2.prototype.writeEnumeration = function(i, tag2) {
       if (typeof i !== "number")
         throw new TypeError("argument must be a Number");
-      if (typeof tag !== "number")
-        tag = ASN1.Enumeration;
-      return this.writeInt(i, tag);
+      if (typeof tag2 !== "number")
+        tag2 = ASN1.Enumeration;
+      return this.writeInt(i, tag2);
     };
-    Writer2.prototype.writeBoolean = function(b, tag) {
+    Writer2.prototype.writeBoolean = function(b, tag2) {
       if (typeof b !== "boolean")
         throw new TypeError("argument must be a Boolean");
-      if (typeof tag !== "number")
-        tag = ASN1.Boolean;
+      if (typeof tag2 !== "number")
+        tag2 = ASN1.Boolean;
       this._ensure(3);
-      this._buf[this._offset++] = tag;
+      this._buf[this._offset++] = tag2;
       this._buf[this._offset++] = 1;
       this._buf[this._offset++] = b ? 255 : 0;
     };
-    Writer2.prototype.writeString = function(s, tag) {
+    Writer2.prototype.writeString = function(s, tag2) {
       if (typeof s !== "string")
         throw new TypeError("argument must be a string (was: " + typeof s + ")");
-      if (typeof tag !== "number")
-        tag = ASN1.OctetString;
+      if (typeof tag2 !== "number")
+        tag2 = ASN1.OctetString;
       var len = Buffer2.byteLength(s);
-      this.writeByte(tag);
+      this.writeByte(tag2);
       this.writeLength(len);
       if (len) {
         this._ensure(len);
@@ -413,12 +413,12 @@ var require_writer = __commonJS({
         this._offset += len;
       }
     };
-    Writer2.prototype.writeBuffer = function(buf, tag) {
-      if (typeof tag !== "number")
+    Writer2.prototype.writeBuffer = function(buf, tag2) {
+      if (typeof tag2 !== "number")
         throw new TypeError("tag must be a number");
       if (!Buffer2.isBuffer(buf))
         throw new TypeError("argument must be a buffer");
-      this.writeByte(tag);
+      this.writeByte(tag2);
       this.writeLength(buf.length);
       this._ensure(buf.length);
       buf.copy(this._buf, this._offset, 0, buf.length);
@@ -432,11 +432,11 @@ var require_writer = __commonJS({
         self2.writeString(s);
       });
     };
-    Writer2.prototype.writeOID = function(s, tag) {
+    Writer2.prototype.writeOID = function(s, tag2) {
       if (typeof s !== "string")
         throw new TypeError("argument must be a string");
-      if (typeof tag !== "number")
-        tag = ASN1.OID;
+      if (typeof tag2 !== "number")
+        tag2 = ASN1.OID;
       if (!/^([0-9]+\.){3,}[0-9]+$/.test(s))
         throw new Error("argument is not a valid OID string");
       function encodeOctet(bytes2, octet) {
@@ -470,7 +470,7 @@ var require_writer = __commonJS({
       });
       var self2 = this;
       this._ensure(2 + bytes.length);
-      this.writeByte(tag);
+      this.writeByte(tag2);
       this.writeLength(bytes.length);
       bytes.forEach(function(b) {
         self2.writeByte(b);
@@ -498,10 +498,10 @@ var require_writer = __commonJS({
         throw newInvalidAsn1Error("Length too long (> 4 bytes)");
       }
     };
-    Writer2.prototype.startSequence = function(tag) {
-      if (typeof tag !== "number")
-        tag = ASN1.Sequence | ASN1.Constructor;
-      this.writeByte(tag);
+    Writer2.prototype.startSequence = function(tag2) {
+      if (typeof tag2 !== "number")
+        tag2 = ASN1.Sequence | ASN1.Constructor;
+      this.writeByte(tag2);
       this._seq.push(this._offset);
       this._ensure(3);
       this._offset += 3;
@@ -5469,8 +5469,8 @@ var require_crypto = __commonJS({
         const final = cipher.final();
         if (final.length)
           this._onWrite(final);
-        const tag = cipher.getAuthTag();
-        this._onWrite(tag);
+        const tag2 = cipher.getAuthTag();
+        this._onWrite(tag2);
         ivIncrement(this._encIV);
         this.outSeqno = this.outSeqno + 1 >>> 0;
       }
@@ -25548,6 +25548,7 @@ var package_default = {
     "dependency-cruiser": "^18.7.2",
     esbuild: "^0.28.2",
     node: "^24.21.0",
+    protobufjs: "^7.6.6",
     tsx: "^4.23.15",
     typescript: "^5.9.3",
     yaml: "^2.9.1"
@@ -26407,8 +26408,8 @@ async function startAgeFile(recipients) {
   const payloadKey = createSecretKey(Buffer.from(hkdfSync("sha256", fileKey, nonce, "payload", 32)));
   fileKey.fill(0);
   const expected = emptyFile.subarray(emptyFile.length - TAG_SIZE);
-  const [sealed, tag] = seal(payloadKey, 0, true, Buffer.alloc(0));
-  if (sealed.length !== 0 || !tag.equals(expected)) {
+  const [sealed, tag2] = seal(payloadKey, 0, true, Buffer.alloc(0));
+  if (sealed.length !== 0 || !tag2.equals(expected)) {
     throw new Error("age-encryption derives its payload differently than age-encryption.org/v1 says: refusing to encrypt");
   }
   return { prefix: Buffer.from(prefix), payloadKey };
@@ -26481,9 +26482,9 @@ var AgeEncrypter = class extends Transform2 {
     this.prefix = void 0;
   }
   pushSealed(plaintext, last) {
-    const [ciphertext, tag] = seal(this.key, this.counter++, last, plaintext);
+    const [ciphertext, tag2] = seal(this.key, this.counter++, last, plaintext);
     if (ciphertext.length > 0) this.push(ciphertext);
-    this.push(tag);
+    this.push(tag2);
   }
 };
 
@@ -28399,14 +28400,14 @@ function parseKnownHosts(text4) {
   for (const raw of text4.split(/\r?\n/)) {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) continue;
-    const fields2 = line.split(/\s+/);
+    const fields = line.split(/\s+/);
     let marker;
-    if (fields2[0]?.startsWith("@")) {
-      if (fields2[0] !== "@revoked") continue;
+    if (fields[0]?.startsWith("@")) {
+      if (fields[0] !== "@revoked") continue;
       marker = "revoked";
-      fields2.shift();
+      fields.shift();
     }
-    const [hosts, keyType, keyBase64] = fields2;
+    const [hosts, keyType, keyBase64] = fields;
     if (!hosts || !keyType || !keyBase64 || !/^[A-Za-z0-9+/]+={0,2}$/.test(keyBase64)) continue;
     const key = Buffer.from(keyBase64, "base64");
     if (key.length === 0) continue;
@@ -28970,7 +28971,6 @@ function chooseSource(probes, exclude = /* @__PURE__ */ new Set()) {
 }
 
 // src/etcd/snapshotStream.ts
-import http2 from "node:http2";
 import { Readable as Readable5 } from "node:stream";
 
 // src/etcd/grpcFrames.ts
@@ -29055,7 +29055,10 @@ var GrpcMessageReader = class {
           at += take;
           this.runLeft -= take;
           this.consume(take);
-          if (this.runLeft === 0) this.fieldDone();
+          if (this.runLeft === 0) {
+            if (this.state === State.Deliver) this.handler.fieldEnd?.(this.field);
+            this.fieldDone();
+          }
           break;
         }
       }
@@ -29111,7 +29114,10 @@ var GrpcMessageReader = class {
     if (bytes > this.messageLeft) throw new GrpcProtocolError(`field ${this.field} runs past the end of its message`);
     this.state = state;
     this.runLeft = bytes;
-    if (bytes === 0) this.fieldDone();
+    if (bytes === 0) {
+      if (state === State.Deliver) this.handler.fieldEnd?.(this.field);
+      this.fieldDone();
+    }
   }
   fieldDone() {
     this.state = State.Tag;
@@ -29121,6 +29127,32 @@ var GrpcMessageReader = class {
     this.state = State.FrameHeader;
     this.messages += 1;
     this.handler.end?.();
+  }
+};
+var MessageCollector = class {
+  chunks = [];
+  collected = [];
+  /** The messages of the body, once finish() returned. */
+  get messages() {
+    return this.collected;
+  }
+  write(chunk) {
+    this.chunks.push(chunk);
+  }
+  finish() {
+    const body = Buffer.concat(this.chunks);
+    this.chunks = [];
+    const messages = [];
+    let at = 0;
+    while (at < body.length) {
+      if (body.length - at < FRAME_HEADER_SIZE) throw new GrpcProtocolError("the response ended inside a gRPC message header");
+      if (body[at] !== 0) throw new GrpcProtocolError(`compressed gRPC message (flag ${body[at]}) although none was accepted`);
+      const size = body.readUInt32BE(at + 1);
+      if (size > body.length - at - FRAME_HEADER_SIZE) throw new GrpcProtocolError(`the response ended inside a gRPC message (${size - (body.length - at - FRAME_HEADER_SIZE)} bytes missing)`);
+      messages.push(body.subarray(at + FRAME_HEADER_SIZE, at + FRAME_HEADER_SIZE + size));
+      at += FRAME_HEADER_SIZE + size;
+    }
+    this.collected = messages;
   }
 };
 var SNAPSHOT_BLOB_FIELD = 3;
@@ -29138,9 +29170,9 @@ function grpcFrame(message) {
   message.copy(frame, FRAME_HEADER_SIZE);
   return frame;
 }
-function encodeStrings(fields2) {
+function encodeStrings(fields) {
   const parts = [];
-  for (const [field, value] of fields2) {
+  for (const [field, value] of fields) {
     const bytes = Buffer.from(value, "utf8");
     parts.push(encodeVarint(field * 8 + WIRE_LENGTH_DELIMITED), encodeVarint(bytes.length), bytes);
   }
@@ -29196,39 +29228,40 @@ function decodeGrpcMessage(raw) {
   return raw.replace(/(?:%[0-9A-Fa-f]{2})+/g, (run) => Buffer.from(run.replaceAll("%", ""), "hex").toString("utf8"));
 }
 
-// src/etcd/snapshotStream.ts
-var SNAPSHOT_PATH = "/etcdserverpb.Maintenance/Snapshot";
+// src/etcd/http2Session.ts
+import http2 from "node:http2";
 var AUTHENTICATE_PATH = "/etcdserverpb.Auth/Authenticate";
-var STREAM_WINDOW = 4 << 20;
-var SESSION_WINDOW = 32 << 20;
-var READABLE_HIGH_WATER_MARK = 1 << 20;
-var DEFAULT_KEEPALIVE_MS = 3e4;
-async function openSnapshot(access3, endpoint, options = {}) {
-  const session = await connectSession(access3, endpoint);
-  let token;
+async function openGrpcSession(access3, endpoint, windows) {
+  const session = await connectSession(access3, endpoint, windows);
   try {
-    token = access3.auth ? await authenticate(session, access3, endpoint) : void 0;
+    return { session, token: access3.auth ? await authenticate(session, access3, endpoint) : void 0 };
   } catch (error) {
     session.destroy();
     throw error;
   }
-  return startSnapshot(session, endpoint, token, {
-    keepaliveMs: options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
-    keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? Math.max(access3.callTimeoutMs, 1e4)
-  });
+}
+function keepPinging(session, intervalMs, timeoutMs, onSilent) {
+  const pinger = setInterval(() => {
+    const timeout = setTimeout(() => onSilent(new Error(`etcd did not answer a ping within ${timeoutMs} ms`)), timeoutMs);
+    timeout.unref();
+    const sent = session.ping(() => clearTimeout(timeout));
+    if (!sent) clearTimeout(timeout);
+  }, intervalMs);
+  pinger.unref();
+  return () => clearInterval(pinger);
 }
 function authorityOf(access3, endpoint) {
-  if (/^unixs?:/.test(endpoint)) throw new Error(`${endpoint}: unix socket endpoints are not supported by the HTTP/2 snapshot reader`);
+  if (/^unixs?:/.test(endpoint)) throw new Error(`${endpoint}: unix socket endpoints are not supported by the HTTP/2 client (snapshots, the journal's watch)`);
   const hostPort = endpoint.replace(/^(https?):\/\//, "").replace(/\/+$/, "");
   const secure = access3.tls !== void 0 || endpoint.startsWith("https://");
   return `${secure ? "https" : "http"}://${hostPort}`;
 }
-async function connectSession(access3, endpoint) {
+async function connectSession(access3, endpoint, windows) {
   const authority = authorityOf(access3, endpoint);
   const tls = access3.tls;
   const session = http2.connect(authority, {
     ...tls ? { ca: tls.ca, ...tls.cert ? { cert: tls.cert } : {}, ...tls.key ? { key: tls.key } : {} } : {},
-    settings: { initialWindowSize: STREAM_WINDOW, enablePush: false }
+    settings: { initialWindowSize: windows.stream, enablePush: false }
   });
   session.on("error", () => void 0);
   try {
@@ -29256,15 +29289,16 @@ async function connectSession(access3, endpoint) {
     session.destroy();
     throw withContext(`connecting to etcd at ${endpoint}`, error);
   }
-  session.setLocalWindowSize(SESSION_WINDOW);
+  session.setLocalWindowSize(windows.session);
   return session;
 }
-function grpcCall(session, path4, request, token, reader) {
+function startGrpcCall(session, path4, token, reader, metadata = {}) {
   const stream = session.request({
     ":method": "POST",
     ":path": path4,
     "content-type": "application/grpc",
     te: "trailers",
+    ...metadata,
     // etcd's auth interceptor reads the token from this metadata key (rpctypes.TokenFieldNameGRPC).
     ...token !== void 0 ? { token } : {}
   });
@@ -29323,8 +29357,12 @@ function grpcCall(session, path4, request, token, reader) {
     settled = true;
     resolveDone();
   });
-  stream.end(grpcFrame(request));
   return { stream, done, abort: fail };
+}
+function grpcCall(session, path4, request, token, reader) {
+  const call = startGrpcCall(session, path4, token, reader);
+  call.stream.end(grpcFrame(request));
+  return call;
 }
 async function authenticate(session, access3, endpoint) {
   const auth = access3.auth;
@@ -29345,6 +29383,20 @@ async function authenticate(session, access3, endpoint) {
   }
   return Buffer.concat(pieces).toString("utf8");
 }
+
+// src/etcd/snapshotStream.ts
+var SNAPSHOT_PATH = "/etcdserverpb.Maintenance/Snapshot";
+var STREAM_WINDOW = 4 << 20;
+var SESSION_WINDOW = 32 << 20;
+var READABLE_HIGH_WATER_MARK = 1 << 20;
+var DEFAULT_KEEPALIVE_MS = 3e4;
+async function openSnapshot(access3, endpoint, options = {}) {
+  const { session, token } = await openGrpcSession(access3, endpoint, { stream: STREAM_WINDOW, session: SESSION_WINDOW });
+  return startSnapshot(session, endpoint, token, {
+    keepaliveMs: options.keepaliveMs ?? DEFAULT_KEEPALIVE_MS,
+    keepaliveTimeoutMs: options.keepaliveTimeoutMs ?? Math.max(access3.callTimeoutMs, 1e4)
+  });
+}
 function startSnapshot(session, endpoint, token, keepalive) {
   let markStarted = () => void 0;
   let failStart = () => void 0;
@@ -29354,9 +29406,9 @@ function startSnapshot(session, endpoint, token, keepalive) {
   });
   started.catch(() => void 0);
   let finished = false;
-  let pinger;
+  let stopPinging;
   const release = (graceful = false) => {
-    if (pinger) clearInterval(pinger);
+    stopPinging?.();
     if (session.destroyed) return;
     if (graceful) session.close();
     else session.destroy();
@@ -29381,16 +29433,7 @@ function startSnapshot(session, endpoint, token, keepalive) {
   );
   call = grpcCall(session, SNAPSHOT_PATH, Buffer.alloc(0), token, reader);
   const current = call;
-  pinger = setInterval(() => {
-    const timeout = setTimeout(
-      () => current.abort(new Error(`etcd did not answer a ping within ${keepalive.keepaliveTimeoutMs} ms`)),
-      keepalive.keepaliveTimeoutMs
-    );
-    timeout.unref();
-    const sent = session.ping(() => clearTimeout(timeout));
-    if (!sent) clearTimeout(timeout);
-  }, keepalive.keepaliveMs);
-  pinger.unref();
+  stopPinging = keepPinging(session, keepalive.keepaliveMs, keepalive.keepaliveTimeoutMs, (error) => current.abort(error));
   current.done.then(
     () => {
       finished = true;
@@ -31092,6 +31135,336 @@ function journalOptions(source) {
 import { mkdir as mkdir3, readFile, rm as rm4, writeFile as writeFile2 } from "node:fs/promises";
 import { join as join7 } from "node:path";
 
+// src/etcd/protoFields.ts
+var WIRE_VARINT2 = 0;
+var WIRE_LENGTH_DELIMITED2 = 2;
+var Cursor = class {
+  constructor(buffer) {
+    this.buffer = buffer;
+  }
+  buffer;
+  at = 0;
+  get done() {
+    return this.at >= this.buffer.length;
+  }
+  /** A varint as a number: exact below 2^53 (revisions, versions, counts). */
+  varint() {
+    let value = 0;
+    for (let shift = 0; shift < 70; shift += 7) {
+      const byte = this.byte();
+      value += (byte & 127) * 2 ** shift;
+      if ((byte & 128) === 0) return value;
+    }
+    throw new GrpcProtocolError("varint longer than 64 bits");
+  }
+  /** A varint as a signed 64-bit integer, in decimal (lease ids use all 63 bits, and int64 may be negative). */
+  int64() {
+    let value = 0n;
+    for (let shift = 0n; shift < 70n; shift += 7n) {
+      const byte = this.byte();
+      value |= BigInt(byte & 127) << shift;
+      if ((byte & 128) === 0) return BigInt.asIntN(64, value).toString();
+    }
+    throw new GrpcProtocolError("varint longer than 64 bits");
+  }
+  /** A length-delimited value, as a view of the buffer. */
+  bytes() {
+    const length = this.varint();
+    if (length > this.buffer.length - this.at) throw new GrpcProtocolError(`a field of ${length} bytes runs past the end of its message`);
+    const value = this.buffer.subarray(this.at, this.at + length);
+    this.at += length;
+    return value;
+  }
+  /** Skips a field of `wireType` we do not read. */
+  skip(wireType, field) {
+    if (wireType === 0) this.varint();
+    else if (wireType === 2) this.bytes();
+    else if (wireType === 1) this.advance(8);
+    else if (wireType === 5) this.advance(4);
+    else throw new GrpcProtocolError(`unsupported protobuf wire type ${wireType} (field ${field})`);
+  }
+  advance(bytes) {
+    if (bytes > this.buffer.length - this.at) throw new GrpcProtocolError("a field runs past the end of its message");
+    this.at += bytes;
+  }
+  byte() {
+    if (this.at >= this.buffer.length) throw new GrpcProtocolError("message ends inside a varint");
+    return this.buffer[this.at++];
+  }
+};
+function forEachField(buffer, onField) {
+  const cursor = new Cursor(buffer);
+  while (!cursor.done) {
+    const key = cursor.varint();
+    const field = Math.floor(key / 8);
+    if (field === 0) throw new GrpcProtocolError("protobuf field number 0");
+    onField(cursor, field, key % 8);
+  }
+}
+var ProtoWriter = class {
+  parts = [];
+  size = 0;
+  get length() {
+    return this.size;
+  }
+  push(part) {
+    this.parts.push(part);
+    this.size += part.length;
+  }
+  /** A varint of a non-negative integer below 2^53 (revisions, versions, lengths). */
+  varint(value) {
+    this.push(encodeVarint(value));
+  }
+  /** A varint from a decimal int64 (lease ids use all 64 bits; negative ones as two's complement). */
+  varint64(decimal) {
+    let v = BigInt.asUintN(64, BigInt(decimal));
+    const bytes = [];
+    while (v >= 0x80n) {
+      bytes.push(Number(v & 0x7fn) | 128);
+      v >>= 7n;
+    }
+    bytes.push(Number(v));
+    this.push(Buffer.from(bytes));
+  }
+  uint(field, value) {
+    this.varint(field << 3);
+    this.varint(value);
+    return this;
+  }
+  int64(field, decimal) {
+    if (!/^-?\d+$/.test(decimal)) throw new RangeError(`not a decimal integer: ${JSON.stringify(decimal)}`);
+    this.varint(field << 3);
+    this.varint64(decimal);
+    return this;
+  }
+  bytes(field, value) {
+    this.varint(field << 3 | 2);
+    this.varint(value.length);
+    this.push(value);
+    return this;
+  }
+  message(field, inner) {
+    this.varint(field << 3 | 2);
+    this.varint(inner.size);
+    for (const part of inner.parts) this.push(part);
+    return this;
+  }
+  finish() {
+    return Buffer.concat(this.parts, this.size);
+  }
+};
+
+// src/etcd/leaseMessages.ts
+function leaseGrantRequest(ttlSeconds) {
+  if (!Number.isSafeInteger(ttlSeconds) || ttlSeconds < 1) throw new RangeError(`a lease TTL is a whole number of seconds >= 1, not ${ttlSeconds}`);
+  return new ProtoWriter().uint(1, ttlSeconds).finish();
+}
+function decodeLeaseGrant(message) {
+  let id = "0";
+  let ttl = 0;
+  let error = "";
+  forEachField(message, (c, field, wireType) => {
+    if (field === 2 && wireType === WIRE_VARINT2) id = c.int64();
+    else if (field === 3 && wireType === WIRE_VARINT2) ttl = Number(c.int64());
+    else if (field === 4 && wireType === WIRE_LENGTH_DELIMITED2) error = c.bytes().toString("utf8");
+    else c.skip(wireType, field);
+  });
+  return { id, ttl, error };
+}
+function leaseIdRequest(id) {
+  return new ProtoWriter().int64(1, id).finish();
+}
+function decodeLeaseTimeToLive(message) {
+  let ttl = 0;
+  let grantedTtl = 0;
+  forEachField(message, (c, field, wireType) => {
+    if (field === 3 && wireType === WIRE_VARINT2) ttl = Number(c.int64());
+    else if (field === 4 && wireType === WIRE_VARINT2) grantedTtl = Number(c.int64());
+    else c.skip(wireType, field);
+  });
+  return { ttl, grantedTtl };
+}
+
+// src/etcd/leases.ts
+var LEASE = "/etcdserverpb.Lease/";
+async function grantLease(client, ttlSeconds) {
+  const granted = decodeLeaseGrant(await client.call(`${LEASE}LeaseGrant`, leaseGrantRequest(ttlSeconds)));
+  if (granted.error !== "" || granted.id === "0") throw new Error(`etcd granted no lease: ${granted.error || "no id in the answer"}`);
+  return granted.id;
+}
+async function revokeLease(client, id) {
+  await client.call(`${LEASE}LeaseRevoke`, leaseIdRequest(id));
+}
+async function leaseTimeToLive(client, id) {
+  return decodeLeaseTimeToLive(await client.call(`${LEASE}LeaseTimeToLive`, leaseIdRequest(id)));
+}
+function keepLeaseAlive(client, id, ttlSeconds, events) {
+  const everyMs = Math.max(500, ttlSeconds * 1e3 / 3);
+  const request = grpcFrame(leaseIdRequest(id));
+  let stopped = false;
+  let current;
+  let timer;
+  const stop = () => {
+    stopped = true;
+    clearInterval(timer);
+    current?.close();
+  };
+  let opening = false;
+  const trouble = (error) => {
+    if (stopped) return;
+    current = void 0;
+    client.dropConnection();
+    events.onTrouble(error);
+  };
+  const open4 = async () => {
+    const answers = keepAliveAnswers((ttl) => {
+      if (stopped) return;
+      if (ttl > 0) events.onRenewed();
+      else {
+        stop();
+        events.onGone(new Error(`etcd no longer knows lease ${id} (it expired or was revoked)`));
+      }
+    });
+    const { call } = await client.openStream(`${LEASE}LeaseKeepAlive`, answers);
+    if (stopped) {
+      call.abort(new Error("keep-alive stopped"));
+      return;
+    }
+    current = {
+      write: () => {
+        if (!call.stream.destroyed) call.stream.write(request);
+      },
+      close: () => call.abort(new Error("keep-alive stopped"))
+    };
+    call.done.then(
+      () => trouble(new Error("etcd ended the lease keep-alive stream")),
+      (error) => trouble(new Error(`lease keep-alive: ${messageOf(error)}`))
+    );
+    current.write();
+  };
+  const tick = () => {
+    if (stopped || opening) return;
+    if (current) {
+      current.write();
+      return;
+    }
+    opening = true;
+    open4().catch((error) => trouble(new Error(`lease keep-alive: ${messageOf(error)}`))).finally(() => opening = false);
+  };
+  timer = setInterval(tick, everyMs);
+  timer.unref();
+  tick();
+  return stop;
+}
+function keepAliveAnswers(onTtl) {
+  let ttl = 0;
+  return new GrpcMessageReader(
+    {
+      varint: (field, value) => {
+        if (field === 3) ttl = value > Number.MAX_SAFE_INTEGER ? 0 : value;
+      },
+      end: () => {
+        onTtl(ttl);
+        ttl = 0;
+      }
+    },
+    /* @__PURE__ */ new Set()
+  );
+}
+
+// src/etcd/http2Client.ts
+var WINDOWS = { stream: 64 << 10, session: 1 << 20 };
+var PING_EVERY_MS = 1e4;
+var EtcdHttp2Client = class {
+  constructor(access3) {
+    this.access = access3;
+  }
+  access;
+  connection;
+  /** Index of the endpoint the next connection tries first. */
+  turn = 0;
+  closed = false;
+  /** Calls `path` (e.g. '/etcdserverpb.Lease/LeaseGrant') with an encoded request; resolves with the encoded answer. */
+  async call(path4, request) {
+    try {
+      return await this.once(path4, request);
+    } catch {
+      this.dropConnection();
+      return this.once(path4, request);
+    }
+  }
+  /**
+   * Starts a bidirectional stream on the connection; the caller writes framed requests on `call.stream`,
+   * reads answers through `reader`, and opens it again when `call.done` settles.
+   */
+  async openStream(path4, reader) {
+    const { grpc, endpoint } = await this.current();
+    return { call: startGrpcCall(grpc.session, path4, grpc.token, reader), endpoint };
+  }
+  /** Forgets the connection (closing it, which ends its streams); the next call connects again, from the next endpoint. */
+  dropConnection() {
+    const connection = this.connection;
+    this.connection = void 0;
+    this.turn = (this.turn + 1) % this.access.endpoints.length;
+    void connection?.then(
+      ({ grpc }) => grpc.session.destroy(),
+      () => void 0
+    );
+  }
+  close() {
+    this.closed = true;
+    this.dropConnection();
+  }
+  async once(path4, request) {
+    const { grpc, endpoint } = await this.current();
+    const collector = new MessageCollector();
+    const call = grpcCall(grpc.session, path4, request, grpc.token, collector);
+    const timer = setTimeout(() => call.abort(new Error(`no answer within ${this.access.callTimeoutMs} ms`)), this.access.callTimeoutMs);
+    try {
+      await call.done;
+    } catch (error) {
+      throw withContext(`${path4} on etcd at ${endpoint}`, error);
+    } finally {
+      clearTimeout(timer);
+    }
+    const [answer, ...more] = collector.messages;
+    if (answer === void 0 || more.length > 0) throw new Error(`${path4} on etcd at ${endpoint}: ${collector.messages.length} answers to one request`);
+    return answer;
+  }
+  current() {
+    if (this.closed) return Promise.reject(new Error("the connection to etcd is closed"));
+    return this.connection ??= this.connect();
+  }
+  async connect() {
+    const endpoints = this.access.endpoints;
+    const reasons = [];
+    for (let i = 0; i < endpoints.length; i++) {
+      const index = (this.turn + i) % endpoints.length;
+      const endpoint = endpoints[index];
+      let grpc;
+      try {
+        grpc = await openGrpcSession(this.access, endpoint, WINDOWS);
+      } catch (error) {
+        reasons.push(messageOf(error));
+        continue;
+      }
+      this.turn = index;
+      const connection = { grpc, endpoint };
+      const stopPinging = keepPinging(grpc.session, PING_EVERY_MS, Math.max(this.access.callTimeoutMs, 1e4), () => {
+        if (this.connection !== void 0) void this.connection.then((c) => c === connection && this.dropConnection());
+      });
+      grpc.session.once("close", () => {
+        stopPinging();
+        void this.connection?.then((c) => {
+          if (c === connection) this.connection = void 0;
+        });
+      });
+      return connection;
+    }
+    throw new Error(`no etcd member answered (${reasons.join("; ")})`);
+  }
+};
+
 // src/journal/encode.ts
 import { createHash as createHash6 } from "node:crypto";
 import { Readable as Readable7, Writable as Writable2 } from "node:stream";
@@ -31195,11 +31568,11 @@ async function encodeContent(content, compression, recipients) {
 
 // src/journal/leases.ts
 var LeaseTracker = class {
-  constructor(client, now) {
-    this.client = client;
+  constructor(timeToLive, now) {
+    this.timeToLive = timeToLive;
     this.now = now;
   }
-  client;
+  timeToLive;
   now;
   seen = /* @__PURE__ */ new Set();
   /** Of these lease ids (a segment's), those this writer has not met before, with their TTLs. */
@@ -31211,8 +31584,8 @@ var LeaseTracker = class {
   async ask(id) {
     const askedAt = this.now().toISOString();
     try {
-      const res = await this.client.leaseClient.leaseTimeToLive({ ID: id, keys: false });
-      return { id, grantedTtl: Number(res.grantedTTL), remainingTtl: Number(res.TTL), askedAt };
+      const res = await this.timeToLive(id);
+      return { id, grantedTtl: res.grantedTtl, remainingTtl: res.ttl, askedAt };
     } catch {
       return { id, grantedTtl: -1, remainingTtl: -1, askedAt };
     }
@@ -31436,56 +31809,237 @@ var OpenSegment = class {
   }
 };
 
-// src/journal/watchStream.ts
-var ALL_KEYS = Buffer.from([0]);
-async function openWatch(client, startRevision, now, onMessage) {
-  const stream = await client.watchClient.watch();
-  let closed = false;
-  let created = false;
-  const end = (error) => {
-    if (closed) return;
-    closed = true;
-    stream.cancel();
-    onMessage({ type: "ended", error });
-  };
-  stream.on("data", (res) => {
-    if (closed) return;
-    const compactRevision = Number(res.compact_revision);
-    if (compactRevision > 0) {
-      closed = true;
-      stream.cancel();
-      onMessage({ type: "compacted", compactRevision });
-      return;
-    }
-    if (res.canceled) {
-      end(new Error(`etcd cancelled the watch${res.cancel_reason ? `: ${res.cancel_reason}` : ""}`));
-      return;
-    }
-    if (res.created) {
-      created = true;
-      return;
-    }
-    const headerRevision = Number(res.header.revision);
-    if (res.events.length === 0) {
-      onMessage({ type: "progress", revision: headerRevision });
-      return;
-    }
-    onMessage({ type: "revisions", records: groupByRevision(res.events, now()), headerRevision });
+// src/etcd/kvMessages.ts
+var CompareResult = { Equal: 0, Greater: 1 };
+var CompareTarget = { Version: 0, Create: 1, Mod: 2 };
+function createIfAbsentTxn(key, value, lease) {
+  const put = new ProtoWriter().bytes(1, key).bytes(2, value).int64(3, lease);
+  return new ProtoWriter().message(1, new ProtoWriter().uint(1, CompareResult.Equal).uint(2, CompareTarget.Create).bytes(3, key).uint(5, 0)).message(2, new ProtoWriter().message(2, put)).finish();
+}
+function modRevisionIsTxn(key, modRevision) {
+  return new ProtoWriter().message(1, new ProtoWriter().uint(1, CompareResult.Equal).uint(2, CompareTarget.Mod).bytes(3, key).uint(6, modRevision)).finish();
+}
+function decodeTxnResponse(message) {
+  let succeeded = false;
+  let revision = 0;
+  forEachField(message, (c, field, wireType) => {
+    if (field === 2 && wireType === WIRE_VARINT2) succeeded = c.varint() !== 0;
+    else if (field === 1 && wireType === WIRE_LENGTH_DELIMITED2) revision = headerRevision(c.bytes());
+    else c.skip(wireType, field);
   });
-  stream.on("error", (error) => end(new Error(`watch stream failed: ${error.message}`)));
-  stream.on("end", () => end(new Error("etcd ended the watch stream")));
-  const create = {
-    create_request: { key: ALL_KEYS, range_end: ALL_KEYS, start_revision: String(startRevision), prev_kv: false }
+  return { succeeded, revision };
+}
+function countKeyRequest(key) {
+  return new ProtoWriter().bytes(1, key).uint(9, 1).finish();
+}
+function decodeRangeCount(message) {
+  let count2 = 0;
+  forEachField(message, (c, field, wireType) => {
+    if (field === 4 && wireType === WIRE_VARINT2) count2 = c.varint();
+    else c.skip(wireType, field);
+  });
+  return count2;
+}
+function headerRevision(header) {
+  let revision = 0;
+  forEachField(header, (c, field, wireType) => {
+    if (field === 3 && wireType === WIRE_VARINT2) revision = c.varint();
+    else c.skip(wireType, field);
+  });
+  return revision;
+}
+
+// src/etcd/watchMessages.ts
+var ALL_KEYS = Buffer.from([0]);
+function tag(field, wireType) {
+  return encodeVarint(field * 8 + wireType);
+}
+function lengthDelimited(field, value) {
+  return Buffer.concat([tag(field, WIRE_LENGTH_DELIMITED2), encodeVarint(value.length), value]);
+}
+var WHOLE_KEYSPACE = { key: ALL_KEYS, rangeEnd: ALL_KEYS };
+function watchCreateRequest(range, startRevision) {
+  if (startRevision !== void 0 && (!Number.isSafeInteger(startRevision) || startRevision < 1)) {
+    throw new RangeError(`a watch starts at a revision >= 1, not ${startRevision}`);
+  }
+  const create = Buffer.concat([
+    lengthDelimited(1, range.key),
+    ...range.rangeEnd ? [lengthDelimited(2, range.rangeEnd)] : [],
+    ...startRevision !== void 0 ? [tag(3, WIRE_VARINT2), encodeVarint(startRevision)] : []
+  ]);
+  return lengthDelimited(1, create);
+}
+var WATCH_PROGRESS_REQUEST = lengthDelimited(3, Buffer.alloc(0));
+var Response = { Header: 1, Created: 3, Canceled: 4, CompactRevision: 5, CancelReason: 6, Fragment: 7, Events: 11 };
+var EVENT_TYPE = 1;
+var EVENT_KV = 2;
+var EVENT_DELETE = 1;
+var Kv = { Key: 1, CreateRevision: 2, ModRevision: 3, Version: 4, Value: 5, Lease: 6 };
+var NO_BYTES = Buffer.alloc(0);
+function decodeKeyValue(bytes) {
+  let key = NO_BYTES;
+  let value = NO_BYTES;
+  let createRevision = 0;
+  let modRevision = 0;
+  let version = 0;
+  let lease = "0";
+  forEachField(bytes, (c, field, wireType) => {
+    if (wireType === WIRE_LENGTH_DELIMITED2 && field === Kv.Key) key = c.bytes();
+    else if (wireType === WIRE_LENGTH_DELIMITED2 && field === Kv.Value) value = c.bytes();
+    else if (wireType === WIRE_VARINT2 && field === Kv.CreateRevision) createRevision = c.varint();
+    else if (wireType === WIRE_VARINT2 && field === Kv.ModRevision) modRevision = c.varint();
+    else if (wireType === WIRE_VARINT2 && field === Kv.Version) version = c.varint();
+    else if (wireType === WIRE_VARINT2 && field === Kv.Lease) lease = c.int64();
+    else c.skip(wireType, field);
+  });
+  return { key, value, createRevision, modRevision, version, lease };
+}
+function decodeEvent(bytes) {
+  let type = "put";
+  let kv;
+  forEachField(bytes, (c, field, wireType) => {
+    if (field === EVENT_TYPE && wireType === WIRE_VARINT2) type = c.varint() === EVENT_DELETE ? "delete" : "put";
+    else if (field === EVENT_KV && wireType === WIRE_LENGTH_DELIMITED2) kv = decodeKeyValue(c.bytes());
+    else c.skip(wireType, field);
+  });
+  if (!kv || kv.key.length === 0 || kv.modRevision < 1) throw new GrpcProtocolError("a watch event without a key or a revision");
+  return { type, kv };
+}
+function watchResponseReader(onResponse) {
+  let pieces = [];
+  let events = [];
+  let revision = 0;
+  let created = false;
+  let canceled = false;
+  let compactRevision = 0;
+  let reason = "";
+  const take = () => {
+    const whole = pieces.length === 1 ? pieces[0] : Buffer.concat(pieces);
+    pieces = [];
+    return whole;
   };
-  stream.write(create);
+  return new GrpcMessageReader(
+    {
+      bytes: (_field, piece) => pieces.push(piece),
+      fieldEnd: (field) => {
+        const value = take();
+        if (field === Response.Events) events.push(decodeEvent(value));
+        else if (field === Response.Header) revision = headerRevision(value);
+        else if (field === Response.CancelReason) reason = value.toString("utf8");
+      },
+      varint: (field, value) => {
+        if (field === Response.Created) created = value !== 0;
+        else if (field === Response.Canceled) canceled = value !== 0;
+        else if (field === Response.CompactRevision) compactRevision = value;
+        else if (field === Response.Fragment && value !== 0) throw new GrpcProtocolError("a fragmented watch response, although none was asked for");
+      },
+      end: () => {
+        const response = compactRevision > 0 ? { kind: "compacted", compactRevision } : canceled ? { kind: "canceled", reason } : created ? { kind: "created" } : events.length === 0 ? { kind: "progress", revision } : { kind: "events", headerRevision: revision, events };
+        events = [];
+        revision = 0;
+        created = false;
+        canceled = false;
+        compactRevision = 0;
+        reason = "";
+        onResponse(response);
+      }
+    },
+    /* @__PURE__ */ new Set([Response.Header, Response.CancelReason, Response.Events])
+  );
+}
+
+// src/etcd/watch.ts
+var WATCH_PATH = "/etcdserverpb.Watch/Watch";
+var REQUIRE_LEADER = { hasleader: "true" };
+var WINDOWS2 = { stream: 1 << 20, session: 2 << 20 };
+var PING_EVERY_MS2 = 1e4;
+async function openWatch(access3, endpoints, range, startRevision, handlers) {
+  const request = watchCreateRequest(range, startRevision);
+  const reasons = [];
+  for (const endpoint of endpoints) {
+    let connected;
+    try {
+      connected = await openGrpcSession(access3, endpoint, WINDOWS2);
+    } catch (error) {
+      reasons.push(messageOf(error));
+      continue;
+    }
+    return startWatch(connected, endpoint, request, handlers, Math.max(access3.callTimeoutMs, 1e4));
+  }
+  throw new Error(`watching etcd${startRevision !== void 0 ? ` from revision ${startRevision}` : ""}: no member answered (${reasons.join("; ")})`);
+}
+function startWatch({ session, token }, endpoint, createRequest, handlers, pingTimeoutMs) {
+  let over = false;
+  let created = false;
+  const finish2 = (error, report) => {
+    if (over) return;
+    over = true;
+    stopPinging();
+    if (!session.destroyed) session.destroy();
+    if (report) handlers.onEnd(withContext(`the watch on etcd at ${endpoint}`, error ?? new Error("etcd ended the stream")));
+  };
+  const reader = watchResponseReader((response) => {
+    if (over) return;
+    if (response.kind === "created") created = true;
+    handlers.onResponse(response);
+  });
+  const call = startGrpcCall(session, WATCH_PATH, token, reader, REQUIRE_LEADER);
+  const stopPinging = keepPinging(session, PING_EVERY_MS2, pingTimeoutMs, (error) => call.abort(error));
+  call.done.then(
+    () => finish2(void 0, true),
+    (error) => finish2(error instanceof Error ? error : new Error(String(error)), true)
+  );
+  call.stream.write(grpcFrame(createRequest));
   return {
+    endpoint,
     requestProgress: () => {
-      if (!closed && created) stream.write({ progress_request: {} });
+      if (!over && created) call.stream.write(grpcFrame(WATCH_PROGRESS_REQUEST));
+    },
+    close: () => finish2(void 0, false)
+  };
+}
+
+// src/journal/watchStream.ts
+async function openWatch2(access3, endpoints, startRevision, now, onMessage) {
+  let over = false;
+  const watch = await openWatch(access3, endpoints, WHOLE_KEYSPACE, startRevision, {
+    onResponse: (response) => {
+      if (over) return;
+      switch (response.kind) {
+        case "created":
+          return;
+        case "compacted":
+          over = true;
+          watch.close();
+          onMessage({ type: "compacted", compactRevision: response.compactRevision });
+          return;
+        case "canceled":
+          over = true;
+          watch.close();
+          onMessage({ type: "ended", error: new Error(`etcd cancelled the watch${response.reason ? `: ${response.reason}` : ""}`) });
+          return;
+        case "progress":
+          onMessage({ type: "progress", revision: response.revision });
+          return;
+        case "events":
+          onMessage({ type: "revisions", records: groupByRevision(response.events, now()), headerRevision: response.headerRevision });
+          return;
+      }
+    },
+    onEnd: (error) => {
+      if (over) return;
+      over = true;
+      onMessage({ type: "ended", error });
+    }
+  });
+  return {
+    endpoint: watch.endpoint,
+    requestProgress: () => {
+      if (!over) watch.requestProgress();
     },
     close: () => {
-      if (closed) return;
-      closed = true;
-      stream.cancel();
+      over = true;
+      watch.close();
     }
   };
 }
@@ -31500,50 +32054,54 @@ function groupByRevision(events, receivedAt2) {
   }
   return records.map((r) => ({ type: "rev", rev: r.rev, at, events: r.events }));
 }
-function toJournalEvent(e) {
-  const kv = e.kv;
-  const modRevision = Number(kv.mod_revision);
-  if (e.type === "Delete") return { type: "delete", key: kv.key.toString("base64"), modRevision };
+function toJournalEvent({ type, kv }) {
+  const key = kv.key.toString("base64");
+  if (type === "delete") return { type: "delete", key, modRevision: kv.modRevision };
   return {
     type: "put",
-    key: kv.key.toString("base64"),
+    key,
     value: kv.value.toString("base64"),
-    lease: String(kv.lease ?? "0"),
-    createRevision: Number(kv.create_revision),
-    modRevision,
-    version: Number(kv.version)
+    lease: kv.lease,
+    createRevision: kv.createRevision,
+    modRevision: kv.modRevision,
+    version: kv.version
   };
 }
 
 // src/journal/writerLock.ts
+var TXN = "/etcdserverpb.KV/Txn";
+var RANGE = "/etcdserverpb.KV/Range";
+async function txn(client, request) {
+  return decodeTxnResponse(await client.call(TXN, request));
+}
 var JOURNAL_LOCK_PREFIX = "/etcd-dr/journal-writer/";
 function journalLockKey(cluster) {
   return `${JOURNAL_LOCK_PREFIX}${cluster}`;
 }
 async function tryAcquireWriterLock(client, cluster, who, ttlSeconds, clock = Date.now) {
   const key = journalLockKey(cluster);
-  const lease = client.lease(ttlSeconds, { autoKeepAlive: true });
+  const keyBytes = Buffer.from(key);
   const grantedAt = clock();
   let leaseId;
   try {
-    leaseId = await lease.grant();
+    leaseId = await grantLease(client, ttlSeconds);
   } catch (error) {
-    lease.release();
     throw new Error(`granting a ${ttlSeconds} s lease for the journal lock: ${messageOf(error)}`);
   }
+  const revoke = () => revokeLease(client, leaseId).catch(() => void 0);
   const value = JSON.stringify({ holder: who.holder, member: who.member, pid: process.pid, since: new Date(grantedAt).toISOString() });
   let result;
   try {
-    result = await client.if(key, "Create", "==", 0).then(client.put(key).value(value).lease(leaseId)).commit();
+    result = await txn(client, createIfAbsentTxn(keyBytes, Buffer.from(value), leaseId));
   } catch (error) {
-    await lease.revoke().catch(() => void 0);
+    await revoke();
     throw new Error(`taking the journal lock ${key}: ${messageOf(error)}`);
   }
   if (!result.succeeded) {
-    await lease.revoke().catch(() => void 0);
+    await revoke();
     return void 0;
   }
-  const modRevision = Number(result.header.revision);
+  const modRevision = result.revision;
   const ttlMs = ttlSeconds * 1e3;
   const marginMs = Math.min(2e3, ttlMs / 4);
   let lastAck = grantedAt;
@@ -31554,12 +32112,17 @@ async function tryAcquireWriterLock(client, cluster, who, ttlSeconds, clock = Da
     if (!isHeld) return;
     isHeld = false;
     clearInterval(timer);
+    stopKeepAlive();
     resolveLost(error);
   };
-  lease.on("keepaliveSucceeded", () => {
-    lastAck = clock();
+  const stopKeepAlive = keepLeaseAlive(client, leaseId, ttlSeconds, {
+    onRenewed: () => {
+      lastAck = clock();
+    },
+    onGone: (error) => lose(new Error(`lost the journal lock ${key}: ${error.message}`)),
+    // Counted by the reckoning below: the lock is lost only if no renewal comes in time.
+    onTrouble: () => void 0
   });
-  lease.on("lost", (error) => lose(new Error(`lost the journal lock ${key}: ${messageOf(error)}`)));
   const timer = setInterval(() => {
     if (clock() - lastAck > ttlMs - marginMs) {
       lose(new Error(`lost the journal lock ${key}: no keep-alive acknowledged for ${Math.round((clock() - lastAck) / 1e3)} s (TTL ${ttlSeconds} s)`));
@@ -31576,7 +32139,7 @@ async function tryAcquireWriterLock(client, cluster, who, ttlSeconds, clock = Da
     confirm: async () => {
       if (!isHeld) return false;
       try {
-        const check2 = await client.if(key, "Mod", "==", modRevision).commit();
+        const check2 = await txn(client, modRevisionIsTxn(keyBytes, modRevision));
         if (!check2.succeeded) lose(new Error(`lost the journal lock ${key}: the key is no longer ours`));
         return check2.succeeded && isHeld;
       } catch {
@@ -31587,46 +32150,53 @@ async function tryAcquireWriterLock(client, cluster, who, ttlSeconds, clock = Da
       const wasHeld = isHeld;
       isHeld = false;
       clearInterval(timer);
-      lease.removeAllListeners();
+      stopKeepAlive();
       if (wasHeld) resolveLost(new Error("released"));
-      await lease.revoke().catch(() => lease.release());
+      await revoke();
     }
   };
 }
 async function waitForLockFree(client, cluster, signal, recheckMs = 2e3) {
-  const key = journalLockKey(cluster);
+  const key = Buffer.from(journalLockKey(cluster));
   const free = async () => {
     try {
-      return await client.get(key).string() === null;
+      return decodeRangeCount(await client.call(RANGE, countKeyRequest(key))) === 0;
     } catch {
       return false;
     }
   };
   if (await free()) return;
-  let watcher;
-  try {
-    watcher = await client.watch().key(key).create();
-  } catch {
-    watcher = void 0;
-  }
-  try {
-    await new Promise((resolve) => {
-      const done = () => {
-        clearInterval(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      watcher?.on("delete", done);
-      signal.addEventListener("abort", done);
-      const timer = setInterval(() => {
-        void free().then((isFree) => {
-          if (isFree) done();
-        });
-      }, recheckMs);
-    });
-  } finally {
-    await watcher?.cancel().catch(() => void 0);
-  }
+  await new Promise((resolve) => {
+    let watch;
+    let over = false;
+    const done = () => {
+      if (over) return;
+      over = true;
+      clearInterval(timer);
+      signal.removeEventListener("abort", done);
+      watch?.close();
+      resolve();
+    };
+    signal.addEventListener("abort", done);
+    const timer = setInterval(() => {
+      void free().then((isFree) => {
+        if (isFree) done();
+      });
+    }, recheckMs);
+    openWatch(client.access, client.access.endpoints, { key }, void 0, {
+      onResponse: (response) => {
+        if (response.kind === "events" && response.events.some((e) => e.type === "delete")) done();
+      },
+      // The timer still checks: a lost watch only makes the wait up to recheckMs longer.
+      onEnd: () => void 0
+    }).then(
+      (opened) => {
+        if (over) opened.close();
+        else watch = opened;
+      },
+      () => void 0
+    );
+  });
 }
 
 // src/journal/follower.ts
@@ -31637,7 +32207,7 @@ async function runFollower(options, deps, signal) {
   const timer = setTimeout(() => stop.abort(), options.maxRuntimeMs);
   signal?.addEventListener("abort", () => stop.abort());
   const stats = new Stats();
-  const client = await connect(options.etcd);
+  const client = new EtcdHttp2Client(options.etcd);
   try {
     while (!stop.signal.aborted && deps.now().getTime() < deadline) {
       let lock;
@@ -31655,6 +32225,10 @@ async function runFollower(options, deps, signal) {
         await Promise.allSettled(deps.stores.map((s) => s.open()));
         await waitForLockFree(client, options.cluster, stop.signal);
         continue;
+      }
+      if (stop.signal.aborted) {
+        await lock.release();
+        break;
       }
       deps.log.info(`journal: writer (lock ${lock.key} at revision ${lock.modRevision})`);
       stats.wrote = true;
@@ -31708,15 +32282,13 @@ var Writer = class {
   constructor(options, deps, client, lock, stats, stop) {
     this.options = options;
     this.deps = deps;
-    this.client = client;
     this.lock = lock;
     this.stats = stats;
     this.stop = stop;
-    this.publisher = new Publisher(options, deps, lock, stats, new LeaseTracker(client, deps.now));
+    this.publisher = new Publisher(options, deps, lock, stats, new LeaseTracker((id) => leaseTimeToLive(client, id), deps.now));
   }
   options;
   deps;
-  client;
   lock;
   stats;
   stop;
@@ -31727,6 +32299,8 @@ var Writer = class {
   lastRevision = 0;
   open = new OpenSegment();
   progress;
+  /** Index of the endpoint the next watch tries first. */
+  watchTurn = 0;
   lastPublishAt = 0;
   publisher;
   post(message) {
@@ -31741,6 +32315,7 @@ var Writer = class {
   async run() {
     const onStop = () => this.post({ type: "stop" });
     this.stop.addEventListener("abort", onStop);
+    if (this.stop.aborted) onStop();
     void this.lock.lost.then((error) => this.post({ type: "lock-lost", error }));
     const ticker = setInterval(() => this.post({ type: "tick" }), this.options.flushMs);
     try {
@@ -31788,6 +32363,7 @@ var Writer = class {
             break;
           }
           case "ended":
+            if (this.watch) this.watchTurn = (this.options.etcd.endpoints.indexOf(this.watch.endpoint) + 1) % this.options.etcd.endpoints.length;
             this.watch = void 0;
             this.deps.log.warning(`journal: ${message.error.message}; watching again from revision ${this.lastRevision + 1}`);
             await this.deps.sleep(500);
@@ -31872,7 +32448,9 @@ var Writer = class {
       const t = this.inbox[i].type;
       if (t === "revisions" || t === "progress" || t === "compacted" || t === "ended") this.inbox.splice(i, 1);
     }
-    this.watch = await openWatch(this.client, this.lastRevision + 1, this.deps.now, (m) => this.post(m));
+    const endpoints = this.options.etcd.endpoints;
+    const order = [...endpoints.slice(this.watchTurn), ...endpoints.slice(0, this.watchTurn)];
+    this.watch = await openWatch2(this.options.etcd, order, this.lastRevision + 1, this.deps.now, (m) => this.post(m));
   }
   /** Adds the whole revisions that continue the journal; returns the hole where they stop doing so, if any. */
   accept(records) {
@@ -33400,143 +33978,26 @@ var ReplayLeases = class {
 
 // src/restore/replayTxnClient.ts
 import http22 from "node:http2";
-var CompareResult = { Equal: 0, Greater: 1 };
-var CompareTarget = { Version: 0, Create: 1 };
-var ProtoWriter = class {
-  parts = [];
-  size = 0;
-  get length() {
-    return this.size;
-  }
-  push(part) {
-    this.parts.push(part);
-    this.size += part.length;
-  }
-  /** A varint of a non-negative integer below 2^53 (revisions, versions, lengths). */
-  varint(value) {
-    const bytes = [];
-    let v = value;
-    while (v >= 128) {
-      bytes.push(v % 128 | 128);
-      v = Math.floor(v / 128);
-    }
-    bytes.push(v);
-    this.push(Buffer.from(bytes));
-  }
-  /** A varint from a decimal int64 (lease ids use all 64 bits; negative ones as two's complement). */
-  varint64(decimal) {
-    let v = BigInt.asUintN(64, BigInt(decimal));
-    const bytes = [];
-    while (v >= 0x80n) {
-      bytes.push(Number(v & 0x7fn) | 128);
-      v >>= 7n;
-    }
-    bytes.push(Number(v));
-    this.push(Buffer.from(bytes));
-  }
-  uint(field, value) {
-    this.varint(field << 3);
-    this.varint(value);
-    return this;
-  }
-  int64(field, decimal) {
-    this.varint(field << 3);
-    this.varint64(decimal);
-    return this;
-  }
-  bytes(field, value) {
-    this.varint(field << 3 | 2);
-    this.varint(value.length);
-    this.push(value);
-    return this;
-  }
-  message(field, inner) {
-    this.varint(field << 3 | 2);
-    this.varint(inner.size);
-    for (const part of inner.parts) this.push(part);
-    return this;
-  }
-  finish() {
-    return Buffer.concat(this.parts, this.size);
-  }
-};
 function encodeRevisionTxn(record) {
-  const txn = new ProtoWriter();
+  const txn2 = new ProtoWriter();
   const ops = [];
   for (const event of record.events) {
     const key = Buffer.from(event.key, "base64");
     if (event.type === "put") {
-      txn.message(1, new ProtoWriter().uint(1, CompareResult.Equal).uint(2, CompareTarget.Version).bytes(3, key).uint(4, event.version - 1));
+      txn2.message(1, new ProtoWriter().uint(1, CompareResult.Equal).uint(2, CompareTarget.Version).bytes(3, key).uint(4, event.version - 1));
       if (event.version > 1) {
-        txn.message(1, new ProtoWriter().uint(1, CompareResult.Equal).uint(2, CompareTarget.Create).bytes(3, key).uint(5, event.createRevision));
+        txn2.message(1, new ProtoWriter().uint(1, CompareResult.Equal).uint(2, CompareTarget.Create).bytes(3, key).uint(5, event.createRevision));
       }
       const put = new ProtoWriter().bytes(1, key).bytes(2, Buffer.from(event.value, "base64"));
       if (event.lease !== "0") put.int64(3, event.lease);
       ops.push(new ProtoWriter().message(2, put));
     } else {
-      txn.message(1, new ProtoWriter().uint(1, CompareResult.Greater).uint(2, CompareTarget.Version).bytes(3, key).uint(4, 0));
+      txn2.message(1, new ProtoWriter().uint(1, CompareResult.Greater).uint(2, CompareTarget.Version).bytes(3, key).uint(4, 0));
       ops.push(new ProtoWriter().message(3, new ProtoWriter().bytes(1, key)));
     }
   }
-  for (const op of ops) txn.message(2, op);
-  return txn.finish();
-}
-function readVarint(buffer, at) {
-  let value = 0;
-  let scale = 1;
-  let i = at;
-  for (; ; ) {
-    if (i >= buffer.length) throw new Error("truncated varint in the transaction response");
-    const byte = buffer[i++];
-    value += (byte & 127) * scale;
-    if (byte < 128) return { value, next: i };
-    scale *= 128;
-  }
-}
-function fields(buffer, visit) {
-  let at = 0;
-  while (at < buffer.length) {
-    const tag = readVarint(buffer, at);
-    at = tag.next;
-    const field = Math.floor(tag.value / 8);
-    const wire = tag.value % 8;
-    if (wire === 0) {
-      const v = readVarint(buffer, at);
-      at = v.next;
-      visit(field, v.value);
-    } else if (wire === 2) {
-      const length = readVarint(buffer, at);
-      at = length.next + length.value;
-      if (at > buffer.length) throw new Error("truncated field in the transaction response");
-      visit(field, buffer.subarray(length.next, at));
-    } else if (wire === 1) {
-      at += 8;
-    } else if (wire === 5) {
-      at += 4;
-    } else {
-      throw new Error(`unexpected protobuf wire type ${wire} in the transaction response`);
-    }
-  }
-}
-function decodeTxnResponse(message) {
-  let succeeded = false;
-  let revision = 0;
-  fields(message, (field, value) => {
-    if (field === 2 && typeof value === "number") succeeded = value !== 0;
-    if (field === 1 && Buffer.isBuffer(value)) {
-      fields(value, (f, v) => {
-        if (f === 3 && typeof v === "number") revision = v;
-      });
-    }
-  });
-  return { succeeded, revision };
-}
-function percentDecoded(text4) {
-  try {
-    return decodeURIComponent(text4);
-  } catch {
-    return text4;
-  }
+  for (const op of ops) txn2.message(2, op);
+  return txn2.finish();
 }
 var ReplayTxnClient = class {
   session;
@@ -33546,56 +34007,18 @@ var ReplayTxnClient = class {
     this.session.on("error", (error) => this.failure = error);
   }
   /** Sends one transaction and waits for etcd's answer. */
-  txn(request) {
-    if (this.failure) return Promise.reject(new Error(`connection to the throwaway etcd failed: ${this.failure.message}`));
-    return new Promise((resolve, reject) => {
-      const stream = this.session.request({
-        ":method": "POST",
-        ":path": "/etcdserverpb.KV/Txn",
-        "content-type": "application/grpc",
-        te: "trailers"
-      });
-      const chunks = [];
-      let status;
-      let message;
-      const noteStatus = (headers) => {
-        const s = headers["grpc-status"];
-        if (typeof s === "string") status = s;
-        const m = headers["grpc-message"];
-        if (typeof m === "string") message = percentDecoded(m);
-      };
-      stream.on("response", noteStatus);
-      stream.on("trailers", noteStatus);
-      stream.on("data", (chunk) => chunks.push(chunk));
-      let settled = false;
-      stream.on("error", (error) => {
-        settled = true;
-        reject(new Error(`KV.Txn to the throwaway etcd: ${error.message}`, { cause: error }));
-      });
-      stream.on("close", () => {
-        if (!settled) reject(new Error(`KV.Txn to the throwaway etcd: the stream closed without an answer (HTTP/2 code ${stream.rstCode ?? "none"})`));
-      });
-      stream.on("end", () => {
-        settled = true;
-        if (status !== "0") {
-          reject(new Error(`etcd refused the transaction (gRPC status ${status ?? "missing"}): ${message ?? "no message"}`));
-          return;
-        }
-        const body = Buffer.concat(chunks);
-        if (body.length < 5 || body[0] !== 0 || body.readUInt32BE(1) !== body.length - 5) {
-          reject(new Error(`unexpected KV.Txn response framing from the throwaway etcd (${body.length} bytes)`));
-          return;
-        }
-        try {
-          resolve(decodeTxnResponse(body.subarray(5)));
-        } catch (error) {
-          reject(error instanceof Error ? error : new Error(String(error)));
-        }
-      });
-      const prefix = Buffer.alloc(5);
-      prefix.writeUInt32BE(request.length, 1);
-      stream.end(Buffer.concat([prefix, request]));
-    });
+  async txn(request) {
+    if (this.failure) throw new Error(`connection to the throwaway etcd failed: ${this.failure.message}`);
+    const answers = new MessageCollector();
+    try {
+      await grpcCall(this.session, "/etcdserverpb.KV/Txn", request, void 0, answers).done;
+    } catch (error) {
+      if (error instanceof GrpcStatusError) throw new Error(`etcd refused the transaction (${error.message})`);
+      throw withContext("KV.Txn to the throwaway etcd", error);
+    }
+    const [answer, ...more] = answers.messages;
+    if (answer === void 0 || more.length > 0) throw new Error(`KV.Txn to the throwaway etcd: ${answers.messages.length} answers to one transaction`);
+    return decodeTxnResponse(answer);
   }
   close() {
     this.session.close();
@@ -35151,4 +35574,4 @@ export {
   runCommand,
   runCliCommand
 };
-/*! For license information please see chunk-BNGJ3WOP.js.LEGAL.txt */
+/*! For license information please see chunk-GUDO542C.js.LEGAL.txt */

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-BNGJ3WOP.js";
+} from "./chunk-GUDO542C.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";
@@ -20,7 +20,7 @@ import {
 } from "./chunk-E3PZOCOU.js";
 import {
   tuneHeapFor
-} from "./chunk-XV425B5E.js";
+} from "./chunk-XUNV6VRI.js";
 
 // src/action/run.ts
 function actionSettings() {

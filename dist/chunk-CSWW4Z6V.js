@@ -4,7 +4,7 @@ import {
   RELAUNCHED_ENV,
   missingStartFlags,
   startEnvironment
-} from "./chunk-XV425B5E.js";
+} from "./chunk-XUNV6VRI.js";
 
 // src/engine/relaunch.ts
 import { spawn } from "node:child_process";

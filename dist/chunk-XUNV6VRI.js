@@ -7,7 +7,8 @@ var STREAMING_HEAP_FLAG = "--external-memory-accounted-in-global-limit";
 var YOUNG_GENERATION_FLAG = "--max-semi-space-size=2";
 var JOURNAL_OLD_SPACE_FLAG = "--max-old-space-size=64";
 var OPTIMIZE_FOR_SIZE_FLAG = "--optimize-for-size";
-var JOURNAL_START_FLAGS = [YOUNG_GENERATION_FLAG, JOURNAL_OLD_SPACE_FLAG, OPTIMIZE_FOR_SIZE_FLAG];
+var NO_OPTIMIZING_COMPILERS = ["--no-opt", "--no-maglev"];
+var JOURNAL_START_FLAGS = [YOUNG_GENERATION_FLAG, JOURNAL_OLD_SPACE_FLAG, OPTIMIZE_FOR_SIZE_FLAG, ...NO_OPTIMIZING_COMPILERS];
 var BACKUP_START_ENV = { MALLOC_ARENA_MAX: "2" };
 var RELAUNCHED_ENV = "ETCD_DR_HEAP_RELAUNCHED";
 var START_FLAGS = {
@@ -28,7 +29,7 @@ function tuneHeapFor(command, nodeVersion = process.versions.node) {
   return flags;
 }
 function flagName(arg) {
-  return arg.replace(/^--?/, "").replace(/=.*$/, "").replace(/_/g, "-");
+  return arg.replace(/^--?/, "").replace(/=.*$/, "").replace(/_/g, "-").replace(/^no-/, "");
 }
 function missingStartFlags(command, start) {
   if (start.env[RELAUNCHED_ENV] !== void 0) return [];

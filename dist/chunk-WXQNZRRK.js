@@ -14,14 +14,14 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-BNGJ3WOP.js";
+} from "./chunk-GUDO542C.js";
 import {
   InputError,
   messageOf
 } from "./chunk-42CUHY4V.js";
 import {
   tuneHeapFor
-} from "./chunk-XV425B5E.js";
+} from "./chunk-XUNV6VRI.js";
 import "./chunk-TWSOFDXT.js";
 
 // src/cli/run.ts
