@@ -8,6 +8,6 @@ import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/journal.ts
 await relaunchForHeap("journal");
-var { runAction } = await import("./chunk-MXIFR55N.js");
+var { runAction } = await import("./chunk-6MPTUAVF.js");
 await runAction("journal");
 process.exit();

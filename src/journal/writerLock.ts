@@ -154,7 +154,8 @@ export async function waitForLockFree(client: EtcdHttp2Client, cluster: string, 
       return false;
     }
   };
-  if (await free()) return;
+  // An AbortSignal fires once: a stop that came before this wait is only in `aborted`.
+  if (signal.aborted || (await free()) || signal.aborted) return;
   await new Promise<void>((resolve) => {
     let watch: { close(): void } | undefined;
     let over = false;

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-GUDO542C.js";
+} from "./chunk-HPDOKKKY.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";

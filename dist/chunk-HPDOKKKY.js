@@ -32165,7 +32165,7 @@ async function waitForLockFree(client, cluster, signal, recheckMs = 2e3) {
       return false;
     }
   };
-  if (await free()) return;
+  if (signal.aborted || await free() || signal.aborted) return;
   await new Promise((resolve) => {
     let watch;
     let over = false;
@@ -35574,4 +35574,4 @@ export {
   runCommand,
   runCliCommand
 };
-/*! For license information please see chunk-GUDO542C.js.LEGAL.txt */
+/*! For license information please see chunk-HPDOKKKY.js.LEGAL.txt */

@@ -14,7 +14,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-GUDO542C.js";
+} from "./chunk-HPDOKKKY.js";
 import {
   InputError,
   messageOf
