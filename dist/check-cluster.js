@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-SGJTIVJ5.js";
-import "./chunk-HPDOKKKY.js";
+} from "./chunk-FWLSYVPP.js";
+import "./chunk-WRIWJX4L.js";
 import "./chunk-42CUHY4V.js";
 import "./chunk-E3PZOCOU.js";
 import "./chunk-XUNV6VRI.js";

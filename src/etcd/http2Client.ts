@@ -11,10 +11,10 @@
  * silent member (powered off, partitioned) from an idle one; the connection is then dropped, which ends its
  * streams, and their owners open them again (through the next endpoint).
  */
-import { messageOf, withContext } from '../errors.ts';
+import { withContext } from '../errors.ts';
 import type { EtcdAccess } from './connection.ts';
 import { MessageCollector, type ResponseBodyReader } from './grpcFrames.ts';
-import { grpcCall, keepPinging, openGrpcSession, startGrpcCall, type GrpcCall, type GrpcSession } from './http2Session.ts';
+import { grpcCall, keepPinging, openFirstGrpcSession, startGrpcCall, type GrpcCall, type GrpcSession } from './http2Session.ts';
 
 /** The lock's and leases' messages are small: the default windows are enough. */
 const WINDOWS = { stream: 64 << 10, session: 1 << 20 } as const;
@@ -34,6 +34,8 @@ export interface OpenStream {
 
 export class EtcdHttp2Client {
   private connection: Promise<Connection> | undefined;
+  /** The connection `connection` resolved to, while it is the current one. */
+  private live: Connection | undefined;
   /** Index of the endpoint the next connection tries first. */
   private turn = 0;
   private closed = false;
@@ -62,7 +64,7 @@ export class EtcdHttp2Client {
   /** Forgets the connection (closing it, which ends its streams); the next call connects again, from the next endpoint. */
   dropConnection(): void {
     const connection = this.connection;
-    this.connection = undefined;
+    this.forget();
     this.turn = (this.turn + 1) % this.access.endpoints.length;
     void connection?.then(
       ({ grpc }) => grpc.session.destroy(),
@@ -99,31 +101,25 @@ export class EtcdHttp2Client {
 
   private async connect(): Promise<Connection> {
     const endpoints = this.access.endpoints;
-    const reasons: string[] = [];
-    for (let i = 0; i < endpoints.length; i++) {
-      const index = (this.turn + i) % endpoints.length;
-      const endpoint = endpoints[index]!;
-      let grpc: GrpcSession;
-      try {
-        grpc = await openGrpcSession(this.access, endpoint, WINDOWS);
-      } catch (error) {
-        reasons.push(messageOf(error));
-        continue;
-      }
-      this.turn = index;
-      const connection: Connection = { grpc, endpoint };
-      const stopPinging = keepPinging(grpc.session, PING_EVERY_MS, Math.max(this.access.callTimeoutMs, 10_000), () => {
-        if (this.connection !== undefined) void this.connection.then((c) => c === connection && this.dropConnection());
-      });
-      grpc.session.once('close', () => {
-        stopPinging();
-        // Closed by etcd (or by us): the next call connects again.
-        void this.connection?.then((c) => {
-          if (c === connection) this.connection = undefined;
-        });
-      });
-      return connection;
-    }
-    throw new Error(`no etcd member answered (${reasons.join('; ')})`);
+    // From the endpoint after the last one dropped: a member that failed is not tried first again.
+    const order = [...endpoints.slice(this.turn), ...endpoints.slice(0, this.turn)];
+    const first = await openFirstGrpcSession(this.access, order, WINDOWS, 'connecting to etcd');
+    this.turn = (this.turn + first.index) % endpoints.length;
+    const connection: Connection = { grpc: first, endpoint: first.endpoint };
+    this.live = connection;
+    const stopPinging = keepPinging(first.session, PING_EVERY_MS, Math.max(this.access.callTimeoutMs, 10_000), () => {
+      if (this.live === connection) this.dropConnection();
+    });
+    first.session.once('close', () => {
+      stopPinging();
+      // Closed by etcd (or by us): the next call connects again.
+      if (this.live === connection) this.forget();
+    });
+    return connection;
+  }
+
+  private forget(): void {
+    this.live = undefined;
+    this.connection = undefined;
   }
 }

@@ -4,7 +4,7 @@
  * per-message cost shows: the snapshot stream (snapshotStream.ts) and the journal's watch (watch.ts).
  */
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
-import { withContext } from '../errors.ts';
+import { messageOf, withContext } from '../errors.ts';
 import type { EtcdAccess } from './connection.ts';
 import {
   AUTHENTICATE_TOKEN_FIELD,
@@ -39,6 +39,26 @@ export async function openGrpcSession(access: EtcdAccess, endpoint: string, wind
     session.destroy();
     throw error;
   }
+}
+
+/** A session on the first of `endpoints` (tried in order) that connects and accepts the credentials. */
+export interface FirstSession extends GrpcSession {
+  readonly endpoint: string;
+  /** Its index in `endpoints`. */
+  readonly index: number;
+}
+
+/** Tries `endpoints` in order; rejects, naming every endpoint's reason after `what`, when none answers. */
+export async function openFirstGrpcSession(access: EtcdAccess, endpoints: readonly string[], windows: SessionWindows, what: string): Promise<FirstSession> {
+  const reasons: string[] = [];
+  for (const [index, endpoint] of endpoints.entries()) {
+    try {
+      return { ...(await openGrpcSession(access, endpoint, windows)), endpoint, index };
+    } catch (error) {
+      reasons.push(messageOf(error));
+    }
+  }
+  throw new Error(`${what}: no member answered (${reasons.join('; ')})`);
 }
 
 /**

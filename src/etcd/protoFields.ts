@@ -79,15 +79,10 @@ export function forEachField(buffer: Buffer, onField: (cursor: Cursor, field: nu
   }
 }
 
-
 /** A protobuf message writer: just what etcd's requests need (varints, int64 in decimal, length-delimited fields). */
 export class ProtoWriter {
   private readonly parts: Buffer[] = [];
   private size = 0;
-
-  get length(): number {
-    return this.size;
-  }
 
   private push(part: Buffer): void {
     this.parts.push(part);

@@ -8,10 +8,10 @@
  * cluster cancels the stream instead of going quiet while the others move on, and the caller watches again
  * through another member.
  */
-import { messageOf, withContext } from '../errors.ts';
+import { withContext } from '../errors.ts';
 import type { EtcdAccess } from './connection.ts';
 import { grpcFrame } from './grpcFrames.ts';
-import { keepPinging, openGrpcSession, startGrpcCall, type GrpcSession } from './http2Session.ts';
+import { keepPinging, openFirstGrpcSession, startGrpcCall, type GrpcSession } from './http2Session.ts';
 import { WATCH_PROGRESS_REQUEST, watchCreateRequest, watchResponseReader, type WatchRange, type WatchResponseMessage } from './watchMessages.ts';
 
 const WATCH_PATH = '/etcdserverpb.Watch/Watch';
@@ -49,18 +49,9 @@ export async function openWatch(
   handlers: WatchHandlers,
 ): Promise<EtcdWatch> {
   const request = watchCreateRequest(range, startRevision);
-  const reasons: string[] = [];
-  for (const endpoint of endpoints) {
-    let connected: GrpcSession;
-    try {
-      connected = await openGrpcSession(access, endpoint, WINDOWS);
-    } catch (error) {
-      reasons.push(messageOf(error));
-      continue;
-    }
-    return startWatch(connected, endpoint, request, handlers, Math.max(access.callTimeoutMs, 10_000));
-  }
-  throw new Error(`watching etcd${startRevision !== undefined ? ` from revision ${startRevision}` : ''}: no member answered (${reasons.join('; ')})`);
+  const what = `watching etcd${startRevision !== undefined ? ` from revision ${startRevision}` : ''}`;
+  const first = await openFirstGrpcSession(access, endpoints, WINDOWS, what);
+  return startWatch(first, first.endpoint, request, handlers, Math.max(access.callTimeoutMs, 10_000));
 }
 
 function startWatch(

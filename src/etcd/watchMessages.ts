@@ -10,9 +10,9 @@
  * Pure: no I/O, so the decoding is unit-tested against protobufjs's encoding of etcd's own .proto files,
  * across every chunk boundary.
  */
-import { GrpcMessageReader, GrpcProtocolError, encodeVarint } from './grpcFrames.ts';
+import { GrpcMessageReader, GrpcProtocolError } from './grpcFrames.ts';
 import { headerRevision } from './kvMessages.ts';
-import { WIRE_LENGTH_DELIMITED, WIRE_VARINT, forEachField } from './protoFields.ts';
+import { ProtoWriter, WIRE_LENGTH_DELIMITED, WIRE_VARINT, forEachField } from './protoFields.ts';
 
 const ALL_KEYS = Buffer.from([0]);
 
@@ -44,14 +44,6 @@ export type WatchResponseMessage =
   | { readonly kind: 'compacted'; readonly compactRevision: number }
   | { readonly kind: 'canceled'; readonly reason: string };
 
-function tag(field: number, wireType: number): Buffer {
-  return encodeVarint(field * 8 + wireType);
-}
-
-function lengthDelimited(field: number, value: Buffer): Buffer {
-  return Buffer.concat([tag(field, WIRE_LENGTH_DELIMITED), encodeVarint(value.length), value]);
-}
-
 /** What a watch covers: one key, or the range [key, rangeEnd) (etcd's conventions for "\0"). */
 export interface WatchRange {
   readonly key: Buffer;
@@ -69,16 +61,14 @@ export function watchCreateRequest(range: WatchRange, startRevision?: number): B
   if (startRevision !== undefined && (!Number.isSafeInteger(startRevision) || startRevision < 1)) {
     throw new RangeError(`a watch starts at a revision >= 1, not ${startRevision}`);
   }
-  const create = Buffer.concat([
-    lengthDelimited(1, range.key),
-    ...(range.rangeEnd ? [lengthDelimited(2, range.rangeEnd)] : []),
-    ...(startRevision !== undefined ? [tag(3, WIRE_VARINT), encodeVarint(startRevision)] : []),
-  ]);
-  return lengthDelimited(1, create);
+  const create = new ProtoWriter().bytes(1, range.key);
+  if (range.rangeEnd) create.bytes(2, range.rangeEnd);
+  if (startRevision !== undefined) create.uint(3, startRevision);
+  return new ProtoWriter().message(1, create).finish();
 }
 
 /** WatchRequest { progress_request = 3: WatchProgressRequest {} } (etcd 3.4+). */
-export const WATCH_PROGRESS_REQUEST: Buffer = lengthDelimited(3, Buffer.alloc(0));
+export const WATCH_PROGRESS_REQUEST: Buffer = new ProtoWriter().message(3, new ProtoWriter()).finish();
 
 /** WatchResponse fields. */
 const Response = { Header: 1, Created: 3, Canceled: 4, CompactRevision: 5, CancelReason: 6, Fragment: 7, Events: 11 } as const;

@@ -219,12 +219,12 @@ var require_reader = __commonJS({
       }
       return offset;
     };
-    Reader.prototype.readSequence = function(tag2) {
+    Reader.prototype.readSequence = function(tag) {
       var seq = this.peek();
       if (seq === null)
         return null;
-      if (tag2 !== void 0 && tag2 !== seq)
-        throw newInvalidAsn1Error("Expected 0x" + tag2.toString(16) + ": got 0x" + seq.toString(16));
+      if (tag !== void 0 && tag !== seq)
+        throw newInvalidAsn1Error("Expected 0x" + tag.toString(16) + ": got 0x" + seq.toString(16));
       var o = this.readLength(this._offset + 1);
       if (o === null)
         return null;
@@ -240,14 +240,14 @@ var require_reader = __commonJS({
     Reader.prototype.readEnumeration = function() {
       return this._readTag(ASN1.Enumeration);
     };
-    Reader.prototype.readString = function(tag2, retbuf) {
-      if (!tag2)
-        tag2 = ASN1.OctetString;
+    Reader.prototype.readString = function(tag, retbuf) {
+      if (!tag)
+        tag = ASN1.OctetString;
       var b = this.peek();
       if (b === null)
         return null;
-      if (b !== tag2)
-        throw newInvalidAsn1Error("Expected 0x" + tag2.toString(16) + ": got 0x" + b.toString(16));
+      if (b !== tag)
+        throw newInvalidAsn1Error("Expected 0x" + tag.toString(16) + ": got 0x" + b.toString(16));
       var o = this.readLength(this._offset + 1);
       if (o === null)
         return null;
@@ -260,10 +260,10 @@ var require_reader = __commonJS({
       this._offset += this.length;
       return retbuf ? str : str.toString("utf8");
     };
-    Reader.prototype.readOID = function(tag2) {
-      if (!tag2)
-        tag2 = ASN1.OID;
-      var b = this.readString(tag2, true);
+    Reader.prototype.readOID = function(tag) {
+      if (!tag)
+        tag = ASN1.OID;
+      var b = this.readString(tag, true);
       if (b === null)
         return null;
       var values = [];
@@ -282,13 +282,13 @@ var require_reader = __commonJS({
       values.unshift(value / 40 >> 0);
       return values.join(".");
     };
-    Reader.prototype._readTag = function(tag2) {
-      assert.ok(tag2 !== void 0);
+    Reader.prototype._readTag = function(tag) {
+      assert.ok(tag !== void 0);
       var b = this.peek();
       if (b === null)
         return null;
-      if (b !== tag2)
-        throw newInvalidAsn1Error("Expected 0x" + tag2.toString(16) + ": got 0x" + b.toString(16));
+      if (b !== tag)
+        throw newInvalidAsn1Error("Expected 0x" + tag.toString(16) + ": got 0x" + b.toString(16));
       var o = this.readLength(this._offset + 1);
       if (o === null)
         return null;
@@ -358,11 +358,11 @@ var require_writer = __commonJS({
       this._ensure(1);
       this._buf[this._offset++] = b;
     };
-    Writer2.prototype.writeInt = function(i, tag2) {
+    Writer2.prototype.writeInt = function(i, tag) {
       if (typeof i !== "number")
         throw new TypeError("argument must be a Number");
-      if (typeof tag2 !== "number")
-        tag2 = ASN1.Integer;
+      if (typeof tag !== "number")
+        tag = ASN1.Integer;
       var sz = 4;
       while (((i & 4286578688) === 0 || (i & 4286578688) === 4286578688 >> 0) && sz > 1) {
         sz--;
@@ -371,7 +371,7 @@ var require_writer = __commonJS({
       if (sz > 4)
         throw newInvalidAsn1Error("BER ints cannot be > 0xffffffff");
       this._ensure(2 + sz);
-      this._buf[this._offset++] = tag2;
+      this._buf[this._offset++] = tag;
       this._buf[this._offset++] = sz;
       while (sz-- > 0) {
         this._buf[this._offset++] = (i & 4278190080) >>> 24;
@@ -382,30 +382,30 @@ var require_writer = __commonJS({
       this.writeByte(ASN1.Null);
       this.writeByte(0);
     };
-    Writer2.prototype.writeEnumeration = function(i, tag2) {
+    Writer2.prototype.writeEnumeration = function(i, tag) {
       if (typeof i !== "number")
         throw new TypeError("argument must be a Number");
-      if (typeof tag2 !== "number")
-        tag2 = ASN1.Enumeration;
-      return this.writeInt(i, tag2);
+      if (typeof tag !== "number")
+        tag = ASN1.Enumeration;
+      return this.writeInt(i, tag);
     };
-    Writer2.prototype.writeBoolean = function(b, tag2) {
+    Writer2.prototype.writeBoolean = function(b, tag) {
       if (typeof b !== "boolean")
         throw new TypeError("argument must be a Boolean");
-      if (typeof tag2 !== "number")
-        tag2 = ASN1.Boolean;
+      if (typeof tag !== "number")
+        tag = ASN1.Boolean;
       this._ensure(3);
-      this._buf[this._offset++] = tag2;
+      this._buf[this._offset++] = tag;
       this._buf[this._offset++] = 1;
       this._buf[this._offset++] = b ? 255 : 0;
     };
-    Writer2.prototype.writeString = function(s, tag2) {
+    Writer2.prototype.writeString = function(s, tag) {
       if (typeof s !== "string")
         throw new TypeError("argument must be a string (was: " + typeof s + ")");
-      if (typeof tag2 !== "number")
-        tag2 = ASN1.OctetString;
+      if (typeof tag !== "number")
+        tag = ASN1.OctetString;
       var len = Buffer2.byteLength(s);
-      this.writeByte(tag2);
+      this.writeByte(tag);
       this.writeLength(len);
       if (len) {
         this._ensure(len);
@@ -413,12 +413,12 @@ var require_writer = __commonJS({
         this._offset += len;
       }
     };
-    Writer2.prototype.writeBuffer = function(buf, tag2) {
-      if (typeof tag2 !== "number")
+    Writer2.prototype.writeBuffer = function(buf, tag) {
+      if (typeof tag !== "number")
         throw new TypeError("tag must be a number");
       if (!Buffer2.isBuffer(buf))
         throw new TypeError("argument must be a buffer");
-      this.writeByte(tag2);
+      this.writeByte(tag);
       this.writeLength(buf.length);
       this._ensure(buf.length);
       buf.copy(this._buf, this._offset, 0, buf.length);
@@ -432,11 +432,11 @@ var require_writer = __commonJS({
         self2.writeString(s);
       });
     };
-    Writer2.prototype.writeOID = function(s, tag2) {
+    Writer2.prototype.writeOID = function(s, tag) {
       if (typeof s !== "string")
         throw new TypeError("argument must be a string");
-      if (typeof tag2 !== "number")
-        tag2 = ASN1.OID;
+      if (typeof tag !== "number")
+        tag = ASN1.OID;
       if (!/^([0-9]+\.){3,}[0-9]+$/.test(s))
         throw new Error("argument is not a valid OID string");
       function encodeOctet(bytes2, octet) {
@@ -470,7 +470,7 @@ var require_writer = __commonJS({
       });
       var self2 = this;
       this._ensure(2 + bytes.length);
-      this.writeByte(tag2);
+      this.writeByte(tag);
       this.writeLength(bytes.length);
       bytes.forEach(function(b) {
         self2.writeByte(b);
@@ -498,10 +498,10 @@ var require_writer = __commonJS({
         throw newInvalidAsn1Error("Length too long (> 4 bytes)");
       }
     };
-    Writer2.prototype.startSequence = function(tag2) {
-      if (typeof tag2 !== "number")
-        tag2 = ASN1.Sequence | ASN1.Constructor;
-      this.writeByte(tag2);
+    Writer2.prototype.startSequence = function(tag) {
+      if (typeof tag !== "number")
+        tag = ASN1.Sequence | ASN1.Constructor;
+      this.writeByte(tag);
       this._seq.push(this._offset);
       this._ensure(3);
       this._offset += 3;
@@ -5469,8 +5469,8 @@ var require_crypto = __commonJS({
         const final = cipher.final();
         if (final.length)
           this._onWrite(final);
-        const tag2 = cipher.getAuthTag();
-        this._onWrite(tag2);
+        const tag = cipher.getAuthTag();
+        this._onWrite(tag);
         ivIncrement(this._encIV);
         this.outSeqno = this.outSeqno + 1 >>> 0;
       }
@@ -26408,8 +26408,8 @@ async function startAgeFile(recipients) {
   const payloadKey = createSecretKey(Buffer.from(hkdfSync("sha256", fileKey, nonce, "payload", 32)));
   fileKey.fill(0);
   const expected = emptyFile.subarray(emptyFile.length - TAG_SIZE);
-  const [sealed, tag2] = seal(payloadKey, 0, true, Buffer.alloc(0));
-  if (sealed.length !== 0 || !tag2.equals(expected)) {
+  const [sealed, tag] = seal(payloadKey, 0, true, Buffer.alloc(0));
+  if (sealed.length !== 0 || !tag.equals(expected)) {
     throw new Error("age-encryption derives its payload differently than age-encryption.org/v1 says: refusing to encrypt");
   }
   return { prefix: Buffer.from(prefix), payloadKey };
@@ -26482,9 +26482,9 @@ var AgeEncrypter = class extends Transform2 {
     this.prefix = void 0;
   }
   pushSealed(plaintext, last) {
-    const [ciphertext, tag2] = seal(this.key, this.counter++, last, plaintext);
+    const [ciphertext, tag] = seal(this.key, this.counter++, last, plaintext);
     if (ciphertext.length > 0) this.push(ciphertext);
-    this.push(tag2);
+    this.push(tag);
   }
 };
 
@@ -29240,6 +29240,17 @@ async function openGrpcSession(access3, endpoint, windows) {
     throw error;
   }
 }
+async function openFirstGrpcSession(access3, endpoints, windows, what) {
+  const reasons = [];
+  for (const [index, endpoint] of endpoints.entries()) {
+    try {
+      return { ...await openGrpcSession(access3, endpoint, windows), endpoint, index };
+    } catch (error) {
+      reasons.push(messageOf(error));
+    }
+  }
+  throw new Error(`${what}: no member answered (${reasons.join("; ")})`);
+}
 function keepPinging(session, intervalMs, timeoutMs, onSilent) {
   const pinger = setInterval(() => {
     const timeout = setTimeout(() => onSilent(new Error(`etcd did not answer a ping within ${timeoutMs} ms`)), timeoutMs);
@@ -31204,9 +31215,6 @@ function forEachField(buffer, onField) {
 var ProtoWriter = class {
   parts = [];
   size = 0;
-  get length() {
-    return this.size;
-  }
   push(part) {
     this.parts.push(part);
     this.size += part.length;
@@ -31381,6 +31389,8 @@ var EtcdHttp2Client = class {
   }
   access;
   connection;
+  /** The connection `connection` resolved to, while it is the current one. */
+  live;
   /** Index of the endpoint the next connection tries first. */
   turn = 0;
   closed = false;
@@ -31404,7 +31414,7 @@ var EtcdHttp2Client = class {
   /** Forgets the connection (closing it, which ends its streams); the next call connects again, from the next endpoint. */
   dropConnection() {
     const connection = this.connection;
-    this.connection = void 0;
+    this.forget();
     this.turn = (this.turn + 1) % this.access.endpoints.length;
     void connection?.then(
       ({ grpc }) => grpc.session.destroy(),
@@ -31437,31 +31447,23 @@ var EtcdHttp2Client = class {
   }
   async connect() {
     const endpoints = this.access.endpoints;
-    const reasons = [];
-    for (let i = 0; i < endpoints.length; i++) {
-      const index = (this.turn + i) % endpoints.length;
-      const endpoint = endpoints[index];
-      let grpc;
-      try {
-        grpc = await openGrpcSession(this.access, endpoint, WINDOWS);
-      } catch (error) {
-        reasons.push(messageOf(error));
-        continue;
-      }
-      this.turn = index;
-      const connection = { grpc, endpoint };
-      const stopPinging = keepPinging(grpc.session, PING_EVERY_MS, Math.max(this.access.callTimeoutMs, 1e4), () => {
-        if (this.connection !== void 0) void this.connection.then((c) => c === connection && this.dropConnection());
-      });
-      grpc.session.once("close", () => {
-        stopPinging();
-        void this.connection?.then((c) => {
-          if (c === connection) this.connection = void 0;
-        });
-      });
-      return connection;
-    }
-    throw new Error(`no etcd member answered (${reasons.join("; ")})`);
+    const order = [...endpoints.slice(this.turn), ...endpoints.slice(0, this.turn)];
+    const first = await openFirstGrpcSession(this.access, order, WINDOWS, "connecting to etcd");
+    this.turn = (this.turn + first.index) % endpoints.length;
+    const connection = { grpc: first, endpoint: first.endpoint };
+    this.live = connection;
+    const stopPinging = keepPinging(first.session, PING_EVERY_MS, Math.max(this.access.callTimeoutMs, 1e4), () => {
+      if (this.live === connection) this.dropConnection();
+    });
+    first.session.once("close", () => {
+      stopPinging();
+      if (this.live === connection) this.forget();
+    });
+    return connection;
+  }
+  forget() {
+    this.live = void 0;
+    this.connection = void 0;
   }
 };
 
@@ -31851,25 +31853,17 @@ function headerRevision(header) {
 
 // src/etcd/watchMessages.ts
 var ALL_KEYS = Buffer.from([0]);
-function tag(field, wireType) {
-  return encodeVarint(field * 8 + wireType);
-}
-function lengthDelimited(field, value) {
-  return Buffer.concat([tag(field, WIRE_LENGTH_DELIMITED2), encodeVarint(value.length), value]);
-}
 var WHOLE_KEYSPACE = { key: ALL_KEYS, rangeEnd: ALL_KEYS };
 function watchCreateRequest(range, startRevision) {
   if (startRevision !== void 0 && (!Number.isSafeInteger(startRevision) || startRevision < 1)) {
     throw new RangeError(`a watch starts at a revision >= 1, not ${startRevision}`);
   }
-  const create = Buffer.concat([
-    lengthDelimited(1, range.key),
-    ...range.rangeEnd ? [lengthDelimited(2, range.rangeEnd)] : [],
-    ...startRevision !== void 0 ? [tag(3, WIRE_VARINT2), encodeVarint(startRevision)] : []
-  ]);
-  return lengthDelimited(1, create);
+  const create = new ProtoWriter().bytes(1, range.key);
+  if (range.rangeEnd) create.bytes(2, range.rangeEnd);
+  if (startRevision !== void 0) create.uint(3, startRevision);
+  return new ProtoWriter().message(1, create).finish();
 }
-var WATCH_PROGRESS_REQUEST = lengthDelimited(3, Buffer.alloc(0));
+var WATCH_PROGRESS_REQUEST = new ProtoWriter().message(3, new ProtoWriter()).finish();
 var Response = { Header: 1, Created: 3, Canceled: 4, CompactRevision: 5, CancelReason: 6, Fragment: 7, Events: 11 };
 var EVENT_TYPE = 1;
 var EVENT_KV = 2;
@@ -31955,18 +31949,9 @@ var WINDOWS2 = { stream: 1 << 20, session: 2 << 20 };
 var PING_EVERY_MS2 = 1e4;
 async function openWatch(access3, endpoints, range, startRevision, handlers) {
   const request = watchCreateRequest(range, startRevision);
-  const reasons = [];
-  for (const endpoint of endpoints) {
-    let connected;
-    try {
-      connected = await openGrpcSession(access3, endpoint, WINDOWS2);
-    } catch (error) {
-      reasons.push(messageOf(error));
-      continue;
-    }
-    return startWatch(connected, endpoint, request, handlers, Math.max(access3.callTimeoutMs, 1e4));
-  }
-  throw new Error(`watching etcd${startRevision !== void 0 ? ` from revision ${startRevision}` : ""}: no member answered (${reasons.join("; ")})`);
+  const what = `watching etcd${startRevision !== void 0 ? ` from revision ${startRevision}` : ""}`;
+  const first = await openFirstGrpcSession(access3, endpoints, WINDOWS2, what);
+  return startWatch(first, first.endpoint, request, handlers, Math.max(access3.callTimeoutMs, 1e4));
 }
 function startWatch({ session, token }, endpoint, createRequest, handlers, pingTimeoutMs) {
   let over = false;
@@ -35574,4 +35559,4 @@ export {
   runCommand,
   runCliCommand
 };
-/*! For license information please see chunk-HPDOKKKY.js.LEGAL.txt */
+/*! For license information please see chunk-WRIWJX4L.js.LEGAL.txt */

@@ -14,7 +14,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-HPDOKKKY.js";
+} from "./chunk-WRIWJX4L.js";
 import {
   InputError,
   messageOf

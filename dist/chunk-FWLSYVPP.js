@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-HPDOKKKY.js";
+} from "./chunk-WRIWJX4L.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";

@@ -3,8 +3,8 @@ const require = __etcdDrCreateRequire(import.meta.url);
 import {
   actionSettings,
   runAction
-} from "./chunk-SGJTIVJ5.js";
-import "./chunk-HPDOKKKY.js";
+} from "./chunk-FWLSYVPP.js";
+import "./chunk-WRIWJX4L.js";
 import "./chunk-42CUHY4V.js";
 import "./chunk-E3PZOCOU.js";
 import "./chunk-XUNV6VRI.js";
