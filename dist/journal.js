@@ -8,6 +8,6 @@ import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/journal.ts
 await relaunchForHeap("journal");
-var { runAction } = await import("./chunk-6E6VYTZE.js");
+var { runAction } = await import("./chunk-TZ7SZABQ.js");
 await runAction("journal");
 process.exit();

@@ -8,6 +8,6 @@ import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/main.ts
 await relaunchForHeap(process.env["INPUT_COMMAND"]?.trim() || "backup");
-var { runAction } = await import("./chunk-6E6VYTZE.js");
+var { runAction } = await import("./chunk-TZ7SZABQ.js");
 await runAction();
 process.exit();

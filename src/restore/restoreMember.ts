@@ -269,6 +269,16 @@ async function preflight(input: RestoreMemberInput, staging: string, aside: stri
   const parent = dirname(input.dataDir);
   const parentStat = await stat(parent).catch(() => undefined);
   if (!parentStat?.isDirectory()) throw new InputError(`data-dir's parent ${parent} does not exist`);
+  // First: a restore killed within this very second left staging/aside names this one would collide with,
+  // and what the operator needs to hear is that the earlier restore did not end.
+  const left = await readProgress(input.dataDir);
+  if (left) {
+    throw new InputError(
+      `an earlier restore of ${input.dataDir} did not end (${progressFile(input.dataDir)}: last step begun "${left.step}", process ${left.pid}, ` +
+        `started ${left.startedAt}); the restore action's post step puts the node back, or check ${input.dataDir}, ${left.staging}` +
+        `${left.aside ? ` and ${left.aside}` : ''} by hand, make sure etcd runs, and remove that file`,
+    );
+  }
   for (const path of [staging, aside]) {
     if (await lstat(path).catch(() => undefined)) throw new InputError(`${path} already exists; remove or rename it first`);
   }
@@ -277,14 +287,6 @@ async function preflight(input: RestoreMemberInput, staging: string, aside: stri
   // The snapshot and the restored data directory both live here while etcd's restore runs.
   if (free !== undefined && free < dbSize * 2.2) {
     throw new InputError(`not enough space in ${parent}: ${free} bytes free, the restore needs about ${Math.ceil(dbSize * 2.2)}`);
-  }
-  const left = await readProgress(input.dataDir);
-  if (left) {
-    throw new InputError(
-      `an earlier restore of ${input.dataDir} did not end (${progressFile(input.dataDir)}: last step begun "${left.step}", process ${left.pid}, ` +
-        `started ${left.startedAt}); the restore action's post step puts the node back, or check ${input.dataDir}, ${left.staging}` +
-        `${left.aside ? ` and ${left.aside}` : ''} by hand, make sure etcd runs, and remove that file`,
-    );
   }
   const existing = await lstat(input.dataDir).catch(() => undefined);
   if (existing && !existing.isDirectory()) throw new InputError(`data-dir ${input.dataDir} exists and is not a directory`);

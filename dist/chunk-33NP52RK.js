@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-WRIWJX4L.js";
+} from "./chunk-V7VJHL45.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";

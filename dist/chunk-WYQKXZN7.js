@@ -14,7 +14,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-WRIWJX4L.js";
+} from "./chunk-V7VJHL45.js";
 import {
   InputError,
   messageOf

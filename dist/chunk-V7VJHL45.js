@@ -35135,6 +35135,12 @@ async function preflight(input, staging, aside) {
   const parent = dirname3(input.dataDir);
   const parentStat = await stat4(parent).catch(() => void 0);
   if (!parentStat?.isDirectory()) throw new InputError(`data-dir's parent ${parent} does not exist`);
+  const left = await readProgress(input.dataDir);
+  if (left) {
+    throw new InputError(
+      `an earlier restore of ${input.dataDir} did not end (${progressFile(input.dataDir)}: last step begun "${left.step}", process ${left.pid}, started ${left.startedAt}); the restore action's post step puts the node back, or check ${input.dataDir}, ${left.staging}${left.aside ? ` and ${left.aside}` : ""} by hand, make sure etcd runs, and remove that file`
+    );
+  }
   for (const path4 of [staging, aside]) {
     if (await lstat2(path4).catch(() => void 0)) throw new InputError(`${path4} already exists; remove or rename it first`);
   }
@@ -35142,12 +35148,6 @@ async function preflight(input, staging, aside) {
   const free = await statfs2(parent).then((s) => s.bavail * s.bsize).catch(() => void 0);
   if (free !== void 0 && free < dbSize * 2.2) {
     throw new InputError(`not enough space in ${parent}: ${free} bytes free, the restore needs about ${Math.ceil(dbSize * 2.2)}`);
-  }
-  const left = await readProgress(input.dataDir);
-  if (left) {
-    throw new InputError(
-      `an earlier restore of ${input.dataDir} did not end (${progressFile(input.dataDir)}: last step begun "${left.step}", process ${left.pid}, started ${left.startedAt}); the restore action's post step puts the node back, or check ${input.dataDir}, ${left.staging}${left.aside ? ` and ${left.aside}` : ""} by hand, make sure etcd runs, and remove that file`
-    );
   }
   const existing = await lstat2(input.dataDir).catch(() => void 0);
   if (existing && !existing.isDirectory()) throw new InputError(`data-dir ${input.dataDir} exists and is not a directory`);
@@ -35559,4 +35559,4 @@ export {
   runCommand,
   runCliCommand
 };
-/*! For license information please see chunk-WRIWJX4L.js.LEGAL.txt */
+/*! For license information please see chunk-V7VJHL45.js.LEGAL.txt */

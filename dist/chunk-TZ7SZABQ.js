@@ -3,8 +3,8 @@ const require = __etcdDrCreateRequire(import.meta.url);
 import {
   actionSettings,
   runAction
-} from "./chunk-FWLSYVPP.js";
-import "./chunk-WRIWJX4L.js";
+} from "./chunk-33NP52RK.js";
+import "./chunk-V7VJHL45.js";
 import "./chunk-42CUHY4V.js";
 import "./chunk-E3PZOCOU.js";
 import "./chunk-XUNV6VRI.js";
