@@ -8,6 +8,6 @@ import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/journal.ts
 await relaunchForHeap("journal");
-var { runAction } = await import("./chunk-TZ7SZABQ.js");
+var { runAction } = await import("./chunk-NPQY64AV.js");
 await runAction("journal");
 process.exit();

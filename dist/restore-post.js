@@ -2,7 +2,7 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   actionSettings
-} from "./chunk-33NP52RK.js";
+} from "./chunk-3TEKPNYL.js";
 import {
   KUBEADM_DATA_DIR,
   assertDataDir,
@@ -15,7 +15,7 @@ import {
   readProgress,
   serviceControl,
   text
-} from "./chunk-V7VJHL45.js";
+} from "./chunk-CJ3WVKVY.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";

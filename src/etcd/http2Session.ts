@@ -4,7 +4,11 @@
  * per-message cost shows: the snapshot stream (snapshotStream.ts) and the journal's watch (watch.ts).
  */
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import { messageOf, withContext } from '../errors.ts';
+import { BatchedSocket } from './batchedSocket.ts';
 import type { EtcdAccess } from './connection.ts';
 import {
   AUTHENTICATE_TOKEN_FIELD,
@@ -22,6 +26,12 @@ const AUTHENTICATE_PATH = '/etcdserverpb.Auth/Authenticate';
 export interface SessionWindows {
   readonly stream: number;
   readonly session: number;
+  /**
+   * Once connected and authenticated, take incoming bytes from the kernel every this many ms instead of as
+   * they arrive (batchedSocket.ts): for a long stream of small messages where a fraction of a second of
+   * delay costs nothing. Left out: read at once.
+   */
+  readonly readBatchMs?: number;
 }
 
 /** A connected session, with a token when the access has credentials. */
@@ -32,9 +42,12 @@ export interface GrpcSession {
 
 /** Connects and, with credentials, authenticates; a failure destroys the session and names the endpoint. */
 export async function openGrpcSession(access: EtcdAccess, endpoint: string, windows: SessionWindows): Promise<GrpcSession> {
-  const session = await connectSession(access, endpoint, windows);
+  const { session, batched } = await connect(access, endpoint, windows);
   try {
-    return { session, token: access.auth ? await authenticate(session, access, endpoint) : undefined };
+    const token = access.auth ? await authenticate(session, access, endpoint) : undefined;
+    // The handshakes (TLS, HTTP/2 settings, authentication) went at full speed; what follows is batched.
+    batched?.batch();
+    return { session, token };
   } catch (error) {
     session.destroy();
     throw error;
@@ -93,10 +106,36 @@ function authorityOf(access: EtcdAccess, endpoint: string): string {
 
 /** Connects within callTimeoutMs; rejects with the endpoint and the reason (refused, TLS, timeout). */
 export async function connectSession(access: EtcdAccess, endpoint: string, windows: SessionWindows): Promise<ClientHttp2Session> {
+  return (await connect(access, endpoint, windows)).session;
+}
+
+async function connect(access: EtcdAccess, endpoint: string, windows: SessionWindows): Promise<{ session: ClientHttp2Session; batched?: BatchedSocket }> {
   const authority = authorityOf(access, endpoint);
-  const tls = access.tls;
+  const tlsOptions = access.tls
+    ? { ca: access.tls.ca, ...(access.tls.cert ? { cert: access.tls.cert } : {}), ...(access.tls.key ? { key: access.tls.key } : {}) }
+    : undefined;
+  const url = new URL(authority);
+  const host = url.hostname.replace(/^\[(.*)\]$/, '$1');
+  // Connected before http2.connect sees it: over a stream of our own, node starts the session at once and
+  // a refused connection would only show later, as a session that closes.
+  const batched =
+    windows.readBatchMs === undefined
+      ? undefined
+      : await BatchedSocket.connect(host, Number(url.port || (url.protocol === 'https:' ? 443 : 80)), windows.readBatchMs, access.callTimeoutMs).catch(
+          (error: unknown) => {
+            throw withContext(`connecting to etcd at ${endpoint}`, error);
+          },
+        );
+  const transport = batched
+    ? {
+        // TLS over it, as http2.connect does over its own socket: h2 by ALPN, the certificate checked against the host.
+        createConnection: (): Duplex =>
+          url.protocol === 'https:' ? tls.connect({ ...tlsOptions, socket: batched, host, ALPNProtocols: ['h2'], ...(net.isIP(host) ? {} : { servername: host }) }) : batched,
+      }
+    : {};
   const session = http2.connect(authority, {
-    ...(tls ? { ca: tls.ca, ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) } : {}),
+    ...tlsOptions,
+    ...transport,
     settings: { initialWindowSize: windows.stream, enablePush: false },
   });
   // Without a listener a late session error (reset after we are done with it) would crash the process;
@@ -128,7 +167,7 @@ export async function connectSession(access: EtcdAccess, endpoint: string, windo
     throw withContext(`connecting to etcd at ${endpoint}`, error);
   }
   session.setLocalWindowSize(windows.session);
-  return session;
+  return { session, ...(batched ? { batched } : {}) };
 }
 
 export interface GrpcCall {

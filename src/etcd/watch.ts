@@ -17,8 +17,12 @@ import { WATCH_PROGRESS_REQUEST, watchCreateRequest, watchResponseReader, type W
 const WATCH_PATH = '/etcdserverpb.Watch/Watch';
 /** etcd's rpctypes.MetadataRequireLeaderKey / MetadataHasLeader. */
 const REQUIRE_LEADER = { hasleader: 'true' } as const;
-/** A journal catching up receives responses of many MiB: let etcd stream them without waiting on each window. */
-const WINDOWS = { stream: 1 << 20, session: 2 << 20 } as const;
+/**
+ * A journal catching up receives responses of many MiB: let etcd stream them without waiting on each window.
+ * Incoming bytes are read every 100 ms (batchedSocket.ts): most of the follower's CPU went into waking up for
+ * each revision's response, and the journal publishes every few seconds anyway.
+ */
+const WINDOWS = { stream: 1 << 20, session: 2 << 20, readBatchMs: 100 } as const;
 /** Above etcd's --grpc-keepalive-min-time (5 s); a silent member is noticed within this plus the ping deadline. */
 const PING_EVERY_MS = 10_000;
 
@@ -27,6 +31,12 @@ export interface EtcdWatch {
   readonly endpoint: string;
   /** Asks for a progress notification (answered once everything up to etcd's current revision was sent). */
   requestProgress(): void;
+  /**
+   * Stops taking responses (HTTP/2 flow control then holds etcd back, which keeps the events meanwhile), or
+   * starts again: for a reader whose consumer is behind.
+   */
+  pause(): void;
+  resume(): void;
   /** Ends the watch and its connection; no further callbacks. */
   close(): void;
 }
@@ -87,6 +97,8 @@ function startWatch(
     requestProgress: () => {
       if (!over && created) call.stream.write(grpcFrame(WATCH_PROGRESS_REQUEST));
     },
+    pause: () => call.stream.pause(),
+    resume: () => call.stream.resume(),
     close: () => finish(undefined, false),
   };
 }

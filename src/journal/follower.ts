@@ -170,6 +170,15 @@ const SITE_RETRY_MS = 2000;
 /** How often a writer tries to heal a site marked down. */
 const HEAL_EVERY_MS = 5000;
 
+/**
+ * Past this many bytes of NDJSON held in memory (the open segment and closed ones waiting for the sites),
+ * the writer stops reading the watch until the sites have caught up (at least two segments' worth). A
+ * journal catching up (a long backlog, a slow site) would otherwise hold the whole backlog: etcd keeps the
+ * events meanwhile, and HTTP/2 flow control holds it back. While no site takes anything the spool's own
+ * bound applies instead (journal-spool-bytes: spooled, then a gap).
+ */
+const MIN_HELD_BYTES = 16 << 20;
+
 interface ProgressItem {
   readonly kind: 'progress';
   readonly completeThrough: { readonly revision: number; readonly at: string };
@@ -199,7 +208,26 @@ class Writer {
     private readonly stats: Stats,
     private readonly stop: AbortSignal,
   ) {
-    this.publisher = new Publisher(options, deps, lock, stats, new LeaseTracker((id) => leaseTimeToLive(client, id), deps.now));
+    this.publisher = new Publisher(options, deps, lock, stats, new LeaseTracker((id) => leaseTimeToLive(client, id), deps.now), () => this.throttle());
+    this.heldLimit = Math.max(MIN_HELD_BYTES, 2 * options.maxSegmentBytes);
+  }
+
+  private readonly heldLimit: number;
+  /** Whether reading the watch is paused because the sites are behind. */
+  private paused = false;
+
+  /** Pauses the watch while more than heldLimit bytes wait for the sites (and some site takes them); resumes after. */
+  private throttle(): void {
+    const behind = !this.publisher.spooling && this.publisher.queuedBytes() + this.open.bytes > this.heldLimit;
+    if (behind === this.paused || !this.watch) return;
+    this.paused = behind;
+    if (behind) {
+      this.watch.pause();
+      this.deps.log.info(`journal: the sites are behind (over ${this.heldLimit} bytes waiting): reading from etcd paused until they catch up`);
+    } else {
+      this.watch.resume();
+      this.deps.log.info('journal: the sites caught up: reading from etcd again');
+    }
   }
 
   private post(message: Message): void {
@@ -247,6 +275,7 @@ class Writer {
         switch (message.type) {
           case 'revisions': {
             const hole = this.accept(message.records);
+            this.throttle();
             if (hole) {
               const gap = await this.gap(hole.after + 1, hole.found - 1, `etcd skipped from revision ${hole.after} to ${hole.found}`);
               if (gap === 'failed' || gap === 'lost') return gap;
@@ -366,6 +395,8 @@ class Writer {
     const endpoints = this.options.etcd.endpoints;
     const order = [...endpoints.slice(this.watchTurn), ...endpoints.slice(0, this.watchTurn)];
     this.watch = await openWatch(this.options.etcd, order, this.lastRevision + 1, this.deps.now, (m) => this.post(m));
+    this.paused = false;
+    this.throttle();
   }
 
   /** Adds the whole revisions that continue the journal; returns the hole where they stop doing so, if any. */
@@ -534,7 +565,14 @@ class Publisher {
     private readonly lock: WriterLock,
     private readonly stats: Stats,
     private readonly leases: LeaseTracker,
+    /** Called whenever a queued item is done with: the writer may read from etcd again. */
+    private readonly onShrink: () => void,
   ) {}
+
+  /** Whether segments no site took are waiting in the spool. */
+  get spooling(): boolean {
+    return this.spooled.size > 0;
+  }
 
   anchor(anchor: ChainAnchor): void {
     this.previousSha256 = anchor.previousSha256;
@@ -564,7 +602,8 @@ class Publisher {
     this.queue.length = 0;
   }
 
-  private queuedBytes(): number {
+  /** NDJSON bytes of the closed segments waiting for the sites. */
+  queuedBytes(): number {
     return this.queue.reduce((n, item) => n + (item.kind === 'segment' ? item.content.length : 0), 0);
   }
 
@@ -583,6 +622,7 @@ class Publisher {
         });
         this.noteSites(results);
         this.queue.shift();
+        this.onShrink();
         continue;
       }
       try {
@@ -607,6 +647,7 @@ class Publisher {
         this.stats.lastRevision = encoded.manifest.lastRevision;
         await this.unspool(encoded.manifest.object.file);
         encoded = undefined;
+        this.onShrink();
         continue;
       }
       // No site took it: spool it to disk and retry; past the spool's bound, drop it all and record a gap.

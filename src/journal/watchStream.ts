@@ -24,6 +24,9 @@ export interface WatchHandle {
   readonly endpoint: string;
   /** Asks etcd for a progress notification (answered once the watcher has sent everything up to the current revision). */
   requestProgress(): void;
+  /** Holds etcd back while the journal's publishing is behind (etcd keeps the events meanwhile). */
+  pause(): void;
+  resume(): void;
   close(): void;
 }
 
@@ -75,6 +78,8 @@ export async function openWatch(
     requestProgress: () => {
       if (!over) watch.requestProgress();
     },
+    pause: () => watch.pause(),
+    resume: () => watch.resume(),
     close: () => {
       over = true;
       watch.close();

@@ -9,12 +9,31 @@ import { runBackup } from '../../src/backup/backup.ts';
 import { connect } from '../../src/etcd/connection.ts';
 import { runFollower, type FollowerDeps, type FollowerOptions } from '../../src/journal/follower.ts';
 import { LocalStore } from '../../src/stores/local.ts';
+import type { Store } from '../../src/stores/store.ts';
 import { readJournalIndex } from '../../src/journal/reader.ts';
 import { accessFor, backupOptionsFor, deps as backupDeps, recordingLog } from '../harness/engine.ts';
 import { ETCD_VERSIONS, startCluster, type EtcdCluster } from '../harness/etcd.ts';
 import { tempDir } from '../harness/tmp.ts';
 import { readSiteJournal, verifiedRevisions } from './journal-sites.ts';
 import { kubernetesLikeLoad } from './load.ts';
+
+/** A site that takes `ms` longer to write each file (a slow link to the other data centre). */
+function slowWrites(store: Store, ms: number): Store {
+  return {
+    id: store.id,
+    write: async (folder, name, content) => {
+      await new Promise((r) => setTimeout(r, ms));
+      return store.write(folder, name, content);
+    },
+    rename: (folder, from, to, options) => store.rename(folder, from, to, options),
+    download: (folder, name) => store.download(folder, name),
+    readFile: (folder, name) => store.readFile(folder, name),
+    list: (folder) => store.list(folder),
+    remove: (folder, name) => store.remove(folder, name),
+    open: () => store.open(),
+    close: () => store.close(),
+  };
+}
 
 for (const version of ETCD_VERSIONS) {
   describe(`journal follower on etcd ${version}`, () => {
@@ -24,11 +43,12 @@ for (const version of ETCD_VERSIONS) {
     });
     after(async () => cluster?.stop());
 
-    it('catches up over a backlog larger than gRPC\'s default 4 MiB message (24 values of 1 MiB written before it started) without stalling', async () => {
+    it('catches up over a backlog larger than gRPC\'s default 4 MiB message (24 values of 1 MiB written before it started) without stalling; with slow sites it stops reading etcd while over 16 MiB wait, and goes on when they caught up', async () => {
       const root = await tempDir('etcd-dr-journal-big-');
       const dirs = [path.join(root, 'dc1'), path.join(root, 'dc2')];
-      const stores = dirs.map((d, i) => new LocalStore(d, `file://dc${i + 1}`));
-      const backup = await runBackup(backupOptionsFor(cluster), backupDeps(stores));
+      const fast = dirs.map((d, i) => new LocalStore(d, `file://dc${i + 1}`));
+      const backup = await runBackup(backupOptionsFor(cluster), backupDeps(fast));
+      const stores = fast.map((s) => slowWrites(s, 150));
       assert.equal(backup.status, 'success', backup.problem);
       // Written before the follower starts, so etcd sends them as one catch-up watch response of ~24 MiB.
       const client = await connect(accessFor(cluster));
@@ -49,8 +69,9 @@ for (const version of ETCD_VERSIONS) {
           compression: 'zstd',
           recipients: [],
           flushMs: 1000,
-          maxSegmentBytes: 4 << 20,
-          maxRuntimeMs: 8000,
+          // Each 1 MiB value is a segment of its own (1.4 MiB of base64): 24 segments, 34 MiB, for sites that take 150 ms per file.
+          maxSegmentBytes: 1 << 20,
+          maxRuntimeMs: 14_000,
           lockTtlSeconds: 5,
           holder: 'test-follower-big',
           member: cluster.endpoints[0]!,
@@ -68,6 +89,9 @@ for (const version of ETCD_VERSIONS) {
       );
       assert.equal(result.outcome, 'success', `${result.problems.join('; ')}\n${log.lines.join('\n')}`);
       assert.ok(!log.lines.some((l) => /RESOURCE_EXHAUSTED/.test(l)), log.lines.join('\n'));
+      const paused = log.lines.findIndex((l) => /the sites are behind \(over 16777216 bytes waiting\): reading from etcd paused/.test(l));
+      assert.ok(paused >= 0, log.lines.join('\n'));
+      assert.ok(log.lines.slice(paused).some((l) => /the sites caught up: reading from etcd again/.test(l)), log.lines.join('\n'));
       for (const dir of dirs) {
         const journal = await readSiteJournal(dir, 'test');
         const revisions = verifiedRevisions(journal, backup.manifest!.revision, backup.manifest!.snapshotSha256);

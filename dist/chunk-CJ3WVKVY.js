@@ -7770,7 +7770,7 @@ var require_agent = __commonJS({
   "node_modules/ssh2/lib/agent.js"(exports, module) {
     "use strict";
     var { Socket } = __require("net");
-    var { Duplex } = __require("stream");
+    var { Duplex: Duplex2 } = __require("stream");
     var { resolve } = __require("path");
     var { readFile: readFile3 } = __require("fs");
     var { execFile: execFile4, spawn: spawn2 } = __require("child_process");
@@ -7923,7 +7923,7 @@ var require_agent = __commonJS({
           stream.proc = void 0;
         }
       }
-      class PageantSocket extends Duplex {
+      class PageantSocket extends Duplex2 {
         constructor() {
           super();
           this.proc = void 0;
@@ -8156,7 +8156,7 @@ var require_agent = __commonJS({
       const SYM_MSGLEN = /* @__PURE__ */ Symbol("Agent Protocol Current Message Length");
       const SYM_CLOSED = /* @__PURE__ */ Symbol("Agent Protocol Closed");
       const SYM_ENDED = /* @__PURE__ */ Symbol("Agent Protocol Ended");
-      return class AgentProtocol extends Duplex {
+      return class AgentProtocol extends Duplex2 {
         /*
             Notes:
               - `constraint` type consists of:
@@ -20673,7 +20673,7 @@ var require_stream_writable = __commonJS({
         onCorkedFinish(_this, state);
       };
     }
-    var Duplex;
+    var Duplex2;
     Writable4.WritableState = WritableState;
     var internalUtil = {
       deprecate: require_node()
@@ -20705,9 +20705,9 @@ var require_stream_writable = __commonJS({
     function nop() {
     }
     function WritableState(options, stream, isDuplex) {
-      Duplex = Duplex || require_stream_duplex();
+      Duplex2 = Duplex2 || require_stream_duplex();
       options = options || {};
-      if (typeof isDuplex !== "boolean") isDuplex = stream instanceof Duplex;
+      if (typeof isDuplex !== "boolean") isDuplex = stream instanceof Duplex2;
       this.objectMode = !!options.objectMode;
       if (isDuplex) this.objectMode = this.objectMode || !!options.writableObjectMode;
       this.highWaterMark = getHighWaterMark(this, options, "writableHighWaterMark", isDuplex);
@@ -20775,8 +20775,8 @@ var require_stream_writable = __commonJS({
       };
     }
     function Writable4(options) {
-      Duplex = Duplex || require_stream_duplex();
-      var isDuplex = this instanceof Duplex;
+      Duplex2 = Duplex2 || require_stream_duplex();
+      var isDuplex = this instanceof Duplex2;
       if (!isDuplex && !realHasInstance.call(Writable4, this)) return new Writable4(options);
       this._writableState = new WritableState(options, this, isDuplex);
       this.writable = true;
@@ -21140,22 +21140,22 @@ var require_stream_duplex = __commonJS({
       for (var key in obj) keys2.push(key);
       return keys2;
     };
-    module.exports = Duplex;
+    module.exports = Duplex2;
     var Readable9 = require_stream_readable();
     var Writable4 = require_stream_writable();
-    require_inherits()(Duplex, Readable9);
+    require_inherits()(Duplex2, Readable9);
     {
       keys = objectKeys(Writable4.prototype);
       for (v = 0; v < keys.length; v++) {
         method = keys[v];
-        if (!Duplex.prototype[method]) Duplex.prototype[method] = Writable4.prototype[method];
+        if (!Duplex2.prototype[method]) Duplex2.prototype[method] = Writable4.prototype[method];
       }
     }
     var keys;
     var method;
     var v;
-    function Duplex(options) {
-      if (!(this instanceof Duplex)) return new Duplex(options);
+    function Duplex2(options) {
+      if (!(this instanceof Duplex2)) return new Duplex2(options);
       Readable9.call(this, options);
       Writable4.call(this, options);
       this.allowHalfOpen = true;
@@ -21168,7 +21168,7 @@ var require_stream_duplex = __commonJS({
         }
       }
     }
-    Object.defineProperty(Duplex.prototype, "writableHighWaterMark", {
+    Object.defineProperty(Duplex2.prototype, "writableHighWaterMark", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -21177,7 +21177,7 @@ var require_stream_duplex = __commonJS({
         return this._writableState.highWaterMark;
       }
     });
-    Object.defineProperty(Duplex.prototype, "writableBuffer", {
+    Object.defineProperty(Duplex2.prototype, "writableBuffer", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -21186,7 +21186,7 @@ var require_stream_duplex = __commonJS({
         return this._writableState && this._writableState.getBuffer();
       }
     });
-    Object.defineProperty(Duplex.prototype, "writableLength", {
+    Object.defineProperty(Duplex2.prototype, "writableLength", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -21202,7 +21202,7 @@ var require_stream_duplex = __commonJS({
     function onEndNT(self2) {
       self2.end();
     }
-    Object.defineProperty(Duplex.prototype, "destroyed", {
+    Object.defineProperty(Duplex2.prototype, "destroyed", {
       // making it explicit this property is not enumerable
       // because otherwise some prototype manipulation in
       // userland will fail
@@ -21918,7 +21918,7 @@ var require_stream_readable = __commonJS({
   "node_modules/readable-stream/lib/_stream_readable.js"(exports, module) {
     "use strict";
     module.exports = Readable9;
-    var Duplex;
+    var Duplex2;
     Readable9.ReadableState = ReadableState;
     var EE = __require("events").EventEmitter;
     var EElistenerCount = function EElistenerCount2(emitter, type) {
@@ -21964,9 +21964,9 @@ var require_stream_readable = __commonJS({
       else emitter._events[event] = [fn, emitter._events[event]];
     }
     function ReadableState(options, stream, isDuplex) {
-      Duplex = Duplex || require_stream_duplex();
+      Duplex2 = Duplex2 || require_stream_duplex();
       options = options || {};
-      if (typeof isDuplex !== "boolean") isDuplex = stream instanceof Duplex;
+      if (typeof isDuplex !== "boolean") isDuplex = stream instanceof Duplex2;
       this.objectMode = !!options.objectMode;
       if (isDuplex) this.objectMode = this.objectMode || !!options.readableObjectMode;
       this.highWaterMark = getHighWaterMark(this, options, "readableHighWaterMark", isDuplex);
@@ -21999,9 +21999,9 @@ var require_stream_readable = __commonJS({
       }
     }
     function Readable9(options) {
-      Duplex = Duplex || require_stream_duplex();
+      Duplex2 = Duplex2 || require_stream_duplex();
       if (!(this instanceof Readable9)) return new Readable9(options);
-      var isDuplex = this instanceof Duplex;
+      var isDuplex = this instanceof Duplex2;
       this._readableState = new ReadableState(options, this, isDuplex);
       this.readable = true;
       if (options) {
@@ -22656,8 +22656,8 @@ var require_stream_transform = __commonJS({
     var ERR_MULTIPLE_CALLBACK = _require$codes.ERR_MULTIPLE_CALLBACK;
     var ERR_TRANSFORM_ALREADY_TRANSFORMING = _require$codes.ERR_TRANSFORM_ALREADY_TRANSFORMING;
     var ERR_TRANSFORM_WITH_LENGTH_0 = _require$codes.ERR_TRANSFORM_WITH_LENGTH_0;
-    var Duplex = require_stream_duplex();
-    require_inherits()(Transform7, Duplex);
+    var Duplex2 = require_stream_duplex();
+    require_inherits()(Transform7, Duplex2);
     function afterTransform(er, data) {
       var ts = this._transformState;
       ts.transforming = false;
@@ -22678,7 +22678,7 @@ var require_stream_transform = __commonJS({
     }
     function Transform7(options) {
       if (!(this instanceof Transform7)) return new Transform7(options);
-      Duplex.call(this, options);
+      Duplex2.call(this, options);
       this._transformState = {
         afterTransform: afterTransform.bind(this),
         needTransform: false,
@@ -22707,7 +22707,7 @@ var require_stream_transform = __commonJS({
     }
     Transform7.prototype.push = function(chunk, encoding) {
       this._transformState.needTransform = false;
-      return Duplex.prototype.push.call(this, chunk, encoding);
+      return Duplex2.prototype.push.call(this, chunk, encoding);
     };
     Transform7.prototype._transform = function(chunk, encoding, cb) {
       cb(new ERR_METHOD_NOT_IMPLEMENTED("_transform()"));
@@ -22732,7 +22732,7 @@ var require_stream_transform = __commonJS({
       }
     };
     Transform7.prototype._destroy = function(err, cb) {
-      Duplex.prototype._destroy.call(this, err, function(err2) {
+      Duplex2.prototype._destroy.call(this, err, function(err2) {
         cb(err2);
       });
     };
@@ -29230,11 +29230,98 @@ function decodeGrpcMessage(raw) {
 
 // src/etcd/http2Session.ts
 import http2 from "node:http2";
+import net3 from "node:net";
+import tls from "node:tls";
+
+// src/etcd/batchedSocket.ts
+import net2 from "node:net";
+import { Duplex } from "node:stream";
+var KERNEL_READ_BYTES = 64 * 1024;
+var BatchedSocket = class _BatchedSocket extends Duplex {
+  constructor(host, port, intervalMs) {
+    super({ allowHalfOpen: false });
+    this.intervalMs = intervalMs;
+    const streamOptions = { readableHighWaterMark: 0 };
+    this.socket = new net2.Socket(streamOptions).setNoDelay(true).connect({ host, port });
+    this.socket.on("connect", () => this.emit("connect"));
+    this.socket.on("data", (chunk) => this.received(chunk));
+    this.socket.on("end", () => this.push(null));
+    this.socket.on("error", (error) => this.destroy(error));
+    this.socket.on("close", () => this.destroy());
+  }
+  intervalMs;
+  socket;
+  timer;
+  eager = true;
+  /** Resolves once the TCP connection is up; rejects on its error or after `timeoutMs`. */
+  static async connect(host, port, intervalMs, timeoutMs) {
+    const socket = new _BatchedSocket(host, port, intervalMs);
+    try {
+      await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no TCP connection to ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
+        socket.once("connect", () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        socket.once("error", (error) => {
+          clearTimeout(timer);
+          reject(error);
+        });
+      });
+    } catch (error) {
+      socket.destroy();
+      throw error;
+    }
+    return socket;
+  }
+  /** Read by http2.connect (as on a net.Socket): it waits for 'connect' before it starts the HTTP/2 session. */
+  get connecting() {
+    return this.socket.connecting;
+  }
+  /** From now on, incoming bytes are read every `intervalMs` (call once the handshakes are done). */
+  batch() {
+    if (!this.eager || this.destroyed) return;
+    this.eager = false;
+    this.timer = setInterval(() => this.readRound(), this.intervalMs);
+  }
+  /** Bytes received since the current round of reading began. */
+  roundBytes = 0;
+  readRound() {
+    this.roundBytes = 0;
+    this.socket.resume();
+  }
+  received(chunk) {
+    this.roundBytes += chunk.length;
+    if (!this.eager && chunk.length < KERNEL_READ_BYTES) {
+      this.socket.pause();
+      if (this.roundBytes >= KERNEL_READ_BYTES) setImmediate(() => this.readRound());
+    }
+    if (!this.push(chunk)) this.socket.pause();
+  }
+  _read() {
+    if (this.eager) this.socket.resume();
+  }
+  _write(chunk, _encoding, done) {
+    this.socket.write(chunk, done);
+  }
+  _final(done) {
+    this.socket.end(done);
+  }
+  _destroy(error, done) {
+    clearInterval(this.timer);
+    this.socket.destroy();
+    done(error);
+  }
+};
+
+// src/etcd/http2Session.ts
 var AUTHENTICATE_PATH = "/etcdserverpb.Auth/Authenticate";
 async function openGrpcSession(access3, endpoint, windows) {
-  const session = await connectSession(access3, endpoint, windows);
+  const { session, batched } = await connect2(access3, endpoint, windows);
   try {
-    return { session, token: access3.auth ? await authenticate(session, access3, endpoint) : void 0 };
+    const token = access3.auth ? await authenticate(session, access3, endpoint) : void 0;
+    batched?.batch();
+    return { session, token };
   } catch (error) {
     session.destroy();
     throw error;
@@ -29267,11 +29354,23 @@ function authorityOf(access3, endpoint) {
   const secure = access3.tls !== void 0 || endpoint.startsWith("https://");
   return `${secure ? "https" : "http"}://${hostPort}`;
 }
-async function connectSession(access3, endpoint, windows) {
+async function connect2(access3, endpoint, windows) {
   const authority = authorityOf(access3, endpoint);
-  const tls = access3.tls;
+  const tlsOptions = access3.tls ? { ca: access3.tls.ca, ...access3.tls.cert ? { cert: access3.tls.cert } : {}, ...access3.tls.key ? { key: access3.tls.key } : {} } : void 0;
+  const url = new URL(authority);
+  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
+  const batched = windows.readBatchMs === void 0 ? void 0 : await BatchedSocket.connect(host, Number(url.port || (url.protocol === "https:" ? 443 : 80)), windows.readBatchMs, access3.callTimeoutMs).catch(
+    (error) => {
+      throw withContext(`connecting to etcd at ${endpoint}`, error);
+    }
+  );
+  const transport = batched ? {
+    // TLS over it, as http2.connect does over its own socket: h2 by ALPN, the certificate checked against the host.
+    createConnection: () => url.protocol === "https:" ? tls.connect({ ...tlsOptions, socket: batched, host, ALPNProtocols: ["h2"], ...net3.isIP(host) ? {} : { servername: host } }) : batched
+  } : {};
   const session = http2.connect(authority, {
-    ...tls ? { ca: tls.ca, ...tls.cert ? { cert: tls.cert } : {}, ...tls.key ? { key: tls.key } : {} } : {},
+    ...tlsOptions,
+    ...transport,
     settings: { initialWindowSize: windows.stream, enablePush: false }
   });
   session.on("error", () => void 0);
@@ -29301,7 +29400,7 @@ async function connectSession(access3, endpoint, windows) {
     throw withContext(`connecting to etcd at ${endpoint}`, error);
   }
   session.setLocalWindowSize(windows.session);
-  return session;
+  return { session, ...batched ? { batched } : {} };
 }
 function startGrpcCall(session, path4, token, reader, metadata = {}) {
   const stream = session.request({
@@ -31945,7 +32044,7 @@ function watchResponseReader(onResponse) {
 // src/etcd/watch.ts
 var WATCH_PATH = "/etcdserverpb.Watch/Watch";
 var REQUIRE_LEADER = { hasleader: "true" };
-var WINDOWS2 = { stream: 1 << 20, session: 2 << 20 };
+var WINDOWS2 = { stream: 1 << 20, session: 2 << 20, readBatchMs: 100 };
 var PING_EVERY_MS2 = 1e4;
 async function openWatch(access3, endpoints, range, startRevision, handlers) {
   const request = watchCreateRequest(range, startRevision);
@@ -31980,6 +32079,8 @@ function startWatch({ session, token }, endpoint, createRequest, handlers, pingT
     requestProgress: () => {
       if (!over && created) call.stream.write(grpcFrame(WATCH_PROGRESS_REQUEST));
     },
+    pause: () => call.stream.pause(),
+    resume: () => call.stream.resume(),
     close: () => finish2(void 0, false)
   };
 }
@@ -32022,6 +32123,8 @@ async function openWatch2(access3, endpoints, startRevision, now, onMessage) {
     requestProgress: () => {
       if (!over) watch.requestProgress();
     },
+    pause: () => watch.pause(),
+    resume: () => watch.resume(),
     close: () => {
       over = true;
       watch.close();
@@ -32263,6 +32366,7 @@ var Stats = class {
 var STOP_DRAIN_MS = 3e4;
 var SITE_RETRY_MS = 2e3;
 var HEAL_EVERY_MS = 5e3;
+var MIN_HELD_BYTES = 16 << 20;
 var Writer = class {
   constructor(options, deps, client, lock, stats, stop) {
     this.options = options;
@@ -32270,7 +32374,8 @@ var Writer = class {
     this.lock = lock;
     this.stats = stats;
     this.stop = stop;
-    this.publisher = new Publisher(options, deps, lock, stats, new LeaseTracker((id) => leaseTimeToLive(client, id), deps.now));
+    this.publisher = new Publisher(options, deps, lock, stats, new LeaseTracker((id) => leaseTimeToLive(client, id), deps.now), () => this.throttle());
+    this.heldLimit = Math.max(MIN_HELD_BYTES, 2 * options.maxSegmentBytes);
   }
   options;
   deps;
@@ -32288,6 +32393,22 @@ var Writer = class {
   watchTurn = 0;
   lastPublishAt = 0;
   publisher;
+  heldLimit;
+  /** Whether reading the watch is paused because the sites are behind. */
+  paused = false;
+  /** Pauses the watch while more than heldLimit bytes wait for the sites (and some site takes them); resumes after. */
+  throttle() {
+    const behind = !this.publisher.spooling && this.publisher.queuedBytes() + this.open.bytes > this.heldLimit;
+    if (behind === this.paused || !this.watch) return;
+    this.paused = behind;
+    if (behind) {
+      this.watch.pause();
+      this.deps.log.info(`journal: the sites are behind (over ${this.heldLimit} bytes waiting): reading from etcd paused until they catch up`);
+    } else {
+      this.watch.resume();
+      this.deps.log.info("journal: the sites caught up: reading from etcd again");
+    }
+  }
   post(message) {
     this.inbox.push(message);
     this.wake?.();
@@ -32329,6 +32450,7 @@ var Writer = class {
         switch (message.type) {
           case "revisions": {
             const hole = this.accept(message.records);
+            this.throttle();
             if (hole) {
               const gap = await this.gap(hole.after + 1, hole.found - 1, `etcd skipped from revision ${hole.after} to ${hole.found}`);
               if (gap === "failed" || gap === "lost") return gap;
@@ -32436,6 +32558,8 @@ var Writer = class {
     const endpoints = this.options.etcd.endpoints;
     const order = [...endpoints.slice(this.watchTurn), ...endpoints.slice(0, this.watchTurn)];
     this.watch = await openWatch2(this.options.etcd, order, this.lastRevision + 1, this.deps.now, (m) => this.post(m));
+    this.paused = false;
+    this.throttle();
   }
   /** Adds the whole revisions that continue the journal; returns the hole where they stop doing so, if any. */
   accept(records) {
@@ -32567,18 +32691,20 @@ var Writer = class {
   }
 };
 var Publisher = class {
-  constructor(options, deps, lock, stats, leases) {
+  constructor(options, deps, lock, stats, leases, onShrink) {
     this.options = options;
     this.deps = deps;
     this.lock = lock;
     this.stats = stats;
     this.leases = leases;
+    this.onShrink = onShrink;
   }
   options;
   deps;
   lock;
   stats;
   leases;
+  onShrink;
   queue = [];
   running;
   stopped = false;
@@ -32589,6 +32715,10 @@ var Publisher = class {
   overflowed;
   /** Sites that missed a segment: skipped until healing has copied what they missed. */
   down = /* @__PURE__ */ new Set();
+  /** Whether segments no site took are waiting in the spool. */
+  get spooling() {
+    return this.spooled.size > 0;
+  }
   anchor(anchor) {
     this.previousSha256 = anchor.previousSha256;
     this.baseBackup = anchor.baseBackup;
@@ -32610,6 +32740,7 @@ var Publisher = class {
     this.stopped = true;
     this.queue.length = 0;
   }
+  /** NDJSON bytes of the closed segments waiting for the sites. */
   queuedBytes() {
     return this.queue.reduce((n, item) => n + (item.kind === "segment" ? item.content.length : 0), 0);
   }
@@ -32628,6 +32759,7 @@ var Publisher = class {
         });
         this.noteSites(results2);
         this.queue.shift();
+        this.onShrink();
         continue;
       }
       try {
@@ -32652,6 +32784,7 @@ var Publisher = class {
         this.stats.lastRevision = encoded.manifest.lastRevision;
         await this.unspool(encoded.manifest.object.file);
         encoded = void 0;
+        this.onShrink();
         continue;
       }
       await this.spool(encoded);
@@ -35559,4 +35692,4 @@ export {
   runCommand,
   runCliCommand
 };
-/*! For license information please see chunk-V7VJHL45.js.LEGAL.txt */
+/*! For license information please see chunk-CJ3WVKVY.js.LEGAL.txt */

@@ -3,8 +3,8 @@ const require = __etcdDrCreateRequire(import.meta.url);
 import {
   actionSettings,
   runAction
-} from "./chunk-33NP52RK.js";
-import "./chunk-V7VJHL45.js";
+} from "./chunk-3TEKPNYL.js";
+import "./chunk-CJ3WVKVY.js";
 import "./chunk-42CUHY4V.js";
 import "./chunk-E3PZOCOU.js";
 import "./chunk-XUNV6VRI.js";

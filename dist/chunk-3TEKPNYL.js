@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-V7VJHL45.js";
+} from "./chunk-CJ3WVKVY.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";

@@ -14,7 +14,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-V7VJHL45.js";
+} from "./chunk-CJ3WVKVY.js";
 import {
   InputError,
   messageOf
