@@ -48,6 +48,9 @@ export const OPTIMIZE_FOR_SIZE_FLAG = '--optimize-for-size';
  * the follower spoke to etcd over its own HTTP/2 client, `npm run bench:journal` at 200 writes/s for 30 s on 2
  * cores, 2 runs each: peak RSS 108-111 MB without, 92-93 MB with (83-84 MB at the steady load); CPU 7.9-9.1%
  * without, 9.1-10.4% with. Its work is I/O, not computation: a point of CPU for the memory goal (< 100 MB).
+ * Since the watch is read in batches (etcd/batchedSocket.ts) the follower takes 2.4-2.8% of a core at that
+ * load with these flags (93 MB peak); Maglev back on (`--maglev`) cost ~10-30 MB more for ~2.5 points less
+ * before batching.
  */
 export const NO_OPTIMIZING_COMPILERS: readonly string[] = ['--no-opt', '--no-maglev'];
 export const JOURNAL_START_FLAGS: readonly string[] = [YOUNG_GENERATION_FLAG, JOURNAL_OLD_SPACE_FLAG, OPTIMIZE_FOR_SIZE_FLAG, ...NO_OPTIMIZING_COMPILERS];
