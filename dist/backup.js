@@ -8,6 +8,6 @@ import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/backup.ts
 await relaunchForHeap("backup");
-var { runAction } = await import("./chunk-NPQY64AV.js");
+var { runAction } = await import("./chunk-YNU7FO5V.js");
 await runAction("backup");
 process.exit();

@@ -8,6 +8,6 @@ import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/journal.ts
 await relaunchForHeap("journal");
-var { runAction } = await import("./chunk-NPQY64AV.js");
+var { runAction } = await import("./chunk-YNU7FO5V.js");
 await runAction("journal");
 process.exit();

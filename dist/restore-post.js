@@ -2,7 +2,7 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   actionSettings
-} from "./chunk-3TEKPNYL.js";
+} from "./chunk-D26XQ4RK.js";
 import {
   KUBEADM_DATA_DIR,
   assertDataDir,
@@ -15,7 +15,7 @@ import {
   readProgress,
   serviceControl,
   text
-} from "./chunk-CJ3WVKVY.js";
+} from "./chunk-7BGNRRGL.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";

@@ -545,7 +545,8 @@ class Writer {
 /**
  * Publishes closed segments one at a time, in order, keeping the hash chain. A segment no site took waits
  * in the spool (a file, 0600) and is retried; the ones after it queue behind it, so the sites only ever
- * hold a contiguous chain.
+ * hold a contiguous chain. While that lasts, the segments queued behind it wait in the spool too (their
+ * NDJSON, "parked"), not in memory: with every site down for long, memory stays flat up to the spool's bound.
  */
 class Publisher {
   private readonly queue: (ClosedSegment | ProgressItem)[] = [];
@@ -554,6 +555,8 @@ class Publisher {
   private previousSha256 = '';
   private baseBackup = '';
   private spooled = new Map<string, number>();
+  /** Queued segments whose NDJSON waits on disk: the queue holds a copy without content in their place. */
+  private readonly parked = new Map<ClosedSegment, { readonly file: string; readonly bytes: number }>();
   /** First revision dropped from a full spool; the writer turns it into a gap. */
   overflowed: number | undefined;
   /** Sites that missed a segment: skipped until healing has copied what they missed. */
@@ -583,7 +586,55 @@ class Publisher {
     // After an overflow nothing more is queued: the writer resumes from the sites (resumeAfterOverflow).
     if (this.overflowed !== undefined) return;
     this.queue.push(item);
+    if (item.kind === 'segment' && this.spooling) void this.park(item);
     this.running ??= this.work().finally(() => (this.running = undefined));
+  }
+
+  /** Moves a queued segment's NDJSON to the spool; it stays in memory if that fails (logged). */
+  private async park(segment: ClosedSegment): Promise<void> {
+    if (this.parked.has(segment) || this.parking.has(segment)) return;
+    this.parking.add(segment);
+    try {
+      await this.parkNow(segment);
+    } finally {
+      this.parking.delete(segment);
+    }
+  }
+
+  private readonly parking = new Set<ClosedSegment>();
+
+  private async parkNow(segment: ClosedSegment): Promise<void> {
+    const file = `${segmentName(this.options.cluster, segment.first.revision, segment.last.revision)}.ndjson.parked`;
+    const path = join(this.options.spoolDir, file);
+    try {
+      await mkdir(this.options.spoolDir, { recursive: true, mode: 0o700 });
+      await writeFile(path, segment.content, { mode: 0o600 });
+    } catch (error) {
+      this.deps.log.warning(`journal: could not spool a waiting segment (${messageOf(error)}); it waits in memory`);
+      return;
+    }
+    const at = this.queue.indexOf(segment);
+    if (at < 0) {
+      // Published or dropped while it was being written.
+      await rm(path, { force: true });
+      return;
+    }
+    const stub: ClosedSegment = { ...segment, content: Buffer.alloc(0) };
+    this.queue[at] = stub;
+    this.parked.set(stub, { file, bytes: segment.content.length });
+  }
+
+  /** A queued segment's NDJSON, from the spool if it was parked. */
+  private async contentOf(segment: ClosedSegment): Promise<Buffer> {
+    const parked = this.parked.get(segment);
+    return parked ? readFile(join(this.options.spoolDir, parked.file)) : segment.content;
+  }
+
+  private unpark(item: ClosedSegment | ProgressItem | undefined): void {
+    const parked = item?.kind === 'segment' ? this.parked.get(item) : undefined;
+    if (!parked || !item || item.kind !== 'segment') return;
+    this.parked.delete(item);
+    void rm(join(this.options.spoolDir, parked.file), { force: true }).catch(() => undefined);
   }
 
   private inflight: Promise<unknown> | undefined;
@@ -599,10 +650,19 @@ class Publisher {
 
   stop(): void {
     this.stopped = true;
+    for (const item of this.queue) this.unpark(item);
     this.queue.length = 0;
   }
 
-  /** NDJSON bytes of the closed segments waiting for the sites. */
+  /** Bytes waiting in the spool: segments no site took (encoded) and the ones parked behind them (NDJSON). */
+  private spoolBytes(): number {
+    let bytes = 0;
+    for (const size of this.spooled.values()) bytes += size;
+    for (const parked of this.parked.values()) bytes += parked.bytes;
+    return bytes;
+  }
+
+  /** NDJSON bytes of the closed segments waiting for the sites in memory. */
   queuedBytes(): number {
     return this.queue.reduce((n, item) => n + (item.kind === 'segment' ? item.content.length : 0), 0);
   }
@@ -640,7 +700,7 @@ class Publisher {
       this.inflight = undefined;
       this.noteSites(results);
       if (results.some((r) => r.ok)) {
-        this.queue.shift();
+        this.unpark(this.queue.shift());
         this.previousSha256 = encoded.manifest.object.sha256;
         this.stats.segments++;
         this.stats.revisions += encoded.manifest.revisions;
@@ -652,9 +712,11 @@ class Publisher {
       }
       // No site took it: spool it to disk and retry; past the spool's bound, drop it all and record a gap.
       await this.spool(encoded);
-      if (this.queuedBytes() + [...this.spooled.values()].reduce((a, b) => a + b, 0) > this.options.spoolLimitBytes) {
+      for (const behind of this.queue.slice(1)) if (behind.kind === 'segment') await this.park(behind);
+      if (this.queuedBytes() + this.spoolBytes() > this.options.spoolLimitBytes) {
         this.overflowed = item.first.revision;
         for (const file of [...this.spooled.keys()]) await this.unspool(file);
+        for (const queued of this.queue) this.unpark(queued);
         this.queue.length = 0;
         return;
       }
@@ -682,7 +744,7 @@ class Publisher {
   private async encode(segment: ClosedSegment): Promise<{ manifest: SegmentManifest; bytes: Buffer }> {
     const { first, last } = segment;
     const leases = await this.leases.firstSeen(segment.leaseIds);
-    const object = await encodeContent(segment.content, this.options.compression, this.options.recipients);
+    const object = await encodeContent(await this.contentOf(segment), this.options.compression, this.options.recipients);
     const name = segmentName(this.options.cluster, first.revision, last.revision);
     const manifest: SegmentManifest = {
       format: JOURNAL_FORMAT,

@@ -3,6 +3,7 @@
  * revision after the full backup appears exactly once, in order, on both sites, with a verifying hash chain.
  */
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runBackup } from '../../src/backup/backup.ts';
@@ -16,6 +17,33 @@ import { ETCD_VERSIONS, startCluster, type EtcdCluster } from '../harness/etcd.t
 import { tempDir } from '../harness/tmp.ts';
 import { readSiteJournal, verifiedRevisions } from './journal-sites.ts';
 import { kubernetesLikeLoad } from './load.ts';
+
+/** A site that refuses everything while `outage.down` (a data centre cut off). */
+function unreachableWhile(store: Store, outage: { down: boolean }): Store {
+  const guard = <T>(run: () => Promise<T>): Promise<T> => (outage.down ? Promise.reject(new Error(`${store.id} is unreachable (test)`)) : run());
+  return {
+    id: store.id,
+    write: (folder, name, content) => {
+      if (outage.down) content.destroy();
+      return guard(() => store.write(folder, name, content));
+    },
+    rename: (folder, from, to, options) => guard(() => store.rename(folder, from, to, options)),
+    download: (folder, name) => guard(() => store.download(folder, name)),
+    readFile: (folder, name) => guard(() => store.readFile(folder, name)),
+    list: (folder) => guard(() => store.list(folder)),
+    remove: (folder, name) => guard(() => store.remove(folder, name)),
+    open: () => guard(() => store.open()),
+    close: () => store.close(),
+  };
+}
+
+async function until(what: string, condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 
 /** A site that takes `ms` longer to write each file (a slow link to the other data centre). */
 function slowWrites(store: Store, ms: number): Store {
@@ -98,6 +126,72 @@ for (const version of ETCD_VERSIONS) {
         assert.equal(revisions[0]!.rev, backup.manifest!.revision + 1);
         assert.ok(revisions[revisions.length - 1]!.rev >= lastRevision, `journal ends at ${revisions[revisions.length - 1]!.rev}, the writes at ${lastRevision}`);
       }
+    });
+
+    it('while no site takes anything, the segments waiting behind the first wait in the spool, not in memory; once the sites are back every revision is on both, once, and the spool is empty', async () => {
+      const root = await tempDir('etcd-dr-journal-down-');
+      const dirs = [path.join(root, 'dc1'), path.join(root, 'dc2')];
+      const fast = dirs.map((d, i) => new LocalStore(d, `file://dc${i + 1}`));
+      const backup = await runBackup(backupOptionsFor(cluster), backupDeps(fast));
+      assert.equal(backup.status, 'success', backup.problem);
+      const outage = { down: false };
+      const stores = fast.map((s) => unreachableWhile(s, outage));
+      const spoolDir = path.join(root, 'spool');
+      const log = recordingLog();
+      const following = runFollower(
+        {
+          cluster: 'test',
+          etcd: accessFor(cluster),
+          compression: 'zstd',
+          recipients: [],
+          flushMs: 500,
+          maxSegmentBytes: 64 << 10,
+          maxRuntimeMs: 14_000,
+          lockTtlSeconds: 5,
+          holder: 'test-follower-down',
+          member: cluster.endpoints[0]!,
+          spoolDir,
+          spoolLimitBytes: 256 << 20,
+        },
+        { stores, now: () => new Date(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)), log, fullBackup: async () => undefined, alarm: async () => undefined },
+      );
+      const journalDir = path.join(dirs[0]!, 'test', 'journal');
+      const client = await connect(accessFor(cluster));
+      let lastRevision = 0;
+      const parkedSeen = new Set<string>();
+      try {
+        // Recording first (a segment on the sites), then the outage.
+        await until('the first segment', async () => {
+          await client.put('/registry/pods/down/first').value('x').exec();
+          return (await readdir(journalDir).catch(() => [] as string[])).some((f) => /-j\d+-\d+\.json$/.test(f));
+        });
+        outage.down = true;
+        for (let i = 0; i < 12; i++) {
+          for (let k = 0; k < 20; k++) {
+            const put = await client.put(`/registry/pods/down/p-${i}-${k}`).value(Buffer.alloc(2048, i)).exec();
+            lastRevision = Number(put.header.revision);
+          }
+          await new Promise((r) => setTimeout(r, 150));
+          for (const f of await readdir(spoolDir).catch(() => [] as string[])) if (f.endsWith('.ndjson.parked')) parkedSeen.add(f);
+        }
+        await until('segments parked in the spool', async () => {
+          for (const f of await readdir(spoolDir).catch(() => [] as string[])) if (f.endsWith('.ndjson.parked')) parkedSeen.add(f);
+          return parkedSeen.size >= 2;
+        });
+        outage.down = false;
+      } finally {
+        client.close();
+      }
+      const result = await following;
+      assert.notEqual(result.outcome, 'failed', `${result.problems.join('; ')}\n${log.lines.join('\n')}`);
+      assert.deepEqual(result.gaps, []);
+      for (const dir of dirs) {
+        const journal = await readSiteJournal(dir, 'test');
+        const revisions = verifiedRevisions(journal, backup.manifest!.revision, backup.manifest!.snapshotSha256);
+        assert.equal(revisions[0]!.rev, backup.manifest!.revision + 1);
+        assert.ok(revisions[revisions.length - 1]!.rev >= lastRevision, `journal ends at ${revisions[revisions.length - 1]!.rev}, the writes at ${lastRevision}`);
+      }
+      assert.deepEqual((await readdir(spoolDir)).filter((f) => f.endsWith('.parked')), []);
     });
 
     it('under a Kubernetes-like load, every revision after the full backup is on both sites exactly once, in order, hash-chained', async () => {

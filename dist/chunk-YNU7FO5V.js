@@ -3,8 +3,8 @@ const require = __etcdDrCreateRequire(import.meta.url);
 import {
   actionSettings,
   runAction
-} from "./chunk-3TEKPNYL.js";
-import "./chunk-CJ3WVKVY.js";
+} from "./chunk-D26XQ4RK.js";
+import "./chunk-7BGNRRGL.js";
 import "./chunk-42CUHY4V.js";
 import "./chunk-E3PZOCOU.js";
 import "./chunk-XUNV6VRI.js";

@@ -32711,6 +32711,8 @@ var Publisher = class {
   previousSha256 = "";
   baseBackup = "";
   spooled = /* @__PURE__ */ new Map();
+  /** Queued segments whose NDJSON waits on disk: the queue holds a copy without content in their place. */
+  parked = /* @__PURE__ */ new Map();
   /** First revision dropped from a full spool; the writer turns it into a gap. */
   overflowed;
   /** Sites that missed a segment: skipped until healing has copied what they missed. */
@@ -32726,7 +32728,49 @@ var Publisher = class {
   push(item) {
     if (this.overflowed !== void 0) return;
     this.queue.push(item);
+    if (item.kind === "segment" && this.spooling) void this.park(item);
     this.running ??= this.work().finally(() => this.running = void 0);
+  }
+  /** Moves a queued segment's NDJSON to the spool; it stays in memory if that fails (logged). */
+  async park(segment) {
+    if (this.parked.has(segment) || this.parking.has(segment)) return;
+    this.parking.add(segment);
+    try {
+      await this.parkNow(segment);
+    } finally {
+      this.parking.delete(segment);
+    }
+  }
+  parking = /* @__PURE__ */ new Set();
+  async parkNow(segment) {
+    const file = `${segmentName(this.options.cluster, segment.first.revision, segment.last.revision)}.ndjson.parked`;
+    const path4 = join7(this.options.spoolDir, file);
+    try {
+      await mkdir3(this.options.spoolDir, { recursive: true, mode: 448 });
+      await writeFile2(path4, segment.content, { mode: 384 });
+    } catch (error) {
+      this.deps.log.warning(`journal: could not spool a waiting segment (${messageOf(error)}); it waits in memory`);
+      return;
+    }
+    const at = this.queue.indexOf(segment);
+    if (at < 0) {
+      await rm4(path4, { force: true });
+      return;
+    }
+    const stub = { ...segment, content: Buffer.alloc(0) };
+    this.queue[at] = stub;
+    this.parked.set(stub, { file, bytes: segment.content.length });
+  }
+  /** A queued segment's NDJSON, from the spool if it was parked. */
+  async contentOf(segment) {
+    const parked = this.parked.get(segment);
+    return parked ? readFile(join7(this.options.spoolDir, parked.file)) : segment.content;
+  }
+  unpark(item) {
+    const parked = item?.kind === "segment" ? this.parked.get(item) : void 0;
+    if (!parked || !item || item.kind !== "segment") return;
+    this.parked.delete(item);
+    void rm4(join7(this.options.spoolDir, parked.file), { force: true }).catch(() => void 0);
   }
   inflight;
   /** Resolves once the segment being published (if any) has landed wherever it was sent. */
@@ -32738,9 +32782,17 @@ var Publisher = class {
   }
   stop() {
     this.stopped = true;
+    for (const item of this.queue) this.unpark(item);
     this.queue.length = 0;
   }
-  /** NDJSON bytes of the closed segments waiting for the sites. */
+  /** Bytes waiting in the spool: segments no site took (encoded) and the ones parked behind them (NDJSON). */
+  spoolBytes() {
+    let bytes = 0;
+    for (const size of this.spooled.values()) bytes += size;
+    for (const parked of this.parked.values()) bytes += parked.bytes;
+    return bytes;
+  }
+  /** NDJSON bytes of the closed segments waiting for the sites in memory. */
   queuedBytes() {
     return this.queue.reduce((n, item) => n + (item.kind === "segment" ? item.content.length : 0), 0);
   }
@@ -32777,7 +32829,7 @@ var Publisher = class {
       this.inflight = void 0;
       this.noteSites(results);
       if (results.some((r) => r.ok)) {
-        this.queue.shift();
+        this.unpark(this.queue.shift());
         this.previousSha256 = encoded.manifest.object.sha256;
         this.stats.segments++;
         this.stats.revisions += encoded.manifest.revisions;
@@ -32788,9 +32840,11 @@ var Publisher = class {
         continue;
       }
       await this.spool(encoded);
-      if (this.queuedBytes() + [...this.spooled.values()].reduce((a, b) => a + b, 0) > this.options.spoolLimitBytes) {
+      for (const behind of this.queue.slice(1)) if (behind.kind === "segment") await this.park(behind);
+      if (this.queuedBytes() + this.spoolBytes() > this.options.spoolLimitBytes) {
         this.overflowed = item.first.revision;
         for (const file of [...this.spooled.keys()]) await this.unspool(file);
+        for (const queued of this.queue) this.unpark(queued);
         this.queue.length = 0;
         return;
       }
@@ -32816,7 +32870,7 @@ var Publisher = class {
   async encode(segment) {
     const { first, last } = segment;
     const leases = await this.leases.firstSeen(segment.leaseIds);
-    const object2 = await encodeContent(segment.content, this.options.compression, this.options.recipients);
+    const object2 = await encodeContent(await this.contentOf(segment), this.options.compression, this.options.recipients);
     const name = segmentName(this.options.cluster, first.revision, last.revision);
     const manifest = {
       format: JOURNAL_FORMAT,
@@ -35692,4 +35746,4 @@ export {
   runCommand,
   runCliCommand
 };
-/*! For license information please see chunk-CJ3WVKVY.js.LEGAL.txt */
+/*! For license information please see chunk-7BGNRRGL.js.LEGAL.txt */

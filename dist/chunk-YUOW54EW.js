@@ -14,7 +14,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-CJ3WVKVY.js";
+} from "./chunk-7BGNRRGL.js";
 import {
   InputError,
   messageOf

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-CJ3WVKVY.js";
+} from "./chunk-7BGNRRGL.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";
