@@ -8,6 +8,6 @@ import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/main.ts
 await relaunchForHeap(process.env["INPUT_COMMAND"]?.trim() || "backup");
-var { runAction } = await import("./chunk-YNU7FO5V.js");
+var { runAction } = await import("./chunk-SH45WEKG.js");
 await runAction();
 process.exit();

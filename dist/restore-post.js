@@ -2,7 +2,7 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   actionSettings
-} from "./chunk-D26XQ4RK.js";
+} from "./chunk-2SQSBHUW.js";
 import {
   KUBEADM_DATA_DIR,
   assertDataDir,
@@ -15,7 +15,7 @@ import {
   readProgress,
   serviceControl,
   text
-} from "./chunk-7BGNRRGL.js";
+} from "./chunk-XWFPHVSU.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";

@@ -23,6 +23,8 @@ export class BatchedSocket extends Duplex {
   private readonly socket: net.Socket;
   private timer: NodeJS.Timeout | undefined;
   private eager = true;
+  /** Bytes received since the current round of reading began. */
+  private roundBytes = 0;
 
   /** Resolves once the TCP connection is up; rejects on its error or after `timeoutMs`. */
   static async connect(host: string, port: number, intervalMs: number, timeoutMs: number): Promise<BatchedSocket> {
@@ -71,9 +73,6 @@ export class BatchedSocket extends Duplex {
     this.timer = setInterval(() => this.readRound(), this.intervalMs);
   }
 
-  /** Bytes received since the current round of reading began. */
-  private roundBytes = 0;
-
   private readRound(): void {
     this.roundBytes = 0;
     this.socket.resume();
@@ -93,6 +92,7 @@ export class BatchedSocket extends Duplex {
   override _read(): void {
     if (this.eager) this.socket.resume();
   }
+
   override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
     this.socket.write(chunk, done);
   }

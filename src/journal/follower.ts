@@ -199,6 +199,10 @@ class Writer {
   private watchTurn = 0;
   private lastPublishAt = 0;
   private readonly publisher: Publisher;
+  /** NDJSON bytes that may wait for the sites in memory before the watch is paused. */
+  private readonly heldLimit: number;
+  /** Whether reading the watch is paused because the sites are behind. */
+  private paused = false;
 
   constructor(
     private readonly options: FollowerOptions,
@@ -211,10 +215,6 @@ class Writer {
     this.publisher = new Publisher(options, deps, lock, stats, new LeaseTracker((id) => leaseTimeToLive(client, id), deps.now), () => this.throttle());
     this.heldLimit = Math.max(MIN_HELD_BYTES, 2 * options.maxSegmentBytes);
   }
-
-  private readonly heldLimit: number;
-  /** Whether reading the watch is paused because the sites are behind. */
-  private paused = false;
 
   /** Pauses the watch while more than heldLimit bytes wait for the sites (and some site takes them); resumes after. */
   private throttle(): void {
@@ -557,6 +557,8 @@ class Publisher {
   private spooled = new Map<string, number>();
   /** Queued segments whose NDJSON waits on disk: the queue holds a copy without content in their place. */
   private readonly parked = new Map<ClosedSegment, { readonly file: string; readonly bytes: number }>();
+  /** Segments being written to the spool right now. */
+  private readonly parking = new Set<ClosedSegment>();
   /** First revision dropped from a full spool; the writer turns it into a gap. */
   overflowed: number | undefined;
   /** Sites that missed a segment: skipped until healing has copied what they missed. */
@@ -601,8 +603,6 @@ class Publisher {
     }
   }
 
-  private readonly parking = new Set<ClosedSegment>();
-
   private async parkNow(segment: ClosedSegment): Promise<void> {
     const file = `${segmentName(this.options.cluster, segment.first.revision, segment.last.revision)}.ndjson.parked`;
     const path = join(this.options.spoolDir, file);
@@ -630,9 +630,11 @@ class Publisher {
     return parked ? readFile(join(this.options.spoolDir, parked.file)) : segment.content;
   }
 
+  /** Forgets a parked segment (published, dropped or stopped) and removes its file. */
   private unpark(item: ClosedSegment | ProgressItem | undefined): void {
-    const parked = item?.kind === 'segment' ? this.parked.get(item) : undefined;
-    if (!parked || !item || item.kind !== 'segment') return;
+    if (item?.kind !== 'segment') return;
+    const parked = this.parked.get(item);
+    if (!parked) return;
     this.parked.delete(item);
     void rm(join(this.options.spoolDir, parked.file), { force: true }).catch(() => undefined);
   }

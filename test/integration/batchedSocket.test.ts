@@ -9,6 +9,7 @@ import { once } from 'node:events';
 import { after, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BatchedSocket } from '../../src/etcd/batchedSocket.ts';
+import { until } from '../harness/until.ts';
 
 interface Server {
   readonly port: number;
@@ -28,14 +29,6 @@ function collect(socket: BatchedSocket): { chunks: Buffer[]; bytes: () => number
   const chunks: Buffer[] = [];
   socket.on('data', (chunk: Buffer) => chunks.push(chunk));
   return { chunks, bytes: () => chunks.reduce((n, c) => n + c.length, 0) };
-}
-
-async function until(what: string, condition: () => boolean, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 describe('a batched socket', () => {

@@ -17,6 +17,7 @@ import { ETCD_VERSIONS, startCluster, type EtcdCluster } from '../harness/etcd.t
 import { tempDir } from '../harness/tmp.ts';
 import { readSiteJournal, verifiedRevisions } from './journal-sites.ts';
 import { kubernetesLikeLoad } from './load.ts';
+import { until } from '../harness/until.ts';
 
 /** A site that refuses everything while `outage.down` (a data centre cut off). */
 function unreachableWhile(store: Store, outage: { down: boolean }): Store {
@@ -35,14 +36,6 @@ function unreachableWhile(store: Store, outage: { down: boolean }): Store {
     open: () => guard(() => store.open()),
     close: () => store.close(),
   };
-}
-
-async function until(what: string, condition: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 /** A site that takes `ms` longer to write each file (a slow link to the other data centre). */
@@ -164,7 +157,7 @@ for (const version of ETCD_VERSIONS) {
         await until('the first segment', async () => {
           await client.put('/registry/pods/down/first').value('x').exec();
           return (await readdir(journalDir).catch(() => [] as string[])).some((f) => /-j\d+-\d+\.json$/.test(f));
-        });
+        }, 20_000, 100);
         outage.down = true;
         for (let i = 0; i < 12; i++) {
           for (let k = 0; k < 20; k++) {
@@ -177,7 +170,7 @@ for (const version of ETCD_VERSIONS) {
         await until('segments parked in the spool', async () => {
           for (const f of await readdir(spoolDir).catch(() => [] as string[])) if (f.endsWith('.ndjson.parked')) parkedSeen.add(f);
           return parkedSeen.size >= 2;
-        });
+        }, 20_000, 100);
         outage.down = false;
       } finally {
         client.close();

@@ -14,7 +14,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-7BGNRRGL.js";
+} from "./chunk-XWFPHVSU.js";
 import {
   InputError,
   messageOf

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-7BGNRRGL.js";
+} from "./chunk-XWFPHVSU.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";

@@ -29253,6 +29253,8 @@ var BatchedSocket = class _BatchedSocket extends Duplex {
   socket;
   timer;
   eager = true;
+  /** Bytes received since the current round of reading began. */
+  roundBytes = 0;
   /** Resolves once the TCP connection is up; rejects on its error or after `timeoutMs`. */
   static async connect(host, port, intervalMs, timeoutMs) {
     const socket = new _BatchedSocket(host, port, intervalMs);
@@ -29284,8 +29286,6 @@ var BatchedSocket = class _BatchedSocket extends Duplex {
     this.eager = false;
     this.timer = setInterval(() => this.readRound(), this.intervalMs);
   }
-  /** Bytes received since the current round of reading began. */
-  roundBytes = 0;
   readRound() {
     this.roundBytes = 0;
     this.socket.resume();
@@ -32393,6 +32393,7 @@ var Writer = class {
   watchTurn = 0;
   lastPublishAt = 0;
   publisher;
+  /** NDJSON bytes that may wait for the sites in memory before the watch is paused. */
   heldLimit;
   /** Whether reading the watch is paused because the sites are behind. */
   paused = false;
@@ -32713,6 +32714,8 @@ var Publisher = class {
   spooled = /* @__PURE__ */ new Map();
   /** Queued segments whose NDJSON waits on disk: the queue holds a copy without content in their place. */
   parked = /* @__PURE__ */ new Map();
+  /** Segments being written to the spool right now. */
+  parking = /* @__PURE__ */ new Set();
   /** First revision dropped from a full spool; the writer turns it into a gap. */
   overflowed;
   /** Sites that missed a segment: skipped until healing has copied what they missed. */
@@ -32741,7 +32744,6 @@ var Publisher = class {
       this.parking.delete(segment);
     }
   }
-  parking = /* @__PURE__ */ new Set();
   async parkNow(segment) {
     const file = `${segmentName(this.options.cluster, segment.first.revision, segment.last.revision)}.ndjson.parked`;
     const path4 = join7(this.options.spoolDir, file);
@@ -32766,9 +32768,11 @@ var Publisher = class {
     const parked = this.parked.get(segment);
     return parked ? readFile(join7(this.options.spoolDir, parked.file)) : segment.content;
   }
+  /** Forgets a parked segment (published, dropped or stopped) and removes its file. */
   unpark(item) {
-    const parked = item?.kind === "segment" ? this.parked.get(item) : void 0;
-    if (!parked || !item || item.kind !== "segment") return;
+    if (item?.kind !== "segment") return;
+    const parked = this.parked.get(item);
+    if (!parked) return;
     this.parked.delete(item);
     void rm4(join7(this.options.spoolDir, parked.file), { force: true }).catch(() => void 0);
   }
@@ -35746,4 +35750,4 @@ export {
   runCommand,
   runCliCommand
 };
-/*! For license information please see chunk-7BGNRRGL.js.LEGAL.txt */
+/*! For license information please see chunk-XWFPHVSU.js.LEGAL.txt */
