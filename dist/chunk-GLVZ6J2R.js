@@ -3,8 +3,8 @@ const require = __etcdDrCreateRequire(import.meta.url);
 import {
   actionSettings,
   runAction
-} from "./chunk-2SQSBHUW.js";
-import "./chunk-XWFPHVSU.js";
+} from "./chunk-H4CFLFFN.js";
+import "./chunk-ZGF5EPSE.js";
 import "./chunk-42CUHY4V.js";
 import "./chunk-E3PZOCOU.js";
 import "./chunk-XUNV6VRI.js";

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-XWFPHVSU.js";
+} from "./chunk-ZGF5EPSE.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";

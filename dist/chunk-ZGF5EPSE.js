@@ -31208,7 +31208,7 @@ import { join as join6 } from "node:path";
 var DEFAULT_JOURNAL_FLUSH_SECONDS = 5;
 var DEFAULT_JOURNAL_MAX_RUNTIME = "55m";
 var DEFAULT_JOURNAL_LOCK_TTL_SECONDS = 15;
-var DEFAULT_JOURNAL_SEGMENT_BYTES = 8 << 20;
+var DEFAULT_JOURNAL_SEGMENT_BYTES = 2 << 20;
 var DEFAULT_JOURNAL_SPOOL_BYTES = 256 << 20;
 function parseFlushSeconds(value) {
   if (value === void 0) return DEFAULT_JOURNAL_FLUSH_SECONDS;
@@ -35750,4 +35750,4 @@ export {
   runCommand,
   runCliCommand
 };
-/*! For license information please see chunk-XWFPHVSU.js.LEGAL.txt */
+/*! For license information please see chunk-ZGF5EPSE.js.LEGAL.txt */

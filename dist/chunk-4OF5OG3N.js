@@ -14,7 +14,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-XWFPHVSU.js";
+} from "./chunk-ZGF5EPSE.js";
 import {
   InputError,
   messageOf
