@@ -8,6 +8,6 @@ import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/backup.ts
 await relaunchForHeap("backup");
-var { runAction } = await import("./chunk-GLVZ6J2R.js");
+var { runAction } = await import("./chunk-CF6RINUK.js");
 await runAction("backup");
 process.exit();

@@ -2,8 +2,8 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   runAction
-} from "./chunk-H4CFLFFN.js";
-import "./chunk-ZGF5EPSE.js";
+} from "./chunk-Y55PNGKC.js";
+import "./chunk-HHGAR6KB.js";
 import "./chunk-42CUHY4V.js";
 import "./chunk-E3PZOCOU.js";
 import "./chunk-XUNV6VRI.js";

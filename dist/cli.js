@@ -10,6 +10,6 @@ import "./chunk-TWSOFDXT.js";
 // src/cli/main.ts
 var argv = process.argv.slice(2);
 if (argv[0] !== void 0) await relaunchForHeap(argv[0]);
-var { runCli } = await import("./chunk-4OF5OG3N.js");
+var { runCli } = await import("./chunk-SIQYQ3GX.js");
 process.exitCode = await runCli(argv);
 process.exit();

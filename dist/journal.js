@@ -8,6 +8,6 @@ import "./chunk-TWSOFDXT.js";
 
 // src/action/entries/journal.ts
 await relaunchForHeap("journal");
-var { runAction } = await import("./chunk-GLVZ6J2R.js");
+var { runAction } = await import("./chunk-CF6RINUK.js");
 await runAction("journal");
 process.exit();

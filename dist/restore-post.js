@@ -2,7 +2,7 @@ import { createRequire as __etcdDrCreateRequire } from 'node:module';
 const require = __etcdDrCreateRequire(import.meta.url);
 import {
   actionSettings
-} from "./chunk-H4CFLFFN.js";
+} from "./chunk-Y55PNGKC.js";
 import {
   KUBEADM_DATA_DIR,
   assertDataDir,
@@ -15,7 +15,7 @@ import {
   readProgress,
   serviceControl,
   text
-} from "./chunk-ZGF5EPSE.js";
+} from "./chunk-HHGAR6KB.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";

@@ -104,11 +104,10 @@ function authorityOf(access: EtcdAccess, endpoint: string): string {
   return `${secure ? 'https' : 'http'}://${hostPort}`;
 }
 
-/** Connects within callTimeoutMs; rejects with the endpoint and the reason (refused, TLS, timeout). */
-export async function connectSession(access: EtcdAccess, endpoint: string, windows: SessionWindows): Promise<ClientHttp2Session> {
-  return (await connect(access, endpoint, windows)).session;
-}
-
+/**
+ * Connects within callTimeoutMs; rejects with the endpoint and the reason (refused, TLS, timeout). With
+ * `readBatchMs`, also returns the batched transport, whose batching starts once the caller's handshakes are done.
+ */
 async function connect(access: EtcdAccess, endpoint: string, windows: SessionWindows): Promise<{ session: ClientHttp2Session; batched?: BatchedSocket }> {
   const authority = authorityOf(access, endpoint);
   const tlsOptions = access.tls

@@ -2,7 +2,7 @@
  * KV requests in protobuf wire format: the transactions of the journal's writer lock and of a replay, and a
  * count of the keys in a range. Pure.
  */
-import { ProtoWriter, WIRE_LENGTH_DELIMITED, WIRE_VARINT, forEachField } from './protoFields.ts';
+import { ProtoWriter, WIRE_LENGTH_DELIMITED, WIRE_VARINT, forEachField, varintField } from './protoFields.ts';
 
 /** etcdserverpb.Compare's enums. */
 export const CompareResult = { Equal: 0, Greater: 1 } as const;
@@ -52,20 +52,10 @@ export function countKeyRequest(key: Buffer): Buffer {
 
 /** RangeResponse { header = 1, kvs = 2, more = 3, count = 4 }: the count. */
 export function decodeRangeCount(message: Buffer): number {
-  let count = 0;
-  forEachField(message, (c, field, wireType) => {
-    if (field === 4 && wireType === WIRE_VARINT) count = c.varint();
-    else c.skip(wireType, field);
-  });
-  return count;
+  return varintField(message, 4);
 }
 
 /** ResponseHeader { cluster_id = 1, member_id = 2, revision = 3, raft_term = 4 }: the revision. */
 export function headerRevision(header: Buffer): number {
-  let revision = 0;
-  forEachField(header, (c, field, wireType) => {
-    if (field === 3 && wireType === WIRE_VARINT) revision = c.varint();
-    else c.skip(wireType, field);
-  });
-  return revision;
+  return varintField(header, 3);
 }

@@ -79,6 +79,16 @@ export function forEachField(buffer: Buffer, onField: (cursor: Cursor, field: nu
   }
 }
 
+/** The value of varint field `field` in `message` (the last one, as protobuf reads repeats), 0 when absent. */
+export function varintField(message: Buffer, field: number): number {
+  let value = 0;
+  forEachField(message, (c, f, wireType) => {
+    if (f === field && wireType === WIRE_VARINT) value = c.varint();
+    else c.skip(wireType, f);
+  });
+  return value;
+}
+
 /** A protobuf message writer: just what etcd's requests need (varints, int64 in decimal, length-delimited fields). */
 export class ProtoWriter {
   private readonly parts: Buffer[] = [];

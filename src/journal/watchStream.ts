@@ -13,7 +13,7 @@ import { WHOLE_KEYSPACE, type WatchedEvent } from '../etcd/watchMessages.ts';
 import type { JournalEvent, RevisionRecord } from './records.ts';
 
 export type WatchMessage =
-  | { readonly type: 'revisions'; readonly records: readonly RevisionRecord[]; readonly headerRevision: number }
+  | { readonly type: 'revisions'; readonly records: readonly RevisionRecord[] }
   | { readonly type: 'progress'; readonly revision: number }
   /** etcd compacted past the start revision: events before `compactRevision` are gone. */
   | { readonly type: 'compacted'; readonly compactRevision: number }
@@ -63,7 +63,7 @@ export async function openWatch(
           onMessage({ type: 'progress', revision: response.revision });
           return;
         case 'events':
-          onMessage({ type: 'revisions', records: groupByRevision(response.events, now()), headerRevision: response.headerRevision });
+          onMessage({ type: 'revisions', records: groupByRevision(response.events, now()) });
           return;
       }
     },

@@ -35,12 +35,17 @@ describe('a batched socket', () => {
   const cleanups: (() => void)[] = [];
   after(() => cleanups.forEach((c) => c()));
 
-  it('before batching passes each message on as it arrives; once batching, a trickle of 100 messages arrives in a few chunks, every byte in order', async () => {
+  /** A batched socket reading every `intervalMs`, connected to a loopback peer; both go at the end. */
+  async function connected(intervalMs: number): Promise<{ socket: BatchedSocket; peer: net.Socket }> {
     const server = await listen();
     cleanups.push(server.close);
-    const socket = await BatchedSocket.connect('127.0.0.1', server.port, 200, 5000);
+    const socket = await BatchedSocket.connect('127.0.0.1', server.port, intervalMs, 5000);
     cleanups.push(() => socket.destroy());
-    const peer = await server.accepted;
+    return { socket, peer: await server.accepted };
+  }
+
+  it('before batching passes each message on as it arrives; once batching, a trickle of 100 messages arrives in a few chunks, every byte in order', async () => {
+    const { socket, peer } = await connected(200);
     peer.setNoDelay(true);
     const received = collect(socket);
 
@@ -64,12 +69,8 @@ describe('a batched socket', () => {
   });
 
   it('reads a backlog far larger than one read at full speed, not one read per interval', async () => {
-    const server = await listen();
-    cleanups.push(server.close);
     // At one read of at most 64 KiB per 500 ms interval, 16 MiB would take over two minutes.
-    const socket = await BatchedSocket.connect('127.0.0.1', server.port, 500, 5000);
-    cleanups.push(() => socket.destroy());
-    const peer = await server.accepted;
+    const { socket, peer } = await connected(500);
     const received = collect(socket);
     socket.batch();
     const backlog = Buffer.alloc(16 << 20, 7);
@@ -78,11 +79,7 @@ describe('a batched socket', () => {
   });
 
   it('sends what is written at once, while batching', async () => {
-    const server = await listen();
-    cleanups.push(server.close);
-    const socket = await BatchedSocket.connect('127.0.0.1', server.port, 3_600_000, 5000);
-    cleanups.push(() => socket.destroy());
-    const peer = await server.accepted;
+    const { socket, peer } = await connected(3_600_000);
     socket.batch();
     let got = '';
     peer.on('data', (d: Buffer) => (got += d.toString()));
@@ -91,10 +88,7 @@ describe('a batched socket', () => {
   });
 
   it('ends when the peer closes, and is destroyed with the connection', async () => {
-    const server = await listen();
-    cleanups.push(server.close);
-    const socket = await BatchedSocket.connect('127.0.0.1', server.port, 100, 5000);
-    const peer = await server.accepted;
+    const { socket, peer } = await connected(100);
     socket.batch();
     socket.resume();
     const closed = once(socket, 'close');

@@ -14,7 +14,7 @@ import {
   text,
   toPrometheus,
   writeTextfile
-} from "./chunk-ZGF5EPSE.js";
+} from "./chunk-HHGAR6KB.js";
 import {
   InputError,
   messageOf

@@ -31311,6 +31311,14 @@ function forEachField(buffer, onField) {
     onField(cursor, field, key % 8);
   }
 }
+function varintField(message, field) {
+  let value = 0;
+  forEachField(message, (c, f, wireType) => {
+    if (f === field && wireType === WIRE_VARINT2) value = c.varint();
+    else c.skip(wireType, f);
+  });
+  return value;
+}
 var ProtoWriter = class {
   parts = [];
   size = 0;
@@ -31934,20 +31942,10 @@ function countKeyRequest(key) {
   return new ProtoWriter().bytes(1, key).uint(9, 1).finish();
 }
 function decodeRangeCount(message) {
-  let count2 = 0;
-  forEachField(message, (c, field, wireType) => {
-    if (field === 4 && wireType === WIRE_VARINT2) count2 = c.varint();
-    else c.skip(wireType, field);
-  });
-  return count2;
+  return varintField(message, 4);
 }
 function headerRevision(header) {
-  let revision = 0;
-  forEachField(header, (c, field, wireType) => {
-    if (field === 3 && wireType === WIRE_VARINT2) revision = c.varint();
-    else c.skip(wireType, field);
-  });
-  return revision;
+  return varintField(header, 3);
 }
 
 // src/etcd/watchMessages.ts
@@ -32108,7 +32106,7 @@ async function openWatch2(access3, endpoints, startRevision, now, onMessage) {
           onMessage({ type: "progress", revision: response.revision });
           return;
         case "events":
-          onMessage({ type: "revisions", records: groupByRevision(response.events, now()), headerRevision: response.headerRevision });
+          onMessage({ type: "revisions", records: groupByRevision(response.events, now()) });
           return;
       }
     },
@@ -35750,4 +35748,4 @@ export {
   runCommand,
   runCliCommand
 };
-/*! For license information please see chunk-ZGF5EPSE.js.LEGAL.txt */
+/*! For license information please see chunk-HHGAR6KB.js.LEGAL.txt */

@@ -4,7 +4,7 @@ import {
   COMMANDS,
   oneOf,
   runCommand
-} from "./chunk-ZGF5EPSE.js";
+} from "./chunk-HHGAR6KB.js";
 import {
   messageOf
 } from "./chunk-42CUHY4V.js";

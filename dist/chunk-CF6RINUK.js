@@ -3,8 +3,8 @@ const require = __etcdDrCreateRequire(import.meta.url);
 import {
   actionSettings,
   runAction
-} from "./chunk-H4CFLFFN.js";
-import "./chunk-ZGF5EPSE.js";
+} from "./chunk-Y55PNGKC.js";
+import "./chunk-HHGAR6KB.js";
 import "./chunk-42CUHY4V.js";
 import "./chunk-E3PZOCOU.js";
 import "./chunk-XUNV6VRI.js";
